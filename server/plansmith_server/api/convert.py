@@ -1,0 +1,146 @@
+"""Conversions between `plansmith.v1` messages and domain models, in pairs.
+
+`*_from_proto` keeps enum values as the raw numbers the caller sent, so that the domain's
+validation can report an unknown value as a field violation instead of failing here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, cast
+
+from google.protobuf import message as _message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from plansmith.v1 import agent_pb2, plan_pb2, task_pb2
+from plansmith_server.domain.models import (
+    PLAN_MUTABLE_FIELDS,
+    TASK_MUTABLE_FIELDS,
+    Agent,
+    Plan,
+    PlanStatus,
+    Schedule,
+    Task,
+    TaskPriority,
+    TaskStatus,
+)
+from plansmith_server.domain.plans import field_names
+
+
+def timestamp(us: int) -> Timestamp:
+    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
+
+
+def agent_from_proto(a: agent_pb2.Agent) -> Agent:
+    return Agent(id=a.id, name=a.name, capabilities=tuple(a.capabilities))
+
+
+def agent_to_proto(a: Agent) -> agent_pb2.Agent:
+    return agent_pb2.Agent(id=a.id, name=a.name, capabilities=list(a.capabilities))
+
+
+def plan_from_proto(p: plan_pb2.Plan) -> Plan:
+    return Plan(
+        id=p.id,
+        project_id=p.project_id,
+        name=p.name,
+        description=p.description,
+        objectives=tuple(p.objectives),
+        constraints=tuple(p.constraints),
+        metadata=dict(p.metadata),
+        status=cast(PlanStatus, p.status),
+        agents=tuple(agent_from_proto(a) for a in p.agents),
+    )
+
+
+def plan_to_proto(p: Plan) -> plan_pb2.Plan:
+    return plan_pb2.Plan(
+        id=p.id,
+        project_id=p.project_id,
+        name=p.name,
+        description=p.description,
+        objectives=list(p.objectives),
+        constraints=list(p.constraints),
+        metadata=dict(p.metadata),
+        status=cast(plan_pb2.PlanStatus.ValueType, int(p.status)),
+        agents=[agent_to_proto(a) for a in p.agents],
+        create_time=timestamp(p.create_time),
+        update_time=timestamp(p.update_time),
+        etag=p.etag,
+        revision=p.revision,
+    )
+
+
+def task_from_proto(t: task_pb2.Task) -> Task:
+    return Task(
+        id=t.id,
+        plan_id=t.plan_id,
+        title=t.title,
+        description=t.description,
+        priority=cast(TaskPriority, t.priority),
+        status=cast(TaskStatus, t.status),
+        estimated_hours=t.estimated_hours,
+        actual_hours=t.actual_hours,
+        progress=t.progress,
+        dependencies=tuple(t.dependencies),
+        assigned_to=t.assigned_to,
+        required_capabilities=tuple(t.required_capabilities),
+        parent_task_id=t.parent_task_id,
+        metadata=dict(t.metadata),
+        optimistic_hours=t.optimistic_hours,
+        pessimistic_hours=t.pessimistic_hours,
+        acceptance_criteria=tuple(t.acceptance_criteria),
+        schedule=(
+            Schedule(t.schedule.start_offset_hours, t.schedule.end_offset_hours)
+            if t.HasField("schedule")
+            else None
+        ),
+    )
+
+
+def task_to_proto(t: Task) -> task_pb2.Task:
+    msg = task_pb2.Task(
+        id=t.id,
+        plan_id=t.plan_id,
+        title=t.title,
+        description=t.description,
+        priority=cast(task_pb2.TaskPriority.ValueType, int(t.priority)),
+        status=cast(task_pb2.TaskStatus.ValueType, int(t.status)),
+        estimated_hours=t.estimated_hours,
+        actual_hours=t.actual_hours,
+        progress=t.progress,
+        dependencies=list(t.dependencies),
+        assigned_to=t.assigned_to,
+        required_capabilities=list(t.required_capabilities),
+        parent_task_id=t.parent_task_id,
+        metadata=dict(t.metadata),
+        create_time=timestamp(t.create_time),
+        update_time=timestamp(t.update_time),
+        etag=t.etag,
+        optimistic_hours=t.optimistic_hours,
+        pessimistic_hours=t.pessimistic_hours,
+        acceptance_criteria=list(t.acceptance_criteria),
+    )
+    if t.schedule is not None:
+        msg.schedule.start_offset_hours = t.schedule.start_offset_hours
+        msg.schedule.end_offset_hours = t.schedule.end_offset_hours
+    return msg
+
+
+def update_fields(msg: _message.Message, mask_paths: Sequence[str], kind: str) -> list[str]:
+    """The fields an update changes: the mask's (with `*` expanded), or, for an empty mask,
+    the fields set to non-default values in `msg` (AIP-134)."""
+    allowed = PLAN_MUTABLE_FIELDS if kind == "plan" else TASK_MUTABLE_FIELDS
+    if mask_paths:
+        return field_names(list(mask_paths), allowed)
+    present = {fd.name for fd, _ in msg.ListFields()}
+    return [f for f in allowed if f in present]
+
+
+def fingerprint(request: Any) -> str:
+    """A hash of the request without its request_id: same request, same fingerprint."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("request_id")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()

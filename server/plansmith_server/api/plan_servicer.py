@@ -1,0 +1,117 @@
+"""PlanService: converts each request, calls the domain, converts the result."""
+
+from __future__ import annotations
+
+import grpc
+
+from plansmith.v1 import plan_service_pb2 as pb
+from plansmith_server.api import convert
+from plansmith_server.domain.plans import Mutation, PlanBook
+
+
+def _mutation(request: object) -> Mutation:
+    return Mutation(request_id=request.request_id, fingerprint=convert.fingerprint(request))  # type: ignore[attr-defined]
+
+
+class PlanServicer:
+    """The `plansmith.v1.PlanService` implementation (registered via `handlers.add_service`)."""
+
+    def __init__(self, book: PlanBook) -> None:
+        self.book = book
+
+    async def CreatePlan(self, request: pb.CreatePlanRequest, context: grpc.aio.ServicerContext) -> pb.CreatePlanResponse:
+        plan = await self.book.create_plan(convert.plan_from_proto(request.plan), _mutation(request))
+        return pb.CreatePlanResponse(plan=convert.plan_to_proto(plan))
+
+    async def GetPlan(self, request: pb.GetPlanRequest, context: grpc.aio.ServicerContext) -> pb.GetPlanResponse:
+        plan = await self.book.get_plan(request.plan_id)
+        return pb.GetPlanResponse(plan=convert.plan_to_proto(plan))
+
+    async def ListPlans(self, request: pb.ListPlansRequest, context: grpc.aio.ServicerContext) -> pb.ListPlansResponse:
+        page = await self.book.list_plans(
+            project_id=request.project_id,
+            status=request.status,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListPlansResponse(
+            plans=[convert.plan_to_proto(p) for p in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    async def UpdatePlan(self, request: pb.UpdatePlanRequest, context: grpc.aio.ServicerContext) -> pb.UpdatePlanResponse:
+        fields = convert.update_fields(request.plan, list(request.update_mask.paths), "plan")
+        plan = await self.book.update_plan(
+            convert.plan_from_proto(request.plan),
+            fields,
+            etag=request.plan.etag,
+            m=_mutation(request),
+        )
+        return pb.UpdatePlanResponse(plan=convert.plan_to_proto(plan))
+
+    async def DeletePlan(self, request: pb.DeletePlanRequest, context: grpc.aio.ServicerContext) -> pb.DeletePlanResponse:
+        result = await self.book.delete_plan(request.plan_id, request.etag, _mutation(request))
+        return pb.DeletePlanResponse(
+            plan_id=result.plan_id, deleted_task_count=result.deleted_task_count
+        )
+
+    async def CreateTask(self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext) -> pb.CreateTaskResponse:
+        result = await self.book.create_task(
+            request.plan_id, convert.task_from_proto(request.task), _mutation(request)
+        )
+        return pb.CreateTaskResponse(
+            task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
+        )
+
+    async def BatchCreateTasks(
+        self, request: pb.BatchCreateTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchCreateTasksResponse:
+        result = await self.book.batch_create_tasks(
+            request.plan_id, [convert.task_from_proto(t) for t in request.tasks], _mutation(request)
+        )
+        return pb.BatchCreateTasksResponse(
+            tasks=[convert.task_to_proto(t) for t in result.tasks],
+            plan_revision=result.plan_revision,
+        )
+
+    async def GetTask(self, request: pb.GetTaskRequest, context: grpc.aio.ServicerContext) -> pb.GetTaskResponse:
+        task = await self.book.get_task(request.task_id)
+        return pb.GetTaskResponse(task=convert.task_to_proto(task))
+
+    async def ListTasks(self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext) -> pb.ListTasksResponse:
+        page = await self.book.list_tasks(
+            request.plan_id,
+            status=request.status,
+            assigned_to=request.assigned_to,
+            priority=request.priority,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListTasksResponse(
+            tasks=[convert.task_to_proto(t) for t in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    async def UpdateTask(self, request: pb.UpdateTaskRequest, context: grpc.aio.ServicerContext) -> pb.UpdateTaskResponse:
+        fields = convert.update_fields(request.task, list(request.update_mask.paths), "task")
+        result = await self.book.update_task(
+            convert.task_from_proto(request.task),
+            fields,
+            etag=request.task.etag,
+            m=_mutation(request),
+        )
+        return pb.UpdateTaskResponse(
+            task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
+        )
+
+    async def DeleteTask(self, request: pb.DeleteTaskRequest, context: grpc.aio.ServicerContext) -> pb.DeleteTaskResponse:
+        result = await self.book.delete_task(
+            request.task_id, etag=request.etag, force=request.force, m=_mutation(request)
+        )
+        return pb.DeleteTaskResponse(
+            task_id=result.task_id,
+            detached_task_ids=list(result.detached_task_ids),
+            plan_revision=result.plan_revision,
+        )

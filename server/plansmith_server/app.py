@@ -1,0 +1,142 @@
+"""Assembles and runs the server: storage, domain, servicers, health, reflection, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from plansmith.v1 import plan_service_pb2
+from plansmith_server.api.handlers import add_service
+from plansmith_server.api.interceptors import chain
+from plansmith_server.api.plan_servicer import PlanServicer
+from plansmith_server.config import Config
+from plansmith_server.domain.plans import PlanBook, now_us
+from plansmith_server.storage.sqlite import SqliteStore
+
+log = logging.getLogger("plansmith.server")
+
+PLAN_SERVICE = plan_service_pb2.DESCRIPTOR.services_by_name["PlanService"]
+SERVICE_NAMES = (PLAN_SERVICE.full_name,)
+
+
+@dataclass
+class Running:
+    """A started server and what it owns; `stop()` shuts it down in order."""
+
+    config: Config
+    server: grpc.aio.Server
+    store: SqliteStore
+    health: health.aio.HealthServicer
+    port: int
+    book: PlanBook
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopped: bool = False
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health goes NOT_SERVING, in-flight calls get `grace` seconds, the database closes."""
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.config.grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await self.server.stop(grace)
+        await self.store.close()
+        log.info("stopped")
+
+
+async def _set_all(h: health.aio.HealthServicer, status: int) -> None:
+    await h.set("", status)
+    for name in SERVICE_NAMES:
+        await h.set(name, status)
+
+
+async def _probe_database(running: Running) -> None:
+    """Keeps health in step with the database: NOT_SERVING while it does not answer."""
+    serving: bool | None = None
+    while True:
+        try:
+            await asyncio.wait_for(running.store.ping(), timeout=max(1.0, running.config.health_probe_seconds))
+            ok = True
+        except Exception as exc:  # any failure of the probe means "not serving"
+            ok = False
+            if serving is not False:
+                log.error("database probe failed: %s", exc)
+        if ok != serving:
+            serving = ok
+            await _set_all(
+                running.health,
+                health_pb2.HealthCheckResponse.SERVING
+                if ok
+                else health_pb2.HealthCheckResponse.NOT_SERVING,
+            )
+        await asyncio.sleep(running.config.health_probe_seconds)
+
+
+async def _purge_idempotency(running: Running) -> None:
+    """Forgets request ids past the retention period, hourly."""
+    retention_us = int(running.config.idempotency_retention_hours * 3600 * 1e6)
+    while True:
+        try:
+            purged = await running.store.purge_idempotency(now_us() - retention_us)
+            if purged:
+                log.info("forgot %d request ids older than the retention period", purged)
+        except Exception as exc:
+            log.warning("purging request ids failed: %s", exc)
+        await asyncio.sleep(3600)
+
+
+async def start(config: Config) -> Running:
+    """Opens the database and starts serving; returns once the port is bound."""
+    store = SqliteStore(config.db_path, synchronous=config.sqlite_synchronous)
+    await store.open()
+    try:
+        book = PlanBook(store)
+        server = grpc.aio.server(interceptors=chain())
+        add_service(server, PlanServicer(book), PLAN_SERVICE)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        port = server.add_insecure_port(config.listen)
+        if port == 0:
+            raise OSError(f"cannot listen on {config.listen}")
+        await server.start()
+    except BaseException:
+        await store.close()
+        raise
+    running = Running(config, server, store, health_servicer, port, book)
+    await _set_all(health_servicer, health_pb2.HealthCheckResponse.SERVING)
+    running._tasks.append(asyncio.create_task(_probe_database(running)))
+    running._tasks.append(asyncio.create_task(_purge_idempotency(running)))
+    log.info("serving on %s (database %s)", running.address, config.db_path)
+    return running
+
+
+async def serve(config: Config) -> None:
+    """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+    running = await start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing in-flight calls (grace %.1fs)", config.grace_seconds)
+    await running.stop()

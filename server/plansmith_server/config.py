@@ -1,0 +1,110 @@
+"""Server configuration: flags, each with a `PLANSMITH_*` environment equivalent."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    """How the server runs."""
+
+    listen: str = "127.0.0.1:50051"
+    """Address to listen on, `host:port`; port 0 picks a free one."""
+    db_path: str = "data/plansmith.db"
+    """SQLite database file (created with its folder on first run), or `:memory:`."""
+    log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
+    log_format: str = "text"
+    """`text` for people, `json` for log pipelines (one object per line)."""
+    grace_seconds: float = 10.0
+    """On SIGTERM/SIGINT, how long in-flight calls may take to finish."""
+    health_probe_seconds: float = 5.0
+    """How often the database is probed to keep the health status true."""
+    idempotency_retention_hours: float = 168.0
+    """How long request ids are remembered (at least 24 h is promised)."""
+    sqlite_synchronous: str = "FULL"
+    """SQLite `synchronous`: FULL survives power loss; NORMAL only a process crash."""
+
+
+_FLAGS: list[tuple[str, str, str, type]] = [
+    # (flag, field, env var, type)
+    ("--listen", "listen", "PLANSMITH_LISTEN", str),
+    ("--db", "db_path", "PLANSMITH_DB", str),
+    ("--log-level", "log_level", "PLANSMITH_LOG_LEVEL", str),
+    ("--log-format", "log_format", "PLANSMITH_LOG_FORMAT", str),
+    ("--grace-seconds", "grace_seconds", "PLANSMITH_GRACE_SECONDS", float),
+    ("--health-probe-seconds", "health_probe_seconds", "PLANSMITH_HEALTH_PROBE_SECONDS", float),
+    (
+        "--idempotency-retention-hours",
+        "idempotency_retention_hours",
+        "PLANSMITH_IDEMPOTENCY_RETENTION_HOURS",
+        float,
+    ),
+    ("--sqlite-synchronous", "sqlite_synchronous", "PLANSMITH_SQLITE_SYNCHRONOUS", str),
+]
+
+_CHOICES = {
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "log_format": ("text", "json"),
+    "sqlite_synchronous": ("FULL", "NORMAL"),
+}
+
+
+_HELP = {
+    "listen": "address to listen on, host:port (port 0 picks a free one)",
+    "db_path": "SQLite database file, created on first run, or :memory: for a throwaway",
+    "log_level": "log level",
+    "log_format": "text for people, json for log pipelines",
+    "grace_seconds": "on SIGTERM/SIGINT, how long in-flight calls may take to finish",
+    "health_probe_seconds": "how often the database is probed for the health status",
+    "idempotency_retention_hours": "how long request ids are remembered (>= 24)",
+    "sqlite_synchronous": "FULL survives power loss; NORMAL only a process crash",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    defaults = Config()
+    p = argparse.ArgumentParser(
+        prog="plansmith-server",
+        description="The Plansmith gRPC planning service. Every flag also reads the "
+        "environment variable named in its help.",
+    )
+    for flag, field, env, typ in _FLAGS:
+        doc = _HELP[field]
+        choices = _CHOICES.get(field)
+        p.add_argument(
+            flag,
+            dest=field,
+            type=(lambda s, f=field: s.upper() if f != "log_format" else s.lower()) if choices else typ,
+            choices=choices,
+            default=None,
+            help=f"{doc} [env {env}; default {getattr(defaults, field)}]",
+        )
+    return p
+
+
+def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Flags win over environment variables, which win over defaults."""
+    env = os.environ if env is None else env
+    p = parser()
+    args = p.parse_args(argv)
+    values: dict[str, object] = {}
+    for _flag, field, var, typ in _FLAGS:
+        value = getattr(args, field)
+        if value is None and env.get(var):
+            raw = env[var]
+            try:
+                value = typ(raw)
+            except ValueError:
+                p.error(f"{var}={raw!r} is not a valid {typ.__name__}")
+            if field in _CHOICES:
+                value = str(value).lower() if field == "log_format" else str(value).upper()
+                if value not in _CHOICES[field]:
+                    p.error(f"{var}={raw!r}: choose from {', '.join(_CHOICES[field])}")
+        if value is not None:
+            values[field] = value
+    return Config(**values)  # type: ignore[arg-type]

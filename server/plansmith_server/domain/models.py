@@ -1,0 +1,246 @@
+"""Plain data of the domain: plans, tasks, agents.
+
+The enums mirror the numbers of the `plansmith.v1` proto enums on purpose (a test pins
+this), so the API layer converts by value; the domain never imports generated code.
+Timestamps are integer microseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from typing import Any
+
+
+class PlanStatus(IntEnum):
+    """Lifecycle state of a plan."""
+
+    UNSPECIFIED = 0
+    DRAFT = 1
+    ACTIVE = 2
+    ON_HOLD = 3
+    COMPLETED = 4
+    CANCELLED = 5
+
+
+class TaskPriority(IntEnum):
+    """Importance of a task."""
+
+    UNSPECIFIED = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+
+class TaskStatus(IntEnum):
+    """State of a task."""
+
+    UNSPECIFIED = 0
+    TODO = 1
+    IN_PROGRESS = 2
+    BLOCKED = 3
+    DONE = 4
+    FAILED = 5
+    CANCELLED = 6
+
+
+def make_etag(kind: str, entity_id: str, version: int) -> str:
+    """An opaque etag that changes whenever `version` does."""
+    digest = hashlib.blake2b(f"{kind}/{entity_id}/{version}".encode(), digest_size=6).hexdigest()
+    return f"{version}-{digest}"
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Someone (or something) that can work on a plan's tasks."""
+
+    id: str
+    name: str = ""
+    capabilities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A task's place in the plan's schedule, in hours from the plan's start."""
+
+    start_offset_hours: float
+    end_offset_hours: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A stored plan."""
+
+    id: str
+    project_id: str
+    name: str
+    description: str = ""
+    objectives: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    status: PlanStatus = PlanStatus.DRAFT
+    agents: tuple[Agent, ...] = ()
+    create_time: int = 0
+    update_time: int = 0
+    version: int = 1
+    """Counts changes of the plan's own fields; the etag derives from it."""
+    revision: int = 0
+    """Counts every mutation of the plan or its tasks."""
+
+    @property
+    def etag(self) -> str:
+        return make_etag("plan", self.id, self.version)
+
+    def agent_ids(self) -> set[str]:
+        return {a.id for a in self.agents}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["metadata"] = dict(self.metadata)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Plan:
+        return cls(
+            id=d["id"],
+            project_id=d["project_id"],
+            name=d["name"],
+            description=d["description"],
+            objectives=tuple(d["objectives"]),
+            constraints=tuple(d["constraints"]),
+            metadata=dict(d["metadata"]),
+            status=PlanStatus(d["status"]),
+            agents=tuple(
+                Agent(a["id"], a["name"], tuple(a["capabilities"])) for a in d["agents"]
+            ),
+            create_time=d["create_time"],
+            update_time=d["update_time"],
+            version=d["version"],
+            revision=d["revision"],
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A stored task."""
+
+    id: str
+    plan_id: str
+    title: str
+    description: str = ""
+    priority: TaskPriority = TaskPriority.MEDIUM
+    status: TaskStatus = TaskStatus.TODO
+    estimated_hours: float = 0.0
+    actual_hours: float = 0.0
+    progress: int = 0
+    dependencies: tuple[str, ...] = ()
+    assigned_to: str = ""
+    required_capabilities: tuple[str, ...] = ()
+    parent_task_id: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    optimistic_hours: float = 0.0
+    pessimistic_hours: float = 0.0
+    acceptance_criteria: tuple[str, ...] = ()
+    schedule: Schedule | None = None
+    create_time: int = 0
+    update_time: int = 0
+    version: int = 1
+
+    @property
+    def etag(self) -> str:
+        return make_etag("task", self.id, self.version)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["metadata"] = dict(self.metadata)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Task:
+        sched = d.get("schedule")
+        return cls(
+            id=d["id"],
+            plan_id=d["plan_id"],
+            title=d["title"],
+            description=d["description"],
+            priority=TaskPriority(d["priority"]),
+            status=TaskStatus(d["status"]),
+            estimated_hours=d["estimated_hours"],
+            actual_hours=d["actual_hours"],
+            progress=d["progress"],
+            dependencies=tuple(d["dependencies"]),
+            assigned_to=d["assigned_to"],
+            required_capabilities=tuple(d["required_capabilities"]),
+            parent_task_id=d["parent_task_id"],
+            metadata=dict(d["metadata"]),
+            optimistic_hours=d.get("optimistic_hours", 0.0),
+            pessimistic_hours=d.get("pessimistic_hours", 0.0),
+            acceptance_criteria=tuple(d.get("acceptance_criteria", ())),
+            schedule=Schedule(**sched) if sched else None,
+            create_time=d["create_time"],
+            update_time=d["update_time"],
+            version=d["version"],
+        )
+
+
+# Fields a caller may change with an update mask; the rest are output only or immutable.
+PLAN_MUTABLE_FIELDS = (
+    "name",
+    "description",
+    "objectives",
+    "constraints",
+    "metadata",
+    "status",
+    "agents",
+)
+TASK_MUTABLE_FIELDS = (
+    "title",
+    "description",
+    "priority",
+    "status",
+    "estimated_hours",
+    "actual_hours",
+    "progress",
+    "dependencies",
+    "assigned_to",
+    "required_capabilities",
+    "metadata",
+    "optimistic_hours",
+    "pessimistic_hours",
+    "acceptance_criteria",
+    "schedule",
+)
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Filters of a list call; `key()` binds page tokens to them."""
+
+    values: tuple[tuple[str, str], ...]
+
+    def key(self) -> str:
+        raw = "&".join(f"{k}={v}" for k, v in self.values)
+        return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list call."""
+
+    items: tuple[Any, ...]
+    next_page_token: str
+    total_size: int
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One entry of a plan's change log, replayable by a future watch stream."""
+
+    kind: str
+    """PLAN_CREATED, PLAN_UPDATED, PLAN_DELETED, TASK_CREATED, TASK_UPDATED, TASK_DELETED."""
+    entity_type: str
+    entity_id: str
+    snapshot: Mapping[str, Any]

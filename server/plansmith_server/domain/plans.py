@@ -1,0 +1,607 @@
+"""Plans and tasks: the rules of every read and mutation, over a `Store`.
+
+Each mutation runs in one write transaction that checks, writes, bumps the plan's
+revision, appends to the plan's change log and records the idempotency key, so a failed
+request changes nothing and a retried one returns its first result.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from plansmith_server.domain import validation as val
+from plansmith_server.domain.graph import find_cycle
+from plansmith_server.domain.models import (
+    PLAN_MUTABLE_FIELDS,
+    TASK_MUTABLE_FIELDS,
+    ChangeRecord,
+    ListFilter,
+    Page,
+    Plan,
+    PlanStatus,
+    Task,
+    TaskPriority,
+    TaskStatus,
+)
+from plansmith_server.errors import (
+    DependencyCycleError,
+    EtagMismatchError,
+    FailedPreconditionError,
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    PageTokenError,
+    PreconditionViolation,
+)
+from plansmith_server.storage.base import (
+    IdempotencyRecord,
+    PlanQuery,
+    ReadTx,
+    Store,
+    TaskQuery,
+    WriteTx,
+)
+
+T = TypeVar("T")
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Who asked for a mutation, for idempotency: the key and a hash of the request."""
+
+    request_id: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """A task after a mutation, with the plan's revision after it."""
+
+    task: Task
+    plan_revision: int
+
+
+@dataclass(frozen=True)
+class TasksResult:
+    """Tasks after a batch mutation, with the plan's revision after it."""
+
+    tasks: tuple[Task, ...]
+    plan_revision: int
+
+
+@dataclass(frozen=True)
+class PlanDeletion:
+    """What DeletePlan removed."""
+
+    plan_id: str
+    deleted_task_count: int
+
+
+@dataclass(frozen=True)
+class TaskDeletion:
+    """What DeleteTask removed."""
+
+    task_id: str
+    detached_task_ids: tuple[str, ...]
+    plan_revision: int
+
+
+class PlanBook:
+    """The plans-and-tasks domain service."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], int] = now_us) -> None:
+        self.store = store
+        self.clock = clock
+
+    # ---- idempotency -------------------------------------------------------------------
+
+    async def mutate(
+        self,
+        method: str,
+        m: Mutation,
+        body: Callable[[WriteTx], Awaitable[T]],
+        encode: Callable[[T], dict[str, Any]],
+        decode: Callable[[dict[str, Any]], T],
+    ) -> T:
+        """Runs `body` in a write transaction, once per request_id.
+
+        Public so that other domain services (planning) persist through the same path.
+        """
+        async with self.store.write() as tx:
+            if m.request_id:
+                record = await tx.get_idempotency(m.request_id)
+                if record is not None:
+                    if record.method != method or record.fingerprint != m.fingerprint:
+                        raise IdempotencyKeyReusedError(m.request_id, record.method)
+                    return decode(record.response)
+            result = await body(tx)
+            if m.request_id:
+                await tx.put_idempotency(
+                    IdempotencyRecord(m.request_id, method, m.fingerprint, encode(result),
+                                      self.clock())
+                )
+            return result
+
+    # ---- plans ---------------------------------------------------------------------------
+
+    async def create_plan(self, draft: Plan, m: Mutation = Mutation()) -> Plan:
+        v = val.Violations()
+        val.check_request_id(v, m.request_id)
+        val.check_plan(v, "plan", draft)
+        v.raise_if_any()
+        ts = self.clock()
+        plan = replace(
+            draft,
+            id=new_id("pln"),
+            status=PlanStatus(draft.status) or PlanStatus.DRAFT,
+            create_time=ts,
+            update_time=ts,
+            version=1,
+            revision=1,
+        )
+
+        async def body(tx: WriteTx) -> Plan:
+            await tx.insert_plan(plan)
+            await tx.append_changes(
+                plan.id, 1, [ChangeRecord("PLAN_CREATED", "plan", plan.id, plan.to_dict())], ts
+            )
+            return plan
+
+        return await self.mutate("CreatePlan", m, body, Plan.to_dict, Plan.from_dict)
+
+    async def get_plan(self, plan_id: str) -> Plan:
+        v = val.Violations()
+        val.check_id(v, "plan_id", plan_id)
+        v.raise_if_any()
+        async with self.store.read() as tx:
+            return await _require_plan(tx, plan_id)
+
+    async def list_plans(
+        self, *, project_id: str = "", status: int = 0, page_size: int = 0, page_token: str = ""
+    ) -> Page:
+        v = val.Violations()
+        val.check_id(v, "project_id", project_id, required=False)
+        if status:
+            val.check_enum(v, "status", status, PlanStatus)
+        size = val.page_size(v, page_size)
+        v.raise_if_any()
+        filt = ListFilter((("kind", "plans"), ("project_id", project_id), ("status", str(status))))
+        after = decode_page_token(page_token, filt)
+        async with self.store.read() as tx:
+            rows, total = await tx.list_plans(
+                PlanQuery(project_id=project_id, status=status, after_seq=after, limit=size + 1)
+            )
+        return _page(rows, size, total, filt)
+
+    async def update_plan(
+        self, changes: Plan, fields: Sequence[str], *, etag: str = "", m: Mutation = Mutation()
+    ) -> Plan:
+        """Sets `fields` of the stored plan `changes.id` to their values in `changes`."""
+        v = val.Violations()
+        val.check_request_id(v, m.request_id)
+        val.check_id(v, "plan.id", changes.id)
+        _check_mask(v, fields, PLAN_MUTABLE_FIELDS)
+        val.check_plan(v, "plan", changes, fields)
+        v.raise_if_any()
+
+        async def body(tx: WriteTx) -> Plan:
+            current = await _require_plan(tx, changes.id)
+            if etag and etag != current.etag:
+                raise EtagMismatchError("plan", current.id, current.etag)
+            values = {f: getattr(changes, f) for f in fields}
+            if "status" in values:
+                values["status"] = PlanStatus(values["status"])
+            if "agents" in values:
+                await _check_agents_in_use(tx, current, {a.id for a in values["agents"]})
+            ts = self.clock()
+            revision = await tx.bump_revision(current.id, ts)
+            updated = replace(
+                current, **values, update_time=ts, version=current.version + 1, revision=revision
+            )
+            await tx.update_plan(updated)
+            await tx.append_changes(
+                current.id,
+                revision,
+                [ChangeRecord("PLAN_UPDATED", "plan", current.id, updated.to_dict())],
+                ts,
+            )
+            return updated
+
+        return await self.mutate("UpdatePlan", m, body, Plan.to_dict, Plan.from_dict)
+
+    async def delete_plan(self, plan_id: str, etag: str = "", m: Mutation = Mutation()) -> PlanDeletion:
+        v = val.Violations()
+        val.check_request_id(v, m.request_id)
+        val.check_id(v, "plan_id", plan_id)
+        v.raise_if_any()
+
+        async def body(tx: WriteTx) -> PlanDeletion:
+            current = await _require_plan(tx, plan_id)
+            if etag and etag != current.etag:
+                raise EtagMismatchError("plan", plan_id, current.etag)
+            ts = self.clock()
+            count = await tx.delete_plan(plan_id)
+            final = replace(current, revision=current.revision + 1, update_time=ts)
+            await tx.append_changes(
+                plan_id,
+                final.revision,
+                [ChangeRecord("PLAN_DELETED", "plan", plan_id, final.to_dict())],
+                ts,
+            )
+            return PlanDeletion(plan_id, count)
+
+        return await self.mutate(
+            "DeletePlan",
+            m,
+            body,
+            lambda r: {"plan_id": r.plan_id, "deleted_task_count": r.deleted_task_count},
+            lambda d: PlanDeletion(d["plan_id"], d["deleted_task_count"]),
+        )
+
+    # ---- tasks ---------------------------------------------------------------------------
+
+    async def create_task(self, plan_id: str, draft: Task, m: Mutation = Mutation()) -> TaskResult:
+        result = await self._create_tasks("CreateTask", plan_id, [draft], m, prefix="task")
+        return TaskResult(result.tasks[0], result.plan_revision)
+
+    async def batch_create_tasks(
+        self, plan_id: str, drafts: Sequence[Task], m: Mutation = Mutation()
+    ) -> TasksResult:
+        return await self._create_tasks("BatchCreateTasks", plan_id, drafts, m, prefix="tasks")
+
+    async def _create_tasks(
+        self, method: str, plan_id: str, drafts: Sequence[Task], m: Mutation, *, prefix: str
+    ) -> TasksResult:
+        v = val.Violations()
+        val.check_request_id(v, m.request_id)
+        val.check_id(v, "plan_id", plan_id)
+        if not drafts:
+            v.add(prefix, "at least one task is required")
+        if len(drafts) > val.MAX_BATCH:
+            v.add(prefix, f"has {len(drafts)} tasks; at most {val.MAX_BATCH} per call")
+        batch = prefix == "tasks"
+        refs: dict[str, int] = {}
+        for i, d in enumerate(drafts):
+            p = f"{prefix}[{i}]" if batch else prefix
+            if d.plan_id and d.plan_id != plan_id:
+                v.add(f"{p}.plan_id", f"must be empty or equal the request's plan_id {plan_id!r}")
+            if d.id:
+                if not batch:
+                    pass  # output only on a single create: ignored
+                elif len(d.id) > val.MAX_ID:
+                    v.add(f"{p}.id", f"batch reference longer than {val.MAX_ID} characters")
+                elif d.id in refs:
+                    v.add(f"{p}.id", f"duplicate batch reference {d.id!r}")
+                else:
+                    refs[d.id] = i
+            val.check_task(v, p, replace(d, id=d.id if batch else ""))
+            val.check_estimate_range(v, p, d)
+        v.raise_if_any()
+
+        async def body(tx: WriteTx) -> TasksResult:
+            plan = await _require_plan(tx, plan_id)
+            ts = self.clock()
+            new_ids = {ref: new_id("tsk") for ref in refs}
+            created: list[Task] = []
+            v2 = val.Violations()
+            agent_ids = plan.agent_ids()
+            deps_needed: set[str] = set()
+            for i, d in enumerate(drafts):
+                p = f"{prefix}[{i}]" if batch else prefix
+                if d.assigned_to and agent_ids and d.assigned_to not in agent_ids:
+                    val.check_task(v2, p, d, ("assigned_to",), agent_ids=agent_ids)
+                task_id = new_ids.get(d.id) if batch and d.id else new_id("tsk")
+                deps = tuple(new_ids.get(dep, dep) for dep in d.dependencies)
+                deps_needed.update(dep for dep in d.dependencies if dep not in new_ids)
+                created.append(
+                    replace(
+                        d,
+                        id=task_id,
+                        plan_id=plan_id,
+                        dependencies=deps,
+                        priority=TaskPriority(d.priority) or TaskPriority.MEDIUM,
+                        status=TaskStatus(d.status) or TaskStatus.TODO,
+                        create_time=ts,
+                        update_time=ts,
+                        version=1,
+                    )
+                )
+            existing = await tx.plan_edges(plan_id) if deps_needed else {}
+            if deps_needed:
+                known = await _existing_task_ids(tx, plan_id, deps_needed)
+                for i, d in enumerate(drafts):
+                    p = f"{prefix}[{i}]" if batch else prefix
+                    for j, dep in enumerate(d.dependencies):
+                        if dep not in new_ids and dep not in known:
+                            v2.add(
+                                f"{p}.dependencies[{j}]",
+                                f"no task {dep!r} in plan {plan_id!r}"
+                                + (" or in this batch" if batch else ""),
+                            )
+            v2.raise_if_any()
+            if batch and refs:
+                edges = dict(existing)
+                edges.update({t.id: list(t.dependencies) for t in created})
+                cycle = find_cycle(edges, [t.id for t in created])
+                if cycle:
+                    back = {nid: ref for ref, nid in new_ids.items()}
+                    named = [back.get(x, x) for x in cycle]
+                    raise DependencyCycleError(f"{prefix}.dependencies", named)
+            await tx.insert_tasks(created)
+            revision = await tx.bump_revision(plan_id, ts)
+            await tx.append_changes(
+                plan_id,
+                revision,
+                [ChangeRecord("TASK_CREATED", "task", t.id, t.to_dict()) for t in created],
+                ts,
+            )
+            return TasksResult(tuple(created), revision)
+
+        return await self.mutate(
+            method,
+            m,
+            body,
+            lambda r: {"tasks": [t.to_dict() for t in r.tasks], "plan_revision": r.plan_revision},
+            lambda d: TasksResult(tuple(Task.from_dict(t) for t in d["tasks"]), d["plan_revision"]),
+        )
+
+    async def get_task(self, task_id: str) -> Task:
+        v = val.Violations()
+        val.check_id(v, "task_id", task_id)
+        v.raise_if_any()
+        async with self.store.read() as tx:
+            return await _require_task(tx, task_id)
+
+    async def list_tasks(
+        self,
+        plan_id: str,
+        *,
+        status: int = 0,
+        assigned_to: str = "",
+        priority: int = 0,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> Page:
+        v = val.Violations()
+        val.check_id(v, "plan_id", plan_id)
+        if status:
+            val.check_enum(v, "status", status, TaskStatus)
+        if priority:
+            val.check_enum(v, "priority", priority, TaskPriority)
+        val.check_id(v, "assigned_to", assigned_to, required=False)
+        size = val.page_size(v, page_size)
+        v.raise_if_any()
+        filt = ListFilter(
+            (
+                ("kind", "tasks"),
+                ("plan_id", plan_id),
+                ("status", str(status)),
+                ("assigned_to", assigned_to),
+                ("priority", str(priority)),
+            )
+        )
+        after = decode_page_token(page_token, filt)
+        async with self.store.read() as tx:
+            await _require_plan(tx, plan_id)
+            rows, total = await tx.list_tasks(
+                TaskQuery(plan_id, status, assigned_to, priority, after_seq=after, limit=size + 1)
+            )
+        return _page(rows, size, total, filt)
+
+    async def update_task(
+        self, changes: Task, fields: Sequence[str], *, etag: str = "", m: Mutation = Mutation()
+    ) -> TaskResult:
+        """Sets `fields` of the stored task `changes.id` to their values in `changes`."""
+        v = val.Violations()
+        val.check_request_id(v, m.request_id)
+        val.check_id(v, "task.id", changes.id)
+        _check_mask(v, fields, TASK_MUTABLE_FIELDS)
+        val.check_task(v, "task", changes, fields)
+        v.raise_if_any()
+
+        async def body(tx: WriteTx) -> TaskResult:
+            current = await _require_task(tx, changes.id)
+            if etag and etag != current.etag:
+                raise EtagMismatchError("task", current.id, current.etag)
+            plan = await _require_plan(tx, current.plan_id)
+            values = {f: getattr(changes, f) for f in fields}
+            if "priority" in values:
+                values["priority"] = TaskPriority(values["priority"]) or TaskPriority.MEDIUM
+            if "status" in values:
+                values["status"] = TaskStatus(values["status"]) or TaskStatus.TODO
+            updated = replace(current, **values)
+            v2 = val.Violations()
+            val.check_task(v2, "task", updated, ("assigned_to",), agent_ids=plan.agent_ids())
+            val.check_estimate_range(v2, "task", updated)
+            if "dependencies" in values and updated.dependencies:
+                known = await _existing_task_ids(tx, plan.id, set(updated.dependencies))
+                for j, dep in enumerate(updated.dependencies):
+                    if dep not in known:
+                        v2.add(f"task.dependencies[{j}]", f"no task {dep!r} in plan {plan.id!r}")
+            v2.raise_if_any()
+            if "dependencies" in values and updated.dependencies:
+                edges = await tx.plan_edges(plan.id)
+                edges[updated.id] = list(updated.dependencies)
+                cycle = find_cycle(edges, [updated.id])
+                if cycle:
+                    raise DependencyCycleError("task.dependencies", cycle)
+            ts = self.clock()
+            revision = await tx.bump_revision(plan.id, ts)
+            updated = replace(updated, update_time=ts, version=current.version + 1)
+            await tx.update_task(updated)
+            await tx.append_changes(
+                plan.id,
+                revision,
+                [ChangeRecord("TASK_UPDATED", "task", updated.id, updated.to_dict())],
+                ts,
+            )
+            return TaskResult(updated, revision)
+
+        return await self.mutate(
+            "UpdateTask",
+            m,
+            body,
+            lambda r: {"task": r.task.to_dict(), "plan_revision": r.plan_revision},
+            lambda d: TaskResult(Task.from_dict(d["task"]), d["plan_revision"]),
+        )
+
+    async def delete_task(
+        self, task_id: str, *, etag: str = "", force: bool = False, m: Mutation = Mutation()
+    ) -> TaskDeletion:
+        v = val.Violations()
+        val.check_request_id(v, m.request_id)
+        val.check_id(v, "task_id", task_id)
+        v.raise_if_any()
+
+        async def body(tx: WriteTx) -> TaskDeletion:
+            current = await _require_task(tx, task_id)
+            if etag and etag != current.etag:
+                raise EtagMismatchError("task", task_id, current.etag)
+            dependents = await tx.dependents(task_id)
+            if dependents and not force:
+                raise FailedPreconditionError(
+                    f"task {task_id!r} has {len(dependents)} dependent task(s); remove those "
+                    "dependencies first or delete with force=true",
+                    reason="TASK_HAS_DEPENDENTS",
+                    violations=[
+                        PreconditionViolation(
+                            "TASK_HAS_DEPENDENTS", f"tasks/{d}", f"task {d!r} depends on {task_id!r}"
+                        )
+                        for d in dependents
+                    ],
+                    metadata={"task_id": task_id, "dependents": ",".join(dependents)},
+                )
+            ts = self.clock()
+            revision = await tx.bump_revision(current.plan_id, ts)
+            changes = [ChangeRecord("TASK_DELETED", "task", task_id, current.to_dict())]
+            for dep_id in dependents:
+                other = await _require_task(tx, dep_id)
+                detached = replace(
+                    other,
+                    dependencies=tuple(d for d in other.dependencies if d != task_id),
+                    update_time=ts,
+                    version=other.version + 1,
+                )
+                await tx.update_task(detached)
+                changes.append(ChangeRecord("TASK_UPDATED", "task", dep_id, detached.to_dict()))
+            await tx.delete_task(task_id)
+            await tx.append_changes(current.plan_id, revision, changes, ts)
+            return TaskDeletion(task_id, tuple(dependents), revision)
+
+        return await self.mutate(
+            "DeleteTask",
+            m,
+            body,
+            lambda r: {
+                "task_id": r.task_id,
+                "detached_task_ids": list(r.detached_task_ids),
+                "plan_revision": r.plan_revision,
+            },
+            lambda d: TaskDeletion(d["task_id"], tuple(d["detached_task_ids"]), d["plan_revision"]),
+        )
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+async def _require_plan(tx: ReadTx, plan_id: str) -> Plan:
+    plan = await tx.get_plan(plan_id)
+    if plan is None:
+        raise NotFoundError("plan", plan_id)
+    return plan
+
+
+async def _require_task(tx: ReadTx, task_id: str) -> Task:
+    task = await tx.get_task(task_id)
+    if task is None:
+        raise NotFoundError("task", task_id)
+    return task
+
+
+async def _existing_task_ids(tx: ReadTx, plan_id: str, ids: Iterable[str]) -> set[str]:
+    return await tx.existing_task_ids(plan_id, sorted(set(ids)))
+
+
+async def _check_agents_in_use(tx: ReadTx, plan: Plan, new_ids: set[str]) -> None:
+    if not new_ids:
+        return  # a plan without agents accepts any assignee
+    stranded = [
+        t for t in await tx.plan_tasks(plan.id) if t.assigned_to and t.assigned_to not in new_ids
+    ]
+    if stranded:
+        raise FailedPreconditionError(
+            f"{len(stranded)} task(s) are assigned to agents the update removes; reassign them "
+            "first",
+            reason="AGENT_IN_USE",
+            violations=[
+                PreconditionViolation(
+                    "AGENT_IN_USE", f"tasks/{t.id}", f"assigned to {t.assigned_to!r}"
+                )
+                for t in stranded[:50]
+            ],
+            metadata={"agents": ",".join(sorted({t.assigned_to for t in stranded}))},
+        )
+
+
+def _check_mask(v: val.Violations, fields: Sequence[str], allowed: Sequence[str]) -> None:
+    if not fields:
+        v.add("update_mask", f"names no field to change; allowed: {', '.join(allowed)}")
+    for f in fields:
+        if f not in allowed:
+            v.add("update_mask", f"{f!r} cannot be updated; allowed: {', '.join(allowed)}")
+
+
+def _page(rows: Sequence[tuple[int, Any]], size: int, total: int, filt: ListFilter) -> Page:
+    items = rows[:size]
+    token = encode_page_token(items[-1][0], filt) if len(rows) > size else ""
+    return Page(tuple(item for _, item in items), token, total)
+
+
+def encode_page_token(after_seq: int, filt: ListFilter) -> str:
+    raw = json.dumps({"a": after_seq, "f": filt.key()}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str, filt: ListFilter) -> int:
+    """The position a token continues from; 0 for no token."""
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        after, key = data["a"], data["f"]
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError(after)
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise PageTokenError("not a page token issued by this service") from None
+    if key != filt.key():
+        raise PageTokenError("the filters changed since this token was issued; start again")
+    return after
+
+
+def field_names(mask: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    """Expands `*`; keeps the caller's order otherwise."""
+    out: list[str] = []
+    for f in mask:
+        for name in (allowed if f == "*" else [f]):
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def populated_fields(values: Mapping[str, bool], allowed: Sequence[str]) -> list[str]:
+    """AIP-134 for an empty mask: the fields the caller set to non-default values."""
+    return [f for f in allowed if values.get(f)]

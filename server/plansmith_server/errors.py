@@ -1,0 +1,200 @@
+"""The domain's error tree.
+
+Every error the service reports on purpose is a `PlansmithError`. Each class says how it
+travels on the wire: `code` is the name of a gRPC status code and `reason` the
+`google.rpc.ErrorInfo` reason; the API layer (`api/errors.py`) turns them into statuses
+with details. The domain itself never imports grpc.
+
+    PlansmithError
+    ├── InvalidArgumentError          INVALID_ARGUMENT  + BadRequest
+    │   ├── DependencyCycleError      reason DEPENDENCY_CYCLE
+    │   └── PageTokenError            reason PAGE_TOKEN_INVALID
+    ├── NotFoundError                 NOT_FOUND         + ResourceInfo
+    ├── EtagMismatchError             ABORTED
+    ├── IdempotencyKeyReusedError     ALREADY_EXISTS
+    ├── FailedPreconditionError       FAILED_PRECONDITION + PreconditionFailure
+    ├── ResourceExhaustedError        RESOURCE_EXHAUSTED + RetryInfo
+    └── UnavailableError              UNAVAILABLE       + RetryInfo
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One problem with one field of a request (becomes a BadRequest field violation)."""
+
+    field: str
+    """Path of the field in the request, e.g. `task.dependencies[2]`."""
+    description: str
+    """What is wrong, in words a caller can act on."""
+
+
+@dataclass(frozen=True)
+class PreconditionViolation:
+    """One unmet precondition (becomes a PreconditionFailure violation)."""
+
+    type: str
+    """Kind of precondition, e.g. `TASK_HAS_DEPENDENTS`."""
+    subject: str
+    """What it is about, e.g. `tasks/tsk_123`."""
+    description: str
+    """What is wrong and how to fix it."""
+
+
+class PlansmithError(Exception):
+    """Base of every error the service reports on purpose."""
+
+    code = "INTERNAL"
+    reason = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+
+class InvalidArgumentError(PlansmithError):
+    """The request is malformed; `violations` lists every problem found at once."""
+
+    code = "INVALID_ARGUMENT"
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(
+        self,
+        violations: Sequence[FieldViolation],
+        message: str | None = None,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self.violations = list(violations)
+        if message is None:
+            shown = "; ".join(f"{v.field}: {v.description}" for v in self.violations[:5])
+            more = len(self.violations) - 5
+            message = f"invalid request: {shown}" + (f" (+{more} more)" if more > 0 else "")
+        super().__init__(message, reason=reason, metadata=metadata)
+
+
+class DependencyCycleError(InvalidArgumentError):
+    """The dependencies asked for would form a cycle; `cycle` lists it, first id repeated last."""
+
+    reason = "DEPENDENCY_CYCLE"
+
+    def __init__(self, field: str, cycle: Sequence[str]) -> None:
+        self.cycle = list(cycle)
+        path = " -> ".join(self.cycle)
+        super().__init__(
+            [FieldViolation(field, f"dependencies would form a cycle: {path}")],
+            f"dependency cycle: {path}",
+            metadata={"cycle": path},
+        )
+
+
+class PageTokenError(InvalidArgumentError):
+    """The page token is not one this server issued for these filters."""
+
+    reason = "PAGE_TOKEN_INVALID"
+
+    def __init__(self, description: str) -> None:
+        super().__init__([FieldViolation("page_token", description)], f"bad page_token: {description}")
+
+
+class NotFoundError(PlansmithError):
+    """A named resource does not exist."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, resource_type: str, resource_id: str) -> None:
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+        super().__init__(
+            f"{resource_type} {resource_id!r} not found",
+            reason=f"{resource_type.upper()}_NOT_FOUND",
+            metadata={"resource_type": resource_type, "resource_id": resource_id},
+        )
+
+
+class EtagMismatchError(PlansmithError):
+    """The caller's etag is stale: someone else changed the resource meanwhile."""
+
+    code = "ABORTED"
+    reason = "ETAG_MISMATCH"
+
+    def __init__(self, resource_type: str, resource_id: str, current_etag: str) -> None:
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+        super().__init__(
+            f"{resource_type} {resource_id!r} was changed by someone else (current etag "
+            f"{current_etag!r}); read it again and retry",
+            metadata={
+                "resource_type": resource_type,
+                "resource_id": resource_id,
+                "current_etag": current_etag,
+            },
+        )
+
+
+class IdempotencyKeyReusedError(PlansmithError):
+    """A request_id already used for a different request."""
+
+    code = "ALREADY_EXISTS"
+    reason = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self, request_id: str, first_method: str) -> None:
+        self.request_id = request_id
+        super().__init__(
+            f"request_id {request_id!r} was already used for a different {first_method} "
+            "request; use a new request_id for a new request",
+            metadata={"request_id": request_id, "first_method": first_method},
+        )
+
+
+class FailedPreconditionError(PlansmithError):
+    """The request is well formed but the system is not in a state that allows it."""
+
+    code = "FAILED_PRECONDITION"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        violations: Sequence[PreconditionViolation] = (),
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self.violations = list(violations)
+        super().__init__(message, reason=reason, metadata=metadata)
+
+
+class ResourceExhaustedError(PlansmithError):
+    """The server or a quota is at its limit; retry after `retry_after` seconds."""
+
+    code = "RESOURCE_EXHAUSTED"
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after: float, reason: str | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, reason=reason)
+
+
+class UnavailableError(PlansmithError):
+    """A dependency of the service (e.g. the database) is not answering; retry later."""
+
+    code = "UNAVAILABLE"
+    reason = "UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, reason: str | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, reason=reason)

@@ -1,0 +1,130 @@
+"""The storage interface the domain needs; `storage/sqlite.py` implements it.
+
+Kept small on purpose so that a PostgreSQL implementation (several replicas) can follow.
+Reads happen in a `ReadTx` (one consistent snapshot); writes in a `WriteTx`, which is
+serialized with every other write and commits only if its block finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from plansmith_server.domain.models import ChangeRecord, Plan, Task
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What a mutation with a request_id returned the first time."""
+
+    request_id: str
+    method: str
+    fingerprint: str
+    response: dict[str, Any]
+    create_time: int
+
+
+@dataclass(frozen=True)
+class PlanQuery:
+    """Filters and position of a ListPlans page."""
+
+    project_id: str = ""
+    status: int = 0
+    after_seq: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """Filters and position of a ListTasks page."""
+
+    plan_id: str
+    status: int = 0
+    assigned_to: str = ""
+    priority: int = 0
+    after_seq: int = 0
+    limit: int = 50
+
+
+class ReadTx(Protocol):
+    """Reads from one consistent snapshot."""
+
+    async def get_plan(self, plan_id: str) -> Plan | None: ...
+
+    async def get_task(self, task_id: str) -> Task | None: ...
+
+    async def list_plans(self, q: PlanQuery) -> tuple[list[tuple[int, Plan]], int]:
+        """Returns up to `q.limit` (seq, plan) pairs after `q.after_seq`, and the total."""
+        ...
+
+    async def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int]: ...
+
+    async def plan_tasks(self, plan_id: str) -> list[Task]:
+        """Every task of a plan, oldest first."""
+        ...
+
+    async def plan_edges(self, plan_id: str) -> dict[str, list[str]]:
+        """task id -> ids it depends on, for every task of the plan."""
+        ...
+
+    async def existing_task_ids(self, plan_id: str, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` are tasks of the plan."""
+        ...
+
+    async def dependents(self, task_id: str) -> list[str]:
+        """Ids of the tasks that depend on `task_id`."""
+        ...
+
+    async def get_idempotency(self, request_id: str) -> IdempotencyRecord | None: ...
+
+    async def changes(self, plan_id: str, after_revision: int, limit: int) -> list[tuple[int, ChangeRecord]]:
+        """The plan's change log after a revision, oldest first."""
+        ...
+
+
+class WriteTx(ReadTx, Protocol):
+    """A write transaction: everything in it commits together or not at all."""
+
+    async def insert_plan(self, plan: Plan) -> None: ...
+
+    async def update_plan(self, plan: Plan) -> None: ...
+
+    async def delete_plan(self, plan_id: str) -> int:
+        """Deletes the plan and its tasks; returns how many tasks went with it."""
+        ...
+
+    async def bump_revision(self, plan_id: str, update_time: int) -> int:
+        """Increments the plan's revision and returns the new value."""
+        ...
+
+    async def insert_tasks(self, tasks: Sequence[Task]) -> None: ...
+
+    async def update_task(self, task: Task) -> None: ...
+
+    async def delete_task(self, task_id: str) -> None: ...
+
+    async def append_changes(
+        self, plan_id: str, revision: int, changes: Sequence[ChangeRecord], create_time: int
+    ) -> None: ...
+
+    async def put_idempotency(self, record: IdempotencyRecord) -> None: ...
+
+
+class Store(Protocol):
+    """Opens transactions; owns the connections."""
+
+    def read(self) -> AbstractAsyncContextManager[ReadTx]: ...
+
+    def write(self) -> AbstractAsyncContextManager[WriteTx]: ...
+
+    async def ping(self) -> None:
+        """Raises if the database does not answer a trivial query."""
+        ...
+
+    async def purge_idempotency(self, older_than: int) -> int:
+        """Forgets request ids recorded before `older_than` (µs); returns how many."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,90 @@
+"""Versioned schema migrations, applied in order at start-up (tracked in PRAGMA user_version).
+
+Never edit a migration that has shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: plans, tasks, dependency edges, the per-plan change log, idempotency records.
+    """
+    CREATE TABLE plans (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order, for stable paging
+        id           TEXT NOT NULL UNIQUE,
+        project_id   TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        description  TEXT NOT NULL,
+        objectives   TEXT NOT NULL,      -- JSON array
+        constraints  TEXT NOT NULL,      -- JSON array
+        metadata     TEXT NOT NULL,      -- JSON object
+        status       INTEGER NOT NULL,
+        agents       TEXT NOT NULL,      -- JSON array of {id, name, capabilities}
+        create_time  INTEGER NOT NULL,   -- µs since the epoch
+        update_time  INTEGER NOT NULL,
+        version      INTEGER NOT NULL,   -- the etag derives from it
+        revision     INTEGER NOT NULL    -- bumped by every mutation of the plan or its tasks
+    );
+    CREATE INDEX plans_by_project ON plans(project_id, seq);
+    CREATE INDEX plans_by_status ON plans(status, seq);
+
+    CREATE TABLE tasks (
+        seq                   INTEGER PRIMARY KEY AUTOINCREMENT,
+        id                    TEXT NOT NULL UNIQUE,
+        plan_id               TEXT NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+        title                 TEXT NOT NULL,
+        description           TEXT NOT NULL,
+        priority              INTEGER NOT NULL,
+        status                INTEGER NOT NULL,
+        estimated_hours       REAL NOT NULL,
+        actual_hours          REAL NOT NULL,
+        progress              INTEGER NOT NULL,
+        assigned_to           TEXT NOT NULL,
+        required_capabilities TEXT NOT NULL,  -- JSON array
+        parent_task_id        TEXT NOT NULL,
+        metadata              TEXT NOT NULL,  -- JSON object
+        optimistic_hours      REAL NOT NULL,
+        pessimistic_hours     REAL NOT NULL,
+        acceptance_criteria   TEXT NOT NULL,  -- JSON array
+        schedule_start        REAL,           -- NULL when not scheduled
+        schedule_end          REAL,
+        create_time           INTEGER NOT NULL,
+        update_time           INTEGER NOT NULL,
+        version               INTEGER NOT NULL
+    );
+    CREATE INDEX tasks_by_plan ON tasks(plan_id, seq);
+    CREATE INDEX tasks_by_plan_status ON tasks(plan_id, status, seq);
+    CREATE INDEX tasks_by_plan_assignee ON tasks(plan_id, assigned_to, seq);
+
+    CREATE TABLE task_dependencies (
+        plan_id     TEXT NOT NULL,
+        task_id     TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        depends_on  TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,     -- keeps the caller's order
+        PRIMARY KEY (task_id, depends_on)
+    ) WITHOUT ROWID;
+    CREATE INDEX task_dependencies_reverse ON task_dependencies(depends_on);
+    CREATE INDEX task_dependencies_by_plan ON task_dependencies(plan_id);
+
+    -- No foreign key to plans: the log outlives a deleted plan so a watcher can see the end.
+    CREATE TABLE plan_changes (
+        plan_id      TEXT NOT NULL,
+        revision     INTEGER NOT NULL,
+        position     INTEGER NOT NULL,    -- order of the changes within one revision
+        kind         TEXT NOT NULL,
+        entity_type  TEXT NOT NULL,
+        entity_id    TEXT NOT NULL,
+        snapshot     TEXT NOT NULL,       -- JSON of the entity after the change
+        create_time  INTEGER NOT NULL,
+        PRIMARY KEY (plan_id, revision, position)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE idempotency_keys (
+        request_id   TEXT PRIMARY KEY,
+        method       TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,       -- hash of the request without its request_id
+        response     TEXT NOT NULL,       -- JSON of what the first call returned
+        create_time  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_by_time ON idempotency_keys(create_time);
+    """,
+]

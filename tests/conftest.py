@@ -1,0 +1,77 @@
+"""Shared fixtures: a real server (in-process grpc.aio on port 0) on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_status import rpc_status
+
+from plansmith.v1 import plan_service_pb2_grpc
+from plansmith_server.app import Running, start
+from plansmith_server.config import Config
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "plansmith.db")
+
+
+@pytest.fixture
+async def server(db_path: str) -> AsyncIterator[Running]:
+    running = await start(Config(listen="127.0.0.1:0", db_path=db_path, grace_seconds=2.0))
+    try:
+        yield running
+    finally:
+        await running.stop(grace=0.5)
+
+
+@pytest.fixture
+async def channel(server: Running) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(server.address) as ch:
+        yield ch
+
+
+@pytest.fixture
+def plans(channel: grpc.aio.Channel) -> plan_service_pb2_grpc.PlanServiceStub:
+    return plan_service_pb2_grpc.PlanServiceStub(channel)
+
+
+def details_of(err: grpc.aio.AioRpcError) -> dict[str, object]:
+    """Unpacks the google.rpc details of an error into {type name: message}."""
+    from google.rpc import error_details_pb2
+
+    status = rpc_status.from_call(err)
+    out: dict[str, object] = {}
+    if status is None:
+        return out
+    for any_msg in status.details:
+        for cls in (
+            error_details_pb2.BadRequest,
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.ResourceInfo,
+            error_details_pb2.PreconditionFailure,
+            error_details_pb2.RetryInfo,
+        ):
+            if any_msg.Is(cls.DESCRIPTOR):
+                msg = cls()
+                any_msg.Unpack(msg)
+                out[cls.__name__] = msg
+    return out
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Waits until `predicate()` is true, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
