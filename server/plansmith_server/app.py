@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -102,13 +103,18 @@ async def _purge_idempotency(running: Running) -> None:
         await asyncio.sleep(3600)
 
 
-async def start(config: Config) -> Running:
-    """Opens the database and starts serving; returns once the port is bound."""
+async def start(
+    config: Config, *, extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+) -> Running:
+    """Opens the database and starts serving; returns once the port is bound.
+
+    `extra_interceptors` run inside the standard chain (tests use it to inject faults).
+    """
     store = SqliteStore(config.db_path, synchronous=config.sqlite_synchronous)
     await store.open()
     try:
         book = PlanBook(store)
-        server = grpc.aio.server(interceptors=chain())
+        server = grpc.aio.server(interceptors=[*chain(), *extra_interceptors])
         add_service(server, PlanServicer(book), PLAN_SERVICE)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
