@@ -23,6 +23,9 @@ generate() {  # $1: output root
   # mypy-protobuf reports every file it writes; keep only real messages.
   grep -v '^Writing mypy' "$out/.protoc.log" >&2 || true
   rm -f "$out/.protoc.log"
+  # The same files with their comments, for server reflection: grpcurl describe shows them.
+  "$PYTHON" -m grpc_tools.protoc -I protos --include_source_info \
+    --descriptor_set_out="$out/$GEN_DIR/plansmith_v1.binpb" protos/plansmith/v1/*.proto
   printf '"""Generated from protos/plansmith/v1 by scripts/gen_protos.sh; do not edit."""\n' \
     >"$out/$GEN_DIR/__init__.py"
 }
@@ -37,7 +40,7 @@ if [ "${1:-}" = "--check" ]; then
   fi
   echo "generated code matches protos/"
 else
-  rm -f "$OUT/$GEN_DIR"/*_pb2*.py "$OUT/$GEN_DIR"/*_pb2*.pyi
+  rm -f "$OUT/$GEN_DIR"/*_pb2*.py "$OUT/$GEN_DIR"/*_pb2*.pyi "$OUT/$GEN_DIR"/*.binpb
   generate "$OUT"
   echo "generated into $OUT/$GEN_DIR"
 fi

@@ -10,7 +10,6 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_status import rpc_status
-
 from plansmith.v1 import plan_service_pb2_grpc
 from plansmith_server.app import Running, start
 from plansmith_server.config import Config
@@ -65,10 +64,10 @@ def details_of(err: grpc.aio.AioRpcError) -> dict[str, object]:
 
 
 async def wait_for(
-    predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
+    predicate: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.02
 ) -> None:
-    """Waits until `predicate()` is true, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """Waits until `predicate()` is true, failing after `within` seconds."""
+    deadline = time.monotonic() + within
     while True:
         if await predicate():
             return

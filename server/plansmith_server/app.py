@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-
 from plansmith.v1 import plan_service_pb2
+
+from plansmith_server.api import reflection
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
 from plansmith_server.api.plan_servicer import PlanServicer
@@ -73,7 +73,9 @@ async def _probe_database(running: Running) -> None:
     serving: bool | None = None
     while True:
         try:
-            await asyncio.wait_for(running.store.ping(), timeout=max(1.0, running.config.health_probe_seconds))
+            await asyncio.wait_for(
+                running.store.ping(), timeout=max(1.0, running.config.health_probe_seconds)
+            )
             ok = True
         except Exception as exc:  # any failure of the probe means "not serving"
             ok = False
@@ -118,9 +120,7 @@ async def start(
         add_service(server, PlanServicer(book), PLAN_SERVICE)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))
         port = server.add_insecure_port(config.listen)
         if port == 0:
             raise OSError(f"cannot listen on {config.listen}")

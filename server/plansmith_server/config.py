@@ -79,7 +79,9 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             flag,
             dest=field,
-            type=(lambda s, f=field: s.upper() if f != "log_format" else s.lower()) if choices else typ,
+            type=(lambda s, f=field: s.upper() if f != "log_format" else s.lower())
+            if choices
+            else typ,
             choices=choices,
             default=None,
             help=f"{doc} [env {env}; default {getattr(defaults, field)}]",

@@ -108,7 +108,9 @@ class PageTokenError(InvalidArgumentError):
     reason = "PAGE_TOKEN_INVALID"
 
     def __init__(self, description: str) -> None:
-        super().__init__([FieldViolation("page_token", description)], f"bad page_token: {description}")
+        super().__init__(
+            [FieldViolation("page_token", description)], f"bad page_token: {description}"
+        )
 
 
 class NotFoundError(PlansmithError):
@@ -195,6 +197,8 @@ class UnavailableError(PlansmithError):
     code = "UNAVAILABLE"
     reason = "UNAVAILABLE"
 
-    def __init__(self, message: str, *, retry_after: float = 1.0, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float = 1.0, reason: str | None = None
+    ) -> None:
         self.retry_after = retry_after
         super().__init__(message, reason=reason)

@@ -36,7 +36,9 @@ def to_status(exc: PlansmithError) -> status_pb2.Status:
     code = getattr(code_pb2, exc.code)
     details = [
         _pack(
-            error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN, metadata=exc.metadata)
+            error_details_pb2.ErrorInfo(
+                reason=exc.reason, domain=ERROR_DOMAIN, metadata=exc.metadata
+            )
         )
     ]
     if isinstance(exc, InvalidArgumentError):
@@ -76,9 +78,7 @@ def to_status(exc: PlansmithError) -> status_pb2.Status:
             )
         )
     elif isinstance(exc, ResourceExhaustedError | UnavailableError):
-        details.append(
-            _pack(error_details_pb2.RetryInfo(retry_delay=_duration(exc.retry_after)))
-        )
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_duration(exc.retry_after))))
     return status_pb2.Status(code=code, message=exc.message, details=details)
 
 

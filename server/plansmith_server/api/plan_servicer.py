@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-
 from plansmith.v1 import plan_service_pb2 as pb
+
 from plansmith_server.api import convert
 from plansmith_server.domain.plans import Mutation, PlanBook
 
@@ -19,15 +19,23 @@ class PlanServicer:
     def __init__(self, book: PlanBook) -> None:
         self.book = book
 
-    async def CreatePlan(self, request: pb.CreatePlanRequest, context: grpc.aio.ServicerContext) -> pb.CreatePlanResponse:
-        plan = await self.book.create_plan(convert.plan_from_proto(request.plan), _mutation(request))
+    async def CreatePlan(
+        self, request: pb.CreatePlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreatePlanResponse:
+        plan = await self.book.create_plan(
+            convert.plan_from_proto(request.plan), _mutation(request)
+        )
         return pb.CreatePlanResponse(plan=convert.plan_to_proto(plan))
 
-    async def GetPlan(self, request: pb.GetPlanRequest, context: grpc.aio.ServicerContext) -> pb.GetPlanResponse:
+    async def GetPlan(
+        self, request: pb.GetPlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetPlanResponse:
         plan = await self.book.get_plan(request.plan_id)
         return pb.GetPlanResponse(plan=convert.plan_to_proto(plan))
 
-    async def ListPlans(self, request: pb.ListPlansRequest, context: grpc.aio.ServicerContext) -> pb.ListPlansResponse:
+    async def ListPlans(
+        self, request: pb.ListPlansRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPlansResponse:
         page = await self.book.list_plans(
             project_id=request.project_id,
             status=request.status,
@@ -40,7 +48,9 @@ class PlanServicer:
             total_size=page.total_size,
         )
 
-    async def UpdatePlan(self, request: pb.UpdatePlanRequest, context: grpc.aio.ServicerContext) -> pb.UpdatePlanResponse:
+    async def UpdatePlan(
+        self, request: pb.UpdatePlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdatePlanResponse:
         fields = convert.update_fields(request.plan, list(request.update_mask.paths), "plan")
         plan = await self.book.update_plan(
             convert.plan_from_proto(request.plan),
@@ -50,13 +60,17 @@ class PlanServicer:
         )
         return pb.UpdatePlanResponse(plan=convert.plan_to_proto(plan))
 
-    async def DeletePlan(self, request: pb.DeletePlanRequest, context: grpc.aio.ServicerContext) -> pb.DeletePlanResponse:
+    async def DeletePlan(
+        self, request: pb.DeletePlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeletePlanResponse:
         result = await self.book.delete_plan(request.plan_id, request.etag, _mutation(request))
         return pb.DeletePlanResponse(
             plan_id=result.plan_id, deleted_task_count=result.deleted_task_count
         )
 
-    async def CreateTask(self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext) -> pb.CreateTaskResponse:
+    async def CreateTask(
+        self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateTaskResponse:
         result = await self.book.create_task(
             request.plan_id, convert.task_from_proto(request.task), _mutation(request)
         )
@@ -75,11 +89,15 @@ class PlanServicer:
             plan_revision=result.plan_revision,
         )
 
-    async def GetTask(self, request: pb.GetTaskRequest, context: grpc.aio.ServicerContext) -> pb.GetTaskResponse:
+    async def GetTask(
+        self, request: pb.GetTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTaskResponse:
         task = await self.book.get_task(request.task_id)
         return pb.GetTaskResponse(task=convert.task_to_proto(task))
 
-    async def ListTasks(self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext) -> pb.ListTasksResponse:
+    async def ListTasks(
+        self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTasksResponse:
         page = await self.book.list_tasks(
             request.plan_id,
             status=request.status,
@@ -94,7 +112,9 @@ class PlanServicer:
             total_size=page.total_size,
         )
 
-    async def UpdateTask(self, request: pb.UpdateTaskRequest, context: grpc.aio.ServicerContext) -> pb.UpdateTaskResponse:
+    async def UpdateTask(
+        self, request: pb.UpdateTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateTaskResponse:
         fields = convert.update_fields(request.task, list(request.update_mask.paths), "task")
         result = await self.book.update_task(
             convert.task_from_proto(request.task),
@@ -106,7 +126,9 @@ class PlanServicer:
             task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
         )
 
-    async def DeleteTask(self, request: pb.DeleteTaskRequest, context: grpc.aio.ServicerContext) -> pb.DeleteTaskResponse:
+    async def DeleteTask(
+        self, request: pb.DeleteTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteTaskResponse:
         result = await self.book.delete_task(
             request.task_id, etag=request.etag, force=request.force, m=_mutation(request)
         )

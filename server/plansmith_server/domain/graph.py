@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 
-def find_cycle(edges: Mapping[str, Sequence[str]], starts: Iterable[str] | None = None) -> list[str] | None:
+def find_cycle(
+    edges: Mapping[str, Sequence[str]], starts: Iterable[str] | None = None
+) -> list[str] | None:
     """Returns a cycle as `[a, b, ..., a]` in `edges` (task -> its dependencies), or None.
 
     Only nodes reachable from `starts` are explored (all nodes when None), so a write that
@@ -29,7 +31,7 @@ def find_cycle(edges: Mapping[str, Sequence[str]], starts: Iterable[str] | None 
                 nxt = deps[i]
                 state = color.get(nxt, WHITE)
                 if state == GREY:
-                    return [*path[path.index(nxt):], nxt]
+                    return [*path[path.index(nxt) :], nxt]
                 if state == WHITE:
                     color[nxt] = GREY
                     stack.append((nxt, 0))

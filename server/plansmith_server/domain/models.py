@@ -113,9 +113,7 @@ class Plan:
             constraints=tuple(d["constraints"]),
             metadata=dict(d["metadata"]),
             status=PlanStatus(d["status"]),
-            agents=tuple(
-                Agent(a["id"], a["name"], tuple(a["capabilities"])) for a in d["agents"]
-            ),
+            agents=tuple(Agent(a["id"], a["name"], tuple(a["capabilities"])) for a in d["agents"]),
             create_time=d["create_time"],
             update_time=d["update_time"],
             version=d["version"],

