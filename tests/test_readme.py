@@ -1,0 +1,44 @@
+"""The README's command blocks work as written (against a real `plansmith-server`)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.test_process import launch
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def readme_block(name: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(rf"<!-- readme-test: {name} -->\n```sh\n(.*?)```", text, re.S)
+    assert m, f"README block {name!r} not found"
+    return m.group(1)
+
+
+def run_block(name: str, address: str) -> subprocess.CompletedProcess[str]:
+    script = readme_block(name).replace("localhost:50051", address)
+    script = script.replace(".venv/bin/", f"{BIN}/")
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_readme_grpcurl_block(tmp_path):
+    sp = launch(str(tmp_path / "db.sqlite"))
+    try:
+        out = run_block("grpcurl", sp.address)
+    finally:
+        sp.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "plansmith.v1.PlanService" in out.stdout
+    assert '"status": "SERVING"' in out.stdout
+    assert "plan: pln_" in out.stdout
+    assert '"title": "Build pages"' in out.stdout
+    assert '"nextPageToken"' not in out.stdout  # two tasks fit on a page of two
+    assert "PLAN_NOT_FOUND" in out.stderr
