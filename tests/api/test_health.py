@@ -1,0 +1,63 @@
+"""Health follows the database: NOT_SERVING while it cannot be reached, SERVING again after."""
+
+from __future__ import annotations
+
+import os
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from plansmith_server.app import start
+from plansmith_server.config import Config
+from tests.conftest import wait_for
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_health_overall_and_per_service(channel):
+    stub = health_pb2_grpc.HealthStub(channel)
+    for name in ("", "plansmith.v1.PlanService"):
+        r = await stub.Check(health_pb2.HealthCheckRequest(service=name))
+        assert r.status == SERVING
+    try:
+        await stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+    except grpc.aio.AioRpcError as e:
+        assert e.code() == grpc.StatusCode.NOT_FOUND
+    else:
+        raise AssertionError("unknown service should be NOT_FOUND")
+
+
+async def test_health_flips_when_the_database_goes_away_and_comes_back(db_path):
+    running = await start(
+        Config(listen="127.0.0.1:0", db_path=db_path, health_probe_seconds=0.05)
+    )
+    try:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+
+            async def status_is(want: int) -> bool:
+                r = await stub.Check(health_pb2.HealthCheckRequest(service=""))
+                return r.status == want
+
+            await wait_for(lambda: status_is(SERVING))
+            os.rename(db_path, db_path + ".away")
+            await wait_for(lambda: status_is(NOT_SERVING))
+            os.rename(db_path + ".away", db_path)
+            await wait_for(lambda: status_is(SERVING))
+    finally:
+        await running.stop(grace=0.5)
+
+
+async def test_stop_turns_health_not_serving_and_refuses_new_calls(db_path):
+    running = await start(Config(listen="127.0.0.1:0", db_path=db_path))
+    async with grpc.aio.insecure_channel(running.address) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        assert (await stub.Check(health_pb2.HealthCheckRequest())).status == SERVING
+        await running.stop(grace=0.5)
+        try:
+            await stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+        except grpc.aio.AioRpcError as e:
+            assert e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        else:
+            raise AssertionError("a stopped server answered")
