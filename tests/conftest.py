@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_status import rpc_status
+
 from plansmith.v1 import plan_service_pb2_grpc
 from plansmith_server.app import Running, start
 from plansmith_server.config import Config

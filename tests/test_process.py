@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
 from plansmith.v1 import plan_service_pb2 as pb
 

@@ -1,4 +1,4 @@
-"""`plansmith-server` / `python -m plansmith_server`."""
+"""`plansmith-server` / `python -m plansmith_server`; `plansmith-server status` for the report."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from collections.abc import Sequence
 from plansmith_server import config as config_mod
 from plansmith_server import logs
 from plansmith_server.app import serve
+from plansmith_server.telemetry import exporters
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = config_mod.load(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["status"]:
+        from plansmith_server import status_cli
+
+        return status_cli.main(args[1:])
+    cfg = config_mod.load(args)
     logs.configure(cfg.log_level, cfg.log_format)
     try:
         asyncio.run(serve(cfg))
-    except OSError as exc:
+    except (OSError, exporters.TelemetrySetupError) as exc:
         print(f"plansmith-server: {exc}", file=sys.stderr)
         return 1
     return 0

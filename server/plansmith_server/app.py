@@ -11,20 +11,24 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from plansmith.v1 import plan_service_pb2
 
+from plansmith.v1 import ops_service_pb2, plan_service_pb2
 from plansmith_server.api import reflection
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
+from plansmith_server.api.ops_servicer import OpsServicer
 from plansmith_server.api.plan_servicer import PlanServicer
 from plansmith_server.config import Config
 from plansmith_server.domain.plans import PlanBook, now_us
 from plansmith_server.storage.sqlite import SqliteStore
+from plansmith_server.telemetry import Telemetry, exporters
+from plansmith_server.telemetry.exporters import Providers
 
 log = logging.getLogger("plansmith.server")
 
 PLAN_SERVICE = plan_service_pb2.DESCRIPTOR.services_by_name["PlanService"]
-SERVICE_NAMES = (PLAN_SERVICE.full_name,)
+OPS_SERVICE = ops_service_pb2.DESCRIPTOR.services_by_name["OpsService"]
+SERVICE_NAMES = (PLAN_SERVICE.full_name, OPS_SERVICE.full_name)
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Running:
     health: health.aio.HealthServicer
     port: int
     book: PlanBook
+    telemetry: Telemetry
+    providers: Providers | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopped: bool = False
 
@@ -59,6 +65,8 @@ class Running:
                 await t
         await self.server.stop(grace)
         await self.store.close()
+        if self.providers is not None:
+            self.providers.shutdown()
         log.info("stopped")
 
 
@@ -106,18 +114,30 @@ async def _purge_idempotency(running: Running) -> None:
 
 
 async def start(
-    config: Config, *, extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    config: Config,
+    *,
+    telemetry: Telemetry | None = None,
+    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> Running:
     """Opens the database and starts serving; returns once the port is bound.
 
-    `extra_interceptors` run inside the standard chain (tests use it to inject faults).
+    `telemetry` replaces the one built from the configuration (tests pass in-memory
+    providers); `extra_interceptors` run inside the standard chain (tests inject faults).
     """
-    store = SqliteStore(config.db_path, synchronous=config.sqlite_synchronous)
-    await store.open()
+    providers = None
+    if telemetry is None:
+        providers = exporters.build(config.traces, config.metrics, config.prometheus_address)
+        telemetry = Telemetry.from_providers(providers.tracer_provider, providers.meter_provider)
+        telemetry.tracing_enabled = providers.tracer_provider is not None
+    store = SqliteStore(config.db_path, synchronous=config.sqlite_synchronous, telemetry=telemetry)
     try:
+        await store.open()
         book = PlanBook(store)
-        server = grpc.aio.server(interceptors=[*chain(), *extra_interceptors])
+        server = grpc.aio.server(
+            interceptors=[*chain(telemetry, tracing=telemetry.tracing_enabled), *extra_interceptors]
+        )
         add_service(server, PlanServicer(book), PLAN_SERVICE)
+        add_service(server, OpsServicer(telemetry, store), OPS_SERVICE)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))
@@ -127,8 +147,10 @@ async def start(
         await server.start()
     except BaseException:
         await store.close()
+        if providers is not None:
+            providers.shutdown()
         raise
-    running = Running(config, server, store, health_servicer, port, book)
+    running = Running(config, server, store, health_servicer, port, book, telemetry, providers)
     await _set_all(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     running._tasks.append(asyncio.create_task(_probe_database(running)))
     running._tasks.append(asyncio.create_task(_purge_idempotency(running)))

@@ -28,6 +28,12 @@ class Config:
     """How long request ids are remembered (at least 24 h is promised)."""
     sqlite_synchronous: str = "FULL"
     """SQLite `synchronous`: FULL survives power loss; NORMAL only a process crash."""
+    traces: str = "none"
+    """Trace exporter: none, console or otlp (OTEL_EXPORTER_OTLP_* configure it)."""
+    metrics: str = "none"
+    """Metrics exporter: none, otlp or prometheus."""
+    prometheus_address: str = "127.0.0.1:9464"
+    """Where the Prometheus scrape endpoint listens (metrics=prometheus)."""
 
 
 _FLAGS: list[tuple[str, str, str, type]] = [
@@ -45,13 +51,19 @@ _FLAGS: list[tuple[str, str, str, type]] = [
         float,
     ),
     ("--sqlite-synchronous", "sqlite_synchronous", "PLANSMITH_SQLITE_SYNCHRONOUS", str),
+    ("--traces", "traces", "PLANSMITH_TRACES", str),
+    ("--metrics", "metrics", "PLANSMITH_METRICS", str),
+    ("--prometheus-address", "prometheus_address", "PLANSMITH_PROMETHEUS_ADDRESS", str),
 ]
 
 _CHOICES = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "log_format": ("text", "json"),
     "sqlite_synchronous": ("FULL", "NORMAL"),
+    "traces": ("none", "console", "otlp"),
+    "metrics": ("none", "otlp", "prometheus"),
 }
+_LOWER = {"log_format", "traces", "metrics"}
 
 
 _HELP = {
@@ -63,6 +75,9 @@ _HELP = {
     "health_probe_seconds": "how often the database is probed for the health status",
     "idempotency_retention_hours": "how long request ids are remembered (>= 24)",
     "sqlite_synchronous": "FULL survives power loss; NORMAL only a process crash",
+    "traces": "trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT etc. configure otlp)",
+    "metrics": "metrics exporter",
+    "prometheus_address": "host:port of the Prometheus scrape endpoint (metrics=prometheus)",
 }
 
 
@@ -79,9 +94,7 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             flag,
             dest=field,
-            type=(lambda s, f=field: s.upper() if f != "log_format" else s.lower())
-            if choices
-            else typ,
+            type=(lambda s, f=field: s.lower() if f in _LOWER else s.upper()) if choices else typ,
             choices=choices,
             default=None,
             help=f"{doc} [env {env}; default {getattr(defaults, field)}]",
@@ -104,7 +117,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             except ValueError:
                 p.error(f"{var}={raw!r} is not a valid {typ.__name__}")
             if field in _CHOICES:
-                value = str(value).lower() if field == "log_format" else str(value).upper()
+                value = str(value).lower() if field in _LOWER else str(value).upper()
                 if value not in _CHOICES[field]:
                     p.error(f"{var}={raw!r}: choose from {', '.join(_CHOICES[field])}")
         if value is not None:

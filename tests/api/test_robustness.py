@@ -7,11 +7,11 @@ import random
 
 import grpc
 import pytest
+
 from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.app import start
 from plansmith_server.config import Config
-
 from tests.conftest import details_of
 
 METHODS = [m.name for m in pb.DESCRIPTOR.services_by_name["PlanService"].methods]

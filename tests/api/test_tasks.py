@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+
 from plansmith.v1 import agent_pb2, plan_pb2, task_pb2
 from plansmith.v1 import plan_service_pb2 as pb
-
 from tests.conftest import details_of
 
 Task = task_pb2.Task

@@ -12,8 +12,8 @@ from typing import Any, cast
 
 from google.protobuf import message as _message
 from google.protobuf.timestamp_pb2 import Timestamp
-from plansmith.v1 import agent_pb2, plan_pb2, task_pb2
 
+from plansmith.v1 import agent_pb2, plan_pb2, task_pb2
 from plansmith_server.domain.models import (
     PLAN_MUTABLE_FIELDS,
     TASK_MUTABLE_FIELDS,

@@ -1,7 +1,7 @@
 """The server's interceptor chain: one interceptor per cross-cutting concern.
 
-Order (outermost first), built in `chain()`: access log with request id, then error
-mapping. Each wraps the handler behaviors through `handlers.wrap_handler`.
+Order (outermost first), built in `chain()`: request id, tracing, metrics, access log,
+error mapping. Each wraps the handler behaviors through `handlers.wrap_handler`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from typing import Any
 
 import grpc
 from grpc_status import rpc_status
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Status, StatusCode
 
 from plansmith_server.api.errors import internal_status, to_status
 from plansmith_server.api.handlers import StreamBehavior, UnaryBehavior, wrap_handler
 from plansmith_server.errors import PlansmithError
+from plansmith_server.telemetry import Telemetry
 
 log = logging.getLogger("plansmith.access")
 errlog = logging.getLogger("plansmith.errors")
@@ -73,73 +76,259 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         raise NotImplementedError  # pragma: no cover
 
 
-class AccessLogInterceptor(_Interceptor):
-    """Assigns the request id (the caller's `x-request-id` or a new one), returns it in the
-    response's initial metadata, and logs one line per call: method, code, duration, peer."""
+def _split(method: str) -> tuple[str, str]:
+    """`/pkg.Service/Method` -> (`pkg.Service`, `Method`)."""
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
 
-    def _start(self, context: grpc.aio.ServicerContext) -> tuple[str, contextvars.Token[str]]:
-        rid = _incoming_request_id(context)
-        return rid, request_id_var.set(rid)
 
-    def _log(
-        self,
-        method: str,
-        context: grpc.aio.ServicerContext,
-        rid: str,
-        start: float,
-        exc: BaseException | None,
-    ) -> None:
-        code = _code_after(exc, context)
-        level = logging.INFO if code != grpc.StatusCode.UNKNOWN else logging.ERROR
-        log.log(
-            level,
-            "%s %s %.1fms",
-            method,
-            code.name,
-            (time.perf_counter() - start) * 1000,
-            extra={
-                "rpc_method": method,
-                "status_code": code.name,
-                "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                "request_id": rid,
-                "peer": context.peer(),
-            },
-        )
+def _plan_id(request: Any) -> str:
+    """The plan a request is about, when it says so directly (for span attributes)."""
+    for attr in ("plan_id",):
+        value = getattr(request, attr, "")
+        if isinstance(value, str) and value:
+            return value
+    for holder in ("plan", "task"):
+        msg = getattr(request, holder, None)
+        value = getattr(msg, "id" if holder == "plan" else "plan_id", "") if msg is not None else ""
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+class RequestIdInterceptor(_Interceptor):
+    """Assigns the request id (the caller's `x-request-id` or a new one), makes it current
+    for everything inside, and returns it in the response's initial metadata."""
 
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            rid, token = self._start(context)
-            start = time.perf_counter()
-            exc: BaseException | None = None
+            rid = _incoming_request_id(context)
+            token = request_id_var.set(rid)
             try:
                 await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
                 return await behavior(request, context)
-            except BaseException as e:
-                exc = e
-                raise
             finally:
-                self._log(method, context, rid, start, exc)
                 request_id_var.reset(token)
 
         return wrapped
 
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            rid, token = self._start(context)
-            start = time.perf_counter()
-            exc: BaseException | None = None
+            rid = _incoming_request_id(context)
+            token = request_id_var.set(rid)
             try:
                 await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+                async for item in behavior(request, context):
+                    yield item
+            finally:
+                request_id_var.reset(token)
+
+        return wrapped
+
+
+class TracingInterceptor(_Interceptor):
+    """A server span per call, continuing the caller's W3C `traceparent` / `baggage`.
+
+    Our own interceptor rather than the contrib one: that one breaks `context.write`
+    streams and hides statuses set by `abort_with_status` (see LIBRARY-NOTES).
+    """
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self.tracer = tracer
+
+    def _start(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        carrier: dict[str, str] = {}
+        for key, value in context.invocation_metadata() or ():
+            if isinstance(value, str):
+                carrier[key] = value
+        service, name = _split(method)
+        attributes: dict[str, Any] = {
+            "rpc.system": "grpc",
+            "rpc.service": service,
+            "rpc.method": name,
+            "plansmith.request_id": request_id_var.get(),
+        }
+        plan_id = _plan_id(request)
+        if plan_id:
+            attributes["plansmith.plan_id"] = plan_id
+        return self.tracer.start_as_current_span(
+            f"{service}/{name}",
+            context=propagate.extract(carrier),
+            kind=trace.SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+    @staticmethod
+    def _finish(
+        span: trace.Span, context: grpc.aio.ServicerContext, exc: BaseException | None
+    ) -> None:
+        code = _code_after(exc, context)
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code != grpc.StatusCode.OK:
+            details = context.details() if exc is not None else ""
+            span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details or ''}".rstrip(": ")))
+            if exc is not None and not isinstance(
+                exc, grpc.aio.AbortError | asyncio.CancelledError
+            ):
+                span.record_exception(exc)
+
+    def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with self._start(method, request, context) as span:
+                exc: BaseException | None = None
+                try:
+                    return await behavior(request, context)
+                except BaseException as e:
+                    exc = e
+                    raise
+                finally:
+                    self._finish(span, context, exc)
+
+        return wrapped
+
+    def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            with self._start(method, request, context) as span:
+                exc: BaseException | None = None
+                sent = 0
+                try:
+                    async for item in behavior(request, context):
+                        sent += 1
+                        yield item
+                except BaseException as e:
+                    exc = e
+                    raise
+                finally:
+                    span.set_attribute("rpc.plansmith.messages_sent", sent)
+                    self._finish(span, context, exc)
+
+        return wrapped
+
+
+class MetricsInterceptor(_Interceptor):
+    """RPC duration by method and status, calls in flight, open streams; and the recent
+    samples behind the status report."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.t = telemetry
+
+    def _done(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext,
+        start: float,
+        exc: BaseException | None,
+    ) -> None:
+        code = _code_after(exc, context)
+        ms = (time.perf_counter() - start) * 1000
+        service, name = _split(method)
+        self.t.rpc_duration.record(
+            ms, {"rpc.service": service, "rpc.method": name, "rpc.grpc.status_code": code.value[0]}
+        )
+        self.t.stats.record(method, code.name, ms)
+
+    def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = time.perf_counter()
+            self.t.stats.in_flight += 1
+            self.t.rpc_in_flight.add(1)
+            exc: BaseException | None = None
+            try:
+                return await behavior(request, context)
+            except BaseException as e:
+                exc = e
+                raise
+            finally:
+                self.t.stats.in_flight -= 1
+                self.t.rpc_in_flight.add(-1)
+                self._done(method, context, start, exc)
+
+        return wrapped
+
+    def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            start = time.perf_counter()
+            self.t.stats.in_flight += 1
+            self.t.stats.active_streams += 1
+            self.t.rpc_in_flight.add(1)
+            self.t.active_streams.add(1)
+            exc: BaseException | None = None
+            try:
                 async for item in behavior(request, context):
                     yield item
             except BaseException as e:
                 exc = e
                 raise
             finally:
-                self._log(method, context, rid, start, exc)
-                request_id_var.reset(token)
+                self.t.stats.in_flight -= 1
+                self.t.stats.active_streams -= 1
+                self.t.rpc_in_flight.add(-1)
+                self.t.active_streams.add(-1)
+                self._done(method, context, start, exc)
 
         return wrapped
+
+
+class AccessLogInterceptor(_Interceptor):
+    """One log line per call: method, status code, duration, peer, request, trace and span
+    ids. Never the payload."""
+
+    def _log(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext,
+        start: float,
+        exc: BaseException | None,
+    ) -> None:
+        code = _code_after(exc, context)
+        ms = (time.perf_counter() - start) * 1000
+        level = logging.ERROR if code in _SERVER_FAULTS else logging.INFO
+        extra: dict[str, Any] = {
+            "rpc_method": method,
+            "status_code": code.name,
+            "duration_ms": round(ms, 3),
+            "request_id": request_id_var.get(),
+            "peer": context.peer(),
+        }
+        span_ctx = trace.get_current_span().get_span_context()
+        if span_ctx.is_valid:
+            extra["trace_id"] = format(span_ctx.trace_id, "032x")
+            extra["span_id"] = format(span_ctx.span_id, "016x")
+        log.log(level, "%s %s %.1fms", method, code.name, ms, extra=extra)
+
+    def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = time.perf_counter()
+            exc: BaseException | None = None
+            try:
+                return await behavior(request, context)
+            except BaseException as e:
+                exc = e
+                raise
+            finally:
+                self._log(method, context, start, exc)
+
+        return wrapped
+
+    def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            start = time.perf_counter()
+            exc: BaseException | None = None
+            try:
+                async for item in behavior(request, context):
+                    yield item
+            except BaseException as e:
+                exc = e
+                raise
+            finally:
+                self._log(method, context, start, exc)
+
+        return wrapped
+
+
+_SERVER_FAULTS = (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS)
 
 
 async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext) -> None:
@@ -181,6 +370,11 @@ class ErrorInterceptor(_Interceptor):
         return wrapped
 
 
-def chain() -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors of the server, outermost first."""
-    return [AccessLogInterceptor(), ErrorInterceptor()]
+def chain(telemetry: Telemetry, *, tracing: bool) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors of the server, outermost first. Without `tracing` there is no span
+    per call at all, so telemetry off costs next to nothing."""
+    out: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
+    if tracing:
+        out.append(TracingInterceptor(telemetry.tracer))
+    out += [MetricsInterceptor(telemetry), AccessLogInterceptor(), ErrorInterceptor()]
+    return out

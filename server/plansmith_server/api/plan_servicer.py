@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from plansmith.v1 import plan_service_pb2 as pb
 
+from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.api import convert
 from plansmith_server.domain.plans import Mutation, PlanBook
 

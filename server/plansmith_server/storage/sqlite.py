@@ -13,12 +13,14 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from opentelemetry import trace
 
 from plansmith_server.domain.models import (
     Agent,
@@ -33,8 +35,12 @@ from plansmith_server.domain.models import (
 from plansmith_server.errors import UnavailableError
 from plansmith_server.storage.base import IdempotencyRecord, PlanQuery, TaskQuery
 from plansmith_server.storage.migrations import MIGRATIONS
+from plansmith_server.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
+# aiosqlite logs every statement with its parameters at DEBUG: request payloads must never
+# reach the logs, whatever the level, so its logger stays at WARNING.
+logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 _PLAN_COLS = (
     "id, project_id, name, description, objectives, constraints, metadata, status, agents, "
@@ -360,9 +366,12 @@ class _SqliteWriteTx(_SqliteReadTx):
 class SqliteStore:
     """The `Store` on an SQLite file (or `:memory:`)."""
 
-    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str, *, synchronous: str = "FULL", telemetry: Telemetry | None = None
+    ) -> None:
         self.path = path
         self.synchronous = synchronous
+        self.telemetry = telemetry or Telemetry.noop()
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -417,9 +426,25 @@ class SqliteStore:
                 raise
 
     @asynccontextmanager
+    async def _observed(self, operation: str) -> AsyncIterator[None]:
+        """A child span and a duration sample per transaction (the wait for the lock too)."""
+        start = time.perf_counter()
+        with self.telemetry.tracer.start_as_current_span(
+            f"db.{operation}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"db.system": "sqlite", "db.operation": operation},
+        ):
+            try:
+                yield
+            finally:
+                self.telemetry.db_duration.record(
+                    (time.perf_counter() - start) * 1000, {"db.operation": operation}
+                )
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[_SqliteReadTx]:
         conn = self._require(self._reader)
-        async with self._read_lock:
+        async with self._observed("read"), self._read_lock:
             try:
                 await conn.execute("BEGIN")
             except sqlite3.Error as exc:
@@ -432,7 +457,7 @@ class SqliteStore:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_SqliteWriteTx]:
         conn = self._require(self._writer)
-        async with self._write_lock:
+        async with self._observed("write"), self._write_lock:
             try:
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -479,6 +504,18 @@ class SqliteStore:
                 "DELETE FROM idempotency_keys WHERE create_time < ?", (older_than,)
             )
             return cur.rowcount
+
+    def size_bytes(self) -> int:
+        """Size of the database and its write-ahead log on disk (0 in memory)."""
+        if self.in_memory:
+            return 0
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                total += os.path.getsize(self.path + suffix)
+            except OSError:
+                pass
+        return total
 
     async def close(self) -> None:
         reader, writer = self._reader, self._writer

@@ -1,0 +1,53 @@
+"""Runs a Plansmith server for a benchmark: `python bench/_serve.py DB MODE`.
+
+MODE `off`: telemetry as by default (no SDK). MODE `on`: tracing and metrics with the SDK,
+spans batched to an exporter that drops them and metrics to an in-memory reader, so the
+cost measured is ours and the SDK's, not an exporter's I/O. Prints `ADDRESS host:port`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from plansmith_server.app import start
+from plansmith_server.config import Config
+from plansmith_server.telemetry import Telemetry
+
+
+class DropSpans(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+async def main(db: str, mode: str) -> None:
+    telemetry = None
+    if mode == "on":
+        tp = TracerProvider()
+        tp.add_span_processor(BatchSpanProcessor(DropSpans()))
+        mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        telemetry = Telemetry.from_providers(tp, mp)
+    running = await start(
+        Config(listen="127.0.0.1:0", db_path=db, log_level="WARNING"), telemetry=telemetry
+    )
+    print(f"ADDRESS {running.address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop(grace=1)
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

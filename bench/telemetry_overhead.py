@@ -1,0 +1,105 @@
+"""GetTask throughput with telemetry off and with tracing + metrics on, in one run.
+
+    .venv/bin/python bench/telemetry_overhead.py [--seconds 5] [--concurrency 16] [--rounds 2]
+
+Each mode runs in its own server process; the modes alternate (off, on, off, on, ...) so
+drift of the machine hits both alike. Prints calls/s per round, the medians and the ratio
+(on / off). The aim: at most 15 % fewer calls per second with everything on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
+from plansmith.v1 import plan_service_pb2 as pb
+
+HERE = Path(__file__).resolve().parent
+
+
+def launch(db: str, mode: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "_serve.py"), db, mode], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("ADDRESS "):
+        proc.kill()
+        raise RuntimeError(f"bench server did not start: {line!r}")
+    return proc, line.split()[1]
+
+
+async def load(address: str, seconds: float, concurrency: int) -> tuple[float, list[float]]:
+    async with grpc.aio.insecure_channel(address) as ch:
+        stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+        plan = (await stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="bench")))).plan
+        task = (
+            await stub.CreateTask(
+                pb.CreateTaskRequest(
+                    plan_id=plan.id, task=task_pb2.Task(title="bench", description="x" * 300)
+                )
+            )
+        ).task
+        req = pb.GetTaskRequest(task_id=task.id)
+        for _ in range(200):  # warm-up
+            await stub.GetTask(req)
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                await stub.GetTask(req)
+                latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return len(latencies) / (time.perf_counter() - start), latencies
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    p99: dict[str, list[float]] = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for mode in ("off", "on"):
+                proc, address = launch(f"{tmp}/{mode}{r}.db", mode)
+                try:
+                    rate, lat = asyncio.run(load(address, args.seconds, args.concurrency))
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+                lat.sort()
+                rates[mode].append(rate)
+                p99[mode].append(lat[int(len(lat) * 0.99)] * 1000)
+                print(
+                    f"round {r + 1} telemetry {mode:>3}: {rate:8.0f} calls/s"
+                    f"  p99 {p99[mode][-1]:.2f} ms"
+                )
+    off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
+    print()
+    print("| telemetry | calls/s (median) | p99 ms (median) |")
+    print("|---|---|---|")
+    print(f"| off | {off:.0f} | {statistics.median(p99['off']):.2f} |")
+    print(f"| tracing + metrics | {on:.0f} | {statistics.median(p99['on']):.2f} |")
+    print(
+        f"\nratio on/off: {on / off:.3f} ({(1 - on / off) * 100:.1f} % fewer calls/s; aim <= 15 %)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""OpsService: the status report (uptime, per-method statistics, database, streams)."""
+
+from __future__ import annotations
+
+import time
+from importlib import metadata
+
+import grpc
+
+from plansmith.v1 import ops_service_pb2 as pb
+from plansmith_server.api.convert import timestamp
+from plansmith_server.errors import FieldViolation, InvalidArgumentError
+from plansmith_server.storage.sqlite import SqliteStore
+from plansmith_server.telemetry import Telemetry
+
+MAX_WINDOW = 3600
+DEFAULT_WINDOW = 300
+
+
+def server_version() -> str:
+    try:
+        return metadata.version("plansmith-server")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+class OpsServicer:
+    """The `plansmith.v1.OpsService` implementation."""
+
+    def __init__(self, telemetry: Telemetry, store: SqliteStore) -> None:
+        self.telemetry = telemetry
+        self.store = store
+        self.start_wall_us = time.time_ns() // 1000
+        self.version = server_version()
+
+    async def GetServiceStatus(
+        self, request: pb.GetServiceStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetServiceStatusResponse:
+        if request.window_seconds < 0 or request.window_seconds > MAX_WINDOW:
+            raise InvalidArgumentError(
+                [FieldViolation("window_seconds", f"must be between 0 and {MAX_WINDOW}")]
+            )
+        window = request.window_seconds or DEFAULT_WINDOW
+        stats = self.telemetry.stats
+        db = pb.DatabaseStatus(path=self.store.path, size_bytes=self.store.size_bytes())
+        start = time.perf_counter()
+        try:
+            await self.store.ping()
+            db.healthy = True
+        except Exception as exc:  # the report says what is wrong instead of failing
+            db.error = str(exc)
+        db.probe_latency_ms = (time.perf_counter() - start) * 1000
+        return pb.GetServiceStatusResponse(
+            version=self.version,
+            start_time=timestamp(self.start_wall_us),
+            uptime_seconds=stats.clock() - stats.started,
+            window_seconds=window,
+            methods=[
+                pb.MethodStats(
+                    method=m.method,
+                    total_calls=m.total_calls,
+                    total_errors=m.total_errors,
+                    window_calls=m.window_calls,
+                    error_rate=m.error_rate,
+                    p50_ms=m.p50_ms,
+                    p95_ms=m.p95_ms,
+                    p99_ms=m.p99_ms,
+                    calls_per_second=m.calls_per_second,
+                    codes=m.codes,
+                )
+                for m in stats.summary(window)
+            ],
+            database=db,
+            active_streams=stats.active_streams,
+            calls_in_flight=stats.in_flight,
+        )

@@ -1,0 +1,248 @@
+"""Traces, metrics, logs and the status report, with in-memory exporters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from plansmith.v1 import (
+    ops_service_pb2,
+    ops_service_pb2_grpc,
+    plan_pb2,
+    plan_service_pb2_grpc,
+    task_pb2,
+)
+from plansmith.v1 import plan_service_pb2 as pb
+from plansmith_server.app import start
+from plansmith_server.config import Config
+from plansmith_server.telemetry import Telemetry
+
+BIN = Path(sys.executable).parent
+
+
+class Observed:
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.telemetry = Telemetry.from_providers(self.tracer_provider, self.meter_provider)
+
+    def finished(self, name: str | None = None):
+        spans = self.spans.get_finished_spans()
+        return [s for s in spans if name is None or s.name == name]
+
+    def points(self, metric: str):
+        data = self.reader.get_metrics_data()
+        out = []
+        for rm in data.resource_metrics if data else ():
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == metric:
+                        out += list(m.data.data_points)
+        return out
+
+
+@pytest.fixture
+async def observed(db_path):
+    obs = Observed()
+    running = await start(Config(listen="127.0.0.1:0", db_path=db_path), telemetry=obs.telemetry)
+    obs.running = running
+    try:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            obs.plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+            obs.ops = ops_service_pb2_grpc.OpsServiceStub(ch)
+            yield obs
+    finally:
+        await running.stop(grace=0.5)
+
+
+def traced_metadata(obs: Observed):
+    """Starts a client span and returns it with metadata carrying its traceparent."""
+    tracer = obs.tracer_provider.get_tracer("test-client")
+    span = tracer.start_span("client-call", kind=trace.SpanKind.CLIENT)
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    return span, tuple(carrier.items())
+
+
+async def test_server_span_continues_the_callers_trace(observed):
+    span, md = traced_metadata(observed)
+    with trace.use_span(span, end_on_exit=True):
+        await observed.plans.CreatePlan(
+            pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")), metadata=md
+        )
+    server = observed.finished("plansmith.v1.PlanService/CreatePlan")[0]
+    assert server.context.trace_id == span.get_span_context().trace_id
+    assert server.parent.span_id == span.get_span_context().span_id
+    assert server.kind == trace.SpanKind.SERVER
+    assert server.attributes["rpc.system"] == "grpc"
+    assert server.attributes["rpc.service"] == "plansmith.v1.PlanService"
+    assert server.attributes["rpc.method"] == "CreatePlan"
+    assert server.attributes["rpc.grpc.status_code"] == 0
+    assert len(server.attributes["plansmith.request_id"]) == 32
+    db = [
+        s
+        for s in observed.finished("db.write")
+        if s.parent and s.parent.span_id == server.context.span_id
+    ]
+    assert db and db[0].attributes["db.system"] == "sqlite"
+
+
+async def test_error_calls_carry_the_error_status(observed):
+    with pytest.raises(grpc.aio.AioRpcError):
+        await observed.plans.GetPlan(pb.GetPlanRequest(plan_id="pln_x"))
+    span = observed.finished("plansmith.v1.PlanService/GetPlan")[0]
+    assert span.status.status_code == trace.StatusCode.ERROR
+    assert span.status.description.startswith("NOT_FOUND")
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    assert span.attributes["plansmith.plan_id"] == "pln_x"
+
+
+async def test_duration_histogram_counts_calls_by_method_and_code(observed):
+    plan = (
+        await observed.plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))
+    ).plan
+    for _ in range(3):
+        await observed.plans.GetPlan(pb.GetPlanRequest(plan_id=plan.id))
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await observed.plans.GetPlan(pb.GetPlanRequest(plan_id="nope"))
+    counts = {
+        (p.attributes["rpc.method"], p.attributes["rpc.grpc.status_code"]): p.count
+        for p in observed.points("rpc.server.duration")
+    }
+    assert counts[("CreatePlan", 0)] == 1
+    assert counts[("GetPlan", 0)] == 3
+    assert counts[("GetPlan", grpc.StatusCode.NOT_FOUND.value[0])] == 2
+    db = observed.points("plansmith.db.transaction.duration")
+    assert sum(p.count for p in db) >= 6
+
+
+async def test_status_report_matches_a_known_sequence_of_calls(observed):
+    plan = (
+        await observed.plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))
+    ).plan
+    for i in range(4):
+        await observed.plans.CreateTask(
+            pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title=f"t{i}"))
+        )
+    with pytest.raises(grpc.aio.AioRpcError):
+        await observed.plans.CreateTask(pb.CreateTaskRequest(plan_id=plan.id))
+    status = await observed.ops.GetServiceStatus(ops_service_pb2.GetServiceStatusRequest())
+    by_method = {m.method: m for m in status.methods}
+    ct = by_method["/plansmith.v1.PlanService/CreateTask"]
+    assert (ct.total_calls, ct.total_errors, ct.window_calls) == (5, 1, 5)
+    assert ct.error_rate == pytest.approx(0.2)
+    assert dict(ct.codes) == {"OK": 4, "INVALID_ARGUMENT": 1}
+    assert 0 < ct.p50_ms <= ct.p95_ms <= ct.p99_ms
+    assert ct.calls_per_second > 0
+    assert by_method["/plansmith.v1.PlanService/CreatePlan"].total_calls == 1
+    assert status.database.healthy and status.database.size_bytes > 0
+    assert status.calls_in_flight == 1  # this very call
+    assert status.uptime_seconds > 0 and status.version
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await observed.ops.GetServiceStatus(
+            ops_service_pb2.GetServiceStatusRequest(window_seconds=-5)
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_json_logs_carry_trace_and_request_ids(observed, caplog):
+    from plansmith_server.logs import JsonFormatter
+
+    span, md = traced_metadata(observed)
+    with caplog.at_level(logging.INFO, logger="plansmith.access"):
+        with trace.use_span(span, end_on_exit=True):
+            await observed.plans.ListPlans(
+                pb.ListPlansRequest(), metadata=(*md, ("x-request-id", "req-77"))
+            )
+    records = [r for r in caplog.records if getattr(r, "request_id", "") == "req-77"]
+    assert records
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert line["span_id"] == format(
+        observed.finished("plansmith.v1.PlanService/ListPlans")[0].context.span_id, "016x"
+    )
+    assert line["status_code"] == "OK" and line["rpc_method"].endswith("/ListPlans")
+    assert "duration_ms" in line and "peer" in line
+    with caplog.at_level(logging.DEBUG):
+        await observed.plans.CreatePlan(
+            pb.CreatePlanRequest(
+                plan=plan_pb2.Plan(name="P", description="s3cr3t-payload"), request_id="r-1"
+            ),
+            metadata=(("authorization", "Bearer tok3n"),),
+        )
+    everything = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert "s3cr3t-payload" not in everything and "tok3n" not in everything
+
+
+async def test_grpcurl_with_a_handwritten_traceparent_continues_that_trace(observed):
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = "00f067aa0ba902b7"
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "grpcurl"),
+        "-plaintext",
+        "-H",
+        f"traceparent: 00-{trace_id}-{parent}-01",
+        "-d",
+        "{}",
+        observed.running.address,
+        "plansmith.v1.PlanService/ListPlans",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    span = observed.finished("plansmith.v1.PlanService/ListPlans")[0]
+    assert format(span.context.trace_id, "032x") == trace_id
+    assert format(span.parent.span_id, "016x") == parent
+
+
+async def test_status_command_prints_a_readable_report(observed):
+    await observed.plans.ListPlans(pb.ListPlansRequest())
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "plansmith-server"),
+        "status",
+        "--target",
+        observed.running.address,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    text = out.decode()
+    assert "Database: healthy" in text
+    assert "/plansmith.v1.PlanService/ListPlans" in text
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "plansmith-server"),
+        "status",
+        "--target",
+        "127.0.0.1:1",
+        "--timeout",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1 and b"UNAVAILABLE" in err
+
+
+async def test_telemetry_off_makes_no_spans_and_still_reports_status(server, channel):
+    assert not server.telemetry.tracing_enabled
+    ops = ops_service_pb2_grpc.OpsServiceStub(channel)
+    status = await ops.GetServiceStatus(ops_service_pb2.GetServiceStatusRequest())
+    assert status.calls_in_flight == 1
