@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from plansmith.v1 import ops_service_pb2, plan_service_pb2
+from plansmith.v1 import ops_service_pb2, plan_service_pb2, planning_service_pb2
 from plansmith_server.api import reflection
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
 from plansmith_server.api.ops_servicer import OpsServicer
 from plansmith_server.api.plan_servicer import PlanServicer
+from plansmith_server.api.planning_servicer import PlanningServicer
 from plansmith_server.config import Config
+from plansmith_server.domain.generation import PlanningBook
+from plansmith_server.domain.planner import EmbeddedPlanner, PlannerBackend
 from plansmith_server.domain.plans import PlanBook, now_us
 from plansmith_server.storage.sqlite import SqliteStore
 from plansmith_server.telemetry import Telemetry, exporters
@@ -27,8 +30,9 @@ from plansmith_server.telemetry.exporters import Providers
 log = logging.getLogger("plansmith.server")
 
 PLAN_SERVICE = plan_service_pb2.DESCRIPTOR.services_by_name["PlanService"]
+PLANNING_SERVICE = planning_service_pb2.DESCRIPTOR.services_by_name["PlanningService"]
 OPS_SERVICE = ops_service_pb2.DESCRIPTOR.services_by_name["OpsService"]
-SERVICE_NAMES = (PLAN_SERVICE.full_name, OPS_SERVICE.full_name)
+SERVICE_NAMES = (PLAN_SERVICE.full_name, PLANNING_SERVICE.full_name, OPS_SERVICE.full_name)
 
 
 @dataclass
@@ -117,12 +121,14 @@ async def start(
     config: Config,
     *,
     telemetry: Telemetry | None = None,
+    planner: PlannerBackend | None = None,
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> Running:
     """Opens the database and starts serving; returns once the port is bound.
 
     `telemetry` replaces the one built from the configuration (tests pass in-memory
-    providers); `extra_interceptors` run inside the standard chain (tests inject faults).
+    providers); `planner` replaces the embedded planner; `extra_interceptors` run inside
+    the standard chain (tests inject faults).
     """
     providers = None
     if telemetry is None:
@@ -133,10 +139,12 @@ async def start(
     try:
         await store.open()
         book = PlanBook(store)
+        planning_book = PlanningBook(book, planner or EmbeddedPlanner(), telemetry)
         server = grpc.aio.server(
             interceptors=[*chain(telemetry, tracing=telemetry.tracing_enabled), *extra_interceptors]
         )
         add_service(server, PlanServicer(book), PLAN_SERVICE)
+        add_service(server, PlanningServicer(planning_book), PLANNING_SERVICE)
         add_service(server, OpsServicer(telemetry, store), OPS_SERVICE)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -29,9 +29,7 @@ async def test_health_overall_and_per_service(channel):
 
 
 async def test_health_flips_when_the_database_goes_away_and_comes_back(db_path):
-    running = await start(
-        Config(listen="127.0.0.1:0", db_path=db_path, health_probe_seconds=0.05)
-    )
+    running = await start(Config(listen="127.0.0.1:0", db_path=db_path, health_probe_seconds=0.05))
     try:
         async with grpc.aio.insecure_channel(running.address) as ch:
             stub = health_pb2_grpc.HealthStub(ch)

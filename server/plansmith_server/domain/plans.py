@@ -67,6 +67,10 @@ class Mutation:
     fingerprint: str = ""
 
 
+NO_MUTATION = Mutation()
+"""A mutation without a request_id (no idempotency)."""
+
+
 @dataclass(frozen=True)
 class TaskResult:
     """A task after a mutation, with the plan's revision after it."""
@@ -137,9 +141,27 @@ class PlanBook:
                 )
             return result
 
+    async def replay(
+        self, method: str, m: Mutation, decode: Callable[[dict[str, Any]], T]
+    ) -> T | None:
+        """The recorded result of an earlier call with this request_id, or None.
+
+        For mutations that do slow work before their transaction (planning): a retry must
+        not redo it, nor fail preconditions that the first call itself changed.
+        """
+        if not m.request_id:
+            return None
+        async with self.store.read() as tx:
+            record = await tx.get_idempotency(m.request_id)
+        if record is None:
+            return None
+        if record.method != method or record.fingerprint != m.fingerprint:
+            raise IdempotencyKeyReusedError(m.request_id, record.method)
+        return decode(record.response)
+
     # ---- plans ---------------------------------------------------------------------------
 
-    async def create_plan(self, draft: Plan, m: Mutation = Mutation()) -> Plan:
+    async def create_plan(self, draft: Plan, m: Mutation = NO_MUTATION) -> Plan:
         v = val.Violations()
         val.check_request_id(v, m.request_id)
         val.check_plan(v, "plan", draft)
@@ -189,7 +211,7 @@ class PlanBook:
         return _page(rows, size, total, filt)
 
     async def update_plan(
-        self, changes: Plan, fields: Sequence[str], *, etag: str = "", m: Mutation = Mutation()
+        self, changes: Plan, fields: Sequence[str], *, etag: str = "", m: Mutation = NO_MUTATION
     ) -> Plan:
         """Sets `fields` of the stored plan `changes.id` to their values in `changes`."""
         v = val.Violations()
@@ -225,7 +247,7 @@ class PlanBook:
         return await self.mutate("UpdatePlan", m, body, Plan.to_dict, Plan.from_dict)
 
     async def delete_plan(
-        self, plan_id: str, etag: str = "", m: Mutation = Mutation()
+        self, plan_id: str, etag: str = "", m: Mutation = NO_MUTATION
     ) -> PlanDeletion:
         v = val.Violations()
         val.check_request_id(v, m.request_id)
@@ -257,12 +279,12 @@ class PlanBook:
 
     # ---- tasks ---------------------------------------------------------------------------
 
-    async def create_task(self, plan_id: str, draft: Task, m: Mutation = Mutation()) -> TaskResult:
+    async def create_task(self, plan_id: str, draft: Task, m: Mutation = NO_MUTATION) -> TaskResult:
         result = await self._create_tasks("CreateTask", plan_id, [draft], m, prefix="task")
         return TaskResult(result.tasks[0], result.plan_revision)
 
     async def batch_create_tasks(
-        self, plan_id: str, drafts: Sequence[Task], m: Mutation = Mutation()
+        self, plan_id: str, drafts: Sequence[Task], m: Mutation = NO_MUTATION
     ) -> TasksResult:
         return await self._create_tasks("BatchCreateTasks", plan_id, drafts, m, prefix="tasks")
 
@@ -406,7 +428,7 @@ class PlanBook:
         return _page(rows, size, total, filt)
 
     async def update_task(
-        self, changes: Task, fields: Sequence[str], *, etag: str = "", m: Mutation = Mutation()
+        self, changes: Task, fields: Sequence[str], *, etag: str = "", m: Mutation = NO_MUTATION
     ) -> TaskResult:
         """Sets `fields` of the stored task `changes.id` to their values in `changes`."""
         v = val.Violations()
@@ -463,7 +485,7 @@ class PlanBook:
         )
 
     async def delete_task(
-        self, task_id: str, *, etag: str = "", force: bool = False, m: Mutation = Mutation()
+        self, task_id: str, *, etag: str = "", force: bool = False, m: Mutation = NO_MUTATION
     ) -> TaskDeletion:
         v = val.Violations()
         val.check_request_id(v, m.request_id)

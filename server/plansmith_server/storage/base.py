@@ -77,6 +77,16 @@ class ReadTx(Protocol):
         """Ids of the tasks that depend on `task_id`."""
         ...
 
+    async def children(self, task_id: str) -> list[str]:
+        """Ids of the tasks decomposed from `task_id`."""
+        ...
+
+    async def completed_tasks(
+        self, *, plan_id: str = "", project_id: str = "", limit: int = 5000
+    ) -> list[Task]:
+        """Finished tasks (DONE, actual hours > 0) of a plan or a whole project, newest first."""
+        ...
+
     async def get_idempotency(self, request_id: str) -> IdempotencyRecord | None: ...
 
     async def changes(

@@ -87,4 +87,8 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_by_time ON idempotency_keys(create_time);
     """,
+    # 2: find a task's subtasks (DecomposeTask) without scanning the plan.
+    """
+    CREATE INDEX tasks_by_parent ON tasks(parent_task_id) WHERE parent_task_id != '';
+    """,
 ]

@@ -246,6 +246,27 @@ class _SqliteReadTx:
         )
         return [r[0] for r in rows]
 
+    async def children(self, task_id: str) -> list[str]:
+        rows = await self._all(
+            "SELECT id FROM tasks WHERE parent_task_id = ? AND parent_task_id != '' ORDER BY seq",
+            (task_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def completed_tasks(
+        self, *, plan_id: str = "", project_id: str = "", limit: int = 5000
+    ) -> list[Task]:
+        if project_id:
+            cond, param = "t.plan_id IN (SELECT id FROM plans WHERE project_id = ?)", project_id
+        else:
+            cond, param = "t.plan_id = ?", plan_id
+        rows = await self._all(
+            f"SELECT {_TASK_COLS} FROM tasks t WHERE {cond} AND t.status = ? "
+            "AND t.actual_hours > 0 ORDER BY t.seq DESC LIMIT ?",
+            (param, int(TaskStatus.DONE), limit),
+        )
+        return [_task_from_row(r) for r in rows]
+
     async def get_idempotency(self, request_id: str) -> IdempotencyRecord | None:
         row = await self._one(
             "SELECT request_id, method, fingerprint, response, create_time "

@@ -343,6 +343,26 @@ class GeneratedPlan(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ContextUsedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     PLAN_FIELD_NUMBER: _builtins.int
     TASKS_FIELD_NUMBER: _builtins.int
     ESTIMATED_DURATION_HOURS_FIELD_NUMBER: _builtins.int
@@ -352,6 +372,11 @@ class GeneratedPlan(_message.Message):
     ASSUMPTIONS_FIELD_NUMBER: _builtins.int
     CAPABILITY_GAPS_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    DURATION_LOW_HOURS_FIELD_NUMBER: _builtins.int
+    DURATION_HIGH_HOURS_FIELD_NUMBER: _builtins.int
+    TOTAL_EFFORT_HOURS_FIELD_NUMBER: _builtins.int
+    CONTEXT_USED_FIELD_NUMBER: _builtins.int
     estimated_duration_hours: _builtins.float
     """Estimated elapsed duration in working hours, with agents working in parallel and each
     on one task at a time.
@@ -360,6 +385,12 @@ class GeneratedPlan(_message.Message):
     """The deadline found in the constraints, in working hours; 0 when there is none."""
     confidence: _builtins.float
     """Confidence in the plan and its estimates, 0 to 1."""
+    duration_low_hours: _builtins.float
+    """Optimistic elapsed duration (every task at its optimistic estimate), hours."""
+    duration_high_hours: _builtins.float
+    """Pessimistic elapsed duration (every task at its pessimistic estimate), hours."""
+    total_effort_hours: _builtins.float
+    """Sum of the tasks' estimates, hours of effort."""
     @_builtins.property
     def plan(self) -> _plan_pb2.Plan:
         """The plan. Without `persist` its `id` is empty."""
@@ -384,6 +415,16 @@ class GeneratedPlan(_message.Message):
     def explanation(self) -> Global___PlanExplanation:
         """Why the plan looks the way it does."""
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___GenerationWarning]:
+        """Things the caller should know (the same ones `StreamGeneratePlan` streams)."""
+
+    @_builtins.property
+    def context_used(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The context the planner used: the caller's, normalized, plus what it inferred from the
+        text (e.g. `environment=production`).
+        """
+
     def __init__(
         self,
         *,
@@ -396,10 +437,15 @@ class GeneratedPlan(_message.Message):
         assumptions: _abc.Iterable[_builtins.str] | None = ...,
         capability_gaps: _abc.Iterable[Global___CapabilityGap] | None = ...,
         explanation: Global___PlanExplanation | None = ...,
+        warnings: _abc.Iterable[Global___GenerationWarning] | None = ...,
+        duration_low_hours: _builtins.float = ...,
+        duration_high_hours: _builtins.float = ...,
+        total_effort_hours: _builtins.float = ...,
+        context_used: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["explanation", b"explanation", "plan", b"plan"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assumptions", b"assumptions", "capability_gaps", b"capability_gaps", "confidence", b"confidence", "deadline_hours", b"deadline_hours", "estimated_duration_hours", b"estimated_duration_hours", "explanation", b"explanation", "plan", b"plan", "risks", b"risks", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assumptions", b"assumptions", "capability_gaps", b"capability_gaps", "confidence", b"confidence", "context_used", b"context_used", "deadline_hours", b"deadline_hours", "duration_high_hours", b"duration_high_hours", "duration_low_hours", b"duration_low_hours", "estimated_duration_hours", b"estimated_duration_hours", "explanation", b"explanation", "plan", b"plan", "risks", b"risks", "tasks", b"tasks", "total_effort_hours", b"total_effort_hours", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

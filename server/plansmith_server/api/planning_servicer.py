@@ -1,0 +1,108 @@
+"""PlanningService: converts each request, calls the planning domain, converts the result."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from plansmith.v1 import generation_pb2 as gen_pb
+from plansmith.v1 import planning_service_pb2 as pb
+from plansmith_server.api import convert
+from plansmith_server.api.planning_convert import (
+    brief_from_proto,
+    event_to_proto,
+    generated_to_proto,
+)
+from plansmith_server.domain.generation import Generated, PlanningBook
+from plansmith_server.domain.plans import Mutation
+
+
+def _mutation(request: object) -> Mutation:
+    return Mutation(
+        request_id=request.request_id,  # type: ignore[attr-defined]
+        fingerprint=convert.fingerprint(request),
+    )
+
+
+class PlanningServicer:
+    """The `plansmith.v1.PlanningService` implementation."""
+
+    def __init__(self, planning: PlanningBook) -> None:
+        self.planning = planning
+
+    async def GeneratePlan(
+        self, request: pb.GeneratePlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GeneratePlanResponse:
+        brief = brief_from_proto(request.brief)
+        async for event in self.planning.generate(
+            brief, persist=request.persist, m=_mutation(request)
+        ):
+            if isinstance(event, Generated):
+                return pb.GeneratePlanResponse(result=generated_to_proto(event, brief))
+        raise RuntimeError("generation ended without a plan")
+
+    async def StreamGeneratePlan(
+        self, request: pb.StreamGeneratePlanRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamGeneratePlanResponse]:
+        brief = brief_from_proto(request.brief)
+        # Same fields and numbers as GeneratePlanRequest: one fingerprint for both, so a
+        # request_id first used on one can be retried on the other.
+        unary = pb.GeneratePlanRequest.FromString(request.SerializeToString())
+        sequence = 0
+        async for event in self.planning.generate(
+            brief, persist=request.persist, m=_mutation(unary)
+        ):
+            if sequence == 0:
+                # The brief passed validation (the planner checks it before its first event).
+                sequence += 1
+                yield pb.StreamGeneratePlanResponse(
+                    sequence=sequence,
+                    started=gen_pb.GenerationStarted(
+                        requirement_count=len(brief.request.requirements)
+                    ),
+                )
+            sequence += 1
+            msg = event_to_proto(event, brief)
+            msg.sequence = sequence
+            yield msg
+
+    async def DecomposeTask(
+        self, request: pb.DecomposeTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DecomposeTaskResponse:
+        r = await self.planning.decompose(
+            task_id=request.task_id,
+            description=request.description,
+            level=request.level,
+            persist=request.persist,
+            estimated_hours=request.estimated_hours,
+            m=_mutation(request),
+        )
+        return pb.DecomposeTaskResponse(
+            subtasks=[convert.task_to_proto(t) for t in r.subtasks],
+            method=r.method,
+            rewired_task_ids=list(r.rewired_task_ids),
+            plan_revision=r.plan_revision,
+        )
+
+    async def EstimateTaskDuration(
+        self, request: pb.EstimateTaskDurationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EstimateTaskDurationResponse:
+        e = await self.planning.estimate(
+            description=request.task_description,
+            agent_id=request.agent_id,
+            scope=request.scope,
+            plan_id=request.plan_id,
+            project_id=request.project_id,
+        )
+        b = e.basis
+        return pb.EstimateTaskDurationResponse(
+            estimate_hours=e.estimate_hours,
+            low_hours=e.low_hours,
+            high_hours=e.high_hours,
+            confidence=e.confidence,
+            method=b.method,
+            similar_task_ids=list(b.similar_task_ids),
+            agent_pace=b.agent_pace if b.agent_pace is not None else 1.0,
+            explanation=b.note,
+        )

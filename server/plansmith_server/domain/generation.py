@@ -1,0 +1,460 @@
+"""Plan generation, decomposition and estimation over the store: the PlanningService's
+first half. The planner itself is a `PlannerBackend`; this module validates, reads what
+the planner needs, and persists what it produces in one transaction."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from plansmith_server import planning
+from plansmith_server.domain import validation as val
+from plansmith_server.domain.models import (
+    Agent,
+    ChangeRecord,
+    Plan,
+    PlanStatus,
+    Schedule,
+    Task,
+    TaskPriority,
+    TaskStatus,
+)
+from plansmith_server.domain.planner import PlannerBackend
+from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook, new_id
+from plansmith_server.errors import FailedPreconditionError, NotFoundError, PreconditionViolation
+from plansmith_server.planning import (
+    CompletedEvent,
+    CompletedTask,
+    Decomposition,
+    DurationEstimate,
+    GeneratedPlan,
+    PhaseEvent,
+    PlanEvent,
+    PlanRequest,
+    TaskToDecompose,
+)
+from plansmith_server.storage.base import WriteTx
+from plansmith_server.telemetry import Telemetry
+
+LEVELS = {0: "STANDARD", 1: "SUMMARY", 2: "STANDARD", 3: "DETAILED"}
+SCOPE_UNSPECIFIED, SCOPE_PLAN, SCOPE_PROJECT = 0, 1, 2
+HISTORY_LIMIT = 5000
+
+
+@dataclass(frozen=True)
+class Brief:
+    """What to plan (the proto's PlanBrief, as plain data)."""
+
+    request: PlanRequest
+    agents: tuple[Agent, ...]
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """A generated plan as stored: the plan and its tasks by local id (`t1`, ...)."""
+
+    plan: Plan
+    tasks: Mapping[str, Task]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The end of a generation: the plan, and what was stored when it was persisted."""
+
+    plan: GeneratedPlan
+    stored: StoredPlan | None
+
+
+@dataclass(frozen=True)
+class DecomposeResult:
+    """Subtasks (local ids `s1`..., or stored), the method, what was rewired."""
+
+    subtasks: tuple[Task, ...]
+    method: str
+    rewired_task_ids: tuple[str, ...]
+    plan_revision: int
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class PlanningBook:
+    """Generation, decomposition and estimation, over a planner and the plan store."""
+
+    def __init__(
+        self, book: PlanBook, planner: PlannerBackend, telemetry: Telemetry | None = None
+    ) -> None:
+        self.book = book
+        self.store = book.store
+        self.planner = planner
+        self.telemetry = telemetry or Telemetry.noop()
+
+    # ---- generation ------------------------------------------------------------------
+
+    async def generate(
+        self, brief: Brief, *, persist: bool, m: Mutation = NO_MUTATION
+    ) -> AsyncIterator[PlanEvent | Generated]:
+        """Planner events, then one `Generated`. Nothing is stored unless the stream runs to
+        its end: a consumer that stops early (a cancelled call) leaves nothing behind."""
+        v = val.Violations()
+        val.check_request_id(v, m.request_id)
+        val.check_id(v, "brief.project_id", brief.request.project_id, required=False)
+        v.raise_if_any()
+        today = _today()
+        if persist and m.request_id:
+            # A retry must regenerate exactly what the first call stored: same day.
+            async with self.store.read() as tx:
+                record = await tx.get_idempotency(m.request_id)
+            if record is not None and "today" in record.response:
+                today = date.fromisoformat(record.response["today"])
+        tracer = self.telemetry.tracer
+        parent = otel_context.get_current()
+        phase_span: trace.Span | None = None
+        start = time.perf_counter()
+        result: GeneratedPlan | None = None
+        try:
+            async for event in self.planner.generate(brief.request, today=today):
+                if isinstance(event, PhaseEvent):
+                    if phase_span is not None:
+                        phase_span.end()
+                    phase_span = tracer.start_span(f"planning.{event.phase}", context=parent)
+                if isinstance(event, CompletedEvent):
+                    result = event.plan
+                    break
+                yield event
+        finally:
+            if phase_span is not None:
+                phase_span.end()
+        self.telemetry.generation_duration.record(
+            (time.perf_counter() - start) * 1000, {"planner": self.planner.name}
+        )
+        if result is None:  # a backend that ended without completing is a bug of its own
+            raise RuntimeError(f"planner {self.planner.name} ended without a plan")
+        stored = await self._persist(brief, result, today, m) if persist else None
+        yield Generated(result, stored)
+
+    async def _persist(
+        self, brief: Brief, gen: GeneratedPlan, today: date, m: Mutation
+    ) -> StoredPlan:
+        def encode(s: StoredPlan) -> dict[str, Any]:
+            return {
+                "plan": s.plan.to_dict(),
+                "tasks": {k: t.to_dict() for k, t in s.tasks.items()},
+                "today": today.isoformat(),
+            }
+
+        def decode(d: dict[str, Any]) -> StoredPlan:
+            return StoredPlan(
+                Plan.from_dict(d["plan"]), {k: Task.from_dict(t) for k, t in d["tasks"].items()}
+            )
+
+        async def body(tx: WriteTx) -> StoredPlan:
+            ts = self.book.clock()
+            req = brief.request
+            plan = Plan(
+                id=new_id("pln"),
+                project_id=req.project_id,
+                name=req.name,
+                description=req.description,
+                objectives=tuple(req.requirements),
+                constraints=tuple(req.constraints),
+                metadata=_plan_metadata(gen),
+                status=PlanStatus.DRAFT,
+                agents=brief.agents,
+                create_time=ts,
+                update_time=ts,
+                version=1,
+                revision=1,
+            )
+            ids = {t.id: new_id("tsk") for t in gen.tasks}
+            tasks = {
+                t.id: replace(
+                    planned_task(t, plan.id),
+                    id=ids[t.id],
+                    dependencies=tuple(ids[d] for d in t.dependencies),
+                    create_time=ts,
+                    update_time=ts,
+                )
+                for t in gen.tasks
+            }
+            await tx.insert_plan(plan)
+            await tx.insert_tasks(list(tasks.values()))
+            changes = [ChangeRecord("PLAN_CREATED", "plan", plan.id, plan.to_dict())]
+            changes += [
+                ChangeRecord("TASK_CREATED", "task", t.id, t.to_dict()) for t in tasks.values()
+            ]
+            await tx.append_changes(plan.id, 1, changes, ts)
+            return StoredPlan(plan, tasks)
+
+        return await self.book.mutate("GeneratePlan", m, body, encode, decode)
+
+    # ---- decomposition ---------------------------------------------------------------
+
+    async def decompose(
+        self,
+        *,
+        task_id: str,
+        description: str,
+        level: int,
+        persist: bool,
+        estimated_hours: float = 0.0,
+        m: Mutation = NO_MUTATION,
+    ) -> DecomposeResult:
+        v = val.Violations()
+        val.check_request_id(v, m.request_id)
+        if task_id:
+            val.check_id(v, "task_id", task_id)
+        elif not description.strip():
+            v.add("task_id", "either task_id or description is required")
+        val.check_text(v, "description", description, val.MAX_TEXT)
+        if level not in LEVELS:
+            v.add("level", f"unknown value {level}; expected SUMMARY, STANDARD or DETAILED")
+        if persist and not task_id:
+            v.add("persist", "needs task_id: a free description has nowhere to be stored")
+        val.check_hours(v, "estimated_hours", estimated_hours)
+        v.raise_if_any()
+        level_name = LEVELS[level]
+        if not task_id:
+            d = await self.planner.decompose(
+                TaskToDecompose(description=description, estimated_hours=estimated_hours or None),
+                level_name,
+            )
+            return DecomposeResult(tuple(_subtask(s, "", {}) for s in d.subtasks), d.method, (), 0)
+
+        def encode(r: DecomposeResult) -> dict[str, Any]:
+            return {
+                "subtasks": [t.to_dict() for t in r.subtasks],
+                "method": r.method,
+                "rewired": list(r.rewired_task_ids),
+                "plan_revision": r.plan_revision,
+            }
+
+        def decode(d: dict[str, Any]) -> DecomposeResult:
+            return DecomposeResult(
+                tuple(Task.from_dict(t) for t in d["subtasks"]),
+                d["method"],
+                tuple(d["rewired"]),
+                d["plan_revision"],
+            )
+
+        if persist:
+            earlier = await self.book.replay("DecomposeTask", m, decode)
+            if earlier is not None:
+                return earlier
+        async with self.store.read() as tx:
+            task = await _require_task(tx, task_id)
+            plan = await tx.get_plan(task.plan_id)
+            _check_decomposable(task, await tx.children(task_id))
+        d = await self.planner.decompose(_to_decompose(task, estimated_hours), level_name)
+        caps = {a.id: a.capabilities for a in plan.agents} if plan else {}
+        if not persist:
+            subtasks = tuple(
+                _subtask(s, task.plan_id, {}, parent=task, agent_caps=caps) for s in d.subtasks
+            )
+            return DecomposeResult(subtasks, d.method, (), 0)
+
+        async def body(tx: WriteTx) -> DecomposeResult:
+            current = await _require_task(tx, task_id)
+            # Checked again: the task may have changed while the planner worked.
+            _check_decomposable(current, await tx.children(task_id))
+            return await self._store_decomposition(tx, current, d, caps)
+
+        return await self.book.mutate("DecomposeTask", m, body, encode, decode)
+
+    async def _store_decomposition(
+        self, tx: WriteTx, parent: Task, d: Decomposition, caps: Mapping[str, Sequence[str]]
+    ) -> DecomposeResult:
+        ts = self.book.clock()
+        ids = {s.id: new_id("tsk") for s in d.subtasks}
+        sources = set(d.source_ids)
+        sinks = [ids[s] for s in d.sink_ids]
+        children = []
+        for s in d.subtasks:
+            child = _subtask(s, parent.plan_id, ids, parent=parent, agent_caps=caps)
+            # The first subtasks wait for what the parent waited for.
+            deps = child.dependencies + (parent.dependencies if s.id in sources else ())
+            children.append(replace(child, dependencies=deps, create_time=ts, update_time=ts))
+        await tx.insert_tasks(children)
+        revision = await tx.bump_revision(parent.plan_id, ts)
+        changes = [ChangeRecord("TASK_CREATED", "task", c.id, c.to_dict()) for c in children]
+        rewired = []
+        for dep_id in await tx.dependents(parent.id):
+            other = await _require_task(tx, dep_id)
+            new_deps: list[str] = []
+            for x in other.dependencies:
+                for y in sinks if x == parent.id else [x]:
+                    if y not in new_deps:
+                        new_deps.append(y)
+            updated = replace(
+                other, dependencies=tuple(new_deps), update_time=ts, version=other.version + 1
+            )
+            await tx.update_task(updated)
+            changes.append(ChangeRecord("TASK_UPDATED", "task", dep_id, updated.to_dict()))
+            rewired.append(dep_id)
+        await tx.append_changes(parent.plan_id, revision, changes, ts)
+        return DecomposeResult(tuple(children), d.method, tuple(rewired), revision)
+
+    # ---- estimation ------------------------------------------------------------------
+
+    async def estimate(
+        self, *, description: str, agent_id: str, scope: int, plan_id: str, project_id: str
+    ) -> DurationEstimate:
+        v = val.Violations()
+        val.check_text(v, "task_description", description, val.MAX_TEXT, required=True)
+        val.check_id(v, "agent_id", agent_id, required=False)
+        val.check_id(v, "plan_id", plan_id, required=False)
+        val.check_id(v, "project_id", project_id, required=False)
+        if scope not in (SCOPE_UNSPECIFIED, SCOPE_PLAN, SCOPE_PROJECT):
+            v.add("scope", f"unknown value {scope}; expected PLAN or PROJECT")
+        if scope == SCOPE_PLAN and not plan_id:
+            v.add("plan_id", "is required with scope PLAN")
+        v.raise_if_any()
+        history: list[Task] = []
+        async with self.store.read() as tx:
+            plan = await tx.get_plan(plan_id) if plan_id else None
+            if plan_id and plan is None:
+                raise NotFoundError("plan", plan_id)
+            if agent_id and plan is not None and plan.agents and agent_id not in plan.agent_ids():
+                raise NotFoundError("agent", agent_id)
+            project = project_id or (plan.project_id if plan else "")
+            if scope == SCOPE_PLAN or (scope == SCOPE_UNSPECIFIED and not project):
+                if plan_id:
+                    history = await tx.completed_tasks(plan_id=plan_id, limit=HISTORY_LIMIT)
+            elif project:
+                history = await tx.completed_tasks(project_id=project, limit=HISTORY_LIMIT)
+        return await self.planner.estimate(
+            description,
+            agent_id=agent_id,
+            history=[
+                CompletedTask(
+                    id=t.id,
+                    title=t.title,
+                    description=t.description,
+                    estimated_hours=t.estimated_hours or None,
+                    actual_hours=t.actual_hours,
+                    assigned_agent=t.assigned_to,
+                )
+                for t in history
+            ],
+        )
+
+
+# ---- conversions between the planner's data and stored tasks -----------------------------
+
+_PRIORITY = {p.name: p for p in TaskPriority}
+
+
+def planned_task(t: planning.PlannedTask, plan_id: str) -> Task:
+    """A generated task as a `Task` with its local id (`t1`, ...)."""
+    return Task(
+        id=t.id,
+        plan_id=plan_id,
+        title=t.title,
+        description=t.description,
+        priority=_PRIORITY[str(t.priority.value)],
+        status=TaskStatus.TODO,
+        estimated_hours=t.estimated_hours,
+        optimistic_hours=t.optimistic_hours,
+        pessimistic_hours=t.pessimistic_hours,
+        dependencies=tuple(t.dependencies),
+        assigned_to=t.assigned_to,
+        required_capabilities=tuple(t.required_capabilities),
+        acceptance_criteria=tuple(t.acceptance_criteria),
+        schedule=Schedule(t.start_hours, t.finish_hours),
+        metadata={
+            "plansmith.source": t.source,
+            "plansmith.requirements": ",".join(str(i) for i in t.requirement_indexes),
+        },
+    )
+
+
+def _plan_metadata(gen: GeneratedPlan) -> dict[str, str]:
+    meta = {
+        "plansmith.estimated_duration_hours": f"{gen.estimated_duration_hours:g}",
+        "plansmith.confidence": f"{gen.confidence:.2f}",
+    }
+    if gen.deadline_hours is not None:
+        meta["plansmith.deadline_hours"] = f"{gen.deadline_hours:g}"
+    return meta
+
+
+def _subtask(
+    s: planning.Subtask,
+    plan_id: str,
+    ids: Mapping[str, str],
+    *,
+    parent: Task | None = None,
+    agent_caps: Mapping[str, Sequence[str]] | None = None,
+) -> Task:
+    assignee = ""
+    if parent is not None and parent.assigned_to:
+        caps = agent_caps or {}
+        # Keep the parent's agent where it can do the subtask (or the plan lists no agents).
+        if not caps or (
+            parent.assigned_to in caps
+            and planning.agent_can_do(caps[parent.assigned_to], s.required_capabilities)
+        ):
+            assignee = parent.assigned_to
+    return Task(
+        id=ids.get(s.id, s.id),
+        plan_id=plan_id,
+        title=s.title,
+        description=s.description,
+        priority=_PRIORITY[str(getattr(s.priority, "value", s.priority))],
+        status=TaskStatus.TODO,
+        estimated_hours=s.estimated_hours,
+        optimistic_hours=s.optimistic_hours,
+        pessimistic_hours=s.pessimistic_hours,
+        dependencies=tuple(ids.get(d, d) for d in s.dependencies),
+        assigned_to=assignee,
+        required_capabilities=tuple(s.required_capabilities),
+        acceptance_criteria=tuple(s.acceptance_criteria),
+        parent_task_id=parent.id if parent is not None else "",
+    )
+
+
+def _to_decompose(task: Task, estimated_hours: float) -> TaskToDecompose:
+    hours = estimated_hours or task.estimated_hours
+    return TaskToDecompose(
+        title=task.title,
+        description=task.description,
+        estimated_hours=hours if hours and math.isfinite(hours) else None,
+        required_capabilities=tuple(task.required_capabilities),
+        priority=TaskPriority(task.priority).name,
+    )
+
+
+def _check_decomposable(task: Task, children: Sequence[str]) -> None:
+    if task.status == TaskStatus.DONE:
+        raise FailedPreconditionError(
+            f"task {task.id!r} is DONE; there is nothing left to decompose",
+            reason="TASK_DONE",
+            violations=[PreconditionViolation("TASK_DONE", f"tasks/{task.id}", "task is DONE")],
+        )
+    if children:
+        raise FailedPreconditionError(
+            f"task {task.id!r} was already decomposed into {len(children)} subtask(s)",
+            reason="TASK_ALREADY_DECOMPOSED",
+            violations=[
+                PreconditionViolation(
+                    "TASK_ALREADY_DECOMPOSED",
+                    f"tasks/{task.id}",
+                    f"has subtasks {', '.join(children[:10])}",
+                )
+            ],
+        )
+
+
+async def _require_task(tx: Any, task_id: str) -> Task:
+    task = await tx.get_task(task_id)
+    if task is None:
+        raise NotFoundError("task", task_id)
+    return task

@@ -1,0 +1,771 @@
+"""Hierarchical task network expansion: from a request to an ordered task graph.
+
+Steps (all deterministic, all state local to one call):
+
+1. **Domain**: the name and description are ranked against the library's compound
+   tasks; the best one above ``DOMAIN_THRESHOLD`` is expanded (its method chosen by
+   context conditions, then keyword evidence). Clauses of the description that clearly
+   name another compound ("... and set up CI/CD") bring that compound in too, unless
+   a task already in the plan covers them.
+2. **Requirements**, in order: a requirement is covered by the plan's matching library
+   tasks, or brings in a whole compound task, or a single library task, or -- when
+   nothing in the library fits -- a generic design -> build -> verify chain with
+   capabilities inferred from its words.
+3. **Linking**: separate parts ("units": compound expansions, single tasks, generic
+   chains) are tied together by stage: generic/single-task build work waits for the
+   other parts' foundation work, and every release waits for everything else to be
+   verified. Incident response and onboarding opt out (``cross_link = false``).
+4. **Context rules** insert safeguards around tagged tasks (rollback plan, staging
+   rehearsal, approval gate, verified backup, expand/contract, blue-green...).
+5. **Mandates** add the mandated technology to the tasks of its area.
+6. Redundant (transitive) dependencies are dropped and tasks are numbered ``t1..tn``
+   in a topological order that follows the order they were created.
+
+An edge that would close a cycle is never added, so the result is always a DAG.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .capabilities import infer_capabilities, normalize_capability
+from .constraints import ConstraintAnalysis
+from .context import EffectiveContext, condition_holds, describe_fact
+from .library import STAGES, ContextRule, MethodLibrary, PrimitiveTask, RiskTemplate, ThreePoint
+from .plan import AppliedRule, MethodChoice, PlannedTask, PlanWarning, Priority, RequirementCoverage
+from .request import PlanRequest
+from .text import tokenize
+
+__all__ = [
+    "DOMAIN_THRESHOLD",
+    "REQ_COMPOUND_THRESHOLD",
+    "REQ_TASK_THRESHOLD",
+    "DraftPlan",
+    "build_task_graph",
+]
+
+DOMAIN_THRESHOLD = 0.3
+"""Minimum score of the name+description against a compound to plan that domain."""
+CLAUSE_COMPOUND_THRESHOLD = 0.6
+"""A description clause brings in an extra compound only on a strong match."""
+REQ_COMPOUND_THRESHOLD = 0.55
+"""A requirement brings in a whole compound at this score."""
+REQ_TASK_THRESHOLD = 0.33
+"""A requirement is covered by a library task of the plan at this score."""
+REQ_STANDALONE_THRESHOLD = 0.55
+"""A requirement brings in a single library task at this score."""
+MAX_COMPOUNDS = 6
+"""Bound on expanded compounds, so a long requirement list cannot explode the plan."""
+
+_STAGE_INDEX = {stage: i for i, stage in enumerate(STAGES)}
+_FOUNDATION = _STAGE_INDEX["foundation"]
+_BUILD = _STAGE_INDEX["build"]
+_VERIFY = _STAGE_INDEX["verify"]
+_RELEASE = _STAGE_INDEX["release"]
+
+
+@dataclass
+class _Node:
+    key: int
+    name: str
+    title: str
+    description: str
+    stage: str
+    capabilities: set[str]
+    estimate: ThreePoint
+    priority: str
+    acceptance: tuple[str, ...]
+    risks: tuple[RiskTemplate, ...]
+    tags: tuple[str, ...]
+    source: str
+    unit: int
+    preds: set[int] = field(default_factory=set)
+    reqs: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _Unit:
+    key: int
+    kind: str  # "compound" | "primitive" | "generic"
+    cross_link: bool
+    nodes: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DraftPlan:
+    """The task graph before assignment and scheduling.
+
+    Attributes:
+        tasks: Tasks in id order; ``assigned_to`` empty, schedule fields zero.
+        task_risks: ``(task id, risk template)`` pairs from the library.
+        coverage: One entry per requirement.
+        methods: Compound expansions.
+        rules: Context rules and mandates applied.
+        warnings: Problems found while decomposing.
+        assumptions: Assumptions made while decomposing.
+    """
+
+    tasks: tuple[PlannedTask, ...]
+    task_risks: tuple[tuple[str, RiskTemplate], ...]
+    coverage: tuple[RequirementCoverage, ...]
+    methods: tuple[MethodChoice, ...]
+    rules: tuple[AppliedRule, ...]
+    warnings: tuple[PlanWarning, ...]
+    assumptions: tuple[str, ...]
+
+
+def _round_estimate(estimate: ThreePoint) -> tuple[float, float, float]:
+    low = round(estimate.optimistic, 1)
+    high = round(estimate.pessimistic, 1)
+    expected = min(max(round(estimate.expected, 1), low), high)
+    return low, expected, high
+
+
+def _short(text: str, limit: int = 70) -> str:
+    clean = " ".join(text.split()).rstrip(".")
+    if len(clean) <= limit:
+        return clean
+    cut = clean[:limit].rsplit(" ", 1)[0]
+    return cut + "..."
+
+
+class _Builder:
+    """Mutable graph under construction; lives for one `build_task_graph` call."""
+
+    def __init__(
+        self, library: MethodLibrary, context: EffectiveContext, query: Sequence[str]
+    ) -> None:
+        self.lib = library
+        self.ctx = context
+        self.query = query
+        self.nodes: dict[int, _Node] = {}
+        self.units: dict[int, _Unit] = {}
+        self.by_primitive: dict[str, int] = {}
+        self.compound_units: dict[str, int] = {}
+        self.methods: list[tuple[str, str, str, float, list[int], str]] = []
+        self.rules: list[tuple[str, str, str, list[int]]] = []
+        self.warnings: list[PlanWarning] = []
+        self.assumptions: list[str] = []
+        self._next_key = 0
+
+    # ------------------------------------------------------------------ graph basics
+
+    def new_unit(self, kind: str, cross_link: bool) -> _Unit:
+        unit = _Unit(len(self.units), kind, cross_link)
+        self.units[unit.key] = unit
+        return unit
+
+    def add_node(self, node_args: dict, unit: _Unit) -> int:
+        key = self._next_key
+        self._next_key += 1
+        self.nodes[key] = _Node(key=key, unit=unit.key, **node_args)
+        unit.nodes.append(key)
+        return key
+
+    def ancestors(self, key: int) -> set[int]:
+        seen: set[int] = set()
+        stack = list(self.nodes[key].preds)
+        while stack:
+            k = stack.pop()
+            if k not in seen:
+                seen.add(k)
+                stack.extend(self.nodes[k].preds)
+        return seen
+
+    def add_edge(self, before: int, after: int) -> bool:
+        """Make `after` depend on `before`, unless that would close a cycle."""
+        if before == after or before in self.nodes[after].preds:
+            return before != after
+        if after in self.ancestors(before):
+            return False
+        self.nodes[after].preds.add(before)
+        return True
+
+    # ------------------------------------------------------------------ instantiation
+
+    def primitive(self, name: str, unit: _Unit, source: str) -> int:
+        if name in self.by_primitive:
+            return self.by_primitive[name]
+        prim: PrimitiveTask = self.lib.primitives[name]
+        estimate = prim.estimate
+        if prim.scale is not None:
+            count = self.ctx.get(prim.scale.key)
+            estimate = estimate.scaled(
+                prim.scale.factor(count if isinstance(count, (int, float)) else None)
+            )
+        key = self.add_node(
+            dict(
+                name=name,
+                title=prim.title,
+                description=prim.description,
+                stage=prim.stage,
+                capabilities=set(prim.capabilities),
+                estimate=estimate,
+                priority=prim.priority,
+                acceptance=prim.acceptance,
+                risks=prim.risks,
+                tags=prim.tags,
+                source=source,
+            ),
+            unit,
+        )
+        self.by_primitive[name] = key
+        return key
+
+    def choose_method(self, compound_name: str) -> tuple[str, str]:
+        compound = self.lib.compounds[compound_name]
+        conditional = [
+            m
+            for m in compound.methods
+            if m.when and all(condition_holds(self.ctx, k, v) for k, v in m.when)
+        ]
+        if conditional:
+            pool = conditional
+        else:
+            pool = [m for m in compound.methods if not m.when] or [compound.methods[0]]
+        scored = [
+            (self.lib.method_index.overlap(self.query, f"{compound_name}/{m.name}"), i, m)
+            for i, m in enumerate(pool)
+        ]
+        best_score, _, best = max(scored, key=lambda item: (item[0], -item[1]))
+        if conditional:
+            conditions = ", ".join(
+                describe_fact(f) for f in (self.ctx.fact(k) for k, _ in best.when) if f is not None
+            )
+            return best.name, f"its conditions hold ({conditions}): {best.description}"
+        if len(compound.methods) == 1:
+            return best.name, f"only method: {best.description}"
+        if best_score > 0:
+            return best.name, f"best keyword match among {len(pool)} methods: {best.description}"
+        return (
+            best.name,
+            "default method (no context condition or keyword favoured another): "
+            f"{best.description}",
+        )
+
+    def expand(
+        self, compound_name: str, unit: _Unit, trigger: str, score: float
+    ) -> tuple[list[int], list[int], list[int]]:
+        """Expand a compound; returns (entry keys, exit keys, all keys)."""
+        method_name, reason = self.choose_method(compound_name)
+        method = next(m for m in self.lib.compounds[compound_name].methods if m.name == method_name)
+        spans: dict[str, tuple[list[int], list[int]]] = {}
+        produced: list[int] = []
+        for sub in method.subtasks:
+            if sub in self.lib.primitives:
+                key = self.primitive(sub, unit, f"library:{compound_name}/{method_name}/{sub}")
+                spans[sub] = ([key], [key])
+                produced.append(key)
+            else:
+                entries, exits, keys = self.expand(
+                    sub, unit, f"{compound_name}/{method_name}", score
+                )
+                spans[sub] = (entries, exits)
+                produced.extend(keys)
+        predecessors_of = set()
+        for sub, preds in method.after.items():
+            for pred in preds:
+                predecessors_of.add(pred)
+                for x in spans[pred][1]:
+                    for y in spans[sub][0]:
+                        self.add_edge(x, y)
+        entries = [k for sub in method.subtasks if not method.after.get(sub) for k in spans[sub][0]]
+        exits = [k for sub in method.subtasks if sub not in predecessors_of for k in spans[sub][1]]
+        self.methods.append((compound_name, method_name, reason, score, produced, trigger))
+        return entries, exits, produced
+
+    def add_compound(self, name: str, trigger: str, score: float) -> list[int]:
+        compound = self.lib.compounds[name]
+        unit = self.new_unit("compound", compound.cross_link)
+        _, _, keys = self.expand(name, unit, trigger, score)
+        self.compound_units[name] = unit.key
+        return keys
+
+    def add_generic_chain(self, text: str, label: str, req_index: int | None) -> list[int]:
+        tokens = tokenize(text)
+        caps = set(infer_capabilities(tokens))
+        unit = self.new_unit("generic", True)
+        short = _short(text)
+        design_caps = {"ui-ux-design"} if "frontend" in caps else set(caps)
+        steps = (
+            (
+                "design",
+                "Design",
+                design_caps,
+                ThreePoint(2, 4, 8),
+                f"Clarify and design the approach for: {text}",
+                (
+                    f"Approach for '{short}' is written down and reviewed",
+                    "Open questions are answered by the requester",
+                ),
+            ),
+            (
+                "build",
+                "Build",
+                set(caps),
+                ThreePoint(6, 12, 28),
+                f"Implement: {text}",
+                (
+                    f"'{short}' is implemented as designed",
+                    "Code/configuration is reviewed and merged",
+                ),
+            ),
+            (
+                "verify",
+                "Verify",
+                set(caps),
+                ThreePoint(2, 4, 8),
+                f"Test and demonstrate: {text}",
+                (
+                    f"'{short}' is demonstrated to work (tests or demo)",
+                    "The requester accepts the result",
+                ),
+            ),
+        )
+        keys: list[int] = []
+        for stage, verb, step_caps, estimate, description, acceptance in steps:
+            key = self.add_node(
+                dict(
+                    name=f"generic:{label}:{stage}",
+                    title=f"{verb}: {short}",
+                    description=description,
+                    stage=stage,
+                    capabilities=step_caps,
+                    estimate=estimate,
+                    priority="MEDIUM",
+                    acceptance=acceptance,
+                    risks=(),
+                    tags=(),
+                    source=f"generic:{stage}",
+                ),
+                unit,
+            )
+            if keys:
+                self.add_edge(keys[-1], key)
+            keys.append(key)
+        if not caps:
+            self.assumptions.append(
+                f"No capability could be inferred for '{short}'; its generic tasks can be done by "
+                "any agent."
+            )
+        return keys
+
+    # ------------------------------------------------------------------ linking
+
+    def link_units(self) -> None:
+        units = [u for u in self.units.values() if u.cross_link]
+        for unit in units:
+            members = set(unit.nodes)
+            for key in unit.nodes:
+                node = self.nodes[key]
+                stage = _STAGE_INDEX[node.stage]
+                in_unit_preds = [p for p in node.preds if p in members]
+                if any(_STAGE_INDEX[self.nodes[p].stage] >= stage for p in in_unit_preds):
+                    continue  # not the first task of its stage in this unit
+                if stage == _BUILD and unit.kind != "compound":
+                    limit, exact = _FOUNDATION, True
+                elif stage == _RELEASE:
+                    limit, exact = _VERIFY, False
+                else:
+                    continue
+                for other in units:
+                    if other.key == unit.key:
+                        continue
+                    for before in self._maxima(other, limit, exact):
+                        self.add_edge(before, key)
+
+    def _maxima(self, unit: _Unit, limit: int, exact: bool) -> list[int]:
+        """Latest tasks of `unit` whose stage is <= limit (== limit when exact)."""
+
+        def ok(k: int) -> bool:
+            s = _STAGE_INDEX[self.nodes[k].stage]
+            return s == limit if exact else s <= limit
+
+        candidates = [k for k in unit.nodes if ok(k)]
+        cset = set(candidates)
+        has_successor = {p for k in candidates for p in self.nodes[k].preds if p in cset}
+        return [k for k in candidates if k not in has_successor]
+
+    # ------------------------------------------------------------------ rules
+
+    def apply_rules(self, rules: Iterable[ContextRule]) -> None:
+        for rule in rules:
+            if not all(condition_holds(self.ctx, k, v) for k, v in rule.when):
+                continue
+            if any(name in self.by_primitive for name in rule.skip_if_present):
+                continue
+            targets = [k for k, n in self.nodes.items() if set(n.tags) & set(rule.targets)]
+            if not targets:
+                continue
+            target_set = set(targets)
+            anc = {k: self.ancestors(k) for k in targets}
+            earliest = [k for k in targets if not (anc[k] & target_set)]
+            latest = [k for k in targets if not any(k in anc[o] for o in targets if o != k)]
+            unit = self.units[self.nodes[earliest[0]].unit]
+            added: list[int] = []
+            if rule.before:
+                chain = [
+                    self.primitive(name, unit, f"rule:{rule.name}/{name}") for name in rule.before
+                ]
+                outside = set(chain)
+                entry_preds = sorted({p for k in earliest for p in self.nodes[k].preds} - outside)
+                for pred in entry_preds:
+                    self.add_edge(pred, chain[0])
+                for a, b in itertools.pairwise(chain):
+                    self.add_edge(a, b)
+                for k in earliest:
+                    self.add_edge(chain[-1], k)
+                added.extend(chain)
+            if rule.after:
+                chain = [
+                    self.primitive(name, unit, f"rule:{rule.name}/{name}") for name in rule.after
+                ]
+                for k in latest:
+                    self.add_edge(k, chain[0])
+                for a, b in itertools.pairwise(chain):
+                    self.add_edge(a, b)
+                added.extend(chain)
+            triggers = "; ".join(
+                describe_fact(f) for f in (self.ctx.fact(k) for k, _ in rule.when) if f is not None
+            )
+            self.rules.append((rule.name, rule.description, triggers, added))
+
+    def apply_mandates(self, constraints: ConstraintAnalysis) -> None:
+        for mandate in constraints.mandates:
+            areas = set(mandate.areas)
+            touched = [k for k, n in self.nodes.items() if n.capabilities & areas]
+            for k in touched:
+                self.nodes[k].capabilities.add(mandate.technology)
+            if touched:
+                self.rules.append(
+                    (
+                        f"mandate:{mandate.technology}",
+                        f"Tasks in area(s) {', '.join(mandate.areas)} must use "
+                        f"{mandate.technology}.",
+                        f"constraint '{mandate.source}'"
+                        if mandate.source != "context.tech_stack"
+                        else "context.tech_stack",
+                        touched,
+                    )
+                )
+            else:
+                self.warnings.append(
+                    PlanWarning(
+                        "MANDATE_NOT_APPLIED",
+                        f"'{mandate.technology}' is mandated ({mandate.source}) but no task works "
+                        "in "
+                        f"{', '.join(mandate.areas)}; it is recorded but changes nothing.",
+                    )
+                )
+
+    # ------------------------------------------------------------------ output
+
+    def transitive_reduction(self) -> None:
+        order = self.topological_order()
+        position = {k: i for i, k in enumerate(order)}
+        reach: dict[int, set[int]] = {}
+        for k in order:
+            node = self.nodes[k]
+            # Visit direct predecessors latest-first: anything reachable through a
+            # later predecessor makes an earlier direct edge to it redundant.
+            keep: set[int] = set()
+            covered: set[int] = set()
+            for p in sorted(node.preds, key=lambda x: -position[x]):
+                if p in covered:
+                    continue
+                keep.add(p)
+                covered |= reach[p] | {p}
+            node.preds = keep
+            reach[k] = covered
+        return None
+
+    def topological_order(self) -> list[int]:
+        indegree = {k: len(n.preds) for k, n in self.nodes.items()}
+        successors: dict[int, list[int]] = {k: [] for k in self.nodes}
+        for k, n in self.nodes.items():
+            for p in n.preds:
+                successors[p].append(k)
+        heap = [k for k, d in indegree.items() if d == 0]
+        heapq.heapify(heap)
+        order: list[int] = []
+        while heap:
+            k = heapq.heappop(heap)
+            order.append(k)
+            for s in successors[k]:
+                indegree[s] -= 1
+                if indegree[s] == 0:
+                    heapq.heappush(heap, s)
+        if len(order) != len(self.nodes):  # pragma: no cover - add_edge forbids cycles
+            raise RuntimeError("internal error: task graph has a cycle")
+        return order
+
+
+def _clauses(description: str) -> list[str]:
+    parts = re.split(r"[.;:\n]|,\s|\band then\b|\bplus\b|\bas well as\b|\band\b", description)
+    return [p.strip() for p in parts if len(tokenize(p)) >= 2]
+
+
+def build_task_graph(
+    request: PlanRequest,
+    library: MethodLibrary,
+    context: EffectiveContext,
+    constraints: ConstraintAnalysis,
+) -> DraftPlan:
+    """Decompose a validated request into a task graph.
+
+    Args:
+        request: The (validated) request.
+        library: The method library.
+        context: Effective context (explicit + inferred).
+        constraints: Understood constraints (mandates are applied here).
+
+    Returns:
+        The draft plan: tasks in id order plus coverage, methods and rules.
+    """
+    all_text = " ".join(
+        (request.name, request.description, *request.requirements, *request.constraints)
+    )
+    builder = _Builder(library, context, tokenize(all_text))
+    lib = library
+
+    # 1. Domain from the name and description.
+    head = tokenize(f"{request.name}. {request.description}")
+    ranked = lib.compound_index.rank(head, minimum=DOMAIN_THRESHOLD)
+    if ranked:
+        name, score = ranked[0]
+        builder.add_compound(name, "description", score)
+        for clause in _clauses(request.description):
+            tokens = tokenize(clause)
+            c_ranked = lib.compound_index.rank(tokens, minimum=CLAUSE_COMPOUND_THRESHOLD)
+            if not c_ranked or c_ranked[0][0] in builder.compound_units:
+                continue
+            in_plan = lib.primitive_index.rank(
+                tokens, keys=builder.by_primitive, minimum=REQ_TASK_THRESHOLD
+            )
+            if in_plan and in_plan[0][1] + 0.15 >= c_ranked[0][1]:
+                continue
+            if len(builder.compound_units) < MAX_COMPOUNDS:
+                builder.add_compound(
+                    c_ranked[0][0], f"description ('{_short(clause, 50)}')", c_ranked[0][1]
+                )
+
+    # 2. Requirements.
+    coverage: list[tuple[int, str, list[int], str, str, float, str]] = []
+    seen_requirements: dict[str, int] = {}
+    for index, requirement in enumerate(request.requirements):
+        normalized = " ".join(requirement.lower().split())
+        if normalized in seen_requirements:
+            first = seen_requirements[normalized]
+            builder.warnings.append(
+                PlanWarning(
+                    "DUPLICATE_REQUIREMENT",
+                    f"requirements[{index}] repeats requirements[{first}]; both map to the same "
+                    "tasks.",
+                )
+            )
+            prev = next(c for c in coverage if c[0] == first)
+            for k in prev[2]:
+                builder.nodes[k].reqs.add(index)
+            coverage.append(
+                (
+                    index,
+                    requirement,
+                    prev[2],
+                    prev[3],
+                    prev[4],
+                    prev[5],
+                    f"Same as requirements[{first}].",
+                )
+            )
+            continue
+        seen_requirements[normalized] = index
+        coverage.append((index, requirement, *_cover_requirement(builder, index, requirement)))
+
+    # No domain and no requirements: plan the description itself generically.
+    if not builder.nodes:
+        builder.add_generic_chain(request.description, "objective", None)
+        builder.warnings.append(
+            PlanWarning(
+                "GENERIC_DECOMPOSITION",
+                "Nothing in the method library matches this request; a generic design -> build -> "
+                "verify plan was made. "
+                "Add requirements to get a more specific plan.",
+            )
+        )
+
+    # 3-5. Linking, context rules, mandates.
+    builder.link_units()
+    builder.apply_rules(lib.rules)
+    builder.apply_mandates(constraints)
+    builder.transitive_reduction()
+
+    # 6. Number tasks.
+    order = builder.topological_order()
+    ids = {k: f"t{i + 1}" for i, k in enumerate(order)}
+    position = {k: i for i, k in enumerate(order)}
+    titles: dict[str, int] = {}
+    tasks: list[PlannedTask] = []
+    task_risks: list[tuple[str, RiskTemplate]] = []
+    for k in order:
+        node = builder.nodes[k]
+        low, expected, high = _round_estimate(node.estimate)
+        title = node.title
+        if title in titles:  # two generic chains for near-identical requirements
+            titles[title] += 1
+            title = f"{title} ({titles[title]})"
+        else:
+            titles[title] = 1
+        tasks.append(
+            PlannedTask(
+                id=ids[k],
+                title=title,
+                description=node.description,
+                priority=Priority(node.priority),
+                estimated_hours=expected,
+                optimistic_hours=low,
+                pessimistic_hours=high,
+                dependencies=tuple(ids[p] for p in sorted(node.preds, key=position.__getitem__)),
+                assigned_to="",
+                required_capabilities=tuple(
+                    sorted({normalize_capability(c) for c in node.capabilities if c})
+                ),
+                acceptance_criteria=node.acceptance,
+                requirement_indexes=tuple(sorted(node.reqs)),
+                source=node.source,
+            )
+        )
+        task_risks.extend((ids[k], risk) for risk in node.risks)
+
+    def to_ids(keys: Iterable[int]) -> tuple[str, ...]:
+        return tuple(ids[k] for k in sorted(set(keys), key=position.__getitem__))
+
+    return DraftPlan(
+        tasks=tuple(tasks),
+        task_risks=tuple(task_risks),
+        coverage=tuple(
+            RequirementCoverage(i, text, to_ids(keys), match, matched, round(score, 3), note)
+            for i, text, keys, match, matched, score, note in coverage
+        ),
+        methods=tuple(
+            MethodChoice(c, m, reason, round(score, 3), to_ids(keys), trigger)
+            for c, m, reason, score, keys, trigger in builder.methods
+        ),
+        rules=tuple(AppliedRule(n, d, t, to_ids(keys)) for n, d, t, keys in builder.rules),
+        warnings=tuple(builder.warnings),
+        assumptions=tuple(builder.assumptions),
+    )
+
+
+def _cover_requirement(
+    builder: _Builder, index: int, requirement: str
+) -> tuple[list[int], str, str, float, str]:
+    """Cover one requirement; returns (keys, match, matched, score, note)."""
+    lib = builder.lib
+    tokens = tokenize(requirement)
+    in_plan = lib.primitive_index.rank(tokens, keys=builder.by_primitive)
+    _p_name, p_score = in_plan[0] if in_plan else ("", 0.0)
+    compounds = lib.compound_index.rank(tokens)
+    c_name, c_score = compounds[0] if compounds else ("", 0.0)
+
+    def mark(keys: list[int]) -> list[int]:
+        for k in keys:
+            builder.nodes[k].reqs.add(index)
+        return keys
+
+    compound_wins = c_score >= REQ_COMPOUND_THRESHOLD and (
+        c_score >= p_score + 0.15 or p_score < REQ_TASK_THRESHOLD
+    )
+    if compound_wins and c_name in builder.compound_units:
+        unit = builder.units[builder.compound_units[c_name]]
+        return (
+            mark(list(unit.nodes)),
+            "library_compound",
+            c_name,
+            c_score,
+            f"Matches compound task '{c_name}' already in the plan; all of its tasks serve it.",
+        )
+    if (
+        compound_wins
+        and c_name not in builder.compound_units
+        and len(builder.compound_units) < MAX_COMPOUNDS
+    ):
+        keys = builder.add_compound(c_name, f"requirements[{index}]", c_score)
+        return (
+            mark(keys),
+            "library_compound",
+            c_name,
+            c_score,
+            f"Matches compound task '{c_name}' (score {c_score:.2f}); it was added to the plan.",
+        )
+    # Safeguards the context rules are about to add ("rollback within 5 minutes" ->
+    # the rollback plan). Added now, the rule reuses the task and wires it in place.
+    present_tags = {tag for node in builder.nodes.values() for tag in node.tags}
+    prospective = [
+        name
+        for rule in lib.rules
+        if all(condition_holds(builder.ctx, k, v) for k, v in rule.when)
+        and present_tags & set(rule.targets)
+        and not any(n in builder.by_primitive for n in rule.skip_if_present)
+        for name in (*rule.before, *rule.after)
+        if name not in builder.by_primitive
+    ]
+    r_ranked = lib.primitive_index.rank(
+        tokens, keys=dict.fromkeys(prospective), minimum=REQ_TASK_THRESHOLD + 0.1
+    )
+    if r_ranked and r_ranked[0][1] > p_score + 0.1:
+        name, score = r_ranked[0]
+        unit = builder.new_unit("primitive", True)
+        key = builder.primitive(name, unit, f"library:{name}")
+        return (
+            mark([key]),
+            "library_primitive",
+            name,
+            score,
+            f"Matches safeguard task '{name}' of an applicable context rule (score {score:.2f}).",
+        )
+    if p_score >= REQ_TASK_THRESHOLD:
+        cutoff = max(REQ_TASK_THRESHOLD, p_score * 0.85)
+        names = [n for n, s in in_plan if s >= cutoff][:3]
+        keys = [builder.by_primitive[n] for n in names]
+        return (
+            mark(keys),
+            "library_task",
+            names[0],
+            p_score,
+            f"Matches library task(s) {', '.join(names)} of the plan (score {p_score:.2f}).",
+        )
+    standalone = lib.primitive_index.rank(tokens, minimum=REQ_STANDALONE_THRESHOLD)
+    standalone = [(n, s) for n, s in standalone if n not in builder.by_primitive]
+    if standalone:
+        name, score = standalone[0]
+        unit = builder.new_unit("primitive", True)
+        key = builder.primitive(name, unit, f"library:{name}")
+        return (
+            mark([key]),
+            "library_primitive",
+            name,
+            score,
+            f"Matches library task '{name}' (score {score:.2f}); it was added on its own.",
+        )
+    keys = builder.add_generic_chain(requirement, f"r{index}", index)
+    builder.warnings.append(
+        PlanWarning(
+            "GENERIC_DECOMPOSITION",
+            f"requirements[{index}] ('{_short(requirement, 60)}') matched nothing in the method "
+            "library; "
+            "planned as a generic design -> build -> verify chain.",
+        )
+    )
+    caps = sorted({c for k in keys for c in builder.nodes[k].capabilities})
+    inferred = f" with capabilities inferred from its words ({', '.join(caps)})" if caps else ""
+    return (
+        mark(keys),
+        "generic",
+        "",
+        0.0,
+        f"No library match; planned as a generic design -> build -> verify chain{inferred}.",
+    )

@@ -1,0 +1,110 @@
+"""Structural checks of a generated plan (used by tests and usable as a server guard)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .capabilities import agent_can_do
+from .plan import GeneratedPlan
+from .request import AgentSpec
+
+__all__ = ["validate_plan"]
+
+
+def validate_plan(
+    plan: GeneratedPlan,
+    agents: Sequence[AgentSpec] = (),
+    requirements: Sequence[str] | None = None,
+) -> list[str]:
+    """List the problems of a plan (empty list = valid).
+
+    Checks: unique ids and titles; dependencies reference existing tasks and form no
+    cycle; estimates positive with ``optimistic <= estimate <= pessimistic``; every
+    assigned agent exists and holds the task's required capabilities (normalized, with
+    the capability hierarchy); every requirement is served by at least one task, and
+    requirement indexes are in range; capability-gap tasks are unassigned.
+
+    Args:
+        plan: The plan to check.
+        agents: The agents the plan could use.
+        requirements: The requirements to check coverage of (default: the plan's
+            objectives).
+    """
+    problems: list[str] = []
+    reqs = list(plan.objectives if requirements is None else requirements)
+    ids = [t.id for t in plan.tasks]
+    if len(set(ids)) != len(ids):
+        problems.append("task ids are not unique")
+    titles = [t.title for t in plan.tasks]
+    for title in sorted({t for t in titles if titles.count(t) > 1}):
+        problems.append(f"duplicate task title '{title}'")
+    known = set(ids)
+    agents_by_id = {a.id: a for a in agents}
+    for task in plan.tasks:
+        for dep in task.dependencies:
+            if dep not in known:
+                problems.append(f"{task.id} depends on unknown task '{dep}'")
+            if dep == task.id:
+                problems.append(f"{task.id} depends on itself")
+        if not task.estimated_hours > 0:
+            problems.append(f"{task.id} has a non-positive estimate ({task.estimated_hours})")
+        if not (task.optimistic_hours <= task.estimated_hours <= task.pessimistic_hours):
+            problems.append(
+                f"{task.id} estimate range is not ordered: {task.optimistic_hours} <= "
+                f"{task.estimated_hours} <= {task.pessimistic_hours} fails"
+            )
+        if task.optimistic_hours <= 0:
+            problems.append(f"{task.id} has a non-positive optimistic estimate")
+        if task.assigned_to:
+            agent = agents_by_id.get(task.assigned_to)
+            if agent is None:
+                problems.append(f"{task.id} is assigned to unknown agent '{task.assigned_to}'")
+            elif not agent_can_do(agent.capabilities, task.required_capabilities):
+                problems.append(
+                    f"{task.id} is assigned to '{agent.id}', who lacks "
+                    f"{', '.join(task.required_capabilities)}"
+                )
+        for index in task.requirement_indexes:
+            if not 0 <= index < len(reqs):
+                problems.append(f"{task.id} refers to requirement index {index}, out of range")
+    cycle = _find_cycle(plan)
+    if cycle:
+        problems.append("dependency cycle: " + " -> ".join(cycle))
+    served = {i for t in plan.tasks for i in t.requirement_indexes}
+    for i, requirement in enumerate(reqs):
+        if i not in served:
+            problems.append(f"requirement {i} ('{requirement}') is not covered by any task")
+    gap_tasks = {tid for gap in plan.capability_gaps for tid in gap.task_ids}
+    for task in plan.tasks:
+        if task.id in gap_tasks and task.assigned_to:
+            problems.append(
+                f"{task.id} is listed as a capability gap but assigned to '{task.assigned_to}'"
+            )
+    return problems
+
+
+def _find_cycle(plan: GeneratedPlan) -> list[str] | None:
+    deps = {t.id: [d for d in t.dependencies if d != t.id] for t in plan.tasks}
+    state: dict[str, int] = {}
+    for root in deps:
+        if root in state:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                path.append(node)
+            children = [d for d in deps.get(node, []) if d in deps]
+            if i < len(children):
+                stack.append((node, i + 1))
+                child = children[i]
+                if state.get(child) == 1:
+                    return [*path[path.index(child) :], child]
+                if child not in state:
+                    stack.append((child, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return None
