@@ -136,3 +136,34 @@ async def test_data_and_request_ids_survive_a_restart(db_path):
             assert (await stub.ListPlans(pb.ListPlansRequest())).total_size == 1
     finally:
         await second.stop(grace=0.5)
+
+
+async def test_calls_cancelled_at_any_point_leave_no_transaction_open(plans):
+    """Deadlines that expire mid-call cancel the handler at random points (even while a
+    BEGIN or COMMIT is on the database thread); later calls must still work."""
+    p = (await plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    t = (
+        await plans.CreateTask(pb.CreateTaskRequest(plan_id=p.id, task=task_pb2.Task(title="t")))
+    ).task
+    rng = random.Random(5)
+    for i in range(150):
+        deadline = rng.choice([0.0002, 0.0005, 0.001, 0.002, 0.004])
+        calls = [
+            plans.GetTask(pb.GetTaskRequest(task_id=t.id), timeout=deadline),
+            plans.ListTasks(pb.ListTasksRequest(plan_id=p.id), timeout=deadline),
+            plans.CreateTask(
+                pb.CreateTaskRequest(plan_id=p.id, task=task_pb2.Task(title=f"c{i}")),
+                timeout=deadline,
+            ),
+        ]
+        for call in calls:
+            try:
+                await call
+            except grpc.aio.AioRpcError as e:
+                assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # Every path still works, and every acknowledged write is there exactly once.
+    assert (await plans.GetTask(pb.GetTaskRequest(task_id=t.id))).task.id == t.id
+    listed = await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id, page_size=1000))
+    titles = [x.title for x in listed.tasks]
+    assert len(titles) == len(set(titles))
+    await plans.CreateTask(pb.CreateTaskRequest(plan_id=p.id, task=task_pb2.Task(title="last")))

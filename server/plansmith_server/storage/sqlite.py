@@ -154,6 +154,27 @@ def _task_params(t: Task) -> tuple[Any, ...]:
     )
 
 
+async def _settle(aw: Any) -> Any:
+    """Awaits `aw` to its end even if the caller is cancelled meanwhile (then re-raises the
+    cancellation): ending a transaction must never be abandoned half-way."""
+    task = asyncio.ensure_future(aw)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+            if task.done():
+                result = task.result()
+                break
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
 class _SqliteReadTx:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._c = conn
@@ -466,35 +487,40 @@ class SqliteStore:
     async def read(self) -> AsyncIterator[_SqliteReadTx]:
         conn = self._require(self._reader)
         async with self._observed("read"), self._read_lock:
-            try:
-                await conn.execute("BEGIN")
-            except sqlite3.Error as exc:
-                raise UnavailableError(f"database unavailable: {exc}") from exc
+            await self._begin(conn, "BEGIN")
             try:
                 yield _SqliteReadTx(conn)
             finally:
-                await asyncio.shield(self._end(conn, "COMMIT"))
+                await _settle(self._end(conn, "COMMIT"))
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_SqliteWriteTx]:
         conn = self._require(self._writer)
         async with self._observed("write"), self._write_lock:
-            try:
-                await conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise UnavailableError(f"database unavailable: {exc}") from exc
+            await self._begin(conn, "BEGIN IMMEDIATE")
             try:
                 yield _SqliteWriteTx(conn)
             except BaseException:
                 # Also on cancellation: statements already handed to the database thread
-                # still run, so roll back after them, shielded from a second cancel.
-                await asyncio.shield(self._end(conn, "ROLLBACK"))
+                # still run, so roll back after them (the thread keeps the order).
+                await _settle(self._end(conn, "ROLLBACK"))
                 raise
             try:
-                await asyncio.shield(conn.execute("COMMIT"))
+                await _settle(conn.execute("COMMIT"))
             except sqlite3.Error as exc:
-                await asyncio.shield(self._end(conn, "ROLLBACK"))
+                await _settle(self._end(conn, "ROLLBACK"))
                 raise UnavailableError(f"commit failed: {exc}") from exc
+
+    async def _begin(self, conn: aiosqlite.Connection, stmt: str) -> None:
+        try:
+            await conn.execute(stmt)
+        except asyncio.CancelledError:
+            # The BEGIN may still run on the database thread after we stop waiting: end
+            # whatever it opens, or the connection stays inside a transaction for good.
+            await _settle(self._end(conn, "ROLLBACK"))
+            raise
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"database unavailable: {exc}") from exc
 
     @staticmethod
     async def _end(conn: aiosqlite.Connection, stmt: str) -> None:
