@@ -85,9 +85,10 @@ async def _probe_database(running: Running) -> None:
     serving: bool | None = None
     while True:
         try:
-            await asyncio.wait_for(
-                running.store.ping(), timeout=max(1.0, running.config.health_probe_seconds)
-            )
+            # asyncio.timeout, not wait_for: wait_for (3.11) can swallow a cancellation that
+            # lands as the ping finishes, and then stop() waits for this loop forever.
+            async with asyncio.timeout(max(1.0, running.config.health_probe_seconds)):
+                await running.store.ping()
             ok = True
         except Exception as exc:  # any failure of the probe means "not serving"
             ok = False
