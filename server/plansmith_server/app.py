@@ -23,6 +23,7 @@ from plansmith_server.config import Config
 from plansmith_server.domain.generation import PlanningBook
 from plansmith_server.domain.planner import EmbeddedPlanner, PlannerBackend
 from plansmith_server.domain.plans import PlanBook, now_us
+from plansmith_server.domain.schedules import ScheduleBook
 from plansmith_server.storage.sqlite import SqliteStore
 from plansmith_server.telemetry import Telemetry, exporters
 from plansmith_server.telemetry.exporters import Providers
@@ -145,7 +146,11 @@ async def start(
             interceptors=[*chain(telemetry, tracing=telemetry.tracing_enabled), *extra_interceptors]
         )
         add_service(server, PlanServicer(book), PLAN_SERVICE)
-        add_service(server, PlanningServicer(planning_book), PLANNING_SERVICE)
+        add_service(
+            server,
+            PlanningServicer(planning_book, ScheduleBook(book, telemetry)),
+            PLANNING_SERVICE,
+        )
         add_service(server, OpsServicer(telemetry, store), OPS_SERVICE)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 from google.protobuf import json_format
 
+from plansmith.v1 import analysis_pb2 as an_pb
 from plansmith.v1 import generation_pb2 as gen_pb
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith.v1 import task_pb2
@@ -13,7 +15,9 @@ from plansmith_server import planning
 from plansmith_server.api.convert import agent_from_proto, plan_to_proto, task_to_proto
 from plansmith_server.domain.generation import Brief, Generated, planned_task
 from plansmith_server.domain.models import Plan, PlanStatus
+from plansmith_server.domain.schedules import Analysis, Optimization, PlanSnapshot
 from plansmith_server.planning import AgentSpec, PlanRequest
+from plansmith_server.scheduling import CpmResult, Suggestion
 
 _SEVERITY = {
     s: getattr(gen_pb, f"RISK_SEVERITY_{s}") for s in ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -155,3 +159,166 @@ def event_to_proto(event: object, brief: Brief) -> pb.StreamGeneratePlanResponse
     if isinstance(event, Generated):
         return pb.StreamGeneratePlanResponse(completed=generated_to_proto(event, brief))
     raise TypeError(f"unexpected planner event {type(event).__name__}")
+
+
+# ---- schedules and analyses --------------------------------------------------------------
+
+_SCHED_SEVERITY = {1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "CRITICAL"}
+
+
+def optimization_to_proto(o: Optimization) -> pb.OptimizePlanResponse:
+    r = o.result
+    return pb.OptimizePlanResponse(
+        schedule=[
+            an_pb.ScheduledTask(
+                task_id=a.activity_id,
+                start_offset_hours=a.start,
+                end_offset_hours=a.end,
+                agent_id=a.agent or "",
+            )
+            for a in r.activities
+        ],
+        duration_before_hours=o.before_hours,
+        duration_after_hours=r.makespan,
+        lower_bound_hours=r.lower_bound,
+        proven_optimal=r.optimal,
+        optimality_gap=r.gap,
+        workloads=[
+            an_pb.AgentWorkload(
+                agent_id=w.agent, busy_hours=w.busy_hours, utilization=w.utilization
+            )
+            for w in r.workloads
+        ],
+        reassignments=[
+            an_pb.Reassignment(task_id=t, from_agent_id=a, to_agent_id=b)
+            for t, a, b in o.reassignments
+        ],
+        solver=an_pb.SolverStats(
+            solver=r.solver,
+            status=r.status.name,
+            wall_time_seconds=r.stats.wall_time_s,
+            branches=int(r.stats.branches or 0),
+            conflicts=int(r.stats.conflicts or 0),
+            note=r.stats.fallback_reason or "",
+        ),
+        critical_chain=list(r.critical_chain),
+        unschedulable=[
+            an_pb.UnschedulableTask(task_id=u.activity_id, reason=u.reason) for u in r.unschedulable
+        ],
+        plan_revision=o.plan_revision,
+    )
+
+
+def analysis_to_proto(a: Analysis) -> pb.AnalyzePlanResponse:
+    out = pb.AnalyzePlanResponse()
+    if a.cpm is not None:
+        cp = out.critical_path
+        cp.duration_hours = float(a.cpm.project_duration)
+        for t in a.cpm.timings:
+            cp.timings.append(
+                an_pb.TaskTiming(
+                    task_id=t.task_id,
+                    remaining_hours=float(t.duration),
+                    earliest_start_hours=float(t.earliest_start),
+                    earliest_finish_hours=float(t.earliest_finish),
+                    latest_start_hours=float(t.latest_start),
+                    latest_finish_hours=float(t.latest_finish),
+                    slack_hours=float(t.slack),
+                    critical=bool(t.critical),
+                )
+            )
+        cp.critical_task_ids.extend(a.cpm.critical_task_ids)
+        for path in a.cpm.critical_paths:
+            cp.critical_paths.append(an_pb.TaskChain(task_ids=list(path)))
+        if a.current is not None:
+            cp.critical_chain.task_ids.extend(a.current.critical_chain)
+            cp.resource_constrained_duration_hours = a.current.makespan
+    if a.utilization is not None:
+        u = a.utilization
+        ru = out.resource_utilization
+        ru.span_hours = u.span_hours
+        groups: dict[str, list[tuple[str, ...]]] = {}
+        for o in u.overallocations:
+            groups.setdefault(o.agent, []).append(o.task_ids)
+        for ag in u.agents:
+            ru.agents.append(
+                an_pb.AgentUtilization(
+                    agent_id=ag.agent,
+                    assigned_hours=ag.assigned_hours,
+                    remaining_hours=ag.remaining_hours,
+                    utilization=ag.utilization,
+                    idle_hours=ag.idle_hours,
+                    overlapping_tasks=[
+                        an_pb.TaskChain(task_ids=list(g)) for g in groups.get(ag.agent, [])
+                    ],
+                )
+            )
+        ru.unassigned_task_ids.extend(u.unassigned_task_ids)
+        held = {c for caps in a.snapshot.capabilities.values() for c in caps}
+        required = {t.id: t.required_capabilities for t in a.snapshot.tasks}
+        for gap in u.capability_gaps:
+            ru.capability_gaps.append(
+                gen_pb.CapabilityGap(
+                    task_id=gap.task_id,
+                    missing_capabilities=list(
+                        planning.missing_capabilities(held, required.get(gap.task_id, ()))
+                    ),
+                )
+            )
+    if a.risk is not None:
+        f = a.risk.forecast
+        ra = out.risk_assessment
+        ra.samples = f.samples
+        ra.seed = f.seed
+        ra.p50_hours, ra.p80_hours, ra.p95_hours = f.p50, f.p80, f.p95
+        ra.deadline_hours = f.deadline_hours or 0.0
+        ra.deadline_probability = (
+            f.probability_meet_deadline if f.probability_meet_deadline is not None else 1.0
+        )
+        variance = sum(d.std_hours**2 for d in f.drivers) or 1.0
+        for d in f.drivers:
+            ra.top_drivers.append(
+                an_pb.RiskDriver(
+                    task_id=d.task_id,
+                    criticality_index=d.criticality,
+                    contribution=d.std_hours**2 / variance,
+                )
+            )
+        for task_id in sorted(f.criticality):
+            ra.criticality.append(
+                an_pb.RiskDriver(task_id=task_id, criticality_index=f.criticality[task_id])
+            )
+        for item in a.risk.items:
+            ra.risks.append(
+                gen_pb.Risk(
+                    severity=severity(_SCHED_SEVERITY[int(item.severity)]),
+                    title=item.kind.value.replace("_", " ").capitalize(),
+                    description=item.message,
+                    mitigation=item.recommendation,
+                    task_ids=list(item.task_ids),
+                )
+            )
+        ra.score = float(a.risk.score)
+        ra.level = severity(_SCHED_SEVERITY[int(a.risk.level)])
+    return out
+
+
+def suggestions_to_proto(
+    snap: PlanSnapshot, suggestions: Sequence[Suggestion], cpm: CpmResult
+) -> pb.SuggestNextTasksResponse:
+    titles = {t.id: t.title for t in snap.tasks}
+    slack = {t.task_id: float(t.slack) for t in cpm.timings}
+    return pb.SuggestNextTasksResponse(
+        suggestions=[
+            an_pb.TaskSuggestion(
+                task_id=s.task_id,
+                title=titles.get(s.task_id, ""),
+                score=s.score,
+                reason=s.reason,
+                critical=s.critical,
+                slack_hours=slack.get(s.task_id, 0.0),
+                assigned_to_agent=s.assigned_to_agent,
+            )
+            for s in suggestions
+        ]
+    )

@@ -10,12 +10,16 @@ from plansmith.v1 import generation_pb2 as gen_pb
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server.api import convert
 from plansmith_server.api.planning_convert import (
+    analysis_to_proto,
     brief_from_proto,
     event_to_proto,
     generated_to_proto,
+    optimization_to_proto,
+    suggestions_to_proto,
 )
 from plansmith_server.domain.generation import Generated, PlanningBook
 from plansmith_server.domain.plans import Mutation
+from plansmith_server.domain.schedules import ScheduleBook
 
 
 def _mutation(request: object) -> Mutation:
@@ -28,8 +32,9 @@ def _mutation(request: object) -> Mutation:
 class PlanningServicer:
     """The `plansmith.v1.PlanningService` implementation."""
 
-    def __init__(self, planning: PlanningBook) -> None:
+    def __init__(self, planning: PlanningBook, schedules: ScheduleBook) -> None:
         self.planning = planning
+        self.schedules = schedules
 
     async def GeneratePlan(
         self, request: pb.GeneratePlanRequest, context: grpc.aio.ServicerContext
@@ -106,3 +111,39 @@ class PlanningServicer:
             agent_pace=b.agent_pace if b.agent_pace is not None else 1.0,
             explanation=b.note,
         )
+
+    async def OptimizePlan(
+        self, request: pb.OptimizePlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.OptimizePlanResponse:
+        limit = None
+        if request.HasField("time_limit"):
+            limit = request.time_limit.seconds + request.time_limit.nanos / 1e9
+        o = await self.schedules.optimize(
+            request.plan_id,
+            goals=list(request.goals),
+            constraints=list(request.constraints),
+            time_limit=limit,
+            apply=request.apply,
+            m=_mutation(request),
+        )
+        return optimization_to_proto(o)
+
+    async def AnalyzePlan(
+        self, request: pb.AnalyzePlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AnalyzePlanResponse:
+        a = await self.schedules.analyze(
+            request.plan_id,
+            types=list(request.analysis_types),
+            samples=request.monte_carlo_samples,
+            deadline_hours=request.deadline_hours,
+            seed=request.seed,
+        )
+        return analysis_to_proto(a)
+
+    async def SuggestNextTasks(
+        self, request: pb.SuggestNextTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SuggestNextTasksResponse:
+        snap, suggestions, cpm = await self.schedules.suggest(
+            request.plan_id, request.agent_id, request.count
+        )
+        return suggestions_to_proto(snap, suggestions, cpm)

@@ -1,0 +1,116 @@
+"""Timing of the plan-analysis domain functions.
+
+Examples::
+
+    .venv/bin/python bench/analysis.py                 # both benchmarks
+    .venv/bin/python bench/analysis.py --only cpm --tasks 100000 --edges 300000
+    .venv/bin/python bench/analysis.py --only montecarlo --mc-tasks 1000 --samples 10000
+
+``cpm``: CPM (levels, forward and backward pass) on a random DAG, as index arrays
+(:func:`cpm_arrays`) and through the id-level API (:func:`analyze_cpm`, which also maps
+string ids and lists critical paths). ``montecarlo``: :func:`monte_carlo_timing`.
+Prints the median of ``--runs`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "server"))
+
+from plansmith_server.scheduling.cpm import analyze_cpm, cpm_arrays  # noqa: E402
+from plansmith_server.scheduling.montecarlo import simulate  # noqa: E402
+
+
+def random_dag(n: int, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``m`` random edges between ``n`` nodes, acyclic, node order shuffled."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = a != b
+    perm = rng.permutation(n)
+    return perm[np.minimum(a, b)[keep]], perm[np.maximum(a, b)[keep]]
+
+
+def median_time(fn: Callable[[], object], runs: int) -> float:
+    """Median wall time of ``runs`` calls."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cpm_timing(n: int, m: int, runs: int) -> tuple[float, float]:
+    """Median seconds of :func:`cpm_arrays` and of :func:`analyze_cpm` on a random DAG."""
+    src, dst = random_dag(n, m)
+    dur = np.random.default_rng(1).uniform(0, 10, n)
+    ids = [f"task-{i}" for i in range(n)]
+    deps: list[list[str]] = [[] for _ in range(n)]
+    for u, v in zip(src.tolist(), dst.tolist(), strict=True):
+        deps[v].append(ids[u])
+    t_arr = median_time(lambda: cpm_arrays(dur, src, dst), runs)
+    t_ids = median_time(lambda: analyze_cpm(ids, dur, deps), runs)
+    return t_arr, t_ids
+
+
+def monte_carlo_timing(
+    n_tasks: int = 1000,
+    samples: int = 10_000,
+    edges_per_task: int = 3,
+    runs: int = 3,
+    seed: int = 0,
+) -> float:
+    """Median seconds of one Monte Carlo run (criticality included) on a random DAG.
+
+    Args:
+        n_tasks: Tasks.
+        samples: Samples per run.
+        edges_per_task: Average dependencies per task.
+        runs: Runs to take the median of.
+        seed: Seed of the graph and of the simulation.
+    """
+    src, dst = random_dag(n_tasks, n_tasks * edges_per_task, seed)
+    m = np.random.default_rng(seed + 1).uniform(1, 10, n_tasks)
+    return median_time(
+        lambda: simulate(0.8 * m, m, 1.5 * m, src, dst, samples=samples, seed=seed), runs
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--only", choices=("cpm", "montecarlo"), default=None)
+    ap.add_argument("--tasks", type=int, default=100_000)
+    ap.add_argument("--edges", type=int, default=300_000)
+    ap.add_argument("--mc-tasks", type=int, default=1000)
+    ap.add_argument("--samples", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args(argv)
+    if args.only in (None, "cpm"):
+        t_arr, t_ids = cpm_timing(args.tasks, args.edges, args.runs)
+        print(
+            f"CPM {args.tasks} tasks / {args.edges} edges: cpm_arrays {t_arr:.3f} s, "
+            f"analyze_cpm (ids, critical paths) {t_ids:.3f} s (median of {args.runs})"
+        )
+    if args.only in (None, "montecarlo"):
+        t = monte_carlo_timing(args.mc_tasks, args.samples, runs=min(args.runs, 3))
+        print(
+            f"Monte Carlo {args.mc_tasks} tasks x {args.samples} samples: {t:.3f} s "
+            f"(median of {min(args.runs, 3)})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

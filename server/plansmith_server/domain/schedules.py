@@ -1,0 +1,422 @@
+"""Schedule optimization, plan analysis and next-task suggestions over stored plans: the
+PlanningService's second half. The algorithms live in `plansmith_server.scheduling`
+(pure); this module reads the plan, maps it to their input, runs them off the event loop,
+and writes an applied schedule back in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from plansmith_server import planning, scheduling
+from plansmith_server.domain import validation as val
+from plansmith_server.domain.models import ChangeRecord, Plan, Schedule, Task, TaskStatus
+from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook
+from plansmith_server.errors import (
+    EtagMismatchError,
+    FailedPreconditionError,
+    NotFoundError,
+)
+from plansmith_server.scheduling import Goal, PlanTask
+from plansmith_server.storage.base import WriteTx
+from plansmith_server.telemetry import Telemetry
+
+GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD = 1, 2
+CONSTRAINT_DEPENDENCIES, CONSTRAINT_CAPABILITIES = 1, 2
+ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK = 1, 2, 3
+DEFAULT_TIME_LIMIT, MAX_TIME_LIMIT = 5.0, 60.0
+DEFAULT_SAMPLES, MAX_SAMPLES = 10_000, 100_000
+DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS = 3, 50
+PINNED_KEY = "plansmith.pinned"
+"""Task metadata key: `true` keeps the task's agent when a schedule is optimized."""
+
+_STATUS = {
+    TaskStatus.TODO: scheduling.TaskStatus.TODO,
+    TaskStatus.IN_PROGRESS: scheduling.TaskStatus.IN_PROGRESS,
+    TaskStatus.BLOCKED: scheduling.TaskStatus.BLOCKED,
+    TaskStatus.DONE: scheduling.TaskStatus.DONE,
+    TaskStatus.FAILED: scheduling.TaskStatus.FAILED,
+    # Cancelled work will not be done: no time left, and it holds nobody up.
+    TaskStatus.CANCELLED: scheduling.TaskStatus.DONE,
+}
+
+
+@dataclass(frozen=True)
+class PlanSnapshot:
+    """A plan's work as the algorithms see it."""
+
+    plan: Plan
+    tasks: tuple[Task, ...]
+    """The schedulable tasks (summary tasks that were decomposed are left out)."""
+    work: tuple[PlanTask, ...]
+    agents: tuple[str, ...]
+    capabilities: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """What OptimizePlan returns."""
+
+    result: scheduling.ScheduleResult
+    before_hours: float
+    reassignments: tuple[tuple[str, str, str], ...]
+    """(task id, from agent, to agent)."""
+    plan_revision: int = 0
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What AnalyzePlan returns; each part is None when not asked for."""
+
+    snapshot: PlanSnapshot
+    cpm: scheduling.CpmResult | None
+    current: scheduling.ScheduleResult | None
+    utilization: scheduling.UtilizationReport | None
+    risk: scheduling.RiskReport | None
+    deadline_hours: float | None
+    seed: int
+
+
+class ScheduleBook:
+    """Optimize, analyze, suggest."""
+
+    def __init__(self, book: PlanBook, telemetry: Telemetry | None = None) -> None:
+        self.book = book
+        self.store = book.store
+        self.telemetry = telemetry or Telemetry.noop()
+
+    async def snapshot(self, plan_id: str, *, respect_capabilities: bool = True) -> PlanSnapshot:
+        async with self.store.read() as tx:
+            plan = await tx.get_plan(plan_id)
+            if plan is None:
+                raise NotFoundError("plan", plan_id)
+            tasks = await tx.plan_tasks(plan_id)
+        return build_snapshot(plan, tasks, respect_capabilities=respect_capabilities)
+
+    # ---- OptimizePlan ------------------------------------------------------------------
+
+    async def optimize(
+        self,
+        plan_id: str,
+        *,
+        goals: Sequence[int] = (),
+        constraints: Sequence[int] = (),
+        time_limit: float | None = None,
+        apply: bool = False,
+        m: Mutation = NO_MUTATION,
+    ) -> Optimization:
+        v = val.Violations()
+        val.check_id(v, "plan_id", plan_id)
+        val.check_request_id(v, m.request_id)
+        for i, g in enumerate(goals):
+            if g not in (GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD):
+                v.add(
+                    f"goals[{i}]",
+                    f"unknown value {g}; expected MINIMIZE_DURATION or BALANCE_WORKLOAD",
+                )
+        if len(set(goals)) != len(goals):
+            v.add("goals", "lists a goal twice")
+        for i, c in enumerate(constraints):
+            if c not in (CONSTRAINT_DEPENDENCIES, CONSTRAINT_CAPABILITIES):
+                v.add(
+                    f"constraints[{i}]",
+                    f"unknown value {c}; expected MAINTAIN_DEPENDENCIES or "
+                    "RESPECT_AGENT_CAPABILITIES",
+                )
+        limit = DEFAULT_TIME_LIMIT if time_limit is None else time_limit
+        if not math.isfinite(limit) or limit <= 0 or limit > MAX_TIME_LIMIT:
+            v.add("time_limit", f"must be more than 0 and at most {MAX_TIME_LIMIT:g} seconds")
+        v.raise_if_any()
+        if apply:
+            earlier = await self.book.replay("OptimizePlan", m, _decode_optimization)
+            if earlier is not None:
+                return earlier
+        respect = not constraints or CONSTRAINT_CAPABILITIES in constraints
+        snap = await self.snapshot(plan_id, respect_capabilities=respect)
+        if not snap.tasks:
+            raise FailedPreconditionError(
+                f"plan {plan_id!r} has no tasks to schedule", reason="PLAN_EMPTY"
+            )
+        if not snap.agents:
+            raise FailedPreconditionError(
+                f"plan {plan_id!r} has no agents (and no task is assigned): nobody to schedule",
+                reason="PLAN_NO_AGENTS",
+            )
+        sched_goals = tuple(
+            Goal.MINIMIZE_DURATION if g == GOAL_MINIMIZE_DURATION else Goal.BALANCE_WORKLOAD
+            for g in (goals or (GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD))
+        )
+        result, before = await self._solve(snap, sched_goals, limit)
+        current = {t.id: t.assigned_to for t in snap.tasks}
+        moves = tuple(
+            (a.activity_id, current.get(a.activity_id, ""), a.agent)
+            for a in result.activities
+            if a.agent and a.agent != current.get(a.activity_id, "")
+        )
+        opt = Optimization(result, before, moves)
+        if not apply:
+            return opt
+
+        async def body(tx: WriteTx) -> Optimization:
+            ts = self.book.clock()
+            updated: list[Task] = []
+            for task in snap.tasks:
+                stored = await tx.get_task(task.id)
+                if stored is None or stored.version != task.version:
+                    raise EtagMismatchError("task", task.id, stored.etag if stored else "")
+                placed = result.by_id().get(task.id)
+                if placed is None or task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+                    continue
+                new = replace(
+                    stored,
+                    assigned_to=placed.agent or stored.assigned_to,
+                    schedule=Schedule(placed.start, placed.end),
+                )
+                if new != stored:
+                    updated.append(replace(new, update_time=ts, version=stored.version + 1))
+            revision = await tx.bump_revision(plan_id, ts)
+            for t in updated:
+                await tx.update_task(t)
+            await tx.append_changes(
+                plan_id,
+                revision,
+                [ChangeRecord("TASK_UPDATED", "task", t.id, t.to_dict()) for t in updated],
+                ts,
+            )
+            return replace(opt, plan_revision=revision)
+
+        return await self.book.mutate(
+            "OptimizePlan", m, body, _encode_optimization, _decode_optimization
+        )
+
+    async def _solve(
+        self, snap: PlanSnapshot, goals: tuple[Goal, ...], limit: float
+    ) -> tuple[scheduling.ScheduleResult, float]:
+        problem = scheduling.problem_from_tasks(snap.work, snap.agents)
+        assignments = {t.id: t.assigned_agent for t in snap.work if t.assigned_agent}
+        start = time.perf_counter()
+        with self.telemetry.tracer.start_as_current_span("planning.solver") as span:
+
+            def run() -> tuple[scheduling.ScheduleResult, float]:
+                baseline = scheduling.current_assignment_schedule(problem, assignments)
+                solver = scheduling.make_scheduler("cpsat")
+                return (
+                    solver.solve(
+                        problem, time_limit_s=limit, seed=0, goals=goals, baseline=baseline
+                    ),
+                    baseline.makespan,
+                )
+
+            # CP-SAT and the heuristic are CPU-bound: off the event loop.
+            result, before = await asyncio.to_thread(run)
+            span.set_attribute("plansmith.solver", result.solver)
+            span.set_attribute("plansmith.solver.status", result.status.name)
+        self.telemetry.solver_duration.record(
+            (time.perf_counter() - start) * 1000, {"solver": result.solver}
+        )
+        return result, before
+
+    # ---- AnalyzePlan -------------------------------------------------------------------
+
+    async def analyze(
+        self,
+        plan_id: str,
+        *,
+        types: Sequence[int] = (),
+        samples: int = 0,
+        deadline_hours: float = 0.0,
+        seed: int = 0,
+    ) -> Analysis:
+        v = val.Violations()
+        val.check_id(v, "plan_id", plan_id)
+        for i, t in enumerate(types):
+            if t not in (ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK):
+                v.add(f"analysis_types[{i}]", f"unknown value {t}")
+        if samples < 0 or samples > MAX_SAMPLES:
+            v.add("monte_carlo_samples", f"must be between 0 and {MAX_SAMPLES}")
+        if not math.isfinite(deadline_hours) or deadline_hours < 0:
+            v.add("deadline_hours", "must be a finite number of hours, not negative")
+        v.raise_if_any()
+        wanted = set(types) or {ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK}
+        snap = await self.snapshot(plan_id)
+        if not snap.tasks:
+            raise FailedPreconditionError(f"plan {plan_id!r} has no tasks", reason="PLAN_EMPTY")
+        deadline = deadline_hours or deadline_from_constraints(snap.plan.constraints)
+        n = samples or DEFAULT_SAMPLES
+        tracer = self.telemetry.tracer
+
+        def run() -> Analysis:
+            cpm = current = util = risk = None
+            if ANALYSIS_CRITICAL_PATH in wanted:
+                cpm = scheduling.cpm_for_tasks(snap.work)
+                current = scheduling.schedule_current_plan(snap.work, snap.agents)
+            if ANALYSIS_UTILIZATION in wanted:
+                util = scheduling.analyze_utilization(snap.work, snap.agents)
+            if ANALYSIS_RISK in wanted:
+                with tracer.start_as_current_span("planning.monte_carlo") as span:
+                    span.set_attribute("plansmith.samples", n)
+                    risk = scheduling.assess_risk(
+                        snap.work, deadline_hours=deadline, samples=n, seed=seed, top_drivers=10
+                    )
+            return Analysis(snap, cpm, current, util, risk, deadline, seed)
+
+        # CPU-bound (numpy); asyncio.to_thread carries our context, so spans nest.
+        return await asyncio.to_thread(run)
+
+    # ---- SuggestNextTasks --------------------------------------------------------------
+
+    async def suggest(
+        self, plan_id: str, agent_id: str, count: int = 0
+    ) -> tuple[PlanSnapshot, tuple[scheduling.Suggestion, ...], scheduling.CpmResult]:
+        v = val.Violations()
+        val.check_id(v, "plan_id", plan_id)
+        val.check_id(v, "agent_id", agent_id)
+        if count < 0 or count > MAX_SUGGESTIONS:
+            v.add("count", f"must be between 0 and {MAX_SUGGESTIONS}")
+        v.raise_if_any()
+        snap = await self.snapshot(plan_id)
+        if agent_id not in snap.agents:
+            raise NotFoundError("agent", agent_id)
+        suggestions = scheduling.suggest_next_tasks(
+            snap.work, agent_id, count or DEFAULT_SUGGESTIONS
+        )
+        return snap, suggestions, scheduling.cpm_for_tasks(snap.work)
+
+
+def build_snapshot(
+    plan: Plan, tasks: Sequence[Task], *, respect_capabilities: bool = True
+) -> PlanSnapshot:
+    """Maps stored tasks to the algorithms' input.
+
+    Summary tasks (decomposed into subtasks) are left out: their subtasks carry the work.
+    A dependency on a summary task becomes a dependency on its subtasks.
+    """
+    children: dict[str, list[str]] = {}
+    for t in tasks:
+        if t.parent_task_id:
+            children.setdefault(t.parent_task_id, []).append(t.id)
+    caps = {a.id: tuple(a.capabilities) for a in plan.agents}
+    agents = tuple(a.id for a in plan.agents) or tuple(
+        dict.fromkeys(t.assigned_to for t in tasks if t.assigned_to)
+    )
+
+    def expand(dep: str, seen: frozenset[str] = frozenset()) -> list[str]:
+        if dep in children and dep not in seen:
+            return [x for c in children[dep] for x in expand(c, seen | {dep})]
+        return [dep]
+
+    work: list[PlanTask] = []
+    kept: list[Task] = []
+    for t in tasks:
+        if t.id in children:
+            continue
+        deps = tuple(dict.fromkeys(x for d in t.dependencies for x in expand(d)))
+        eligible: frozenset[str] | None = None
+        if respect_capabilities and t.required_capabilities and caps:
+            eligible = frozenset(
+                a
+                for a, held in caps.items()
+                if planning.agent_can_do(held, t.required_capabilities)
+            )
+        work.append(
+            PlanTask(
+                id=t.id,
+                status=_STATUS[TaskStatus(t.status)],
+                dependencies=deps,
+                estimate_hours=t.estimated_hours or None,
+                actual_hours=t.actual_hours,
+                progress=t.progress / 100,
+                assigned_agent=t.assigned_to or None,
+                priority=scheduling.Priority(int(t.priority) or 2),
+                eligible_agents=eligible,
+                optimistic_hours=t.optimistic_hours or None,
+                most_likely_hours=t.estimated_hours or None,
+                pessimistic_hours=t.pessimistic_hours or None,
+                pinned=t.metadata.get(PINNED_KEY, "").lower() == "true",
+                name=t.title,
+            )
+        )
+        kept.append(t)
+    return PlanSnapshot(plan, tuple(kept), tuple(work), agents, caps)
+
+
+def deadline_from_constraints(constraints: Sequence[str]) -> float | None:
+    """The tightest deadline the plan's constraints state, in working hours from today."""
+    today = datetime.now(UTC).date()
+    found = [
+        hours
+        for text in constraints
+        if (hours := planning.parse_deadline_hours(text, now=today)[0]) is not None
+    ]
+    return min(found) if found else None
+
+
+def _encode_optimization(o: Optimization) -> dict[str, Any]:
+    # The schedule is what a retry needs back; solver internals are summarized.
+    r = o.result
+    return {
+        "activities": [[a.activity_id, a.start, a.end, a.agent] for a in r.activities],
+        "makespan": r.makespan,
+        "lower_bound": r.lower_bound,
+        "optimal": r.optimal,
+        "gap": r.gap,
+        "workloads": [
+            [w.agent, w.busy_hours, w.utilization, list(w.activity_ids)] for w in r.workloads
+        ],
+        "critical_chain": list(r.critical_chain),
+        "unschedulable": [[u.activity_id, u.reason, list(u.blocked_by)] for u in r.unschedulable],
+        "solver": r.solver,
+        "status": r.status.name,
+        "stats": {
+            "wall_time_s": r.stats.wall_time_s,
+            "branches": r.stats.branches,
+            "conflicts": r.stats.conflicts,
+            "fallback_reason": r.stats.fallback_reason,
+        },
+        "before": o.before_hours,
+        "moves": [list(x) for x in o.reassignments],
+        "plan_revision": o.plan_revision,
+    }
+
+
+def _decode_optimization(d: dict[str, Any]) -> Optimization:
+    s = d["stats"]
+    stats = scheduling.SolverStats(
+        solver=d["solver"],
+        status=d["status"],
+        wall_time_s=s["wall_time_s"],
+        objective=d["makespan"],
+        best_bound=d["lower_bound"],
+        branches=s["branches"],
+        conflicts=s["conflicts"],
+        iterations=0,
+        fallback_reason=s["fallback_reason"],
+        notes=(),
+    )
+    result = scheduling.ScheduleResult(
+        status=scheduling.ScheduleStatus[d["status"]],
+        activities=tuple(scheduling.ScheduledActivity(*a) for a in d["activities"]),
+        makespan=d["makespan"],
+        lower_bounds=scheduling.LowerBounds(d["lower_bound"], 0.0, None),
+        lower_bound=d["lower_bound"],
+        optimal=d["optimal"],
+        gap=d["gap"],
+        workloads=tuple(
+            scheduling.AgentWorkload(w[0], w[1], w[2], tuple(w[3])) for w in d["workloads"]
+        ),
+        critical_chain=tuple(d["critical_chain"]),
+        unschedulable=tuple(
+            scheduling.UnschedulableActivity(u[0], u[1], tuple(u[2])) for u in d["unschedulable"]
+        ),
+        solver=d["solver"],
+        stats=stats,
+        goals=(),
+    )
+    return Optimization(
+        result, d["before"], tuple(tuple(x) for x in d["moves"]), d["plan_revision"]
+    )

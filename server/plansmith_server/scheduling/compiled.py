@@ -1,0 +1,301 @@
+"""Index-based integer form of a :class:`SchedulingProblem` shared by both solvers.
+
+Compiling validates the input, converts hours to integer units, finds the activities no
+agent can do (and everything depending on them) and checks that fixed starts can hold.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from .errors import InfeasibleProblemError, InvalidProblemError
+from .graph import topological_order
+from .model import SchedulingProblem, UnschedulableActivity
+
+
+def hours_to_units(hours: float, resolution: float, *, positive: bool = False) -> int:
+    """Converts hours to integer units; ``positive`` keeps non-zero durations >= 1 unit."""
+    units = round(hours * resolution)
+    if positive and hours > 0 and units == 0:
+        # A tiny but real duration must still take time, or precedences would collapse.
+        units = 1
+    return units
+
+
+@dataclass
+class CompiledProblem:
+    """The schedulable part of a problem with integer times and index references.
+
+    Attributes:
+        problem: The source problem.
+        ids: Ids of schedulable activities; index ``i`` refers to ``ids[i]``.
+        index: Inverse of ``ids``.
+        dur: Durations in units.
+        preds: Predecessor indices.
+        succs: Successor indices.
+        demands: ``(resource index, units)`` pairs with positive units.
+        capacities: Capacity per general resource.
+        agent_ids: Agents of the problem; agent ``k`` is ``agent_ids[k]``.
+        agent_options: Eligible agent indices per activity; ``()`` when none is needed.
+        fixed: Fixed start in units or ``None``.
+        topo: A topological order of the activities.
+        unschedulable: Activities left out, with reasons.
+        resolution: Units per hour.
+    """
+
+    problem: SchedulingProblem
+    ids: list[str]
+    index: dict[str, int]
+    dur: list[int]
+    preds: list[list[int]]
+    succs: list[list[int]]
+    demands: list[list[tuple[int, int]]]
+    capacities: list[int]
+    agent_ids: list[str]
+    agent_options: list[tuple[int, ...]]
+    fixed: list[int | None]
+    topo: list[int]
+    unschedulable: list[UnschedulableActivity]
+    resolution: float
+
+    @property
+    def n(self) -> int:
+        """Number of schedulable activities."""
+        return len(self.ids)
+
+    def to_hours(self, units: float) -> float:
+        """Converts integer units back to hours."""
+        return units / self.resolution
+
+    def heads(self) -> list[int]:
+        """Earliest starts ignoring resources (fixed starts act as exact starts)."""
+        es = [0] * self.n
+        for v in self.topo:
+            t = 0
+            for p in self.preds[v]:
+                f = es[p] + self.dur[p]
+                if f > t:
+                    t = f
+            fx = self.fixed[v]
+            es[v] = fx if fx is not None and fx > t else t
+        return es
+
+    def tails(self) -> list[int]:
+        """Longest path from each activity's start to the end, including its duration."""
+        tail = [0] * self.n
+        for v in reversed(self.topo):
+            t = 0
+            for s in self.succs[v]:
+                if tail[s] > t:
+                    t = tail[s]
+            tail[v] = t + self.dur[v]
+        return tail
+
+    def critical_path_bound(self) -> int:
+        """Makespan lower bound from precedences and fixed starts only."""
+        es = self.heads()
+        return max((es[v] + self.dur[v] for v in range(self.n)), default=0)
+
+    def resource_bound(self) -> int:
+        """Makespan lower bound from energy: total demand over capacity per resource.
+
+        Covers general resources, every single agent (work only it can do) and the whole
+        agent pool (all agent work over the number of agents).
+        """
+        best = 0
+        energy = [0] * len(self.capacities)
+        for v in range(self.n):
+            for r, q in self.demands[v]:
+                energy[r] += q * self.dur[v]
+        for r, cap in enumerate(self.capacities):
+            if cap > 0:
+                best = max(best, -(-energy[r] // cap))
+        per_agent = [0] * len(self.agent_ids)
+        pool_work = 0
+        users: set[int] = set()
+        for v in range(self.n):
+            opts = self.agent_options[v]
+            if not opts:
+                continue
+            pool_work += self.dur[v]
+            users.update(opts)
+            if len(opts) == 1:
+                per_agent[opts[0]] += self.dur[v]
+        best = max(best, max(per_agent, default=0))
+        if users:
+            best = max(best, -(-pool_work // len(users)))
+        return best
+
+
+def compile_problem(problem: SchedulingProblem) -> CompiledProblem:
+    """Validates and compiles a problem.
+
+    Raises:
+        InvalidProblemError: Duplicate/unknown ids, negative durations or demands.
+        DependencyCycleError: The precedences have a cycle.
+        InfeasibleProblemError: A demand exceeds its capacity, or fixed starts conflict.
+    """
+    res = float(problem.time_resolution)
+    if not res > 0:
+        raise InvalidProblemError("time_resolution must be positive")
+    acts = problem.activities
+    all_index: dict[str, int] = {}
+    for i, a in enumerate(acts):
+        if a.id in all_index:
+            raise InvalidProblemError(f"duplicate activity id {a.id!r}")
+        if not (a.duration >= 0 and math.isfinite(a.duration)):
+            raise InvalidProblemError(f"activity {a.id!r} has invalid duration {a.duration}")
+        all_index[a.id] = i
+    res_index = {r.id: k for k, r in enumerate(problem.resources)}
+    if len(res_index) != len(problem.resources):
+        raise InvalidProblemError("duplicate resource id")
+    agent_index = {g: k for k, g in enumerate(problem.agents)}
+    if len(agent_index) != len(problem.agents):
+        raise InvalidProblemError("duplicate agent id")
+
+    all_preds: list[list[int]] = []
+    for a in acts:
+        ps = []
+        for p in a.predecessors:
+            if p not in all_index:
+                raise InvalidProblemError(f"activity {a.id!r} depends on unknown {p!r}")
+            ps.append(all_index[p])
+        all_preds.append(sorted(set(ps)))
+    order = topological_order(all_preds, [a.id for a in acts])
+
+    conflicts: list[str] = []
+    # Root causes: activities that need an agent but have none to choose from.
+    options_all: list[tuple[int, ...]] = []
+    root_reason: dict[int, str] = {}
+    for i, a in enumerate(acts):
+        for rid, q in a.demands.items():
+            if rid not in res_index:
+                raise InvalidProblemError(f"activity {a.id!r} uses unknown resource {rid!r}")
+            if q < 0:
+                raise InvalidProblemError(f"activity {a.id!r} has negative demand on {rid!r}")
+            if q > problem.resources[res_index[rid]].capacity:
+                conflicts.append(
+                    f"activity {a.id!r} needs {q} of {rid!r}, capacity is "
+                    f"{problem.resources[res_index[rid]].capacity}"
+                )
+        if not a.needs_agent:
+            options_all.append(())
+            continue
+        if a.pinned_agent is not None:
+            if a.pinned_agent in agent_index:
+                options_all.append((agent_index[a.pinned_agent],))
+            else:
+                options_all.append(())
+                root_reason[i] = f"pinned agent {a.pinned_agent!r} is not available"
+            continue
+        pool = (
+            problem.agents
+            if a.eligible_agents is None
+            else [g for g in problem.agents if g in a.eligible_agents]
+        )
+        options_all.append(tuple(agent_index[g] for g in pool))
+        if not pool:
+            root_reason[i] = "no agent can do this activity"
+    if conflicts:
+        raise InfeasibleProblemError(conflicts)
+
+    # Propagate: anything depending on an unschedulable activity cannot run either.
+    blocked_by: dict[int, set[int]] = {}
+    for v in order:
+        causes: set[int] = set()
+        for p in all_preds[v]:
+            if p in root_reason:
+                causes.add(p)
+            causes |= blocked_by.get(p, set())
+        if causes and v not in root_reason:
+            blocked_by[v] = causes
+    unschedulable: list[UnschedulableActivity] = []
+    for v in order:
+        if v in root_reason:
+            unschedulable.append(UnschedulableActivity(acts[v].id, root_reason[v]))
+        elif v in blocked_by:
+            roots = tuple(sorted(acts[c].id for c in blocked_by[v]))
+            unschedulable.append(
+                UnschedulableActivity(
+                    acts[v].id, "depends on unschedulable " + ", ".join(roots), roots
+                )
+            )
+
+    keep = [i for i in range(len(acts)) if i not in root_reason and i not in blocked_by]
+    new_of = {old: new for new, old in enumerate(keep)}
+    ids = [acts[i].id for i in keep]
+    dur = [hours_to_units(acts[i].duration, res, positive=True) for i in keep]
+    preds = [[new_of[p] for p in all_preds[i]] for i in keep]
+    succs: list[list[int]] = [[] for _ in keep]
+    for v, ps in enumerate(preds):
+        for p in ps:
+            succs[p].append(v)
+    demands = [
+        [(res_index[rid], q) for rid, q in sorted(acts[i].demands.items()) if q > 0] for i in keep
+    ]
+    fixed = [
+        None if acts[i].fixed_start is None else hours_to_units(acts[i].fixed_start, res)
+        for i in keep
+    ]
+    topo = [new_of[v] for v in order if v in new_of]
+    cp = CompiledProblem(
+        problem=problem,
+        ids=ids,
+        index={a: k for k, a in enumerate(ids)},
+        dur=dur,
+        preds=preds,
+        succs=succs,
+        demands=demands,
+        capacities=[r.capacity for r in problem.resources],
+        agent_ids=list(problem.agents),
+        agent_options=[options_all[i] for i in keep],
+        fixed=fixed,
+        topo=topo,
+        unschedulable=unschedulable,
+        resolution=res,
+    )
+    _check_fixed(cp)
+    return cp
+
+
+def _check_fixed(cp: CompiledProblem) -> None:
+    """Rejects fixed starts that cannot hold whatever the solver does."""
+    conflicts: list[str] = []
+    # A fixed activity's predecessors must not be able to end late: only fixed or
+    # zero-duration chains of fixed ones are allowed before it.
+    movable: list[bool] = [False] * cp.n
+    for v in cp.topo:
+        fx = cp.fixed[v]
+        if fx is None:
+            movable[v] = cp.dur[v] > 0 or any(movable[p] for p in cp.preds[v])
+        if fx is not None:
+            if fx < 0:
+                conflicts.append(f"{cp.ids[v]!r} has a negative fixed start")
+            for p in cp.preds[v]:
+                if cp.fixed[p] is None and movable[p]:
+                    conflicts.append(
+                        f"fixed activity {cp.ids[v]!r} depends on unfixed {cp.ids[p]!r}"
+                    )
+    if not conflicts:
+        es = cp.heads()
+        for v in range(cp.n):
+            fx = cp.fixed[v]
+            if fx is not None and es[v] > fx:
+                conflicts.append(f"fixed activity {cp.ids[v]!r} starts before its predecessors end")
+    # Fixed activities with a single possible agent must not overlap on that agent.
+    by_agent: dict[int, list[int]] = {}
+    for v in range(cp.n):
+        if cp.fixed[v] is not None and len(cp.agent_options[v]) == 1 and cp.dur[v] > 0:
+            by_agent.setdefault(cp.agent_options[v][0], []).append(v)
+    for k, vs in by_agent.items():
+        vs.sort(key=lambda v: cp.fixed[v] or 0)
+        for a, b in itertools.pairwise(vs):
+            if (cp.fixed[a] or 0) + cp.dur[a] > (cp.fixed[b] or 0):
+                conflicts.append(
+                    f"fixed activities {cp.ids[a]!r} and {cp.ids[b]!r} overlap on agent "
+                    f"{cp.agent_ids[k]!r}"
+                )
+    if conflicts:
+        raise InfeasibleProblemError(conflicts)

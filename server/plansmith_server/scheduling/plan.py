@@ -1,0 +1,176 @@
+"""Plan tasks as the analysis functions see them, and their conversion to a scheduling
+problem.
+
+The service's own task model (and capability normalisation) lives elsewhere; the edge
+converts it to :class:`PlanTask`, with ``eligible_agents`` already resolved from
+required capabilities.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import InvalidProblemError
+from .model import Activity, SchedulingProblem
+
+#: Hours assumed for a task without any estimate (flagged as a risk).
+DEFAULT_ESTIMATE_HOURS = 8.0
+
+
+class TaskStatus(enum.Enum):
+    """Task status."""
+
+    TODO = "TODO"
+    IN_PROGRESS = "IN_PROGRESS"
+    DONE = "DONE"
+    BLOCKED = "BLOCKED"
+    FAILED = "FAILED"
+
+
+class Priority(enum.IntEnum):
+    """Task priority; higher value = more important."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+
+@dataclass(frozen=True)
+class PlanTask:
+    """A task of a plan, as input to analysis, suggestions and scheduling.
+
+    Attributes:
+        id: Unique task id.
+        status: Current status.
+        dependencies: Ids of tasks that must be done before this one starts.
+        estimate_hours: Total estimate (most likely), ``None`` when missing.
+        remaining_hours: Work left, if the caller knows it; otherwise derived by
+            :meth:`remaining` (DONE: 0; IN_PROGRESS: estimate x (1 - progress); else the
+            estimate).
+        actual_hours: Hours already spent.
+        progress: Fraction done in ``[0, 1]``.
+        assigned_agent: Agent currently assigned, if any.
+        priority: Priority.
+        eligible_agents: Agents whose capabilities cover the task's requirements;
+            ``None`` means no requirement (anyone), an empty set means nobody.
+        optimistic_hours: Three-point estimate, optimistic (total, not remaining).
+        most_likely_hours: Three-point estimate, most likely (defaults to the estimate).
+        pessimistic_hours: Three-point estimate, pessimistic.
+        pinned: Keep ``assigned_agent`` when rescheduling.
+        name: Free text.
+    """
+
+    id: str
+    status: TaskStatus = TaskStatus.TODO
+    dependencies: tuple[str, ...] = ()
+    estimate_hours: float | None = None
+    remaining_hours: float | None = None
+    actual_hours: float = 0.0
+    progress: float = 0.0
+    assigned_agent: str | None = None
+    priority: Priority = Priority.MEDIUM
+    eligible_agents: frozenset[str] | None = None
+    optimistic_hours: float | None = None
+    most_likely_hours: float | None = None
+    pessimistic_hours: float | None = None
+    pinned: bool = False
+    name: str = ""
+
+    def remaining(self, default_estimate: float = DEFAULT_ESTIMATE_HOURS) -> float:
+        """Hours of work left (see ``remaining_hours``)."""
+        if self.status is TaskStatus.DONE:
+            return 0.0
+        if self.remaining_hours is not None:
+            return max(0.0, self.remaining_hours)
+        est = self.estimate_hours if self.estimate_hours is not None else default_estimate
+        if self.status is TaskStatus.IN_PROGRESS:
+            return max(0.0, est * (1.0 - min(max(self.progress, 0.0), 1.0)))
+        return max(0.0, est)
+
+    @property
+    def is_open(self) -> bool:
+        """Not DONE."""
+        return self.status is not TaskStatus.DONE
+
+
+def check_unique_ids(tasks: Sequence[PlanTask]) -> dict[str, int]:
+    """Index of each task id.
+
+    Raises:
+        InvalidProblemError: Duplicate ids or unknown dependencies.
+    """
+    index: dict[str, int] = {}
+    for i, t in enumerate(tasks):
+        if t.id in index:
+            raise InvalidProblemError(f"duplicate task id {t.id!r}")
+        index[t.id] = i
+    for t in tasks:
+        for d in t.dependencies:
+            if d not in index:
+                raise InvalidProblemError(f"task {t.id!r} depends on unknown {d!r}")
+    return index
+
+
+def problem_from_tasks(
+    tasks: Sequence[PlanTask],
+    agents: Sequence[str],
+    *,
+    keep_assignments: bool = False,
+    time_resolution: float = 60.0,
+    default_estimate: float = DEFAULT_ESTIMATE_HOURS,
+) -> SchedulingProblem:
+    """Builds the scheduling problem for the open work of a plan.
+
+    DONE tasks become zero-duration activities needing no agent. IN_PROGRESS tasks
+    with an agent keep it and start at 0; pinned tasks keep their agent; with
+    ``keep_assignments`` every assigned task keeps its agent. Other tasks may go to any
+    eligible agent.
+
+    Args:
+        tasks: The plan's tasks.
+        agents: Available agent ids.
+        keep_assignments: Pin every assigned task to its agent.
+        time_resolution: Units per hour inside the solvers.
+        default_estimate: Hours for tasks without an estimate.
+    """
+    check_unique_ids(tasks)
+    agent_set = set(agents)
+    status = {t.id: t.status for t in tasks}
+    started: set[str] = set()
+    acts = []
+    for t in tasks:
+        if t.status is TaskStatus.DONE:
+            acts.append(Activity(id=t.id, duration=0.0, predecessors=t.dependencies, name=t.name))
+            continue
+        keep = t.assigned_agent is not None and (
+            keep_assignments or t.pinned or t.status is TaskStatus.IN_PROGRESS
+        )
+        in_progress = t.status is TaskStatus.IN_PROGRESS and t.assigned_agent in agent_set
+        fixed = None
+        # Running work stays at time 0, but an agent can only run one task at a time:
+        # a second in-progress task of the same agent is merely pinned, not fixed.
+        if (
+            in_progress
+            and t.assigned_agent not in started
+            and all(status[d] is TaskStatus.DONE for d in t.dependencies)
+        ):
+            fixed = 0.0
+            started.add(t.assigned_agent or "")
+        acts.append(
+            Activity(
+                id=t.id,
+                duration=t.remaining(default_estimate),
+                predecessors=t.dependencies,
+                requires_agent=True,
+                eligible_agents=t.eligible_agents,
+                pinned_agent=t.assigned_agent if keep else None,
+                fixed_start=fixed,
+                name=t.name,
+            )
+        )
+    return SchedulingProblem(
+        activities=tuple(acts), agents=tuple(agents), time_resolution=time_resolution
+    )
