@@ -1,0 +1,421 @@
+"""What the sync and async clients share: settings and I/O-free request building.
+
+The two clients differ only in how they call the stubs (`await` or not); everything
+that builds a request, parses an enum argument, makes an update mask or walks to a page
+number lives here, once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
+
+from plansmith._defaults import DEFAULT, UNSET, DefaultType
+from plansmith.enums import EnumArg, parse_enum
+from plansmith.interceptors import InterceptorChain
+from plansmith.retry import NO_RETRY, RetryPolicy, RetryStats
+from plansmith.v1 import (
+    agent_pb2,
+    generation_pb2,
+    plan_pb2,
+    plan_service_pb2,
+    planning_service_pb2,
+    task_pb2,
+)
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a call may take, all retries included, unless the client or call says otherwise."""
+
+RPC_METHODS: dict[str, str] = {
+    "/plansmith.v1.PlanService/CreatePlan": "create_plan",
+    "/plansmith.v1.PlanService/GetPlan": "get_plan",
+    "/plansmith.v1.PlanService/ListPlans": "get_plans",
+    "/plansmith.v1.PlanService/UpdatePlan": "update_plan",
+    "/plansmith.v1.PlanService/DeletePlan": "delete_plan",
+    "/plansmith.v1.PlanService/CreateTask": "create_task",
+    "/plansmith.v1.PlanService/BatchCreateTasks": "batch_create_tasks",
+    "/plansmith.v1.PlanService/GetTask": "get_task",
+    "/plansmith.v1.PlanService/ListTasks": "get_tasks",
+    "/plansmith.v1.PlanService/UpdateTask": "update_task",
+    "/plansmith.v1.PlanService/DeleteTask": "delete_task",
+    "/plansmith.v1.PlanningService/GeneratePlan": "generate_plan",
+    "/plansmith.v1.PlanningService/StreamGeneratePlan": "stream_generate_plan",
+    "/plansmith.v1.PlanningService/DecomposeTask": "decompose_task",
+    "/plansmith.v1.PlanningService/EstimateTaskDuration": "estimate_task_duration",
+    "/plansmith.v1.PlanningService/OptimizePlan": "optimize_plan",
+    "/plansmith.v1.PlanningService/AnalyzePlan": "analyze_plan",
+    "/plansmith.v1.PlanningService/SuggestNextTasks": "suggest_next_tasks",
+    "/plansmith.v1.OpsService/GetServiceStatus": "get_service_status",
+}
+"""The client method of every RPC (a test fails when an RPC of plansmith.v1 is missing)."""
+
+SERVICE_STUBS: dict[str, str] = {
+    "plansmith.v1.PlanService": "plans",
+    "plansmith.v1.PlanningService": "planning",
+    "plansmith.v1.OpsService": "ops",
+}
+"""The client attribute holding each service's raw stub."""
+
+PLAN_UPDATABLE = (
+    "name",
+    "description",
+    "objectives",
+    "constraints",
+    "metadata",
+    "status",
+    "agents",
+)
+TASK_UPDATABLE = (
+    "title",
+    "description",
+    "priority",
+    "status",
+    "estimated_hours",
+    "actual_hours",
+    "progress",
+    "dependencies",
+    "assigned_to",
+    "required_capabilities",
+    "metadata",
+    "optimistic_hours",
+    "pessimistic_hours",
+    "acceptance_criteria",
+    "schedule",
+)
+
+AgentArg = agent_pb2.Agent | Mapping[str, Any] | str
+"""An agent: the message, a dict of its fields, or just its id."""
+TaskArg = task_pb2.Task | Mapping[str, Any]
+"""A task for `batch_create_tasks`: the message or a dict of `create_task`'s fields
+(with `id` as the batch-local reference other tasks' `dependencies` may name)."""
+ScheduleArg = task_pb2.TaskSchedule | Mapping[str, float] | tuple[float, float]
+
+_ENUMS: dict[tuple[str, str], Any] = {
+    ("Plan", "status"): plan_pb2.PlanStatus,
+    ("Task", "status"): task_pb2.TaskStatus,
+    ("Task", "priority"): task_pb2.TaskPriority,
+}
+
+
+def new_request_id() -> str:
+    """A fresh idempotency key."""
+    return uuid.uuid4().hex
+
+
+def to_agent(agent: AgentArg) -> agent_pb2.Agent:
+    if isinstance(agent, agent_pb2.Agent):
+        return agent
+    if isinstance(agent, str):
+        return agent_pb2.Agent(id=agent)
+    return agent_pb2.Agent(**dict(agent))
+
+
+def to_schedule(value: ScheduleArg) -> task_pb2.TaskSchedule:
+    if isinstance(value, task_pb2.TaskSchedule):
+        return value
+    if isinstance(value, tuple):
+        start, end = value
+        return task_pb2.TaskSchedule(start_offset_hours=start, end_offset_hours=end)
+    return task_pb2.TaskSchedule(**dict(value))
+
+
+def set_field(msg: Any, name: str, value: Any) -> None:
+    """Sets `msg.name` from a friendly value: enum names, dicts for maps, any iterable for
+    repeated fields, agents and schedules in their short forms."""
+    kind = type(msg).DESCRIPTOR.name
+    field = type(msg).DESCRIPTOR.fields_by_name[name]
+    enum_type = _ENUMS.get((kind, name))
+    if enum_type is not None:
+        setattr(msg, name, parse_enum(enum_type, value))
+    elif name == "agents":
+        del msg.agents[:]
+        msg.agents.extend(to_agent(a) for a in value)
+    elif name == "schedule":
+        msg.schedule.CopyFrom(to_schedule(value))
+    elif field.message_type is not None and field.message_type.GetOptions().map_entry:
+        target = getattr(msg, name)
+        target.clear()
+        target.update(dict(value or {}))
+    elif field.is_repeated:
+        if isinstance(value, str):
+            raise TypeError(f"{name}: expected a list of strings, got a string")
+        target = getattr(msg, name)
+        del target[:]
+        target.extend(value)
+    else:
+        setattr(msg, name, value)
+
+
+def _fill(msg: Any, fields: Mapping[str, Any]) -> Any:
+    for name, value in fields.items():
+        if value is not None and value is not UNSET:
+            set_field(msg, name, value)
+    return msg
+
+
+def update_mask_and_message(
+    msg: Any, fields: Mapping[str, Any], allowed: Sequence[str]
+) -> field_mask_pb2.FieldMask:
+    """Sets the given fields on `msg` and returns the mask naming exactly them (AIP-134):
+    a field given as an empty value is cleared, a field not given is left alone."""
+    paths: list[str] = []
+    for name in allowed:
+        value = fields.get(name, UNSET)
+        if value is UNSET:
+            continue
+        if value is not None:
+            set_field(msg, name, value)
+        paths.append(name)
+    return field_mask_pb2.FieldMask(paths=paths)
+
+
+def task_message(
+    *,
+    id: str = "",
+    plan_id: str = "",
+    title: str = "",
+    description: str = "",
+    priority: EnumArg | None = None,
+    status: EnumArg | None = None,
+    estimated_hours: float | None = None,
+    actual_hours: float | None = None,
+    progress: int | None = None,
+    dependencies: Iterable[str] = (),
+    assigned_to: str = "",
+    required_capabilities: Iterable[str] = (),
+    metadata: Mapping[str, str] | None = None,
+    optimistic_hours: float | None = None,
+    pessimistic_hours: float | None = None,
+    acceptance_criteria: Iterable[str] = (),
+    schedule: ScheduleArg | None = None,
+) -> task_pb2.Task:
+    """A Task message from keyword fields (enum names allowed)."""
+    return _fill(  # type: ignore[no-any-return]
+        task_pb2.Task(id=id, plan_id=plan_id, title=title, description=description),
+        {
+            "priority": priority,
+            "status": status,
+            "estimated_hours": estimated_hours,
+            "actual_hours": actual_hours,
+            "progress": progress,
+            "dependencies": list(dependencies),
+            "assigned_to": assigned_to or None,
+            "required_capabilities": list(required_capabilities),
+            "metadata": metadata,
+            "optimistic_hours": optimistic_hours,
+            "pessimistic_hours": pessimistic_hours,
+            "acceptance_criteria": list(acceptance_criteria),
+            "schedule": schedule,
+        },
+    )
+
+
+def to_task(task: TaskArg, plan_id: str = "") -> task_pb2.Task:
+    if isinstance(task, task_pb2.Task):
+        return task
+    fields = dict(task)
+    fields.setdefault("plan_id", plan_id)
+    return task_message(**fields)
+
+
+def page_walk(make_request: Any, page: int | str | None) -> Generator[Any, Any, Any]:
+    """Sans-I/O paging: yields the list requests to send, receives their responses, and
+    returns the response for `page` (a page token, or a 1-based page number reached by
+    following tokens from the first page)."""
+    if page is None or isinstance(page, str):
+        return (yield make_request(page or ""))
+    if isinstance(page, bool) or page < 1:
+        raise ValueError("page must be a page token or a page number >= 1")
+    token = ""
+    for _ in range(page - 1):
+        response = yield make_request(token)
+        token = response.next_page_token
+        if not token:
+            return type(response)(total_size=response.total_size)
+    return (yield make_request(token))
+
+
+class BaseClient:
+    """Settings and request building shared by `PlansmithClient` and
+    `AsyncPlansmithClient`."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float | DefaultType | None = DEFAULT,
+        chain: InterceptorChain | None = None,
+    ) -> None:
+        self.timeout: float | None = DEFAULT_TIMEOUT if timeout is DEFAULT else timeout
+        """Default deadline of a call in seconds, retries included (None: no deadline)."""
+        self.chain = chain
+        """The interceptors of the client's channel and their shared state (None when
+        the client was given a channel without them)."""
+
+    @property
+    def retry_stats(self) -> RetryStats | None:
+        """Counters of attempts, retries and successes after retry."""
+        return self.chain.retry_stats if self.chain is not None else None
+
+    @property
+    def breaker(self) -> Any:
+        """The target's `CircuitBreaker` (None when off)."""
+        return self.chain.breaker if self.chain is not None else None
+
+    def _timeout_for(self, timeout: float | DefaultType | None) -> float | None:
+        return self.timeout if timeout is DEFAULT else timeout
+
+    def _stream_policy(self, retry: RetryPolicy | DefaultType | None) -> RetryPolicy:
+        if retry is not DEFAULT:
+            return retry or NO_RETRY
+        if self.chain is None or self.chain.policies is None:
+            return NO_RETRY
+        return self.chain.policies.read
+
+    # -- requests -------------------------------------------------------------------------
+
+    @staticmethod
+    def _create_plan_request(
+        name: str,
+        description: str,
+        project_id: str,
+        objectives: Iterable[str],
+        constraints: Iterable[str],
+        metadata: Mapping[str, str] | None,
+        agents: Iterable[AgentArg],
+        status: EnumArg | None,
+        request_id: str | None,
+    ) -> plan_service_pb2.CreatePlanRequest:
+        plan = _fill(
+            plan_pb2.Plan(name=name, description=description, project_id=project_id),
+            {
+                "objectives": list(objectives),
+                "constraints": list(constraints),
+                "metadata": metadata,
+                "agents": list(agents),
+                "status": status,
+            },
+        )
+        return plan_service_pb2.CreatePlanRequest(
+            plan=plan, request_id=request_id or new_request_id()
+        )
+
+    @staticmethod
+    def _update_plan_request(
+        plan_id: str, fields: Mapping[str, Any], etag: str, request_id: str | None
+    ) -> plan_service_pb2.UpdatePlanRequest:
+        plan = plan_pb2.Plan(id=plan_id, etag=etag)
+        mask = update_mask_and_message(plan, fields, PLAN_UPDATABLE)
+        if not mask.paths:
+            raise ValueError("update_plan: give at least one field to change")
+        return plan_service_pb2.UpdatePlanRequest(
+            plan=plan, update_mask=mask, request_id=request_id or new_request_id()
+        )
+
+    @staticmethod
+    def _list_plans_request(project_id: str, status: EnumArg | None, per_page: int | None) -> Any:
+        status_n = parse_enum(plan_pb2.PlanStatus, status) if status is not None else 0
+
+        def make(token: str) -> plan_service_pb2.ListPlansRequest:
+            return plan_service_pb2.ListPlansRequest(
+                project_id=project_id, status=status_n, page_size=per_page or 0, page_token=token
+            )
+
+        return make
+
+    @staticmethod
+    def _update_task_request(
+        task_id: str, fields: Mapping[str, Any], etag: str, request_id: str | None
+    ) -> plan_service_pb2.UpdateTaskRequest:
+        task = task_pb2.Task(id=task_id, etag=etag)
+        mask = update_mask_and_message(task, fields, TASK_UPDATABLE)
+        if not mask.paths:
+            raise ValueError("update_task: give at least one field to change")
+        return plan_service_pb2.UpdateTaskRequest(
+            task=task, update_mask=mask, request_id=request_id or new_request_id()
+        )
+
+    @staticmethod
+    def _list_tasks_request(
+        plan_id: str,
+        status: EnumArg | None,
+        assigned_to: str,
+        priority: EnumArg | None,
+        per_page: int | None,
+    ) -> Any:
+        status_n = parse_enum(task_pb2.TaskStatus, status) if status is not None else 0
+        priority_n = parse_enum(task_pb2.TaskPriority, priority) if priority is not None else 0
+
+        def make(token: str) -> plan_service_pb2.ListTasksRequest:
+            return plan_service_pb2.ListTasksRequest(
+                plan_id=plan_id,
+                status=status_n,
+                assigned_to=assigned_to,
+                priority=priority_n,
+                page_size=per_page or 0,
+                page_token=token,
+            )
+
+        return make
+
+
+def plan_brief(
+    name: str,
+    description: str,
+    project_id: str,
+    requirements: Iterable[str],
+    constraints: Iterable[str],
+    agents: Iterable[AgentArg],
+    context: Mapping[str, Any] | None,
+) -> generation_pb2.PlanBrief:
+    """A `PlanBrief`; `context` is a plain dict (becomes a `google.protobuf.Struct`)."""
+    brief = generation_pb2.PlanBrief(
+        name=name,
+        description=description,
+        project_id=project_id,
+        requirements=list(requirements),
+        constraints=list(constraints),
+        available_agents=[to_agent(a) for a in agents],
+    )
+    if context:
+        ctx = struct_pb2.Struct()
+        ctx.update(dict(context))
+        brief.context.CopyFrom(ctx)
+    return brief
+
+
+def stream_resume(
+    request: planning_service_pb2.StreamGeneratePlanRequest, last: Any
+) -> planning_service_pb2.StreamGeneratePlanRequest:
+    """StreamGeneratePlan restarts from the beginning (the planner is deterministic and a
+    persisting request is idempotent by its request_id): reopen with the same request."""
+    return request
+
+
+def stream_seen(last: Any, message: Any) -> bool:
+    """A replayed StreamGeneratePlan event at or before the last one delivered."""
+    return bool(message.sequence <= last.sequence)
+
+
+def enum_list(enum_type: Any, values: Iterable[EnumArg]) -> list[int]:
+    return [parse_enum(enum_type, v) for v in values]
+
+
+def duration(seconds: float | None) -> duration_pb2.Duration | None:
+    if seconds is None:
+        return None
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(round(seconds * 1e9))
+    return d
+
+
+def credentials_for(tls: bool | grpc.ChannelCredentials | None) -> grpc.ChannelCredentials | None:
+    """`tls=True`: TLS with the system roots; a `grpc.ChannelCredentials`: those; else none."""
+    if tls is True:
+        return grpc.ssl_channel_credentials()
+    if isinstance(tls, grpc.ChannelCredentials):
+        return tls
+    return None

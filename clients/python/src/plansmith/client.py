@@ -1,0 +1,773 @@
+"""`AsyncPlansmithClient`: the grpc.aio client.
+
+Two layers: `client.plans` is the raw generated `PlanServiceStub` on the client's channel
+(with its interceptors); the methods below wrap it with keyword arguments, enum names,
+update masks, idempotency keys and paging, and return the proto messages.
+"""
+
+# `timeout=` is the gRPC deadline of the call (the server sees it too), not a local wait.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from plansmith._base import (
+    AgentArg,
+    BaseClient,
+    ScheduleArg,
+    TaskArg,
+    credentials_for,
+    duration,
+    enum_list,
+    new_request_id,
+    page_walk,
+    plan_brief,
+    stream_resume,
+    stream_seen,
+    task_message,
+    to_task,
+)
+from plansmith._defaults import DEFAULT, UNSET, DefaultType, UnsetType
+from plansmith.enums import EnumArg, parse_enum
+from plansmith.errors import PlansmithError, from_rpc_error
+from plansmith.interceptors import BreakerArg, InterceptorChain, RetryArg
+from plansmith.interceptors._common import retry_override
+from plansmith.pagers import AsyncPager
+from plansmith.retry import Clock, OnRetry, RetryPolicy
+from plansmith.streams import AsyncResumableStream
+from plansmith.v1 import (
+    analysis_pb2,
+    generation_pb2,
+    ops_service_pb2,
+    ops_service_pb2_grpc,
+    plan_pb2,
+    plan_service_pb2,
+    plan_service_pb2_grpc,
+    planning_service_pb2,
+    planning_service_pb2_grpc,
+    task_pb2,
+)
+
+__all__ = ["AsyncPlansmithClient"]
+
+Timeout = float | None | DefaultType
+Retry = RetryPolicy | None | DefaultType
+Metadata = Sequence[tuple[str, str]] | None
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+class AsyncPlansmithClient(BaseClient):
+    """Async client of the Plansmith service.
+
+    Make one with `AsyncPlansmithClient.connect(target)` and close it with `async with` or
+    `await client.close()`. Every method takes `timeout` (seconds for the whole call,
+    retries included; None: no deadline), `retry` (a `RetryPolicy` for this call, None:
+    no retries) and `metadata`; by default the client's settings apply. Failures raise
+    `plansmith.errors.PlansmithError` subclasses.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        timeout: float | DefaultType | None = DEFAULT,
+        chain: InterceptorChain | None = None,
+        owns_channel: bool = False,
+    ) -> None:
+        """Wraps an existing channel, used as it is: pass the `chain` whose `aio()`
+        interceptors it was made with to see its retry counters and breaker.
+        `owns_channel`: close the channel when the client closes."""
+        super().__init__(timeout=timeout, chain=chain)
+        self.channel = channel
+        """The grpc.aio channel."""
+        self.plans = plan_service_pb2_grpc.PlanServiceStub(channel)
+        """The raw `PlanService` stub on the client's channel."""
+        self.planning = planning_service_pb2_grpc.PlanningServiceStub(channel)
+        """The raw `PlanningService` stub on the client's channel."""
+        self.ops = ops_service_pb2_grpc.OpsServiceStub(channel)
+        """The raw `OpsService` stub on the client's channel."""
+        self._owns_channel = owns_channel
+
+    @classmethod
+    def connect(
+        cls,
+        target: str,
+        *,
+        tls: bool | grpc.ChannelCredentials | None = False,
+        timeout: float | DefaultType | None = DEFAULT,
+        retry: RetryArg = DEFAULT,
+        breaker: BreakerArg = DEFAULT,
+        interceptors: Sequence[Any] = (),
+        metadata: Sequence[tuple[str, str]] = (),
+        on_retry: OnRetry | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        clock: Clock | None = None,
+        jitter: Callable[[], float] | None = None,
+    ) -> AsyncPlansmithClient:
+        """Opens a channel to `target` (`host:port`) carrying the client's interceptors.
+
+        Args:
+            tls: True for TLS with the system's roots, or `grpc.ChannelCredentials`.
+            timeout: default deadline of each call, retries included (None: none).
+            retry: DEFAULT, a `RetryPolicies`, one `RetryPolicy` for all calls, or None.
+            breaker: DEFAULT (shared per target), a `BreakerPolicy`, a `CircuitBreaker`,
+                or None.
+            interceptors: your own grpc.aio interceptors, run outside the client's.
+            metadata: sent with every call (a call's own metadata wins per key).
+            on_retry: called with a `RetryEvent` before each retry's wait.
+            options: grpc channel options.
+            clock, jitter: time source/sleeper and jitter source (for tests).
+        """
+        kwargs: dict[str, Any] = {} if jitter is None else {"jitter": jitter}
+        chain = InterceptorChain(
+            target,
+            retry=retry,
+            breaker=breaker,
+            metadata=metadata,
+            interceptors=interceptors,
+            on_retry=on_retry,
+            clock=clock,
+            **kwargs,
+        )
+        creds = credentials_for(tls)
+        if creds is None:
+            channel = grpc.aio.insecure_channel(target, options=options, interceptors=chain.aio())
+        else:
+            channel = grpc.aio.secure_channel(
+                target, creds, options=options, interceptors=chain.aio()
+            )
+        return cls(channel, timeout=timeout, chain=chain, owns_channel=True)
+
+    async def close(self) -> None:
+        """Closes the channel if the client opened it."""
+        if self._owns_channel:
+            await self.channel.close()
+
+    async def __aenter__(self) -> AsyncPlansmithClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _call(
+        self, rpc: Any, request: Any, timeout: Timeout, retry: Retry, metadata: Metadata
+    ) -> Any:
+        token = retry_override.set(retry) if retry is not DEFAULT else None
+        try:
+            # grpc.aio starts the interceptors' task here, copying this context.
+            call = rpc(request, timeout=self._timeout_for(timeout), metadata=metadata)
+        finally:
+            if token is not None:
+                retry_override.reset(token)
+        try:
+            return await call
+        except PlansmithError:
+            raise
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def _walk(
+        self,
+        rpc: Any,
+        make: Any,
+        page: int | str | None,
+        timeout: Timeout,
+        retry: Retry,
+        metadata: Metadata,
+    ) -> Any:
+        walk = page_walk(make, page)
+        request = next(walk)
+        while True:
+            response = await self._call(rpc, request, timeout, retry, metadata)
+            try:
+                request = walk.send(response)
+            except StopIteration as done:
+                return done.value
+
+    # -- plans ------------------------------------------------------------------------------
+
+    async def create_plan(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        project_id: str = "",
+        objectives: Iterable[str] = (),
+        constraints: Iterable[str] = (),
+        metadata: Mapping[str, str] | None = None,
+        agents: Iterable[AgentArg] = (),
+        status: EnumArg | None = None,
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> plan_pb2.Plan:
+        """Creates a plan. `agents` are `Agent` messages, dicts or ids; `request_id` is
+        the idempotency key (one is made if not given, and reused by retries)."""
+        request = self._create_plan_request(
+            name,
+            description,
+            project_id,
+            objectives,
+            constraints,
+            metadata,
+            agents,
+            status,
+            request_id,
+        )
+        response = await self._call(self.plans.CreatePlan, request, timeout, retry, call_metadata)
+        return response.plan  # type: ignore[no-any-return]
+
+    async def get_plan(
+        self,
+        plan_id: str,
+        *,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> plan_pb2.Plan:
+        """Returns a plan; `ResourceNotFoundError` if there is none with this id."""
+        request = plan_service_pb2.GetPlanRequest(plan_id=plan_id)
+        response = await self._call(self.plans.GetPlan, request, timeout, retry, call_metadata)
+        return response.plan  # type: ignore[no-any-return]
+
+    async def get_plans(
+        self,
+        *,
+        project_id: str = "",
+        status: EnumArg | None = None,
+        page: int | str | None = None,
+        per_page: int | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> plan_service_pb2.ListPlansResponse:
+        """One page of plans (oldest first). `page` is a `next_page_token` from a previous
+        page, or a page number from 1 (reached by following tokens from the first page).
+        The response has `plans`, `next_page_token` and `total_size`."""
+        make = self._list_plans_request(project_id, status, per_page)
+        return await self._walk(  # type: ignore[no-any-return]
+            self.plans.ListPlans, make, page, timeout, retry, call_metadata
+        )
+
+    def iter_plans(
+        self,
+        *,
+        project_id: str = "",
+        status: EnumArg | None = None,
+        per_page: int | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> AsyncPager[plan_pb2.Plan]:
+        """Every matching plan, fetching pages as the loop goes (`async for`)."""
+        make = self._list_plans_request(project_id, status, per_page)
+
+        async def fetch(token: str) -> Any:
+            return await self._call(
+                self.plans.ListPlans, make(token), timeout, retry, call_metadata
+            )
+
+        return AsyncPager(fetch, "plans")
+
+    async def update_plan(
+        self,
+        plan_id: str,
+        *,
+        name: str | UnsetType = UNSET,
+        description: str | UnsetType = UNSET,
+        objectives: Iterable[str] | UnsetType = UNSET,
+        constraints: Iterable[str] | UnsetType = UNSET,
+        metadata: Mapping[str, str] | UnsetType = UNSET,
+        status: EnumArg | UnsetType = UNSET,
+        agents: Iterable[AgentArg] | UnsetType = UNSET,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> plan_pb2.Plan:
+        """Changes the fields given (and only those: the update mask names them). With
+        `etag`, fails with `EtagMismatchError` if the plan changed since it was read."""
+        fields = dict(
+            name=name,
+            description=description,
+            objectives=objectives,
+            constraints=constraints,
+            metadata=metadata,
+            status=status,
+            agents=agents,
+        )
+        request = self._update_plan_request(plan_id, fields, etag, request_id)
+        response = await self._call(self.plans.UpdatePlan, request, timeout, retry, call_metadata)
+        return response.plan  # type: ignore[no-any-return]
+
+    async def delete_plan(
+        self,
+        plan_id: str,
+        *,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> plan_service_pb2.DeletePlanResponse:
+        """Deletes a plan and its tasks; the response counts the tasks deleted."""
+        request = plan_service_pb2.DeletePlanRequest(
+            plan_id=plan_id, etag=etag, request_id=request_id or new_request_id()
+        )
+        return await self._call(  # type: ignore[no-any-return]
+            self.plans.DeletePlan, request, timeout, retry, call_metadata
+        )
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    async def create_task(
+        self,
+        title: str,
+        *,
+        plan_id: str,
+        description: str = "",
+        priority: EnumArg | None = None,
+        status: EnumArg | None = None,
+        estimated_hours: float | None = None,
+        dependencies: Iterable[str] = (),
+        assigned_to: str = "",
+        metadata: Mapping[str, str] | None = None,
+        required_capabilities: Iterable[str] = (),
+        optimistic_hours: float | None = None,
+        pessimistic_hours: float | None = None,
+        acceptance_criteria: Iterable[str] = (),
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> task_pb2.Task:
+        """Adds a task to a plan. `priority` / `status` take names (`"HIGH"`) or values;
+        `dependencies` are ids of tasks of the same plan."""
+        task = task_message(
+            plan_id=plan_id,
+            title=title,
+            description=description,
+            priority=priority,
+            status=status,
+            estimated_hours=estimated_hours,
+            dependencies=dependencies,
+            assigned_to=assigned_to,
+            metadata=metadata,
+            required_capabilities=required_capabilities,
+            optimistic_hours=optimistic_hours,
+            pessimistic_hours=pessimistic_hours,
+            acceptance_criteria=acceptance_criteria,
+        )
+        request = plan_service_pb2.CreateTaskRequest(
+            plan_id=plan_id, task=task, request_id=request_id or new_request_id()
+        )
+        response = await self._call(self.plans.CreateTask, request, timeout, retry, call_metadata)
+        return response.task  # type: ignore[no-any-return]
+
+    async def batch_create_tasks(
+        self,
+        plan_id: str,
+        tasks: Iterable[TaskArg],
+        *,
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> list[task_pb2.Task]:
+        """Adds several tasks at once, all or none. Each task is a `Task` or a dict of
+        `create_task` fields; its `id` may be a batch-local reference that other tasks'
+        `dependencies` name. Returns the created tasks in order, with real ids."""
+        request = plan_service_pb2.BatchCreateTasksRequest(
+            plan_id=plan_id,
+            tasks=[to_task(t, plan_id) for t in tasks],
+            request_id=request_id or new_request_id(),
+        )
+        response = await self._call(
+            self.plans.BatchCreateTasks, request, timeout, retry, call_metadata
+        )
+        return list(response.tasks)
+
+    async def get_task(
+        self,
+        task_id: str,
+        *,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> task_pb2.Task:
+        """Returns a task; `ResourceNotFoundError` if there is none with this id."""
+        request = plan_service_pb2.GetTaskRequest(task_id=task_id)
+        response = await self._call(self.plans.GetTask, request, timeout, retry, call_metadata)
+        return response.task  # type: ignore[no-any-return]
+
+    async def get_tasks(
+        self,
+        plan_id: str,
+        *,
+        status: EnumArg | None = None,
+        assigned_to: str = "",
+        priority: EnumArg | None = None,
+        page: int | str | None = None,
+        per_page: int | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> plan_service_pb2.ListTasksResponse:
+        """One page of a plan's tasks (oldest first); `page` as in `get_plans`."""
+        make = self._list_tasks_request(plan_id, status, assigned_to, priority, per_page)
+        return await self._walk(  # type: ignore[no-any-return]
+            self.plans.ListTasks, make, page, timeout, retry, call_metadata
+        )
+
+    def iter_tasks(
+        self,
+        plan_id: str,
+        *,
+        status: EnumArg | None = None,
+        assigned_to: str = "",
+        priority: EnumArg | None = None,
+        per_page: int | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> AsyncPager[task_pb2.Task]:
+        """Every matching task of a plan, fetching pages as the loop goes (`async for`)."""
+        make = self._list_tasks_request(plan_id, status, assigned_to, priority, per_page)
+
+        async def fetch(token: str) -> Any:
+            return await self._call(
+                self.plans.ListTasks, make(token), timeout, retry, call_metadata
+            )
+
+        return AsyncPager(fetch, "tasks")
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        title: str | UnsetType = UNSET,
+        description: str | UnsetType = UNSET,
+        priority: EnumArg | UnsetType = UNSET,
+        status: EnumArg | UnsetType = UNSET,
+        progress: int | UnsetType = UNSET,
+        actual_hours: float | UnsetType = UNSET,
+        estimated_hours: float | UnsetType = UNSET,
+        dependencies: Iterable[str] | UnsetType = UNSET,
+        assigned_to: str | UnsetType = UNSET,
+        required_capabilities: Iterable[str] | UnsetType = UNSET,
+        metadata: Mapping[str, str] | UnsetType = UNSET,
+        optimistic_hours: float | UnsetType = UNSET,
+        pessimistic_hours: float | UnsetType = UNSET,
+        acceptance_criteria: Iterable[str] | UnsetType = UNSET,
+        schedule: ScheduleArg | UnsetType = UNSET,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> task_pb2.Task:
+        """Changes the fields given (and only those: the update mask names them). With
+        `etag`, fails with `EtagMismatchError` if the task changed since it was read."""
+        fields = dict(
+            title=title,
+            description=description,
+            priority=priority,
+            status=status,
+            progress=progress,
+            actual_hours=actual_hours,
+            estimated_hours=estimated_hours,
+            dependencies=dependencies,
+            assigned_to=assigned_to,
+            required_capabilities=required_capabilities,
+            metadata=metadata,
+            optimistic_hours=optimistic_hours,
+            pessimistic_hours=pessimistic_hours,
+            acceptance_criteria=acceptance_criteria,
+            schedule=schedule,
+        )
+        request = self._update_task_request(task_id, fields, etag, request_id)
+        response = await self._call(self.plans.UpdateTask, request, timeout, retry, call_metadata)
+        return response.task  # type: ignore[no-any-return]
+
+    async def delete_task(
+        self,
+        task_id: str,
+        *,
+        force: bool = False,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> plan_service_pb2.DeleteTaskResponse:
+        """Deletes a task. Refused with `PreconditionFailedError` (TASK_HAS_DEPENDENTS)
+        while other tasks depend on it, unless `force`, which detaches them."""
+        request = plan_service_pb2.DeleteTaskRequest(
+            task_id=task_id, etag=etag, force=force, request_id=request_id or new_request_id()
+        )
+        return await self._call(  # type: ignore[no-any-return]
+            self.plans.DeleteTask, request, timeout, retry, call_metadata
+        )
+
+    # -- planning ---------------------------------------------------------------------------
+
+    async def generate_plan(
+        self,
+        name: str,
+        description: str,
+        *,
+        project_id: str = "",
+        requirements: Iterable[str] = (),
+        constraints: Iterable[str] = (),
+        agents: Iterable[AgentArg] = (),
+        context: Mapping[str, Any] | None = None,
+        persist: bool = False,
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> generation_pb2.GeneratedPlan:
+        """Generates a plan from a brief; with `persist`, stores it (idempotent by
+        `request_id`). `context` is a plain dict (`{"environment": "production"}`)."""
+        request = planning_service_pb2.GeneratePlanRequest(
+            brief=plan_brief(
+                name, description, project_id, requirements, constraints, agents, context
+            ),
+            persist=persist,
+            request_id=request_id or new_request_id(),
+        )
+        response = await self._call(
+            self.planning.GeneratePlan, request, timeout, retry, call_metadata
+        )
+        return response.result  # type: ignore[no-any-return]
+
+    def stream_generate_plan(
+        self,
+        name: str,
+        description: str,
+        *,
+        project_id: str = "",
+        requirements: Iterable[str] = (),
+        constraints: Iterable[str] = (),
+        agents: Iterable[AgentArg] = (),
+        context: Mapping[str, Any] | None = None,
+        persist: bool = False,
+        request_id: str | None = None,
+        timeout: Timeout = None,
+        retry: Retry = DEFAULT,
+        call_metadata: Sequence[tuple[str, str]] = (),
+    ) -> AsyncResumableStream[
+        planning_service_pb2.StreamGeneratePlanRequest,
+        planning_service_pb2.StreamGeneratePlanResponse,
+    ]:
+        """Generates a plan like `generate_plan`, streaming progress events; the last one,
+        `completed`, is the `GeneratedPlan`. Use `async with` so leaving early cancels the
+        generation (nothing is stored then). After a transport failure the stream reopens
+        with the same request and skips the events already delivered."""
+        request = planning_service_pb2.StreamGeneratePlanRequest(
+            brief=plan_brief(
+                name, description, project_id, requirements, constraints, agents, context
+            ),
+            persist=persist,
+            request_id=request_id or new_request_id(),
+        )
+        return self.stream(
+            self.planning.StreamGeneratePlan,
+            request,
+            resume=stream_resume,
+            seen=stream_seen,
+            timeout=timeout,
+            retry=retry,
+            metadata=call_metadata,
+        )
+
+    async def decompose_task(
+        self,
+        task_id: str = "",
+        *,
+        description: str = "",
+        level: EnumArg | None = None,
+        persist: bool = False,
+        estimated_hours: float = 0.0,
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> planning_service_pb2.DecomposeTaskResponse:
+        """Splits a stored task (`task_id`) or a free `description` into subtasks;
+        `level` is `"SUMMARY"`, `"STANDARD"` or `"DETAILED"`. With `persist`, stores
+        them as the task's children."""
+        request = planning_service_pb2.DecomposeTaskRequest(
+            task_id=task_id,
+            description=description,
+            level=parse_enum(planning_service_pb2.DecompositionLevel, level) if level else 0,
+            persist=persist,
+            estimated_hours=estimated_hours,
+            request_id=request_id or new_request_id(),
+        )
+        return await self._call(  # type: ignore[no-any-return]
+            self.planning.DecomposeTask, request, timeout, retry, call_metadata
+        )
+
+    async def estimate_task_duration(
+        self,
+        task_description: str,
+        *,
+        agent_id: str = "",
+        scope: EnumArg | None = None,
+        plan_id: str = "",
+        project_id: str = "",
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> planning_service_pb2.EstimateTaskDurationResponse:
+        """Estimates a described task's effort from finished work (`scope`: `"PLAN"` or
+        `"PROJECT"`), with the agent's pace when `agent_id` is given."""
+        request = planning_service_pb2.EstimateTaskDurationRequest(
+            task_description=task_description,
+            agent_id=agent_id,
+            scope=parse_enum(planning_service_pb2.EstimationScope, scope) if scope else 0,
+            plan_id=plan_id,
+            project_id=project_id,
+        )
+        return await self._call(  # type: ignore[no-any-return]
+            self.planning.EstimateTaskDuration, request, timeout, retry, call_metadata
+        )
+
+    async def optimize_plan(
+        self,
+        plan_id: str,
+        *,
+        goals: Iterable[EnumArg] = (),
+        constraints: Iterable[EnumArg] = (),
+        time_limit: float | None = None,
+        apply: bool = False,
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> planning_service_pb2.OptimizePlanResponse:
+        """Optimizes a plan's schedule. `goals` (`"MINIMIZE_DURATION"`,
+        `"BALANCE_WORKLOAD"`) in priority order, `constraints`
+        (`"RESPECT_AGENT_CAPABILITIES"` ...), `time_limit` in seconds for the solver;
+        with `apply`, writes the result to the tasks."""
+        request = planning_service_pb2.OptimizePlanRequest(
+            plan_id=plan_id,
+            goals=enum_list(planning_service_pb2.OptimizationGoal, goals),
+            constraints=enum_list(planning_service_pb2.OptimizationConstraint, constraints),
+            time_limit=duration(time_limit),
+            apply=apply,
+            request_id=request_id or new_request_id(),
+        )
+        return await self._call(  # type: ignore[no-any-return]
+            self.planning.OptimizePlan, request, timeout, retry, call_metadata
+        )
+
+    async def analyze_plan(
+        self,
+        plan_id: str,
+        *,
+        analysis_types: Iterable[EnumArg] = (),
+        monte_carlo_samples: int = 0,
+        deadline_hours: float = 0.0,
+        seed: int = 0,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> planning_service_pb2.AnalyzePlanResponse:
+        """Analyzes a plan's remaining work: `analysis_types` among `"CRITICAL_PATH"`,
+        `"RESOURCE_UTILIZATION"`, `"RISK_ASSESSMENT"` (empty: all)."""
+        request = planning_service_pb2.AnalyzePlanRequest(
+            plan_id=plan_id,
+            analysis_types=enum_list(planning_service_pb2.AnalysisType, analysis_types),
+            monte_carlo_samples=monte_carlo_samples,
+            deadline_hours=deadline_hours,
+            seed=seed,
+        )
+        return await self._call(  # type: ignore[no-any-return]
+            self.planning.AnalyzePlan, request, timeout, retry, call_metadata
+        )
+
+    async def suggest_next_tasks(
+        self,
+        plan_id: str,
+        agent_id: str,
+        *,
+        count: int = 0,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> list[analysis_pb2.TaskSuggestion]:
+        """The ready tasks `agent_id` should take next, best first (`count`: 0 means 3)."""
+        request = planning_service_pb2.SuggestNextTasksRequest(
+            plan_id=plan_id, agent_id=agent_id, count=count
+        )
+        response = await self._call(
+            self.planning.SuggestNextTasks, request, timeout, retry, call_metadata
+        )
+        return list(response.suggestions)
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def get_service_status(
+        self,
+        *,
+        window_seconds: int = 0,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> ops_service_pb2.GetServiceStatusResponse:
+        """The server's version, uptime, per-method statistics and database health."""
+        request = ops_service_pb2.GetServiceStatusRequest(window_seconds=window_seconds)
+        return await self._call(  # type: ignore[no-any-return]
+            self.ops.GetServiceStatus, request, timeout, retry, call_metadata
+        )
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def stream(
+        self,
+        method: Callable[..., Any],
+        request: Req,
+        *,
+        resume: Callable[[Req, Any], Req] | None = None,
+        seen: Callable[[Any, Any], bool] | None = None,
+        timeout: Timeout = None,
+        retry: Retry = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> AsyncResumableStream[Req, Any]:
+        """Opens a server-streaming `method` of a raw stub as an `AsyncResumableStream`:
+        resumed after transport failures (with `resume(request, last_message)`), guarded
+        by the client's breaker, cancelled when the `async with` block ends. Streams have
+        no deadline unless `timeout` is given."""
+        chain = self.chain
+        return AsyncResumableStream(
+            method,
+            request,
+            resume=resume,
+            seen=seen,
+            policy=self._stream_policy(retry),
+            breaker=chain.breaker if chain is not None else None,
+            timeout=self._timeout_for(timeout),
+            metadata=metadata,
+            clock=chain.clock if chain is not None else None,
+            **(
+                {"jitter": chain.jitter, "stats": chain.retry_stats, "on_retry": chain.on_retry}
+                if chain is not None
+                else {}
+            ),
+        )

@@ -1,0 +1,139 @@
+"""The client's gRPC interceptors, one per concern, and the chain that orders them.
+
+Outermost first: the caller's own interceptors, metadata (request id, trace context,
+default metadata), retry (per-operation policy, shared deadline, idempotency key),
+circuit breaker (per attempt), error mapping (per attempt). Every concern comes as a
+grpc.aio class (`Async...`) and a sync grpc class; grpc.aio needs one instance per call
+kind, so server-streaming calls get their own metadata interceptor. Streams are retried
+and guarded by the breaker in `plansmith.streams`, above the stub, not here.
+
+`InterceptorChain` builds the lists and owns what they share: the retry policies and
+counters and the target's breaker. Use it to put the client's behaviour on a channel you
+create yourself::
+
+    chain = InterceptorChain("localhost:50051")
+    channel = grpc.aio.insecure_channel("localhost:50051", interceptors=chain.aio())
+    client = AsyncPlansmithClient(channel, chain=chain)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from plansmith._defaults import DEFAULT, DefaultType
+from plansmith.breaker import BreakerPolicy, CircuitBreaker, breaker_for
+from plansmith.interceptors._common import retry_policy
+from plansmith.interceptors.breaker import AsyncBreakerInterceptor, BreakerInterceptor
+from plansmith.interceptors.errors import AsyncErrorInterceptor, ErrorInterceptor
+from plansmith.interceptors.metadata import (
+    AsyncMetadataInterceptor,
+    AsyncStreamMetadataInterceptor,
+    MetadataInterceptor,
+    bind_request_id,
+    request_id_var,
+)
+from plansmith.interceptors.retry import AsyncRetryInterceptor, RetryInterceptor
+from plansmith.retry import Clock, OnRetry, RetryPolicies, RetryPolicy, RetryStats
+
+__all__ = [
+    "AsyncBreakerInterceptor",
+    "AsyncErrorInterceptor",
+    "AsyncMetadataInterceptor",
+    "AsyncRetryInterceptor",
+    "AsyncStreamMetadataInterceptor",
+    "BreakerArg",
+    "BreakerInterceptor",
+    "ErrorInterceptor",
+    "InterceptorChain",
+    "MetadataInterceptor",
+    "RetryArg",
+    "RetryInterceptor",
+    "bind_request_id",
+    "request_id_var",
+    "retry_policy",
+]
+
+RetryArg = RetryPolicies | RetryPolicy | None | DefaultType
+"""`retry=`: DEFAULT (the default policies), a `RetryPolicies`, one `RetryPolicy` for every
+kind of call, or None (no retries)."""
+BreakerArg = CircuitBreaker | BreakerPolicy | None | DefaultType
+"""`breaker=`: DEFAULT (the process-wide breaker of the target, default policy), a
+`BreakerPolicy` (a new breaker of this client), a `CircuitBreaker` to share, or None."""
+
+
+def resolve_policies(retry: RetryArg) -> RetryPolicies | None:
+    if retry is DEFAULT:
+        return RetryPolicies()
+    if isinstance(retry, RetryPolicy):
+        return RetryPolicies.uniform(retry)
+    return retry
+
+
+class InterceptorChain:
+    """The client's interceptors for one target and the state they share."""
+
+    def __init__(
+        self,
+        target: str = "",
+        *,
+        retry: RetryArg = DEFAULT,
+        breaker: BreakerArg = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+        interceptors: Sequence[Any] = (),
+        on_retry: OnRetry | None = None,
+        clock: Clock | None = None,
+        jitter: Callable[[], float] = random.random,
+        propagate_trace: bool = True,
+    ) -> None:
+        self.target = target
+        self.clock = clock or Clock()
+        self.jitter = jitter
+        self.policies = resolve_policies(retry)
+        """The retry policies (None: retrying is off)."""
+        self.retry_stats = RetryStats()
+        """Counters of attempts, retries and successes after retry."""
+        self.on_retry = on_retry
+        self.metadata = tuple(metadata)
+        self.user_interceptors = tuple(interceptors)
+        self.propagate_trace = propagate_trace
+        self.breaker: CircuitBreaker | None
+        """The circuit breaker (None: no breaker)."""
+        if breaker is DEFAULT:
+            # One breaker per target, shared by the clients of the process.
+            self.breaker = breaker_for(target) if target else CircuitBreaker(target)
+        elif isinstance(breaker, BreakerPolicy):
+            self.breaker = CircuitBreaker(target, breaker, clock=self.clock)
+        else:
+            self.breaker = breaker
+
+    def _retry_kwargs(self) -> dict[str, Any]:
+        return dict(
+            clock=self.clock, jitter=self.jitter, stats=self.retry_stats, on_retry=self.on_retry
+        )
+
+    def aio(self) -> list[Any]:
+        """Interceptors for `grpc.aio` channels, outermost first."""
+        out: list[Any] = [
+            *self.user_interceptors,
+            AsyncMetadataInterceptor(self.metadata, propagate_trace=self.propagate_trace),
+            AsyncStreamMetadataInterceptor(self.metadata, propagate_trace=self.propagate_trace),
+            AsyncRetryInterceptor(self.policies, **self._retry_kwargs()),
+        ]
+        if self.breaker is not None:
+            out.append(AsyncBreakerInterceptor(self.breaker))
+        out.append(AsyncErrorInterceptor())
+        return out
+
+    def sync(self) -> list[Any]:
+        """Interceptors for sync `grpc` channels (`grpc.intercept_channel`), outermost first."""
+        out: list[Any] = [
+            *self.user_interceptors,
+            MetadataInterceptor(self.metadata, propagate_trace=self.propagate_trace),
+            RetryInterceptor(self.policies, **self._retry_kwargs()),
+        ]
+        if self.breaker is not None:
+            out.append(BreakerInterceptor(self.breaker))
+        out.append(ErrorInterceptor())
+        return out
