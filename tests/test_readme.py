@@ -25,7 +25,11 @@ def run_block(name: str, address: str) -> subprocess.CompletedProcess[str]:
     script = script.replace(".venv/bin/", f"{BIN}/")
     return subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -42,3 +46,18 @@ def test_readme_grpcurl_block(tmp_path):
     assert '"title": "Build pages"' in out.stdout
     assert '"nextPageToken"' not in out.stdout  # two tasks fit on a page of two
     assert "PLAN_NOT_FOUND" in out.stderr
+
+
+def test_readme_planning_block(tmp_path):
+    sp = launch(str(tmp_path / "db.sqlite"))
+    try:
+        out = run_block("planning", sp.address)
+    finally:
+        sp.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert '"completed"' in out.stdout and '"started"' in out.stdout
+    assert '"provenOptimal"' in out.stdout or '"durationAfterHours"' in out.stdout
+    assert '"p80Hours"' in out.stdout and '"deadlineProbability"' in out.stdout
+    assert '"suggestions"' in out.stdout
+    assert '"estimateHours"' in out.stdout
+    assert out.stdout.count('"subtasks"') == 1

@@ -368,3 +368,14 @@ async def test_estimate_uses_history_and_agent_pace(plans, planner_stub):
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await planner_stub.EstimateTaskDuration(pb.EstimateTaskDurationRequest())
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_unstored_tasks_carry_no_stored_fields(planner_stub):
+    from tests.planning.scenarios import WEBSITE
+
+    r = (await planner_stub.GeneratePlan(pb.GeneratePlanRequest(brief=brief(WEBSITE)))).result
+    for g in r.tasks:
+        assert not g.task.HasField("create_time") and not g.task.etag
+        assert g.task.HasField("schedule")  # the proposed schedule is real information
+    d = await planner_stub.DecomposeTask(pb.DecomposeTaskRequest(description="Build an API"))
+    assert all(not t.HasField("create_time") and not t.etag for t in d.subtasks)

@@ -8,6 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "clients" / "python" / "examples" / "quickstart.py"
 DOC = ROOT / "docs" / "client.md"
@@ -39,15 +41,16 @@ async def test_quickstart_example(fault_server):
         assert expected in out, out
 
 
-async def test_docs_code_blocks_run(fault_server, tmp_path):
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+@pytest.mark.parametrize("doc", [DOC, ROOT / "README.md"], ids=lambda p: p.name)
+async def test_docs_code_blocks_run(fault_server, tmp_path, doc):
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
     assert blocks
     script = tmp_path / "doc_blocks.py"
     script.write_text(
         "import sys\n"
         "for i, code in enumerate(sys.argv[2:]):\n"
         "    code = code.replace('localhost:50051', sys.argv[1])\n"
-        "    name = f'docs/client.md block {i + 1}'\n"
+        "    name = f'doc block {i + 1}'\n"
         "    exec(compile(code, name, 'exec'), {'__name__': '__main__'})\n"
     )
     code, out = await _run(str(script), fault_server.address, *blocks)

@@ -144,3 +144,12 @@ def fingerprint(request: Any) -> str:
     copy.CopyFrom(request)
     copy.ClearField("request_id")
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
+def draft_task_to_proto(t: Task) -> task_pb2.Task:
+    """A task that is not stored (local id): without the output-only stored fields."""
+    msg = task_to_proto(t)
+    msg.ClearField("create_time")
+    msg.ClearField("update_time")
+    msg.etag = ""
+    return msg

@@ -12,7 +12,12 @@ from plansmith.v1 import generation_pb2 as gen_pb
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith.v1 import task_pb2
 from plansmith_server import planning
-from plansmith_server.api.convert import agent_from_proto, plan_to_proto, task_to_proto
+from plansmith_server.api.convert import (
+    agent_from_proto,
+    draft_task_to_proto,
+    plan_to_proto,
+    task_to_proto,
+)
 from plansmith_server.domain.generation import Brief, Generated, planned_task
 from plansmith_server.domain.models import Plan, PlanStatus
 from plansmith_server.domain.schedules import Analysis, Optimization, PlanSnapshot
@@ -60,7 +65,7 @@ def generated_task_to_proto(
     t: planning.PlannedTask, stored: task_pb2.Task | None = None
 ) -> gen_pb.GeneratedTask:
     return gen_pb.GeneratedTask(
-        task=stored if stored is not None else task_to_proto(planned_task(t, "")),
+        task=stored if stored is not None else draft_task_to_proto(planned_task(t, "")),
         requirement_indexes=list(t.requirement_indexes),
         method=t.source,
     )

@@ -83,8 +83,12 @@ class PlanningServicer:
             estimated_hours=request.estimated_hours,
             m=_mutation(request),
         )
+        stored = r.plan_revision > 0
         return pb.DecomposeTaskResponse(
-            subtasks=[convert.task_to_proto(t) for t in r.subtasks],
+            subtasks=[
+                convert.task_to_proto(t) if stored else convert.draft_task_to_proto(t)
+                for t in r.subtasks
+            ],
             method=r.method,
             rewired_task_ids=list(r.rewired_task_ids),
             plan_revision=r.plan_revision,

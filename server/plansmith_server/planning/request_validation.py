@@ -53,9 +53,7 @@ def is_too_vague(name: str, description: str, requirements: tuple[str, ...]) -> 
         return False
     tokens = [t for t in tokenize(f"{name} {description}") if t not in _FILLERS]
     # A single letter ("x") or a number names nothing either.
-    subjects = [
-        t for t in tokens if t not in _GENERIC_VERBS and not t.isdigit() and len(t) > 1
-    ]
+    subjects = [t for t in tokens if t not in _GENERIC_VERBS and not t.isdigit() and len(t) > 1]
     return not subjects
 
 

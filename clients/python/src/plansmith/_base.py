@@ -362,6 +362,16 @@ class BaseClient:
         return make
 
 
+def split_context(context: Mapping[str, Any] | None, metadata: Any) -> tuple[dict[str, Any], Any]:
+    """Takes `request_id` out of a caller's `context` dict: it becomes the call's
+    `x-request-id` (appended to `metadata`), the rest stays context."""
+    rest = dict(context or {})
+    rid = rest.pop("request_id", None)
+    if rid:
+        metadata = [*(metadata or ()), ("x-request-id", str(rid))]
+    return rest, metadata
+
+
 def plan_brief(
     name: str,
     description: str,

@@ -27,6 +27,7 @@ from plansmith._base import (
     new_request_id,
     page_walk,
     plan_brief,
+    split_context,
     stream_resume,
     stream_seen,
     task_message,
@@ -533,7 +534,7 @@ class AsyncPlansmithClient(BaseClient):
         project_id: str = "",
         requirements: Iterable[str] = (),
         constraints: Iterable[str] = (),
-        agents: Iterable[AgentArg] = (),
+        available_agents: Iterable[AgentArg] = (),
         context: Mapping[str, Any] | None = None,
         persist: bool = False,
         request_id: str | None = None,
@@ -543,9 +544,16 @@ class AsyncPlansmithClient(BaseClient):
     ) -> generation_pb2.GeneratedPlan:
         """Generates a plan from a brief; with `persist`, stores it (idempotent by
         `request_id`). `context` is a plain dict (`{"environment": "production"}`)."""
+        brief_context, call_metadata = split_context(context, call_metadata)
         request = planning_service_pb2.GeneratePlanRequest(
             brief=plan_brief(
-                name, description, project_id, requirements, constraints, agents, context
+                name,
+                description,
+                project_id,
+                requirements,
+                constraints,
+                available_agents,
+                brief_context,
             ),
             persist=persist,
             request_id=request_id or new_request_id(),
@@ -563,7 +571,7 @@ class AsyncPlansmithClient(BaseClient):
         project_id: str = "",
         requirements: Iterable[str] = (),
         constraints: Iterable[str] = (),
-        agents: Iterable[AgentArg] = (),
+        available_agents: Iterable[AgentArg] = (),
         context: Mapping[str, Any] | None = None,
         persist: bool = False,
         request_id: str | None = None,
@@ -578,9 +586,16 @@ class AsyncPlansmithClient(BaseClient):
         `completed`, is the `GeneratedPlan`. Use `async with` so leaving early cancels the
         generation (nothing is stored then). After a transport failure the stream reopens
         with the same request and skips the events already delivered."""
+        brief_context, call_metadata = split_context(context, call_metadata)
         request = planning_service_pb2.StreamGeneratePlanRequest(
             brief=plan_brief(
-                name, description, project_id, requirements, constraints, agents, context
+                name,
+                description,
+                project_id,
+                requirements,
+                constraints,
+                available_agents,
+                brief_context,
             ),
             persist=persist,
             request_id=request_id or new_request_id(),
@@ -600,7 +615,8 @@ class AsyncPlansmithClient(BaseClient):
         task_id: str = "",
         *,
         description: str = "",
-        level: EnumArg | None = None,
+        decomposition_level: EnumArg | None = None,
+        context: Mapping[str, Any] | None = None,
         persist: bool = False,
         estimated_hours: float = 0.0,
         request_id: str | None = None,
@@ -611,10 +627,15 @@ class AsyncPlansmithClient(BaseClient):
         """Splits a stored task (`task_id`) or a free `description` into subtasks;
         `level` is `"SUMMARY"`, `"STANDARD"` or `"DETAILED"`. With `persist`, stores
         them as the task's children."""
+        _, call_metadata = split_context(context, call_metadata)
         request = planning_service_pb2.DecomposeTaskRequest(
             task_id=task_id,
             description=description,
-            level=parse_enum(planning_service_pb2.DecompositionLevel, level) if level else 0,
+            level=(
+                parse_enum(planning_service_pb2.DecompositionLevel, decomposition_level)
+                if decomposition_level
+                else 0
+            ),
             persist=persist,
             estimated_hours=estimated_hours,
             request_id=request_id or new_request_id(),
@@ -631,18 +652,21 @@ class AsyncPlansmithClient(BaseClient):
         scope: EnumArg | None = None,
         plan_id: str = "",
         project_id: str = "",
+        context: Mapping[str, Any] | None = None,
         timeout: Timeout = DEFAULT,
         retry: Retry = DEFAULT,
         call_metadata: Metadata = None,
     ) -> planning_service_pb2.EstimateTaskDurationResponse:
         """Estimates a described task's effort from finished work (`scope`: `"PLAN"` or
         `"PROJECT"`), with the agent's pace when `agent_id` is given."""
+        ctx, call_metadata = split_context(context, call_metadata)
+        scope = scope or ctx.get("scope")
         request = planning_service_pb2.EstimateTaskDurationRequest(
             task_description=task_description,
             agent_id=agent_id,
             scope=parse_enum(planning_service_pb2.EstimationScope, scope) if scope else 0,
-            plan_id=plan_id,
-            project_id=project_id,
+            plan_id=plan_id or str(ctx.get("plan_id", "")),
+            project_id=project_id or str(ctx.get("project_id", "")),
         )
         return await self._call(  # type: ignore[no-any-return]
             self.planning.EstimateTaskDuration, request, timeout, retry, call_metadata
@@ -652,11 +676,12 @@ class AsyncPlansmithClient(BaseClient):
         self,
         plan_id: str,
         *,
-        goals: Iterable[EnumArg] = (),
+        optimization_goals: Iterable[EnumArg] = (),
         constraints: Iterable[EnumArg] = (),
         time_limit: float | None = None,
         apply: bool = False,
         request_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
         timeout: Timeout = DEFAULT,
         retry: Retry = DEFAULT,
         call_metadata: Metadata = None,
@@ -665,9 +690,10 @@ class AsyncPlansmithClient(BaseClient):
         `"BALANCE_WORKLOAD"`) in priority order, `constraints`
         (`"RESPECT_AGENT_CAPABILITIES"` ...), `time_limit` in seconds for the solver;
         with `apply`, writes the result to the tasks."""
+        _, call_metadata = split_context(context, call_metadata)
         request = planning_service_pb2.OptimizePlanRequest(
             plan_id=plan_id,
-            goals=enum_list(planning_service_pb2.OptimizationGoal, goals),
+            goals=enum_list(planning_service_pb2.OptimizationGoal, optimization_goals),
             constraints=enum_list(planning_service_pb2.OptimizationConstraint, constraints),
             time_limit=duration(time_limit),
             apply=apply,
@@ -685,12 +711,14 @@ class AsyncPlansmithClient(BaseClient):
         monte_carlo_samples: int = 0,
         deadline_hours: float = 0.0,
         seed: int = 0,
+        context: Mapping[str, Any] | None = None,
         timeout: Timeout = DEFAULT,
         retry: Retry = DEFAULT,
         call_metadata: Metadata = None,
     ) -> planning_service_pb2.AnalyzePlanResponse:
         """Analyzes a plan's remaining work: `analysis_types` among `"CRITICAL_PATH"`,
         `"RESOURCE_UTILIZATION"`, `"RISK_ASSESSMENT"` (empty: all)."""
+        _, call_metadata = split_context(context, call_metadata)
         request = planning_service_pb2.AnalyzePlanRequest(
             plan_id=plan_id,
             analysis_types=enum_list(planning_service_pb2.AnalysisType, analysis_types),
@@ -708,11 +736,13 @@ class AsyncPlansmithClient(BaseClient):
         agent_id: str,
         *,
         count: int = 0,
+        context: Mapping[str, Any] | None = None,
         timeout: Timeout = DEFAULT,
         retry: Retry = DEFAULT,
         call_metadata: Metadata = None,
     ) -> list[analysis_pb2.TaskSuggestion]:
         """The ready tasks `agent_id` should take next, best first (`count`: 0 means 3)."""
+        _, call_metadata = split_context(context, call_metadata)
         request = planning_service_pb2.SuggestNextTasksRequest(
             plan_id=plan_id, agent_id=agent_id, count=count
         )
