@@ -246,3 +246,117 @@ async def test_telemetry_off_makes_no_spans_and_still_reports_status(server, cha
     ops = ops_service_pb2_grpc.OpsServiceStub(channel)
     status = await ops.GetServiceStatus(ops_service_pb2.GetServiceStatusRequest())
     assert status.calls_in_flight == 1
+
+
+CLIENT_SCRIPT = """
+import asyncio, json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from plansmith import AsyncPlansmithClient, PlansmithClient
+
+spans = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(provider)
+
+async def main():
+    async with AsyncPlansmithClient.connect(sys.argv[1]) as client:
+        await client.create_plan(name="traced")
+        events = [e async for e in client.stream_generate_plan(
+            name="Website", description="Build a marketing website with a blog",
+            requirements=["Blog"])]
+    with PlansmithClient.connect(sys.argv[1]) as client:
+        client.get_plans()
+    await asyncio.sleep(0.1)  # let the span-ending tasks run
+
+asyncio.run(main())
+print(json.dumps([
+    {"name": s.name, "trace_id": format(s.context.trace_id, "032x"),
+     "span_id": format(s.context.span_id, "016x"), "kind": s.kind.name,
+     "code": s.attributes.get("rpc.grpc.status_code")}
+    for s in spans.get_finished_spans()]))
+"""
+
+
+async def test_python_client_spans_are_the_parents_of_the_server_spans(observed, tmp_path):
+    script = tmp_path / "client.py"
+    script.write_text(CLIENT_SCRIPT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        observed.running.address,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    client_spans = {s["name"]: s for s in json.loads(out.decode().strip().splitlines()[-1])}
+    for name in (
+        "plansmith.v1.PlanService/CreatePlan",
+        "plansmith.v1.PlanningService/StreamGeneratePlan",
+        "plansmith.v1.PlanService/ListPlans",
+    ):
+        client = client_spans[name]
+        assert client["kind"] == "CLIENT" and client["code"] == 0
+        server = observed.finished(name)[0]
+        assert format(server.context.trace_id, "032x") == client["trace_id"]
+        assert format(server.parent.span_id, "016x") == client["span_id"]
+
+
+async def test_a_streaming_call_is_traced_from_first_to_last_message(observed):
+    from plansmith.v1 import generation_pb2, planning_service_pb2, planning_service_pb2_grpc
+
+    span, md = traced_metadata(observed)
+    async with grpc.aio.insecure_channel(observed.running.address) as ch:
+        stub = planning_service_pb2_grpc.PlanningServiceStub(ch)
+        brief = generation_pb2.PlanBrief(
+            name="Website", description="Build a marketing website", requirements=["Blog"]
+        )
+        with trace.use_span(span, end_on_exit=True):
+            events = [
+                e
+                async for e in stub.StreamGeneratePlan(
+                    planning_service_pb2.StreamGeneratePlanRequest(brief=brief), metadata=md
+                )
+            ]
+    server = observed.finished("plansmith.v1.PlanningService/StreamGeneratePlan")[0]
+    assert server.attributes["rpc.plansmith.messages_sent"] == len(events)
+    assert server.attributes["rpc.grpc.status_code"] == 0
+    assert server.parent.span_id == span.get_span_context().span_id
+    phases = [
+        s
+        for s in observed.finished()
+        if s.name.startswith("planning.")
+        and s.parent
+        and s.parent.span_id == server.context.span_id
+    ]
+    assert [s.name for s in phases] == [
+        "planning.analyzing",
+        "planning.decomposing",
+        "planning.assigning",
+        "planning.scheduling",
+        "planning.assessing",
+    ]
+    assert all(server.start_time <= s.start_time and s.end_time <= server.end_time for s in phases)
+
+
+async def test_generate_plan_shows_nested_database_and_planning_spans(observed):
+    from plansmith.v1 import generation_pb2, planning_service_pb2, planning_service_pb2_grpc
+
+    async with grpc.aio.insecure_channel(observed.running.address) as ch:
+        stub = planning_service_pb2_grpc.PlanningServiceStub(ch)
+        brief = generation_pb2.PlanBrief(
+            name="Website", description="Build a marketing website", requirements=["Blog"]
+        )
+        await stub.GeneratePlan(
+            planning_service_pb2.GeneratePlanRequest(brief=brief, persist=True, request_id="g")
+        )
+    server = observed.finished("plansmith.v1.PlanningService/GeneratePlan")[0]
+    children = {
+        s.name
+        for s in observed.finished()
+        if s.parent and s.parent.span_id == server.context.span_id
+    }
+    assert {"planning.analyzing", "planning.assessing", "db.write", "db.read"} <= children

@@ -61,3 +61,14 @@ def test_readme_planning_block(tmp_path):
     assert '"suggestions"' in out.stdout
     assert '"estimateHours"' in out.stdout
     assert out.stdout.count('"subtasks"') == 1
+
+
+def test_readme_status_block(tmp_path):
+    sp = launch(str(tmp_path / "db.sqlite"))
+    try:
+        out = run_block("status", sp.address)
+    finally:
+        sp.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Database: healthy" in out.stdout
+    assert '"windowSeconds": 60' in out.stdout

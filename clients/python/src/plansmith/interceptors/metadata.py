@@ -7,10 +7,16 @@
   propagator from the current context, so a call made inside a span continues its trace.
   Without an SDK or an active span nothing is added.
 - Default metadata of the client, overridden key by key by the call's own metadata.
+
+When the application has configured an OpenTelemetry SDK (a real tracer provider), each
+logical call also gets a CLIENT span (`plansmith.v1.PlanService/GetTask`, with the
+`rpc.*` attributes and the final status code); retries happen inside it, so every
+attempt's server span is its child. Without an SDK no span is made at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import random
@@ -19,7 +25,8 @@ from typing import Any
 
 import grpc
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Status, StatusCode
 
 from plansmith.interceptors._common import REQUEST_ID_HEADER, aio_details, sync_details
 
@@ -48,6 +55,44 @@ def bind_request_id(request_id: str) -> Iterator[str]:
         request_id_var.reset(token)
 
 
+_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
+def _client_span(method: str) -> trace.Span | None:
+    """A started CLIENT span for a call, or None when no SDK is configured."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, _NO_SDK):
+        return None
+    service, _, name = method.lstrip("/").partition("/")
+    return provider.get_tracer("plansmith.client").start_span(
+        f"{service}/{name}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+    )
+
+
+def _end_span(span: trace.Span, code: grpc.StatusCode | None, details: str | None) -> None:
+    code = code or grpc.StatusCode.UNKNOWN
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code != grpc.StatusCode.OK:
+        span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details or ''}".rstrip(": ")))
+    span.end()
+
+
+async def _end_when_done(span: trace.Span, call: Any) -> None:
+    try:
+        code = await call.code()
+        details = await call.details()
+    except BaseException:  # a cancelled call: the span still ends
+        code, details = grpc.StatusCode.CANCELLED, None
+    _end_span(span, code, details)
+
+
+def _method_name(details: Any) -> str:
+    m = details.method
+    return m.decode() if isinstance(m, bytes) else str(m)
+
+
 def _new_request_id() -> str:
     # A log correlation id, not a secret: 128 random bits without a system call per call.
     return f"{random.getrandbits(128):032x}"
@@ -62,10 +107,15 @@ class _MetadataBase:
         new_request_id: Callable[[], str] | None = None,
     ) -> None:
         self._defaults = tuple((k.lower(), v) for k, v in default_metadata)
+        self._pending: set[asyncio.Future[None]] = set()  # keeps span-ending tasks alive
         self._propagate = propagate_trace
         self._new_id = new_request_id or _new_request_id
 
-    def _merge(self, metadata: Any) -> list[tuple[str, Any]]:
+    def _track(self, fut: asyncio.Future[None]) -> None:
+        self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
+
+    def _merge(self, metadata: Any, span: trace.Span | None = None) -> list[tuple[str, Any]]:
         own = list(metadata) if metadata else []
         if self._defaults:
             keys = {k for k, _ in own}
@@ -78,6 +128,8 @@ class _MetadataBase:
             out.append((REQUEST_ID_HEADER, request_id_var.get() or self._new_id()))
         if self._propagate:
             ctx = otel_context.get_current()
+            if span is not None:
+                ctx = trace.set_span_in_context(span, ctx)
             if ctx:  # an empty context (no span, no baggage) has nothing to propagate
                 carrier: dict[str, str] = {}
                 propagate.inject(carrier, context=ctx)
@@ -91,8 +143,18 @@ class AsyncMetadataInterceptor(_MetadataBase, grpc.aio.UnaryUnaryClientIntercept
     async def intercept_unary_unary(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        md = grpc.aio.Metadata(*self._merge(client_call_details.metadata))
-        return await continuation(aio_details(client_call_details, metadata=md), request)
+        span = _client_span(_method_name(client_call_details)) if self._propagate else None
+        md = grpc.aio.Metadata(*self._merge(client_call_details.metadata, span))
+        if span is None:
+            return await continuation(aio_details(client_call_details, metadata=md), request)
+        try:
+            call = await continuation(aio_details(client_call_details, metadata=md), request)
+        except BaseException:
+            _end_span(span, grpc.StatusCode.UNKNOWN, "the call could not start")
+            raise
+        # Ends the span when the call (with its retries) is over, whatever the caller does.
+        self._track(asyncio.ensure_future(_end_when_done(span, call)))
+        return call
 
 
 class AsyncStreamMetadataInterceptor(_MetadataBase, grpc.aio.UnaryStreamClientInterceptor):
@@ -101,8 +163,12 @@ class AsyncStreamMetadataInterceptor(_MetadataBase, grpc.aio.UnaryStreamClientIn
     async def intercept_unary_stream(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        md = grpc.aio.Metadata(*self._merge(client_call_details.metadata))
-        return await continuation(aio_details(client_call_details, metadata=md), request)
+        span = _client_span(_method_name(client_call_details)) if self._propagate else None
+        md = grpc.aio.Metadata(*self._merge(client_call_details.metadata, span))
+        call = await continuation(aio_details(client_call_details, metadata=md), request)
+        if span is not None:
+            self._track(asyncio.ensure_future(_end_when_done(span, call)))
+        return call
 
 
 class MetadataInterceptor(
@@ -113,11 +179,27 @@ class MetadataInterceptor(
     def intercept_unary_unary(
         self, continuation: Any, client_call_details: grpc.ClientCallDetails, request: Any
     ) -> Any:
-        md = self._merge(client_call_details.metadata)
-        return continuation(sync_details(client_call_details, metadata=md), request)
+        span = _client_span(_method_name(client_call_details)) if self._propagate else None
+        md = self._merge(client_call_details.metadata, span)
+        if span is None:
+            return continuation(sync_details(client_call_details, metadata=md), request)
+        try:
+            outcome = continuation(sync_details(client_call_details, metadata=md), request)
+        except grpc.RpcError as exc:
+            _end_span(span, exc.code(), exc.details())  # type: ignore[attr-defined]
+            raise
+        except BaseException:
+            _end_span(span, grpc.StatusCode.UNKNOWN, "the call could not start")
+            raise
+        _end_span(span, outcome.code(), outcome.details())  # a sync unary call is over
+        return outcome
 
     def intercept_unary_stream(
         self, continuation: Any, client_call_details: grpc.ClientCallDetails, request: Any
     ) -> Any:
-        md = self._merge(client_call_details.metadata)
-        return continuation(sync_details(client_call_details, metadata=md), request)
+        span = _client_span(_method_name(client_call_details)) if self._propagate else None
+        md = self._merge(client_call_details.metadata, span)
+        call = continuation(sync_details(client_call_details, metadata=md), request)
+        if span is not None:
+            call.add_done_callback(lambda c: _end_span(span, c.code(), c.details()))
+        return call
