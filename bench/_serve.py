@@ -1,6 +1,7 @@
 """Runs a Plansmith server for a benchmark: `python bench/_serve.py DB MODE`.
 
 MODE `off`: telemetry as by default (no SDK). MODE `on`: tracing and metrics with the SDK,
+every trace recorded (`sampled`: 10 % of traces),
 spans batched to an exporter that drops them and metrics to an in-memory reader, so the
 cost measured is ours and the SDK's, not an exporter's I/O. Prints `ADDRESS host:port`.
 """
@@ -16,6 +17,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from plansmith_server.app import start
 from plansmith_server.config import Config
@@ -29,8 +31,11 @@ class DropSpans(SpanExporter):
 
 async def main(db: str, mode: str) -> None:
     telemetry = None
-    if mode == "on":
-        tp = TracerProvider()
+    if mode in ("on", "sampled"):
+        # "sampled": what OTEL_TRACES_SAMPLER=parentbased_traceidratio with
+        # OTEL_TRACES_SAMPLER_ARG=0.1 gives (10 % of new traces recorded).
+        sampler = ParentBased(TraceIdRatioBased(0.1)) if mode == "sampled" else None
+        tp = TracerProvider(sampler=sampler) if sampler else TracerProvider()
         tp.add_span_processor(BatchSpanProcessor(DropSpans()))
         mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
         telemetry = Telemetry.from_providers(tp, mp)

@@ -233,7 +233,6 @@ class MetricsInterceptor(_Interceptor):
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
             self.t.stats.in_flight += 1
-            self.t.rpc_in_flight.add(1)
             exc: BaseException | None = None
             try:
                 return await behavior(request, context)
@@ -242,7 +241,6 @@ class MetricsInterceptor(_Interceptor):
                 raise
             finally:
                 self.t.stats.in_flight -= 1
-                self.t.rpc_in_flight.add(-1)
                 self._done(method, context, start, exc)
 
         return wrapped
@@ -252,8 +250,6 @@ class MetricsInterceptor(_Interceptor):
             start = time.perf_counter()
             self.t.stats.in_flight += 1
             self.t.stats.active_streams += 1
-            self.t.rpc_in_flight.add(1)
-            self.t.active_streams.add(1)
             exc: BaseException | None = None
             try:
                 async for item in behavior(request, context):
@@ -264,8 +260,6 @@ class MetricsInterceptor(_Interceptor):
             finally:
                 self.t.stats.in_flight -= 1
                 self.t.stats.active_streams -= 1
-                self.t.rpc_in_flight.add(-1)
-                self.t.active_streams.add(-1)
                 self._done(method, context, start, exc)
 
         return wrapped
@@ -285,6 +279,8 @@ class AccessLogInterceptor(_Interceptor):
         code = _code_after(exc, context)
         ms = (time.perf_counter() - start) * 1000
         level = logging.ERROR if code in _SERVER_FAULTS else logging.INFO
+        if not log.isEnabledFor(level):
+            return
         extra: dict[str, Any] = {
             "rpc_method": method,
             "status_code": code.name,

@@ -151,7 +151,7 @@ class PlanBook:
         """
         if not m.request_id:
             return None
-        async with self.store.read() as tx:
+        async with self.store.read(snapshot=False) as tx:
             record = await tx.get_idempotency(m.request_id)
         if record is None:
             return None
@@ -190,7 +190,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "plan_id", plan_id)
         v.raise_if_any()
-        async with self.store.read() as tx:
+        async with self.store.read(snapshot=False) as tx:
             return await _require_plan(tx, plan_id)
 
     async def list_plans(
@@ -388,7 +388,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "task_id", task_id)
         v.raise_if_any()
-        async with self.store.read() as tx:
+        async with self.store.read(snapshot=False) as tx:
             return await _require_task(tx, task_id)
 
     async def list_tasks(

@@ -127,7 +127,9 @@ class WriteTx(ReadTx, Protocol):
 class Store(Protocol):
     """Opens transactions; owns the connections."""
 
-    def read(self) -> AbstractAsyncContextManager[ReadTx]: ...
+    def read(self, *, snapshot: bool = True) -> AbstractAsyncContextManager[ReadTx]:
+        """`snapshot=False` for a single statement: cheaper, same consistency."""
+        ...
 
     def write(self) -> AbstractAsyncContextManager[WriteTx]: ...
 

@@ -154,38 +154,19 @@ def _task_params(t: Task) -> tuple[Any, ...]:
     )
 
 
-async def _settle(aw: Any) -> Any:
-    """Awaits `aw` to its end even if the caller is cancelled meanwhile (then re-raises the
-    cancellation): ending a transaction must never be abandoned half-way."""
-    task = asyncio.ensure_future(aw)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.cancelled():
-                raise
-            cancelled = True
-            if task.done():
-                result = task.result()
-                break
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
-
-
 class _SqliteReadTx:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._c = conn
 
+    # One hand-off to the database thread per statement, which runs and finishes there:
+    # no statement stays open between hand-offs (a COMMIT, or a concurrent single-statement
+    # read on the same connection, would find it "in progress").
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self._c.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self._c.execute_fetchall(sql, params))
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._c.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self._c.execute_fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def get_plan(self, plan_id: str) -> Plan | None:
         row = await self._one(f"SELECT {_PLAN_COLS} FROM plans WHERE id = ?", (plan_id,))
@@ -483,15 +464,29 @@ class SqliteStore:
                     (time.perf_counter() - start) * 1000, {"db.operation": operation}
                 )
 
+    # Ordering, not waiting, keeps transactions whole: aiosqlite runs a connection's
+    # statements one by one in the order they were queued, and `await conn.execute()`
+    # queues its statement before it first suspends. So a call cancelled at any await
+    # has queued everything it awaited; it only has to queue the statement that ends the
+    # transaction (ROLLBACK), and whatever the next caller queues comes after that.
+
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[_SqliteReadTx]:
+    async def read(self, *, snapshot: bool = True) -> AsyncIterator[_SqliteReadTx]:
+        """Reads; `snapshot=False` is for a single statement, which SQLite already runs
+        on one snapshot: no BEGIN/COMMIT round trips and no lock (but in memory, where
+        the reader is the writer, reads wait for writes)."""
         conn = self._require(self._reader)
+        if not snapshot and not self.in_memory:
+            # One statement, one hand-off: the server span's duration covers it; a child
+            # span per key lookup would cost more than the lookup.
+            yield _SqliteReadTx(conn)
+            return
         async with self._observed("read"), self._read_lock:
             await self._begin(conn, "BEGIN")
             try:
                 yield _SqliteReadTx(conn)
             finally:
-                await _settle(self._end(conn, "COMMIT"))
+                await self._end(conn, "COMMIT")
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_SqliteWriteTx]:
@@ -501,23 +496,20 @@ class SqliteStore:
             try:
                 yield _SqliteWriteTx(conn)
             except BaseException:
-                # Also on cancellation: statements already handed to the database thread
-                # still run, so roll back after them (the thread keeps the order).
-                await _settle(self._end(conn, "ROLLBACK"))
+                await self._end(conn, "ROLLBACK")
                 raise
             try:
-                await _settle(conn.execute("COMMIT"))
+                await conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                await _settle(self._end(conn, "ROLLBACK"))
+                await self._end(conn, "ROLLBACK")
                 raise UnavailableError(f"commit failed: {exc}") from exc
 
     async def _begin(self, conn: aiosqlite.Connection, stmt: str) -> None:
         try:
             await conn.execute(stmt)
         except asyncio.CancelledError:
-            # The BEGIN may still run on the database thread after we stop waiting: end
-            # whatever it opens, or the connection stays inside a transaction for good.
-            await _settle(self._end(conn, "ROLLBACK"))
+            # The BEGIN is queued and will run: queue its end too.
+            await self._end(conn, "ROLLBACK")
             raise
         except sqlite3.Error as exc:
             raise UnavailableError(f"database unavailable: {exc}") from exc

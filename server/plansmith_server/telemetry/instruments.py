@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import Observation
 
 from plansmith_server.telemetry.stats import CallStats
 
@@ -30,11 +31,18 @@ class Telemetry:
         self.rpc_duration = m.create_histogram(
             "rpc.server.duration", unit="ms", description="Duration of RPCs by method and status"
         )
-        self.rpc_in_flight = m.create_up_down_counter(
-            "rpc.server.active_requests", unit="{call}", description="RPCs in flight"
+        # Observed at collection time from the call statistics: nothing to do per call.
+        m.create_observable_up_down_counter(
+            "rpc.server.active_requests",
+            callbacks=[lambda _options: [Observation(self.stats.in_flight)]],
+            unit="{call}",
+            description="RPCs in flight",
         )
-        self.active_streams = m.create_up_down_counter(
-            "plansmith.streams.active", unit="{stream}", description="Server streams open"
+        m.create_observable_up_down_counter(
+            "plansmith.streams.active",
+            callbacks=[lambda _options: [Observation(self.stats.active_streams)]],
+            unit="{stream}",
+            description="Server streams open",
         )
         self.db_duration = m.create_histogram(
             "plansmith.db.transaction.duration", unit="ms", description="Database transactions"
