@@ -6,6 +6,10 @@ Examples::
     .venv/bin/python bench/analysis.py --only cpm --tasks 100000 --edges 300000
     .venv/bin/python bench/analysis.py --only montecarlo --mc-tasks 1000 --samples 10000
 
+``server``: AnalyzePlan (all analyses, 10,000 samples) on a stored 1,000-task plan through
+a real server process; the server-side time comes from the server's own interceptors
+(OpsService status), so the network and the client are excluded.
+
 ``cpm``: CPM (levels, forward and backward pass) on a random DAG, as index arrays
 (:func:`cpm_arrays`) and through the id-level API (:func:`analyze_cpm`, which also maps
 string ids and lists critical paths). ``montecarlo``: :func:`monte_carlo_timing`.
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--only", choices=("cpm", "montecarlo"), default=None)
+    ap.add_argument("--only", choices=("cpm", "montecarlo", "server"), default=None)
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--edges", type=int, default=300_000)
     ap.add_argument("--mc-tasks", type=int, default=1000)
@@ -109,7 +113,92 @@ def main(argv: list[str] | None = None) -> int:
             f"Monte Carlo {args.mc_tasks} tasks x {args.samples} samples: {t:.3f} s "
             f"(median of {min(args.runs, 3)})"
         )
+    if args.only in (None, "server"):
+        p50, p95, n = server_timing(args.mc_tasks, args.samples, runs=args.runs)
+        print(
+            f"AnalyzePlan on a stored {args.mc_tasks}-task plan, {args.samples} samples, all "
+            f"analyses: server-side p50 {p50:.3f} s, p95 {p95:.3f} s ({n} calls)"
+        )
     return 0
+
+
+def server_timing(n_tasks: int, samples: int, runs: int) -> tuple[float, float, int]:
+    """Server-side duration of AnalyzePlan on a stored plan of `n_tasks` random tasks."""
+    import asyncio
+    import random
+    import tempfile
+
+    import grpc
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from telemetry_overhead import launch
+
+    from plansmith.v1 import (
+        agent_pb2,
+        ops_service_pb2,
+        ops_service_pb2_grpc,
+        plan_pb2,
+        plan_service_pb2,
+        plan_service_pb2_grpc,
+        planning_service_pb2,
+        planning_service_pb2_grpc,
+        task_pb2,
+    )
+
+    rng = random.Random(1)
+    agents = [agent_pb2.Agent(id=f"a{i}", capabilities=["backend"]) for i in range(8)]
+    tasks = []
+    for i in range(n_tasks):
+        deps = sorted({f"r{rng.randrange(i)}" for _ in range(rng.randint(0, 3))}) if i else []
+        o = rng.uniform(1, 8)
+        tasks.append(
+            task_pb2.Task(
+                id=f"r{i}",
+                title=f"task {i}",
+                estimated_hours=o * 1.5,
+                optimistic_hours=o,
+                pessimistic_hours=o * 3,
+                dependencies=deps,
+                assigned_to=agents[rng.randrange(len(agents))].id if rng.random() < 0.8 else "",
+                status=task_pb2.TASK_STATUS_DONE
+                if i < n_tasks // 10
+                else task_pb2.TASK_STATUS_TODO,
+            )
+        )
+
+    async def run(address: str) -> tuple[float, float, int]:
+        async with grpc.aio.insecure_channel(address) as ch:
+            plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+            plan = (
+                await plans.CreatePlan(
+                    plan_service_pb2.CreatePlanRequest(
+                        plan=plan_pb2.Plan(name="big", agents=agents)
+                    )
+                )
+            ).plan
+            await plans.BatchCreateTasks(
+                plan_service_pb2.BatchCreateTasksRequest(plan_id=plan.id, tasks=tasks)
+            )
+            stub = planning_service_pb2_grpc.PlanningServiceStub(ch)
+            for seed in range(runs + 1):
+                await stub.AnalyzePlan(
+                    planning_service_pb2.AnalyzePlanRequest(
+                        plan_id=plan.id, monte_carlo_samples=samples, seed=seed
+                    )
+                )
+            status = await ops_service_pb2_grpc.OpsServiceStub(ch).GetServiceStatus(
+                ops_service_pb2.GetServiceStatusRequest(window_seconds=3600)
+            )
+            m = {x.method: x for x in status.methods}["/plansmith.v1.PlanningService/AnalyzePlan"]
+            return m.p50_ms / 1000, m.p95_ms / 1000, int(m.window_calls)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, address = launch(f"{tmp}/analysis.db", "off")
+        try:
+            return asyncio.run(run(address))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 if __name__ == "__main__":
