@@ -25,7 +25,7 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
-from plansmith_server.domain.plans import field_names
+from plansmith_server.domain.plans import Mutation, field_names
 
 
 def timestamp(us: int) -> Timestamp:
@@ -136,6 +136,11 @@ def update_fields(msg: _message.Message, mask_paths: Sequence[str], kind: str) -
         return field_names(list(mask_paths), allowed)
     present = {fd.name for fd, _ in msg.ListFields()}
     return [f for f in allowed if f in present]
+
+
+def mutation(request: Any) -> Mutation:
+    """The idempotency key of a mutating request, and the fingerprint it is checked with."""
+    return Mutation(request_id=request.request_id, fingerprint=fingerprint(request))
 
 
 def fingerprint(request: Any) -> str:

@@ -6,11 +6,7 @@ import grpc
 
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.api import convert
-from plansmith_server.domain.plans import Mutation, PlanBook
-
-
-def _mutation(request: object) -> Mutation:
-    return Mutation(request_id=request.request_id, fingerprint=convert.fingerprint(request))  # type: ignore[attr-defined]
+from plansmith_server.domain.plans import PlanBook
 
 
 class PlanServicer:
@@ -23,7 +19,7 @@ class PlanServicer:
         self, request: pb.CreatePlanRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreatePlanResponse:
         plan = await self.book.create_plan(
-            convert.plan_from_proto(request.plan), _mutation(request)
+            convert.plan_from_proto(request.plan), convert.mutation(request)
         )
         return pb.CreatePlanResponse(plan=convert.plan_to_proto(plan))
 
@@ -56,14 +52,16 @@ class PlanServicer:
             convert.plan_from_proto(request.plan),
             fields,
             etag=request.plan.etag,
-            m=_mutation(request),
+            m=convert.mutation(request),
         )
         return pb.UpdatePlanResponse(plan=convert.plan_to_proto(plan))
 
     async def DeletePlan(
         self, request: pb.DeletePlanRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeletePlanResponse:
-        result = await self.book.delete_plan(request.plan_id, request.etag, _mutation(request))
+        result = await self.book.delete_plan(
+            request.plan_id, request.etag, convert.mutation(request)
+        )
         return pb.DeletePlanResponse(
             plan_id=result.plan_id, deleted_task_count=result.deleted_task_count
         )
@@ -72,7 +70,7 @@ class PlanServicer:
         self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTaskResponse:
         result = await self.book.create_task(
-            request.plan_id, convert.task_from_proto(request.task), _mutation(request)
+            request.plan_id, convert.task_from_proto(request.task), convert.mutation(request)
         )
         return pb.CreateTaskResponse(
             task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
@@ -82,7 +80,9 @@ class PlanServicer:
         self, request: pb.BatchCreateTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchCreateTasksResponse:
         result = await self.book.batch_create_tasks(
-            request.plan_id, [convert.task_from_proto(t) for t in request.tasks], _mutation(request)
+            request.plan_id,
+            [convert.task_from_proto(t) for t in request.tasks],
+            convert.mutation(request),
         )
         return pb.BatchCreateTasksResponse(
             tasks=[convert.task_to_proto(t) for t in result.tasks],
@@ -120,7 +120,7 @@ class PlanServicer:
             convert.task_from_proto(request.task),
             fields,
             etag=request.task.etag,
-            m=_mutation(request),
+            m=convert.mutation(request),
         )
         return pb.UpdateTaskResponse(
             task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
@@ -130,7 +130,7 @@ class PlanServicer:
         self, request: pb.DeleteTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteTaskResponse:
         result = await self.book.delete_task(
-            request.task_id, etag=request.etag, force=request.force, m=_mutation(request)
+            request.task_id, etag=request.etag, force=request.force, m=convert.mutation(request)
         )
         return pb.DeleteTaskResponse(
             task_id=result.task_id,

@@ -18,15 +18,7 @@ from plansmith_server.api.planning_convert import (
     suggestions_to_proto,
 )
 from plansmith_server.domain.generation import Generated, PlanningBook
-from plansmith_server.domain.plans import Mutation
 from plansmith_server.domain.schedules import ScheduleBook
-
-
-def _mutation(request: object) -> Mutation:
-    return Mutation(
-        request_id=request.request_id,  # type: ignore[attr-defined]
-        fingerprint=convert.fingerprint(request),
-    )
 
 
 class PlanningServicer:
@@ -41,7 +33,7 @@ class PlanningServicer:
     ) -> pb.GeneratePlanResponse:
         brief = brief_from_proto(request.brief)
         async for event in self.planning.generate(
-            brief, persist=request.persist, m=_mutation(request)
+            brief, persist=request.persist, m=convert.mutation(request)
         ):
             if isinstance(event, Generated):
                 return pb.GeneratePlanResponse(result=generated_to_proto(event, brief))
@@ -56,7 +48,7 @@ class PlanningServicer:
         unary = pb.GeneratePlanRequest.FromString(request.SerializeToString())
         sequence = 0
         async for event in self.planning.generate(
-            brief, persist=request.persist, m=_mutation(unary)
+            brief, persist=request.persist, m=convert.mutation(unary)
         ):
             if sequence == 0:
                 # The brief passed validation (the planner checks it before its first event).
@@ -81,7 +73,7 @@ class PlanningServicer:
             level=request.level,
             persist=request.persist,
             estimated_hours=request.estimated_hours,
-            m=_mutation(request),
+            m=convert.mutation(request),
         )
         stored = r.plan_revision > 0
         return pb.DecomposeTaskResponse(
@@ -128,7 +120,7 @@ class PlanningServicer:
             constraints=list(request.constraints),
             time_limit=limit,
             apply=request.apply,
-            m=_mutation(request),
+            m=convert.mutation(request),
         )
         return optimization_to_proto(o)
 
