@@ -16,6 +16,7 @@ from plansmith.v1 import ops_service_pb2, plan_service_pb2, planning_service_pb2
 from plansmith_server.api import reflection
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
+from plansmith_server.api.limits import LoadShedInterceptor
 from plansmith_server.api.ops_servicer import OpsServicer
 from plansmith_server.api.plan_servicer import PlanServicer
 from plansmith_server.api.planning_servicer import PlanningServicer
@@ -140,10 +141,21 @@ async def start(
     store = SqliteStore(config.db_path, synchronous=config.sqlite_synchronous, telemetry=telemetry)
     try:
         await store.open()
-        book = PlanBook(store)
+        book = PlanBook(store, max_tasks_per_plan=config.max_tasks_per_plan)
         planning_book = PlanningBook(book, planner or EmbeddedPlanner(), telemetry)
+        shed = LoadShedInterceptor(
+            config.max_in_flight, config.max_streams, config.retry_after_ms / 1000
+        )
         server = grpc.aio.server(
-            interceptors=[*chain(telemetry, tracing=telemetry.tracing_enabled), *extra_interceptors]
+            interceptors=[
+                *chain(telemetry, tracing=telemetry.tracing_enabled),
+                shed,
+                *extra_interceptors,
+            ],
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", max(config.max_message_bytes, 64 * 1024 * 1024)),
+            ],
         )
         add_service(server, PlanServicer(book), PLAN_SERVICE)
         add_service(

@@ -34,6 +34,16 @@ class Config:
     """Metrics exporter: none, otlp or prometheus."""
     prometheus_address: str = "127.0.0.1:9464"
     """Where the Prometheus scrape endpoint listens (metrics=prometheus)."""
+    max_in_flight: int = 256
+    """Calls in progress beyond which new ones get RESOURCE_EXHAUSTED with RetryInfo."""
+    max_streams: int = 64
+    """Open server streams beyond which new ones get RESOURCE_EXHAUSTED."""
+    retry_after_ms: int = 200
+    """The delay a refused caller is told to wait (RetryInfo)."""
+    max_message_bytes: int = 4 * 1024 * 1024
+    """Largest request message accepted (larger: RESOURCE_EXHAUSTED)."""
+    max_tasks_per_plan: int = 10_000
+    """Tasks a plan may hold (beyond: FAILED_PRECONDITION PLAN_TASK_LIMIT)."""
 
 
 _FLAGS: list[tuple[str, str, str, type]] = [
@@ -54,6 +64,11 @@ _FLAGS: list[tuple[str, str, str, type]] = [
     ("--traces", "traces", "PLANSMITH_TRACES", str),
     ("--metrics", "metrics", "PLANSMITH_METRICS", str),
     ("--prometheus-address", "prometheus_address", "PLANSMITH_PROMETHEUS_ADDRESS", str),
+    ("--max-in-flight", "max_in_flight", "PLANSMITH_MAX_IN_FLIGHT", int),
+    ("--max-streams", "max_streams", "PLANSMITH_MAX_STREAMS", int),
+    ("--retry-after-ms", "retry_after_ms", "PLANSMITH_RETRY_AFTER_MS", int),
+    ("--max-message-bytes", "max_message_bytes", "PLANSMITH_MAX_MESSAGE_BYTES", int),
+    ("--max-tasks-per-plan", "max_tasks_per_plan", "PLANSMITH_MAX_TASKS_PER_PLAN", int),
 ]
 
 _CHOICES = {
@@ -78,6 +93,11 @@ _HELP = {
     "traces": "trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT etc. configure otlp)",
     "metrics": "metrics exporter",
     "prometheus_address": "host:port of the Prometheus scrape endpoint (metrics=prometheus)",
+    "max_in_flight": "calls in progress beyond which new ones are refused (RESOURCE_EXHAUSTED)",
+    "max_streams": "open server streams beyond which new ones are refused",
+    "retry_after_ms": "the RetryInfo delay given to refused callers",
+    "max_message_bytes": "largest request message accepted",
+    "max_tasks_per_plan": "tasks a plan may hold",
 }
 
 

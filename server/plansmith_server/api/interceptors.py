@@ -275,6 +275,7 @@ class AccessLogInterceptor(_Interceptor):
         context: grpc.aio.ServicerContext,
         start: float,
         exc: BaseException | None,
+        peer: str,
     ) -> None:
         code = _code_after(exc, context)
         ms = (time.perf_counter() - start) * 1000
@@ -286,7 +287,7 @@ class AccessLogInterceptor(_Interceptor):
             "status_code": code.name,
             "duration_ms": round(ms, 3),
             "request_id": request_id_var.get(),
-            "peer": context.peer(),
+            "peer": peer,
         }
         span_ctx = trace.get_current_span().get_span_context()
         if span_ctx.is_valid:
@@ -297,6 +298,8 @@ class AccessLogInterceptor(_Interceptor):
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
+            # Read while the call is alive: after a stream ends, peer() can crash grpc.
+            peer = context.peer()
             exc: BaseException | None = None
             try:
                 return await behavior(request, context)
@@ -304,13 +307,14 @@ class AccessLogInterceptor(_Interceptor):
                 exc = e
                 raise
             finally:
-                self._log(method, context, start, exc)
+                self._log(method, context, start, exc, peer)
 
         return wrapped
 
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             start = time.perf_counter()
+            peer = context.peer()
             exc: BaseException | None = None
             try:
                 async for item in behavior(request, context):
@@ -319,7 +323,7 @@ class AccessLogInterceptor(_Interceptor):
                 exc = e
                 raise
             finally:
-                self._log(method, context, start, exc)
+                self._log(method, context, start, exc, peer)
 
         return wrapped
 

@@ -159,6 +159,12 @@ class PlanningBook:
         async def body(tx: WriteTx) -> StoredPlan:
             ts = self.book.clock()
             req = brief.request
+            if len(gen.tasks) > self.book.max_tasks_per_plan:
+                raise FailedPreconditionError(
+                    f"the plan has {len(gen.tasks)} tasks, more than the limit of "
+                    f"{self.book.max_tasks_per_plan} tasks per plan",
+                    reason="PLAN_TASK_LIMIT",
+                )
             plan = Plan(
                 id=new_id("pln"),
                 project_id=req.project_id,
@@ -263,6 +269,7 @@ class PlanningBook:
 
         async def body(tx: WriteTx) -> DecomposeResult:
             current = await _require_task(tx, task_id)
+            await self.book.check_room(tx, current.plan_id, len(d.subtasks))
             # Checked again: the task may have changed while the planner worked.
             _check_decomposable(current, await tx.children(task_id))
             return await self._store_decomposition(tx, current, d, caps)

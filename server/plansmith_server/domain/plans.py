@@ -107,9 +107,34 @@ class TaskDeletion:
 class PlanBook:
     """The plans-and-tasks domain service."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], int] = now_us) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], int] = now_us,
+        max_tasks_per_plan: int = 10_000,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.max_tasks_per_plan = max_tasks_per_plan
+
+    async def check_room(self, tx: ReadTx, plan_id: str, adding: int) -> None:
+        """Refuses to grow a plan past `max_tasks_per_plan` tasks."""
+        have = await tx.task_count(plan_id)
+        if have + adding > self.max_tasks_per_plan:
+            raise FailedPreconditionError(
+                f"plan {plan_id!r} has {have} tasks; adding {adding} would pass the limit of "
+                f"{self.max_tasks_per_plan} tasks per plan",
+                reason="PLAN_TASK_LIMIT",
+                violations=[
+                    PreconditionViolation(
+                        "PLAN_TASK_LIMIT",
+                        f"plans/{plan_id}",
+                        f"{have} + {adding} tasks > {self.max_tasks_per_plan}",
+                    )
+                ],
+                metadata={"limit": str(self.max_tasks_per_plan), "tasks": str(have)},
+            )
 
     # ---- idempotency -------------------------------------------------------------------
 
@@ -319,6 +344,7 @@ class PlanBook:
 
         async def body(tx: WriteTx) -> TasksResult:
             plan = await _require_plan(tx, plan_id)
+            await self.check_room(tx, plan_id, len(drafts))
             ts = self.clock()
             new_ids = {ref: new_id("tsk") for ref in refs}
             created: list[Task] = []

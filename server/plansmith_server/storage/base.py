@@ -77,6 +77,10 @@ class ReadTx(Protocol):
         """Ids of the tasks that depend on `task_id`."""
         ...
 
+    async def task_count(self, plan_id: str) -> int:
+        """How many tasks the plan has."""
+        ...
+
     async def children(self, task_id: str) -> list[str]:
         """Ids of the tasks decomposed from `task_id`."""
         ...

@@ -248,6 +248,10 @@ class _SqliteReadTx:
         )
         return [r[0] for r in rows]
 
+    async def task_count(self, plan_id: str) -> int:
+        row = await self._one("SELECT count(*) FROM tasks WHERE plan_id = ?", (plan_id,))
+        return int(row[0])
+
     async def children(self, task_id: str) -> list[str]:
         rows = await self._all(
             "SELECT id FROM tasks WHERE parent_task_id = ? AND parent_task_id != '' ORDER BY seq",
