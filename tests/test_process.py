@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,20 +25,28 @@ GRPCURL = shutil.which("grpcurl", path=str(BIN)) or shutil.which("grpcurl")
 
 
 class ServerProcess:
-    def __init__(self, proc: subprocess.Popen[str], address: str) -> None:
+    def __init__(self, proc: subprocess.Popen[str], address: str, lines: list[str]) -> None:
         self.proc = proc
         self.address = address
-        self.lines: list[str] = []
+        self.lines = lines
+        # Keep reading the server's log: a full pipe would block the server mid-call.
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            _, rest = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, rest = self.proc.communicate()
-        self.lines += rest.splitlines()
+            self.proc.wait()
+        self._reader.join(timeout=10)
         return self.proc.returncode
 
 
@@ -58,9 +67,7 @@ def launch(db: str, *args: str) -> ServerProcess:
         if "serving on" in line:
             text = json.loads(line)["message"] if line.startswith("{") else line
             address = text.split("serving on ")[1].split()[0]
-            sp = ServerProcess(proc, address)
-            sp.lines = seen
-            return sp
+            return ServerProcess(proc, address, [x.rstrip("\n") for x in seen])
     proc.kill()
     raise AssertionError("server did not start:\n" + "".join(seen))
 
