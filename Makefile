@@ -35,5 +35,11 @@ lint: install $(BUF)
 gen: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen_protos.sh
 
+# The load benchmark against a bare grpc.aio echo server (about 1.5 minutes). h2load
+# comes from Debian's nghttp2-client.
+bench: install
+	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
+	$(PY) bench/load.py
+
 clean:
 	rm -rf $(VENV) node_modules

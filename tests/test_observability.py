@@ -151,6 +151,7 @@ async def test_status_report_matches_a_known_sequence_of_calls(observed):
     assert (ct.total_calls, ct.total_errors, ct.window_calls) == (5, 1, 5)
     assert ct.error_rate == pytest.approx(0.2)
     assert dict(ct.codes) == {"OK": 4, "INVALID_ARGUMENT": 1}
+    assert dict(ct.total_codes) == {"OK": 4, "INVALID_ARGUMENT": 1}
     assert 0 < ct.p50_ms <= ct.p95_ms <= ct.p99_ms
     assert ct.calls_per_second > 0
     assert by_method["/plansmith.v1.PlanService/CreatePlan"].total_calls == 1

@@ -67,6 +67,7 @@ class OpsServicer:
                     p99_ms=m.p99_ms,
                     calls_per_second=m.calls_per_second,
                     codes=m.codes,
+                    total_codes=m.total_codes,
                 )
                 for m in stats.summary(window)
             ],

@@ -27,12 +27,14 @@ class MethodSummary:
     p99_ms: float
     calls_per_second: float
     codes: dict[str, int]
+    total_codes: dict[str, int]
 
 
 @dataclass
 class _Method:
     total: int = 0
     errors: int = 0
+    total_codes: dict[str, int] = field(default_factory=dict)
     samples: deque[tuple[float, float, str]] = field(default_factory=deque)
 
 
@@ -63,6 +65,7 @@ class CallStats:
         if m is None:
             m = self._methods[method] = _Method()
         m.total += 1
+        m.total_codes[code] = m.total_codes.get(code, 0) + 1
         if code != "OK":
             m.errors += 1
         m.samples.append((self.clock(), duration_ms, code))
@@ -97,6 +100,7 @@ class CallStats:
                     p99_ms=percentile(durations, 99),
                     calls_per_second=len(recent) / span,
                     codes=codes,
+                    total_codes=dict(m.total_codes),
                 )
             )
         return out

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eplansmith/v1/ops_service.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n\x17GetServiceStatusRequest\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x05\"\x9f\x02\n\x0bMethodStats\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x13\n\x0btotal_calls\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_errors\x18\x03 \x01(\x03\x12\x14\n\x0cwindow_calls\x18\x04 \x01(\x03\x12\x12\n\nerror_rate\x18\x05 \x01(\x01\x12\x0e\n\x06p50_ms\x18\x06 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x07 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x08 \x01(\x01\x12\x18\n\x10\x63\x61lls_per_second\x18\t \x01(\x01\x12\x33\n\x05\x63odes\x18\n \x03(\x0b\x32$.plansmith.v1.MethodStats.CodesEntry\x1a,\n\nCodesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"l\n\x0e\x44\x61tabaseStatus\x12\x0f\n\x07healthy\x18\x01 \x01(\x08\x12\x18\n\x10probe_latency_ms\x18\x02 \x01(\x01\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"\x98\x02\n\x18GetServiceStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x01\x12\x16\n\x0ewindow_seconds\x18\x04 \x01(\x05\x12*\n\x07methods\x18\x05 \x03(\x0b\x32\x19.plansmith.v1.MethodStats\x12.\n\x08\x64\x61tabase\x18\x06 \x01(\x0b\x32\x1c.plansmith.v1.DatabaseStatus\x12\x16\n\x0e\x61\x63tive_streams\x18\x07 \x01(\x05\x12\x17\n\x0f\x63\x61lls_in_flight\x18\x08 \x01(\x05\x32o\n\nOpsService\x12\x61\n\x10GetServiceStatus\x12%.plansmith.v1.GetServiceStatusRequest\x1a&.plansmith.v1.GetServiceStatusResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eplansmith/v1/ops_service.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n\x17GetServiceStatusRequest\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x05\"\x92\x03\n\x0bMethodStats\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x13\n\x0btotal_calls\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_errors\x18\x03 \x01(\x03\x12\x14\n\x0cwindow_calls\x18\x04 \x01(\x03\x12\x12\n\nerror_rate\x18\x05 \x01(\x01\x12\x0e\n\x06p50_ms\x18\x06 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x07 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x08 \x01(\x01\x12\x18\n\x10\x63\x61lls_per_second\x18\t \x01(\x01\x12\x33\n\x05\x63odes\x18\n \x03(\x0b\x32$.plansmith.v1.MethodStats.CodesEntry\x12>\n\x0btotal_codes\x18\x0b \x03(\x0b\x32).plansmith.v1.MethodStats.TotalCodesEntry\x1a,\n\nCodesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0fTotalCodesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"l\n\x0e\x44\x61tabaseStatus\x12\x0f\n\x07healthy\x18\x01 \x01(\x08\x12\x18\n\x10probe_latency_ms\x18\x02 \x01(\x01\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"\x98\x02\n\x18GetServiceStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x01\x12\x16\n\x0ewindow_seconds\x18\x04 \x01(\x05\x12*\n\x07methods\x18\x05 \x03(\x0b\x32\x19.plansmith.v1.MethodStats\x12.\n\x08\x64\x61tabase\x18\x06 \x01(\x0b\x32\x1c.plansmith.v1.DatabaseStatus\x12\x16\n\x0e\x61\x63tive_streams\x18\x07 \x01(\x05\x12\x17\n\x0f\x63\x61lls_in_flight\x18\x08 \x01(\x05\x32o\n\nOpsService\x12\x61\n\x10GetServiceStatus\x12%.plansmith.v1.GetServiceStatusRequest\x1a&.plansmith.v1.GetServiceStatusResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,16 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.plansmith.v1P\001Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1'
   _globals['_METHODSTATS_CODESENTRY']._loaded_options = None
   _globals['_METHODSTATS_CODESENTRY']._serialized_options = b'8\001'
+  _globals['_METHODSTATS_TOTALCODESENTRY']._loaded_options = None
+  _globals['_METHODSTATS_TOTALCODESENTRY']._serialized_options = b'8\001'
   _globals['_GETSERVICESTATUSREQUEST']._serialized_start=81
   _globals['_GETSERVICESTATUSREQUEST']._serialized_end=130
   _globals['_METHODSTATS']._serialized_start=133
-  _globals['_METHODSTATS']._serialized_end=420
-  _globals['_METHODSTATS_CODESENTRY']._serialized_start=376
-  _globals['_METHODSTATS_CODESENTRY']._serialized_end=420
-  _globals['_DATABASESTATUS']._serialized_start=422
-  _globals['_DATABASESTATUS']._serialized_end=530
-  _globals['_GETSERVICESTATUSRESPONSE']._serialized_start=533
-  _globals['_GETSERVICESTATUSRESPONSE']._serialized_end=813
-  _globals['_OPSSERVICE']._serialized_start=815
-  _globals['_OPSSERVICE']._serialized_end=926
+  _globals['_METHODSTATS']._serialized_end=535
+  _globals['_METHODSTATS_CODESENTRY']._serialized_start=440
+  _globals['_METHODSTATS_CODESENTRY']._serialized_end=484
+  _globals['_METHODSTATS_TOTALCODESENTRY']._serialized_start=486
+  _globals['_METHODSTATS_TOTALCODESENTRY']._serialized_end=535
+  _globals['_DATABASESTATUS']._serialized_start=537
+  _globals['_DATABASESTATUS']._serialized_end=645
+  _globals['_GETSERVICESTATUSRESPONSE']._serialized_start=648
+  _globals['_GETSERVICESTATUSRESPONSE']._serialized_end=928
+  _globals['_OPSSERVICE']._serialized_start=930
+  _globals['_OPSSERVICE']._serialized_end=1041
 # @@protoc_insertion_point(module_scope)

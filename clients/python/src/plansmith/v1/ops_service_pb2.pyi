@@ -69,6 +69,26 @@ class MethodStats(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class TotalCodesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     METHOD_FIELD_NUMBER: _builtins.int
     TOTAL_CALLS_FIELD_NUMBER: _builtins.int
     TOTAL_ERRORS_FIELD_NUMBER: _builtins.int
@@ -79,6 +99,7 @@ class MethodStats(_message.Message):
     P99_MS_FIELD_NUMBER: _builtins.int
     CALLS_PER_SECOND_FIELD_NUMBER: _builtins.int
     CODES_FIELD_NUMBER: _builtins.int
+    TOTAL_CODES_FIELD_NUMBER: _builtins.int
     method: _builtins.str
     """Full method name, e.g. `/plansmith.v1.PlanService/GetTask`."""
     total_calls: _builtins.int
@@ -101,6 +122,10 @@ class MethodStats(_message.Message):
     def codes(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Calls of the window by status code name, e.g. {"OK": 10, "NOT_FOUND": 2}."""
 
+    @_builtins.property
+    def total_codes(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Calls since the server started, by status code name."""
+
     def __init__(
         self,
         *,
@@ -114,10 +139,11 @@ class MethodStats(_message.Message):
         p99_ms: _builtins.float = ...,
         calls_per_second: _builtins.float = ...,
         codes: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        total_codes: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls_per_second", b"calls_per_second", "codes", b"codes", "error_rate", b"error_rate", "method", b"method", "p50_ms", b"p50_ms", "p95_ms", b"p95_ms", "p99_ms", b"p99_ms", "total_calls", b"total_calls", "total_errors", b"total_errors", "window_calls", b"window_calls"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls_per_second", b"calls_per_second", "codes", b"codes", "error_rate", b"error_rate", "method", b"method", "p50_ms", b"p50_ms", "p95_ms", b"p95_ms", "p99_ms", b"p99_ms", "total_calls", b"total_calls", "total_codes", b"total_codes", "total_errors", b"total_errors", "window_calls", b"window_calls"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
