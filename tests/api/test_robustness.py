@@ -167,3 +167,28 @@ async def test_calls_cancelled_at_any_point_leave_no_transaction_open(plans):
     titles = [x.title for x in listed.tasks]
     assert len(titles) == len(set(titles))
     await plans.CreateTask(pb.CreateTaskRequest(plan_id=p.id, task=task_pb2.Task(title="last")))
+
+
+async def test_a_failing_write_in_a_commit_group_leaves_the_others_intact(plans):
+    """Concurrent writes share one transaction (group commit); one that fails inside its
+    transaction rolls back alone."""
+    p = (await plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+
+    async def create(i: int):
+        deps = ["tsk_missing"] if i % 3 == 0 else []
+        try:
+            return await plans.CreateTask(
+                pb.CreateTaskRequest(
+                    plan_id=p.id, task=task_pb2.Task(title=f"t{i}", dependencies=deps)
+                )
+            )
+        except grpc.aio.AioRpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+            return None
+
+    results = await asyncio.gather(*(create(i) for i in range(90)))
+    ok = [r for r in results if r is not None]
+    assert len(ok) == 60
+    assert sorted(r.plan_revision for r in ok) == list(range(2, 62))
+    listed = await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id, page_size=1000))
+    assert sorted(t.title for t in listed.tasks) == sorted(f"t{i}" for i in range(90) if i % 3)

@@ -9,6 +9,7 @@ database), with reads serialized against writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -152,6 +153,14 @@ def _task_params(t: Task) -> tuple[Any, ...]:
         t.update_time,
         t.version,
     )
+
+
+class _Batch:
+    """A group of writers sharing one transaction, and the outcome of its COMMIT."""
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.members = 0
 
 
 class _SqliteReadTx:
@@ -403,6 +412,13 @@ class SqliteStore:
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
+        # Group commit (file databases): writers run one at a time, each in a savepoint of
+        # one shared transaction; a committer task commits it once the writers queued at
+        # that moment have run. One COMMIT (and one fsync) serves the whole group, and
+        # each writer still returns only after its group's COMMIT.
+        self._batch: _Batch | None = None
+        self._commit_wanted = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
 
     @property
     def in_memory(self) -> bool:
@@ -421,9 +437,12 @@ class SqliteStore:
             await w.execute("PRAGMA foreign_keys = ON")
             await self._migrate(w)
             if self.in_memory:
+                # One connection for reads and writes: a transaction left open for a group
+                # would be seen (and nested into) by readers, so no group commit here.
                 self._reader = w
                 self._read_lock = self._write_lock
             else:
+                self._committer = asyncio.create_task(self._commit_loop(), name="sqlite-commit")
                 uri = f"file:{Path(self.path).resolve()}?mode=ro"
                 self._reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
                 await self._reader.execute("PRAGMA busy_timeout = 5000")
@@ -495,25 +514,75 @@ class SqliteStore:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_SqliteWriteTx]:
         conn = self._require(self._writer)
-        async with self._observed("write"), self._write_lock:
-            await self._begin(conn, "BEGIN IMMEDIATE")
-            try:
-                yield _SqliteWriteTx(conn)
-            except BaseException:
-                await self._end(conn, "ROLLBACK")
-                raise
-            try:
-                await conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                await self._end(conn, "ROLLBACK")
-                raise UnavailableError(f"commit failed: {exc}") from exc
+        if self._committer is None:
+            async with self._observed("write"), self._write_lock:
+                await self._begin(conn, "BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteWriteTx(conn)
+                except BaseException:
+                    await self._end(conn, "ROLLBACK")
+                    raise
+                try:
+                    await conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    await self._end(conn, "ROLLBACK")
+                    raise UnavailableError(f"commit failed: {exc}") from exc
+            return
+        async with self._observed("write"):
+            async with self._write_lock:
+                batch = self._batch
+                if batch is None:
+                    await self._begin(conn, "BEGIN IMMEDIATE")
+                    batch = self._batch = _Batch(asyncio.get_running_loop().create_future())
+                batch.members += 1
+                savepoint = f"w{batch.members}"
+                await self._begin(conn, f"SAVEPOINT {savepoint}", undo=f"RELEASE {savepoint}")
+                try:
+                    yield _SqliteWriteTx(conn)
+                except BaseException:
+                    # Undo this writer only; the others of the group are not affected.
+                    await self._end(conn, f"ROLLBACK TO {savepoint}")
+                    await self._end(conn, f"RELEASE {savepoint}")
+                    self._commit_wanted.set()  # close the group even if it is now empty
+                    raise
+                await conn.execute(f"RELEASE {savepoint}")
+                self._commit_wanted.set()
+            # Answer only once the group is durable. Shielded: a cancelled caller must not
+            # cancel the group's future for the others.
+            await asyncio.shield(batch.done)
 
-    async def _begin(self, conn: aiosqlite.Connection, stmt: str) -> None:
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            # Writers already queued for the lock go first and join the group.
+            async with self._write_lock:
+                await self._commit_batch()
+
+    async def _commit_batch(self) -> None:
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        conn = self._require(self._writer)
+        try:
+            await conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._end(conn, "ROLLBACK")
+            batch.done.set_exception(UnavailableError(f"commit failed: {exc}"))
+        except asyncio.CancelledError:
+            batch.done.set_exception(UnavailableError("server stopping: outcome unknown"))
+            raise
+        else:
+            batch.done.set_result(None)
+        if batch.done.exception() is not None:
+            batch.done.exception()  # retrieved: a failed group nobody awaits is not an error
+
+    async def _begin(self, conn: aiosqlite.Connection, stmt: str, undo: str = "ROLLBACK") -> None:
         try:
             await conn.execute(stmt)
         except asyncio.CancelledError:
-            # The BEGIN is queued and will run: queue its end too.
-            await self._end(conn, "ROLLBACK")
+            # The statement is queued and will run: queue its undoing too.
+            await self._end(conn, undo)
             raise
         except sqlite3.Error as exc:
             raise UnavailableError(f"database unavailable: {exc}") from exc
@@ -561,6 +630,14 @@ class SqliteStore:
         return total
 
     async def close(self) -> None:
+        if self._committer is not None:
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+            self._committer = None
+            if self._writer is not None:
+                async with self._write_lock:
+                    await self._commit_batch()
         reader, writer = self._reader, self._writer
         self._reader = self._writer = None
         if reader is not None and reader is not writer:
