@@ -6,6 +6,7 @@ error mapping. Each wraps the handler behaviors through `handlers.wrap_handler`.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextvars
 import logging
@@ -69,11 +70,13 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             handler, lambda b: self.unary(method, b), lambda b: self.stream(method, b)
         )
 
+    @abc.abstractmethod
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+        """Wraps the behavior of a unary-response call of `method`."""
 
+    @abc.abstractmethod
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
-        raise NotImplementedError  # pragma: no cover
+        """Wraps the behavior of a server-streaming call of `method`."""
 
 
 def _split(method: str) -> tuple[str, str]:
