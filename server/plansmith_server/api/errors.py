@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
@@ -95,10 +94,3 @@ def internal_status(request_id: str) -> status_pb2.Status:
             )
         ],
     )
-
-
-def grpc_code(status: status_pb2.Status) -> grpc.StatusCode:
-    for c in grpc.StatusCode:
-        if c.value[0] == status.code:
-            return c
-    return grpc.StatusCode.UNKNOWN

@@ -12,7 +12,7 @@ import binascii
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -653,8 +653,3 @@ def field_names(mask: Sequence[str], allowed: Sequence[str]) -> list[str]:
             if name not in out:
                 out.append(name)
     return out
-
-
-def populated_fields(values: Mapping[str, bool], allowed: Sequence[str]) -> list[str]:
-    """AIP-134 for an empty mask: the fields the caller set to non-default values."""
-    return [f for f in allowed if values.get(f)]

@@ -47,15 +47,6 @@ def default_warm_start_share(n_activities: int) -> float:
     return 0.5
 
 
-def ortools_available() -> bool:
-    """Whether ``ortools.sat.python.cp_model`` can be imported."""
-    try:
-        from ortools.sat.python import cp_model  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class CpSatScheduler:
     """Exact scheduler on OR-Tools CP-SAT.
 

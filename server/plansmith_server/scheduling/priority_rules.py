@@ -107,12 +107,4 @@ def regret_biased_list(
     return order
 
 
-def repair_list(cp: CompiledProblem, order: Sequence[int]) -> list[int]:
-    """Makes any permutation precedence-feasible, keeping its relative order otherwise."""
-    pos = [0] * cp.n
-    for i, v in enumerate(order):
-        pos[v] = i
-    return list_from_keys(cp, [(pos[v],) for v in range(cp.n)])
-
-
 RuleFn = Callable[[CompiledProblem], PriorityKeys]

@@ -99,23 +99,3 @@ def build_result(
         stats=stats,
         goals=tuple(goals),
     )
-
-
-def empty_result(cp: CompiledProblem, stats: SolverStats, goals: Sequence[Goal]) -> ScheduleResult:
-    """Result for a problem whose solver produced nothing."""
-    lbs = lower_bounds(cp)
-    return ScheduleResult(
-        status=ScheduleStatus.NO_SOLUTION,
-        activities=(),
-        makespan=0.0,
-        lower_bounds=lbs,
-        lower_bound=lbs.best,
-        optimal=False,
-        gap=1.0,
-        workloads=(),
-        critical_chain=(),
-        unschedulable=tuple(cp.unschedulable),
-        solver=stats.solver,
-        stats=stats,
-        goals=tuple(goals),
-    )
