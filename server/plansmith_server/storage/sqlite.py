@@ -574,8 +574,10 @@ class SqliteStore:
             raise
         else:
             batch.done.set_result(None)
-        if batch.done.exception() is not None:
-            batch.done.exception()  # retrieved: a failed group nobody awaits is not an error
+        # Marks a failure as seen: if every writer of the group was cancelled, nobody awaits
+        # it, and asyncio would log "exception was never retrieved" (the writers that do
+        # await it still get it).
+        batch.done.exception()
 
     async def _begin(self, conn: aiosqlite.Connection, stmt: str, undo: str = "ROLLBACK") -> None:
         try:
