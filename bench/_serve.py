@@ -41,9 +41,7 @@ async def main(db: str, mode: str) -> None:
         telemetry = Telemetry.from_providers(tp, mp)
     # Benchmarks write far more tasks into one plan than a real plan holds.
     running = await start(
-        Config(
-            listen="127.0.0.1:0", db_path=db, log_level="WARNING", max_tasks_per_plan=10**8
-        ),
+        Config(listen="127.0.0.1:0", db_path=db, log_level="WARNING", max_tasks_per_plan=10**8),
         telemetry=telemetry,
     )
     print(f"ADDRESS {running.address}", flush=True)

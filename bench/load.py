@@ -229,7 +229,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--inflight", default="1,16,64")
+    ap.add_argument(
+        "--calls", default="", help="comma-separated subset of the calls (default: all)"
+    )
+    ap.add_argument("--no-stream", action="store_true", help="skip the first-event measurement")
     args = ap.parse_args()
+    wanted = set(filter(None, args.calls.split(",")))
+    unknown = wanted - set(PATHS)
+    if unknown:
+        sys.exit(f"unknown calls {sorted(unknown)}; known: {', '.join(PATHS)}")
     if not shutil.which("h2load"):
         sys.exit("h2load not found: apt-get install nghttp2-client (make bench does)")
     levels = [int(x) for x in args.inflight.split(",")]
@@ -250,6 +258,8 @@ def main() -> None:
                 base[n] = r
                 rows.append(("echo (unary)", n, r, None))
             for name, path in PATHS.items():
+                if wanted and name not in wanted:
+                    continue
                 for n in levels:
                     before = asyncio.run(plansmith_codes(ps_addr, path))
                     r = h2load(ps_addr, path, frame(reqs[name]), n, args.seconds, tmp)
@@ -263,7 +273,7 @@ def main() -> None:
                     assert ok >= r["succeeded"], (name, r, after)
                     rows.append((name, n, r, base[n]))
             brief = reqs["_brief"]
-            for n in levels:
+            for n in [] if args.no_stream else levels:
                 echo_stream = asyncio.run(
                     first_event_latency(
                         echo_addr,

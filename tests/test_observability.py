@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from plansmith.v1 import (
+    agent_pb2,
     ops_service_pb2,
     ops_service_pb2_grpc,
     plan_pb2,
@@ -363,4 +364,34 @@ async def test_generate_plan_shows_nested_database_and_planning_spans(observed):
         for s in observed.finished()
         if s.parent and s.parent.span_id == server.context.span_id
     }
-    assert {"planning.analyzing", "planning.assessing", "db.write", "db.read"} <= children
+    assert {"planning.analyzing", "planning.assessing", "db.write"} <= children
+
+
+async def test_bulk_reads_have_a_database_span_and_key_reads_do_not(observed):
+    """A whole-plan read runs on the reader thread and shows as `db.read`; a key lookup runs
+    on the event loop in microseconds, and a span would cost more than the lookup."""
+    from plansmith.v1 import planning_service_pb2, planning_service_pb2_grpc
+
+    plan = (
+        await observed.plans.CreatePlan(
+            pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P", agents=[agent_pb2.Agent(id="a")]))
+        )
+    ).plan
+    await observed.plans.CreateTask(
+        pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title="t", estimated_hours=2))
+    )
+    await observed.plans.GetPlan(pb.GetPlanRequest(plan_id=plan.id))
+    async with grpc.aio.insecure_channel(observed.running.address) as ch:
+        stub = planning_service_pb2_grpc.PlanningServiceStub(ch)
+        await stub.AnalyzePlan(planning_service_pb2.AnalyzePlanRequest(plan_id=plan.id))
+
+    def children(name: str) -> set[str]:
+        server = observed.finished(name)[0]
+        return {
+            s.name
+            for s in observed.finished()
+            if s.parent and s.parent.span_id == server.context.span_id
+        }
+
+    assert "db.read" in children("plansmith.v1.PlanningService/AnalyzePlan")
+    assert "db.read" not in children("plansmith.v1.PlanService/GetPlan")

@@ -315,8 +315,7 @@ async def test_change_log_records_every_mutation(server, plans):
     )
     await plans.DeleteTask(pb.DeleteTaskRequest(task_id=t.id))
     await plans.DeletePlan(pb.DeletePlanRequest(plan_id=p.id))
-    async with server.store.read() as tx:
-        log = await tx.changes(p.id, 0, 100)
+    log = await server.store.read(lambda tx: tx.changes(p.id, 0, 100))
     assert [(rev, c.kind) for rev, c in log] == [
         (1, "PLAN_CREATED"),
         (2, "TASK_CREATED"),

@@ -40,7 +40,7 @@ from plansmith_server.planning import (
     PlanRequest,
     TaskToDecompose,
 )
-from plansmith_server.storage.base import WriteTx
+from plansmith_server.storage.base import ReadTx, WriteTx
 from plansmith_server.telemetry import Telemetry
 
 LEVELS = {0: "STANDARD", 1: "SUMMARY", 2: "STANDARD", 3: "DETAILED"}
@@ -111,8 +111,7 @@ class PlanningBook:
         today = _today()
         if persist and m.request_id:
             # A retry must regenerate exactly what the first call stored: same day.
-            async with self.store.read() as tx:
-                record = await tx.get_idempotency(m.request_id)
+            record = await self.store.read(lambda tx: tx.get_idempotency(m.request_id))
             if record is not None and "today" in record.response:
                 today = date.fromisoformat(record.response["today"])
         tracer = self.telemetry.tracer
@@ -156,7 +155,7 @@ class PlanningBook:
                 Plan.from_dict(d["plan"]), {k: Task.from_dict(t) for k, t in d["tasks"].items()}
             )
 
-        async def body(tx: WriteTx) -> StoredPlan:
+        def body(tx: WriteTx) -> StoredPlan:
             ts = self.book.clock()
             req = brief.request
             if len(gen.tasks) > self.book.max_tasks_per_plan:
@@ -191,13 +190,13 @@ class PlanningBook:
                 )
                 for t in gen.tasks
             }
-            await tx.insert_plan(plan)
-            await tx.insert_tasks(list(tasks.values()))
+            tx.insert_plan(plan)
+            tx.insert_tasks(list(tasks.values()))
             changes = [ChangeRecord("PLAN_CREATED", "plan", plan.id, plan.to_dict())]
             changes += [
                 ChangeRecord("TASK_CREATED", "task", t.id, t.to_dict()) for t in tasks.values()
             ]
-            await tx.append_changes(plan.id, 1, changes, ts)
+            tx.append_changes(plan.id, 1, changes, ts)
             return StoredPlan(plan, tasks)
 
         return await self.book.mutate("GeneratePlan", m, body, encode, decode)
@@ -255,10 +254,13 @@ class PlanningBook:
             earlier = await self.book.replay("DecomposeTask", m, decode)
             if earlier is not None:
                 return earlier
-        async with self.store.read() as tx:
-            task = await _require_task(tx, task_id)
-            plan = await tx.get_plan(task.plan_id)
-            _check_decomposable(task, await tx.children(task_id))
+
+        def load(tx: ReadTx) -> tuple[Task, Plan | None]:
+            task = _require_task(tx, task_id)
+            _check_decomposable(task, tx.children(task_id))
+            return task, tx.get_plan(task.plan_id)
+
+        task, plan = await self.store.read(load)
         d = await self.planner.decompose(_to_decompose(task, estimated_hours), level_name)
         caps = {a.id: a.capabilities for a in plan.agents} if plan else {}
         if not persist:
@@ -267,16 +269,16 @@ class PlanningBook:
             )
             return DecomposeResult(subtasks, d.method, (), 0)
 
-        async def body(tx: WriteTx) -> DecomposeResult:
-            current = await _require_task(tx, task_id)
-            await self.book.check_room(tx, current.plan_id, len(d.subtasks))
+        def body(tx: WriteTx) -> DecomposeResult:
+            current = _require_task(tx, task_id)
+            self.book.check_room(tx, current.plan_id, len(d.subtasks))
             # Checked again: the task may have changed while the planner worked.
-            _check_decomposable(current, await tx.children(task_id))
-            return await self._store_decomposition(tx, current, d, caps)
+            _check_decomposable(current, tx.children(task_id))
+            return self._store_decomposition(tx, current, d, caps)
 
         return await self.book.mutate("DecomposeTask", m, body, encode, decode)
 
-    async def _store_decomposition(
+    def _store_decomposition(
         self, tx: WriteTx, parent: Task, d: Decomposition, caps: Mapping[str, Sequence[str]]
     ) -> DecomposeResult:
         ts = self.book.clock()
@@ -289,12 +291,12 @@ class PlanningBook:
             # The first subtasks wait for what the parent waited for.
             deps = child.dependencies + (parent.dependencies if s.id in sources else ())
             children.append(replace(child, dependencies=deps, create_time=ts, update_time=ts))
-        await tx.insert_tasks(children)
-        revision = await tx.bump_revision(parent.plan_id, ts)
+        tx.insert_tasks(children)
+        revision = tx.bump_revision(parent.plan_id, ts)
         changes = [ChangeRecord("TASK_CREATED", "task", c.id, c.to_dict()) for c in children]
         rewired = []
-        for dep_id in await tx.dependents(parent.id):
-            other = await _require_task(tx, dep_id)
+        for dep_id in tx.dependents(parent.id):
+            other = _require_task(tx, dep_id)
             new_deps: list[str] = []
             for x in other.dependencies:
                 for y in sinks if x == parent.id else [x]:
@@ -303,10 +305,10 @@ class PlanningBook:
             updated = replace(
                 other, dependencies=tuple(new_deps), update_time=ts, version=other.version + 1
             )
-            await tx.update_task(updated)
+            tx.update_task(updated)
             changes.append(ChangeRecord("TASK_UPDATED", "task", dep_id, updated.to_dict()))
             rewired.append(dep_id)
-        await tx.append_changes(parent.plan_id, revision, changes, ts)
+        tx.append_changes(parent.plan_id, revision, changes, ts)
         return DecomposeResult(tuple(children), d.method, tuple(rewired), revision)
 
     # ---- estimation ------------------------------------------------------------------
@@ -324,9 +326,9 @@ class PlanningBook:
         if scope == SCOPE_PLAN and not plan_id:
             v.add("plan_id", "is required with scope PLAN")
         v.raise_if_any()
-        history: list[Task] = []
-        async with self.store.read() as tx:
-            plan = await tx.get_plan(plan_id) if plan_id else None
+
+        def load(tx: ReadTx) -> list[Task]:
+            plan = tx.get_plan(plan_id) if plan_id else None
             if plan_id and plan is None:
                 raise NotFoundError("plan", plan_id)
             if agent_id and plan is not None and plan.agents and agent_id not in plan.agent_ids():
@@ -334,9 +336,12 @@ class PlanningBook:
             project = project_id or (plan.project_id if plan else "")
             if scope == SCOPE_PLAN or (scope == SCOPE_UNSPECIFIED and not project):
                 if plan_id:
-                    history = await tx.completed_tasks(plan_id=plan_id, limit=HISTORY_LIMIT)
+                    return tx.completed_tasks(plan_id=plan_id, limit=HISTORY_LIMIT)
             elif project:
-                history = await tx.completed_tasks(project_id=project, limit=HISTORY_LIMIT)
+                return tx.completed_tasks(project_id=project, limit=HISTORY_LIMIT)
+            return []
+
+        history = await self.store.read(load, bulk=True)
         return await self.planner.estimate(
             description,
             agent_id=agent_id,
@@ -460,8 +465,8 @@ def _check_decomposable(task: Task, children: Sequence[str]) -> None:
         )
 
 
-async def _require_task(tx: Any, task_id: str) -> Task:
-    task = await tx.get_task(task_id)
+def _require_task(tx: Any, task_id: str) -> Task:
+    task = tx.get_task(task_id)
     if task is None:
         raise NotFoundError("task", task_id)
     return task

@@ -12,7 +12,7 @@ import binascii
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -118,9 +118,9 @@ class PlanBook:
         self.clock = clock
         self.max_tasks_per_plan = max_tasks_per_plan
 
-    async def check_room(self, tx: ReadTx, plan_id: str, adding: int) -> None:
+    def check_room(self, tx: ReadTx, plan_id: str, adding: int) -> None:
         """Refuses to grow a plan past `max_tasks_per_plan` tasks."""
-        have = await tx.task_count(plan_id)
+        have = tx.task_count(plan_id)
         if have + adding > self.max_tasks_per_plan:
             raise FailedPreconditionError(
                 f"plan {plan_id!r} has {have} tasks; adding {adding} would pass the limit of "
@@ -142,29 +142,34 @@ class PlanBook:
         self,
         method: str,
         m: Mutation,
-        body: Callable[[WriteTx], Awaitable[T]],
+        body: Callable[[WriteTx], T],
         encode: Callable[[T], dict[str, Any]],
         decode: Callable[[dict[str, Any]], T],
     ) -> T:
         """Runs `body` in a write transaction, once per request_id.
 
-        Public so that other domain services (planning) persist through the same path.
+        `body` is synchronous: the whole transaction runs in one go on the database's
+        writer (see `Store`). Public so that other domain services (planning) persist
+        through the same path.
         """
-        async with self.store.write() as tx:
+
+        def run(tx: WriteTx) -> T:
             if m.request_id:
-                record = await tx.get_idempotency(m.request_id)
+                record = tx.get_idempotency(m.request_id)
                 if record is not None:
                     if record.method != method or record.fingerprint != m.fingerprint:
                         raise IdempotencyKeyReusedError(m.request_id, record.method)
                     return decode(record.response)
-            result = await body(tx)
+            result = body(tx)
             if m.request_id:
-                await tx.put_idempotency(
+                tx.put_idempotency(
                     IdempotencyRecord(
                         m.request_id, method, m.fingerprint, encode(result), self.clock()
                     )
                 )
             return result
+
+        return await self.store.write(run)
 
     async def replay(
         self, method: str, m: Mutation, decode: Callable[[dict[str, Any]], T]
@@ -176,8 +181,7 @@ class PlanBook:
         """
         if not m.request_id:
             return None
-        async with self.store.read(snapshot=False) as tx:
-            record = await tx.get_idempotency(m.request_id)
+        record = await self.store.read(lambda tx: tx.get_idempotency(m.request_id))
         if record is None:
             return None
         if record.method != method or record.fingerprint != m.fingerprint:
@@ -202,9 +206,9 @@ class PlanBook:
             revision=1,
         )
 
-        async def body(tx: WriteTx) -> Plan:
-            await tx.insert_plan(plan)
-            await tx.append_changes(
+        def body(tx: WriteTx) -> Plan:
+            tx.insert_plan(plan)
+            tx.append_changes(
                 plan.id, 1, [ChangeRecord("PLAN_CREATED", "plan", plan.id, plan.to_dict())], ts
             )
             return plan
@@ -215,8 +219,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "plan_id", plan_id)
         v.raise_if_any()
-        async with self.store.read(snapshot=False) as tx:
-            return await _require_plan(tx, plan_id)
+        return await self.store.read(lambda tx: _require_plan(tx, plan_id))
 
     async def list_plans(
         self, *, project_id: str = "", status: int = 0, page_size: int = 0, page_token: str = ""
@@ -229,10 +232,8 @@ class PlanBook:
         v.raise_if_any()
         filt = ListFilter((("kind", "plans"), ("project_id", project_id), ("status", str(status))))
         after = decode_page_token(page_token, filt)
-        async with self.store.read() as tx:
-            rows, total = await tx.list_plans(
-                PlanQuery(project_id=project_id, status=status, after_seq=after, limit=size + 1)
-            )
+        q = PlanQuery(project_id=project_id, status=status, after_seq=after, limit=size + 1)
+        rows, total = await self.store.read(lambda tx: tx.list_plans(q))
         return _page(rows, size, total, filt)
 
     async def update_plan(
@@ -246,22 +247,22 @@ class PlanBook:
         val.check_plan(v, "plan", changes, fields)
         v.raise_if_any()
 
-        async def body(tx: WriteTx) -> Plan:
-            current = await _require_plan(tx, changes.id)
+        def body(tx: WriteTx) -> Plan:
+            current = _require_plan(tx, changes.id)
             if etag and etag != current.etag:
                 raise EtagMismatchError("plan", current.id, current.etag)
             values = {f: getattr(changes, f) for f in fields}
             if "status" in values:
                 values["status"] = PlanStatus(values["status"])
             if "agents" in values:
-                await _check_agents_in_use(tx, current, {a.id for a in values["agents"]})
+                _check_agents_in_use(tx, current, {a.id for a in values["agents"]})
             ts = self.clock()
-            revision = await tx.bump_revision(current.id, ts)
+            revision = tx.bump_revision(current.id, ts)
             updated = replace(
                 current, **values, update_time=ts, version=current.version + 1, revision=revision
             )
-            await tx.update_plan(updated)
-            await tx.append_changes(
+            tx.update_plan(updated)
+            tx.append_changes(
                 current.id,
                 revision,
                 [ChangeRecord("PLAN_UPDATED", "plan", current.id, updated.to_dict())],
@@ -279,14 +280,14 @@ class PlanBook:
         val.check_id(v, "plan_id", plan_id)
         v.raise_if_any()
 
-        async def body(tx: WriteTx) -> PlanDeletion:
-            current = await _require_plan(tx, plan_id)
+        def body(tx: WriteTx) -> PlanDeletion:
+            current = _require_plan(tx, plan_id)
             if etag and etag != current.etag:
                 raise EtagMismatchError("plan", plan_id, current.etag)
             ts = self.clock()
-            count = await tx.delete_plan(plan_id)
+            count = tx.delete_plan(plan_id)
             final = replace(current, revision=current.revision + 1, update_time=ts)
-            await tx.append_changes(
+            tx.append_changes(
                 plan_id,
                 final.revision,
                 [ChangeRecord("PLAN_DELETED", "plan", plan_id, final.to_dict())],
@@ -342,9 +343,9 @@ class PlanBook:
             val.check_estimate_range(v, p, d)
         v.raise_if_any()
 
-        async def body(tx: WriteTx) -> TasksResult:
-            plan = await _require_plan(tx, plan_id)
-            await self.check_room(tx, plan_id, len(drafts))
+        def body(tx: WriteTx) -> TasksResult:
+            plan = _require_plan(tx, plan_id)
+            self.check_room(tx, plan_id, len(drafts))
             ts = self.clock()
             new_ids = {ref: new_id("tsk") for ref in refs}
             created: list[Task] = []
@@ -371,9 +372,9 @@ class PlanBook:
                         version=1,
                     )
                 )
-            existing = await tx.plan_edges(plan_id) if deps_needed else {}
+            existing = tx.plan_edges(plan_id) if deps_needed else {}
             if deps_needed:
-                known = await _existing_task_ids(tx, plan_id, deps_needed)
+                known = _existing_task_ids(tx, plan_id, deps_needed)
                 for i, d in enumerate(drafts):
                     p = f"{prefix}[{i}]" if batch else prefix
                     for j, dep in enumerate(d.dependencies):
@@ -392,9 +393,9 @@ class PlanBook:
                     back = {nid: ref for ref, nid in new_ids.items()}
                     named = [back.get(x, x) for x in cycle]
                     raise DependencyCycleError(f"{prefix}.dependencies", named)
-            await tx.insert_tasks(created)
-            revision = await tx.bump_revision(plan_id, ts)
-            await tx.append_changes(
+            tx.insert_tasks(created)
+            revision = tx.bump_revision(plan_id, ts)
+            tx.append_changes(
                 plan_id,
                 revision,
                 [ChangeRecord("TASK_CREATED", "task", t.id, t.to_dict()) for t in created],
@@ -414,8 +415,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "task_id", task_id)
         v.raise_if_any()
-        async with self.store.read(snapshot=False) as tx:
-            return await _require_task(tx, task_id)
+        return await self.store.read(lambda tx: _require_task(tx, task_id))
 
     async def list_tasks(
         self,
@@ -446,11 +446,13 @@ class PlanBook:
             )
         )
         after = decode_page_token(page_token, filt)
-        async with self.store.read() as tx:
-            await _require_plan(tx, plan_id)
-            rows, total = await tx.list_tasks(
-                TaskQuery(plan_id, status, assigned_to, priority, after_seq=after, limit=size + 1)
-            )
+        q = TaskQuery(plan_id, status, assigned_to, priority, after_seq=after, limit=size + 1)
+
+        def page(tx: ReadTx) -> tuple[list[tuple[int, Task]], int]:
+            _require_plan(tx, plan_id)
+            return tx.list_tasks(q)
+
+        rows, total = await self.store.read(page)
         return _page(rows, size, total, filt)
 
     async def update_task(
@@ -464,11 +466,11 @@ class PlanBook:
         val.check_task(v, "task", changes, fields)
         v.raise_if_any()
 
-        async def body(tx: WriteTx) -> TaskResult:
-            current = await _require_task(tx, changes.id)
+        def body(tx: WriteTx) -> TaskResult:
+            current = _require_task(tx, changes.id)
             if etag and etag != current.etag:
                 raise EtagMismatchError("task", current.id, current.etag)
-            plan = await _require_plan(tx, current.plan_id)
+            plan = _require_plan(tx, current.plan_id)
             values = {f: getattr(changes, f) for f in fields}
             if "priority" in values:
                 values["priority"] = TaskPriority(values["priority"]) or TaskPriority.MEDIUM
@@ -479,22 +481,22 @@ class PlanBook:
             val.check_task(v2, "task", updated, ("assigned_to",), agent_ids=plan.agent_ids())
             val.check_estimate_range(v2, "task", updated)
             if "dependencies" in values and updated.dependencies:
-                known = await _existing_task_ids(tx, plan.id, set(updated.dependencies))
+                known = _existing_task_ids(tx, plan.id, set(updated.dependencies))
                 for j, dep in enumerate(updated.dependencies):
                     if dep not in known:
                         v2.add(f"task.dependencies[{j}]", f"no task {dep!r} in plan {plan.id!r}")
             v2.raise_if_any()
             if "dependencies" in values and updated.dependencies:
-                edges = await tx.plan_edges(plan.id)
+                edges = tx.plan_edges(plan.id)
                 edges[updated.id] = list(updated.dependencies)
                 cycle = find_cycle(edges, [updated.id])
                 if cycle:
                     raise DependencyCycleError("task.dependencies", cycle)
             ts = self.clock()
-            revision = await tx.bump_revision(plan.id, ts)
+            revision = tx.bump_revision(plan.id, ts)
             updated = replace(updated, update_time=ts, version=current.version + 1)
-            await tx.update_task(updated)
-            await tx.append_changes(
+            tx.update_task(updated)
+            tx.append_changes(
                 plan.id,
                 revision,
                 [ChangeRecord("TASK_UPDATED", "task", updated.id, updated.to_dict())],
@@ -518,11 +520,11 @@ class PlanBook:
         val.check_id(v, "task_id", task_id)
         v.raise_if_any()
 
-        async def body(tx: WriteTx) -> TaskDeletion:
-            current = await _require_task(tx, task_id)
+        def body(tx: WriteTx) -> TaskDeletion:
+            current = _require_task(tx, task_id)
             if etag and etag != current.etag:
                 raise EtagMismatchError("task", task_id, current.etag)
-            dependents = await tx.dependents(task_id)
+            dependents = tx.dependents(task_id)
             if dependents and not force:
                 raise FailedPreconditionError(
                     f"task {task_id!r} has {len(dependents)} dependent task(s); remove those "
@@ -539,20 +541,20 @@ class PlanBook:
                     metadata={"task_id": task_id, "dependents": ",".join(dependents)},
                 )
             ts = self.clock()
-            revision = await tx.bump_revision(current.plan_id, ts)
+            revision = tx.bump_revision(current.plan_id, ts)
             changes = [ChangeRecord("TASK_DELETED", "task", task_id, current.to_dict())]
             for dep_id in dependents:
-                other = await _require_task(tx, dep_id)
+                other = _require_task(tx, dep_id)
                 detached = replace(
                     other,
                     dependencies=tuple(d for d in other.dependencies if d != task_id),
                     update_time=ts,
                     version=other.version + 1,
                 )
-                await tx.update_task(detached)
+                tx.update_task(detached)
                 changes.append(ChangeRecord("TASK_UPDATED", "task", dep_id, detached.to_dict()))
-            await tx.delete_task(task_id)
-            await tx.append_changes(current.plan_id, revision, changes, ts)
+            tx.delete_task(task_id)
+            tx.append_changes(current.plan_id, revision, changes, ts)
             return TaskDeletion(task_id, tuple(dependents), revision)
 
         return await self.mutate(
@@ -571,30 +573,28 @@ class PlanBook:
 # ---- helpers -------------------------------------------------------------------------------
 
 
-async def _require_plan(tx: ReadTx, plan_id: str) -> Plan:
-    plan = await tx.get_plan(plan_id)
+def _require_plan(tx: ReadTx, plan_id: str) -> Plan:
+    plan = tx.get_plan(plan_id)
     if plan is None:
         raise NotFoundError("plan", plan_id)
     return plan
 
 
-async def _require_task(tx: ReadTx, task_id: str) -> Task:
-    task = await tx.get_task(task_id)
+def _require_task(tx: ReadTx, task_id: str) -> Task:
+    task = tx.get_task(task_id)
     if task is None:
         raise NotFoundError("task", task_id)
     return task
 
 
-async def _existing_task_ids(tx: ReadTx, plan_id: str, ids: Iterable[str]) -> set[str]:
-    return await tx.existing_task_ids(plan_id, sorted(set(ids)))
+def _existing_task_ids(tx: ReadTx, plan_id: str, ids: Iterable[str]) -> set[str]:
+    return tx.existing_task_ids(plan_id, sorted(set(ids)))
 
 
-async def _check_agents_in_use(tx: ReadTx, plan: Plan, new_ids: set[str]) -> None:
+def _check_agents_in_use(tx: ReadTx, plan: Plan, new_ids: set[str]) -> None:
     if not new_ids:
         return  # a plan without agents accepts any assignee
-    stranded = [
-        t for t in await tx.plan_tasks(plan.id) if t.assigned_to and t.assigned_to not in new_ids
-    ]
+    stranded = [t for t in tx.plan_tasks(plan.id) if t.assigned_to and t.assigned_to not in new_ids]
     if stranded:
         raise FailedPreconditionError(
             f"{len(stranded)} task(s) are assigned to agents the update removes; reassign them "

@@ -23,7 +23,7 @@ from plansmith_server.errors import (
     NotFoundError,
 )
 from plansmith_server.scheduling import Goal, PlanTask
-from plansmith_server.storage.base import WriteTx
+from plansmith_server.storage.base import ReadTx, WriteTx
 from plansmith_server.telemetry import Telemetry
 
 GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD = 1, 2
@@ -91,11 +91,14 @@ class ScheduleBook:
         self.telemetry = telemetry or Telemetry.noop()
 
     async def snapshot(self, plan_id: str, *, respect_capabilities: bool = True) -> PlanSnapshot:
-        async with self.store.read() as tx:
-            plan = await tx.get_plan(plan_id)
+
+        def load(tx: ReadTx) -> tuple[Plan, list[Task]]:
+            plan = tx.get_plan(plan_id)
             if plan is None:
                 raise NotFoundError("plan", plan_id)
-            tasks = await tx.plan_tasks(plan_id)
+            return plan, tx.plan_tasks(plan_id)
+
+        plan, tasks = await self.store.read(load, bulk=True)
         return build_snapshot(plan, tasks, respect_capabilities=respect_capabilities)
 
     # ---- OptimizePlan ------------------------------------------------------------------
@@ -162,11 +165,11 @@ class ScheduleBook:
         if not apply:
             return opt
 
-        async def body(tx: WriteTx) -> Optimization:
+        def body(tx: WriteTx) -> Optimization:
             ts = self.book.clock()
             updated: list[Task] = []
             for task in snap.tasks:
-                stored = await tx.get_task(task.id)
+                stored = tx.get_task(task.id)
                 if stored is None or stored.version != task.version:
                     raise EtagMismatchError("task", task.id, stored.etag if stored else "")
                 placed = result.by_id().get(task.id)
@@ -179,10 +182,10 @@ class ScheduleBook:
                 )
                 if new != stored:
                     updated.append(replace(new, update_time=ts, version=stored.version + 1))
-            revision = await tx.bump_revision(plan_id, ts)
+            revision = tx.bump_revision(plan_id, ts)
             for t in updated:
-                await tx.update_task(t)
-            await tx.append_changes(
+                tx.update_task(t)
+            tx.append_changes(
                 plan_id,
                 revision,
                 [ChangeRecord("TASK_UPDATED", "task", t.id, t.to_dict()) for t in updated],

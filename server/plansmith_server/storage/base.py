@@ -1,18 +1,21 @@
 """The storage interface the domain needs; `storage/sqlite.py` implements it.
 
 Kept small on purpose so that a PostgreSQL implementation (several replicas) can follow.
-Reads happen in a `ReadTx` (one consistent snapshot); writes in a `WriteTx`, which is
-serialized with every other write and commits only if its block finishes.
+A transaction is a plain function of a `ReadTx` (one consistent snapshot) or a `WriteTx`
+(serialized with every other write; commits only if the function returns), which the
+store runs whole wherever it is cheapest: a transaction never waits on the network or
+the planner in the middle, and costs one hand-off to the database, not one per statement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from plansmith_server.domain.models import ChangeRecord, Plan, Task
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,49 +54,49 @@ class TaskQuery:
 class ReadTx(Protocol):
     """Reads from one consistent snapshot."""
 
-    async def get_plan(self, plan_id: str) -> Plan | None: ...
+    def get_plan(self, plan_id: str) -> Plan | None: ...
 
-    async def get_task(self, task_id: str) -> Task | None: ...
+    def get_task(self, task_id: str) -> Task | None: ...
 
-    async def list_plans(self, q: PlanQuery) -> tuple[list[tuple[int, Plan]], int]:
+    def list_plans(self, q: PlanQuery) -> tuple[list[tuple[int, Plan]], int]:
         """Returns up to `q.limit` (seq, plan) pairs after `q.after_seq`, and the total."""
         ...
 
-    async def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int]: ...
+    def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int]: ...
 
-    async def plan_tasks(self, plan_id: str) -> list[Task]:
+    def plan_tasks(self, plan_id: str) -> list[Task]:
         """Every task of a plan, oldest first."""
         ...
 
-    async def plan_edges(self, plan_id: str) -> dict[str, list[str]]:
+    def plan_edges(self, plan_id: str) -> dict[str, list[str]]:
         """task id -> ids it depends on, for every task of the plan."""
         ...
 
-    async def existing_task_ids(self, plan_id: str, ids: Sequence[str]) -> set[str]:
+    def existing_task_ids(self, plan_id: str, ids: Sequence[str]) -> set[str]:
         """Which of `ids` are tasks of the plan."""
         ...
 
-    async def dependents(self, task_id: str) -> list[str]:
+    def dependents(self, task_id: str) -> list[str]:
         """Ids of the tasks that depend on `task_id`."""
         ...
 
-    async def task_count(self, plan_id: str) -> int:
+    def task_count(self, plan_id: str) -> int:
         """How many tasks the plan has."""
         ...
 
-    async def children(self, task_id: str) -> list[str]:
+    def children(self, task_id: str) -> list[str]:
         """Ids of the tasks decomposed from `task_id`."""
         ...
 
-    async def completed_tasks(
+    def completed_tasks(
         self, *, plan_id: str = "", project_id: str = "", limit: int = 5000
     ) -> list[Task]:
         """Finished tasks (DONE, actual hours > 0) of a plan or a whole project, newest first."""
         ...
 
-    async def get_idempotency(self, request_id: str) -> IdempotencyRecord | None: ...
+    def get_idempotency(self, request_id: str) -> IdempotencyRecord | None: ...
 
-    async def changes(
+    def changes(
         self, plan_id: str, after_revision: int, limit: int
     ) -> list[tuple[int, ChangeRecord]]:
         """The plan's change log after a revision, oldest first."""
@@ -103,39 +106,47 @@ class ReadTx(Protocol):
 class WriteTx(ReadTx, Protocol):
     """A write transaction: everything in it commits together or not at all."""
 
-    async def insert_plan(self, plan: Plan) -> None: ...
+    def insert_plan(self, plan: Plan) -> None: ...
 
-    async def update_plan(self, plan: Plan) -> None: ...
+    def update_plan(self, plan: Plan) -> None: ...
 
-    async def delete_plan(self, plan_id: str) -> int:
+    def delete_plan(self, plan_id: str) -> int:
         """Deletes the plan and its tasks; returns how many tasks went with it."""
         ...
 
-    async def bump_revision(self, plan_id: str, update_time: int) -> int:
+    def bump_revision(self, plan_id: str, update_time: int) -> int:
         """Increments the plan's revision and returns the new value."""
         ...
 
-    async def insert_tasks(self, tasks: Sequence[Task]) -> None: ...
+    def insert_tasks(self, tasks: Sequence[Task]) -> None: ...
 
-    async def update_task(self, task: Task) -> None: ...
+    def update_task(self, task: Task) -> None: ...
 
-    async def delete_task(self, task_id: str) -> None: ...
+    def delete_task(self, task_id: str) -> None: ...
 
-    async def append_changes(
+    def purge_idempotency(self, older_than: int) -> int:
+        """Forgets request ids recorded before `older_than` (µs); returns how many."""
+        ...
+
+    def append_changes(
         self, plan_id: str, revision: int, changes: Sequence[ChangeRecord], create_time: int
     ) -> None: ...
 
-    async def put_idempotency(self, record: IdempotencyRecord) -> None: ...
+    def put_idempotency(self, record: IdempotencyRecord) -> None: ...
 
 
 class Store(Protocol):
     """Opens transactions; owns the connections."""
 
-    def read(self, *, snapshot: bool = True) -> AbstractAsyncContextManager[ReadTx]:
-        """`snapshot=False` for a single statement: cheaper, same consistency."""
+    async def read(self, fn: Callable[[ReadTx], T], *, bulk: bool = False) -> T:
+        """Runs `fn` on one snapshot and returns its result. `bulk=True` says it may read
+        many rows (a whole plan), so it must not run on the event loop."""
         ...
 
-    def write(self) -> AbstractAsyncContextManager[WriteTx]: ...
+    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+        """Runs `fn` in a write transaction and returns its result once committed; if `fn`
+        raises, nothing it did is kept and the error reaches the caller."""
+        ...
 
     async def ping(self) -> None:
         """Raises if the database does not answer a trivial query."""

@@ -1,0 +1,384 @@
+"""SQLite rows <-> domain models, and the transactions' statements (`ReadTx`, `WriteTx`).
+
+Synchronous on purpose: a transaction runs whole on one thread (the event loop for short
+reads, the writer thread for writes), so a request costs one hand-off, not one per
+statement. Python's sqlite3 caches prepared statements per connection by SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from plansmith_server.domain.models import (
+    Agent,
+    ChangeRecord,
+    Plan,
+    PlanStatus,
+    Schedule,
+    Task,
+    TaskPriority,
+    TaskStatus,
+)
+from plansmith_server.storage.base import IdempotencyRecord, PlanQuery, TaskQuery
+
+_PLAN_COLS = (
+    "id, project_id, name, description, objectives, constraints, metadata, status, agents, "
+    "create_time, update_time, version, revision"
+)
+# Dependencies come back in the caller's order as one JSON array, so a task is one row.
+_TASK_COLS = (
+    "t.id, t.plan_id, t.title, t.description, t.priority, t.status, t.estimated_hours, "
+    "t.actual_hours, t.progress, t.assigned_to, t.required_capabilities, t.parent_task_id, "
+    "t.metadata, t.optimistic_hours, t.pessimistic_hours, t.acceptance_criteria, "
+    "t.schedule_start, t.schedule_end, t.create_time, t.update_time, t.version, "
+    "(SELECT json_group_array(depends_on) FROM (SELECT depends_on FROM task_dependencies d "
+    " WHERE d.task_id = t.id ORDER BY d.position)) AS deps"
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _plan_from_row(r: Sequence[Any]) -> Plan:
+    return Plan(
+        id=r[0],
+        project_id=r[1],
+        name=r[2],
+        description=r[3],
+        objectives=tuple(json.loads(r[4])),
+        constraints=tuple(json.loads(r[5])),
+        metadata=json.loads(r[6]),
+        status=PlanStatus(r[7]),
+        agents=tuple(
+            Agent(a["id"], a.get("name", ""), tuple(a.get("capabilities", ())))
+            for a in json.loads(r[8])
+        ),
+        create_time=r[9],
+        update_time=r[10],
+        version=r[11],
+        revision=r[12],
+    )
+
+
+def _plan_params(p: Plan) -> tuple[Any, ...]:
+    agents = [{"id": a.id, "name": a.name, "capabilities": list(a.capabilities)} for a in p.agents]
+    return (
+        p.id,
+        p.project_id,
+        p.name,
+        p.description,
+        _dumps(list(p.objectives)),
+        _dumps(list(p.constraints)),
+        _dumps(dict(p.metadata)),
+        int(p.status),
+        _dumps(agents),
+        p.create_time,
+        p.update_time,
+        p.version,
+        p.revision,
+    )
+
+
+def _task_from_row(r: Sequence[Any]) -> Task:
+    schedule = Schedule(r[16], r[17]) if r[16] is not None else None
+    return Task(
+        id=r[0],
+        plan_id=r[1],
+        title=r[2],
+        description=r[3],
+        priority=TaskPriority(r[4]),
+        status=TaskStatus(r[5]),
+        estimated_hours=r[6],
+        actual_hours=r[7],
+        progress=r[8],
+        assigned_to=r[9],
+        required_capabilities=tuple(json.loads(r[10])),
+        parent_task_id=r[11],
+        metadata=json.loads(r[12]),
+        optimistic_hours=r[13],
+        pessimistic_hours=r[14],
+        acceptance_criteria=tuple(json.loads(r[15])),
+        schedule=schedule,
+        create_time=r[18],
+        update_time=r[19],
+        version=r[20],
+        dependencies=tuple(json.loads(r[21])),
+    )
+
+
+def _task_params(t: Task) -> tuple[Any, ...]:
+    return (
+        t.id,
+        t.plan_id,
+        t.title,
+        t.description,
+        int(t.priority),
+        int(t.status),
+        t.estimated_hours,
+        t.actual_hours,
+        t.progress,
+        t.assigned_to,
+        _dumps(list(t.required_capabilities)),
+        t.parent_task_id,
+        _dumps(dict(t.metadata)),
+        t.optimistic_hours,
+        t.pessimistic_hours,
+        _dumps(list(t.acceptance_criteria)),
+        t.schedule.start_offset_hours if t.schedule else None,
+        t.schedule.end_offset_hours if t.schedule else None,
+        t.create_time,
+        t.update_time,
+        t.version,
+    )
+
+
+class SqliteReadTx:
+    """`ReadTx` over a sqlite3 connection; the store opens and ends the transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._c.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        # fetchall, not fetchone: a statement left unfinished would still be "in progress"
+        # at COMMIT (and an UPDATE ... RETURNING must run to its end).
+        rows = self._c.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    def schema_objects(self) -> int:
+        """How many tables and indexes the schema has (a trivial query for health checks)."""
+        return int(self._one("SELECT count(*) FROM sqlite_master")[0])
+
+    def get_plan(self, plan_id: str) -> Plan | None:
+        row = self._one(f"SELECT {_PLAN_COLS} FROM plans WHERE id = ?", (plan_id,))
+        return _plan_from_row(row) if row else None
+
+    def get_task(self, task_id: str) -> Task | None:
+        row = self._one(f"SELECT {_TASK_COLS} FROM tasks t WHERE t.id = ?", (task_id,))
+        return _task_from_row(row) if row else None
+
+    def list_plans(self, q: PlanQuery) -> tuple[list[tuple[int, Plan]], int]:
+        where, params = ["1 = 1"], []
+        if q.project_id:
+            where.append("project_id = ?")
+            params.append(q.project_id)
+        if q.status:
+            where.append("status = ?")
+            params.append(q.status)
+        cond = " AND ".join(where)
+        total = (self._one(f"SELECT count(*) FROM plans WHERE {cond}", params))[0]
+        rows = self._all(
+            f"SELECT seq, {_PLAN_COLS} FROM plans WHERE {cond} AND seq > ? ORDER BY seq LIMIT ?",
+            [*params, q.after_seq, q.limit],
+        )
+        return [(r[0], _plan_from_row(r[1:])) for r in rows], total
+
+    def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int]:
+        where, params = ["t.plan_id = ?"], [q.plan_id]
+        if q.status:
+            where.append("t.status = ?")
+            params.append(q.status)
+        if q.assigned_to:
+            where.append("t.assigned_to = ?")
+            params.append(q.assigned_to)
+        if q.priority:
+            where.append("t.priority = ?")
+            params.append(q.priority)
+        cond = " AND ".join(where)
+        total = (self._one(f"SELECT count(*) FROM tasks t WHERE {cond}", params))[0]
+        rows = self._all(
+            f"SELECT t.seq, {_TASK_COLS} FROM tasks t WHERE {cond} AND t.seq > ? "
+            "ORDER BY t.seq LIMIT ?",
+            [*params, q.after_seq, q.limit],
+        )
+        return [(r[0], _task_from_row(r[1:])) for r in rows], total
+
+    def plan_tasks(self, plan_id: str) -> list[Task]:
+        rows = self._all(
+            f"SELECT {_TASK_COLS} FROM tasks t WHERE t.plan_id = ? ORDER BY t.seq", (plan_id,)
+        )
+        return [_task_from_row(r) for r in rows]
+
+    def plan_edges(self, plan_id: str) -> dict[str, list[str]]:
+        edges: dict[str, list[str]] = {}
+        rows = self._all(
+            "SELECT task_id, depends_on FROM task_dependencies WHERE plan_id = ? "
+            "ORDER BY task_id, position",
+            (plan_id,),
+        )
+        for task_id, dep in rows:
+            edges.setdefault(task_id, []).append(dep)
+        return edges
+
+    def existing_task_ids(self, plan_id: str, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):  # stay far below SQLite's bound-parameter limit
+            chunk = list(ids[i : i + 500])
+            rows = self._all(
+                f"SELECT id FROM tasks WHERE plan_id = ? AND id IN ({', '.join('?' * len(chunk))})",
+                [plan_id, *chunk],
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def dependents(self, task_id: str) -> list[str]:
+        rows = self._all(
+            "SELECT d.task_id FROM task_dependencies d JOIN tasks t ON t.id = d.task_id "
+            "WHERE d.depends_on = ? ORDER BY t.seq",
+            (task_id,),
+        )
+        return [r[0] for r in rows]
+
+    def task_count(self, plan_id: str) -> int:
+        row = self._one("SELECT count(*) FROM tasks WHERE plan_id = ?", (plan_id,))
+        return int(row[0])
+
+    def children(self, task_id: str) -> list[str]:
+        rows = self._all(
+            "SELECT id FROM tasks WHERE parent_task_id = ? AND parent_task_id != '' ORDER BY seq",
+            (task_id,),
+        )
+        return [r[0] for r in rows]
+
+    def completed_tasks(
+        self, *, plan_id: str = "", project_id: str = "", limit: int = 5000
+    ) -> list[Task]:
+        if project_id:
+            cond, param = "t.plan_id IN (SELECT id FROM plans WHERE project_id = ?)", project_id
+        else:
+            cond, param = "t.plan_id = ?", plan_id
+        rows = self._all(
+            f"SELECT {_TASK_COLS} FROM tasks t WHERE {cond} AND t.status = ? "
+            "AND t.actual_hours > 0 ORDER BY t.seq DESC LIMIT ?",
+            (param, int(TaskStatus.DONE), limit),
+        )
+        return [_task_from_row(r) for r in rows]
+
+    def get_idempotency(self, request_id: str) -> IdempotencyRecord | None:
+        row = self._one(
+            "SELECT request_id, method, fingerprint, response, create_time "
+            "FROM idempotency_keys WHERE request_id = ?",
+            (request_id,),
+        )
+        if row is None:
+            return None
+        return IdempotencyRecord(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+    def changes(
+        self, plan_id: str, after_revision: int, limit: int
+    ) -> list[tuple[int, ChangeRecord]]:
+        rows = self._all(
+            "SELECT revision, kind, entity_type, entity_id, snapshot FROM plan_changes "
+            "WHERE plan_id = ? AND revision > ? ORDER BY revision, position LIMIT ?",
+            (plan_id, after_revision, limit),
+        )
+        return [(r[0], ChangeRecord(r[1], r[2], r[3], json.loads(r[4]))) for r in rows]
+
+
+class SqliteWriteTx(SqliteReadTx):
+    """`WriteTx` over the writer connection, inside the store's transaction."""
+
+    def insert_plan(self, plan: Plan) -> None:
+        self._c.execute(
+            f"INSERT INTO plans ({_PLAN_COLS}) VALUES ({', '.join('?' * 13)})", _plan_params(plan)
+        )
+
+    def update_plan(self, plan: Plan) -> None:
+        params = _plan_params(plan)
+        self._c.execute(
+            "UPDATE plans SET project_id=?, name=?, description=?, objectives=?, constraints=?, "
+            "metadata=?, status=?, agents=?, create_time=?, update_time=?, version=?, revision=? "
+            "WHERE id=?",
+            (*params[1:], params[0]),
+        )
+
+    def delete_plan(self, plan_id: str) -> int:
+        row = self._one("SELECT count(*) FROM tasks WHERE plan_id = ?", (plan_id,))
+        # Edges first: tasks of one plan reference each other, and the cascade from plans
+        # would otherwise check every edge row by row.
+        self._c.execute("DELETE FROM task_dependencies WHERE plan_id = ?", (plan_id,))
+        self._c.execute("DELETE FROM plans WHERE id = ?", (plan_id,))
+        return int(row[0])
+
+    def bump_revision(self, plan_id: str, update_time: int) -> int:
+        row = self._one(
+            "UPDATE plans SET revision = revision + 1 WHERE id = ? RETURNING revision", (plan_id,)
+        )
+        return int(row[0])
+
+    def insert_tasks(self, tasks: Sequence[Task]) -> None:
+        cols = _TASK_COLS.split(", (SELECT")[0].replace("t.", "")
+        self._c.executemany(
+            f"INSERT INTO tasks ({cols}) VALUES ({', '.join('?' * 21)})",
+            [_task_params(t) for t in tasks],
+        )
+        self._c.executemany(
+            "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) "
+            "VALUES (?, ?, ?, ?)",
+            [(t.plan_id, t.id, dep, i) for t in tasks for i, dep in enumerate(t.dependencies)],
+        )
+
+    def update_task(self, task: Task) -> None:
+        params = _task_params(task)
+        self._c.execute(
+            "UPDATE tasks SET plan_id=?, title=?, description=?, priority=?, status=?, "
+            "estimated_hours=?, actual_hours=?, progress=?, assigned_to=?, "
+            "required_capabilities=?, parent_task_id=?, metadata=?, optimistic_hours=?, "
+            "pessimistic_hours=?, acceptance_criteria=?, schedule_start=?, schedule_end=?, "
+            "create_time=?, update_time=?, version=? WHERE id=?",
+            (*params[1:], params[0]),
+        )
+        self._c.execute("DELETE FROM task_dependencies WHERE task_id = ?", (task.id,))
+        self._c.executemany(
+            "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) "
+            "VALUES (?, ?, ?, ?)",
+            [(task.plan_id, task.id, dep, i) for i, dep in enumerate(task.dependencies)],
+        )
+
+    def delete_task(self, task_id: str) -> None:
+        self._c.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+
+    def append_changes(
+        self, plan_id: str, revision: int, changes: Sequence[ChangeRecord], create_time: int
+    ) -> None:
+        self._c.executemany(
+            "INSERT INTO plan_changes (plan_id, revision, position, kind, entity_type, "
+            "entity_id, snapshot, create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    plan_id,
+                    revision,
+                    i,
+                    c.kind,
+                    c.entity_type,
+                    c.entity_id,
+                    _dumps(c.snapshot),
+                    create_time,
+                )
+                for i, c in enumerate(changes)
+            ],
+        )
+
+    def purge_idempotency(self, older_than: int) -> int:
+        return self._c.execute(
+            "DELETE FROM idempotency_keys WHERE create_time < ?", (older_than,)
+        ).rowcount
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        self._c.execute(
+            "INSERT INTO idempotency_keys (request_id, method, fingerprint, response, create_time) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                record.request_id,
+                record.method,
+                record.fingerprint,
+                _dumps(record.response),
+                record.create_time,
+            ),
+        )
