@@ -148,8 +148,7 @@ async def start(
         )
         server = grpc.aio.server(
             interceptors=[
-                *chain(telemetry, tracing=telemetry.tracing_enabled),
-                shed,
+                chain(telemetry, tracing=telemetry.tracing_enabled, innermost=[shed]),
                 *extra_interceptors,
             ],
             options=[

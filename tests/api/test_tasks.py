@@ -341,3 +341,30 @@ async def test_list_tasks_pages_and_rejects_changed_filters(plans):
             )
         )
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_reads_after_an_update_never_serve_the_old_version(plans):
+    """Reads cache decoded tasks and messages by (id, version): every change must show."""
+    p = await make_plan(plans)
+    t = await add(plans, p.id, title="before", metadata={"k": "v"})
+    for _ in range(2):  # warm every cache on the read paths
+        await plans.GetTask(pb.GetTaskRequest(task_id=t.id))
+        await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id))
+    updated = (
+        await plans.UpdateTask(
+            pb.UpdateTaskRequest(
+                task=Task(id=t.id, title="after", metadata={"k": "w"}),
+                update_mask=field_mask_pb2.FieldMask(paths=["title", "metadata"]),
+            )
+        )
+    ).task
+    got = (await plans.GetTask(pb.GetTaskRequest(task_id=t.id))).task
+    listed = (await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id))).tasks
+    for seen in (got, listed[0]):
+        assert seen.title == "after" and dict(seen.metadata) == {"k": "w"}
+        assert seen.etag == updated.etag != t.etag
+    await plans.DeleteTask(pb.DeleteTaskRequest(task_id=t.id))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await plans.GetTask(pb.GetTaskRequest(task_id=t.id))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id))).tasks == []

@@ -26,6 +26,7 @@ from plansmith_server.domain.models import (
     TaskStatus,
 )
 from plansmith_server.domain.plans import Mutation, field_names
+from plansmith_server.lru import LruCache
 
 
 def timestamp(us: int) -> Timestamp:
@@ -99,6 +100,12 @@ def task_from_proto(t: task_pb2.Task) -> Task:
     )
 
 
+def _ts_fields(us: int) -> dict[str, int]:
+    # A dict where the constructor wants a Timestamp: it fills the field in place, where a
+    # Timestamp object would be built and then copied (this runs for every task served).
+    return {"seconds": us // 1_000_000, "nanos": (us % 1_000_000) * 1000}
+
+
 def task_to_proto(t: Task) -> task_pb2.Task:
     msg = task_pb2.Task(
         id=t.id,
@@ -110,22 +117,39 @@ def task_to_proto(t: Task) -> task_pb2.Task:
         estimated_hours=t.estimated_hours,
         actual_hours=t.actual_hours,
         progress=t.progress,
-        dependencies=list(t.dependencies),
+        dependencies=t.dependencies,
         assigned_to=t.assigned_to,
-        required_capabilities=list(t.required_capabilities),
+        required_capabilities=t.required_capabilities,
         parent_task_id=t.parent_task_id,
-        metadata=dict(t.metadata),
-        create_time=timestamp(t.create_time),
-        update_time=timestamp(t.update_time),
+        metadata=t.metadata,
+        create_time=_ts_fields(t.create_time),  # type: ignore[arg-type]
+        update_time=_ts_fields(t.update_time),  # type: ignore[arg-type]
         etag=t.etag,
         optimistic_hours=t.optimistic_hours,
         pessimistic_hours=t.pessimistic_hours,
-        acceptance_criteria=list(t.acceptance_criteria),
+        acceptance_criteria=t.acceptance_criteria,
     )
     if t.schedule is not None:
         msg.schedule.start_offset_hours = t.schedule.start_offset_hours
         msg.schedule.end_offset_hours = t.schedule.end_offset_hours
     return msg
+
+
+class TaskProtos:
+    """`task_to_proto` with a cache by (id, version), for the read paths that serve the
+    same tasks over and over. The messages it returns are shared: copy them into a
+    response (the constructor does), never modify them."""
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        self._cache: LruCache[tuple[str, int], task_pb2.Task] = LruCache(maxsize)
+
+    def __call__(self, t: Task) -> task_pb2.Task:
+        key = (t.id, t.version)
+        msg = self._cache.get(key)
+        if msg is None:
+            msg = task_to_proto(t)
+            self._cache.put(key, msg)
+        return msg
 
 
 def update_fields(msg: _message.Message, mask_paths: Sequence[str], kind: str) -> list[str]:

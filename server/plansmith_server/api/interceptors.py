@@ -1,7 +1,10 @@
-"""The server's interceptor chain: one interceptor per cross-cutting concern.
+"""The server's interceptor chain: one wrapper per cross-cutting concern.
 
 Order (outermost first), built in `chain()`: request id, tracing, metrics, access log,
-error mapping. Each wraps the handler behaviors through `handlers.wrap_handler`.
+error mapping, load shedding. Each concern wraps a handler's behavior (through
+`handlers.wrap_handler`); `InterceptorChain`, the one grpc interceptor, applies them all
+once per method and reuses the result, so a call pays for the wrappers' work and not
+for building them (a grpc interceptor per concern would rebuild every wrapper per call).
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ import abc
 import asyncio
 import contextvars
 import logging
+import os
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -41,7 +44,7 @@ def _incoming_request_id(context: grpc.aio.ServicerContext) -> str:
             value = value.strip()
             if 0 < len(value) <= MAX_REQUEST_ID and value.isprintable():
                 return value
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def _code_after(exc: BaseException | None, context: grpc.aio.ServicerContext) -> grpc.StatusCode:
@@ -54,21 +57,8 @@ def _code_after(exc: BaseException | None, context: grpc.aio.ServicerContext) ->
     return grpc.StatusCode.UNKNOWN
 
 
-class _Interceptor(grpc.aio.ServerInterceptor):
-    """Base: wraps every handler with `unary` / `stream` around its behavior."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        return wrap_handler(
-            handler, lambda b: self.unary(method, b), lambda b: self.stream(method, b)
-        )
+class Concern(abc.ABC):
+    """One cross-cutting concern: wraps the behavior of each method's handler."""
 
     @abc.abstractmethod
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
@@ -77,6 +67,36 @@ class _Interceptor(grpc.aio.ServerInterceptor):
     @abc.abstractmethod
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
         """Wraps the behavior of a server-streaming call of `method`."""
+
+
+class InterceptorChain(grpc.aio.ServerInterceptor):
+    """The server's interceptor: every concern around every method, built once per method
+    (handlers are fixed once the server starts; unknown methods are not remembered)."""
+
+    def __init__(self, concerns: Sequence[Concern]) -> None:
+        self.concerns = tuple(concerns)
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is not None:
+            return handler
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        for concern in reversed(self.concerns):  # the innermost wraps first
+            handler = wrap_handler(
+                handler,
+                lambda b, c=concern: c.unary(method, b),
+                lambda b, c=concern: c.stream(method, b),
+            )
+        self._handlers[method] = handler
+        return handler
 
 
 def _split(method: str) -> tuple[str, str]:
@@ -99,7 +119,7 @@ def _plan_id(request: Any) -> str:
     return ""
 
 
-class RequestIdInterceptor(_Interceptor):
+class RequestIdInterceptor(Concern):
     """Assigns the request id (the caller's `x-request-id` or a new one), makes it current
     for everything inside, and returns it in the response's initial metadata."""
 
@@ -129,7 +149,7 @@ class RequestIdInterceptor(_Interceptor):
         return wrapped
 
 
-class TracingInterceptor(_Interceptor):
+class TracingInterceptor(Concern):
     """A server span per call, continuing the caller's W3C `traceparent` / `baggage`.
 
     Our own interceptor rather than the contrib one: that one breaks `context.write`
@@ -210,7 +230,7 @@ class TracingInterceptor(_Interceptor):
         return wrapped
 
 
-class MetricsInterceptor(_Interceptor):
+class MetricsInterceptor(Concern):
     """RPC duration by method and status, calls in flight, open streams; and the recent
     samples behind the status report."""
 
@@ -268,7 +288,7 @@ class MetricsInterceptor(_Interceptor):
         return wrapped
 
 
-class AccessLogInterceptor(_Interceptor):
+class AccessLogInterceptor(Concern):
     """One log line per call: method, status code, duration, peer, request, trace and span
     ids. Never the payload."""
 
@@ -345,7 +365,7 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext) -> None:
     await context.abort(s.code, s.details, trailing_metadata=s.trailing_metadata)
 
 
-class ErrorInterceptor(_Interceptor):
+class ErrorInterceptor(Concern):
     """Maps domain errors to statuses with details; anything else to INTERNAL, logged,
     without leaking exception text."""
 
@@ -373,11 +393,14 @@ class ErrorInterceptor(_Interceptor):
         return wrapped
 
 
-def chain(telemetry: Telemetry, *, tracing: bool) -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors of the server, outermost first. Without `tracing` there is no span
-    per call at all, so telemetry off costs next to nothing."""
-    out: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
+def chain(
+    telemetry: Telemetry, *, tracing: bool, innermost: Sequence[Concern] = ()
+) -> InterceptorChain:
+    """The server's interceptor. Without `tracing` there is no span per call at all, so
+    telemetry off costs next to nothing. `innermost` concerns (load shedding) run inside
+    error mapping, so that what they raise is answered like any domain error."""
+    concerns: list[Concern] = [RequestIdInterceptor()]
     if tracing:
-        out.append(TracingInterceptor(telemetry.tracer))
-    out += [MetricsInterceptor(telemetry), AccessLogInterceptor(), ErrorInterceptor()]
-    return out
+        concerns.append(TracingInterceptor(telemetry.tracer))
+    concerns += [MetricsInterceptor(telemetry), AccessLogInterceptor(), ErrorInterceptor()]
+    return InterceptorChain([*concerns, *innermost])

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from plansmith_server.api.handlers import StreamBehavior, UnaryBehavior
-from plansmith_server.api.interceptors import _Interceptor
+from plansmith_server.api.interceptors import Concern
 from plansmith_server.errors import ResourceExhaustedError
 
 EXEMPT_PREFIXES = (
@@ -24,7 +24,7 @@ EXEMPT_PREFIXES = (
 )
 
 
-class LoadShedInterceptor(_Interceptor):
+class LoadShedInterceptor(Concern):
     """Refuses calls beyond `max_in_flight` (unary and streams together) and streams beyond
     `max_streams`, telling the caller to retry after `retry_after` seconds."""
 

@@ -14,6 +14,7 @@ class PlanServicer:
 
     def __init__(self, book: PlanBook) -> None:
         self.book = book
+        self.task_proto = convert.TaskProtos()
 
     async def CreatePlan(
         self, request: pb.CreatePlanRequest, context: grpc.aio.ServicerContext
@@ -73,7 +74,7 @@ class PlanServicer:
             request.plan_id, convert.task_from_proto(request.task), convert.mutation(request)
         )
         return pb.CreateTaskResponse(
-            task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
+            task=self.task_proto(result.task), plan_revision=result.plan_revision
         )
 
     async def BatchCreateTasks(
@@ -85,7 +86,7 @@ class PlanServicer:
             convert.mutation(request),
         )
         return pb.BatchCreateTasksResponse(
-            tasks=[convert.task_to_proto(t) for t in result.tasks],
+            tasks=[self.task_proto(t) for t in result.tasks],
             plan_revision=result.plan_revision,
         )
 
@@ -93,7 +94,7 @@ class PlanServicer:
         self, request: pb.GetTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetTaskResponse:
         task = await self.book.get_task(request.task_id)
-        return pb.GetTaskResponse(task=convert.task_to_proto(task))
+        return pb.GetTaskResponse(task=self.task_proto(task))
 
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext
@@ -107,7 +108,7 @@ class PlanServicer:
             page_token=request.page_token,
         )
         return pb.ListTasksResponse(
-            tasks=[convert.task_to_proto(t) for t in page.items],
+            tasks=[self.task_proto(t) for t in page.items],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
         )
@@ -123,7 +124,7 @@ class PlanServicer:
             m=convert.mutation(request),
         )
         return pb.UpdateTaskResponse(
-            task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
+            task=self.task_proto(result.task), plan_revision=result.plan_revision
         )
 
     async def DeleteTask(

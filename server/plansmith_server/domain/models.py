@@ -123,7 +123,11 @@ class Plan:
 
 @dataclass(frozen=True)
 class Task:
-    """A stored task."""
+    """A stored task.
+
+    `version` increases with every change of any field (and the etag with it), so
+    (id, version) names one content for good: caches key on it (`lru.py`).
+    """
 
     id: str
     plan_id: str

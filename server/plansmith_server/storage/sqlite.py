@@ -38,7 +38,7 @@ from opentelemetry import trace
 
 from plansmith_server.errors import UnavailableError
 from plansmith_server.storage.migrations import MIGRATIONS
-from plansmith_server.storage.sqlite_tx import SqliteReadTx, SqliteWriteTx
+from plansmith_server.storage.sqlite_tx import SqliteReadTx, SqliteWriteTx, TaskCache
 from plansmith_server.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ _WRITER_BUSY_MS = 5000
 # An event-loop read that finds the database locked gives up after this long: the loop
 # serves every other call meanwhile.
 _INLINE_BUSY_MS = 100
+# Decoded tasks kept for event-loop reads (about 1.5 kB each).
+_TASK_CACHE_SIZE = 10_000
 
 
 @dataclass
@@ -83,10 +85,15 @@ class SqliteStore:
         self._bulk: sqlite3.Connection | None = None  # only on the reader thread
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="plansmith-db-writer")
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="plansmith-db-reader")
+        self._task_cache = TaskCache(_TASK_CACHE_SIZE)
         self._pending: list[_Job] = []
         self._wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self._closing = False
+        self.commit_groups = 0
+        """How many write groups have committed (each one COMMIT and one fsync)."""
+        self.committed_writes = 0
+        """How many writes those groups held."""
 
     @property
     def in_memory(self) -> bool:
@@ -190,10 +197,14 @@ class SqliteStore:
         if bulk:
             async with self._observed("read"):
                 return await self._on(self._read_thread, self._run_read, self._bulk, fn)
-        return self._run_read(self._inline, fn)
+        return self._run_read(self._inline, fn, self._task_cache)
 
     @staticmethod
-    def _run_read(conn: sqlite3.Connection | None, fn: Callable[[SqliteReadTx], T]) -> T:
+    def _run_read(
+        conn: sqlite3.Connection | None,
+        fn: Callable[[SqliteReadTx], T],
+        cache: TaskCache | None = None,
+    ) -> T:
         if conn is None:
             raise UnavailableError("database is closed")
         try:
@@ -201,7 +212,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
         try:
-            return fn(SqliteReadTx(conn))
+            return fn(SqliteReadTx(conn, cache))
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
         finally:
@@ -255,6 +266,10 @@ class SqliteStore:
                 log.exception("write group failed")
                 _fail(jobs, UnavailableError(f"database unavailable: {exc}"))
                 continue
+            committed = sum(1 for ok, _ in outcomes if ok)
+            if committed:
+                self.commit_groups += 1
+                self.committed_writes += committed
             for job, (ok, value) in zip(jobs, outcomes, strict=True):
                 if job.future.done():
                     continue

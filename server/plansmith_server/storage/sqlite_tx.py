@@ -22,7 +22,11 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
+from plansmith_server.lru import LruCache
 from plansmith_server.storage.base import IdempotencyRecord, PlanQuery, TaskQuery
+
+TaskCache = LruCache[tuple[str, int], Task]
+"""Decoded tasks by (id, version): a row decodes to the same task until its version moves."""
 
 _PLAN_COLS = (
     "id, project_id, name, description, objectives, constraints, metadata, status, agents, "
@@ -37,6 +41,14 @@ _TASK_COLS = (
     "(SELECT json_group_array(depends_on) FROM (SELECT depends_on FROM task_dependencies d "
     " WHERE d.task_id = t.id ORDER BY d.position)) AS deps"
 )
+
+
+def _tuple(text: str) -> tuple[Any, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
+
+
+def _mapping(text: str) -> dict[str, Any]:
+    return {} if text == "{}" else json.loads(text)
 
 
 def _dumps(value: Any) -> str:
@@ -96,17 +108,17 @@ def _task_from_row(r: Sequence[Any]) -> Task:
         actual_hours=r[7],
         progress=r[8],
         assigned_to=r[9],
-        required_capabilities=tuple(json.loads(r[10])),
+        required_capabilities=_tuple(r[10]),
         parent_task_id=r[11],
-        metadata=json.loads(r[12]),
+        metadata=_mapping(r[12]),
         optimistic_hours=r[13],
         pessimistic_hours=r[14],
-        acceptance_criteria=tuple(json.loads(r[15])),
+        acceptance_criteria=_tuple(r[15]),
         schedule=schedule,
         create_time=r[18],
         update_time=r[19],
         version=r[20],
-        dependencies=tuple(json.loads(r[21])),
+        dependencies=_tuple(r[21]),
     )
 
 
@@ -139,8 +151,10 @@ def _task_params(t: Task) -> tuple[Any, ...]:
 class SqliteReadTx:
     """`ReadTx` over a sqlite3 connection; the store opens and ends the transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, tasks: TaskCache | None = None) -> None:
         self._c = conn
+        # Only for a connection used by one thread (the cache is not thread-safe).
+        self._tasks = tasks
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._c.execute(sql, params).fetchall()
@@ -160,8 +174,35 @@ class SqliteReadTx:
         return _plan_from_row(row) if row else None
 
     def get_task(self, task_id: str) -> Task | None:
+        if self._tasks is not None:
+            row = self._one("SELECT version FROM tasks WHERE id = ?", (task_id,))
+            return self._cached_tasks([(task_id, row[0])])[0] if row else None
         row = self._one(f"SELECT {_TASK_COLS} FROM tasks t WHERE t.id = ?", (task_id,))
         return _task_from_row(row) if row else None
+
+    def _cached_tasks(self, keys: Sequence[tuple[str, int]]) -> list[Task]:
+        """The tasks named by (id, version) keys read in this transaction, in order; only
+        those not in the cache are read and decoded."""
+        assert self._tasks is not None
+        cache = self._tasks
+        found: dict[str, Task] = {}
+        missing: list[str] = []
+        for key in keys:
+            task = cache.get(key)
+            if task is None:
+                missing.append(key[0])
+            else:
+                found[key[0]] = task
+        for i in range(0, len(missing), 500):  # far below SQLite's bound-parameter limit
+            chunk = missing[i : i + 500]
+            for row in self._all(
+                f"SELECT {_TASK_COLS} FROM tasks t WHERE t.id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ):
+                task = _task_from_row(row)
+                cache.put((task.id, task.version), task)
+                found[task.id] = task
+        return [found[key[0]] for key in keys]
 
     def list_plans(self, q: PlanQuery) -> tuple[list[tuple[int, Plan]], int]:
         where, params = ["1 = 1"], []
@@ -192,6 +233,14 @@ class SqliteReadTx:
             params.append(q.priority)
         cond = " AND ".join(where)
         total = (self._one(f"SELECT count(*) FROM tasks t WHERE {cond}", params))[0]
+        if self._tasks is not None:
+            keys = self._all(
+                f"SELECT t.seq, t.id, t.version FROM tasks t WHERE {cond} AND t.seq > ? "
+                "ORDER BY t.seq LIMIT ?",
+                [*params, q.after_seq, q.limit],
+            )
+            tasks = self._cached_tasks([(k[1], k[2]) for k in keys])
+            return [(k[0], t) for k, t in zip(keys, tasks, strict=True)], total
         rows = self._all(
             f"SELECT t.seq, {_TASK_COLS} FROM tasks t WHERE {cond} AND t.seq > ? "
             "ORDER BY t.seq LIMIT ?",

@@ -1,0 +1,205 @@
+"""The SQLite store on a real file: group commit, failures inside and at COMMIT, caching,
+closing. The store is used directly here; the API tests cover it through the server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from plansmith_server.domain.models import Plan, Task
+from plansmith_server.errors import NotFoundError, UnavailableError
+from plansmith_server.lru import LruCache
+from plansmith_server.storage.base import TaskQuery
+from plansmith_server.storage.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = SqliteStore(str(tmp_path / "store.db"))
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def plan(i: int = 0) -> Plan:
+    return Plan(id=f"pln_{i}", project_id="", name=f"plan {i}")
+
+
+def task(i: int, plan_id: str = "pln_0", **kw) -> Task:
+    return Task(id=f"tsk_{i}", plan_id=plan_id, title=f"task {i}", **kw)
+
+
+async def count_tasks(store: SqliteStore, plan_id: str = "pln_0") -> int:
+    return await store.read(lambda tx: tx.task_count(plan_id))
+
+
+async def test_concurrent_writes_share_commit_groups(store):
+    await store.write(lambda tx: tx.insert_plan(plan()))
+    before = store.commit_groups
+    await asyncio.gather(
+        *(store.write(lambda tx, i=i: tx.insert_tasks([task(i)])) for i in range(200))
+    )
+    groups = store.commit_groups - before
+    assert await count_tasks(store) == 200
+    # Queued while the first group committed, the rest go in very few groups.
+    assert 1 <= groups <= 10, groups
+
+
+async def test_a_write_that_raises_rolls_back_alone(store):
+    await store.write(lambda tx: tx.insert_plan(plan()))
+
+    def half_then_fail(tx):
+        tx.insert_tasks([task(1000)])
+        raise NotFoundError("task", "tsk_x")
+
+    results = await asyncio.gather(
+        store.write(lambda tx: tx.insert_tasks([task(1)])),
+        store.write(half_then_fail),
+        store.write(lambda tx: tx.insert_tasks([task(2)])),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], NotFoundError)
+    ids = await store.read(lambda tx: tx.existing_task_ids("pln_0", ["tsk_1", "tsk_2", "tsk_1000"]))
+    assert ids == {"tsk_1", "tsk_2"}
+
+
+async def test_a_failing_commit_fails_every_write_of_its_group_and_keeps_none(store):
+    """A deferred foreign key is only checked at COMMIT: a real failing COMMIT."""
+    await store.write(lambda tx: tx.insert_plan(plan()))
+
+    def dangling_edge(tx):
+        tx._c.execute("PRAGMA defer_foreign_keys = ON")
+        tx._c.execute(
+            "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) "
+            "VALUES ('pln_0', 'tsk_nobody', 'tsk_nothing', 0)"
+        )
+
+    results = await asyncio.gather(
+        store.write(lambda tx: tx.insert_tasks([task(1)])),
+        store.write(dangling_edge),
+        store.write(lambda tx: tx.insert_tasks([task(2)])),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, UnavailableError) for r in results), results
+    assert "commit failed" in str(results[0])
+    assert await count_tasks(store) == 0
+    # The store goes on: the next group commits.
+    await store.write(lambda tx: tx.insert_tasks([task(3)]))
+    assert await count_tasks(store) == 1
+
+
+async def test_a_write_that_ends_the_transaction_fails_its_whole_group(store):
+    """If SQLite ends the group's transaction (as it does on some I/O errors), writes that
+    already ran were rolled back with it: none of them may report success."""
+    await store.write(lambda tx: tx.insert_plan(plan()))
+
+    def ends_transaction(tx):
+        tx._c.execute("ROLLBACK")
+
+    results = await asyncio.gather(
+        store.write(lambda tx: tx.insert_tasks([task(1)])),
+        store.write(ends_transaction),
+        store.write(lambda tx: tx.insert_tasks([task(2)])),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Exception) for r in results), results
+    assert isinstance(results[0], UnavailableError) and isinstance(results[2], UnavailableError)
+    assert await count_tasks(store) == 0
+    await store.write(lambda tx: tx.insert_tasks([task(3)]))
+    assert await count_tasks(store) == 1
+
+
+async def test_a_write_cancelled_before_its_group_runs_is_skipped(store):
+    await store.write(lambda tx: tx.insert_plan(plan()))
+    ran: list[int] = []
+
+    def insert(i):
+        def body(tx):
+            ran.append(i)
+            tx.insert_tasks([task(i)])
+
+        return body
+
+    first = asyncio.ensure_future(store.write(insert(1)))
+    second = asyncio.ensure_future(store.write(insert(2)))
+    await asyncio.sleep(0)  # both queued; the committer has not taken them yet
+    second.cancel()
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert ran == [1]
+    assert await count_tasks(store) == 1
+
+
+async def test_reads_see_a_consistent_snapshot_and_fresh_versions(store):
+    await store.write(lambda tx: tx.insert_plan(plan()))
+    await store.write(lambda tx: tx.insert_tasks([task(i) for i in range(5)]))
+    page, total = await store.read(lambda tx: tx.list_tasks(TaskQuery("pln_0", limit=10)))
+    assert total == 5 and [t.title for _, t in page] == [f"task {i}" for i in range(5)]
+    # An update bumps the version: the cached decoded task is not served any more.
+    changed = Task(**{**page[2][1].__dict__, "title": "renamed", "version": 2})
+    await store.write(lambda tx: tx.update_task(changed))
+    page, _ = await store.read(lambda tx: tx.list_tasks(TaskQuery("pln_0", limit=10)))
+    assert page[2][1].title == "renamed"
+    assert (await store.read(lambda tx: tx.get_task("tsk_2"))).title == "renamed"
+    assert await store.read(lambda tx: tx.get_task("tsk_missing")) is None
+
+
+async def test_bulk_reads_run_off_the_event_loop_and_agree(store):
+    await store.write(lambda tx: tx.insert_plan(plan()))
+    await store.write(lambda tx: tx.insert_tasks([task(i) for i in range(50)]))
+    inline = await store.read(lambda tx: tx.plan_tasks("pln_0"))
+    bulk = await store.read(lambda tx: tx.plan_tasks("pln_0"), bulk=True)
+    assert inline == bulk and len(bulk) == 50
+
+
+async def test_close_commits_accepted_writes_then_refuses(tmp_path):
+    path = str(tmp_path / "close.db")
+    s = SqliteStore(path)
+    await s.open()
+    await s.write(lambda tx: tx.insert_plan(plan()))
+    pending = [
+        asyncio.ensure_future(s.write(lambda tx, i=i: tx.insert_tasks([task(i)])))
+        for i in range(20)
+    ]
+    await asyncio.sleep(0)
+    await s.close()
+    assert all(p.done() and p.exception() is None for p in pending)
+    with pytest.raises(UnavailableError):
+        await s.write(lambda tx: tx.insert_plan(plan(1)))
+    with pytest.raises(UnavailableError):
+        await s.read(lambda tx: tx.get_plan("pln_0"))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM tasks").fetchone()[0] == 20
+
+
+async def test_in_memory_store_reads_and_writes_on_one_connection():
+    s = SqliteStore(":memory:")
+    await s.open()
+    try:
+        await s.write(lambda tx: tx.insert_plan(plan()))
+        await asyncio.gather(
+            *(s.write(lambda tx, i=i: tx.insert_tasks([task(i)])) for i in range(10))
+        )
+        assert await count_tasks(s) == 10
+        assert (await s.read(lambda tx: tx.get_plan("pln_0"))).name == "plan 0"
+    finally:
+        await s.close()
+
+
+def test_lru_cache_evicts_the_least_recently_used():
+    c: LruCache[str, int] = LruCache(2)
+    c.put("a", 1)
+    c.put("b", 2)
+    assert c.get("a") == 1  # "a" is now the most recent
+    c.put("c", 3)
+    assert c.get("b") is None and c.get("a") == 1 and c.get("c") == 3
+    assert len(c) == 2 and c.hits == 3 and c.misses == 1
+    with pytest.raises(ValueError):
+        LruCache(0)
