@@ -38,11 +38,12 @@ async def count_tasks(store: SqliteStore, plan_id: str = "pln_0") -> int:
     return await store.read(lambda tx: tx.task_count(plan_id))
 
 
-async def test_concurrent_writes_share_commit_groups(store):
+@pytest.mark.parametrize("bulk", [False, True], ids=["on-loop", "on-thread"])
+async def test_concurrent_writes_share_commit_groups(store, bulk):
     await store.write(lambda tx: tx.insert_plan(plan()))
     before = store.commit_groups
     await asyncio.gather(
-        *(store.write(lambda tx, i=i: tx.insert_tasks([task(i)])) for i in range(200))
+        *(store.write(lambda tx, i=i: tx.insert_tasks([task(i)]), bulk=bulk) for i in range(200))
     )
     groups = store.commit_groups - before
     assert await count_tasks(store) == 200
@@ -50,7 +51,8 @@ async def test_concurrent_writes_share_commit_groups(store):
     assert 1 <= groups <= 10, groups
 
 
-async def test_a_write_that_raises_rolls_back_alone(store):
+@pytest.mark.parametrize("bulk", [False, True], ids=["on-loop", "on-thread"])
+async def test_a_write_that_raises_rolls_back_alone(store, bulk):
     await store.write(lambda tx: tx.insert_plan(plan()))
 
     def half_then_fail(tx):
@@ -59,7 +61,7 @@ async def test_a_write_that_raises_rolls_back_alone(store):
 
     results = await asyncio.gather(
         store.write(lambda tx: tx.insert_tasks([task(1)])),
-        store.write(half_then_fail),
+        store.write(half_then_fail, bulk=bulk),
         store.write(lambda tx: tx.insert_tasks([task(2)])),
         return_exceptions=True,
     )
@@ -69,7 +71,8 @@ async def test_a_write_that_raises_rolls_back_alone(store):
     assert ids == {"tsk_1", "tsk_2"}
 
 
-async def test_a_failing_commit_fails_every_write_of_its_group_and_keeps_none(store):
+@pytest.mark.parametrize("bulk", [False, True], ids=["on-loop", "on-thread"])
+async def test_a_failing_commit_fails_every_write_of_its_group_and_keeps_none(store, bulk):
     """A deferred foreign key is only checked at COMMIT: a real failing COMMIT."""
     await store.write(lambda tx: tx.insert_plan(plan()))
 
@@ -82,7 +85,7 @@ async def test_a_failing_commit_fails_every_write_of_its_group_and_keeps_none(st
 
     results = await asyncio.gather(
         store.write(lambda tx: tx.insert_tasks([task(1)])),
-        store.write(dangling_edge),
+        store.write(dangling_edge, bulk=bulk),
         store.write(lambda tx: tx.insert_tasks([task(2)])),
         return_exceptions=True,
     )
@@ -94,7 +97,8 @@ async def test_a_failing_commit_fails_every_write_of_its_group_and_keeps_none(st
     assert await count_tasks(store) == 1
 
 
-async def test_a_write_that_ends_the_transaction_fails_its_whole_group(store):
+@pytest.mark.parametrize("bulk", [False, True], ids=["on-loop", "on-thread"])
+async def test_a_write_that_ends_the_transaction_fails_its_whole_group(store, bulk):
     """If SQLite ends the group's transaction (as it does on some I/O errors), writes that
     already ran were rolled back with it: none of them may report success."""
     await store.write(lambda tx: tx.insert_plan(plan()))
@@ -104,7 +108,7 @@ async def test_a_write_that_ends_the_transaction_fails_its_whole_group(store):
 
     results = await asyncio.gather(
         store.write(lambda tx: tx.insert_tasks([task(1)])),
-        store.write(ends_transaction),
+        store.write(ends_transaction, bulk=bulk),
         store.write(lambda tx: tx.insert_tasks([task(2)])),
         return_exceptions=True,
     )
@@ -203,3 +207,66 @@ def test_lru_cache_evicts_the_least_recently_used():
     assert len(c) == 2 and c.hits == 3 and c.misses == 1
     with pytest.raises(ValueError):
         LruCache(0)
+
+
+async def test_migration_3_backfills_task_counts_and_triggers_keep_them(tmp_path):
+    from plansmith_server.storage.migrations import MIGRATIONS, statements
+
+    path = str(tmp_path / "old.db")
+    with sqlite3.connect(path, isolation_level=None) as conn:  # a database at version 2
+        for version, script in enumerate(MIGRATIONS[:2], start=1):
+            for stmt in statements(script):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute(
+            "INSERT INTO plans (id, project_id, name, description, objectives, constraints, "
+            "metadata, status, agents, create_time, update_time, version, revision) "
+            "VALUES ('pln_0', '', 'old', '', '[]', '[]', '{}', 1, '[]', 0, 0, 1, 1)"
+        )
+        for i in range(3):
+            conn.execute(
+                "INSERT INTO tasks (id, plan_id, title, description, priority, status, "
+                "estimated_hours, actual_hours, progress, assigned_to, required_capabilities, "
+                "parent_task_id, metadata, optimistic_hours, pessimistic_hours, "
+                "acceptance_criteria, create_time, update_time, version) VALUES "
+                f"('tsk_{i}', 'pln_0', 't', '', 2, 1, 0, 0, 0, '', '[]', '', '{{}}', 0, 0, "
+                "'[]', 0, 0, 1)"
+            )
+    s = SqliteStore(path)
+    await s.open()
+    try:
+        assert await count_tasks(s) == 3
+        await s.write(lambda tx: tx.insert_tasks([task(10), task(11)]))
+        await s.write(lambda tx: tx.delete_task("tsk_0"))
+        assert await count_tasks(s) == 4
+        with sqlite3.connect(path) as conn:
+            real = conn.execute("SELECT count(*) FROM tasks WHERE plan_id = 'pln_0'").fetchone()
+            assert real[0] == 4
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    finally:
+        await s.close()
+
+
+def test_migration_statements_keep_trigger_bodies_whole():
+    from plansmith_server.storage.migrations import statements
+
+    script = (
+        "CREATE TABLE a (x);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n"
+        "  SELECT 1;\n  SELECT 2;\nEND;\n"
+    )
+    assert [s.split()[1] for s in statements(script)] == ["TABLE", "TRIGGER"]
+    with pytest.raises(ValueError):
+        statements("CREATE TABLE b (x")
+
+
+def test_task_dicts_carry_every_field_and_round_trip():
+    import dataclasses
+
+    from plansmith_server.domain.models import Schedule, TaskPriority
+
+    full = task(1, dependencies=("a",), metadata={"k": "v"}, schedule=Schedule(1.0, 2.5))
+    full = dataclasses.replace(full, priority=TaskPriority.HIGH, acceptance_criteria=("ok",))
+    for t in (full, task(2)):
+        d = t.to_dict()
+        assert set(d) == {f.name for f in dataclasses.fields(Task)}
+        assert Task.from_dict(d) == t

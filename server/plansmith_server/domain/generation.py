@@ -199,7 +199,7 @@ class PlanningBook:
             tx.append_changes(plan.id, 1, changes, ts)
             return StoredPlan(plan, tasks)
 
-        return await self.book.mutate("GeneratePlan", m, body, encode, decode)
+        return await self.book.mutate("GeneratePlan", m, body, encode, decode, bulk=True)
 
     # ---- decomposition ---------------------------------------------------------------
 

@@ -156,9 +156,39 @@ class Task:
         return make_etag("task", self.id, self.version)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["metadata"] = dict(self.metadata)
-        return d
+        """JSON-ready fields (for the change log and idempotency records). Spelled out
+        rather than `asdict`, which deep-copies field by field: this runs on every write."""
+        s = self.schedule
+        return {
+            "id": self.id,
+            "plan_id": self.plan_id,
+            "title": self.title,
+            "description": self.description,
+            "priority": int(self.priority),
+            "status": int(self.status),
+            "estimated_hours": self.estimated_hours,
+            "actual_hours": self.actual_hours,
+            "progress": self.progress,
+            "dependencies": list(self.dependencies),
+            "assigned_to": self.assigned_to,
+            "required_capabilities": list(self.required_capabilities),
+            "parent_task_id": self.parent_task_id,
+            "metadata": dict(self.metadata),
+            "optimistic_hours": self.optimistic_hours,
+            "pessimistic_hours": self.pessimistic_hours,
+            "acceptance_criteria": list(self.acceptance_criteria),
+            "schedule": (
+                None
+                if s is None
+                else {
+                    "start_offset_hours": s.start_offset_hours,
+                    "end_offset_hours": s.end_offset_hours,
+                }
+            ),
+            "create_time": self.create_time,
+            "update_time": self.update_time,
+            "version": self.version,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Task:

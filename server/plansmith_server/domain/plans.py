@@ -50,6 +50,9 @@ from plansmith_server.storage.base import (
 
 T = TypeVar("T")
 
+BULK_TASKS = 20
+"""Writes of more tasks than this run off the event loop (see `Store.write`)."""
+
 
 def now_us() -> int:
     return time.time_ns() // 1000
@@ -145,12 +148,14 @@ class PlanBook:
         body: Callable[[WriteTx], T],
         encode: Callable[[T], dict[str, Any]],
         decode: Callable[[dict[str, Any]], T],
+        *,
+        bulk: bool = False,
     ) -> T:
         """Runs `body` in a write transaction, once per request_id.
 
-        `body` is synchronous: the whole transaction runs in one go on the database's
-        writer (see `Store`). Public so that other domain services (planning) persist
-        through the same path.
+        `body` is synchronous: the whole transaction runs in one go (see `Store`); `bulk`
+        says it may touch many rows. Public so that other domain services (planning)
+        persist through the same path.
         """
 
         def run(tx: WriteTx) -> T:
@@ -169,7 +174,7 @@ class PlanBook:
                 )
             return result
 
-        return await self.store.write(run)
+        return await self.store.write(run, bulk=bulk)
 
     async def replay(
         self, method: str, m: Mutation, decode: Callable[[dict[str, Any]], T]
@@ -270,7 +275,9 @@ class PlanBook:
             )
             return updated
 
-        return await self.mutate("UpdatePlan", m, body, Plan.to_dict, Plan.from_dict)
+        return await self.mutate(
+            "UpdatePlan", m, body, Plan.to_dict, Plan.from_dict, bulk="agents" in fields
+        )
 
     async def delete_plan(
         self, plan_id: str, etag: str = "", m: Mutation = NO_MUTATION
@@ -301,6 +308,7 @@ class PlanBook:
             body,
             lambda r: {"plan_id": r.plan_id, "deleted_task_count": r.deleted_task_count},
             lambda d: PlanDeletion(d["plan_id"], d["deleted_task_count"]),
+            bulk=True,  # the plan's tasks go with it
         )
 
     # ---- tasks ---------------------------------------------------------------------------
@@ -409,6 +417,7 @@ class PlanBook:
             body,
             lambda r: {"tasks": [t.to_dict() for t in r.tasks], "plan_revision": r.plan_revision},
             lambda d: TasksResult(tuple(Task.from_dict(t) for t in d["tasks"]), d["plan_revision"]),
+            bulk=len(drafts) > BULK_TASKS,
         )
 
     async def get_task(self, task_id: str) -> Task:

@@ -194,7 +194,7 @@ class ScheduleBook:
             return replace(opt, plan_revision=revision)
 
         return await self.book.mutate(
-            "OptimizePlan", m, body, _encode_optimization, _decode_optimization
+            "OptimizePlan", m, body, _encode_optimization, _decode_optimization, bulk=True
         )
 
     async def _solve(

@@ -143,9 +143,10 @@ class Store(Protocol):
         many rows (a whole plan), so it must not run on the event loop."""
         ...
 
-    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+    async def write(self, fn: Callable[[WriteTx], T], *, bulk: bool = False) -> T:
         """Runs `fn` in a write transaction and returns its result once committed; if `fn`
-        raises, nothing it did is kept and the error reaches the caller."""
+        raises, nothing it did is kept and the error reaches the caller. `bulk=True` says
+        it may write many rows, so it must not run on the event loop."""
         ...
 
     async def ping(self) -> None:

@@ -5,6 +5,8 @@ Never edit a migration that has shipped: append a new one.
 
 from __future__ import annotations
 
+import sqlite3
+
 MIGRATIONS: list[str] = [
     # 1: plans, tasks, dependency edges, the per-plan change log, idempotency records.
     """
@@ -91,4 +93,35 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX tasks_by_parent ON tasks(parent_task_id) WHERE parent_task_id != '';
     """,
+    # 3: a plan's task count kept by triggers, so the per-plan task limit is checked by
+    # reading one row instead of counting the plan's tasks on every insert.
+    """
+    ALTER TABLE plans ADD COLUMN task_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE plans SET task_count = (SELECT count(*) FROM tasks WHERE tasks.plan_id = plans.id);
+    CREATE TRIGGER tasks_counted_on_insert AFTER INSERT ON tasks BEGIN
+        UPDATE plans SET task_count = task_count + 1 WHERE id = NEW.plan_id;
+    END;
+    CREATE TRIGGER tasks_counted_on_delete AFTER DELETE ON tasks BEGIN
+        UPDATE plans SET task_count = task_count - 1 WHERE id = OLD.plan_id;
+    END;
+    CREATE TRIGGER tasks_counted_on_move AFTER UPDATE OF plan_id ON tasks
+    WHEN OLD.plan_id != NEW.plan_id BEGIN
+        UPDATE plans SET task_count = task_count - 1 WHERE id = OLD.plan_id;
+        UPDATE plans SET task_count = task_count + 1 WHERE id = NEW.plan_id;
+    END;
+    """,
 ]
+
+
+def statements(script: str) -> list[str]:
+    """The statements of a migration, whole: a trigger's body has semicolons of its own."""
+    out: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete statement in migration: {current.strip()[:80]!r}")
+    return out

@@ -285,8 +285,8 @@ class SqliteReadTx:
         return [r[0] for r in rows]
 
     def task_count(self, plan_id: str) -> int:
-        row = self._one("SELECT count(*) FROM tasks WHERE plan_id = ?", (plan_id,))
-        return int(row[0])
+        row = self._one("SELECT task_count FROM plans WHERE id = ?", (plan_id,))
+        return int(row[0]) if row else 0
 
     def children(self, task_id: str) -> list[str]:
         rows = self._all(
