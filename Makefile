@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 
-.PHONY: install run test lint gen bench clean
+.PHONY: install run test lint gen bench soak clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ gen: install
 bench: install
 	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
 	$(PY) bench/load.py
+
+# Twice the sustainable write load for 4 minutes: p99 of accepted calls and memory.
+soak: install
+	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -379,3 +379,38 @@ async def test_unstored_tasks_carry_no_stored_fields(planner_stub):
         assert g.task.HasField("schedule")  # the proposed schedule is real information
     d = await planner_stub.DecomposeTask(pb.DecomposeTaskRequest(description="Build an API"))
     assert all(not t.HasField("create_time") and not t.etag for t in d.subtasks)
+
+
+async def test_streams_cancelled_after_their_first_event_end_cancelled_not_failed(db_path):
+    """Consumers that stop reading (cancel) are routine; the server must record them as
+    CANCELLED, never fail while cleaning up the call (UNKNOWN)."""
+    from tests.conftest import wait_for
+    from tests.planning.scenarios import WEBSITE
+
+    running = await start(Config(listen="127.0.0.1:0", db_path=db_path))
+    method = "/plansmith.v1.PlanningService/StreamGeneratePlan"
+
+    def codes() -> dict[str, int]:
+        for m in running.telemetry.stats.summary(3600):
+            if m.method == method:
+                return m.total_codes
+        return {}
+
+    try:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            stub = planning_service_pb2_grpc.PlanningServiceStub(ch)
+
+            async def read_one_then_cancel() -> None:
+                call = stub.StreamGeneratePlan(pb.StreamGeneratePlanRequest(brief=brief(WEBSITE)))
+                await call.read()
+                call.cancel()
+
+            await asyncio.gather(*(read_one_then_cancel() for _ in range(20)))
+
+            async def all_recorded() -> bool:
+                return sum(codes().values()) == 20
+
+            await wait_for(all_recorded)
+        assert set(codes()) <= {"CANCELLED", "OK"}, codes()
+    finally:
+        await running.stop(grace=0.5)

@@ -50,7 +50,8 @@ def _incoming_request_id(context: grpc.aio.ServicerContext) -> str:
 def _code_after(exc: BaseException | None, context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     if exc is None:
         return context.code() or grpc.StatusCode.OK
-    if isinstance(exc, asyncio.CancelledError):
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        # GeneratorExit: grpc closed a stream's generator because the caller went away.
         return grpc.StatusCode.CANCELLED
     if isinstance(exc, grpc.aio.AbortError):
         return context.code() or grpc.StatusCode.UNKNOWN
@@ -138,13 +139,13 @@ class RequestIdInterceptor(Concern):
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             rid = _incoming_request_id(context)
-            token = request_id_var.set(rid)
-            try:
-                await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
-                async for item in behavior(request, context):
-                    yield item
-            finally:
-                request_id_var.reset(token)
+            # Set, never reset: a generator closed by a cancelled call finishes in another
+            # context, where reset() raises. The call's task has a context of its own, so
+            # the value cannot reach another call.
+            request_id_var.set(rid)
+            await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+            async for item in behavior(request, context):
+                yield item
 
         return wrapped
 
@@ -193,7 +194,7 @@ class TracingInterceptor(Concern):
             details = context.details() if exc is not None else ""
             span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details or ''}".rstrip(": ")))
             if exc is not None and not isinstance(
-                exc, grpc.aio.AbortError | asyncio.CancelledError
+                exc, grpc.aio.AbortError | asyncio.CancelledError | GeneratorExit
             ):
                 span.record_exception(exc)
 
