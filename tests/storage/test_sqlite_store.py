@@ -158,8 +158,15 @@ async def test_reads_see_a_consistent_snapshot_and_fresh_versions(store):
 async def test_bulk_reads_run_off_the_event_loop_and_agree(store):
     await store.write(lambda tx: tx.insert_plan(plan()))
     await store.write(lambda tx: tx.insert_tasks([task(i) for i in range(50)]))
-    inline = await store.read(lambda tx: tx.plan_tasks("pln_0"))
-    bulk = await store.read(lambda tx: tx.plan_tasks("pln_0"), bulk=True)
+    import threading
+
+    def tasks_and_thread(tx):
+        return tx.plan_tasks("pln_0"), threading.current_thread()
+
+    inline, inline_thread = await store.read(tasks_and_thread)
+    bulk, bulk_thread = await store.read(tasks_and_thread, bulk=True)
+    assert inline_thread is threading.main_thread()
+    assert bulk_thread.name.startswith("plansmith-db-reader")
     assert inline == bulk and len(bulk) == 50
 
 
@@ -270,3 +277,32 @@ def test_task_dicts_carry_every_field_and_round_trip():
         d = t.to_dict()
         assert set(d) == {f.name for f in dataclasses.fields(Task)}
         assert Task.from_dict(d) == t
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["on-loop", "on-thread"])
+async def test_writes_refused_while_another_process_holds_the_lock_change_nothing(
+    tmp_path, monkeypatch, bulk
+):
+    """BEGIN IMMEDIATE gives up after the busy timeout: UNAVAILABLE (worth a retry),
+    nothing written, and the next write after the lock is released succeeds."""
+    from plansmith_server.storage import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_WRITER_BUSY_MS", 50)
+    path = str(tmp_path / "locked.db")
+    s = SqliteStore(path)
+    await s.open()
+    try:
+        await s.write(lambda tx: tx.insert_plan(plan()))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer (e.g. a second process) holds it
+        try:
+            with pytest.raises(UnavailableError, match="locked"):
+                await s.write(lambda tx: tx.insert_tasks([task(1)]), bulk=bulk)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert await count_tasks(s) == 0
+        await s.write(lambda tx: tx.insert_tasks([task(2)]), bulk=bulk)
+        assert await count_tasks(s) == 1
+    finally:
+        await s.close()

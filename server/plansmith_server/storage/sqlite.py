@@ -4,10 +4,11 @@ Where each transaction runs, and why (measured in LIBRARY-NOTES and `bench/load.
 a hand-off to another thread costs more than most of our statements, so a transaction is
 one synchronous function that runs whole where it is cheapest.
 
-- Writes run on one writer thread. Writes that arrive while a group is committing wait
-  and then run together as the next group: one `BEGIN IMMEDIATE`, a savepoint per write
-  (a failing write rolls back alone), one `COMMIT` and one fsync for the group, one
-  hand-off to the thread. Each caller gets its own result only after its group's COMMIT.
+- Writes are serialized and committed in groups: the writes that arrive while a group
+  commits run together as the next group, one `BEGIN IMMEDIATE`, a savepoint per write (a
+  failing write rolls back alone), one `COMMIT` and one fsync for the group. Each caller
+  gets its own result only after its group's COMMIT. Where a group's statements run (the
+  event loop, or the writer thread for bulk writes) is explained above `_run_group`.
 - Short reads (a key, a page) run on the event loop through a read-only connection: in
   WAL mode a reader never waits for the writer, and a lookup costs a few microseconds,
   less than a hand-off. Its busy timeout is short, so a rare lock (WAL recovery) becomes
@@ -292,12 +293,9 @@ class SqliteStore:
     def _run_group(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         """On the writer thread: the whole group."""
         conn = self._writer
-        if conn is None:
-            return [(False, UnavailableError("database is closed"))] * len(jobs)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            return [(False, _unavailable(exc))] * len(jobs)
+        refused = self._begin(conn, len(jobs))
+        if refused is not None or conn is None:
+            return refused or []
         try:
             return self._finish(conn, self._run_jobs(conn, jobs), len(jobs))
         finally:
@@ -305,18 +303,26 @@ class SqliteStore:
 
     async def _run_group_on_loop(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         conn = self._writer
-        if conn is None:
-            return [(False, UnavailableError("database is closed"))] * len(jobs)
-        try:
-            await self._on(self._write_thread, conn.execute, "BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            return [(False, _unavailable(exc))] * len(jobs)
+        refused = await self._on(self._write_thread, self._begin, conn, len(jobs))
+        if refused is not None or conn is None:
+            return refused or []
         try:
             out = self._run_jobs(conn, jobs)
             return await self._on(self._write_thread, self._finish, conn, out, len(jobs))
         finally:
             if conn.in_transaction:  # only after a failure (or a cancelled COMMIT hop)
                 await self._on(self._write_thread, _rollback_leftover, conn)
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection | None, n: int) -> list[tuple[bool, Any]] | None:
+        """Opens the group's transaction; if it cannot, what each of its `n` jobs reports."""
+        if conn is None:
+            return [(False, UnavailableError("database is closed"))] * n
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [(False, _unavailable(exc))] * n
+        return None
 
     @staticmethod
     def _run_jobs(conn: sqlite3.Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:

@@ -348,12 +348,12 @@ class SqliteWriteTx(SqliteReadTx):
         )
 
     def delete_plan(self, plan_id: str) -> int:
-        row = self._one("SELECT count(*) FROM tasks WHERE plan_id = ?", (plan_id,))
+        count = self.task_count(plan_id)
         # Edges first: tasks of one plan reference each other, and the cascade from plans
         # would otherwise check every edge row by row.
         self._c.execute("DELETE FROM task_dependencies WHERE plan_id = ?", (plan_id,))
         self._c.execute("DELETE FROM plans WHERE id = ?", (plan_id,))
-        return int(row[0])
+        return count
 
     def bump_revision(self, plan_id: str, update_time: int) -> int:
         row = self._one(
