@@ -162,3 +162,15 @@ def _err(code: grpc.StatusCode) -> Exception:
     from plansmith.errors import error_class_for
 
     return error_class_for(code)("x", status_code=code)
+
+
+def test_a_removed_listener_hears_no_more_changes(breaker):
+    heard, kept = [], []
+    listener = lambda b, old, new: heard.append(new)  # noqa: E731
+    breaker.add_listener(listener)
+    breaker.add_listener(lambda b, old, new: kept.append(new))
+    breaker.open()
+    breaker.remove_listener(listener)
+    breaker.reset()
+    assert heard == [BreakerState.OPEN]
+    assert kept == [BreakerState.OPEN, BreakerState.CLOSED]

@@ -86,11 +86,6 @@ class RetryPolicy:
             raise ValueError("delays must be >= 0 and multiplier >= 1")
         object.__setattr__(self, "retry_codes", frozenset(self.retry_codes))
 
-    @property
-    def max_attempts(self) -> int:
-        """Attempts in all: the first one plus `max_retries`."""
-        return self.max_retries + 1
-
     def replace(self, **changes: Any) -> RetryPolicy:
         """A copy with `changes` applied."""
         return replace(self, **changes)
