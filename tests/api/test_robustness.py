@@ -8,6 +8,7 @@ import random
 import grpc
 import pytest
 
+from plansmith.errors import from_rpc_error
 from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.app import start
@@ -88,15 +89,26 @@ async def test_oversized_strings_and_lists(plans):
     assert {"task.title", "task.required_capabilities", "task.dependencies", "request_id"} <= fields
 
 
-async def test_request_id_is_echoed_or_generated(plans):
+async def test_request_id_is_echoed_or_generated_in_the_trailers(plans):
     call = plans.GetPlan(pb.GetPlanRequest(plan_id="x"), metadata=(("x-request-id", "abc-123"),))
     with pytest.raises(grpc.aio.AioRpcError):
         await call
-    assert ("x-request-id", "abc-123") in tuple(await call.initial_metadata())
+    trailers = tuple(await call.trailing_metadata())
+    assert ("x-request-id", "abc-123") in trailers
+    assert "grpc-status-details-bin" in dict(trailers)  # the error's details kept beside it
     call = plans.ListPlans(pb.ListPlansRequest())
     await call
-    generated = dict(await call.initial_metadata())["x-request-id"]
+    generated = dict(await call.trailing_metadata())["x-request-id"]
     assert len(generated) == 32
+    assert "x-request-id" not in dict(await call.initial_metadata())  # no extra send
+
+
+async def test_a_client_error_carries_the_request_id_the_server_generated(plans):
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.GetPlan(pb.GetPlanRequest(plan_id="x"))  # raw stub: sends no id
+    err = from_rpc_error(e.value)
+    assert len(err.request_id) == 32
+    assert err.request_id == dict(e.value.trailing_metadata())["x-request-id"]
 
 
 async def test_concurrent_writes_are_serialized_without_loss(plans):

@@ -122,14 +122,19 @@ def _plan_id(request: Any) -> str:
 
 class RequestIdInterceptor(Concern):
     """Assigns the request id (the caller's `x-request-id` or a new one), makes it current
-    for everything inside, and returns it in the response's initial metadata."""
+    for everything inside, and returns it in the response's trailing metadata (streams:
+    in the initial metadata too, so a consumer has it before the first message).
+
+    Unary calls return it in trailers only: initial metadata sent on its own is one more
+    batch through gRPC core per call, measured at 10-12 % of GetTask's throughput, while
+    trailers go out with the status in the same batch as the response."""
 
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             rid = _incoming_request_id(context)
             token = request_id_var.set(rid)
             try:
-                await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+                context.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
                 return await behavior(request, context)
             finally:
                 request_id_var.reset(token)
@@ -143,6 +148,7 @@ class RequestIdInterceptor(Concern):
             # context, where reset() raises. The call's task has a context of its own, so
             # the value cannot reach another call.
             request_id_var.set(rid)
+            context.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
             await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
             async for item in behavior(request, context):
                 yield item
@@ -363,7 +369,9 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext) -> None:
         errlog.exception("unexpected error (request id %s)", rid)
         status = internal_status(rid)
     s = rpc_status.to_status(status)
-    await context.abort(s.code, s.details, trailing_metadata=s.trailing_metadata)
+    # Explicit trailers replace those set earlier: keep the request id in them.
+    trailers = (*s.trailing_metadata, (REQUEST_ID_HEADER, request_id_var.get()))
+    await context.abort(s.code, s.details, trailing_metadata=trailers)
 
 
 class ErrorInterceptor(Concern):

@@ -483,7 +483,10 @@ def from_rpc_error(err: grpc.RpcError, *, method: str = "", request_id: str = ""
     info = next((d for d in details if isinstance(d, error_details_pb2.ErrorInfo)), None)
     reason = info.reason if info is not None else ""
     if not request_id:
-        echoed = _metadata_value(initial, REQUEST_ID_HEADER)
+        # unary calls echo it in the trailers, streams in the initial metadata too
+        echoed = _metadata_value(trailing, REQUEST_ID_HEADER) or _metadata_value(
+            initial, REQUEST_ID_HEADER
+        )
         request_id = echoed if isinstance(echoed, str) else ""
     if not request_id:
         ri = next((d for d in details if isinstance(d, error_details_pb2.RequestInfo)), None)
