@@ -5,8 +5,10 @@ calls bounded, and does memory stay flat?
 
 1. Measures the sustainable rate R of the call: h2load, 64 calls in flight, 5 s.
 2. Offers R for 30 s, then 2 R for `--minutes`, open loop (h2load `--rps`, up to 1,024
-   streams in flight, so arrivals do not wait for answers). The server admits up to its
-   in-flight limit and refuses the rest at once with RESOURCE_EXHAUSTED + RetryInfo.
+   streams in flight, so arrivals do not wait for answers). The server admits while it
+   holds at most `--max-in-flight` calls (running, or waiting in gRPC core to start) and
+   answers the rest RESOURCE_EXHAUSTED + RetryInfo as it reaches them. h2load does not
+   retry or back off, so the whole 2 R keeps arriving.
 3. Meanwhile a probe (a grpc.aio client in this process, 20 GetTask calls a second,
    which the load shares the server with) measures end to end what an accepted call
    costs, and the server's resident set size (VmRSS) is sampled every 5 s.

@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from plansmith.v1 import ops_service_pb2, plan_service_pb2, planning_service_pb2
-from plansmith_server.api import reflection
+from plansmith_server.api import backlog, reflection
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
 from plansmith_server.api.limits import LoadShedInterceptor
@@ -146,6 +146,7 @@ async def start(
         shed = LoadShedInterceptor(
             config.max_in_flight, config.max_streams, config.retry_after_ms / 1000
         )
+        before = backlog.server_ids()
         server = grpc.aio.server(
             interceptors=[
                 chain(telemetry, tracing=telemetry.tracing_enabled, innermost=[shed]),
@@ -154,8 +155,10 @@ async def start(
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", max(config.max_message_bytes, 64 * 1024 * 1024)),
+                ("grpc.enable_channelz", 1),  # the backlog gauge reads core's call counts
             ],
         )
+        shed.gauge = backlog.CoreCallGauge.find(before)
         add_service(server, PlanServicer(book), PLAN_SERVICE)
         add_service(
             server,

@@ -35,7 +35,8 @@ class Config:
     prometheus_address: str = "127.0.0.1:9464"
     """Where the Prometheus scrape endpoint listens (metrics=prometheus)."""
     max_in_flight: int = 256
-    """Calls in progress beyond which new ones get RESOURCE_EXHAUSTED with RetryInfo."""
+    """Calls in progress or waiting in gRPC core to start, beyond which new ones get
+    RESOURCE_EXHAUSTED with RetryInfo."""
     max_streams: int = 64
     """Open server streams beyond which new ones get RESOURCE_EXHAUSTED."""
     retry_after_ms: int = 200

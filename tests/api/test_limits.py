@@ -4,6 +4,10 @@ RetryInfo delay; nothing changes."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -12,6 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plansmith.v1 import (
     generation_pb2,
+    ops_service_pb2,
+    ops_service_pb2_grpc,
     plan_pb2,
     plan_service_pb2_grpc,
     planning_service_pb2,
@@ -19,6 +25,7 @@ from plansmith.v1 import (
     task_pb2,
 )
 from plansmith.v1 import plan_service_pb2 as pb
+from plansmith_server.api import backlog
 from plansmith_server.app import start
 from plansmith_server.config import Config
 from tests.api.test_generation import GatedPlanner
@@ -165,3 +172,155 @@ async def test_a_plan_cannot_grow_past_its_task_limit(db_path):
             assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     finally:
         await running.stop(grace=0.5)
+
+
+class LoopBlocker(grpc.aio.ServerInterceptor):
+    """Blocks the event loop, as CPU-bound work would, inside unary calls that carry
+    `x-test-block` metadata, until `release` is set from another thread. Meanwhile gRPC
+    core keeps receiving calls (and cancellations) on its own threads."""
+
+    METADATA = (("x-test-block", "1"),)
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+
+        async def maybe_block(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if self.METADATA[0] in (context.invocation_metadata() or ()):
+                self.entered.set()
+                self.release.wait(10)
+            return await inner(request, context)
+
+        return handler._replace(unary_unary=maybe_block)
+
+
+def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
+    """Waits (in a thread) until `predicate()` holds, failing after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.002)
+
+
+async def _codes(address: str, method: str) -> dict[str, int]:
+    async with grpc.aio.insecure_channel(address) as ch:
+        status = await ops_service_pb2_grpc.OpsServiceStub(ch).GetServiceStatus(
+            ops_service_pb2.GetServiceStatusRequest()
+        )
+    return next((dict(m.total_codes) for m in status.methods if m.method == method), {})
+
+
+async def test_calls_waiting_in_grpc_core_count_toward_the_in_flight_limit(db_path):
+    """While the loop is busy, calls wait in gRPC core where no handler sees them; they
+    count as in flight, so a backlog beyond the limit is refused, not served late."""
+    blocker = LoopBlocker()
+    before = backlog.server_ids()
+    running = await start(
+        Config(listen="127.0.0.1:0", db_path=db_path, max_in_flight=8),
+        extra_interceptors=[blocker],
+    )
+    gauge = backlog.CoreCallGauge.find(before, every=0)
+    assert gauge is not None
+    try:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+            plan = (await stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+
+        def drive() -> list[grpc.RpcError | None]:
+            with grpc.insecure_channel(running.address) as sync_ch:
+                sync = plan_service_pb2_grpc.PlanServiceStub(sync_ch)
+                blocked = sync.GetPlan.future(
+                    pb.GetPlanRequest(plan_id=plan.id), metadata=LoopBlocker.METADATA
+                )
+                assert blocker.entered.wait(10)
+                calls = [
+                    sync.CreateTask.future(
+                        pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title=f"t{i}"))
+                    )
+                    for i in range(30)
+                ]
+                until(lambda: gauge.open_calls() >= 31)  # all waiting in core
+                blocker.release.set()
+                blocked.result(timeout=10)
+                return [c.exception(timeout=10) for c in calls]
+
+        outcomes = await asyncio.to_thread(drive)
+        refused = [e for e in outcomes if e is not None]
+        for e in refused:
+            assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e
+            d = details_of(e)
+            assert d["ErrorInfo"].reason == "SERVER_OVERLOADED" and "RetryInfo" in d
+        # Admitted only once at most 8 were left, so at least 22 of the 30 are refused.
+        assert len(refused) >= 22, len(refused)
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+            kept = await stub.ListTasks(pb.ListTasksRequest(plan_id=plan.id))
+            assert kept.total_size == 30 - len(refused)  # a refused write changes nothing
+            await stub.CreateTask(  # the backlog gone, calls are served again
+                pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title="after"))
+            )
+    finally:
+        blocker.release.set()
+        await running.stop(grace=0.5)
+
+
+async def test_a_call_whose_caller_left_is_recorded_cancelled_not_as_a_fault(db_path, caplog):
+    """The caller cancels while the server works; sending the (error) status then fails.
+    That is the caller's cancellation: CANCELLED, not UNKNOWN logged as a server fault."""
+    blocker = LoopBlocker()
+    before = backlog.server_ids()
+    running = await start(
+        Config(listen="127.0.0.1:0", db_path=db_path), extra_interceptors=[blocker]
+    )
+    gauge = backlog.CoreCallGauge.find(before, every=0)
+    assert gauge is not None
+    method = "/plansmith.v1.PlanService/GetPlan"
+    try:
+
+        def drive() -> None:
+            with grpc.insecure_channel(running.address) as sync_ch:
+                sync = plan_service_pb2_grpc.PlanServiceStub(sync_ch)
+                call = sync.GetPlan.future(  # NOT_FOUND, once the loop runs again
+                    pb.GetPlanRequest(plan_id="no-such-plan"), metadata=LoopBlocker.METADATA
+                )
+                assert blocker.entered.wait(10)
+                call.cancel()
+                until(lambda: gauge.open_calls() == 0)  # core has seen the cancellation
+                blocker.release.set()
+
+        with caplog.at_level(logging.INFO, logger="plansmith"):
+            await asyncio.to_thread(drive)
+
+            async def recorded() -> bool:
+                return sum((await _codes(running.address, method)).values()) == 1
+
+            await wait_for(recorded)
+        assert await _codes(running.address, method) == {"CANCELLED": 1}
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        blocker.release.set()
+        await running.stop(grace=0.5)
+
+
+async def test_the_backlog_gauge_needs_exactly_one_new_server(caplog):
+    """Which channelz entry is ours is told by what appeared while the server was made;
+    when that is ambiguous the limit falls back to calls in handlers, and says so."""
+    before = backlog.server_ids()
+    with caplog.at_level(logging.WARNING, logger="plansmith.limits"):
+        assert backlog.CoreCallGauge.find(before) is None  # nothing new
+        servers = [grpc.aio.server(), grpc.aio.server()]
+        try:
+            assert len(backlog.server_ids() - before) == 2
+            assert backlog.CoreCallGauge.find(before) is None  # two new: ambiguous
+            one = backlog.CoreCallGauge.find(before | {min(backlog.server_ids() - before)})
+            assert one is not None and one.open_calls() == 0
+        finally:
+            for s in servers:
+                await s.stop(None)
+    assert sum("cannot tell" in r.getMessage() for r in caplog.records) == 2

@@ -371,7 +371,15 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext) -> None:
     s = rpc_status.to_status(status)
     # Explicit trailers replace those set earlier: keep the request id in them.
     trailers = (*s.trailing_metadata, (REQUEST_ID_HEADER, request_id_var.get()))
-    await context.abort(s.code, s.details, trailing_metadata=trailers)
+    try:
+        await context.abort(s.code, s.details, trailing_metadata=trailers)
+    except grpc.aio.AbortError:
+        raise
+    except Exception as gone:
+        # gRPC could not send the status: the call had already ended (the caller
+        # cancelled it or its deadline passed while we worked). That is the caller's
+        # cancellation, not a fault of ours.
+        raise asyncio.CancelledError("the call ended before its status was sent") from gone
 
 
 class ErrorInterceptor(Concern):
