@@ -4,11 +4,13 @@ calls bounded, and does memory stay flat?
     .venv/bin/python bench/soak.py [--minutes 4] [--call CreateTask]
 
 1. Measures the sustainable rate R of the call: h2load, 64 calls in flight, 5 s.
-2. Offers R for 30 s, then 2 R for `--minutes`, open loop (h2load `--rps`, up to 1,024
-   streams in flight, so arrivals do not wait for answers). The server admits while it
-   holds at most `--max-in-flight` calls (running, or waiting in gRPC core to start) and
-   answers the rest RESOURCE_EXHAUSTED + RetryInfo as it reaches them. h2load does not
-   retry or back off, so the whole 2 R keeps arriving.
+2. Offers R for 30 s, then 2 R for `--minutes`, open loop (h2load `--rps` over four
+   connections, so arrivals do not wait for answers). The server lets each connection
+   hold 100 calls (HTTP/2 MAX_CONCURRENT_STREAMS; h2load queues the rest itself), and
+   refuses a growing share of calls, RESOURCE_EXHAUSTED + RetryInfo, once it holds more
+   than `--max-in-flight` (256) running or waiting in gRPC core. h2load neither retries
+   nor backs off, so its four connections keep 400 calls at the server: the worst case
+   for goodput, as every call must be refused or served.
 3. Meanwhile a probe (a grpc.aio client in this process, 20 GetTask calls a second,
    which the load shares the server with) measures end to end what an accepted call
    costs, and the server's resident set size (VmRSS) is sampled every 5 s.
@@ -54,13 +56,17 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+CONNECTIONS = 4
+
+
 def h2load_cmd(address: str, path: str, body_file: str, seconds: int, rps: int | None) -> list:
     cmd = ["h2load", f"http://{address}{path}", "-d", body_file]
-    cmd += ["-H", "content-type: application/grpc", "-H", "te: trailers", "-c", "1"]
+    cmd += ["-H", "content-type: application/grpc", "-H", "te: trailers"]
     if rps is None:
-        cmd += ["-m", "64"]
+        cmd += ["-c", "1", "-m", "64"]
     else:
-        cmd += ["-m", "1024", "--rps", str(rps)]
+        # h2load's --rps is per connection
+        cmd += ["-c", str(CONNECTIONS), "-m", "1024", "--rps", str(max(1, rps // CONNECTIONS))]
     return [*cmd, "-D", str(seconds)]
 
 

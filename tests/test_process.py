@@ -214,3 +214,11 @@ def test_bad_flags_fail_fast_with_a_message(tmp_path):
         env=env,
     )
     assert out.returncode == 2 and "PLANSMITH_GRACE_SECONDS" in out.stderr
+    out = subprocess.run(
+        [str(BIN / "plansmith-server"), "--max-streams-per-connection", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 2 and "must be at least 1, not 0" in out.stderr

@@ -156,6 +156,11 @@ async def start(
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", max(config.max_message_bytes, 64 * 1024 * 1024)),
                 ("grpc.enable_channelz", 1),  # the backlog gauge reads core's call counts
+                ("grpc.max_concurrent_streams", config.max_streams_per_connection),
+                # Count streams as HTTP/2 does: with core's default "overload protection"
+                # a stream still being freed counts too, and a client that keeps to the
+                # limit gets REFUSED_STREAM (UNAVAILABLE) now and then.
+                ("grpc.http.overload_protection", 0),
             ],
         )
         shed.gauge = backlog.CoreCallGauge.find(before)

@@ -36,7 +36,10 @@ class Config:
     """Where the Prometheus scrape endpoint listens (metrics=prometheus)."""
     max_in_flight: int = 256
     """Calls in progress or waiting in gRPC core to start, beyond which new ones get
-    RESOURCE_EXHAUSTED with RetryInfo."""
+    RESOURCE_EXHAUSTED with RetryInfo: a share growing from none at this many to all at
+    twice it (calls in handlers alone: all, at this many)."""
+    max_streams_per_connection: int = 100
+    """HTTP/2 streams (calls) one connection may have open; its client queues the rest."""
     max_streams: int = 64
     """Open server streams beyond which new ones get RESOURCE_EXHAUSTED."""
     retry_after_ms: int = 200
@@ -67,6 +70,12 @@ _FLAGS: list[tuple[str, str, str, type]] = [
     ("--prometheus-address", "prometheus_address", "PLANSMITH_PROMETHEUS_ADDRESS", str),
     ("--max-in-flight", "max_in_flight", "PLANSMITH_MAX_IN_FLIGHT", int),
     ("--max-streams", "max_streams", "PLANSMITH_MAX_STREAMS", int),
+    (
+        "--max-streams-per-connection",
+        "max_streams_per_connection",
+        "PLANSMITH_MAX_STREAMS_PER_CONNECTION",
+        int,
+    ),
     ("--retry-after-ms", "retry_after_ms", "PLANSMITH_RETRY_AFTER_MS", int),
     ("--max-message-bytes", "max_message_bytes", "PLANSMITH_MAX_MESSAGE_BYTES", int),
     ("--max-tasks-per-plan", "max_tasks_per_plan", "PLANSMITH_MAX_TASKS_PER_PLAN", int),
@@ -94,8 +103,10 @@ _HELP = {
     "traces": "trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT etc. configure otlp)",
     "metrics": "metrics exporter",
     "prometheus_address": "host:port of the Prometheus scrape endpoint (metrics=prometheus)",
-    "max_in_flight": "calls in progress beyond which new ones are refused (RESOURCE_EXHAUSTED)",
+    "max_in_flight": "calls in progress or queued beyond which new ones are refused "
+    "(RESOURCE_EXHAUSTED): a growing share, all at twice this many",
     "max_streams": "open server streams beyond which new ones are refused",
+    "max_streams_per_connection": "calls one connection may have open; its client queues the rest",
     "retry_after_ms": "the RetryInfo delay given to refused callers",
     "max_message_bytes": "largest request message accepted",
     "max_tasks_per_plan": "tasks a plan may hold",
@@ -129,7 +140,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     p = parser()
     args = p.parse_args(argv)
     values: dict[str, object] = {}
-    for _flag, field, var, typ in _FLAGS:
+    for flag, field, var, typ in _FLAGS:
         value = getattr(args, field)
         if value is None and env.get(var):
             raw = env[var]
@@ -141,6 +152,8 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 value = str(value).lower() if field in _LOWER else str(value).upper()
                 if value not in _CHOICES[field]:
                     p.error(f"{var}={raw!r}: choose from {', '.join(_CHOICES[field])}")
+        if isinstance(value, int) and field.startswith("max_") and value < 1:
+            p.error(f"{flag} must be at least 1, not {value}")
         if value is not None:
             values[field] = value
     return Config(**values)  # type: ignore[arg-type]

@@ -244,22 +244,34 @@ class MetricsInterceptor(Concern):
     def __init__(self, telemetry: Telemetry) -> None:
         self.t = telemetry
 
-    def _done(
-        self,
-        method: str,
-        context: grpc.aio.ServicerContext,
-        start: float,
-        exc: BaseException | None,
-    ) -> None:
-        code = _code_after(exc, context)
-        ms = (time.perf_counter() - start) * 1000
+    def _recorder(
+        self, method: str
+    ) -> Callable[[grpc.aio.ServicerContext, float, BaseException | None], None]:
+        """Records one finished call of `method`; the attribute sets, one per status
+        code, are built once instead of per call."""
         service, name = _split(method)
-        self.t.rpc_duration.record(
-            ms, {"rpc.service": service, "rpc.method": name, "rpc.grpc.status_code": code.value[0]}
-        )
-        self.t.stats.record(method, code.name, ms)
+        by_code: dict[grpc.StatusCode, dict[str, Any]] = {}
+
+        def done(
+            context: grpc.aio.ServicerContext, start: float, exc: BaseException | None
+        ) -> None:
+            code = _code_after(exc, context)
+            ms = (time.perf_counter() - start) * 1000
+            attributes = by_code.get(code)
+            if attributes is None:
+                attributes = by_code[code] = {
+                    "rpc.service": service,
+                    "rpc.method": name,
+                    "rpc.grpc.status_code": code.value[0],
+                }
+            self.t.rpc_duration.record(ms, attributes)
+            self.t.stats.record(method, code.name, ms)
+
+        return done
 
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
+        done = self._recorder(method)
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
             self.t.stats.in_flight += 1
@@ -271,11 +283,13 @@ class MetricsInterceptor(Concern):
                 raise
             finally:
                 self.t.stats.in_flight -= 1
-                self._done(method, context, start, exc)
+                done(context, start, exc)
 
         return wrapped
 
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        done = self._recorder(method)
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             start = time.perf_counter()
             self.t.stats.in_flight += 1
@@ -290,7 +304,7 @@ class MetricsInterceptor(Concern):
             finally:
                 self.t.stats.in_flight -= 1
                 self.t.stats.active_streams -= 1
-                self._done(method, context, start, exc)
+                done(context, start, exc)
 
         return wrapped
 
@@ -305,7 +319,7 @@ class AccessLogInterceptor(Concern):
         context: grpc.aio.ServicerContext,
         start: float,
         exc: BaseException | None,
-        peer: str,
+        peer: str | None,
     ) -> None:
         code = _code_after(exc, context)
         ms = (time.perf_counter() - start) * 1000
@@ -317,7 +331,8 @@ class AccessLogInterceptor(Concern):
             "status_code": code.name,
             "duration_ms": round(ms, 3),
             "request_id": request_id_var.get(),
-            "peer": peer,
+            # A unary call is still alive here (its status goes out after the handler).
+            "peer": context.peer() if peer is None else peer,
         }
         span_ctx = trace.get_current_span().get_span_context()
         if span_ctx.is_valid:
@@ -328,8 +343,6 @@ class AccessLogInterceptor(Concern):
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
-            # Read while the call is alive: after a stream ends, peer() can crash grpc.
-            peer = context.peer()
             exc: BaseException | None = None
             try:
                 return await behavior(request, context)
@@ -337,13 +350,14 @@ class AccessLogInterceptor(Concern):
                 exc = e
                 raise
             finally:
-                self._log(method, context, start, exc, peer)
+                self._log(method, context, start, exc, None)
 
         return wrapped
 
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             start = time.perf_counter()
+            # Read while the call is alive: after a stream ends, peer() can crash grpc.
             peer = context.peer()
             exc: BaseException | None = None
             try:
