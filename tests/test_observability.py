@@ -183,7 +183,7 @@ async def test_json_logs_carry_trace_and_request_ids(observed, caplog):
         observed.finished("plansmith.v1.PlanService/ListPlans")[0].context.span_id, "016x"
     )
     assert line["status_code"] == "OK" and line["rpc_method"].endswith("/ListPlans")
-    assert "duration_ms" in line and "peer" in line
+    assert "duration_ms" in line and line["peer"].startswith("ipv4:127.0.0.1:")
     with caplog.at_level(logging.DEBUG):
         await observed.plans.CreatePlan(
             pb.CreatePlanRequest(
