@@ -48,6 +48,7 @@ class Running:
     port: int
     book: PlanBook
     telemetry: Telemetry
+    shed: LoadShedInterceptor
     providers: Providers | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopped: bool = False
@@ -163,7 +164,7 @@ async def start(
                 ("grpc.http.overload_protection", 0),
             ],
         )
-        shed.gauge = backlog.CoreCallGauge.find(before)
+        shed.gauge = backlog.CoreCallGauge.find(before, busy_from=config.max_in_flight // 2)
         add_service(server, PlanServicer(book), PLAN_SERVICE)
         add_service(
             server,
@@ -183,7 +184,9 @@ async def start(
         if providers is not None:
             providers.shutdown()
         raise
-    running = Running(config, server, store, health_servicer, port, book, telemetry, providers)
+    running = Running(
+        config, server, store, health_servicer, port, book, telemetry, shed, providers
+    )
     await _set_all(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     running._tasks.append(asyncio.create_task(_probe_database(running)))
     running._tasks.append(asyncio.create_task(_purge_idempotency(running)))

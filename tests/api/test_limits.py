@@ -226,7 +226,10 @@ async def test_calls_waiting_in_grpc_core_count_toward_the_in_flight_limit(db_pa
         extra_interceptors=[blocker],
     )
     gauge = backlog.CoreCallGauge.find(before, every=0)
-    assert gauge is not None
+    assert gauge is not None and running.shed.gauge is not None
+    # The server samples core's count every 10 ms under load, 100 ms idle; this test's
+    # burst comes faster than that, so make the server read it on every admission.
+    running.shed.gauge.every = running.shed.gauge.idle_every = 0
     try:
         async with grpc.aio.insecure_channel(running.address) as ch:
             stub = plan_service_pb2_grpc.PlanServiceStub(ch)
@@ -359,4 +362,32 @@ async def test_one_connection_cannot_open_more_calls_than_its_stream_limit(db_pa
         assert outcomes == [None] * 12  # all served in the end, none refused
     finally:
         blocker.release.set()
+        await running.stop(grace=0.5)
+
+
+async def test_the_gauge_reads_core_often_only_while_the_server_is_busy(db_path):
+    gate = Gate()
+    before = backlog.server_ids()
+    running = await start(Config(listen="127.0.0.1:0", db_path=db_path), extra_interceptors=[gate])
+    gauge = backlog.CoreCallGauge.find(before, every=0, idle_every=3600, busy_from=1)
+    assert gauge is not None and gauge.open_calls() == 0
+    try:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+            p = (await stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+            held = asyncio.ensure_future(stub.GetPlan(pb.GetPlanRequest(plan_id=p.id)))
+
+            async def one_held() -> bool:
+                return gate.waiting == 1
+
+            await wait_for(one_held)
+            assert gauge.open_calls() == 0  # idle at the last read: the cached count stands
+            gauge.idle_every = 0
+            assert gauge.open_calls() == 1  # read again: one call held
+            gauge.idle_every = 3600
+            gate.release.set()
+            await held
+            assert gauge.open_calls() == 0  # busy at the last read: read every time
+    finally:
+        gate.release.set()
         await running.stop(grace=0.5)
