@@ -155,6 +155,26 @@ async def test_reads_see_a_consistent_snapshot_and_fresh_versions(store):
     assert await store.read(lambda tx: tx.get_task("tsk_missing")) is None
 
 
+async def test_lookups_without_a_snapshot_see_commits_and_leave_no_transaction(store):
+    await store.write(lambda tx: tx.insert_plan(plan()))
+    await store.write(lambda tx: tx.insert_tasks([task(1)]))
+    assert (await store.read(lambda tx: tx.get_task("tsk_1"), snapshot=False)).version == 1
+    old = await store.read(lambda tx: tx.get_task("tsk_1"))
+    changed = Task(**{**old.__dict__, "title": "renamed", "version": 2})
+    await store.write(lambda tx: tx.update_task(changed))
+    assert (await store.read(lambda tx: tx.get_task("tsk_1"), snapshot=False)).title == "renamed"
+    assert store._inline is not None and not store._inline.in_transaction
+
+    def broken(tx):
+        tx._one("SELECT * FROM no_such_table")
+
+    with pytest.raises(UnavailableError):  # an SQLite error is the store's, not a bug
+        await store.read(broken, snapshot=False)
+    await store.close()
+    with pytest.raises(UnavailableError):
+        await store.read(lambda tx: tx.get_task("tsk_1"), snapshot=False)
+
+
 async def test_bulk_reads_run_off_the_event_loop_and_agree(store):
     await store.write(lambda tx: tx.insert_plan(plan()))
     await store.write(lambda tx: tx.insert_tasks([task(i) for i in range(50)]))

@@ -224,7 +224,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "plan_id", plan_id)
         v.raise_if_any()
-        return await self.store.read(lambda tx: _require_plan(tx, plan_id))
+        return await self.store.read(lambda tx: _require_plan(tx, plan_id), snapshot=False)
 
     async def list_plans(
         self, *, project_id: str = "", status: int = 0, page_size: int = 0, page_token: str = ""
@@ -424,7 +424,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "task_id", task_id)
         v.raise_if_any()
-        return await self.store.read(lambda tx: _require_task(tx, task_id))
+        return await self.store.read(lambda tx: _require_task(tx, task_id), snapshot=False)
 
     async def list_tasks(
         self,

@@ -138,9 +138,14 @@ class WriteTx(ReadTx, Protocol):
 class Store(Protocol):
     """Opens transactions; owns the connections."""
 
-    async def read(self, fn: Callable[[ReadTx], T], *, bulk: bool = False) -> T:
+    async def read(
+        self, fn: Callable[[ReadTx], T], *, bulk: bool = False, snapshot: bool = True
+    ) -> T:
         """Runs `fn` on one snapshot and returns its result. `bulk=True` says it may read
-        many rows (a whole plan), so it must not run on the event loop."""
+        many rows (a whole plan), so it must not run on the event loop. `snapshot=False`
+        says `fn` needs no snapshot across its statements (a lookup by key: each
+        statement still sees committed data only), which spares opening and ending a
+        transaction."""
         ...
 
     async def write(self, fn: Callable[[WriteTx], T], *, bulk: bool = False) -> T:

@@ -189,16 +189,33 @@ class SqliteStore:
 
     # ---- reads ----------------------------------------------------------------------
 
-    async def read(self, fn: Callable[[SqliteReadTx], T], *, bulk: bool = False) -> T:
+    async def read(
+        self, fn: Callable[[SqliteReadTx], T], *, bulk: bool = False, snapshot: bool = True
+    ) -> T:
         """Runs `fn` in one read transaction (one snapshot). `bulk=True` for reads of many
-        rows, which then run off the event loop."""
+        rows, which then run off the event loop. `snapshot=False` for lookups by key on
+        the event loop: their statements run in autocommit mode, each on its own
+        snapshot, without BEGIN and COMMIT (measured: GetTask +4.7 %)."""
         if self.in_memory:
             async with self._observed("read"):
                 return await self._on(self._write_thread, self._run_read, self._writer, fn)
         if bulk:
             async with self._observed("read"):
                 return await self._on(self._read_thread, self._run_read, self._bulk, fn)
+        if not snapshot:
+            return self._run_lookup(self._inline, fn, self._task_cache)
         return self._run_read(self._inline, fn, self._task_cache)
+
+    @staticmethod
+    def _run_lookup(
+        conn: sqlite3.Connection | None, fn: Callable[[SqliteReadTx], T], cache: TaskCache | None
+    ) -> T:
+        if conn is None:
+            raise UnavailableError("database is closed")
+        try:
+            return fn(SqliteReadTx(conn, cache))
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from exc
 
     @staticmethod
     def _run_read(
