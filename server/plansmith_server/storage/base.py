@@ -80,8 +80,8 @@ class ReadTx(Protocol):
         """Ids of the tasks that depend on `task_id`."""
         ...
 
-    def task_count(self, plan_id: str) -> int:
-        """How many tasks the plan has."""
+    def task_count(self, plan_id: str) -> int | None:
+        """How many tasks the plan has; None when there is no such plan."""
         ...
 
     def children(self, task_id: str) -> list[str]:

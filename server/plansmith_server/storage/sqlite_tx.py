@@ -284,9 +284,9 @@ class SqliteReadTx:
         )
         return [r[0] for r in rows]
 
-    def task_count(self, plan_id: str) -> int:
+    def task_count(self, plan_id: str) -> int | None:
         row = self._one("SELECT task_count FROM plans WHERE id = ?", (plan_id,))
-        return int(row[0]) if row else 0
+        return int(row[0]) if row else None
 
     def children(self, task_id: str) -> list[str]:
         rows = self._all(
@@ -348,7 +348,7 @@ class SqliteWriteTx(SqliteReadTx):
         )
 
     def delete_plan(self, plan_id: str) -> int:
-        count = self.task_count(plan_id)
+        count = self.task_count(plan_id) or 0
         # Edges first: tasks of one plan reference each other, and the cascade from plans
         # would otherwise check every edge row by row.
         self._c.execute("DELETE FROM task_dependencies WHERE plan_id = ?", (plan_id,))
@@ -367,11 +367,13 @@ class SqliteWriteTx(SqliteReadTx):
             f"INSERT INTO tasks ({cols}) VALUES ({', '.join('?' * 21)})",
             [_task_params(t) for t in tasks],
         )
-        self._c.executemany(
-            "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) "
-            "VALUES (?, ?, ?, ?)",
-            [(t.plan_id, t.id, dep, i) for t in tasks for i, dep in enumerate(t.dependencies)],
-        )
+        edges = [(t.plan_id, t.id, dep, i) for t in tasks for i, dep in enumerate(t.dependencies)]
+        if edges:
+            self._c.executemany(
+                "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) "
+                "VALUES (?, ?, ?, ?)",
+                edges,
+            )
 
     def update_task(self, task: Task) -> None:
         params = _task_params(task)
