@@ -8,6 +8,7 @@ never changes, because every change of an entity bumps its version.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -36,6 +37,20 @@ class LruCache(Generic[K, V]):
         self._data.move_to_end(key)
         self.hits += 1
         return value
+
+    def get_many(self, keys: Iterable[K]) -> list[V | None]:
+        """`get` for each key, in one call (a page of 50 tasks paid 50 method calls)."""
+        data, out = self._data, []
+        hits = 0
+        for key in keys:
+            value = data.get(key)
+            if value is not None:
+                data.move_to_end(key)
+                hits += 1
+            out.append(value)
+        self.hits += hits
+        self.misses += len(out) - hits
+        return out
 
     def put(self, key: K, value: V) -> None:
         self._data[key] = value

@@ -236,6 +236,16 @@ def test_lru_cache_evicts_the_least_recently_used():
         LruCache(0)
 
 
+def test_lru_get_many_counts_and_refreshes_like_get():
+    c: LruCache[str, int] = LruCache(3)
+    for k, v in (("a", 1), ("b", 2), ("c", 3)):
+        c.put(k, v)
+    assert c.get_many(["a", "x", "b"]) == [1, None, 2]  # "a", "b" now the most recent
+    assert (c.hits, c.misses) == (2, 1)
+    c.put("d", 4)  # evicts "c", the least recently used
+    assert c.get_many(["c", "a", "b", "d"]) == [None, 1, 2, 4]
+
+
 async def test_migration_3_backfills_task_counts_and_triggers_keep_them(tmp_path):
     from plansmith_server.storage.migrations import MIGRATIONS, statements
 

@@ -86,7 +86,7 @@ class PlanServicer:
             convert.mutation(request),
         )
         return pb.BatchCreateTasksResponse(
-            tasks=[self.task_proto(t) for t in result.tasks],
+            tasks=self.task_proto.many(result.tasks),
             plan_revision=result.plan_revision,
         )
 
@@ -108,7 +108,7 @@ class PlanServicer:
             page_token=request.page_token,
         )
         return pb.ListTasksResponse(
-            tasks=[self.task_proto(t) for t in page.items],
+            tasks=self.task_proto.many(page.items),
             next_page_token=page.next_page_token,
             total_size=page.total_size,
         )

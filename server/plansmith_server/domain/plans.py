@@ -466,7 +466,8 @@ class PlanBook:
         q = TaskQuery(plan_id, status, assigned_to, priority, after_seq=after, limit=size + 1)
 
         def page(tx: ReadTx) -> tuple[list[tuple[int, Task]], int]:
-            _require_plan(tx, plan_id)
+            if tx.task_count(plan_id) is None:  # cheaper than decoding the plan
+                raise NotFoundError("plan", plan_id)
             return tx.list_tasks(q)
 
         rows, total = await self.store.read(page)

@@ -187,8 +187,7 @@ class SqliteReadTx:
         cache = self._tasks
         found: dict[str, Task] = {}
         missing: list[str] = []
-        for key in keys:
-            task = cache.get(key)
+        for key, task in zip(keys, cache.get_many(keys), strict=True):
             if task is None:
                 missing.append(key[0])
             else:
