@@ -100,6 +100,28 @@ async def test_assignee_must_be_a_plan_agent_when_the_plan_has_agents(plans):
     assert (await add(plans, free.id, assigned_to="anyone")).assigned_to == "anyone"
 
 
+async def test_an_update_assigning_a_task_checks_the_plan_agents(plans):
+    p = await make_plan(plans, agents=[agent_pb2.Agent(id="ann"), agent_pb2.Agent(id="bob")])
+    t = await add(plans, p.id, assigned_to="ann")
+
+    async def assign(who: str) -> task_pb2.Task:
+        return (
+            await plans.UpdateTask(
+                pb.UpdateTaskRequest(
+                    task=task_pb2.Task(id=t.id, assigned_to=who),
+                    update_mask=field_mask_pb2.FieldMask(paths=["assigned_to"]),
+                )
+            )
+        ).task
+
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await assign("zed")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_of(e.value)["BadRequest"].field_violations[0].field == "task.assigned_to"
+    assert (await assign("bob")).assigned_to == "bob"
+    assert (await assign("")).assigned_to == ""  # unassigning needs no agent
+
+
 async def test_unknown_dependency_is_invalid(plans):
     p = await make_plan(plans)
     other = await make_plan(plans)
