@@ -59,3 +59,16 @@ async def test_stop_turns_health_not_serving_and_refuses_new_calls(db_path):
             assert e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
         else:
             raise AssertionError("a stopped server answered")
+
+
+async def test_grpc_health_gets_the_same_interceptor_chain_as_our_services(server, channel):
+    """grpc's health service is registered through the chain too: its calls carry a
+    request id and are counted, like ours."""
+    call = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    assert (await call).status == SERVING
+    assert len(dict(await call.trailing_metadata())["x-request-id"]) == 32
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+    assert (await watch.read()).status == SERVING  # a context.write stream, wrapped as unary
+    watch.cancel()
+    counted = {s.method: dict(s.codes) for s in server.telemetry.stats.summary(3600)}
+    assert counted["/grpc.health.v1.Health/Check"] == {"OK": 1}
