@@ -196,29 +196,21 @@ def test_sigterm_lets_in_flight_calls_finish_and_exits_zero(tmp_path):
 
 
 def test_bad_flags_fail_fast_with_a_message(tmp_path):
-    out = subprocess.run(
-        [str(BIN / "plansmith-server"), "--log-format", "xml"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    def server(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "plansmith-server"), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={**os.environ, **env},
+        )
+
+    out = server("--log-format", "xml")
     assert out.returncode == 2 and "invalid choice" in out.stderr
-    env = {**os.environ, "PLANSMITH_GRACE_SECONDS": "soon"}
-    out = subprocess.run(
-        [str(BIN / "plansmith-server")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env=env,
-    )
+    out = server(PLANSMITH_GRACE_SECONDS="soon")
     assert out.returncode == 2 and "PLANSMITH_GRACE_SECONDS" in out.stderr
-    out = subprocess.run(
-        [str(BIN / "plansmith-server"), "--max-streams-per-connection", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    out = server("--max-streams-per-connection", "0")
     assert out.returncode == 2 and "must be at least 1, not 0" in out.stderr
+    out = server(PLANSMITH_MAX_IN_FLIGHT="-5")
+    assert out.returncode == 2 and "--max-in-flight must be at least 1, not -5" in out.stderr

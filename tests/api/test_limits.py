@@ -26,7 +26,7 @@ from plansmith.v1 import (
 )
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.api import backlog
-from plansmith_server.app import start
+from plansmith_server.app import Running, start
 from plansmith_server.config import Config
 from tests.api.test_generation import GatedPlanner
 from tests.conftest import details_of, wait_for
@@ -200,6 +200,22 @@ class LoopBlocker(grpc.aio.ServerInterceptor):
         return handler._replace(unary_unary=maybe_block)
 
 
+async def start_blockable(
+    db_path: str, **limits: int
+) -> tuple[Running, LoopBlocker, backlog.CoreCallGauge]:
+    """A server whose event loop a call can block, and a gauge (read afresh on every
+    call) of the calls gRPC core holds for it."""
+    blocker = LoopBlocker()
+    before = backlog.server_ids()
+    running = await start(
+        Config(listen="127.0.0.1:0", db_path=db_path, **limits),  # type: ignore[arg-type]
+        extra_interceptors=[blocker],
+    )
+    gauge = backlog.CoreCallGauge.find(before, every=0)
+    assert gauge is not None
+    return running, blocker, gauge
+
+
 def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
     """Waits (in a thread) until `predicate()` holds, failing after `within` seconds."""
     deadline = time.monotonic() + within
@@ -219,14 +235,8 @@ async def _codes(address: str, method: str) -> dict[str, int]:
 async def test_calls_waiting_in_grpc_core_count_toward_the_in_flight_limit(db_path):
     """While the loop is busy, calls wait in gRPC core where no handler sees them; they
     count as in flight, so a backlog beyond the limit is refused, not served late."""
-    blocker = LoopBlocker()
-    before = backlog.server_ids()
-    running = await start(
-        Config(listen="127.0.0.1:0", db_path=db_path, max_in_flight=8),
-        extra_interceptors=[blocker],
-    )
-    gauge = backlog.CoreCallGauge.find(before, every=0)
-    assert gauge is not None and running.shed.gauge is not None
+    running, blocker, gauge = await start_blockable(db_path, max_in_flight=8)
+    assert running.shed.gauge is not None
     # The server samples core's count every 10 ms under load, 100 ms idle; this test's
     # burst comes faster than that, so make the server read it on every admission.
     running.shed.gauge.every = running.shed.gauge.idle_every = 0
@@ -277,13 +287,7 @@ async def test_calls_waiting_in_grpc_core_count_toward_the_in_flight_limit(db_pa
 async def test_a_call_whose_caller_left_is_recorded_cancelled_not_as_a_fault(db_path, caplog):
     """The caller cancels while the server works; sending the (error) status then fails.
     That is the caller's cancellation: CANCELLED, not UNKNOWN logged as a server fault."""
-    blocker = LoopBlocker()
-    before = backlog.server_ids()
-    running = await start(
-        Config(listen="127.0.0.1:0", db_path=db_path), extra_interceptors=[blocker]
-    )
-    gauge = backlog.CoreCallGauge.find(before, every=0)
-    assert gauge is not None
+    running, blocker, gauge = await start_blockable(db_path)
     method = "/plansmith.v1.PlanService/GetPlan"
     try:
 
@@ -333,14 +337,7 @@ async def test_the_backlog_gauge_needs_exactly_one_new_server(caplog):
 async def test_one_connection_cannot_open_more_calls_than_its_stream_limit(db_path):
     """Past `max_streams_per_connection` the client queues its own calls (HTTP/2
     flow control): the server holds at most that many from the connection."""
-    blocker = LoopBlocker()
-    before = backlog.server_ids()
-    running = await start(
-        Config(listen="127.0.0.1:0", db_path=db_path, max_streams_per_connection=5),
-        extra_interceptors=[blocker],
-    )
-    gauge = backlog.CoreCallGauge.find(before, every=0)
-    assert gauge is not None
+    running, blocker, gauge = await start_blockable(db_path, max_streams_per_connection=5)
     try:
 
         def drive() -> tuple[int, list[grpc.RpcError | None]]:
