@@ -395,3 +395,25 @@ async def test_bulk_reads_have_a_database_span_and_key_reads_do_not(observed):
 
     assert "db.read" in children("plansmith.v1.PlanningService/AnalyzePlan")
     assert "db.read" not in children("plansmith.v1.PlanService/GetPlan")
+
+
+async def test_grpcs_error_for_a_stream_write_after_the_caller_left_stays_at_debug(server, caplog):
+    """grpc logs `ExecuteBatchError raised in core by servicer method` at ERROR, with a
+    traceback, when a stream message races the caller's cancellation; the server keeps
+    that at DEBUG (the call itself is recorded CANCELLED). Other grpc errors still show."""
+    grpc_log = logging.getLogger("grpc._cython.cygrpc")
+    with caplog.at_level(logging.INFO):
+        grpc_log.error(
+            "ExecuteBatchError raised in core by servicer method [%s]",
+            "/plansmith.v1.PlanningService/StreamGeneratePlan",
+        )
+        grpc_log.error("Unexpected [ValueError] raised by servicer method [/x/Y]")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Unexpected [ValueError] raised by servicer method [/x/Y]"
+    ]
+    with caplog.at_level(logging.DEBUG, logger="grpc._cython.cygrpc"):
+        caplog.clear()
+        grpc_log.error("ExecuteBatchError raised in core by servicer method [%s]", "/a/B")
+    assert [(r.levelname, r.getMessage()[:19]) for r in caplog.records] == [
+        ("DEBUG", "ExecuteBatchError r")
+    ]

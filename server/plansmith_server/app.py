@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from plansmith.v1 import ops_service_pb2, plan_service_pb2, planning_service_pb2
+from plansmith_server import logs
 from plansmith_server.api import backlog, reflection
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
@@ -134,6 +135,7 @@ async def start(
     providers); `planner` replaces the embedded planner; `extra_interceptors` run inside
     the standard chain (tests inject faults).
     """
+    logs.quiet_grpc_noise()
     providers = None
     if telemetry is None:
         providers = exporters.build(config.traces, config.metrics, config.prometheus_address)

@@ -41,6 +41,31 @@ class TextFormatter(logging.Formatter):
         return f"{base} request_id={rid}" if rid else base
 
 
+class _StreamWriteAfterCancel(logging.Filter):
+    """grpc.aio logs an ERROR with a traceback when a stream message cannot be sent because
+    the caller has just gone (its write races the cancellation notice; seen when clients
+    cancel streams after the first event). Nothing can reach that caller any more and the
+    call is recorded CANCELLED: it is kept at DEBUG, not raised as a server fault."""
+
+    PREFIX = "ExecuteBatchError raised in core by servicer method"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith(self.PREFIX):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+_GRPC_LOGGER = "grpc._cython.cygrpc"
+
+
+def quiet_grpc_noise() -> None:
+    """Installs the filters for grpc's own misleading log lines (once)."""
+    grpc_log = logging.getLogger(_GRPC_LOGGER)
+    if not any(isinstance(f, _StreamWriteAfterCancel) for f in grpc_log.filters):
+        grpc_log.addFilter(_StreamWriteAfterCancel())
+
+
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
