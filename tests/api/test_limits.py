@@ -388,3 +388,10 @@ async def test_the_gauge_reads_core_often_only_while_the_server_is_busy(db_path)
     finally:
         gate.release.set()
         await running.stop(grace=0.5)
+
+
+def test_a_gauge_that_cannot_read_core_counts_nothing_and_warns_once(caplog):
+    gauge = backlog.CoreCallGauge(10**9, every=0)  # no such server
+    with caplog.at_level(logging.WARNING, logger="plansmith.limits"):
+        assert [gauge.open_calls() for _ in range(3)] == [0, 0, 0]
+    assert sum("cannot read" in r.getMessage() for r in caplog.records) == 1

@@ -70,6 +70,7 @@ class CoreCallGauge:
         self.busy_from = busy_from
         self._sampled_at = float("-inf")
         self._open = 0
+        self._failed = False
 
     @classmethod
     def find(
@@ -103,12 +104,20 @@ class CoreCallGauge:
         now = time.monotonic()
         every = self.every if self._open >= self.busy_from else self.idle_every
         if now - self._sampled_at >= every:
-            counts = dict(_COUNTS.findall(channelz_get_server(self.server_id)))
+            self._sampled_at = now
+            try:
+                report = channelz_get_server(self.server_id)
+            except Exception:  # e.g. the server is gone: a call must not fail for it
+                if not self._failed:
+                    log.warning("cannot read gRPC core's call counts", exc_info=True)
+                    self._failed = True
+                self._open = 0  # unknown: only calls in handlers count
+                return 0
+            counts = dict(_COUNTS.findall(report))
             # channelz leaves out counters that are still zero
             self._open = (
                 int(counts.get(b"Started", 0))
                 - int(counts.get(b"Succeeded", 0))
                 - int(counts.get(b"Failed", 0))
             )
-            self._sampled_at = now
         return self._open
