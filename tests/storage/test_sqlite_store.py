@@ -119,6 +119,36 @@ async def test_a_write_that_ends_the_transaction_fails_its_whole_group(store, bu
     assert await count_tasks(store) == 1
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["on-loop", "on-thread"])
+async def test_a_group_that_fails_unexpectedly_fails_its_writes_and_the_committer_goes_on(
+    store, bulk, caplog
+):
+    """An error outside any write's own code (here the writer connection closed under the
+    group, so even SAVEPOINT fails) answers every write of the group UNAVAILABLE; the
+    committer survives, so later writes get an answer too instead of waiting forever."""
+    await store.write(lambda tx: tx.insert_plan(plan()))
+
+    def closes_the_connection(tx):
+        tx._c.close()
+
+    with caplog.at_level("ERROR", logger="plansmith_server.storage.sqlite"):
+        results = await asyncio.gather(
+            store.write(lambda tx: tx.insert_tasks([task(1)])),
+            store.write(closes_the_connection, bulk=bulk),
+            store.write(lambda tx: tx.insert_tasks([task(2)])),
+            return_exceptions=True,
+        )
+    assert [type(r) for r in results] == [UnavailableError] * 3, results
+    assert "write group failed" in caplog.text
+    later = await asyncio.wait_for(
+        asyncio.gather(store.write(lambda tx: tx.insert_tasks([task(3)])), return_exceptions=True),
+        timeout=10,
+    )
+    assert isinstance(later[0], UnavailableError)  # answered, not left waiting
+    with sqlite3.connect(store.path) as conn:  # nothing of the failed group was kept
+        assert conn.execute("SELECT count(*) FROM tasks").fetchone()[0] == 0
+
+
 async def test_a_write_cancelled_before_its_group_runs_is_skipped(store):
     await store.write(lambda tx: tx.insert_plan(plan()))
     ran: list[int] = []
