@@ -390,3 +390,37 @@ async def test_reads_after_an_update_never_serve_the_old_version(plans):
         await plans.GetTask(pb.GetTaskRequest(task_id=t.id))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert (await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id))).tasks == []
+
+
+def test_a_pre_encoded_page_is_the_bytes_protobuf_itself_would_send():
+    """ListTasks joins cached one-task encodings (protobuf merges concatenations); that
+    must equal, byte for byte, the response protobuf builds, for every task shape."""
+    from plansmith_server.api.convert import TaskProtos
+    from plansmith_server.domain.models import Task as DomainTask
+
+    tasks = [
+        DomainTask(id=f"tsk_{i}", plan_id="pln_1", title=f"t{i}", version=i + 1) for i in range(3)
+    ] + [
+        DomainTask(
+            id="tsk_x",
+            plan_id="pln_1",
+            title="full",
+            description="d" * 300,
+            dependencies=("tsk_0", "tsk_1"),
+            required_capabilities=("go", "sql"),
+            metadata={"k": "v"},
+            estimated_hours=2.5,
+            version=7,
+        )
+    ]
+    protos = TaskProtos()
+    for _ in range(2):  # cold, then from the cache
+        encoded = (
+            protos.listed(tasks)
+            + pb.ListTasksResponse(next_page_token="tok", total_size=9).SerializeToString()
+        )
+        built = pb.ListTasksResponse(
+            tasks=protos.many(tasks), next_page_token="tok", total_size=9
+        ).SerializeToString()
+        assert encoded == built
+    assert protos.listed([]) == b""

@@ -13,7 +13,7 @@ from typing import Any, cast
 from google.protobuf import message as _message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from plansmith.v1 import agent_pb2, plan_pb2, task_pb2
+from plansmith.v1 import agent_pb2, plan_pb2, plan_service_pb2, task_pb2
 from plansmith_server.domain.models import (
     PLAN_MUTABLE_FIELDS,
     TASK_MUTABLE_FIELDS,
@@ -135,6 +135,9 @@ def task_to_proto(t: Task) -> task_pb2.Task:
     return msg
 
 
+_ONE_TASK_PAGE = plan_service_pb2.ListTasksResponse  # its `tasks` is field 1
+
+
 class TaskProtos:
     """`task_to_proto` with a cache by (id, version), for the read paths that serve the
     same tasks over and over. The messages it returns are shared: copy them into a
@@ -142,6 +145,7 @@ class TaskProtos:
 
     def __init__(self, maxsize: int = 10_000) -> None:
         self._cache: LruCache[tuple[str, int], task_pb2.Task] = LruCache(maxsize)
+        self._listed: LruCache[tuple[str, int], bytes] = LruCache(maxsize)
 
     def __call__(self, t: Task) -> task_pb2.Task:
         key = (t.id, t.version)
@@ -150,6 +154,21 @@ class TaskProtos:
             msg = task_to_proto(t)
             self._cache.put(key, msg)
         return msg
+
+    def listed(self, tasks: Sequence[Task]) -> bytes:
+        """The encoded `tasks` field (field 1) of a list response holding `tasks`.
+
+        Protobuf merges concatenated encodings of a message, appending repeated fields,
+        so the encodings of one-task responses, cached by (id, version) and joined, are
+        the page's field: no message is built or copied per call (building and
+        serializing a 50-task response cost ~55 µs). Protobuf does all the encoding."""
+        cached = self._listed.get_many([(t.id, t.version) for t in tasks])
+        for i, (t, data) in enumerate(zip(tasks, cached, strict=True)):
+            if data is None:
+                data = _ONE_TASK_PAGE(tasks=[self(t)]).SerializeToString()
+                self._listed.put((t.id, t.version), data)
+                cached[i] = data
+        return b"".join(cached)  # type: ignore[arg-type]
 
     def many(self, tasks: Sequence[Task]) -> list[task_pb2.Task]:
         """The messages of a page of tasks, looked up in one pass."""

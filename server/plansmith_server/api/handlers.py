@@ -4,6 +4,7 @@
 never fail: a request that does not parse reaches the handler as `MalformedRequest` and
 is answered INVALID_ARGUMENT, where grpc itself would answer INTERNAL.
 `wrap_handler` lets an interceptor wrap a handler's behavior, whatever its call kind.
+A handler may return an `Encoded` response, which is sent as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +23,19 @@ from plansmith_server.errors import FieldViolation, InvalidArgumentError
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+
+
+class Encoded(bytes):
+    """A response already serialized (see `convert.TaskProtos.listed`): sent as it is."""
+
+
+def _serializer(cls: type[_message.Message]) -> Callable[[Any], bytes]:
+    def serialize(response: Any) -> bytes:
+        if response.__class__ is Encoded:
+            return bytes(response)
+        return cls.SerializeToString(response)
+
+    return serialize
 
 
 @dataclass(frozen=True)
@@ -61,11 +75,11 @@ def add_service(server: grpc.aio.Server, servicer: object, service: ServiceDescr
         deser = _safe_deserializer(req_cls)
         if method.server_streaming:
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                _guard_stream(fn), deser, resp_cls.SerializeToString
+                _guard_stream(fn), deser, _serializer(resp_cls)
             )
         else:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                _guard_unary(fn), deser, resp_cls.SerializeToString
+                _guard_unary(fn), deser, _serializer(resp_cls)
             )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)

@@ -6,6 +6,7 @@ import grpc
 
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.api import convert
+from plansmith_server.api.handlers import Encoded
 from plansmith_server.domain.plans import PlanBook
 
 
@@ -98,7 +99,7 @@ class PlanServicer:
 
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListTasksResponse:
+    ) -> Encoded:
         page = await self.book.list_tasks(
             request.plan_id,
             status=request.status,
@@ -107,11 +108,11 @@ class PlanServicer:
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        return pb.ListTasksResponse(
-            tasks=self.task_proto.many(page.items),
-            next_page_token=page.next_page_token,
-            total_size=page.total_size,
-        )
+        # The tasks field comes pre-encoded; the rest is appended (concatenation merges).
+        tail = pb.ListTasksResponse(
+            next_page_token=page.next_page_token, total_size=page.total_size
+        ).SerializeToString()
+        return Encoded(self.task_proto.listed(page.items) + tail)
 
     async def UpdateTask(
         self, request: pb.UpdateTaskRequest, context: grpc.aio.ServicerContext
