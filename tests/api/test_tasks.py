@@ -424,3 +424,5 @@ def test_a_pre_encoded_page_is_the_bytes_protobuf_itself_would_send():
         ).SerializeToString()
         assert encoded == built
     assert protos.listed([]) == b""
+    one = tasks[-1]
+    assert protos.listed([one]) == pb.GetTaskResponse(task=protos(one)).SerializeToString()

@@ -156,7 +156,8 @@ class TaskProtos:
         return msg
 
     def listed(self, tasks: Sequence[Task]) -> bytes:
-        """The encoded `tasks` field (field 1) of a list response holding `tasks`.
+        """The encoded `tasks` field (field 1) of a list response holding `tasks`; for one
+        task, also a whole GetTaskResponse (whose `task` is field 1 too).
 
         Protobuf merges concatenated encodings of a message, appending repeated fields,
         so the encodings of one-task responses, cached by (id, version) and joined, are
