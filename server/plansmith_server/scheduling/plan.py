@@ -22,7 +22,7 @@ DEFAULT_ESTIMATE_HOURS = 8.0
 class TaskStatus(enum.Enum):
     """Task status."""
 
-    TODO = "TODO"
+    TO_DO = "TO_DO"  # not started
     IN_PROGRESS = "IN_PROGRESS"
     DONE = "DONE"
     BLOCKED = "BLOCKED"
@@ -64,7 +64,7 @@ class PlanTask:
     """
 
     id: str
-    status: TaskStatus = TaskStatus.TODO
+    status: TaskStatus = TaskStatus.TO_DO
     dependencies: tuple[str, ...] = ()
     estimate_hours: float | None = None
     remaining_hours: float | None = None
