@@ -395,3 +395,14 @@ def test_a_gauge_that_cannot_read_core_counts_nothing_and_warns_once(caplog):
     with caplog.at_level(logging.WARNING, logger="plansmith.limits"):
         assert [gauge.open_calls() for _ in range(3)] == [0, 0, 0]
     assert sum("cannot read" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_server_ids_reads_every_page_of_channelz():
+    """channelz lists servers 100 to a page; the ids of all of them are read."""
+    before = backlog.server_ids()
+    servers = [grpc.aio.server() for _ in range(105)]
+    try:
+        assert len(backlog.server_ids() - before) == 105
+    finally:
+        for s in servers:
+            await s.stop(None)

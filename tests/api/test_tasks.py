@@ -420,7 +420,7 @@ def test_a_pre_encoded_page_is_the_bytes_protobuf_itself_would_send():
             + pb.ListTasksResponse(next_page_token="tok", total_size=9).SerializeToString()
         )
         built = pb.ListTasksResponse(
-            tasks=protos.many(tasks), next_page_token="tok", total_size=9
+            tasks=[protos(t) for t in tasks], next_page_token="tok", total_size=9
         ).SerializeToString()
         assert encoded == built
     assert protos.listed([]) == b""

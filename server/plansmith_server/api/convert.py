@@ -171,17 +171,6 @@ class TaskProtos:
                 cached[i] = data
         return b"".join(cached)  # type: ignore[arg-type]
 
-    def many(self, tasks: Sequence[Task]) -> list[task_pb2.Task]:
-        """The messages of a page of tasks, looked up in one pass."""
-        cached = self._cache.get_many([(t.id, t.version) for t in tasks])
-        out = []
-        for t, msg in zip(tasks, cached, strict=True):
-            if msg is None:
-                msg = task_to_proto(t)
-                self._cache.put((t.id, t.version), msg)
-            out.append(msg)
-        return out
-
 
 def update_fields(msg: _message.Message, mask_paths: Sequence[str], kind: str) -> list[str]:
     """The fields an update changes: the mask's (with `*` expanded), or, for an empty mask,

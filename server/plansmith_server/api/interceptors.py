@@ -375,6 +375,12 @@ class AccessLogInterceptor(Concern):
 _SERVER_FAULTS = (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS)
 
 
+def status_trailers(status: grpc.Status) -> tuple[tuple[str, str | bytes], ...]:
+    """The trailers of an error status: its details and the request id (explicit trailers
+    replace those set earlier in the call, the request id among them)."""
+    return (*status.trailing_metadata, (REQUEST_ID_HEADER, request_id_var.get()))
+
+
 async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext) -> None:
     if isinstance(exc, PlansmithError):
         status = to_status(exc)
@@ -383,10 +389,8 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext) -> None:
         errlog.exception("unexpected error (request id %s)", rid)
         status = internal_status(rid)
     s = rpc_status.to_status(status)
-    # Explicit trailers replace those set earlier: keep the request id in them.
-    trailers = (*s.trailing_metadata, (REQUEST_ID_HEADER, request_id_var.get()))
     try:
-        await context.abort(s.code, s.details, trailing_metadata=trailers)
+        await context.abort(s.code, s.details, trailing_metadata=status_trailers(s))
     except grpc.aio.AbortError:
         raise
     except Exception as gone:

@@ -7,8 +7,8 @@ in handlers and, when a `CoreCallGauge` is given, those still waiting in gRPC co
 start (see `backlog.py`: under load most of them wait there). One connection cannot fill
 the server alone: `grpc.max_concurrent_streams` (set in app.py) makes its client queue
 further calls itself, so the server does not spend its time refusing a client that
-refills its streams at once. Health, status and
-reflection are exempt: an overloaded server must still say how it is.
+refills its streams at once. Health, status and reflection are exempt: an overloaded
+server must still say how it is.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 from plansmith_server.api.backlog import CoreCallGauge
 from plansmith_server.api.errors import to_status
 from plansmith_server.api.handlers import StreamBehavior, UnaryBehavior
-from plansmith_server.api.interceptors import REQUEST_ID_HEADER, Concern, request_id_var
+from plansmith_server.api.interceptors import Concern, status_trailers
 from plansmith_server.errors import ResourceExhaustedError
 
 EXEMPT_PREFIXES = (
@@ -94,9 +94,7 @@ class LoadShedInterceptor(Concern):
             self._statuses[key] = status
         context.set_code(status.code)
         context.set_details(status.details)
-        context.set_trailing_metadata(
-            (*status.trailing_metadata, (REQUEST_ID_HEADER, request_id_var.get()))
-        )
+        context.set_trailing_metadata(status_trailers(status))
 
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         if method.startswith(EXEMPT_PREFIXES):

@@ -87,7 +87,7 @@ class PlanServicer:
             convert.mutation(request),
         )
         return pb.BatchCreateTasksResponse(
-            tasks=self.task_proto.many(result.tasks),
+            tasks=[self.task_proto(t) for t in result.tasks],
             plan_revision=result.plan_revision,
         )
 
