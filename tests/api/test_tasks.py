@@ -395,7 +395,7 @@ async def test_reads_after_an_update_never_serve_the_old_version(plans):
 def test_a_pre_encoded_page_is_the_bytes_protobuf_itself_would_send():
     """ListTasks joins cached one-task encodings (protobuf merges concatenations); that
     must equal, byte for byte, the response protobuf builds, for every task shape."""
-    from plansmith_server.api.convert import TaskProtos
+    from plansmith_server.api.convert import TaskEncodings, task_to_proto
     from plansmith_server.domain.models import Task as DomainTask
 
     tasks = [
@@ -413,16 +413,16 @@ def test_a_pre_encoded_page_is_the_bytes_protobuf_itself_would_send():
             version=7,
         )
     ]
-    protos = TaskProtos()
+    protos = TaskEncodings()
     for _ in range(2):  # cold, then from the cache
         encoded = (
             protos.listed(tasks)
             + pb.ListTasksResponse(next_page_token="tok", total_size=9).SerializeToString()
         )
         built = pb.ListTasksResponse(
-            tasks=[protos(t) for t in tasks], next_page_token="tok", total_size=9
+            tasks=[task_to_proto(t) for t in tasks], next_page_token="tok", total_size=9
         ).SerializeToString()
         assert encoded == built
     assert protos.listed([]) == b""
     one = tasks[-1]
-    assert protos.listed([one]) == pb.GetTaskResponse(task=protos(one)).SerializeToString()
+    assert protos.listed([one]) == pb.GetTaskResponse(task=task_to_proto(one)).SerializeToString()

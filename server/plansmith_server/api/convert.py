@@ -138,36 +138,26 @@ def task_to_proto(t: Task) -> task_pb2.Task:
 _ONE_TASK_PAGE = plan_service_pb2.ListTasksResponse  # its `tasks` is field 1
 
 
-class TaskProtos:
-    """`task_to_proto` with a cache by (id, version), for the read paths that serve the
-    same tasks over and over. The messages it returns are shared: copy them into a
-    response (the constructor does), never modify them."""
+class TaskEncodings:
+    """Tasks encoded for the read paths that serve the same tasks over and over, cached by
+    (id, version): the version changes with every change of a task."""
 
     def __init__(self, maxsize: int = 10_000) -> None:
-        self._cache: LruCache[tuple[str, int], task_pb2.Task] = LruCache(maxsize)
-        self._listed: LruCache[tuple[str, int], bytes] = LruCache(maxsize)
-
-    def __call__(self, t: Task) -> task_pb2.Task:
-        key = (t.id, t.version)
-        msg = self._cache.get(key)
-        if msg is None:
-            msg = task_to_proto(t)
-            self._cache.put(key, msg)
-        return msg
+        self._cache: LruCache[tuple[str, int], bytes] = LruCache(maxsize)
 
     def listed(self, tasks: Sequence[Task]) -> bytes:
         """The encoded `tasks` field (field 1) of a list response holding `tasks`; for one
         task, also a whole GetTaskResponse (whose `task` is field 1 too).
 
         Protobuf merges concatenated encodings of a message, appending repeated fields,
-        so the encodings of one-task responses, cached by (id, version) and joined, are
-        the page's field: no message is built or copied per call (building and
-        serializing a 50-task response cost ~55 µs). Protobuf does all the encoding."""
-        cached = self._listed.get_many([(t.id, t.version) for t in tasks])
+        so the encodings of one-task responses, cached and joined, are the page's field:
+        no message is built or copied per call (building and serializing a 50-task
+        response cost ~55 µs). Protobuf does all the encoding."""
+        cached = self._cache.get_many([(t.id, t.version) for t in tasks])
         for i, (t, data) in enumerate(zip(tasks, cached, strict=True)):
             if data is None:
-                data = _ONE_TASK_PAGE(tasks=[self(t)]).SerializeToString()
-                self._listed.put((t.id, t.version), data)
+                data = _ONE_TASK_PAGE(tasks=[task_to_proto(t)]).SerializeToString()
+                self._cache.put((t.id, t.version), data)
                 cached[i] = data
         return b"".join(cached)  # type: ignore[arg-type]
 

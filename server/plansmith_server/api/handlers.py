@@ -26,7 +26,7 @@ StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 class Encoded(bytes):
-    """A response already serialized (see `convert.TaskProtos.listed`): sent as it is."""
+    """A response already serialized (see `convert.TaskEncodings.listed`): sent as it is."""
 
 
 def _serializer(cls: type[_message.Message]) -> Callable[[Any], bytes]:

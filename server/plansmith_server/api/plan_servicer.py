@@ -15,7 +15,7 @@ class PlanServicer:
 
     def __init__(self, book: PlanBook) -> None:
         self.book = book
-        self.task_proto = convert.TaskProtos()
+        self.encodings = convert.TaskEncodings()
 
     async def CreatePlan(
         self, request: pb.CreatePlanRequest, context: grpc.aio.ServicerContext
@@ -75,7 +75,7 @@ class PlanServicer:
             request.plan_id, convert.task_from_proto(request.task), convert.mutation(request)
         )
         return pb.CreateTaskResponse(
-            task=self.task_proto(result.task), plan_revision=result.plan_revision
+            task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
         )
 
     async def BatchCreateTasks(
@@ -87,7 +87,7 @@ class PlanServicer:
             convert.mutation(request),
         )
         return pb.BatchCreateTasksResponse(
-            tasks=[self.task_proto(t) for t in result.tasks],
+            tasks=[convert.task_to_proto(t) for t in result.tasks],
             plan_revision=result.plan_revision,
         )
 
@@ -96,7 +96,7 @@ class PlanServicer:
     ) -> Encoded:
         task = await self.book.get_task(request.task_id)
         # GetTaskResponse.task is field 1, like a list's tasks: the same cached encoding.
-        return Encoded(self.task_proto.listed((task,)))
+        return Encoded(self.encodings.listed((task,)))
 
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext
@@ -113,7 +113,7 @@ class PlanServicer:
         tail = pb.ListTasksResponse(
             next_page_token=page.next_page_token, total_size=page.total_size
         ).SerializeToString()
-        return Encoded(self.task_proto.listed(page.items) + tail)
+        return Encoded(self.encodings.listed(page.items) + tail)
 
     async def UpdateTask(
         self, request: pb.UpdateTaskRequest, context: grpc.aio.ServicerContext
@@ -126,7 +126,7 @@ class PlanServicer:
             m=convert.mutation(request),
         )
         return pb.UpdateTaskResponse(
-            task=self.task_proto(result.task), plan_revision=result.plan_revision
+            task=convert.task_to_proto(result.task), plan_revision=result.plan_revision
         )
 
     async def DeleteTask(
