@@ -51,7 +51,9 @@ class Counter:
                 value += 1
                 if self.forever and sent >= 3:
                     await asyncio.Event().wait()  # hold the stream open until cancelled
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
+            # CancelledError if the cancel finds the handler waiting; GeneratorExit if it
+            # finds it at a `yield` (grpc then closes the generator instead).
             self.cancelled.set()
             raise
 
