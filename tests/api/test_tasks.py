@@ -426,3 +426,35 @@ def test_a_pre_encoded_page_is_the_bytes_protobuf_itself_would_send():
     assert protos.listed([]) == b""
     one = tasks[-1]
     assert protos.listed([one]) == pb.GetTaskResponse(task=task_to_proto(one)).SerializeToString()
+
+
+def test_the_request_fingerprint_ignores_the_request_id_and_leaves_the_request_alone():
+    """A retry is matched by a hash of the request without its request_id. Computed in
+    place (no copy), it must equal the hash of a copy without it, which is what earlier
+    versions stored, and leave the request as it was."""
+    import hashlib
+
+    from plansmith_server.api.convert import fingerprint, mutation
+
+    req = pb.CreateTaskRequest(
+        plan_id="pln_1",
+        task=task_pb2.Task(title="t", metadata={"b": "2", "a": "1"}, dependencies=["x", "y"]),
+        request_id="retry-me",
+    )
+    copy = pb.CreateTaskRequest()
+    copy.CopyFrom(req)
+    copy.ClearField("request_id")
+    expected = hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+    before = req.SerializeToString(deterministic=True)
+    assert fingerprint(req) == expected
+    assert req.SerializeToString(deterministic=True) == before
+    assert mutation(req).fingerprint == expected and mutation(req).request_id == "retry-me"
+    other = pb.CreateTaskRequest()
+    other.CopyFrom(req)
+    other.request_id = "another-id"
+    assert fingerprint(other) == expected
+    other.task.title = "changed"
+    assert fingerprint(other) != expected
+    # Without a request_id nothing is matched later, so nothing is hashed.
+    req.ClearField("request_id")
+    assert mutation(req).fingerprint == "" and mutation(req).request_id == ""

@@ -366,3 +366,35 @@ async def test_writes_refused_while_another_process_holds_the_lock_change_nothin
         assert await count_tasks(s) == 1
     finally:
         await s.close()
+
+
+async def test_a_write_waits_for_another_writers_lock_off_the_event_loop(tmp_path):
+    """BEGIN IMMEDIATE is tried on the event loop without waiting; while another process
+    holds the write lock, the group waits for it on the writer thread, the loop keeps
+    serving reads, and the write commits once the lock is released."""
+    path = str(tmp_path / "shared.db")
+    s = SqliteStore(path)
+    await s.open()
+    try:
+        await s.write(lambda tx: tx.insert_plan(plan()))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            write = asyncio.create_task(s.write(lambda tx: tx.insert_tasks([task(1)])))
+            for _ in range(20):  # the committer takes the write and hands it over
+                await asyncio.sleep(0)
+            for _ in range(5):
+                assert await count_tasks(s) == 0  # reads are served meanwhile
+            assert not write.done()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await asyncio.wait_for(write, timeout=10)
+        assert await count_tasks(s) == 1
+        # The writer's busy timeout is back for the writer thread's waits.
+        assert s._writer is not None
+        assert s._writer.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+        await s.write(lambda tx: tx.insert_tasks([task(2)]))
+        assert await count_tasks(s) == 2
+    finally:
+        await s.close()

@@ -52,6 +52,8 @@ _WRITER_BUSY_MS = 5000
 # An event-loop read that finds the database locked gives up after this long: the loop
 # serves every other call meanwhile.
 _INLINE_BUSY_MS = 100
+# What `_begin_at_once` reports when another connection holds the write lock.
+_LOCKED: list[tuple[bool, Any]] = []
 # Decoded tasks kept for event-loop reads (about 1.5 kB each).
 _TASK_CACHE_SIZE = 10_000
 
@@ -133,6 +135,7 @@ class SqliteStore:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA temp_store = MEMORY")  # see _connect_read_only
             self._migrate(conn)
         except BaseException:
             conn.close()
@@ -148,6 +151,10 @@ class SqliteStore:
             cached_statements=_STATEMENT_CACHE,
         )
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        # Temporary b-trees (sorting) and the statement journals of a group's savepoints
+        # stay in memory: on disk, each group opened, wrote and unlinked a temp file from
+        # the event loop (strace: a pwrite per CreateTask).
+        conn.execute("PRAGMA temp_store = MEMORY")
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -292,11 +299,13 @@ class SqliteStore:
 
     # A group runs one of two ways. Small writes run their statements on the event loop,
     # where they cost CPU only: run on the writer thread, each statement would hand the
-    # GIL back and forth with the busy loop, which measured three times slower. Only
-    # BEGIN IMMEDIATE (which may wait for a lock) and COMMIT (which waits for the disk)
-    # go to the writer thread, and the loop serves other calls meanwhile. A group with a
-    # bulk write runs whole on the writer thread, so that it never stalls the loop.
-    # Either way the connection is used by one thread at a time: groups run one by one.
+    # GIL back and forth with the busy loop, which measured three times slower. BEGIN
+    # IMMEDIATE runs on the loop too, without waiting: only if another process holds the
+    # write lock does it go to the writer thread to wait there. COMMIT, which waits for
+    # the disk, goes to the writer thread, and the loop serves other calls meanwhile.
+    # A group with a bulk write runs whole on the writer thread, so that it never stalls
+    # the loop. Either way the connection is used by one thread at a time: groups run one
+    # by one.
 
     def _run_group(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         """On the writer thread: the whole group."""
@@ -311,7 +320,9 @@ class SqliteStore:
 
     async def _run_group_on_loop(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         conn = self._writer
-        refused = await self._on(self._write_thread, self._begin, conn, len(jobs))
+        refused = self._begin_at_once(conn, len(jobs))
+        if refused is _LOCKED:  # another connection writes: wait for it off the loop
+            refused = await self._on(self._write_thread, self._begin, conn, len(jobs))
         if refused is not None or conn is None:
             return refused or []
         try:
@@ -320,6 +331,27 @@ class SqliteStore:
         finally:
             if conn.in_transaction:  # only after a failure (or a cancelled COMMIT hop)
                 await self._on(self._write_thread, _rollback_leftover, conn)
+
+    @classmethod
+    def _begin_at_once(
+        cls, conn: sqlite3.Connection | None, n: int
+    ) -> list[tuple[bool, Any]] | None:
+        """`_begin` without waiting for a lock, for the event loop: the write lock is free
+        unless another process writes to the file, and a hop to the writer thread cost the
+        loop more than the whole BEGIN. `_LOCKED` if the lock is taken."""
+        if conn is None:
+            return cls._begin(conn, n)
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {_WRITER_BUSY_MS}")
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+                return _LOCKED
+            return [(False, _unavailable(exc))] * n
+        return None
 
     @staticmethod
     def _begin(conn: sqlite3.Connection | None, n: int) -> list[tuple[bool, Any]] | None:
