@@ -29,7 +29,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +38,7 @@ from opentelemetry import trace
 from plansmith_server.errors import UnavailableError
 from plansmith_server.storage.migrations import MIGRATIONS, statements
 from plansmith_server.storage.sqlite_tx import SqliteReadTx, SqliteWriteTx, TaskCache
+from plansmith_server.storage.worker import Worker
 from plansmith_server.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,8 @@ class SqliteStore:
         self._writer: sqlite3.Connection | None = None  # only ever used on the writer thread
         self._inline: sqlite3.Connection | None = None  # only on the event loop's thread
         self._bulk: sqlite3.Connection | None = None  # only on the reader thread
-        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="plansmith-db-writer")
-        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="plansmith-db-reader")
+        self._write_thread = Worker("plansmith-db-writer")
+        self._read_thread = Worker("plansmith-db-reader")
         self._task_cache = TaskCache(_TASK_CACHE_SIZE)
         self._pending: list[_Job] = []
         self._wake = asyncio.Event()
@@ -107,16 +107,13 @@ class SqliteStore:
     # ---- opening and closing -------------------------------------------------------
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
         if not self.in_memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            await loop.run_in_executor(self._write_thread, self._open_writer)
+            await self._write_thread.run(self._open_writer)
             if not self.in_memory:
                 self._inline = self._connect_read_only(_INLINE_BUSY_MS)
-                self._bulk = await loop.run_in_executor(
-                    self._read_thread, self._connect_read_only, _WRITER_BUSY_MS
-                )
+                self._bulk = await self._read_thread.run(self._connect_read_only, _WRITER_BUSY_MS)
             self._committer = asyncio.create_task(self._commit_loop(), name="sqlite-commit")
         except BaseException:
             await self.close()
@@ -183,17 +180,16 @@ class SqliteStore:
             self._wake.set()
             await self._committer  # returns once nothing is pending
             self._committer = None
-        loop = asyncio.get_running_loop()
         bulk, inline, writer = self._bulk, self._inline, self._writer
         self._bulk = self._inline = self._writer = None
         if bulk is not None:
-            await loop.run_in_executor(self._read_thread, bulk.close)
+            await self._read_thread.run(bulk.close)
         if inline is not None:
             inline.close()
         if writer is not None:
-            await loop.run_in_executor(self._write_thread, writer.close)
-        self._read_thread.shutdown(wait=False)
-        self._write_thread.shutdown(wait=False)
+            await self._write_thread.run(writer.close)
+        self._read_thread.close()
+        self._write_thread.close()
 
     # ---- reads ----------------------------------------------------------------------
 
@@ -235,10 +231,10 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("COMMIT")
 
-    async def _on(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+    async def _on(self, worker: Worker, fn: Callable[..., T], *args: Any) -> T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-        except RuntimeError as exc:  # the pool was shut down: the store is closed
+            return await worker.run(fn, *args)
+        except RuntimeError as exc:  # the worker was closed: the store is closed
             if self._closing:
                 raise UnavailableError("database is closed") from exc
             raise
