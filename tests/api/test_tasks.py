@@ -458,3 +458,27 @@ def test_the_request_fingerprint_ignores_the_request_id_and_leaves_the_request_a
     # Without a request_id nothing is matched later, so nothing is hashed.
     req.ClearField("request_id")
     assert mutation(req).fingerprint == "" and mutation(req).request_id == ""
+
+
+async def test_the_unfiltered_total_follows_creates_batches_and_deletes(plans):
+    """Without filters, total_size is the plan's task count kept by the database (not a
+    count over the plan's rows): it must agree with the tasks actually listed."""
+    p = await make_plan(plans)
+    other = await make_plan(plans)
+    made = [await add(plans, p.id, title=f"t{i}") for i in range(5)]
+    await add(plans, other.id)
+    await plans.BatchCreateTasks(
+        pb.BatchCreateTasksRequest(plan_id=p.id, tasks=[Task(title=f"b{i}") for i in range(3)])
+    )
+    for t in made[:2]:
+        await plans.DeleteTask(pb.DeleteTaskRequest(task_id=t.id))
+    listed, token = [], ""
+    while True:
+        r = await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id, page_size=4, page_token=token))
+        assert r.total_size == 6
+        listed += r.tasks
+        token = r.next_page_token
+        if not token:
+            break
+    assert len(listed) == 6 and len({t.id for t in listed}) == 6
+    assert await count_tasks(plans, other.id) == 1

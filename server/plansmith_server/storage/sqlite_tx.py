@@ -231,7 +231,10 @@ class SqliteReadTx:
             where.append("t.priority = ?")
             params.append(q.priority)
         cond = " AND ".join(where)
-        total = (self._one(f"SELECT count(*) FROM tasks t WHERE {cond}", params))[0]
+        if len(params) == 1:  # no filter: the plan's task count (kept by triggers), O(1)
+            total = self.task_count(q.plan_id) or 0
+        else:
+            total = (self._one(f"SELECT count(*) FROM tasks t WHERE {cond}", params))[0]
         if self._tasks is not None:
             keys = self._all(
                 f"SELECT t.seq, t.id, t.version FROM tasks t WHERE {cond} AND t.seq > ? "
