@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from plansmith_server.app import start
+from plansmith_server.app import freeze_startup_objects, start
 from plansmith_server.config import Config
 from plansmith_server.telemetry import Telemetry
 
@@ -44,6 +44,7 @@ async def main(db: str, mode: str) -> None:
         Config(listen="127.0.0.1:0", db_path=db, log_level="WARNING", max_tasks_per_plan=10**8),
         telemetry=telemetry,
     )
+    freeze_startup_objects()  # as `plansmith-server` does
     print(f"ADDRESS {running.address}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -214,3 +214,41 @@ def test_bad_flags_fail_fast_with_a_message(tmp_path):
     assert out.returncode == 2 and "must be at least 1, not 0" in out.stderr
     out = server(PLANSMITH_MAX_IN_FLIGHT="-5")
     assert out.returncode == 2 and "--max-in-flight must be at least 1, not -5" in out.stderr
+
+
+FROZEN_CHECK = """
+import asyncio, gc, os, signal, sys, time
+from plansmith_server.app import serve
+from plansmith_server.config import Config
+from plansmith_server.planning.library import load_library
+
+async def main():
+    library = load_library()
+    tracked_before = any(o is library for o in gc.get_objects())
+    task = asyncio.create_task(serve(Config(listen="127.0.0.1:0", db_path=sys.argv[1])))
+    deadline = time.monotonic() + 30
+    while gc.get_freeze_count() == 0 and not task.done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    frozen = gc.get_freeze_count()
+    tracked_after = any(o is library for o in gc.get_objects())
+    os.kill(os.getpid(), signal.SIGTERM)  # serve() stops gracefully
+    await task
+    print(tracked_before, frozen, tracked_after)
+
+asyncio.run(main())
+"""
+
+
+def test_the_server_process_takes_its_startup_objects_out_of_the_collectors_sight(tmp_path):
+    """`serve` freezes what it built to start (the planning library among it), so full
+    collections under load stop walking it (they paused every call ~18 ms)."""
+    out = subprocess.run(
+        [sys.executable, "-c", FROZEN_CHECK, str(tmp_path / "gc.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    tracked_before, frozen, tracked_after = out[0], int(out[1]), out[2]
+    assert tracked_before == "True" and tracked_after == "False"
+    assert frozen > 10_000

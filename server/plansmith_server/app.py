@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -196,9 +197,21 @@ async def start(
     return running
 
 
+def freeze_startup_objects() -> None:
+    """Takes what the process built to start (modules, protobuf descriptors, the planning
+    library: ~46,000 objects that live as long as it does) out of the garbage collector's
+    sight. A full collection walked them every few seconds under write load and paused
+    every call for ~18 ms; after this, ~0.7 ms (the p99 of CreateTask at 64 in flight
+    fell with it). For the process entry point only: in a host that embeds `start` (the
+    tests), what to freeze is the host's decision."""
+    gc.collect()  # garbage made while starting is freed, not kept forever
+    gc.freeze()
+
+
 async def serve(config: Config) -> None:
     """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
     running = await start(config)
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
