@@ -274,6 +274,16 @@ def test_lru_get_many_counts_and_refreshes_like_get():
     assert (c.hits, c.misses) == (2, 1)
     c.put("d", 4)  # evicts "c", the least recently used
     assert c.get_many(["c", "a", "b", "d"]) == [None, 1, 2, 4]
+    # All present (the path that runs in C): counted and refreshed the same way.
+    hits = c.hits
+    assert c.get_many(["b", "a"]) == [2, 1]  # now "d" is the least recently used
+    assert c.hits == hits + 2
+    c.put("e", 5)
+    assert c.get("d") is None and c.get_many(["a", "b", "e"]) == [1, 2, 5]
+    # Falsy values are values, not misses (only None is).
+    z: LruCache[str, int] = LruCache(2)
+    z.put("zero", 0)
+    assert z.get_many(["zero"]) == [0] and (z.hits, z.misses) == (1, 0)
 
 
 async def test_migration_3_backfills_task_counts_and_triggers_keep_them(tmp_path):

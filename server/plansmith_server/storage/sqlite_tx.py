@@ -22,7 +22,7 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
-from plansmith_server.lru import LruCache
+from plansmith_server.lru import LruCache, all_present
 from plansmith_server.storage.base import IdempotencyRecord, PlanQuery, TaskQuery
 
 TaskCache = LruCache[tuple[str, int], Task]
@@ -185,9 +185,12 @@ class SqliteReadTx:
         those not in the cache are read and decoded."""
         assert self._tasks is not None
         cache = self._tasks
+        cached = cache.get_many(keys)
+        if all_present(cached):  # a page read again: nothing to decode
+            return cached  # type: ignore[return-value]
         found: dict[str, Task] = {}
         missing: list[str] = []
-        for key, task in zip(keys, cache.get_many(keys), strict=True):
+        for key, task in zip(keys, cached, strict=True):
             if task is None:
                 missing.append(key[0])
             else:
