@@ -39,7 +39,7 @@ class TaskStatus(IntEnum):
     """State of a task."""
 
     UNSPECIFIED = 0
-    TO_DO = 1  # not started (the API's TASK_STATUS_TODO)
+    NOT_STARTED = 1  # the API's to-do status: not started yet
     IN_PROGRESS = 2
     BLOCKED = 3
     DONE = 4
@@ -134,7 +134,7 @@ class Task:
     title: str
     description: str = ""
     priority: TaskPriority = TaskPriority.MEDIUM
-    status: TaskStatus = TaskStatus.TO_DO
+    status: TaskStatus = TaskStatus.NOT_STARTED
     estimated_hours: float = 0.0
     actual_hours: float = 0.0
     progress: int = 0

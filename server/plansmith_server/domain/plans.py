@@ -382,7 +382,7 @@ class PlanBook:
                         plan_id=plan_id,
                         dependencies=deps,
                         priority=TaskPriority(d.priority) or TaskPriority.MEDIUM,
-                        status=TaskStatus(d.status) or TaskStatus.TO_DO,
+                        status=TaskStatus(d.status) or TaskStatus.NOT_STARTED,
                         create_time=ts,
                         update_time=ts,
                         version=1,
@@ -493,7 +493,7 @@ class PlanBook:
             if "priority" in values:
                 values["priority"] = TaskPriority(values["priority"]) or TaskPriority.MEDIUM
             if "status" in values:
-                values["status"] = TaskStatus(values["status"]) or TaskStatus.TO_DO
+                values["status"] = TaskStatus(values["status"]) or TaskStatus.NOT_STARTED
             updated = replace(current, **values)
             v2 = val.Violations()
             if updated.assigned_to and "assigned_to" in values:

@@ -36,7 +36,7 @@ PINNED_KEY = "plansmith.pinned"
 """Task metadata key: `true` keeps the task's agent when a schedule is optimized."""
 
 _STATUS = {
-    TaskStatus.TO_DO: scheduling.TaskStatus.TO_DO,
+    TaskStatus.NOT_STARTED: scheduling.TaskStatus.NOT_STARTED,
     TaskStatus.IN_PROGRESS: scheduling.TaskStatus.IN_PROGRESS,
     TaskStatus.BLOCKED: scheduling.TaskStatus.BLOCKED,
     TaskStatus.DONE: scheduling.TaskStatus.DONE,

@@ -9,7 +9,7 @@ hours, optimistic / pessimistic; most likely = remaining):
 =============  ==========  ===========
 status         optimistic  pessimistic
 =============  ==========  ===========
-TO_DO          0.8         1.5
+NOT_STARTED    0.8         1.5
 IN_PROGRESS    0.9         1.3
 BLOCKED        0.9         2.0
 FAILED         0.9         2.0
@@ -63,7 +63,7 @@ class RiskKind(enum.Enum):
 
 #: (optimistic, pessimistic) multipliers of remaining hours by status.
 STATUS_RANGES: dict[TaskStatus, tuple[float, float]] = {
-    TaskStatus.TO_DO: (0.8, 1.5),
+    TaskStatus.NOT_STARTED: (0.8, 1.5),
     TaskStatus.IN_PROGRESS: (0.9, 1.3),
     TaskStatus.BLOCKED: (0.9, 2.0),
     TaskStatus.FAILED: (0.9, 2.0),
