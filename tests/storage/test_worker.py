@@ -89,3 +89,25 @@ def test_a_worker_never_used_starts_no_thread():
     w = Worker("test-worker")
     assert threading.active_count() == before
     w.close()
+
+
+def test_a_call_whose_loop_closed_is_dropped_and_the_thread_serves_on():
+    """A caller's event loop may be gone when its call finishes (a store never closed):
+    the outcome has nowhere to go, and the thread must not die of it."""
+    w = Worker("test-worker")
+    release = threading.Event()
+
+    async def queue_and_leave() -> None:
+        w.run(release.wait, 10)  # not awaited: this loop closes first
+
+    asyncio.run(queue_and_leave())
+    release.set()
+
+    async def later() -> str:
+        return await asyncio.wait_for(w.run(lambda: "served"), timeout=10)
+
+    try:
+        assert asyncio.run(later()) == "served"
+        assert w._thread is not None and w._thread.is_alive()
+    finally:
+        w.close()

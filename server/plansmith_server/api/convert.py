@@ -183,10 +183,8 @@ def mutation(request: Any) -> Mutation:
 
 def fingerprint(request: Any) -> str:
     """A hash of the request without its request_id: same request, same fingerprint."""
-    request_id = request.request_id
-    if not request_id:
-        return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
     # Cleared and restored in place: the same bytes as a copy without it, without copying.
+    request_id = request.request_id
     request.ClearField("request_id")
     try:
         return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()

@@ -52,7 +52,7 @@ _WRITER_BUSY_MS = 5000
 # An event-loop read that finds the database locked gives up after this long: the loop
 # serves every other call meanwhile.
 _INLINE_BUSY_MS = 100
-# What `_begin_at_once` reports when another connection holds the write lock.
+# What `_begin(wait=False)` reports when another connection holds the write lock.
 _LOCKED: list[tuple[bool, Any]] = []
 # Decoded tasks kept for event-loop reads (about 1.5 kB each).
 _TASK_CACHE_SIZE = 10_000
@@ -316,7 +316,7 @@ class SqliteStore:
 
     async def _run_group_on_loop(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         conn = self._writer
-        refused = self._begin_at_once(conn, len(jobs))
+        refused = self._begin(conn, len(jobs), wait=False)
         if refused is _LOCKED:  # another connection writes: wait for it off the loop
             refused = await self._on(self._write_thread, self._begin, conn, len(jobs))
         if refused is not None or conn is None:
@@ -328,35 +328,30 @@ class SqliteStore:
             if conn.in_transaction:  # only after a failure (or a cancelled COMMIT hop)
                 await self._on(self._write_thread, _rollback_leftover, conn)
 
-    @classmethod
-    def _begin_at_once(
-        cls, conn: sqlite3.Connection | None, n: int
-    ) -> list[tuple[bool, Any]] | None:
-        """`_begin` without waiting for a lock, for the event loop: the write lock is free
-        unless another process writes to the file, and a hop to the writer thread cost the
-        loop more than the whole BEGIN. `_LOCKED` if the lock is taken."""
-        if conn is None:
-            return cls._begin(conn, n)
-        try:
-            conn.execute("PRAGMA busy_timeout = 0")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {_WRITER_BUSY_MS}")
-        except sqlite3.Error as exc:
-            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
-                return _LOCKED
-            return [(False, _unavailable(exc))] * n
-        return None
-
     @staticmethod
-    def _begin(conn: sqlite3.Connection | None, n: int) -> list[tuple[bool, Any]] | None:
-        """Opens the group's transaction; if it cannot, what each of its `n` jobs reports."""
+    def _begin(
+        conn: sqlite3.Connection | None, n: int, *, wait: bool = True
+    ) -> list[tuple[bool, Any]] | None:
+        """Opens the group's transaction; if it cannot, what each of its `n` jobs reports.
+
+        `wait=False` is for the event loop: the write lock is free unless another process
+        writes to the file, and a hop to the writer thread cost the loop more than the
+        whole BEGIN; so it does not wait for the lock and reports `_LOCKED` if it is
+        taken (the caller then waits on the writer thread)."""
         if conn is None:
             return [(False, UnavailableError("database is closed"))] * n
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if wait:
+                conn.execute("BEGIN IMMEDIATE")
+            else:
+                conn.execute("PRAGMA busy_timeout = 0")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {_WRITER_BUSY_MS}")
         except sqlite3.Error as exc:
+            if not wait and getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+                return _LOCKED
             return [(False, _unavailable(exc))] * n
         return None
 

@@ -234,7 +234,8 @@ class SqliteReadTx:
             where.append("t.priority = ?")
             params.append(q.priority)
         cond = " AND ".join(where)
-        if len(params) == 1:  # no filter: the plan's task count (kept by triggers), O(1)
+        if not (q.status or q.assigned_to or q.priority):
+            # No filter: the plan's task count, kept by triggers (O(1), not a count).
             total = self.task_count(q.plan_id) or 0
         else:
             total = (self._one(f"SELECT count(*) FROM tasks t WHERE {cond}", params))[0]
