@@ -178,7 +178,6 @@ def test_balance_workload_goal_balances(kind: str) -> None:
     assert balanced.makespan == plain.makespan == 8
     loads = sorted(w.busy_hours for w in balanced.workloads)
     assert loads == [4, 4, 8]
-    assert balanced.max_agent_load <= plain.max_agent_load
 
 
 def test_cpsat_balance_beats_makespan_only_loads() -> None:

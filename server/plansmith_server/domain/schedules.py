@@ -168,11 +168,12 @@ class ScheduleBook:
         def body(tx: WriteTx) -> Optimization:
             ts = self.book.clock()
             updated: list[Task] = []
+            placed_by_id = result.by_id()
             for task in snap.tasks:
                 stored = tx.get_task(task.id)
                 if stored is None or stored.version != task.version:
                     raise EtagMismatchError("task", task.id, stored.etag if stored else "")
-                placed = result.by_id().get(task.id)
+                placed = placed_by_id.get(task.id)
                 if placed is None or task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
                     continue
                 new = replace(
@@ -405,7 +406,7 @@ def _decode_optimization(d: dict[str, Any]) -> Optimization:
         status=scheduling.ScheduleStatus[d["status"]],
         activities=tuple(scheduling.ScheduledActivity(*a) for a in d["activities"]),
         makespan=d["makespan"],
-        lower_bounds=scheduling.LowerBounds(d["lower_bound"], 0.0, None),
+        lower_bounds=scheduling.LowerBounds(d["lower_bound"], 0.0),
         lower_bound=d["lower_bound"],
         optimal=d["optimal"],
         gap=d["gap"],

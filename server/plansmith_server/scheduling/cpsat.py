@@ -52,8 +52,6 @@ class CpSatScheduler:
 
     Args:
         num_workers: CP-SAT search workers (threads).
-        warm_start: Run the heuristic first and pass its schedule as a hint and as the
-            horizon.
         warm_start_share: Share of the time limit for the warm start; ``None`` picks
             :func:`default_warm_start_share`.
         extra_parameters: Additional ``CpSolverParameters`` fields to set by name.
@@ -64,12 +62,10 @@ class CpSatScheduler:
     def __init__(
         self,
         num_workers: int = 2,
-        warm_start: bool = True,
         extra_parameters: dict[str, Any] | None = None,
         warm_start_share: float | None = None,
     ) -> None:
         self.num_workers = num_workers
-        self.warm_start = warm_start
         self.warm_start_share = warm_start_share
         self.extra_parameters = dict(extra_parameters or {})
 
@@ -80,7 +76,6 @@ class CpSatScheduler:
         time_limit_s: float = 10.0,
         seed: int = 0,
         goals: Sequence[Goal] = (Goal.MINIMIZE_DURATION,),
-        hint: IntSchedule | None = None,
     ) -> ScheduleResult:
         """Schedules the problem.
 
@@ -89,8 +84,6 @@ class CpSatScheduler:
             time_limit_s: Wall-clock budget for the whole solve (warm start included).
             seed: Random seed of CP-SAT and the warm start.
             goals: Goals in priority order.
-            hint: An extra starting schedule (e.g. the current plan) on the compiled
-                problem; the better of it and the warm start is used.
 
         Raises:
             ImportError: OR-Tools is not installed.
@@ -102,22 +95,18 @@ class CpSatScheduler:
         cp = compile_problem(problem)
         lb_static = max(cp.critical_path_bound(), cp.resource_bound())
 
-        warm: IntSchedule | None = hint
+        # The heuristic's schedule is the hint, the horizon and the fallback.
         heuristic = HeuristicScheduler(max_iterations=WARM_START_ITERATIONS)
         share = self.warm_start_share
         if share is None:
             share = default_warm_start_share(cp.n)
-        if self.warm_start or warm is None:
-            ws, _ = heuristic.solve_compiled(
-                cp,
-                time_limit_s=time_limit_s * QUICK_WARM_START_SHARE,
-                seed=seed,
-                goals=goals,
-                t0=time.perf_counter(),
-            )
-            if warm is None or ws.makespan < warm.makespan:
-                warm = ws
-        assert warm is not None
+        warm, _ = heuristic.solve_compiled(
+            cp,
+            time_limit_s=time_limit_s * QUICK_WARM_START_SHARE,
+            seed=seed,
+            goals=goals,
+            t0=time.perf_counter(),
+        )
 
         if cp.n == 0 or (warm.makespan <= lb_static and goals == (Goal.MINIMIZE_DURATION,)):
             stats = SolverStats(
@@ -173,12 +162,7 @@ class CpSatScheduler:
                 continue
             # Earlier phases get most of the time; the last one gets all that is left.
             budget = remaining * (1.0 if phase == len(goals) - 1 else 0.7)
-            staged = (
-                phase == 0
-                and goal is Goal.MINIMIZE_DURATION
-                and self.warm_start
-                and cp.n > STAGED_MIN_ACTIVITIES
-            )
+            staged = phase == 0 and goal is Goal.MINIMIZE_DURATION and cp.n > STAGED_MIN_ACTIVITIES
             if staged:
                 # Stage A: CP-SAT alone settles easy instances quickly.
                 name, bound = run(goal, budget * STAGE_A_SHARE)
@@ -212,15 +196,12 @@ class CpSatScheduler:
                 break
             # Freeze the phase's value for the later phases.
             model.Add(built.objective(goal) <= built.value(goal, best))
-        objective_hours = cp.to_hours(best.makespan)
         branches, conflicts = counters
         stats = SolverStats(
             solver=self.name,
             status=first_status,
             wall_time_s=time.perf_counter() - t0,
-            objective=objective_hours
-            if objective_hours is not None
-            else cp.to_hours(best.makespan),
+            objective=cp.to_hours(best.makespan),
             best_bound=cp.to_hours(solver_bound) if solver_bound else None,
             branches=branches,
             conflicts=conflicts,

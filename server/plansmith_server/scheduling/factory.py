@@ -116,9 +116,6 @@ class FallbackScheduler:
                 raise
             except Exception as exc:
                 reason = f"CP-SAT failed: {exc!r}"
-            if result is not None and result.status.value == "NO_SOLUTION":
-                reason = "CP-SAT returned no solution"
-                result = None
         if result is None:
             remaining = max(0.05, time_limit_s - (time.perf_counter() - t0))
             result = self.heuristic.solve(problem, time_limit_s=remaining, seed=seed, goals=goals)

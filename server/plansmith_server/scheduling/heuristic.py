@@ -4,9 +4,11 @@ Works without OR-Tools. Phases:
 
 1. Every priority rule (LFT, LST, MTS, GRPW, MSLK, GRD, SPT) builds one list, scheduled
    by the serial SGS and improved by forward-backward improvement (FBI).
-2. Until the iteration cap or the time limit: regret-based biased random sampling on
-   LFT, each sample improved by FBI; every few samples the best list is perturbed
-   instead (swap of two adjacent unrelated activities, a simple iterated local search).
+2. A population of the best rule list, any given schedules and regret-biased random
+   samples on LFT, each justified by FBI.
+3. Until the iteration cap or the time limit: a genetic algorithm on activity lists
+   (two-point crossover, adjacent-swap mutation, children justified by FBI, elitist
+   survival of distinct schedules).
 
 It stops early when the makespan meets the lower bound. With the same seed and an
 iteration cap that is reached before the time limit, the result is identical run to run.
@@ -135,12 +137,16 @@ class HeuristicScheduler:
         best_order: list[int] = []
         iters = 0
 
-        def consider(s: IntSchedule) -> bool:
+        def consider(
+            s: IntSchedule, k: tuple[int, ...] | None = None, order: list[int] | None = None
+        ) -> bool:
+            """Keeps `s` if it beats the best; `k` and `order` if already computed."""
             nonlocal best, best_key, best_order
-            k = _score(s, cp, goals)
+            if k is None:
+                k = _score(s, cp, goals)
             if best is None or k < best_key:
                 best, best_key = s, k
-                best_order = _order_of(s, cp, topo_pos)
+                best_order = _order_of(s, cp, topo_pos) if order is None else order
                 return True
             return False
 
@@ -158,7 +164,7 @@ class HeuristicScheduler:
                 s, p = forward_backward(cp, s, topo_pos, max_rounds=self.fbi_rounds)
                 iters += p
                 consider(s)
-            if best is not None and done() and iters > 0:
+            if done():
                 break
         assert best is not None
         lft = [k[0] for k in keys["LFT"]]
@@ -171,10 +177,11 @@ class HeuristicScheduler:
             if self.fbi_rounds:
                 s, p = forward_backward(cp, s, topo_pos, max_rounds=self.fbi_rounds)
                 iters += p
-            consider(s)
             # The justified schedule's start order reproduces it and is what children
             # inherit (as in Valls et al.'s justification GA).
-            return _score(s, cp, goals), _order_of(s, cp, topo_pos), s
+            k, order = _score(s, cp, goals), _order_of(s, cp, topo_pos)
+            consider(s, k, order)
+            return k, order, s
 
         # Initial population: given schedules, the best rule list and regret-biased
         # LFT samples.

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .cpm import IntArray, topological_levels
+from .cpm import IntArray, Levels, topological_levels
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -61,46 +61,42 @@ class SimulationResult:
     correlation: FloatArray
 
 
+def _level_segments(
+    lv: Levels, key: IntArray, other: IntArray
+) -> list[tuple[IntArray, IntArray, IntArray, IntArray]]:
+    """Per level of `lv`: its nodes, then the edges whose `key` end lies on that level,
+    sorted by (level, key): their `other` ends, where each key's run starts, and the
+    key of each run."""
+    lvl = lv.level
+    order = np.lexsort((key, lvl[key])) if len(key) else np.zeros(0, np.int64)
+    ks, os_ = key[order], other[order]
+    eb = np.searchsorted(lvl[ks], np.arange(lv.count + 1))
+    out = []
+    for k in range(lv.count):
+        nodes = lv.order[lv.bounds[k] : lv.bounds[k + 1]]
+        a, b = eb[k], eb[k + 1]
+        seg = ks[a:b]
+        if len(seg):
+            first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+            keys = seg[first]
+        else:
+            first = keys = np.zeros(0, np.int64)
+        out.append((nodes, os_[a:b], first, keys))
+    return out
+
+
 class _Plan:
     """Edge segments per level, prepared once for all chunks."""
 
     def __init__(self, n: int, src: IntArray, dst: IntArray) -> None:
         lv = topological_levels(n, src, dst)
         self.levels = lv
-        self.fwd: list[tuple[IntArray, IntArray, IntArray, IntArray]] = []
-        self.bwd: list[tuple[IntArray, IntArray, IntArray, IntArray]] = []
-        lvl = lv.level
         has_succ = np.zeros(n, dtype=bool)
         has_succ[src] = True
         self.sinks = np.flatnonzero(~has_succ)
-        # Forward: edges sorted by (level of target, target).
-        f = np.lexsort((dst, lvl[dst])) if len(dst) else np.zeros(0, np.int64)
-        sf, df = src[f], dst[f]
-        eb = np.searchsorted(lvl[df], np.arange(lv.count + 1))
-        for k in range(lv.count):
-            nodes = lv.order[lv.bounds[k] : lv.bounds[k + 1]]
-            a, b = eb[k], eb[k + 1]
-            seg_dst = df[a:b]
-            if len(seg_dst):
-                first = np.flatnonzero(np.r_[True, seg_dst[1:] != seg_dst[:-1]])
-                targets = seg_dst[first]
-            else:
-                first = targets = np.zeros(0, np.int64)
-            self.fwd.append((nodes, sf[a:b], first, targets))
-        # Backward: edges sorted by (level of source, source).
-        g = np.lexsort((src, lvl[src])) if len(src) else np.zeros(0, np.int64)
-        sb, db = src[g], dst[g]
-        eb = np.searchsorted(lvl[sb], np.arange(lv.count + 1))
-        for k in range(lv.count):
-            nodes = lv.order[lv.bounds[k] : lv.bounds[k + 1]]
-            a, b = eb[k], eb[k + 1]
-            seg_src = sb[a:b]
-            if len(seg_src):
-                first = np.flatnonzero(np.r_[True, seg_src[1:] != seg_src[:-1]])
-                owners = seg_src[first]
-            else:
-                first = owners = np.zeros(0, np.int64)
-            self.bwd.append((nodes, db[a:b], first, owners))
+        # Forward: edges grouped by target, targets by level; backward: by source.
+        self.fwd = _level_segments(lv, key=dst, other=src)
+        self.bwd = _level_segments(lv, key=src, other=dst)
 
 
 def sample_durations(
