@@ -482,3 +482,29 @@ async def test_the_unfiltered_total_follows_creates_batches_and_deletes(plans):
             break
     assert len(listed) == 6 and len({t.id for t in listed}) == 6
     assert await count_tasks(plans, other.id) == 1
+
+
+async def test_an_update_leaves_the_edges_alone_unless_it_changes_dependencies(plans):
+    """Only an update whose mask names dependencies rewrites the task's edges; any other
+    keeps them, in order, and the dependency still protects its prerequisites."""
+    p = await make_plan(plans)
+    a, b = await add(plans, p.id, title="a"), await add(plans, p.id, title="b")
+    c = await add(plans, p.id, title="c", dependencies=[b.id, a.id])
+
+    async def update(**fields) -> task_pb2.Task:
+        req = pb.UpdateTaskRequest(
+            task=Task(id=c.id, **fields),
+            update_mask=field_mask_pb2.FieldMask(paths=list(fields) or ["dependencies"]),
+        )
+        return (await plans.UpdateTask(req)).task
+
+    assert list((await update(progress=40)).dependencies) == [b.id, a.id]
+    got = (await plans.GetTask(pb.GetTaskRequest(task_id=c.id))).task
+    assert list(got.dependencies) == [b.id, a.id] and got.progress == 40
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await plans.DeleteTask(pb.DeleteTaskRequest(task_id=a.id))
+    assert details_of(err.value)["ErrorInfo"].reason == "TASK_HAS_DEPENDENTS"
+    assert list((await update(dependencies=[a.id])).dependencies) == [a.id]
+    await plans.DeleteTask(pb.DeleteTaskRequest(task_id=b.id))  # no longer depended on
+    assert list((await update()).dependencies) == []  # mask names it, value empty
+    await plans.DeleteTask(pb.DeleteTaskRequest(task_id=a.id))

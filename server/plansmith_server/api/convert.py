@@ -30,7 +30,7 @@ from plansmith_server.lru import LruCache
 
 
 def timestamp(us: int) -> Timestamp:
-    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
+    return Timestamp(**_ts_fields(us))
 
 
 def agent_from_proto(a: agent_pb2.Agent) -> Agent:

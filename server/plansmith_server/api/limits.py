@@ -50,7 +50,6 @@ class LoadShedInterceptor(Concern):
         self.gauge = gauge
         self.in_flight = 0
         self.streams = 0
-        self.refused = 0
         self._statuses: dict[tuple[str, int], Any] = {}
         self._random = random.Random(0)
 
@@ -77,7 +76,6 @@ class LoadShedInterceptor(Concern):
         CreateTask, and at twice the sustainable load only 7 % of calls were served).
         The status is built once per kind; it goes out in the one batch that ends the
         call, and no exception unwinds through the concerns outside."""
-        self.refused += 1
         key = (what, limit)
         status = self._statuses.get(key)
         if status is None:

@@ -27,7 +27,7 @@ from plansmith_server.domain.models import (
     TaskStatus,
 )
 from plansmith_server.domain.planner import PlannerBackend
-from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook, new_id
+from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook, new_id, require_task
 from plansmith_server.errors import FailedPreconditionError, NotFoundError, PreconditionViolation
 from plansmith_server.planning import (
     CompletedEvent,
@@ -256,7 +256,7 @@ class PlanningBook:
                 return earlier
 
         def load(tx: ReadTx) -> tuple[Task, Plan | None]:
-            task = _require_task(tx, task_id)
+            task = require_task(tx, task_id)
             _check_decomposable(task, tx.children(task_id))
             return task, tx.get_plan(task.plan_id)
 
@@ -270,7 +270,7 @@ class PlanningBook:
             return DecomposeResult(subtasks, d.method, (), 0)
 
         def body(tx: WriteTx) -> DecomposeResult:
-            current = _require_task(tx, task_id)
+            current = require_task(tx, task_id)
             self.book.check_room(tx, current.plan_id, len(d.subtasks))
             # Checked again: the task may have changed while the planner worked.
             _check_decomposable(current, tx.children(task_id))
@@ -296,7 +296,7 @@ class PlanningBook:
         changes = [ChangeRecord("TASK_CREATED", "task", c.id, c.to_dict()) for c in children]
         rewired = []
         for dep_id in tx.dependents(parent.id):
-            other = _require_task(tx, dep_id)
+            other = require_task(tx, dep_id)
             new_deps: list[str] = []
             for x in other.dependencies:
                 for y in sinks if x == parent.id else [x]:
@@ -463,10 +463,3 @@ def _check_decomposable(task: Task, children: Sequence[str]) -> None:
                 )
             ],
         )
-
-
-def _require_task(tx: Any, task_id: str) -> Task:
-    task = tx.get_task(task_id)
-    if task is None:
-        raise NotFoundError("task", task_id)
-    return task

@@ -432,7 +432,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "task_id", task_id)
         v.raise_if_any()
-        return await self.store.read(lambda tx: _require_task(tx, task_id), snapshot=False)
+        return await self.store.read(lambda tx: require_task(tx, task_id), snapshot=False)
 
     async def list_tasks(
         self,
@@ -466,9 +466,10 @@ class PlanBook:
         q = TaskQuery(plan_id, status, assigned_to, priority, after_seq=after, limit=size + 1)
 
         def page(tx: ReadTx) -> tuple[list[tuple[int, Task]], int]:
-            if tx.task_count(plan_id) is None:  # cheaper than decoding the plan
+            rows, total = tx.list_tasks(q)
+            if total is None:
                 raise NotFoundError("plan", plan_id)
-            return tx.list_tasks(q)
+            return rows, total
 
         rows, total = await self.store.read(page)
         return _page(rows, size, total, filt)
@@ -485,7 +486,7 @@ class PlanBook:
         v.raise_if_any()
 
         def body(tx: WriteTx) -> TaskResult:
-            current = _require_task(tx, changes.id)
+            current = require_task(tx, changes.id)
             if etag and etag != current.etag:
                 raise EtagMismatchError("task", current.id, current.etag)
             plan_id = current.plan_id
@@ -517,7 +518,7 @@ class PlanBook:
             ts = self.clock()
             revision = tx.bump_revision(plan_id, ts)
             updated = replace(updated, update_time=ts, version=current.version + 1)
-            tx.update_task(updated)
+            tx.update_task(updated, dependencies="dependencies" in values)
             tx.append_changes(
                 plan_id,
                 revision,
@@ -543,7 +544,7 @@ class PlanBook:
         v.raise_if_any()
 
         def body(tx: WriteTx) -> TaskDeletion:
-            current = _require_task(tx, task_id)
+            current = require_task(tx, task_id)
             if etag and etag != current.etag:
                 raise EtagMismatchError("task", task_id, current.etag)
             dependents = tx.dependents(task_id)
@@ -566,7 +567,7 @@ class PlanBook:
             revision = tx.bump_revision(current.plan_id, ts)
             changes = [ChangeRecord("TASK_DELETED", "task", task_id, current.to_dict())]
             for dep_id in dependents:
-                other = _require_task(tx, dep_id)
+                other = require_task(tx, dep_id)
                 detached = replace(
                     other,
                     dependencies=tuple(d for d in other.dependencies if d != task_id),
@@ -602,7 +603,8 @@ def _require_plan(tx: ReadTx, plan_id: str) -> Plan:
     return plan
 
 
-def _require_task(tx: ReadTx, task_id: str) -> Task:
+def require_task(tx: ReadTx, task_id: str) -> Task:
+    """The task, or NotFound (for the domain services that share the plans' store)."""
     task = tx.get_task(task_id)
     if task is None:
         raise NotFoundError("task", task_id)

@@ -185,7 +185,7 @@ class ScheduleBook:
                     updated.append(replace(new, update_time=ts, version=stored.version + 1))
             revision = tx.bump_revision(plan_id, ts)
             for t in updated:
-                tx.update_task(t)
+                tx.update_task(t, dependencies=False)  # agent and schedule only
             tx.append_changes(
                 plan_id,
                 revision,

@@ -62,7 +62,10 @@ class ReadTx(Protocol):
         """Returns up to `q.limit` (seq, plan) pairs after `q.after_seq`, and the total."""
         ...
 
-    def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int]: ...
+    def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int | None]:
+        """Up to `q.limit` (seq, task) pairs after `q.after_seq`, and the total; the total
+        is None when there is no such plan."""
+        ...
 
     def plan_tasks(self, plan_id: str) -> list[Task]:
         """Every task of a plan, oldest first."""
@@ -120,7 +123,10 @@ class WriteTx(ReadTx, Protocol):
 
     def insert_tasks(self, tasks: Sequence[Task]) -> None: ...
 
-    def update_task(self, task: Task) -> None: ...
+    def update_task(self, task: Task, *, dependencies: bool = True) -> None:
+        """Stores `task` over its row; its dependency edges only if `dependencies` (they
+        changed), since rewriting them costs two statements more."""
+        ...
 
     def delete_task(self, task_id: str) -> None: ...
 

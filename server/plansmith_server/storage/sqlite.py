@@ -97,8 +97,6 @@ class SqliteStore:
         self._closing = False
         self.commit_groups = 0
         """How many write groups have committed (each one COMMIT and one fsync)."""
-        self.committed_writes = 0
-        """How many writes those groups held."""
 
     @property
     def in_memory(self) -> bool:
@@ -281,10 +279,8 @@ class SqliteStore:
                 log.exception("write group failed")
                 _fail(jobs, UnavailableError(f"database unavailable: {exc}"))
                 continue
-            committed = sum(1 for ok, _ in outcomes if ok)
-            if committed:
+            if any(ok for ok, _ in outcomes):
                 self.commit_groups += 1
-                self.committed_writes += committed
             for job, (ok, value) in zip(jobs, outcomes, strict=True):
                 if job.future.done():
                     continue

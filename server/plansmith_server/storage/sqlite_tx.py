@@ -43,6 +43,19 @@ _TASK_COLS = (
 )
 
 
+_PLAN_INSERT = (
+    f"INSERT INTO plans ({_PLAN_COLS}) VALUES ({', '.join('?' * len(_PLAN_COLS.split(',')))})"
+)
+_TASK_INSERT_COLS = _TASK_COLS.split(", (SELECT")[0].replace("t.", "")
+_TASK_INSERT = (
+    f"INSERT INTO tasks ({_TASK_INSERT_COLS}) "
+    f"VALUES ({', '.join('?' * len(_TASK_INSERT_COLS.split(',')))})"
+)
+_EDGE_INSERT = (
+    "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) VALUES (?, ?, ?, ?)"
+)
+
+
 def _tuple(text: str) -> tuple[Any, ...]:
     return () if text == "[]" else tuple(json.loads(text))
 
@@ -222,7 +235,10 @@ class SqliteReadTx:
         )
         return [(r[0], _plan_from_row(r[1:])) for r in rows], total
 
-    def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int]:
+    def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int | None]:
+        count = self.task_count(q.plan_id)
+        if count is None:
+            return [], None
         where, params = ["t.plan_id = ?"], [q.plan_id]
         if q.status:
             where.append("t.status = ?")
@@ -235,8 +251,7 @@ class SqliteReadTx:
             params.append(q.priority)
         cond = " AND ".join(where)
         if not (q.status or q.assigned_to or q.priority):
-            # No filter: the plan's task count, kept by triggers (O(1), not a count).
-            total = self.task_count(q.plan_id) or 0
+            total = count  # the plan's task count, kept by triggers: O(1), not a count
         else:
             total = (self._one(f"SELECT count(*) FROM tasks t WHERE {cond}", params))[0]
         if self._tasks is not None:
@@ -340,9 +355,7 @@ class SqliteWriteTx(SqliteReadTx):
     """`WriteTx` over the writer connection, inside the store's transaction."""
 
     def insert_plan(self, plan: Plan) -> None:
-        self._c.execute(
-            f"INSERT INTO plans ({_PLAN_COLS}) VALUES ({', '.join('?' * 13)})", _plan_params(plan)
-        )
+        self._c.execute(_PLAN_INSERT, _plan_params(plan))
 
     def update_plan(self, plan: Plan) -> None:
         params = _plan_params(plan)
@@ -368,20 +381,12 @@ class SqliteWriteTx(SqliteReadTx):
         return int(row[0])
 
     def insert_tasks(self, tasks: Sequence[Task]) -> None:
-        cols = _TASK_COLS.split(", (SELECT")[0].replace("t.", "")
-        self._c.executemany(
-            f"INSERT INTO tasks ({cols}) VALUES ({', '.join('?' * 21)})",
-            [_task_params(t) for t in tasks],
-        )
+        self._c.executemany(_TASK_INSERT, [_task_params(t) for t in tasks])
         edges = [(t.plan_id, t.id, dep, i) for t in tasks for i, dep in enumerate(t.dependencies)]
         if edges:
-            self._c.executemany(
-                "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) "
-                "VALUES (?, ?, ?, ?)",
-                edges,
-            )
+            self._c.executemany(_EDGE_INSERT, edges)
 
-    def update_task(self, task: Task) -> None:
+    def update_task(self, task: Task, *, dependencies: bool = True) -> None:
         params = _task_params(task)
         self._c.execute(
             "UPDATE tasks SET plan_id=?, title=?, description=?, priority=?, status=?, "
@@ -391,12 +396,12 @@ class SqliteWriteTx(SqliteReadTx):
             "create_time=?, update_time=?, version=? WHERE id=?",
             (*params[1:], params[0]),
         )
+        if not dependencies:
+            return
         self._c.execute("DELETE FROM task_dependencies WHERE task_id = ?", (task.id,))
-        self._c.executemany(
-            "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) "
-            "VALUES (?, ?, ?, ?)",
-            [(task.plan_id, task.id, dep, i) for i, dep in enumerate(task.dependencies)],
-        )
+        edges = [(task.plan_id, task.id, dep, i) for i, dep in enumerate(task.dependencies)]
+        if edges:
+            self._c.executemany(_EDGE_INSERT, edges)
 
     def delete_task(self, task_id: str) -> None:
         self._c.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
