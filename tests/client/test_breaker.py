@@ -95,10 +95,13 @@ async def test_business_errors_never_open_it(connect, faults, breaker):
 
 
 async def test_a_cancelled_call_never_opens_it(fault_server, faults, clock):
-    breaker = CircuitBreaker("t", BreakerPolicy(failure_threshold=1), clock=clock)
+    """A cancellation is neither a failure nor a success: it neither trips the breaker
+    nor resets the failures counted before it."""
+    breaker = CircuitBreaker("t", BreakerPolicy(failure_threshold=2), clock=clock)
     async with AsyncPlansmithClient.connect(
         fault_server.address, breaker=breaker, retry=None, clock=clock
     ) as client:
+        breaker.record(breaker.admit(), _err(grpc.StatusCode.UNAVAILABLE))
         gate = faults.hold("GetPlan")
         task = asyncio.create_task(client.get_plan("pln_x"))
         await faults.started["GetPlan"].wait()
@@ -106,8 +109,9 @@ async def test_a_cancelled_call_never_opens_it(fault_server, faults, clock):
         with pytest.raises(asyncio.CancelledError):
             await task
         gate.set()
-        assert breaker.state is BreakerState.CLOSED and breaker.failure_count == 0
-        breaker.record(breaker.admit(), None)  # still admits calls
+        assert breaker.state is BreakerState.CLOSED and breaker.failure_count == 1
+        breaker.record(breaker.admit(), _err(grpc.StatusCode.UNAVAILABLE))
+        assert breaker.state is BreakerState.OPEN
 
 
 async def test_half_open_admits_one_probe_at_a_time(fault_server, faults, clock):
@@ -142,6 +146,14 @@ def test_record_ignores_outcomes_from_an_older_state(clock):
     assert b.state is BreakerState.OPEN
     b.record(late, None)  # a success admitted before the trip does not close it
     assert b.state is BreakerState.OPEN
+    # Nor does a failure admitted before the trip reopen it once it is half-open.
+    b2 = CircuitBreaker("t2", BreakerPolicy(failure_threshold=1, reset_timeout=5), clock=clock)
+    late = b2.admit()
+    b2.record(b2.admit(), _err(grpc.StatusCode.UNAVAILABLE))
+    clock.advance(5)
+    assert b2.state is BreakerState.HALF_OPEN
+    b2.record(late, _err(grpc.StatusCode.UNAVAILABLE))
+    assert b2.state is BreakerState.HALF_OPEN
 
 
 async def test_default_breaker_is_shared_per_target():

@@ -7,7 +7,6 @@ number lives here, once.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
 from plansmith._defaults import DEFAULT, UNSET, DefaultType
 from plansmith.enums import EnumArg, parse_enum
 from plansmith.interceptors import InterceptorChain
+from plansmith.interceptors._common import new_request_id
 from plansmith.retry import NO_RETRY, RetryPolicy, RetryStats
 from plansmith.v1 import (
     agent_pb2,
@@ -99,11 +99,6 @@ _ENUMS: dict[tuple[str, str], Any] = {
     ("Task", "status"): task_pb2.TaskStatus,
     ("Task", "priority"): task_pb2.TaskPriority,
 }
-
-
-def new_request_id() -> str:
-    """A fresh idempotency key."""
-    return uuid.uuid4().hex
 
 
 def to_agent(agent: AgentArg) -> agent_pb2.Agent:

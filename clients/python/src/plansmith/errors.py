@@ -73,7 +73,6 @@ __all__ = [
     "from_rpc_error",
 ]
 
-ERROR_DOMAIN = "plansmith.dev"
 REQUEST_ID_HEADER = "x-request-id"
 _DETAILS_KEY = "grpc-status-details-bin"
 
@@ -503,8 +502,6 @@ def from_rpc_error(err: grpc.RpcError, *, method: str = "", request_id: str = ""
         trailing_metadata=tuple(trailing),
         initial_metadata=tuple(initial),
     )
-    if issubclass(cls, ResourceNotFoundError):
-        return cls(message=message, **kwargs)
-    if issubclass(cls, MaxRetriesExceededError):  # pragma: no cover - never registered
-        raise TypeError("MaxRetriesExceededError is not built from a status")
-    return cls(message, **kwargs)
+    # By keyword: every class built from a status takes `message=` (ResourceNotFoundError
+    # takes the resource first).
+    return cls(message=message, **kwargs)

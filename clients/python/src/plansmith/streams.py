@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -35,7 +34,7 @@ import grpc
 
 from plansmith.breaker import Admission, CircuitBreaker
 from plansmith.errors import PlansmithError, from_rpc_error
-from plansmith.interceptors._common import REQUEST_ID_HEADER
+from plansmith.interceptors._common import REQUEST_ID_HEADER, new_correlation_id
 from plansmith.interceptors.metadata import request_id_var
 from plansmith.retry import Clock, OnRetry, RetryPolicies, RetryPolicy, RetryState, RetryStats
 
@@ -43,7 +42,6 @@ __all__ = ["AsyncResumableStream", "ResumableStream"]
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Resume = Callable[[Any, Any], Any]
 
 _DEFAULT_POLICY = RetryPolicies().read
 
@@ -64,7 +62,6 @@ class _StreamBase(Generic[Req, Resp]):
         jitter: Callable[[], float] = random.random,
         stats: RetryStats | None = None,
         on_retry: OnRetry | None = None,
-        method_name: str = "",
     ) -> None:
         self._method = method
         self._request = request
@@ -73,8 +70,8 @@ class _StreamBase(Generic[Req, Resp]):
         self._breaker = breaker
         self._clock = clock or Clock()
         raw = getattr(method, "_method", "")
-        self.method_name = method_name or (raw.decode() if isinstance(raw, bytes) else str(raw))
-        self.request_id = request_id_var.get() or uuid.uuid4().hex
+        self.method_name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        self.request_id = request_id_var.get() or new_correlation_id()
         """The `x-request-id` every opening of the stream sends."""
         md = [(k, v) for k, v in metadata if k != REQUEST_ID_HEADER]
         self._metadata = (*md, (REQUEST_ID_HEADER, self.request_id))

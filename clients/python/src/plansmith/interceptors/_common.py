@@ -1,10 +1,13 @@
-"""Helpers shared by the interceptors: call details, method names, metadata lookups."""
+"""Helpers shared by the interceptors: call details, method names, metadata lookups,
+request ids."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
 import contextvars
+import random
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +19,18 @@ from plansmith.retry import RetryPolicy
 REQUEST_ID_HEADER = "x-request-id"
 
 _method_names: dict[Any, str] = {}
+
+
+def new_request_id() -> str:
+    """A fresh idempotency key (a mutation's `request_id`): unique across processes."""
+    return uuid.uuid4().hex
+
+
+def new_correlation_id() -> str:
+    """A fresh `x-request-id`: a log correlation id, not a secret, so 128 random bits
+    without a system call per call."""
+    return f"{random.getrandbits(128):032x}"
+
 
 retry_override: contextvars.ContextVar[RetryPolicy | DefaultType | None] = contextvars.ContextVar(
     "plansmith_retry_override", default=DEFAULT

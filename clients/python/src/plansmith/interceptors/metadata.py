@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -28,7 +27,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
 
-from plansmith.interceptors._common import REQUEST_ID_HEADER, aio_details, sync_details
+from plansmith.interceptors._common import (
+    REQUEST_ID_HEADER,
+    aio_details,
+    method_name,
+    new_correlation_id,
+    sync_details,
+)
 
 __all__ = [
     "AsyncMetadataInterceptor",
@@ -58,13 +63,21 @@ def bind_request_id(request_id: str) -> Iterator[str]:
 _NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
+# The tracer of the current provider: getting one per call cost a warnings filter, two
+# scope objects and a lock with the SDK.
+_tracer: tuple[trace.TracerProvider, trace.Tracer] | None = None
+
+
 def _client_span(method: str) -> trace.Span | None:
     """A started CLIENT span for a call, or None when no SDK is configured."""
+    global _tracer
     provider = trace.get_tracer_provider()
     if isinstance(provider, _NO_SDK):
         return None
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, provider.get_tracer("plansmith.client"))
     service, _, name = method.lstrip("/").partition("/")
-    return provider.get_tracer("plansmith.client").start_span(
+    return _tracer[1].start_span(
         f"{service}/{name}",
         kind=trace.SpanKind.CLIENT,
         attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
@@ -88,28 +101,16 @@ async def _end_when_done(span: trace.Span, call: Any) -> None:
     _end_span(span, code, details)
 
 
-def _method_name(details: Any) -> str:
-    m = details.method
-    return m.decode() if isinstance(m, bytes) else str(m)
-
-
-def _new_request_id() -> str:
-    # A log correlation id, not a secret: 128 random bits without a system call per call.
-    return f"{random.getrandbits(128):032x}"
-
-
 class _MetadataBase:
     def __init__(
         self,
         default_metadata: Sequence[tuple[str, str]] = (),
         *,
         propagate_trace: bool = True,
-        new_request_id: Callable[[], str] | None = None,
     ) -> None:
         self._defaults = tuple((k.lower(), v) for k, v in default_metadata)
         self._pending: set[asyncio.Future[None]] = set()  # keeps span-ending tasks alive
         self._propagate = propagate_trace
-        self._new_id = new_request_id or _new_request_id
 
     def _track(self, fut: asyncio.Future[None]) -> None:
         self._pending.add(fut)
@@ -117,15 +118,15 @@ class _MetadataBase:
 
     def _merge(self, metadata: Any, span: trace.Span | None = None) -> list[tuple[str, Any]]:
         own = list(metadata) if metadata else []
+        keys = {k for k, _ in own}
         if self._defaults:
-            keys = {k for k, _ in own}
             out = [(k, v) for k, v in self._defaults if k not in keys]
+            keys.update(k for k, _ in out)
             out.extend(own)
         else:
             out = own
-        keys = {k for k, _ in out}
         if REQUEST_ID_HEADER not in keys:
-            out.append((REQUEST_ID_HEADER, request_id_var.get() or self._new_id()))
+            out.append((REQUEST_ID_HEADER, request_id_var.get() or new_correlation_id()))
         if self._propagate:
             ctx = otel_context.get_current()
             if span is not None:
@@ -143,7 +144,7 @@ class AsyncMetadataInterceptor(_MetadataBase, grpc.aio.UnaryUnaryClientIntercept
     async def intercept_unary_unary(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        span = _client_span(_method_name(client_call_details)) if self._propagate else None
+        span = _client_span(method_name(client_call_details.method)) if self._propagate else None
         md = grpc.aio.Metadata(*self._merge(client_call_details.metadata, span))
         if span is None:
             return await continuation(aio_details(client_call_details, metadata=md), request)
@@ -163,7 +164,7 @@ class AsyncStreamMetadataInterceptor(_MetadataBase, grpc.aio.UnaryStreamClientIn
     async def intercept_unary_stream(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        span = _client_span(_method_name(client_call_details)) if self._propagate else None
+        span = _client_span(method_name(client_call_details.method)) if self._propagate else None
         md = grpc.aio.Metadata(*self._merge(client_call_details.metadata, span))
         call = await continuation(aio_details(client_call_details, metadata=md), request)
         if span is not None:
@@ -179,7 +180,7 @@ class MetadataInterceptor(
     def intercept_unary_unary(
         self, continuation: Any, client_call_details: grpc.ClientCallDetails, request: Any
     ) -> Any:
-        span = _client_span(_method_name(client_call_details)) if self._propagate else None
+        span = _client_span(method_name(client_call_details.method)) if self._propagate else None
         md = self._merge(client_call_details.metadata, span)
         if span is None:
             return continuation(sync_details(client_call_details, metadata=md), request)
@@ -197,7 +198,7 @@ class MetadataInterceptor(
     def intercept_unary_stream(
         self, continuation: Any, client_call_details: grpc.ClientCallDetails, request: Any
     ) -> Any:
-        span = _client_span(_method_name(client_call_details)) if self._propagate else None
+        span = _client_span(method_name(client_call_details.method)) if self._propagate else None
         md = self._merge(client_call_details.metadata, span)
         call = continuation(sync_details(client_call_details, metadata=md), request)
         if span is not None:

@@ -14,7 +14,6 @@ This interceptor also raises mapped `PlansmithError`s for the calls it gives up 
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from plansmith.interceptors._common import (
     aio_details,
     metadata_value,
     method_name,
+    new_request_id,
     retry_override,
     sync_details,
 )
@@ -54,14 +54,12 @@ class _RetryBase:
         jitter: Callable[[], float] = random.random,
         stats: RetryStats | None = None,
         on_retry: OnRetry | None = None,
-        new_request_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self.policies = policies
         self.clock = clock or Clock()
         self.jitter = jitter
         self.stats = stats if stats is not None else RetryStats()
         self.on_retry = on_retry
-        self._new_id = new_request_id
 
     def _prepare(self, details: Any, request: Any) -> tuple[str, Any, RetryState]:
         method = method_name(details.method)
@@ -69,7 +67,7 @@ class _RetryBase:
         if kind is not OperationKind.READ and retryable and not request.request_id:
             filled = type(request)()
             filled.CopyFrom(request)
-            filled.request_id = self._new_id()
+            filled.request_id = new_request_id()
             request = filled
         override = retry_override.get()
         policy: RetryPolicy
