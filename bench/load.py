@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from telemetry_overhead import launch as launch_plansmith  # noqa: E402
+from telemetry_overhead import pct, start_server  # noqa: E402
 
 from plansmith.v1 import (  # noqa: E402
     generation_pb2,
@@ -65,15 +66,7 @@ def frame(message) -> bytes:
 
 
 def launch_echo() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "echo_server.py")], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("ADDRESS "):
-        proc.kill()
-        raise RuntimeError(f"echo server did not start: {line!r}")
-    return proc, line.split()[1]
+    return start_server("echo_server.py")
 
 
 def h2load(address: str, path: str, body: bytes, inflight: int, seconds: float, tmp: str) -> dict:
@@ -113,15 +106,15 @@ def h2load(address: str, path: str, body: bytes, inflight: int, seconds: float, 
     )
     if not m or not done:
         raise RuntimeError(f"unexpected h2load output:\n{out}")
-    lat = sorted(
+    lat = [
         int(line.split("\t")[2]) / 1000 for line in Path(log_file).read_text().splitlines() if line
-    )
+    ]
     return {
         "rate": float(m.group(2)),
         "succeeded": int(done.group(2)),
         "failed": int(done.group(3)),
-        "p50": lat[len(lat) // 2] if lat else 0.0,
-        "p99": lat[int(len(lat) * 0.99)] if lat else 0.0,
+        "p50": pct(lat, 50) if lat else 0.0,
+        "p99": pct(lat, 99) if lat else 0.0,
         "logged": len(lat),
     }
 
@@ -217,11 +210,10 @@ async def first_event_latency(address: str, make_call, inflight: int, seconds: f
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(inflight)))
-        firsts.sort()
         return {
             "rate": len(firsts) / (time.perf_counter() - start),
-            "p50": firsts[len(firsts) // 2],
-            "p99": firsts[int(len(firsts) * 0.99)],
+            "p50": pct(firsts, 50),
+            "p99": pct(firsts, 99),
         }
 
 

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from load import PATHS, frame, plansmith_codes, seed  # noqa: E402
-from telemetry_overhead import launch  # noqa: E402
+from telemetry_overhead import launch, pct  # noqa: E402
 
 from plansmith.v1 import (  # noqa: E402
     ops_service_pb2,
@@ -113,13 +113,6 @@ async def phase(
             await asyncio.sleep(max(0.0, 0.05 - (time.perf_counter() - t0)))
     await asyncio.wait_for(proc.wait(), timeout=60)
     return latencies, refused, rss
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
 
 
 async def server_p99(address: str, path: str, window: int) -> float:

@@ -26,16 +26,30 @@ from plansmith.v1 import plan_service_pb2 as pb
 HERE = Path(__file__).resolve().parent
 
 
-def launch(db: str, mode: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(script: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Starts `bench/<script>` and waits for the `ADDRESS host:port` line it prints."""
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "_serve.py"), db, mode], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(HERE / script), *args], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("ADDRESS "):
         proc.kill()
-        raise RuntimeError(f"bench server did not start: {line!r}")
+        raise RuntimeError(f"bench server {script} did not start: {line!r}")
     return proc, line.split()[1]
+
+
+def launch(db: str, mode: str) -> tuple[subprocess.Popen[str], str]:
+    """A Plansmith server on `db` with telemetry `mode` (see `_serve.py`)."""
+    return start_server("_serve.py", db, mode)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank below); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
 
 
 async def load(address: str, seconds: float, concurrency: int) -> tuple[float, list[float]]:
@@ -84,9 +98,8 @@ def main() -> None:
                 finally:
                     proc.terminate()
                     proc.wait(timeout=30)
-                lat.sort()
                 rates[mode].append(rate)
-                p99[mode].append(lat[int(len(lat) * 0.99)] * 1000)
+                p99[mode].append(pct(lat, 99) * 1000)
                 print(f"round {r + 1} {mode:>7}: {rate:8.0f} calls/s  p99 {p99[mode][-1]:.2f} ms")
     off = statistics.median(rates["off"])
     print()
