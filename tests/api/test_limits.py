@@ -28,8 +28,9 @@ from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.api import backlog
 from plansmith_server.app import Running, start
 from plansmith_server.config import Config
-from tests.api.test_generation import GatedPlanner
+from tests.api.test_generation import GatedPlanner, brief
 from tests.conftest import details_of, wait_for
+from tests.planning.scenarios import WEBSITE
 
 
 class Gate(grpc.aio.ServerInterceptor):
@@ -170,6 +171,19 @@ async def test_a_plan_cannot_grow_past_its_task_limit(db_path):
                     pb.CreateTaskRequest(plan_id=p.id, task=task_pb2.Task(title="sixth"))
                 )
             assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            # A generated plan larger than the limit is refused the same way, and kept
+            # nowhere.
+            planning_stub = planning_service_pb2_grpc.PlanningServiceStub(ch)
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await planning_stub.GeneratePlan(
+                    planning_service_pb2.GeneratePlanRequest(brief=brief(WEBSITE), persist=True)
+                )
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            d = details_of(e.value)
+            assert d["ErrorInfo"].reason == "PLAN_TASK_LIMIT"
+            assert d["ErrorInfo"].metadata["limit"] == "5"
+            assert d["PreconditionFailure"].violations[0].type == "PLAN_TASK_LIMIT"
+            assert (await stub.ListPlans(pb.ListPlansRequest())).total_size == 1
     finally:
         await running.stop(grace=0.5)
 

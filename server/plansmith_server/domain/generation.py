@@ -158,12 +158,6 @@ class PlanningBook:
         def body(tx: WriteTx) -> StoredPlan:
             ts = self.book.clock()
             req = brief.request
-            if len(gen.tasks) > self.book.max_tasks_per_plan:
-                raise FailedPreconditionError(
-                    f"the plan has {len(gen.tasks)} tasks, more than the limit of "
-                    f"{self.book.max_tasks_per_plan} tasks per plan",
-                    reason="PLAN_TASK_LIMIT",
-                )
             plan = Plan(
                 id=new_id("pln"),
                 project_id=req.project_id,
@@ -191,6 +185,8 @@ class PlanningBook:
                 for t in gen.tasks
             }
             tx.insert_plan(plan)
+            # The same limit as every other way of adding tasks (nothing is kept if not).
+            self.book.check_room(tx, plan.id, len(tasks))
             tx.insert_tasks(list(tasks.values()))
             changes = [ChangeRecord("PLAN_CREATED", "plan", plan.id, plan.to_dict())]
             changes += [
