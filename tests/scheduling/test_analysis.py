@@ -155,3 +155,20 @@ def test_suggestions_obvious_plan() -> None:
     assert s[0].score > s[1].score > s[2].score
     assert suggest_next_tasks(tasks, "ann", count=1)[0].task_id == "mine"
     assert next(x.task_id for x in suggest_next_tasks(tasks, "bob", count=5)) == "bobs"
+
+
+def test_a_critical_path_passed_in_gives_the_same_analyses() -> None:
+    """AnalyzePlan computes the critical path and the current-plan schedule once and
+    hands them to each analysis: the reports must equal those computed alone."""
+    from plansmith_server.scheduling import cpm_for_tasks
+
+    tasks, agents = overallocated_plan(), ["ann", "bob", "cat"]
+    cpm = cpm_for_tasks(tasks)
+    current = schedule_current_plan(tasks, agents)
+    assert analyze_utilization(tasks, agents, cpm=cpm, schedule=current) == (
+        analyze_utilization(tasks, agents)
+    )
+    risk = assess_risk(tasks, deadline_hours=6, samples=500, seed=3, cpm=cpm)
+    assert risk == assess_risk(tasks, deadline_hours=6, samples=500, seed=3)
+    for agent in agents:
+        assert suggest_next_tasks(tasks, agent, 5, cpm=cpm) == suggest_next_tasks(tasks, agent, 5)

@@ -255,18 +255,32 @@ class ScheduleBook:
         tracer = self.telemetry.tracer
 
         def run() -> Analysis:
-            cpm = current = util = risk = None
-            if ANALYSIS_CRITICAL_PATH in wanted:
-                cpm = scheduling.cpm_for_tasks(snap.work)
-                current = scheduling.schedule_current_plan(snap.work, snap.agents)
+            util = risk = None
+            # Every analysis starts from the critical path; utilization and the reported
+            # critical chain from the current plan's schedule: each is computed once.
+            cpm = scheduling.cpm_for_tasks(snap.work)
+            current = (
+                scheduling.schedule_current_plan(snap.work, snap.agents)
+                if wanted & {ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION}
+                else None
+            )
             if ANALYSIS_UTILIZATION in wanted:
-                util = scheduling.analyze_utilization(snap.work, snap.agents)
+                util = scheduling.analyze_utilization(
+                    snap.work, snap.agents, cpm=cpm, schedule=current
+                )
             if ANALYSIS_RISK in wanted:
                 with tracer.start_as_current_span("planning.monte_carlo") as span:
                     span.set_attribute("plansmith.samples", n)
                     risk = scheduling.assess_risk(
-                        snap.work, deadline_hours=deadline, samples=n, seed=seed, top_drivers=10
+                        snap.work,
+                        deadline_hours=deadline,
+                        samples=n,
+                        seed=seed,
+                        top_drivers=10,
+                        cpm=cpm,
                     )
+            if ANALYSIS_CRITICAL_PATH not in wanted:
+                cpm = current = None  # not asked for: not reported
             return Analysis(snap, cpm, current, util, risk, deadline, seed)
 
         # CPU-bound (numpy); asyncio.to_thread carries our context, so spans nest.
@@ -286,10 +300,11 @@ class ScheduleBook:
         snap = await self.snapshot(plan_id)
         if agent_id not in snap.agents:
             raise NotFoundError("agent", agent_id)
+        cpm = scheduling.cpm_for_tasks(snap.work)
         suggestions = scheduling.suggest_next_tasks(
-            snap.work, agent_id, count or DEFAULT_SUGGESTIONS
+            snap.work, agent_id, count or DEFAULT_SUGGESTIONS, cpm=cpm
         )
-        return snap, suggestions, scheduling.cpm_for_tasks(snap.work)
+        return snap, suggestions, cpm
 
 
 def build_snapshot(

@@ -284,6 +284,7 @@ def assess_risk(
     distribution: Distribution = Distribution.TRIANGULAR,
     top_drivers: int = 5,
     default_estimate: float = DEFAULT_ESTIMATE_HOURS,
+    cpm: CpmResult | None = None,
 ) -> RiskReport:
     """Forecast plus risk items, score and level (see module docstring).
 
@@ -295,6 +296,7 @@ def assess_risk(
         distribution: Duration distribution.
         top_drivers: Number of drivers in the forecast.
         default_estimate: Hours for tasks without an estimate.
+        cpm: ``cpm_for_tasks`` of the same tasks, if the caller has it already.
     """
     fc = forecast(
         tasks,
@@ -305,7 +307,8 @@ def assess_risk(
         top_drivers=top_drivers,
         default_estimate=default_estimate,
     )
-    cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
+    if cpm is None:
+        cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
     items = risk_items(tasks, cpm, fc, default_estimate=default_estimate)
     points = sum(SEVERITY_POINTS[i.severity] for i in items)
     if fc.probability_meet_deadline is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cpm import cpm_for_tasks
+from .cpm import CpmResult, cpm_for_tasks
 from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, Priority, TaskStatus
 
 
@@ -44,6 +44,7 @@ def suggest_next_tasks(
     count: int = 3,
     *,
     default_estimate: float = DEFAULT_ESTIMATE_HOURS,
+    cpm: CpmResult | None = None,
 ) -> tuple[Suggestion, ...]:
     """Ready tasks the agent can do, best first.
 
@@ -56,11 +57,13 @@ def suggest_next_tasks(
         agent_id: The agent asking.
         count: Maximum number of suggestions.
         default_estimate: Hours for tasks without an estimate.
+        cpm: ``cpm_for_tasks`` of the same tasks, if the caller has it already.
     """
     if count <= 0:
         return ()
     by_id = {t.id: t for t in tasks}
-    cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
+    if cpm is None:
+        cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
     critical = set(cpm.critical_task_ids)
     succs: dict[str, list[str]] = {}
     for t in tasks:

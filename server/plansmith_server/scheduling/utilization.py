@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cpm import cpm_for_tasks
+from .cpm import CpmResult, cpm_for_tasks
 from .current_plan import schedule_current_plan
+from .model import ScheduleResult
 from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, TaskStatus
 
 
@@ -94,6 +95,8 @@ def analyze_utilization(
     agents: Sequence[str] = (),
     *,
     default_estimate: float = DEFAULT_ESTIMATE_HOURS,
+    cpm: CpmResult | None = None,
+    schedule: ScheduleResult | None = None,
 ) -> UtilizationReport:
     """Computes the utilization report.
 
@@ -101,10 +104,14 @@ def analyze_utilization(
         tasks: The plan's tasks (``eligible_agents`` already resolved from capabilities).
         agents: Available agents.
         default_estimate: Hours for tasks without an estimate.
+        cpm: ``cpm_for_tasks`` of the same tasks, if the caller has it already.
+        schedule: ``schedule_current_plan`` of the same tasks and agents, likewise.
     """
-    cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
+    if cpm is None:
+        cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
     es = cpm.earliest_start.tolist()
-    schedule = schedule_current_plan(tasks, agents, default_estimate=default_estimate)
+    if schedule is None:
+        schedule = schedule_current_plan(tasks, agents, default_estimate=default_estimate)
     span = schedule.makespan
     order = list(dict.fromkeys([*agents, *(t.assigned_agent for t in tasks if t.assigned_agent)]))
     by_agent: dict[str, list[int]] = {g: [] for g in order}
