@@ -250,3 +250,56 @@ def test_validate_schedule_catches_violations() -> None:
     assert any("predecessor" in e for e in errors)
     assert any("usage" in e for e in errors)
     assert any("missing" in e for e in validate_schedule(p, acts[:-1]))
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        (SchedulingProblem((Activity("a", 1),), time_resolution=0), "time_resolution"),
+        (SchedulingProblem((Activity("a", 1), Activity("a", 2))), "duplicate activity id 'a'"),
+        (SchedulingProblem((Activity("a", float("nan")),)), "invalid duration"),
+        (SchedulingProblem((Activity("a", -1),)), "invalid duration"),
+        (
+            SchedulingProblem((Activity("a", 1),), resources=(Resource("r", 1), Resource("r", 2))),
+            "duplicate resource id",
+        ),
+        (SchedulingProblem((Activity("a", 1),), agents=("ann", "ann")), "duplicate agent id"),
+        (SchedulingProblem((Activity("a", 1, ("zz",)),)), "depends on unknown 'zz'"),
+        (SchedulingProblem((Activity("a", 1, demands={"r": 1}),)), "unknown resource 'r'"),
+        (
+            SchedulingProblem(
+                (Activity("a", 1, demands={"r": -1}),), resources=(Resource("r", 1),)
+            ),
+            "negative demand",
+        ),
+    ],
+    ids=[
+        "resolution",
+        "duplicate-activity",
+        "nan-duration",
+        "negative-duration",
+        "duplicate-resource",
+        "duplicate-agent",
+        "unknown-predecessor",
+        "unknown-resource",
+        "negative-demand",
+    ],
+)
+@pytest.mark.parametrize("kind", SOLVERS)
+def test_malformed_problems_are_refused_with_what_is_wrong(kind, problem, message) -> None:
+    from plansmith_server.scheduling import InvalidProblemError
+
+    with pytest.raises(InvalidProblemError, match=message):
+        solve(kind, problem)
+
+
+@pytest.mark.parametrize("kind", SOLVERS)
+def test_a_dependency_cycle_is_refused_naming_it(kind) -> None:
+    from plansmith_server.scheduling import DependencyCycleError
+
+    p = SchedulingProblem(
+        (Activity("a", 1, ("b",)), Activity("b", 1, ("a",)), Activity("c", 1, ("a",)))
+    )
+    with pytest.raises(DependencyCycleError) as err:
+        solve(kind, p)
+    assert sorted(err.value.cycle) == ["a", "b"]  # c depends on the cycle, is not in it
