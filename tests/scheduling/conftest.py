@@ -7,20 +7,15 @@ from pathlib import Path
 
 import pytest
 
-# The workplace keeps shared data beside the repository (CI clones it there too);
-# PLANSMITH_PSPLIB_DIR points elsewhere when the checkout lives somewhere else.
+# The instances the tests solve ship with them (tests/data/psplib, a subset of the
+# workplace's ../shared/psplib); PLANSMITH_PSPLIB_DIR points at another copy of the sets.
 PSPLIB_DIR = Path(
-    os.environ.get(
-        "PLANSMITH_PSPLIB_DIR", Path(__file__).resolve().parents[3] / "shared" / "psplib"
-    )
+    os.environ.get("PLANSMITH_PSPLIB_DIR", Path(__file__).resolve().parents[1] / "data" / "psplib")
 )
 
 
 @pytest.fixture
 def psplib_dir() -> Path:
-    """The shared PSPLIB folder (part of the workplace, beside the repo)."""
-    assert PSPLIB_DIR.is_dir(), (
-        f"PSPLIB data missing at {PSPLIB_DIR}: check out the repository beside shared/, "
-        "or set PLANSMITH_PSPLIB_DIR"
-    )
+    """The PSPLIB folder: `j30/*.sm` and `reference.csv`."""
+    assert PSPLIB_DIR.is_dir(), f"PSPLIB data missing at {PSPLIB_DIR}"
     return PSPLIB_DIR
