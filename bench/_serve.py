@@ -4,11 +4,13 @@ MODE `off`: telemetry as by default (no SDK). MODE `on`: tracing and metrics wit
 every trace recorded (`sampled`: 10 % of traces),
 spans batched to an exporter that drops them and metrics to an in-memory reader, so the
 cost measured is ours and the SDK's, not an exporter's I/O. Prints `ADDRESS host:port`.
+Runs on the event loop `PLANSMITH_EVENT_LOOP` names (default `auto`), as the server does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+from plansmith_server import loops
 from plansmith_server.app import freeze_startup_objects, start
 from plansmith_server.config import Config
 from plansmith_server.telemetry import Telemetry
@@ -58,4 +61,5 @@ if __name__ == "__main__":
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    # On the loop `plansmith-server` would pick (PLANSMITH_EVENT_LOOP, default auto).
+    loops.run(main(sys.argv[1], sys.argv[2]), os.environ.get("PLANSMITH_EVENT_LOOP", "auto"))

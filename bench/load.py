@@ -10,6 +10,10 @@ server's counter, Plansmith's per-method status codes from OpsService) confirm t
 calls it counted ended with grpc-status 0. Time to first event of StreamGeneratePlan is
 measured by a grpc.aio client against the echo server's stream. Prints calls/s, p50 and
 p99, and each rate as a ratio to the echo baseline at the same concurrency.
+
+Both servers run on the same event loop (`--event-loop`, default what `plansmith-server`
+picks: uvloop where installed). On uvloop the echo on asyncio's own loop is measured too,
+for reference: it is the ceiling a server on asyncio's loop would be read against.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from plansmith.v1 import (  # noqa: E402
     planning_service_pb2_grpc,
     task_pb2,
 )
+from plansmith_server import loops  # noqa: E402
 
 TYPICAL_TASK = task_pb2.Task(
     title="Implement the checkout payment API",
@@ -225,7 +230,15 @@ def main() -> None:
         "--calls", default="", help="comma-separated subset of the calls (default: all)"
     )
     ap.add_argument("--no-stream", action="store_true", help="skip the first-event measurement")
+    ap.add_argument(
+        "--event-loop",
+        choices=loops.CHOICES,
+        default=os.environ.get("PLANSMITH_EVENT_LOOP", "auto"),
+        help="event loop of both servers (default: PLANSMITH_EVENT_LOOP, else auto)",
+    )
     args = ap.parse_args()
+    loop_name, _ = loops.factory(args.event_loop)
+    os.environ["PLANSMITH_EVENT_LOOP"] = loop_name  # both servers inherit it
     wanted = set(filter(None, args.calls.split(",")))
     unknown = wanted - set(PATHS)
     if unknown:
@@ -296,7 +309,20 @@ def main() -> None:
             for p in (echo, ps):
                 p.terminate()
                 p.wait(timeout=30)
-    print(f"\n{args.seconds:g} s per measurement (+1 s warm-up for h2load); one h2c connection")
+        if loop_name != "asyncio":
+            os.environ["PLANSMITH_EVENT_LOOP"] = "asyncio"
+            echo, echo_addr = launch_echo()
+            try:
+                for n in levels:
+                    r = h2load(
+                        echo_addr, "/bench.Echo/Unary", frame(TYPICAL_TASK), n, args.seconds, tmp
+                    )
+                    rows.append(("(reference) echo on asyncio's loop", n, r, None))
+            finally:
+                echo.terminate()
+                echo.wait(timeout=30)
+    print(f"\n{args.seconds:g} s per measurement (+1 s warm-up for h2load); one h2c connection;")
+    print(f"both servers on the {loop_name} event loop")
     print("| call | in flight | calls/s | p50 ms | p99 ms | rate / echo | p99 / echo p99 |")
     print("|---|---|---|---|---|---|---|")
     for name, n, r, b in rows:

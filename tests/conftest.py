@@ -12,8 +12,17 @@ import pytest
 from grpc_status import rpc_status
 
 from plansmith.v1 import plan_service_pb2_grpc
+from plansmith_server import loops
 from plansmith_server.app import Running, start
 from plansmith_server.config import Config
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict:
+    """Tests run on the loop `plansmith-server` picks by default (uvloop where it is
+    installed), so they exercise what production runs; test_process serves on asyncio's
+    own loop too."""
+    name, make = loops.factory("auto")
+    return {name: make or asyncio.new_event_loop}
 
 
 @pytest.fixture

@@ -252,3 +252,56 @@ def test_the_server_process_takes_its_startup_objects_out_of_the_collectors_sigh
     tracked_before, frozen, tracked_after = out[0], int(out[1]), out[2]
     assert tracked_before == "True" and tracked_after == "False"
     assert frozen > 10_000
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")]
+)
+def test_the_server_runs_on_the_event_loop_chosen(tmp_path, choice, expected):
+    """uvloop by default where it is installed; asyncio's own loop on request. Either way
+    the server answers and stops cleanly on SIGTERM."""
+    if expected == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop has no build for this platform")
+    sp = launch(str(tmp_path / "db.sqlite"), "--event-loop", choice)
+    try:
+        serving = next(line for line in sp.lines if "serving on" in line)
+        assert f"event loop {expected})" in serving
+
+        async def scenario() -> str:
+            async with grpc.aio.insecure_channel(sp.address) as ch:
+                stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+                plan = (
+                    await stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))
+                ).plan
+                task = (
+                    await stub.CreateTask(
+                        pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title="t"))
+                    )
+                ).task
+                return (await stub.GetTask(pb.GetTaskRequest(task_id=task.id))).task.title
+
+        assert asyncio.run(scenario()) == "t"
+    finally:
+        assert sp.stop() == 0
+
+
+NO_UVLOOP = """
+import sys
+sys.modules["uvloop"] = None  # as on a platform without uvloop
+from plansmith_server.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_explicit_uvloop_where_it_is_missing_fails_with_a_message(tmp_path):
+    db = str(tmp_path / "db.sqlite")
+    out = subprocess.run(
+        [sys.executable, "-c", NO_UVLOOP, "--event-loop", "uvloop", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "uvloop is not installed" in out.stderr and "--event-loop asyncio" in out.stderr
+    assert "Traceback" not in out.stderr and "never awaited" not in out.stderr

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Sequence
 
 from plansmith_server import config as config_mod
-from plansmith_server import logs
+from plansmith_server import logs, loops
 from plansmith_server.app import serve
 from plansmith_server.telemetry import exporters
 
@@ -21,8 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = config_mod.load(args)
     logs.configure(cfg.log_level, cfg.log_format)
     try:
-        asyncio.run(serve(cfg))
-    except (OSError, exporters.TelemetrySetupError) as exc:
+        loops.run(serve(cfg), cfg.event_loop)
+    except (OSError, exporters.TelemetrySetupError, loops.LoopUnavailable) as exc:
         print(f"plansmith-server: {exc}", file=sys.stderr)
         return 1
     return 0

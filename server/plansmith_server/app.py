@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from plansmith.v1 import ops_service_pb2, plan_service_pb2, planning_service_pb2
-from plansmith_server import logs
+from plansmith_server import logs, loops
 from plansmith_server.api import backlog, reflection
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
@@ -193,7 +193,12 @@ async def start(
     await _set_all(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     running._tasks.append(asyncio.create_task(_probe_database(running)))
     running._tasks.append(asyncio.create_task(_purge_idempotency(running)))
-    log.info("serving on %s (database %s)", running.address, config.db_path)
+    log.info(
+        "serving on %s (database %s, event loop %s)",
+        running.address,
+        config.db_path,
+        loops.running_name(),
+    )
     return running
 
 

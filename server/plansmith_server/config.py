@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from plansmith_server import loops
+
 
 @dataclass(frozen=True)
 class Config:
@@ -48,6 +50,8 @@ class Config:
     """Largest request message accepted (larger: RESOURCE_EXHAUSTED)."""
     max_tasks_per_plan: int = 10_000
     """Tasks a plan may hold (beyond: FAILED_PRECONDITION PLAN_TASK_LIMIT)."""
+    event_loop: str = "auto"
+    """auto (uvloop where installed, else asyncio's loop), uvloop or asyncio."""
 
 
 _FLAGS: list[tuple[str, str, str, type]] = [
@@ -79,6 +83,7 @@ _FLAGS: list[tuple[str, str, str, type]] = [
     ("--retry-after-ms", "retry_after_ms", "PLANSMITH_RETRY_AFTER_MS", int),
     ("--max-message-bytes", "max_message_bytes", "PLANSMITH_MAX_MESSAGE_BYTES", int),
     ("--max-tasks-per-plan", "max_tasks_per_plan", "PLANSMITH_MAX_TASKS_PER_PLAN", int),
+    ("--event-loop", "event_loop", "PLANSMITH_EVENT_LOOP", str),
 ]
 
 _CHOICES = {
@@ -87,8 +92,9 @@ _CHOICES = {
     "sqlite_synchronous": ("FULL", "NORMAL"),
     "traces": ("none", "console", "otlp"),
     "metrics": ("none", "otlp", "prometheus"),
+    "event_loop": loops.CHOICES,
 }
-_LOWER = {"log_format", "traces", "metrics"}
+_LOWER = {"log_format", "traces", "metrics", "event_loop"}
 
 
 _HELP = {
@@ -110,6 +116,7 @@ _HELP = {
     "retry_after_ms": "the RetryInfo delay given to refused callers",
     "max_message_bytes": "largest request message accepted",
     "max_tasks_per_plan": "tasks a plan may hold",
+    "event_loop": "asyncio event loop: auto takes uvloop where installed (faster), else asyncio's",
 }
 
 
