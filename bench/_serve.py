@@ -44,7 +44,15 @@ async def main(db: str, mode: str) -> None:
         telemetry = Telemetry.from_providers(tp, mp)
     # Benchmarks write far more tasks into one plan than a real plan holds.
     running = await start(
-        Config(listen="127.0.0.1:0", db_path=db, log_level="WARNING", max_tasks_per_plan=10**8),
+        Config(
+            listen="127.0.0.1:0",
+            db_path=db,
+            log_level="WARNING",
+            max_tasks_per_plan=10**8,
+            page_cache_tasks=int(
+                os.environ.get("PLANSMITH_PAGE_CACHE_TASKS", Config.page_cache_tasks)
+            ),
+        ),
         telemetry=telemetry,
     )
     freeze_startup_objects()  # as `plansmith-server` does

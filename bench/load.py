@@ -11,6 +11,10 @@ calls it counted ended with grpc-status 0. Time to first event of StreamGenerate
 measured by a grpc.aio client against the echo server's stream. Prints calls/s, p50 and
 p99, and each rate as a ratio to the echo baseline at the same concurrency.
 
+ListTasks(50) asks for the same page of an unchanged plan, which the server keeps by the
+plan's revision; "page not cached" is the same call on a server with that cache off (a
+page read after its plan changed).
+
 Both servers run on the same event loop (`--event-loop`, default what `plansmith-server`
 picks: uvloop where installed). On uvloop the echo on asyncio's own loop is measured too,
 for reference: it is the ceiling a server on asyncio's loop would be read against.
@@ -222,6 +226,30 @@ async def first_event_latency(address: str, make_call, inflight: int, seconds: f
         }
 
 
+def uncached_pages(tmp: str, levels: list[int], seconds: float, base: dict) -> list[tuple]:
+    """ListTasks(50) on a server with the page cache off: what a page costs when its plan
+    changed since it was last read (the main server serves the unchanged page from its
+    cache, keyed by the plan's revision)."""
+    os.environ["PLANSMITH_PAGE_CACHE_TASKS"] = "0"
+    try:
+        ps, addr = launch_plansmith(f"{tmp}/uncached.db", "off")
+    finally:
+        del os.environ["PLANSMITH_PAGE_CACHE_TASKS"]
+    rows = []
+    try:
+        body, path = frame(asyncio.run(seed(addr))["ListTasks(50)"]), PATHS["ListTasks(50)"]
+        for n in levels:
+            before = asyncio.run(plansmith_codes(addr, path))
+            r = h2load(addr, path, body, n, seconds, tmp)
+            ok = asyncio.run(plansmith_codes(addr, path)).get("OK", 0) - before.get("OK", 0)
+            assert r["failed"] == 0 and ok >= r["succeeded"], (r, ok)
+            rows.append(("ListTasks(50), page not cached", n, r, base[n]))
+    finally:
+        ps.terminate()
+        ps.wait(timeout=30)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=int, default=3)
@@ -277,6 +305,8 @@ def main() -> None:
                     assert r["failed"] == 0 and bad == 0 and cancelled <= n, (name, r, after)
                     assert ok >= r["succeeded"], (name, r, after)
                     rows.append((name, n, r, base[n]))
+                if name == "ListTasks(50)":
+                    rows += uncached_pages(tmp, levels, args.seconds, base)
             brief = reqs["_brief"]
             for n in [] if args.no_stream else levels:
                 echo_stream = asyncio.run(

@@ -214,6 +214,8 @@ def test_bad_flags_fail_fast_with_a_message(tmp_path):
     assert out.returncode == 2 and "must be at least 1, not 0" in out.stderr
     out = server(PLANSMITH_MAX_IN_FLIGHT="-5")
     assert out.returncode == 2 and "--max-in-flight must be at least 1, not -5" in out.stderr
+    out = server("--page-cache-tasks", "-1")
+    assert out.returncode == 2 and "--page-cache-tasks must not be negative" in out.stderr
 
 
 FROZEN_CHECK = """

@@ -145,7 +145,11 @@ async def start(
     store = SqliteStore(config.db_path, synchronous=config.sqlite_synchronous, telemetry=telemetry)
     try:
         await store.open()
-        book = PlanBook(store, max_tasks_per_plan=config.max_tasks_per_plan)
+        book = PlanBook(
+            store,
+            max_tasks_per_plan=config.max_tasks_per_plan,
+            page_cache_tasks=config.page_cache_tasks,
+        )
         planning_book = PlanningBook(book, planner or EmbeddedPlanner(), telemetry)
         shed = LoadShedInterceptor(
             config.max_in_flight, config.max_streams, config.retry_after_ms / 1000

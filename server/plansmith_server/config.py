@@ -50,6 +50,9 @@ class Config:
     """Largest request message accepted (larger: RESOURCE_EXHAUSTED)."""
     max_tasks_per_plan: int = 10_000
     """Tasks a plan may hold (beyond: FAILED_PRECONDITION PLAN_TASK_LIMIT)."""
+    page_cache_tasks: int = 10_000
+    """Tasks the cached ListTasks pages may hold in all (pages of an unchanged plan are
+    served again from memory); 0 turns the cache off."""
     event_loop: str = "auto"
     """auto (uvloop where installed, else asyncio's loop), uvloop or asyncio."""
 
@@ -83,6 +86,7 @@ _FLAGS: list[tuple[str, str, str, type]] = [
     ("--retry-after-ms", "retry_after_ms", "PLANSMITH_RETRY_AFTER_MS", int),
     ("--max-message-bytes", "max_message_bytes", "PLANSMITH_MAX_MESSAGE_BYTES", int),
     ("--max-tasks-per-plan", "max_tasks_per_plan", "PLANSMITH_MAX_TASKS_PER_PLAN", int),
+    ("--page-cache-tasks", "page_cache_tasks", "PLANSMITH_PAGE_CACHE_TASKS", int),
     ("--event-loop", "event_loop", "PLANSMITH_EVENT_LOOP", str),
 ]
 
@@ -116,6 +120,7 @@ _HELP = {
     "retry_after_ms": "the RetryInfo delay given to refused callers",
     "max_message_bytes": "largest request message accepted",
     "max_tasks_per_plan": "tasks a plan may hold",
+    "page_cache_tasks": "tasks the cached ListTasks pages may hold in all; 0 turns it off",
     "event_loop": "asyncio event loop: auto takes uvloop where installed (faster), else asyncio's",
 }
 
@@ -161,6 +166,8 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                     p.error(f"{var}={raw!r}: choose from {', '.join(_CHOICES[field])}")
         if isinstance(value, int) and field.startswith("max_") and value < 1:
             p.error(f"{flag} must be at least 1, not {value}")
+        if isinstance(value, int) and field == "page_cache_tasks" and value < 0:
+            p.error(f"{flag} must not be negative, not {value}")
         if value is not None:
             values[field] = value
     return Config(**values)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ never changes, because every change of an entity bumps its version.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from operator import is_not
 from typing import Any, Generic, TypeVar
@@ -24,13 +24,17 @@ def all_present(values: Sequence[Any]) -> bool:
 
 
 class LruCache(Generic[K, V]):
-    """At most `maxsize` entries; the least recently used one goes first."""
+    """At most `maxsize` entries, or with `weight`, entries weighing at most `maxsize` in
+    all (pages of tasks, by their length); the least recently used go first."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, *, weight: Callable[[V], int] | None = None) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._weight = weight
+        self.weight = 0
+        """The entries' weights summed (with `weight`)."""
         self.hits = 0
         self.misses = 0
 
@@ -65,7 +69,21 @@ class LruCache(Generic[K, V]):
         return out
 
     def put(self, key: K, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        if len(self._data) > self.maxsize:
-            self._data.popitem(last=False)
+        data = self._data
+        weigh = self._weight
+        if weigh is None:
+            data[key] = value
+            data.move_to_end(key)
+            if len(data) > self.maxsize:
+                data.popitem(last=False)
+            return
+        old = data.pop(key, None)
+        if old is not None:
+            self.weight -= weigh(old)
+        w = weigh(value)
+        if w > self.maxsize:
+            return  # it would push out everything else and still not fit
+        data[key] = value
+        self.weight += w
+        while self.weight > self.maxsize:
+            self.weight -= weigh(data.popitem(last=False)[1])

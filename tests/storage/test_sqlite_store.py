@@ -174,12 +174,16 @@ async def test_a_write_cancelled_before_its_group_runs_is_skipped(store):
 async def test_reads_see_a_consistent_snapshot_and_fresh_versions(store):
     await store.write(lambda tx: tx.insert_plan(plan()))
     await store.write(lambda tx: tx.insert_tasks([task(i) for i in range(5)]))
-    page, total = await store.read(lambda tx: tx.list_tasks(TaskQuery("pln_0", limit=10)))
+
+    def first_page(tx):
+        return tx.list_tasks(TaskQuery("pln_0", limit=10), tx.plan_size("pln_0")[1])
+
+    page, total = await store.read(first_page)
     assert total == 5 and [t.title for _, t in page] == [f"task {i}" for i in range(5)]
     # An update bumps the version: the cached decoded task is not served any more.
     changed = Task(**{**page[2][1].__dict__, "title": "renamed", "version": 2})
     await store.write(lambda tx: tx.update_task(changed))
-    page, _ = await store.read(lambda tx: tx.list_tasks(TaskQuery("pln_0", limit=10)))
+    page, _ = await store.read(first_page)
     assert page[2][1].title == "renamed"
     assert (await store.read(lambda tx: tx.get_task("tsk_2"))).title == "renamed"
     assert await store.read(lambda tx: tx.get_task("tsk_missing")) is None
@@ -284,6 +288,23 @@ def test_lru_get_many_counts_and_refreshes_like_get():
     z: LruCache[str, int] = LruCache(2)
     z.put("zero", 0)
     assert z.get_many(["zero"]) == [0] and (z.hits, z.misses) == (1, 0)
+
+
+def test_lru_with_a_weight_keeps_the_sum_of_weights_within_maxsize():
+    c: LruCache[str, str] = LruCache(10, weight=len)
+    c.put("a", "xxxx")
+    c.put("b", "yyyy")
+    assert c.get("a") == "xxxx"  # "b" is now the least recently used
+    c.put("c", "zzzz")  # 12 > 10: "b" goes
+    assert c.get("b") is None and c.get("a") == "xxxx" and c.weight == 8
+    c.put("a", "x")  # a replaced value is weighed anew
+    assert c.weight == 5 and c.get("a") == "x"
+    c.put("big", "w" * 11)  # heavier than the whole cache: not kept, nothing pushed out
+    assert c.get("big") is None and len(c) == 2 and c.weight == 5
+    c.put("d", "d" * 9)  # 14: the least recently used goes first, until it fits
+    assert c.get("c") is None and c.weight == 10 and len(c) == 2
+    c.put("e", "ee")  # 12: "a" (1) is not enough, "d" goes too
+    assert c.get("a") is None and c.get("d") is None and c.weight == 2 and len(c) == 1
 
 
 async def test_migration_3_backfills_task_counts_and_triggers_keep_them(tmp_path):

@@ -18,6 +18,7 @@ from plansmith_server.domain.models import (
     PLAN_MUTABLE_FIELDS,
     TASK_MUTABLE_FIELDS,
     Agent,
+    Page,
     Plan,
     PlanStatus,
     Schedule,
@@ -140,10 +141,30 @@ _ONE_TASK_PAGE = plan_service_pb2.ListTasksResponse  # its `tasks` is field 1
 
 class TaskEncodings:
     """Tasks encoded for the read paths that serve the same tasks over and over, cached by
-    (id, version): the version changes with every change of a task."""
+    (id, version): the version changes with every change of a task. And whole list
+    responses, by the page they encode (the domain serves the same `Page` object again
+    while the plan does not change)."""
 
-    def __init__(self, maxsize: int = 10_000) -> None:
+    def __init__(self, maxsize: int = 10_000, *, page_bytes: int = 8 * 1024 * 1024) -> None:
         self._cache: LruCache[tuple[str, int], bytes] = LruCache(maxsize)
+        # Keyed by id(page), and holding the page: while an entry lives its id cannot be
+        # reused by another object, and a hit is checked to be that very page.
+        self._pages: LruCache[int, tuple[Page, bytes]] = LruCache(
+            page_bytes, weight=lambda entry: len(entry[1])
+        )
+
+    def list_response(self, page: Page) -> bytes:
+        """A whole ListTasksResponse holding `page`: its tasks field from `listed`, the
+        rest appended (concatenated encodings merge)."""
+        hit = self._pages.get(id(page))
+        if hit is not None and hit[0] is page:
+            return hit[1]
+        tail = plan_service_pb2.ListTasksResponse(
+            next_page_token=page.next_page_token, total_size=page.total_size
+        ).SerializeToString()
+        data = self.listed(page.items) + tail
+        self._pages.put(id(page), (page, data))
+        return data
 
     def listed(self, tasks: Sequence[Task]) -> bytes:
         """The encoded `tasks` field (field 1) of a list response holding `tasks`; for one

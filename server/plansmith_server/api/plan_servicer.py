@@ -109,11 +109,7 @@ class PlanServicer:
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        # The tasks field comes pre-encoded; the rest is appended (concatenation merges).
-        tail = pb.ListTasksResponse(
-            next_page_token=page.next_page_token, total_size=page.total_size
-        ).SerializeToString()
-        return Encoded(self.encodings.listed(page.items) + tail)
+        return Encoded(self.encodings.list_response(page))
 
     async def UpdateTask(
         self, request: pb.UpdateTaskRequest, context: grpc.aio.ServicerContext

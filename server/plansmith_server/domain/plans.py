@@ -39,6 +39,7 @@ from plansmith_server.errors import (
     PageTokenError,
     PreconditionViolation,
 )
+from plansmith_server.lru import LruCache
 from plansmith_server.storage.base import (
     IdempotencyRecord,
     PlanQuery,
@@ -116,10 +117,20 @@ class PlanBook:
         *,
         clock: Callable[[], int] = now_us,
         max_tasks_per_plan: int = 10_000,
+        page_cache_tasks: int = 10_000,
     ) -> None:
         self.store = store
         self.clock = clock
         self.max_tasks_per_plan = max_tasks_per_plan
+        # Pages of tasks by (query, plan revision), holding `page_cache_tasks` tasks in all
+        # (0: none): every change of a plan's tasks bumps its revision in the same
+        # transaction, so a page at one revision never changes. The tasks are mostly those
+        # the store's own cache holds; at worst this keeps as many more alive. Used by one
+        # thread only (the store runs every page read in one place: on the loop, or on the
+        # writer thread for `:memory:`).
+        self._task_pages: LruCache[tuple[TaskQuery, int], Page] | None = (
+            LruCache(page_cache_tasks, weight=_page_weight) if page_cache_tasks > 0 else None
+        )
 
     def check_room(self, tx: ReadTx, plan_id: str, adding: int) -> None:
         """Refuses to grow a plan past `max_tasks_per_plan` tasks (or raises NotFound)."""
@@ -465,14 +476,23 @@ class PlanBook:
         after = decode_page_token(page_token, filt)
         q = TaskQuery(plan_id, status, assigned_to, priority, after_seq=after, limit=size + 1)
 
-        def page(tx: ReadTx) -> tuple[list[tuple[int, Task]], int]:
-            rows, total = tx.list_tasks(q)
-            if total is None:
+        def page(tx: ReadTx) -> Page:
+            state = tx.plan_size(plan_id)
+            if state is None:
                 raise NotFoundError("plan", plan_id)
-            return rows, total
+            revision, count = state
+            # A plan read again and again while it does not change (a dashboard, agents
+            # polling for work) costs one lookup of its revision, not a query of its tasks.
+            pages = self._task_pages
+            cached = pages.get((q, revision)) if pages is not None else None
+            if cached is None:
+                rows, total = tx.list_tasks(q, count)
+                cached = _page(rows, size, total, filt)
+                if pages is not None:
+                    pages.put((q, revision), cached)
+            return cached
 
-        rows, total = await self.store.read(page)
-        return _page(rows, size, total, filt)
+        return await self.store.read(page)
 
     async def update_task(
         self, changes: Task, fields: Sequence[str], *, etag: str = "", m: Mutation = NO_MUTATION
@@ -640,6 +660,10 @@ def _check_mask(v: val.Violations, fields: Sequence[str], allowed: Sequence[str]
     for f in fields:
         if f not in allowed:
             v.add("update_mask", f"{f!r} cannot be updated; allowed: {', '.join(allowed)}")
+
+
+def _page_weight(page: Page) -> int:
+    return len(page.items) + 1
 
 
 def _page(rows: Sequence[tuple[int, Any]], size: int, total: int, filt: ListFilter) -> Page:

@@ -62,9 +62,10 @@ class ReadTx(Protocol):
         """Returns up to `q.limit` (seq, plan) pairs after `q.after_seq`, and the total."""
         ...
 
-    def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int | None]:
-        """Up to `q.limit` (seq, task) pairs after `q.after_seq`, and the total; the total
-        is None when there is no such plan."""
+    def list_tasks(self, q: TaskQuery, task_count: int) -> tuple[list[tuple[int, Task]], int]:
+        """Up to `q.limit` (seq, task) pairs after `q.after_seq`, and how many tasks match
+        the filters; `task_count` is the plan's (see `plan_size`), the total when nothing
+        filters."""
         ...
 
     def plan_tasks(self, plan_id: str) -> list[Task]:
@@ -85,6 +86,10 @@ class ReadTx(Protocol):
 
     def task_count(self, plan_id: str) -> int | None:
         """How many tasks the plan has; None when there is no such plan."""
+        ...
+
+    def plan_size(self, plan_id: str) -> tuple[int, int] | None:
+        """The plan's (revision, task count); None when there is no such plan."""
         ...
 
     def children(self, task_id: str) -> list[str]:

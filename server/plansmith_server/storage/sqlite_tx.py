@@ -235,10 +235,7 @@ class SqliteReadTx:
         )
         return [(r[0], _plan_from_row(r[1:])) for r in rows], total
 
-    def list_tasks(self, q: TaskQuery) -> tuple[list[tuple[int, Task]], int | None]:
-        count = self.task_count(q.plan_id)
-        if count is None:
-            return [], None
+    def list_tasks(self, q: TaskQuery, task_count: int) -> tuple[list[tuple[int, Task]], int]:
         where, params = ["t.plan_id = ?"], [q.plan_id]
         if q.status:
             where.append("t.status = ?")
@@ -251,7 +248,7 @@ class SqliteReadTx:
             params.append(q.priority)
         cond = " AND ".join(where)
         if not (q.status or q.assigned_to or q.priority):
-            total = count  # the plan's task count, kept by triggers: O(1), not a count
+            total = task_count  # kept by triggers: O(1), not a count
         else:
             total = (self._one(f"SELECT count(*) FROM tasks t WHERE {cond}", params))[0]
         if self._tasks is not None:
@@ -308,6 +305,10 @@ class SqliteReadTx:
     def task_count(self, plan_id: str) -> int | None:
         row = self._one("SELECT task_count FROM plans WHERE id = ?", (plan_id,))
         return int(row[0]) if row else None
+
+    def plan_size(self, plan_id: str) -> tuple[int, int] | None:
+        row = self._one("SELECT revision, task_count FROM plans WHERE id = ?", (plan_id,))
+        return (int(row[0]), int(row[1])) if row else None
 
     def children(self, task_id: str) -> list[str]:
         rows = self._all(

@@ -1,0 +1,157 @@
+"""ListTasks pages are cached by the plan's revision. Every way a plan's tasks change must
+show in the next page read: checked against a second server on the same database file
+with the cache off (the oracle), which also writes, as another process would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2, field_mask_pb2
+
+from plansmith.v1 import (
+    agent_pb2,
+    plan_pb2,
+    plan_service_pb2_grpc,
+    planning_service_pb2_grpc,
+    task_pb2,
+)
+from plansmith.v1 import plan_service_pb2 as ps
+from plansmith.v1 import planning_service_pb2 as pb
+from plansmith_server.app import Running, start
+from plansmith_server.config import Config
+
+T = task_pb2.Task
+TODO, DONE = task_pb2.TASK_STATUS_TODO, task_pb2.TASK_STATUS_DONE
+
+
+@pytest.fixture
+async def two(db_path: str) -> AsyncIterator[tuple[Running, Running]]:
+    cached = await start(Config(listen="127.0.0.1:0", db_path=db_path))
+    fresh = await start(Config(listen="127.0.0.1:0", db_path=db_path, page_cache_tasks=0))
+    try:
+        yield cached, fresh
+    finally:
+        await fresh.stop(grace=0.5)
+        await cached.stop(grace=0.5)
+
+
+async def all_pages(stub, plan_id: str, **filters) -> list[ps.ListTasksResponse]:
+    out, token = [], ""
+    while True:
+        r = await stub.ListTasks(
+            ps.ListTasksRequest(plan_id=plan_id, page_size=3, page_token=token, **filters)
+        )
+        out.append(r)
+        token = r.next_page_token
+        if not token:
+            return out
+
+
+FILTERS = [{}, {"status": TODO}, {"status": DONE}, {"assigned_to": "ann"}]
+
+
+async def test_every_change_of_a_plans_tasks_shows_in_the_next_page(two):
+    cached, fresh = two
+    async with (
+        grpc.aio.insecure_channel(cached.address) as ch,
+        grpc.aio.insecure_channel(fresh.address) as other_ch,
+    ):
+        plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+        planning = planning_service_pb2_grpc.PlanningServiceStub(ch)
+        other = plan_service_pb2_grpc.PlanServiceStub(other_ch)
+
+        async def same_pages(plan_id: str) -> None:
+            for filters in FILTERS:
+                first = await all_pages(plans, plan_id, **filters)
+                again = await all_pages(plans, plan_id, **filters)  # from the cache
+                truth = await all_pages(other, plan_id, **filters)
+                assert first == again == truth, filters
+
+        agents = [agent_pb2.Agent(id="ann"), agent_pb2.Agent(id="bob")]
+        plan = (
+            await plans.CreatePlan(
+                ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P", agents=agents))
+            )
+        ).plan
+        await same_pages(plan.id)
+        made = (
+            await plans.BatchCreateTasks(
+                ps.BatchCreateTasksRequest(
+                    plan_id=plan.id,
+                    tasks=[T(title=f"t{i}", estimated_hours=2 + i) for i in range(7)],
+                )
+            )
+        ).tasks
+        await same_pages(plan.id)
+        one = (
+            await plans.CreateTask(
+                ps.CreateTaskRequest(
+                    plan_id=plan.id,
+                    task=T(title="api", estimated_hours=8, dependencies=[made[0].id]),
+                )
+            )
+        ).task
+        await same_pages(plan.id)
+
+        def update(task_id: str, paths: list[str], **fields):
+            return ps.UpdateTaskRequest(
+                task=T(id=task_id, **fields), update_mask=field_mask_pb2.FieldMask(paths=paths)
+            )
+
+        await plans.UpdateTask(update(made[1].id, ["title"], title="renamed"))
+        await same_pages(plan.id)
+        await plans.UpdateTask(update(made[2].id, ["status"], status=DONE))
+        await same_pages(plan.id)
+        await plans.UpdateTask(update(made[3].id, ["dependencies"], dependencies=[made[4].id]))
+        await same_pages(plan.id)
+        await plans.DeleteTask(ps.DeleteTaskRequest(task_id=made[0].id, force=True))  # detaches
+        await same_pages(plan.id)
+        await planning.OptimizePlan(  # assigns and schedules every task
+            pb.OptimizePlanRequest(
+                plan_id=plan.id, apply=True, time_limit=duration_pb2.Duration(seconds=2)
+            )
+        )
+        await same_pages(plan.id)
+        await planning.DecomposeTask(
+            pb.DecomposeTaskRequest(
+                task_id=one.id, level=pb.DECOMPOSITION_LEVEL_STANDARD, persist=True
+            )
+        )
+        await same_pages(plan.id)
+        await plans.UpdatePlan(
+            ps.UpdatePlanRequest(
+                plan=plan_pb2.Plan(id=plan.id, name="renamed"),
+                update_mask=field_mask_pb2.FieldMask(paths=["name"]),
+            )
+        )
+        await same_pages(plan.id)
+        # Written by the other server (as another process would): seen here too.
+        await other.UpdateTask(update(made[5].id, ["title", "status"], title="there", status=DONE))
+        await other.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="there too")))
+        await same_pages(plan.id)
+        await other.DeletePlan(ps.DeletePlanRequest(plan_id=plan.id))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_page_of_an_unchanged_plan_is_served_from_the_cache(two):
+    """The test above could pass with no cache at all: here the domain returns the very
+    same page while the plan is unchanged, and a new one after a change; the server with
+    the cache off builds a new page each time."""
+    cached, fresh = two
+    async with grpc.aio.insecure_channel(cached.address) as ch:
+        plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+        plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+        tasks = [T(title=f"t{i}") for i in range(3)]
+        await plans.BatchCreateTasks(ps.BatchCreateTasksRequest(plan_id=plan.id, tasks=tasks))
+        first = await cached.book.list_tasks(plan.id)
+        assert len(first.items) == 3
+        assert await cached.book.list_tasks(plan.id) is first
+        await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="t3")))
+        after = await cached.book.list_tasks(plan.id)
+        assert after is not first and len(after.items) == 4
+        assert await cached.book.list_tasks(plan.id) is after
+    assert await fresh.book.list_tasks(plan.id) is not await fresh.book.list_tasks(plan.id)
