@@ -35,7 +35,7 @@ lint: install $(BUF)
 gen: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen_protos.sh
 
-# The load benchmark against a bare grpc.aio echo server (about 1.5 minutes). h2load
+# The load benchmark against a bare grpc.aio echo server (about 2 minutes). h2load
 # comes from Debian's nghttp2-client.
 bench: install
 	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
