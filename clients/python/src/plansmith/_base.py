@@ -15,8 +15,9 @@ from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
 
 from plansmith._defaults import DEFAULT, UNSET, DefaultType
 from plansmith.enums import EnumArg, parse_enum
+from plansmith.errors import DeadlineExceededError
 from plansmith.interceptors import InterceptorChain
-from plansmith.interceptors._common import new_request_id
+from plansmith.interceptors._common import method_name, new_request_id
 from plansmith.retry import NO_RETRY, RetryPolicy, RetryStats
 from plansmith.v1 import (
     agent_pb2,
@@ -118,31 +119,55 @@ def to_schedule(value: ScheduleArg) -> task_pb2.TaskSchedule:
     return task_pb2.TaskSchedule(**dict(value))
 
 
+def _a_list(name: str, value: Any, of: str = "strings") -> Any:
+    """`value` as given, unless it is a single string: iterating one would yield its
+    characters (`objectives="go live"` would become seven one-letter objectives)."""
+    if isinstance(value, str):
+        raise TypeError(f"{name}: expected a list of {of}, got a string")
+    return value
+
+
 def set_field(msg: Any, name: str, value: Any) -> None:
     """Sets `msg.name` from a friendly value: enum names, dicts for maps, any iterable for
-    repeated fields, agents and schedules in their short forms."""
+    repeated fields, agents and schedules in their short forms. A value of the wrong type
+    raises `TypeError` naming the field."""
     kind = type(msg).DESCRIPTOR.name
     field = type(msg).DESCRIPTOR.fields_by_name[name]
     enum_type = _ENUMS.get((kind, name))
     if enum_type is not None:
-        setattr(msg, name, parse_enum(enum_type, value))
-    elif name == "agents":
-        del msg.agents[:]
-        msg.agents.extend(to_agent(a) for a in value)
-    elif name == "schedule":
-        msg.schedule.CopyFrom(to_schedule(value))
-    elif field.message_type is not None and field.message_type.GetOptions().map_entry:
-        target = getattr(msg, name)
-        target.clear()
-        target.update(dict(value or {}))
-    elif field.is_repeated:
-        if isinstance(value, str):
-            raise TypeError(f"{name}: expected a list of strings, got a string")
-        target = getattr(msg, name)
-        del target[:]
-        target.extend(value)
-    else:
-        setattr(msg, name, value)
+        setattr(msg, name, parse_enum(enum_type, value))  # its errors name the enum
+        return
+    if name == "agents":
+        if isinstance(value, Mapping | agent_pb2.Agent):
+            raise TypeError("agents: expected a list of agents, got a single agent")
+        _a_list(name, value, "agents")
+    elif field.is_repeated and not _is_map(field):
+        _a_list(name, value)
+    try:
+        if name == "agents":
+            agents = [to_agent(a) for a in value]
+            del msg.agents[:]
+            msg.agents.extend(agents)
+        elif name == "schedule":
+            msg.schedule.CopyFrom(to_schedule(value))
+        elif _is_map(field):
+            target = getattr(msg, name)
+            target.clear()
+            target.update(dict(value or {}))
+        elif field.is_repeated:
+            target = getattr(msg, name)
+            del target[:]
+            target.extend(value)
+        else:
+            setattr(msg, name, value)
+    except TypeError as exc:
+        # protobuf's own message ("bad argument type for built-in operation") does not
+        # say which of a call's many keyword arguments was wrong.
+        raise TypeError(f"{name}: cannot take {value!r} ({exc})") from exc
+
+
+def _is_map(field: Any) -> bool:
+    return field.message_type is not None and bool(field.message_type.GetOptions().map_entry)
 
 
 def _fill(msg: Any, fields: Mapping[str, Any]) -> Any:
@@ -197,13 +222,13 @@ def task_message(
             "estimated_hours": estimated_hours,
             "actual_hours": actual_hours,
             "progress": progress,
-            "dependencies": list(dependencies),
+            "dependencies": dependencies,
             "assigned_to": assigned_to or None,
-            "required_capabilities": list(required_capabilities),
+            "required_capabilities": required_capabilities,
             "metadata": metadata,
             "optimistic_hours": optimistic_hours,
             "pessimistic_hours": pessimistic_hours,
-            "acceptance_criteria": list(acceptance_criteria),
+            "acceptance_criteria": acceptance_criteria,
             "schedule": schedule,
         },
     )
@@ -263,6 +288,20 @@ class BaseClient:
     def _timeout_for(self, timeout: float | DefaultType | None) -> float | None:
         return self.timeout if timeout is DEFAULT else timeout
 
+    def _unary_timeout(self, rpc: Any, timeout: float | DefaultType | None) -> float | None:
+        """The timeout of a unary call. Without the chain (whose retry interceptor fails
+        such a call before sending it), a deadline already passed (`timeout <= 0`) raises
+        `DeadlineExceededError` here: grpc itself sends the call anyway and may get an
+        answer, depending on the granularity of its timers."""
+        seconds = self._timeout_for(timeout)
+        if self.chain is None and seconds is not None and seconds <= 0:
+            raise DeadlineExceededError(
+                f"deadline of {seconds}s exceeded before the call was sent",
+                attempts=0,
+                method=rpc_method(rpc),
+            )
+        return seconds
+
     def _stream_policy(self, retry: RetryPolicy | DefaultType | None) -> RetryPolicy:
         if retry is not DEFAULT:
             return retry or NO_RETRY
@@ -287,10 +326,10 @@ class BaseClient:
         plan = _fill(
             plan_pb2.Plan(name=name, description=description, project_id=project_id),
             {
-                "objectives": list(objectives),
-                "constraints": list(constraints),
+                "objectives": objectives,
+                "constraints": constraints,
                 "metadata": metadata,
-                "agents": list(agents),
+                "agents": agents,
                 "status": status,
             },
         )
@@ -357,6 +396,13 @@ class BaseClient:
         return make
 
 
+def rpc_method(rpc: Any) -> str:
+    """The full method name of a stub's multi-callable (sync or aio, intercepted or not),
+    or "" when it does not say."""
+    raw = getattr(rpc, "_method", "")
+    return method_name(raw) if isinstance(raw, str | bytes) and raw else ""
+
+
 def split_context(context: Mapping[str, Any] | None, metadata: Any) -> tuple[dict[str, Any], Any]:
     """Takes `request_id` out of a caller's `context` dict: it becomes the call's
     `x-request-id` (appended to `metadata`), the rest stays context."""
@@ -381,9 +427,9 @@ def plan_brief(
         name=name,
         description=description,
         project_id=project_id,
-        requirements=list(requirements),
-        constraints=list(constraints),
-        available_agents=[to_agent(a) for a in agents],
+        requirements=list(_a_list("requirements", requirements)),
+        constraints=list(_a_list("constraints", constraints)),
+        available_agents=[to_agent(a) for a in _a_list("available_agents", agents, "agents")],
     )
     if context:
         ctx = struct_pb2.Struct()

@@ -12,7 +12,10 @@ client needs on top:
   or reopens it.
 - Time comes from an injectable `Clock`, so tests need not sleep.
 - `state` is observable and `add_listener(fn)` reports every change as
-  `fn(breaker, old_state, new_state)`.
+  `fn(breaker, old_state, new_state)`, in order, once the change is complete and outside
+  the breaker's locks: a listener sees `state` already at `new_state` (unless a later
+  change followed) and may use the breaker. An exception a listener raises is logged and
+  ignored; the other listeners are still called.
 
 The outcome of an attempt is replayed into pybreaker after the attempt ends (its own
 decorators cannot see the result of a coroutine); outcomes of attempts admitted before
@@ -22,6 +25,7 @@ the last state change are ignored, so a late answer cannot flip a newer state.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 import threading
@@ -133,6 +137,13 @@ class CircuitBreaker:
         self._probe = threading.Lock()
         self._transition = threading.Lock()
         self._listeners: list[StateListener] = []
+        # Changes not yet told to the listeners. pybreaker reports a change from inside
+        # its lock and before its storage holds the new state: a listener called there
+        # would read the old state, and one reading `state` during a half-open would
+        # deadlock on `_transition`. So changes are queued and told afterwards.
+        self._pending: collections.deque[tuple[BreakerState, BreakerState]] = collections.deque()
+        self._pending_lock = threading.Lock()
+        self._notifying = False
         self._cb = pybreaker.CircuitBreaker(
             fail_max=self.policy.failure_threshold,
             reset_timeout=_PYBREAKER_NEVER,
@@ -171,20 +182,45 @@ class CircuitBreaker:
     def reset(self) -> None:
         """Closes the circuit and forgets the failures."""
         self._cb.close()
+        self._notify()
 
     def open(self) -> None:
         """Opens the circuit by hand (for example on a maintenance signal)."""
         self._cb.open()
+        self._notify()
 
     def _changed(self, old: BreakerState, new: BreakerState) -> None:
+        # Called by pybreaker inside its lock, before the change is complete.
         self._generation += 1
         if new is BreakerState.OPEN:
             self._opened_at = self._clock.monotonic()
-        for listener in list(self._listeners):
-            try:
-                listener(self, old, new)
-            except Exception:
-                log.exception("circuit breaker listener failed")
+        with self._pending_lock:
+            self._pending.append((old, new))
+
+    def _notify(self) -> None:
+        """Tells the listeners about the queued changes, in order. One thread at a time
+        does it (a listener's own use of the breaker only queues); another thread's
+        change queued meanwhile is told by the thread already telling."""
+        with self._pending_lock:
+            if self._notifying or not self._pending:
+                return
+            self._notifying = True
+        try:
+            while True:
+                with self._pending_lock:
+                    if not self._pending:
+                        self._notifying = False
+                        return
+                    old, new = self._pending.popleft()
+                for listener in list(self._listeners):
+                    try:
+                        listener(self, old, new)
+                    except Exception:  # a broken listener must not break calls
+                        log.exception("circuit breaker listener failed")
+        except BaseException:
+            with self._pending_lock:
+                self._notifying = False
+            raise
 
     def _retry_after(self) -> float:
         if self._opened_at is None:
@@ -197,6 +233,7 @@ class CircuitBreaker:
         with self._transition:
             if self._cb.current_state == pybreaker.STATE_OPEN:
                 self._cb.half_open()
+        self._notify()
 
     def admit(self) -> Admission:
         """Admits one attempt, or raises `CircuitOpenError` without touching the network."""
@@ -260,6 +297,7 @@ class CircuitBreaker:
         finally:
             if admission.probe:
                 self._probe.release()
+            self._notify()
 
 
 _registry: dict[str, CircuitBreaker] = {}

@@ -27,6 +27,7 @@ from plansmith._base import (
     new_request_id,
     page_walk,
     plan_brief,
+    rpc_method,
     split_context,
     stream_resume,
     stream_seen,
@@ -122,7 +123,8 @@ class AsyncPlansmithClient(BaseClient):
                 or None.
             interceptors: your own grpc.aio interceptors, run outside the client's.
             metadata: sent with every call (a call's own metadata wins per key).
-            on_retry: called with a `RetryEvent` before each retry's wait.
+            on_retry: called with a `RetryEvent` before each retry's wait; an exception
+                it raises is logged (logger `plansmith.client`) and the call goes on.
             options: grpc channel options.
             clock, jitter: time source/sleeper and jitter source (for tests).
         """
@@ -165,10 +167,11 @@ class AsyncPlansmithClient(BaseClient):
     async def _call(
         self, rpc: Any, request: Any, timeout: Timeout, retry: Retry, metadata: Metadata
     ) -> Any:
+        seconds = self._unary_timeout(rpc, timeout)
         token = retry_override.set(retry) if retry is not DEFAULT else None
         try:
             # grpc.aio starts the interceptors' task here, copying this context.
-            call = rpc(request, timeout=self._timeout_for(timeout), metadata=metadata)
+            call = rpc(request, timeout=seconds, metadata=metadata)
         finally:
             if token is not None:
                 retry_override.reset(token)
@@ -177,7 +180,8 @@ class AsyncPlansmithClient(BaseClient):
         except PlansmithError:
             raise
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
+            # Reached on a channel without the client's interceptors (they raise mapped ones).
+            raise from_rpc_error(exc, method=rpc_method(rpc)) from None
 
     async def _walk(
         self,

@@ -435,10 +435,15 @@ def error_class_for(code: grpc.StatusCode, reason: str = "") -> type[PlansmithEr
 
 
 def _unpack(any_msg: any_pb2.Any) -> Message:
+    """The detail as its message type; an unknown or undecodable one stays an `Any`
+    (a corrupt detail must not cost the others, nor the error its class)."""
     for kind in _DETAIL_TYPES:
         if any_msg.Is(kind.DESCRIPTOR):
             msg = kind()
-            any_msg.Unpack(msg)
+            try:
+                any_msg.Unpack(msg)
+            except DecodeError:
+                return any_msg
             return msg
     return any_msg
 

@@ -24,6 +24,7 @@ from plansmith._base import (
     new_request_id,
     page_walk,
     plan_brief,
+    rpc_method,
     split_context,
     stream_resume,
     stream_seen,
@@ -150,13 +151,15 @@ class PlansmithClient(BaseClient):
     def _call(
         self, rpc: Any, request: Any, timeout: Timeout, retry: Retry, metadata: Metadata
     ) -> Any:
+        seconds = self._unary_timeout(rpc, timeout)
         token = retry_override.set(retry) if retry is not DEFAULT else None
         try:
-            return rpc(request, timeout=self._timeout_for(timeout), metadata=metadata)
+            return rpc(request, timeout=seconds, metadata=metadata)
         except PlansmithError:
             raise
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
+            # Reached on a channel without the client's interceptors (they raise mapped ones).
+            raise from_rpc_error(exc, method=rpc_method(rpc)) from None
         finally:
             if token is not None:
                 retry_override.reset(token)
