@@ -21,6 +21,7 @@ from plansmith_server.errors import (
     EtagMismatchError,
     FailedPreconditionError,
     NotFoundError,
+    PreconditionViolation,
 )
 from plansmith_server.scheduling import Goal, PlanTask
 from plansmith_server.storage.base import ReadTx, WriteTx
@@ -142,13 +143,18 @@ class ScheduleBook:
         respect = not constraints or CONSTRAINT_CAPABILITIES in constraints
         snap = await self.snapshot(plan_id, respect_capabilities=respect)
         if not snap.tasks:
-            raise FailedPreconditionError(
-                f"plan {plan_id!r} has no tasks to schedule", reason="PLAN_EMPTY"
-            )
+            raise _plan_empty(plan_id, f"plan {plan_id!r} has no tasks to schedule")
         if not snap.agents:
             raise FailedPreconditionError(
                 f"plan {plan_id!r} has no agents (and no task is assigned): nobody to schedule",
                 reason="PLAN_NO_AGENTS",
+                violations=[
+                    PreconditionViolation(
+                        "PLAN_NO_AGENTS",
+                        f"plans/{plan_id}",
+                        "add agents to the plan (or assign its tasks) before optimizing it",
+                    )
+                ],
             )
         sched_goals = tuple(
             Goal.MINIMIZE_DURATION if g == GOAL_MINIMIZE_DURATION else Goal.BALANCE_WORKLOAD
@@ -164,11 +170,30 @@ class ScheduleBook:
         opt = Optimization(result, before, moves)
         if not apply:
             return opt
+        return await self.apply_optimization(snap, opt, m)
+
+    async def apply_optimization(
+        self, snap: PlanSnapshot, opt: Optimization, m: Mutation = NO_MUTATION
+    ) -> Optimization:
+        """Writes the schedule `opt`, computed from `snap`, to the plan's tasks: agents and
+        schedules in one transaction and one plan revision.
+
+        Raises:
+            NotFoundError: The plan is gone.
+            EtagMismatchError: The plan or any of its tasks changed since `snap` was read
+                (a task of the snapshot changed or went: names the task; otherwise the
+                plan's own fields or its set of tasks changed: names the plan). Nothing is
+                written then.
+        """
+        plan_id = snap.plan.id
+        placed_by_id = opt.result.by_id()
 
         def body(tx: WriteTx) -> Optimization:
+            plan = tx.get_plan(plan_id)
+            if plan is None:
+                raise NotFoundError("plan", plan_id)
             ts = self.book.clock()
             updated: list[Task] = []
-            placed_by_id = result.by_id()
             for task in snap.tasks:
                 stored = tx.get_task(task.id)
                 if stored is None or stored.version != task.version:
@@ -183,6 +208,11 @@ class ScheduleBook:
                 )
                 if new != stored:
                     updated.append(replace(new, update_time=ts, version=stored.version + 1))
+            # Every change of the plan or its tasks bumps its revision: one that touched
+            # no task of the snapshot (agents removed, a task added or decomposed) would
+            # still make the schedule wrong.
+            if plan.revision != snap.plan.revision:
+                raise EtagMismatchError("plan", plan_id, plan.etag)
             revision = tx.bump_revision(plan_id, ts)
             for t in updated:
                 tx.update_task(t, dependencies=False)  # agent and schedule only
@@ -249,7 +279,7 @@ class ScheduleBook:
         wanted = set(types) or {ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK}
         snap = await self.snapshot(plan_id)
         if not snap.tasks:
-            raise FailedPreconditionError(f"plan {plan_id!r} has no tasks", reason="PLAN_EMPTY")
+            raise _plan_empty(plan_id, f"plan {plan_id!r} has no tasks")
         deadline = deadline_hours or deadline_from_constraints(snap.plan.constraints)
         n = samples or DEFAULT_SAMPLES
         tracer = self.telemetry.tracer
@@ -305,6 +335,16 @@ class ScheduleBook:
             snap.work, agent_id, count or DEFAULT_SUGGESTIONS, cpm=cpm
         )
         return snap, suggestions, cpm
+
+
+def _plan_empty(plan_id: str, message: str) -> FailedPreconditionError:
+    return FailedPreconditionError(
+        message,
+        reason="PLAN_EMPTY",
+        violations=[
+            PreconditionViolation("PLAN_EMPTY", f"plans/{plan_id}", "the plan has no tasks")
+        ],
+    )
 
 
 def build_snapshot(

@@ -6,7 +6,6 @@ agent can do (and everything depending on them) and checks that fixed starts can
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -147,6 +146,8 @@ def compile_problem(problem: SchedulingProblem) -> CompiledProblem:
             raise InvalidProblemError(f"duplicate activity id {a.id!r}")
         if not (a.duration >= 0 and math.isfinite(a.duration)):
             raise InvalidProblemError(f"activity {a.id!r} has invalid duration {a.duration}")
+        if a.fixed_start is not None and not math.isfinite(a.fixed_start):
+            raise InvalidProblemError(f"activity {a.id!r} has invalid fixed start {a.fixed_start}")
         all_index[a.id] = i
     res_index = {r.id: k for k, r in enumerate(problem.resources)}
     if len(res_index) != len(problem.resources):
@@ -261,7 +262,16 @@ def compile_problem(problem: SchedulingProblem) -> CompiledProblem:
 
 
 def _check_fixed(cp: CompiledProblem) -> None:
-    """Rejects fixed starts that cannot hold whatever the solver does."""
+    """Rejects fixed starts that cannot hold whatever the solver does.
+
+    Detected: negative fixed starts; fixed activities after a predecessor that can end
+    late (one not fixed and not a zero-duration chain of fixed ones) or that does end
+    after their start; fixed activities overlapping on their only possible agent; fixed
+    activities running at once that need more of a general resource than its capacity,
+    or more agents than can be matched to them at that instant. Agent eligibility across
+    instants is not checked exhaustively (that is list colouring): the solvers are left
+    with whatever this misses.
+    """
     conflicts: list[str] = []
     # A fixed activity's predecessors must not be able to end late: only fixed or
     # zero-duration chains of fixed ones are allowed before it.
@@ -284,18 +294,103 @@ def _check_fixed(cp: CompiledProblem) -> None:
             fx = cp.fixed[v]
             if fx is not None and es[v] > fx:
                 conflicts.append(f"fixed activity {cp.ids[v]!r} starts before its predecessors end")
+    running = [v for v in range(cp.n) if cp.fixed[v] is not None and cp.dur[v] > 0]
+    start = {v: cp.fixed[v] or 0 for v in running}
+    end = {v: start[v] + cp.dur[v] for v in running}
     # Fixed activities with a single possible agent must not overlap on that agent.
     by_agent: dict[int, list[int]] = {}
-    for v in range(cp.n):
-        if cp.fixed[v] is not None and len(cp.agent_options[v]) == 1 and cp.dur[v] > 0:
+    for v in running:
+        if len(cp.agent_options[v]) == 1:
             by_agent.setdefault(cp.agent_options[v][0], []).append(v)
+    single_overlap = False
     for k, vs in by_agent.items():
-        vs.sort(key=lambda v: cp.fixed[v] or 0)
-        for a, b in itertools.pairwise(vs):
-            if (cp.fixed[a] or 0) + cp.dur[a] > (cp.fixed[b] or 0):
+        vs.sort(key=lambda v: (start[v], v))
+        for i, a in enumerate(vs):
+            for b in vs[i + 1 :]:
+                if start[b] >= end[a]:
+                    break  # sorted by start: no later one overlaps a either
+                single_overlap = True
                 conflicts.append(
                     f"fixed activities {cp.ids[a]!r} and {cp.ids[b]!r} overlap on agent "
                     f"{cp.agent_ids[k]!r}"
                 )
+    conflicts += _fixed_overlaps(cp, running, start, end, check_agents=not single_overlap)
     if conflicts:
         raise InfeasibleProblemError(conflicts)
+
+
+def _fixed_overlaps(
+    cp: CompiledProblem,
+    running: list[int],
+    start: dict[int, int],
+    end: dict[int, int],
+    *,
+    check_agents: bool,
+) -> list[str]:
+    """Capacity and agent-pool conflicts among fixed activities, swept in time order.
+
+    At each instant a fixed activity starts, the fixed activities running then must fit
+    every general resource's capacity and must be matchable to distinct eligible agents
+    (an augmenting path per start keeps a maximum matching; the first start that finds
+    none is reported, with the activities whose agents are all taken).
+    """
+    out: list[str] = []
+    seen: set[tuple[int, frozenset[int]]] = set()
+    usage = [0] * len(cp.capacities)
+    active: set[int] = set()
+    owner: dict[int, int] = {}  # agent index -> activity holding it
+    agent_of: dict[int, int] = {}
+    # Ends before starts at the same instant: the intervals are half-open.
+    events = sorted([(end[v], 0, v) for v in running] + [(start[v], 1, v) for v in running])
+    for i, (t, is_start, v) in enumerate(events):
+        if not is_start:
+            active.discard(v)
+            for r, q in cp.demands[v]:
+                usage[r] -= q
+            k = agent_of.pop(v, None)
+            if k is not None:
+                del owner[k]
+            continue
+        active.add(v)
+        for r, q in cp.demands[v]:
+            usage[r] += q
+        if check_agents and cp.agent_options[v]:
+            visited: set[int] = set()
+            if not _augment(cp, v, owner, agent_of, visited):
+                check_agents = False  # one report: the rest would repeat it
+                names = ", ".join(repr(cp.ids[u]) for u in sorted(visited, key=cp.ids.__getitem__))
+                able = sorted({cp.agent_ids[k] for u in visited for k in cp.agent_options[u]})
+                out.append(
+                    f"fixed activities {names} run at once at hour {cp.to_hours(t):g} but only "
+                    f"{len(able)} agents can do them ({', '.join(map(repr, able))})"
+                )
+        if i + 1 < len(events) and events[i + 1][:2] == (t, 1):
+            continue  # check capacities once every activity starting at t has started
+        for r, cap in enumerate(cp.capacities):
+            if usage[r] > cap:
+                users = frozenset(u for u in active if any(rr == r for rr, _ in cp.demands[u]))
+                if (r, users) not in seen:
+                    seen.add((r, users))
+                    names = ", ".join(
+                        repr(cp.ids[u]) for u in sorted(users, key=cp.ids.__getitem__)
+                    )
+                    out.append(
+                        f"fixed activities {names} need {usage[r]} of "
+                        f"{cp.problem.resources[r].id!r} at hour {cp.to_hours(t):g}, capacity "
+                        f"is {cap}"
+                    )
+    return out
+
+
+def _augment(
+    cp: CompiledProblem, v: int, owner: dict[int, int], agent_of: dict[int, int], visited: set[int]
+) -> bool:
+    """Finds an agent for ``v``, moving others along an alternating path (Kuhn)."""
+    visited.add(v)
+    for k in cp.agent_options[v]:
+        u = owner.get(k)
+        if u is None or (u not in visited and _augment(cp, u, owner, agent_of, visited)):
+            owner[k] = v
+            agent_of[v] = k
+            return True
+    return False

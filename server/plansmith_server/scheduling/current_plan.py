@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .baseline import current_assignment_schedule
 from .model import Activity, ScheduleResult, SchedulingProblem
-from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, TaskStatus, check_unique_ids
+from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, TaskStatus, check_unique_ids, settled_ids
 
 
 def current_plan_problem(
@@ -35,7 +35,7 @@ def current_plan_problem(
     all_agents = list(
         dict.fromkeys([*agents, *(t.assigned_agent for t in tasks if t.assigned_agent)])
     )
-    status = {t.id: t.status for t in tasks}
+    settled = settled_ids(tasks)
     started: set[str] = set()
     acts = []
     for t in tasks:
@@ -47,7 +47,7 @@ def current_plan_problem(
         if (
             t.status is TaskStatus.IN_PROGRESS
             and t.assigned_agent not in started
-            and all(status[d] is TaskStatus.DONE for d in t.dependencies)
+            and all(d in settled for d in t.dependencies)  # see problem_from_tasks
         ):
             fixed = 0.0
             started.add(t.assigned_agent)

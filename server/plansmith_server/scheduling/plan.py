@@ -114,6 +114,37 @@ def check_unique_ids(tasks: Sequence[PlanTask]) -> dict[str, int]:
     return index
 
 
+def settled_ids(tasks: Sequence[PlanTask]) -> set[str]:
+    """Ids of DONE tasks whose dependencies are all settled too: nothing before them is
+    left to do.
+
+    A DONE task that (directly or through other DONE tasks) depends on open work is not
+    settled: scheduled, it waits for that work, so a task after it cannot be fixed to
+    start now.
+    """
+    waiting: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {}
+    ready: list[str] = []
+    for t in tasks:
+        if t.status is not TaskStatus.DONE:
+            continue
+        deps = set(t.dependencies)
+        waiting[t.id] = len(deps)
+        for d in deps:
+            dependents.setdefault(d, []).append(t.id)
+        if not deps:
+            ready.append(t.id)
+    settled: set[str] = set()
+    while ready:
+        x = ready.pop()
+        settled.add(x)
+        for y in dependents.get(x, ()):
+            waiting[y] -= 1
+            if waiting[y] == 0:
+                ready.append(y)
+    return settled
+
+
 def problem_from_tasks(
     tasks: Sequence[PlanTask],
     agents: Sequence[str],
@@ -138,7 +169,7 @@ def problem_from_tasks(
     """
     check_unique_ids(tasks)
     agent_set = set(agents)
-    status = {t.id: t.status for t in tasks}
+    settled = settled_ids(tasks)
     started: set[str] = set()
     acts = []
     for t in tasks:
@@ -151,11 +182,12 @@ def problem_from_tasks(
         in_progress = t.status is TaskStatus.IN_PROGRESS and t.assigned_agent in agent_set
         fixed = None
         # Running work stays at time 0, but an agent can only run one task at a time:
-        # a second in-progress task of the same agent is merely pinned, not fixed.
+        # a second in-progress task of the same agent is merely pinned, not fixed; so is
+        # one whose dependencies wait for open work (through DONE tasks depending on it).
         if (
             in_progress
             and t.assigned_agent not in started
-            and all(status[d] is TaskStatus.DONE for d in t.dependencies)
+            and all(d in settled for d in t.dependencies)
         ):
             fixed = 0.0
             started.add(t.assigned_agent or "")

@@ -130,8 +130,9 @@ class PlanningServiceServicer:
         """Optimizes a plan's schedule (assignments and order) for the goals given, within a time
         limit. With `apply`, writes assignments and schedules to the tasks in one transaction.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`),
-        FAILED_PRECONDITION (`PLAN_EMPTY`, `DEPENDENCY_CYCLE`), ALREADY_EXISTS
-        (`IDEMPOTENCY_KEY_REUSED`).
+        FAILED_PRECONDITION (`PLAN_EMPTY`, `PLAN_NO_AGENTS`, `DEPENDENCY_CYCLE`), ALREADY_EXISTS
+        (`IDEMPOTENCY_KEY_REUSED`); with `apply`, ABORTED (`ETAG_MISMATCH`) when the plan or
+        one of its tasks changed while the schedule was computed (nothing is written; retry).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

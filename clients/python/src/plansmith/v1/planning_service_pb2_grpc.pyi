@@ -67,8 +67,9 @@ class PlanningServiceStub:
     """Optimizes a plan's schedule (assignments and order) for the goals given, within a time
     limit. With `apply`, writes assignments and schedules to the tasks in one transaction.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`),
-    FAILED_PRECONDITION (`PLAN_EMPTY`, `DEPENDENCY_CYCLE`), ALREADY_EXISTS
-    (`IDEMPOTENCY_KEY_REUSED`).
+    FAILED_PRECONDITION (`PLAN_EMPTY`, `PLAN_NO_AGENTS`, `DEPENDENCY_CYCLE`), ALREADY_EXISTS
+    (`IDEMPOTENCY_KEY_REUSED`); with `apply`, ABORTED (`ETAG_MISMATCH`) when the plan or
+    one of its tasks changed while the schedule was computed (nothing is written; retry).
     """
     AnalyzePlan: _grpc.UnaryUnaryMultiCallable[_planning_service_pb2.AnalyzePlanRequest, _planning_service_pb2.AnalyzePlanResponse]
     """Analyzes a plan's remaining work: critical path, resource utilization, Monte Carlo risk.
@@ -120,8 +121,9 @@ class PlanningServiceAsyncStub(PlanningServiceStub):
     """Optimizes a plan's schedule (assignments and order) for the goals given, within a time
     limit. With `apply`, writes assignments and schedules to the tasks in one transaction.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`),
-    FAILED_PRECONDITION (`PLAN_EMPTY`, `DEPENDENCY_CYCLE`), ALREADY_EXISTS
-    (`IDEMPOTENCY_KEY_REUSED`).
+    FAILED_PRECONDITION (`PLAN_EMPTY`, `PLAN_NO_AGENTS`, `DEPENDENCY_CYCLE`), ALREADY_EXISTS
+    (`IDEMPOTENCY_KEY_REUSED`); with `apply`, ABORTED (`ETAG_MISMATCH`) when the plan or
+    one of its tasks changed while the schedule was computed (nothing is written; retry).
     """
     AnalyzePlan: _aio.UnaryUnaryMultiCallable[_planning_service_pb2.AnalyzePlanRequest, _planning_service_pb2.AnalyzePlanResponse]  # type: ignore[assignment]
     """Analyzes a plan's remaining work: critical path, resource utilization, Monte Carlo risk.
@@ -200,8 +202,9 @@ class PlanningServiceServicer(metaclass=_abc_1.ABCMeta):
         """Optimizes a plan's schedule (assignments and order) for the goals given, within a time
         limit. With `apply`, writes assignments and schedules to the tasks in one transaction.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`),
-        FAILED_PRECONDITION (`PLAN_EMPTY`, `DEPENDENCY_CYCLE`), ALREADY_EXISTS
-        (`IDEMPOTENCY_KEY_REUSED`).
+        FAILED_PRECONDITION (`PLAN_EMPTY`, `PLAN_NO_AGENTS`, `DEPENDENCY_CYCLE`), ALREADY_EXISTS
+        (`IDEMPOTENCY_KEY_REUSED`); with `apply`, ABORTED (`ETAG_MISMATCH`) when the plan or
+        one of its tasks changed while the schedule was computed (nothing is written; retry).
         """
 
     @_abc_1.abstractmethod
