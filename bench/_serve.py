@@ -70,4 +70,4 @@ if __name__ == "__main__":
 
     logging.basicConfig(level=logging.WARNING)
     # On the loop `plansmith-server` would pick (PLANSMITH_EVENT_LOOP, default auto).
-    loops.run(main(sys.argv[1], sys.argv[2]), os.environ.get("PLANSMITH_EVENT_LOOP", "auto"))
+    loops.run(main(sys.argv[1], sys.argv[2]), loops.from_env())

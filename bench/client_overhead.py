@@ -29,6 +29,7 @@ import grpc
 
 from plansmith import AsyncPlansmithClient
 from plansmith.v1 import plan_pb2, plan_service_pb2, plan_service_pb2_grpc, task_pb2
+from plansmith_server import loops
 
 
 def _free_port() -> int:
@@ -145,4 +146,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # The client (and an --inproc server) on the loop the server would pick.
+    loops.run(main(), loops.from_env())

@@ -15,7 +15,6 @@ installed), as the Plansmith server beside it does.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import AsyncIterator
 
@@ -69,4 +68,4 @@ async def main() -> None:
 if __name__ == "__main__":
     # On the same event loop as the Plansmith server it is compared with: uvloop raises
     # this ceiling by about a quarter, so comparing across loops would flatter Plansmith.
-    loops.run(main(), os.environ.get("PLANSMITH_EVENT_LOOP", "auto"))
+    loops.run(main(), loops.from_env())

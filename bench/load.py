@@ -261,7 +261,7 @@ def main() -> None:
     ap.add_argument(
         "--event-loop",
         choices=loops.CHOICES,
-        default=os.environ.get("PLANSMITH_EVENT_LOOP", "auto"),
+        default=loops.from_env(),
         help="event loop of both servers (default: PLANSMITH_EVENT_LOOP, else auto)",
     )
     args = ap.parse_args()

@@ -19,9 +19,9 @@ from plansmith_server.config import Config
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict:
     """Tests run on the loop `plansmith-server` picks by default (uvloop where it is
-    installed), so they exercise what production runs; test_process serves on asyncio's
-    own loop too."""
-    name, make = loops.factory("auto")
+    installed), so they exercise what production runs; `PLANSMITH_EVENT_LOOP=asyncio`
+    runs them on asyncio's own loop (CI runs the API tests both ways)."""
+    name, make = loops.factory(loops.from_env())
     return {name: make or asyncio.new_event_loop}
 
 

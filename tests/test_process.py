@@ -261,7 +261,8 @@ def test_the_server_process_takes_its_startup_objects_out_of_the_collectors_sigh
 )
 def test_the_server_runs_on_the_event_loop_chosen(tmp_path, choice, expected):
     """uvloop by default where it is installed; asyncio's own loop on request. Either way
-    the server answers and stops cleanly on SIGTERM."""
+    the server answers and stops cleanly: on SIGINT (Ctrl-C in `make run`) for the
+    default, SIGTERM otherwise."""
     if expected == "uvloop":
         pytest.importorskip("uvloop", reason="uvloop has no build for this platform")
     sp = launch(str(tmp_path / "db.sqlite"), "--event-loop", choice)
@@ -284,7 +285,8 @@ def test_the_server_runs_on_the_event_loop_chosen(tmp_path, choice, expected):
 
         assert asyncio.run(scenario()) == "t"
     finally:
-        assert sp.stop() == 0
+        assert sp.stop(signal.SIGINT if choice == "auto" else signal.SIGTERM) == 0
+    assert any("stopped" in line for line in sp.lines)
 
 
 NO_UVLOOP = """

@@ -13,7 +13,8 @@ the server except Windows (uvloop has no Windows build), and asyncio's loop othe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import os
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -45,8 +46,17 @@ def factory(choice: str) -> tuple[str, LoopFactory | None]:
     return "uvloop", uvloop.new_event_loop
 
 
+def from_env(env: Mapping[str, str] | None = None) -> str:
+    """The choice `PLANSMITH_EVENT_LOOP` makes (default `auto`), for the scripts and tests
+    that run a server without `plansmith-server`'s flags."""
+    env = os.environ if env is None else env
+    return env.get("PLANSMITH_EVENT_LOOP", "").strip().lower() or "auto"
+
+
 def run(main: Coroutine[Any, Any, T], choice: str) -> T:
-    """`asyncio.run(main)` on the loop `choice` stands for."""
+    """`asyncio.run(main)` on the loop `choice` stands for. Like `asyncio.run` with a loop
+    factory, the loop is not made the thread's current loop: code that needs it calls
+    `asyncio.get_running_loop()` (`get_event_loop()` outside a coroutine would not find it)."""
     try:
         _, make = factory(choice)
     except BaseException:

@@ -1,8 +1,9 @@
-"""A small bounded least-recently-used map, for caches keyed by (id, version).
+"""A small bounded least-recently-used map, for caches keyed by a version: (id, version)
+of a task, (query, revision) of a page of a plan's tasks.
 
-Not thread-safe: each cache belongs to one thread (the event loop's). Values are never
-invalidated, only evicted: a key that names a version of an entity names content that
-never changes, because every change of an entity bumps its version.
+Not thread-safe: a cache used from more than one thread needs its owner's lock. Values
+are never invalidated, only evicted: a key that names a version names content that never
+changes, because every change bumps the version.
 """
 
 from __future__ import annotations

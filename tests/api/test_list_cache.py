@@ -12,6 +12,7 @@ from google.protobuf import duration_pb2, field_mask_pb2
 
 from plansmith.v1 import (
     agent_pb2,
+    generation_pb2,
     plan_pb2,
     plan_service_pb2_grpc,
     planning_service_pb2_grpc,
@@ -24,6 +25,7 @@ from plansmith_server.config import Config
 
 T = task_pb2.Task
 TODO, DONE = task_pb2.TASK_STATUS_TODO, task_pb2.TASK_STATUS_DONE
+HIGH, LOW = task_pb2.TASK_PRIORITY_HIGH, task_pb2.TASK_PRIORITY_LOW
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ async def all_pages(stub, plan_id: str, **filters) -> list[ps.ListTasksResponse]
             return out
 
 
-FILTERS = [{}, {"status": TODO}, {"status": DONE}, {"assigned_to": "ann"}]
+FILTERS = [{}, {"status": TODO}, {"status": DONE}, {"assigned_to": "ann"}, {"priority": HIGH}]
 
 
 async def test_every_change_of_a_plans_tasks_shows_in_the_next_page(two):
@@ -80,7 +82,10 @@ async def test_every_change_of_a_plans_tasks_shows_in_the_next_page(two):
             await plans.BatchCreateTasks(
                 ps.BatchCreateTasksRequest(
                     plan_id=plan.id,
-                    tasks=[T(title=f"t{i}", estimated_hours=2 + i) for i in range(7)],
+                    tasks=[
+                        T(title=f"t{i}", estimated_hours=2 + i, priority=HIGH if i % 2 else LOW)
+                        for i in range(7)
+                    ],
                 )
             )
         ).tasks
@@ -131,6 +136,19 @@ async def test_every_change_of_a_plans_tasks_shows_in_the_next_page(two):
         await other.UpdateTask(update(made[5].id, ["title", "status"], title="there", status=DONE))
         await other.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="there too")))
         await same_pages(plan.id)
+        await plans.UpdateTask(update(made[6].id, ["priority"], priority=LOW))
+        await same_pages(plan.id)
+        generated = await planning.GeneratePlan(
+            pb.GeneratePlanRequest(
+                brief=generation_pb2.PlanBrief(
+                    name="Status page",
+                    description="Build a public status page web application for our API",
+                    requirements=["Show current incidents", "Email subscribers on updates"],
+                ),
+                persist=True,
+            )
+        )
+        await same_pages(generated.result.plan.id)
         await other.DeletePlan(ps.DeletePlanRequest(plan_id=plan.id))
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
@@ -155,3 +173,46 @@ async def test_a_page_of_an_unchanged_plan_is_served_from_the_cache(two):
         assert after is not first and len(after.items) == 4
         assert await cached.book.list_tasks(plan.id) is after
     assert await fresh.book.list_tasks(plan.id) is not await fresh.book.list_tasks(plan.id)
+
+
+async def test_a_memory_database_caches_pages_on_its_writer_thread_too(tmp_path):
+    """`:memory:` runs every read on the writer thread: the same cache, the same rule."""
+    running = await start(Config(listen="127.0.0.1:0", db_path=":memory:"))
+    try:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+            plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+            task = (
+                await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))
+            ).task
+            first = await running.book.list_tasks(plan.id)
+            assert await running.book.list_tasks(plan.id) is first
+            await plans.UpdateTask(
+                ps.UpdateTaskRequest(
+                    task=T(id=task.id, title="b"),
+                    update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+                )
+            )
+            r = await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
+            assert [t.title for t in r.tasks] == ["b"]
+    finally:
+        await running.stop(grace=0.5)
+
+
+def test_an_encoded_page_lives_only_as_long_as_its_page():
+    """With the domain's cache off every page is new: the API keeps no encoding of it
+    once the page is gone (a second cache of its own would fill with dead pages)."""
+    import gc
+
+    from plansmith_server.api.convert import TaskEncodings
+    from plansmith_server.domain.models import Page, Task
+
+    encodings = TaskEncodings()
+    page = Page((Task(id="tsk_1", plan_id="pln_1", title="a"),), "", 1)
+    data = encodings.list_response(page)
+    assert ps.ListTasksResponse.FromString(data).tasks[0].title == "a"
+    assert encodings.list_response(page) is data  # the same page: kept
+    assert encodings.list_response(Page(page.items, "", 1)) is not data  # an equal one: not
+    del page
+    gc.collect()
+    assert len(encodings._pages) == 0

@@ -7,6 +7,7 @@ validation can report an unknown value as a field violation instead of failing h
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -145,25 +146,22 @@ class TaskEncodings:
     responses, by the page they encode (the domain serves the same `Page` object again
     while the plan does not change)."""
 
-    def __init__(self, maxsize: int = 10_000, *, page_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(self, maxsize: int = 10_000) -> None:
         self._cache: LruCache[tuple[str, int], bytes] = LruCache(maxsize)
-        # Keyed by id(page), and holding the page: while an entry lives its id cannot be
-        # reused by another object, and a hit is checked to be that very page.
-        self._pages: LruCache[int, tuple[Page, bytes]] = LruCache(
-            page_bytes, weight=lambda entry: len(entry[1])
-        )
+        # Weakly keyed by the page (pages compare and hash by identity): an encoding lives
+        # as long as the domain keeps its page, within the domain cache's bound, and none
+        # is kept when the domain keeps no pages.
+        self._pages: weakref.WeakKeyDictionary[Page, bytes] = weakref.WeakKeyDictionary()
 
     def list_response(self, page: Page) -> bytes:
         """A whole ListTasksResponse holding `page`: its tasks field from `listed`, the
         rest appended (concatenated encodings merge)."""
-        hit = self._pages.get(id(page))
-        if hit is not None and hit[0] is page:
-            return hit[1]
-        tail = plan_service_pb2.ListTasksResponse(
-            next_page_token=page.next_page_token, total_size=page.total_size
-        ).SerializeToString()
-        data = self.listed(page.items) + tail
-        self._pages.put(id(page), (page, data))
+        data = self._pages.get(page)
+        if data is None:
+            tail = plan_service_pb2.ListTasksResponse(
+                next_page_token=page.next_page_token, total_size=page.total_size
+            ).SerializeToString()
+            data = self._pages[page] = self.listed(page.items) + tail
         return data
 
     def listed(self, tasks: Sequence[Task]) -> bytes:

@@ -258,9 +258,11 @@ class ListFilter:
         return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Page:
-    """One page of a list call."""
+    """One page of a list call. Compared and hashed by identity: a cached page is the
+    same object each time it is served, and callers key what they derive from it (the
+    API's encoding) on the page itself."""
 
     items: tuple[Any, ...]
     next_page_token: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -124,13 +125,14 @@ class PlanBook:
         self.max_tasks_per_plan = max_tasks_per_plan
         # Pages of tasks by (query, plan revision), holding `page_cache_tasks` tasks in all
         # (0: none): every change of a plan's tasks bumps its revision in the same
-        # transaction, so a page at one revision never changes. The tasks are mostly those
-        # the store's own cache holds; at worst this keeps as many more alive. Used by one
-        # thread only (the store runs every page read in one place: on the loop, or on the
-        # writer thread for `:memory:`).
+        # transaction, so a page at one revision never changes. Bounded in tasks, like the
+        # store's own cache of tasks (whose tasks they mostly are; at worst this keeps as
+        # many more alive). The lock costs nothing uncontended: the store decides which
+        # thread runs a read (the loop, or the writer thread for `:memory:`).
         self._task_pages: LruCache[tuple[TaskQuery, int], Page] | None = (
             LruCache(page_cache_tasks, weight=_page_weight) if page_cache_tasks > 0 else None
         )
+        self._task_pages_lock = threading.Lock()
 
     def check_room(self, tx: ReadTx, plan_id: str, adding: int) -> None:
         """Refuses to grow a plan past `max_tasks_per_plan` tasks (or raises NotFound)."""
@@ -484,15 +486,21 @@ class PlanBook:
             # A plan read again and again while it does not change (a dashboard, agents
             # polling for work) costs one lookup of its revision, not a query of its tasks.
             pages = self._task_pages
-            cached = pages.get((q, revision)) if pages is not None else None
+            if pages is None:
+                rows, total = tx.list_tasks(q, count)
+                return _page(rows, size, total, filt)
+            with self._task_pages_lock:
+                cached = pages.get((q, revision))
             if cached is None:
                 rows, total = tx.list_tasks(q, count)
                 cached = _page(rows, size, total, filt)
-                if pages is not None:
+                with self._task_pages_lock:
                     pages.put((q, revision), cached)
             return cached
 
-        return await self.store.read(page)
+        # One snapshot: the revision and the rows it keys must be read together (a page
+        # read after a change, cached under the revision before it, would be served stale).
+        return await self.store.read(page, snapshot=True)
 
     async def update_task(
         self, changes: Task, fields: Sequence[str], *, etag: str = "", m: Mutation = NO_MUTATION
