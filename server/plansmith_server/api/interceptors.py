@@ -166,12 +166,14 @@ class TracingInterceptor(Concern):
     def __init__(self, tracer: trace.Tracer) -> None:
         self.tracer = tracer
 
-    def _start(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    def _start(
+        self, names: tuple[str, str], request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
         carrier: dict[str, str] = {}
         for key, value in context.invocation_metadata() or ():
             if isinstance(value, str):
                 carrier[key] = value
-        service, name = _split(method)
+        service, name = names
         attributes: dict[str, Any] = {
             "rpc.system": "grpc",
             "rpc.service": service,
@@ -205,8 +207,10 @@ class TracingInterceptor(Concern):
                 span.record_exception(exc)
 
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
+        names = _split(method)
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with self._start(method, request, context) as span:
+            with self._start(names, request, context) as span:
                 exc: BaseException | None = None
                 try:
                     return await behavior(request, context)
@@ -219,8 +223,10 @@ class TracingInterceptor(Concern):
         return wrapped
 
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        names = _split(method)
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            with self._start(method, request, context) as span:
+            with self._start(names, request, context) as span:
                 exc: BaseException | None = None
                 sent = 0
                 try:
