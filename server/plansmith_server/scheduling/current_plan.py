@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .baseline import current_assignment_schedule
 from .model import Activity, ScheduleResult, SchedulingProblem
-from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, TaskStatus, check_unique_ids, settled_ids
+from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, TaskStatus, check_unique_ids, started_now
 
 
 def current_plan_problem(
@@ -35,29 +35,20 @@ def current_plan_problem(
     all_agents = list(
         dict.fromkeys([*agents, *(t.assigned_agent for t in tasks if t.assigned_agent)])
     )
-    settled = settled_ids(tasks)
-    started: set[str] = set()
+    started = started_now(tasks)
     acts = []
     for t in tasks:
         if t.status is TaskStatus.DONE or t.assigned_agent is None:
             dur = 0.0 if t.status is TaskStatus.DONE else t.remaining(default_estimate)
             acts.append(Activity(id=t.id, duration=dur, predecessors=t.dependencies, name=t.name))
             continue
-        fixed = None
-        if (
-            t.status is TaskStatus.IN_PROGRESS
-            and t.assigned_agent not in started
-            and all(d in settled for d in t.dependencies)  # see problem_from_tasks
-        ):
-            fixed = 0.0
-            started.add(t.assigned_agent)
         acts.append(
             Activity(
                 id=t.id,
                 duration=t.remaining(default_estimate),
                 predecessors=t.dependencies,
                 pinned_agent=t.assigned_agent,
-                fixed_start=fixed,
+                fixed_start=0.0 if t.id in started else None,
                 name=t.name,
             )
         )

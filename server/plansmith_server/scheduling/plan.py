@@ -9,7 +9,7 @@ required capabilities.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from .errors import InvalidProblemError
@@ -145,6 +145,34 @@ def settled_ids(tasks: Sequence[PlanTask]) -> set[str]:
     return settled
 
 
+def started_now(tasks: Sequence[PlanTask], agents: Container[str] | None = None) -> set[str]:
+    """Ids of the IN_PROGRESS tasks that start now (fixed at time 0 when scheduled).
+
+    Running work stays at time 0, but an agent can only run one task at a time: only the
+    first in-progress task of each agent (in input order) starts now, the others are
+    merely pinned; so is one whose dependencies wait for open work (through DONE tasks
+    depending on it, see :func:`settled_ids`), and such a task does not use up its
+    agent's turn.
+
+    Args:
+        tasks: The plan's tasks (ids already checked unique).
+        agents: Agents that can run work now; ``None``: any assigned agent.
+    """
+    settled = settled_ids(tasks)
+    busy: set[str] = set()
+    started: set[str] = set()
+    for t in tasks:
+        g = t.assigned_agent
+        if t.status is not TaskStatus.IN_PROGRESS or g is None:
+            continue
+        if agents is not None and g not in agents:
+            continue
+        if g not in busy and all(d in settled for d in t.dependencies):
+            started.add(t.id)
+            busy.add(g)
+    return started
+
+
 def problem_from_tasks(
     tasks: Sequence[PlanTask],
     agents: Sequence[str],
@@ -168,9 +196,7 @@ def problem_from_tasks(
         default_estimate: Hours for tasks without an estimate.
     """
     check_unique_ids(tasks)
-    agent_set = set(agents)
-    settled = settled_ids(tasks)
-    started: set[str] = set()
+    started = started_now(tasks, set(agents))
     acts = []
     for t in tasks:
         if t.status is TaskStatus.DONE:
@@ -179,18 +205,6 @@ def problem_from_tasks(
         keep = t.assigned_agent is not None and (
             keep_assignments or t.pinned or t.status is TaskStatus.IN_PROGRESS
         )
-        in_progress = t.status is TaskStatus.IN_PROGRESS and t.assigned_agent in agent_set
-        fixed = None
-        # Running work stays at time 0, but an agent can only run one task at a time:
-        # a second in-progress task of the same agent is merely pinned, not fixed; so is
-        # one whose dependencies wait for open work (through DONE tasks depending on it).
-        if (
-            in_progress
-            and t.assigned_agent not in started
-            and all(d in settled for d in t.dependencies)
-        ):
-            fixed = 0.0
-            started.add(t.assigned_agent or "")
         acts.append(
             Activity(
                 id=t.id,
@@ -199,7 +213,7 @@ def problem_from_tasks(
                 requires_agent=True,
                 eligible_agents=t.eligible_agents,
                 pinned_agent=t.assigned_agent if keep else None,
-                fixed_start=fixed,
+                fixed_start=0.0 if t.id in started else None,
                 name=t.name,
             )
         )

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cpm import CpmResult, cpm_arrays, cpm_for_tasks
+from .cpm import CpmResult, IntArray, cpm_arrays, cpm_for_tasks
 from .montecarlo import DEFAULT_SAMPLES, Distribution, simulate
 from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, Priority, TaskStatus, check_unique_ids
 
@@ -197,6 +197,18 @@ def three_point(
     return rem * lo_m, rem, rem * hi_m
 
 
+def task_edges(tasks: Sequence[PlanTask], index: dict[str, int]) -> tuple[IntArray, IntArray]:
+    """Dependency edges as index arrays: ``dst[k]`` depends on ``src[k]``.
+
+    Args:
+        tasks: The plan's tasks.
+        index: Index of each task id (from :func:`check_unique_ids`).
+    """
+    src = np.array([index[d] for t in tasks for d in t.dependencies], dtype=np.int64)
+    dst = np.array([i for i, t in enumerate(tasks) for _ in t.dependencies], dtype=np.int64)
+    return src, dst
+
+
 def forecast(
     tasks: Sequence[PlanTask],
     *,
@@ -221,12 +233,35 @@ def forecast(
     Raises:
         DependencyCycleError: Names the cycle's task ids.
     """
-    index = check_unique_ids(tasks)
+    edges = task_edges(tasks, check_unique_ids(tasks))
+    return _forecast(
+        tasks,
+        edges,
+        deadline_hours=deadline_hours,
+        samples=samples,
+        seed=seed,
+        distribution=distribution,
+        top_drivers=top_drivers,
+        default_estimate=default_estimate,
+    )
+
+
+def _forecast(
+    tasks: Sequence[PlanTask],
+    edges: tuple[IntArray, IntArray],
+    *,
+    deadline_hours: float | None,
+    samples: int,
+    seed: int,
+    distribution: Distribution,
+    top_drivers: int,
+    default_estimate: float,
+) -> Forecast:
+    """:func:`forecast` of tasks already checked, with their ``task_edges``."""
     pts = np.array([three_point(t, default_estimate) for t in tasks], dtype=np.float64).reshape(
         -1, 3
     )
-    src = np.array([index[d] for t in tasks for d in t.dependencies], dtype=np.int64)
-    dst = np.array([i for i, t in enumerate(tasks) for _ in t.dependencies], dtype=np.int64)
+    src, dst = edges
     from .errors import DependencyCycleError
 
     try:
@@ -298,8 +333,11 @@ def assess_risk(
         default_estimate: Hours for tasks without an estimate.
         cpm: ``cpm_for_tasks`` of the same tasks, if the caller has it already.
     """
-    fc = forecast(
+    # Checked and built once for the forecast and the chain rule.
+    edges = task_edges(tasks, check_unique_ids(tasks))
+    fc = _forecast(
         tasks,
+        edges,
         deadline_hours=deadline_hours,
         samples=samples,
         seed=seed,
@@ -309,7 +347,7 @@ def assess_risk(
     )
     if cpm is None:
         cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
-    items = risk_items(tasks, cpm, fc, default_estimate=default_estimate)
+    items = risk_items(tasks, cpm, fc, default_estimate=default_estimate, edges=edges)
     points = sum(SEVERITY_POINTS[i.severity] for i in items)
     if fc.probability_meet_deadline is not None:
         points += 50.0 * (1.0 - fc.probability_meet_deadline)
@@ -340,17 +378,21 @@ def risk_items(
     fc: Forecast,
     *,
     default_estimate: float = DEFAULT_ESTIMATE_HOURS,
+    edges: tuple[IntArray, IntArray] | None = None,
 ) -> tuple[RiskItem, ...]:
-    """Applies the risk rules; most severe first."""
+    """Applies the risk rules; most severe first.
+
+    ``edges``: ``task_edges`` of the same tasks, if the caller has them already.
+    """
     items: list[RiskItem] = []
     open_tasks = [t for t in tasks if t.is_open]
     critical = set(cpm.critical_task_ids)
 
     # Long dependency chains: longest chain counted in open tasks (CPM with unit weights).
     if open_tasks:
-        index = {t.id: i for i, t in enumerate(tasks)}
-        src = np.array([index[d] for t in tasks for d in t.dependencies], dtype=np.int64)
-        dst = np.array([i for i, t in enumerate(tasks) for _ in t.dependencies], dtype=np.int64)
+        if edges is None:
+            edges = task_edges(tasks, {t.id: i for i, t in enumerate(tasks)})
+        src, dst = edges
         unit = np.array([1.0 if t.is_open else 0.0 for t in tasks])
         chain = round(cpm_arrays(unit, src, dst).duration)
         if chain >= LONG_CHAIN_MEDIUM:

@@ -128,20 +128,18 @@ def analyze_utilization(
     out: list[AgentUtilization] = []
     for g in order:
         idx = by_agent[g]
-        rem = [tasks[i].remaining(default_estimate) for i in idx]
-        busy = sum(rem)
-        groups = _overlap_groups([(es[i], es[i] + r, i) for i, r in zip(idx, rem, strict=True)])
+        rem = {i: tasks[i].remaining(default_estimate) for i in idx}  # work left per task
+        busy = sum(rem.values())
+        groups = _overlap_groups([(es[i], es[i] + rem[i], i) for i in idx])
         for grp in groups:
-            union = _union_length(
-                [(es[i], es[i] + tasks[i].remaining(default_estimate)) for i in grp]
-            )
-            total = sum(tasks[i].remaining(default_estimate) for i in grp)
+            union = _union_length([(es[i], es[i] + rem[i]) for i in grp])
+            total = sum(rem[i] for i in grp)
             overallocs.append(
                 Overallocation(
                     agent=g,
                     task_ids=tuple(tasks[i].id for i in grp),
                     window_start=min(es[i] for i in grp),
-                    window_end=max(es[i] + tasks[i].remaining(default_estimate) for i in grp),
+                    window_end=max(es[i] + rem[i] for i in grp),
                     excess_hours=total - union,
                 )
             )
