@@ -88,6 +88,13 @@ TASK_UPDATABLE = (
     "schedule",
 )
 
+_UPDATES: dict[type[Any], tuple[type[Any], str, Sequence[str]]] = {
+    plan_pb2.Plan: (plan_service_pb2.UpdatePlanRequest, "plan", PLAN_UPDATABLE),
+    task_pb2.Task: (plan_service_pb2.UpdateTaskRequest, "task", TASK_UPDATABLE),
+}
+"""Per updatable resource: its update request, the request field holding it and the
+fields an update may set."""
+
 AgentArg = agent_pb2.Agent | Mapping[str, Any] | str
 """An agent: the message, a dict of its fields, or just its id."""
 TaskArg = task_pb2.Task | Mapping[str, Any]
@@ -191,6 +198,19 @@ def update_mask_and_message(
             set_field(msg, name, value)
         paths.append(name)
     return field_mask_pb2.FieldMask(paths=paths)
+
+
+def update_request(msg: Any, fields: Mapping[str, Any], request_id: str | None) -> Any:
+    """The update request of `msg` (a `Plan` or `Task` carrying its id and etag) with the
+    given fields set and named in its mask; refuses an update that names no field (an
+    empty mask would replace every field)."""
+    request_type, resource, allowed = _UPDATES[type(msg)]
+    mask = update_mask_and_message(msg, fields, allowed)
+    if not mask.paths:
+        raise ValueError(f"update_{resource}: give at least one field to change")
+    return request_type(
+        **{resource: msg}, update_mask=mask, request_id=request_id or new_request_id()
+    )
 
 
 def task_message(
@@ -341,13 +361,8 @@ class BaseClient:
     def _update_plan_request(
         plan_id: str, fields: Mapping[str, Any], etag: str, request_id: str | None
     ) -> plan_service_pb2.UpdatePlanRequest:
-        plan = plan_pb2.Plan(id=plan_id, etag=etag)
-        mask = update_mask_and_message(plan, fields, PLAN_UPDATABLE)
-        if not mask.paths:
-            raise ValueError("update_plan: give at least one field to change")
-        return plan_service_pb2.UpdatePlanRequest(
-            plan=plan, update_mask=mask, request_id=request_id or new_request_id()
-        )
+        msg = plan_pb2.Plan(id=plan_id, etag=etag)
+        return update_request(msg, fields, request_id)  # type: ignore[no-any-return]
 
     @staticmethod
     def _list_plans_request(project_id: str, status: EnumArg | None, per_page: int | None) -> Any:
@@ -364,13 +379,8 @@ class BaseClient:
     def _update_task_request(
         task_id: str, fields: Mapping[str, Any], etag: str, request_id: str | None
     ) -> plan_service_pb2.UpdateTaskRequest:
-        task = task_pb2.Task(id=task_id, etag=etag)
-        mask = update_mask_and_message(task, fields, TASK_UPDATABLE)
-        if not mask.paths:
-            raise ValueError("update_task: give at least one field to change")
-        return plan_service_pb2.UpdateTaskRequest(
-            task=task, update_mask=mask, request_id=request_id or new_request_id()
-        )
+        msg = task_pb2.Task(id=task_id, etag=etag)
+        return update_request(msg, fields, request_id)  # type: ignore[no-any-return]
 
     @staticmethod
     def _list_tasks_request(

@@ -128,7 +128,6 @@ class AsyncPlansmithClient(BaseClient):
             options: grpc channel options.
             clock, jitter: time source/sleeper and jitter source (for tests).
         """
-        kwargs: dict[str, Any] = {} if jitter is None else {"jitter": jitter}
         chain = InterceptorChain(
             target,
             retry=retry,
@@ -137,7 +136,7 @@ class AsyncPlansmithClient(BaseClient):
             interceptors=interceptors,
             on_retry=on_retry,
             clock=clock,
-            **kwargs,
+            jitter=jitter,
         )
         creds = credentials_for(tls)
         if creds is None:
@@ -795,13 +794,11 @@ class AsyncPlansmithClient(BaseClient):
             resume=resume,
             seen=seen,
             policy=self._stream_policy(retry),
-            breaker=chain.breaker if chain is not None else None,
+            breaker=self.breaker,
             timeout=self._timeout_for(timeout),
             metadata=metadata,
             clock=chain.clock if chain is not None else None,
-            **(
-                {"jitter": chain.jitter, "stats": chain.retry_stats, "on_retry": chain.on_retry}
-                if chain is not None
-                else {}
-            ),
+            jitter=chain.jitter if chain is not None else None,
+            stats=self.retry_stats,
+            on_retry=chain.on_retry if chain is not None else None,
         )

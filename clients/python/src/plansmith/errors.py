@@ -370,6 +370,12 @@ class RequestCancelledError(PlansmithError):
     grpc_codes = (grpc.StatusCode.CANCELLED,)
 
 
+def service_of(method: str) -> str:
+    """The gRPC service of a full method name (`/plansmith.v1.PlanService/GetPlan` ->
+    `plansmith.v1.PlanService`), or "" for no method."""
+    return method.lstrip("/").split("/", 1)[0]
+
+
 class ServiceUnavailableError(PlansmithError):
     """The service cannot be reached or is not serving; `service_name` is the gRPC service
     of the failed call (e.g. `plansmith.v1.PlanService`)."""
@@ -379,7 +385,7 @@ class ServiceUnavailableError(PlansmithError):
     def __init__(self, message: str = "", *, service_name: str = "", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         if not service_name and self.method:
-            service_name = self.method.lstrip("/").split("/", 1)[0]
+            service_name = service_of(self.method)
         self.service_name = service_name
 
 

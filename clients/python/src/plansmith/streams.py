@@ -59,7 +59,7 @@ class _StreamBase(Generic[Req, Resp]):
         timeout: float | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         clock: Clock | None = None,
-        jitter: Callable[[], float] = random.random,
+        jitter: Callable[[], float] | None = None,
         stats: RetryStats | None = None,
         on_retry: OnRetry | None = None,
     ) -> None:
@@ -80,7 +80,7 @@ class _StreamBase(Generic[Req, Resp]):
             method=self.method_name,
             timeout=timeout,
             clock=self._clock,
-            jitter=jitter,
+            jitter=random.random if jitter is None else jitter,
             stats=stats,
             on_retry=on_retry,
         )
@@ -131,6 +131,14 @@ class _StreamBase(Generic[Req, Resp]):
         self._received += 1
         self._last = msg
         return True
+
+    def _finish(self) -> None:
+        """The call ended cleanly: a success for the breaker and the retry counters; the
+        stream is over."""
+        self._settle(None)
+        self._state.succeeded()
+        self._call = None
+        self._closed = True
 
     def _on_error(self, exc: grpc.RpcError) -> float:
         """After a failed opening: the wait before reopening, or raises the final error."""
@@ -194,10 +202,7 @@ class AsyncResumableStream(_StreamBase[Req, Resp]):
                 self._cancel()
                 raise
             if msg is grpc.aio.EOF:
-                self._settle(None)
-                self._state.succeeded()
-                self._call = None
-                self._closed = True
+                self._finish()
                 raise StopAsyncIteration
             if self._deliver(msg):
                 return msg
@@ -236,10 +241,7 @@ class ResumableStream(_StreamBase[Req, Resp]):
             try:
                 msg = next(self._call)
             except StopIteration:
-                self._settle(None)
-                self._state.succeeded()
-                self._call = None
-                self._closed = True
+                self._finish()
                 raise
             except grpc.RpcError as exc:
                 delay = self._on_error(exc)

@@ -113,7 +113,6 @@ class PlansmithClient(BaseClient):
         """Opens a channel to `target` (`host:port`) carrying the client's interceptors.
         The arguments are those of `AsyncPlansmithClient.connect`; `interceptors` are sync
         grpc interceptors."""
-        kwargs: dict[str, Any] = {} if jitter is None else {"jitter": jitter}
         chain = InterceptorChain(
             target,
             retry=retry,
@@ -122,7 +121,7 @@ class PlansmithClient(BaseClient):
             interceptors=interceptors,
             on_retry=on_retry,
             clock=clock,
-            **kwargs,
+            jitter=jitter,
         )
         creds = credentials_for(tls)
         if creds is None:
@@ -768,13 +767,11 @@ class PlansmithClient(BaseClient):
             resume=resume,
             seen=seen,
             policy=self._stream_policy(retry),
-            breaker=chain.breaker if chain is not None else None,
+            breaker=self.breaker,
             timeout=self._timeout_for(timeout),
             metadata=metadata,
             clock=chain.clock if chain is not None else None,
-            **(
-                {"jitter": chain.jitter, "stats": chain.retry_stats, "on_retry": chain.on_retry}
-                if chain is not None
-                else {}
-            ),
+            jitter=chain.jitter if chain is not None else None,
+            stats=self.retry_stats,
+            on_retry=chain.on_retry if chain is not None else None,
         )

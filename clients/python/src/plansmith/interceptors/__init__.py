@@ -84,12 +84,13 @@ class InterceptorChain:
         interceptors: Sequence[Any] = (),
         on_retry: OnRetry | None = None,
         clock: Clock | None = None,
-        jitter: Callable[[], float] = random.random,
+        jitter: Callable[[], float] | None = None,
         propagate_trace: bool = True,
     ) -> None:
         self.target = target
         self.clock = clock or Clock()
-        self.jitter = jitter
+        self.jitter = random.random if jitter is None else jitter
+        """The jitter source of retry delays (None given: `random.random`)."""
         self.policies = resolve_policies(retry)
         """The retry policies (None: retrying is off)."""
         self.retry_stats = RetryStats()

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 
 from plansmith.breaker import CircuitBreaker
-from plansmith.errors import CircuitOpenError
+from plansmith.errors import CircuitOpenError, service_of
 from plansmith.interceptors._common import REQUEST_ID_HEADER, metadata_value, method_name
 
 __all__ = ["AsyncBreakerInterceptor", "BreakerInterceptor"]
@@ -22,7 +22,7 @@ def _admit(breaker: CircuitBreaker, details: Any) -> Any:
         return breaker.admit()
     except CircuitOpenError as exc:
         exc.method = method_name(details.method)
-        exc.service_name = exc.method.lstrip("/").split("/", 1)[0]
+        exc.service_name = service_of(exc.method)
         exc.request_id = metadata_value(details.metadata, REQUEST_ID_HEADER)
         raise
 
