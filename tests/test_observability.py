@@ -232,6 +232,7 @@ async def test_status_command_prints_a_readable_report(observed):
     text = out.decode()
     assert "Database: healthy" in text
     assert "/plansmith.v1.PlanService/ListPlans" in text
+    assert "Caches:" in text and "task_pages" in text
     proc = await asyncio.create_subprocess_exec(
         str(BIN / "plansmith-server"),
         "status",

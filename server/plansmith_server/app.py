@@ -172,13 +172,19 @@ async def start(
             ],
         )
         shed.gauge = backlog.CoreCallGauge.find(before, busy_from=config.max_in_flight // 2)
-        add_service(server, PlanServicer(book), PLAN_SERVICE)
+        plan_servicer = PlanServicer(book)
+        add_service(server, plan_servicer, PLAN_SERVICE)
         add_service(
             server,
             PlanningServicer(planning_book, ScheduleBook(book, telemetry)),
             PLANNING_SERVICE,
         )
-        add_service(server, OpsServicer(telemetry, store), OPS_SERVICE)
+        caches = {
+            "tasks": store.task_cache,
+            "task_encodings": plan_servicer.encodings.cache,
+            "task_pages": book.task_pages,
+        }
+        add_service(server, OpsServicer(telemetry, store, caches), OPS_SERVICE)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))

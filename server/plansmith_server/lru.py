@@ -42,6 +42,11 @@ class LruCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._data)
 
+    @property
+    def size(self) -> int:
+        """What the cache holds, in `maxsize`'s unit: entries, or their weights summed."""
+        return self.weight if self._weight is not None else len(self._data)
+
     def get(self, key: K) -> V | None:
         value = self._data.get(key)
         if value is None:

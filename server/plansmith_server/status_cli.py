@@ -40,6 +40,15 @@ def render(s: ops_service_pb2.GetServiceStatusResponse) -> str:
             lines.append("    errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
     if not s.methods:
         lines.append("(no calls yet)")
+    if s.caches:
+        lines += ["", "Caches:"]
+        for c in s.caches:
+            lookups = c.hits + c.misses
+            rate = f"{c.hits / lookups * 100:.0f}% hits" if lookups else "no lookups yet"
+            lines.append(
+                f"  {c.name:<16} {c.entries:>7} entries, {c.size}/{c.capacity} held, {rate} "
+                f"({c.hits} of {lookups})"
+            )
     return "\n".join(lines)
 
 

@@ -13,6 +13,8 @@ from google.protobuf import duration_pb2, field_mask_pb2
 from plansmith.v1 import (
     agent_pb2,
     generation_pb2,
+    ops_service_pb2,
+    ops_service_pb2_grpc,
     plan_pb2,
     plan_service_pb2_grpc,
     planning_service_pb2_grpc,
@@ -216,3 +218,30 @@ def test_an_encoded_page_lives_only_as_long_as_its_page():
     del page
     gc.collect()
     assert len(encodings._pages) == 0
+
+
+async def test_the_status_report_shows_whether_the_caches_pay(two):
+    """An operator can tell from `OpsService.GetServiceStatus` (and `plansmith-server
+    status`) how often each cache is hit; a cache turned off is not listed."""
+    cached, fresh = two
+
+    async def caches(running: Running) -> dict[str, ops_service_pb2.CacheStats]:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            ops = ops_service_pb2_grpc.OpsServiceStub(ch)
+            status = await ops.GetServiceStatus(ops_service_pb2.GetServiceStatusRequest())
+        return {c.name: c for c in status.caches}
+
+    async with grpc.aio.insecure_channel(cached.address) as ch:
+        plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+        plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+        tasks = [T(title=f"t{i}") for i in range(3)]
+        await plans.BatchCreateTasks(ps.BatchCreateTasksRequest(plan_id=plan.id, tasks=tasks))
+        for _ in range(3):
+            await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
+    pages = (await caches(cached))["task_pages"]
+    assert (pages.hits, pages.misses, pages.entries) == (2, 1, 1)
+    assert pages.size == 4 and pages.capacity == 10_000  # 3 tasks and the page itself
+    report = await caches(cached)
+    assert {"tasks", "task_encodings"} <= set(report)
+    assert report["task_encodings"].misses == 3 and report["task_encodings"].entries == 3
+    assert set(await caches(fresh)) == {"tasks", "task_encodings"}  # its page cache is off

@@ -153,6 +153,11 @@ class TaskEncodings:
         # is kept when the domain keeps no pages.
         self._pages: weakref.WeakKeyDictionary[Page, bytes] = weakref.WeakKeyDictionary()
 
+    @property
+    def cache(self) -> LruCache[tuple[str, int], bytes]:
+        """Encoded tasks by (id, version), for the status report."""
+        return self._cache
+
     def list_response(self, page: Page) -> bytes:
         """A whole ListTasksResponse holding `page`: its tasks field from `listed`, the
         rest appended (concatenated encodings merge)."""

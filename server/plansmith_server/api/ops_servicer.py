@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from importlib import metadata
+from typing import Any
 
 import grpc
 
 from plansmith.v1 import ops_service_pb2 as pb
 from plansmith_server.api.convert import timestamp
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
+from plansmith_server.lru import LruCache
 from plansmith_server.storage.sqlite import SqliteStore
 from plansmith_server.telemetry import Telemetry
 
@@ -27,9 +30,15 @@ def server_version() -> str:
 class OpsServicer:
     """The `plansmith.v1.OpsService` implementation."""
 
-    def __init__(self, telemetry: Telemetry, store: SqliteStore) -> None:
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        store: SqliteStore,
+        caches: Mapping[str, LruCache[Any, Any] | None] | None = None,
+    ) -> None:
         self.telemetry = telemetry
         self.store = store
+        self.caches = dict(caches or {})
         self.start_wall_us = time.time_ns() // 1000
         self.version = server_version()
 
@@ -74,4 +83,16 @@ class OpsServicer:
             database=db,
             active_streams=stats.active_streams,
             calls_in_flight=stats.in_flight,
+            caches=[
+                pb.CacheStats(
+                    name=name,
+                    entries=len(cache),
+                    capacity=cache.maxsize,
+                    size=cache.size,
+                    hits=cache.hits,
+                    misses=cache.misses,
+                )
+                for name, cache in self.caches.items()
+                if cache is not None
+            ],
         )

@@ -134,6 +134,11 @@ class PlanBook:
         )
         self._task_pages_lock = threading.Lock()
 
+    @property
+    def task_pages(self) -> LruCache[tuple[TaskQuery, int], Page] | None:
+        """The cache of ListTasks pages (None when turned off), for the status report."""
+        return self._task_pages
+
     def check_room(self, tx: ReadTx, plan_id: str, adding: int) -> None:
         """Refuses to grow a plan past `max_tasks_per_plan` tasks (or raises NotFound)."""
         have = tx.task_count(plan_id)

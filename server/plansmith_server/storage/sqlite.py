@@ -426,6 +426,11 @@ class SqliteStore:
     async def purge_idempotency(self, older_than: int) -> int:
         return await self.write(lambda tx: tx.purge_idempotency(older_than))
 
+    @property
+    def task_cache(self) -> TaskCache:
+        """Decoded tasks by (id, version), for the status report."""
+        return self._task_cache
+
     def size_bytes(self) -> int:
         """Size of the database and its write-ahead log on disk (0 in memory)."""
         if self.in_memory:

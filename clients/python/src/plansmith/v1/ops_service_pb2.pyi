@@ -188,6 +188,50 @@ class DatabaseStatus(_message.Message):
 Global___DatabaseStatus: _TypeAlias = DatabaseStatus  # noqa: Y015
 
 @_typing.final
+class CacheStats(_message.Message):
+    """One of the server's in-memory caches, to tell whether it pays."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    HITS_FIELD_NUMBER: _builtins.int
+    MISSES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Which cache: `tasks` (decoded tasks by id and version), `task_encodings` (encoded tasks
+    by id and version), `task_pages` (ListTasks pages by query and plan revision).
+    """
+    entries: _builtins.int
+    """Entries held now."""
+    capacity: _builtins.int
+    """The bound: entries, or for `task_pages` tasks held in all."""
+    size: _builtins.int
+    """What is held now, in the bound's unit."""
+    hits: _builtins.int
+    """Lookups that found their entry, since the server started."""
+    misses: _builtins.int
+    """Lookups that did not, since the server started."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        entries: _builtins.int = ...,
+        capacity: _builtins.int = ...,
+        size: _builtins.int = ...,
+        hits: _builtins.int = ...,
+        misses: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "entries", b"entries", "hits", b"hits", "misses", b"misses", "name", b"name", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CacheStats: _TypeAlias = CacheStats  # noqa: Y015
+
+@_typing.final
 class GetServiceStatusResponse(_message.Message):
     """Response of `OpsService.GetServiceStatus`."""
 
@@ -201,6 +245,7 @@ class GetServiceStatusResponse(_message.Message):
     DATABASE_FIELD_NUMBER: _builtins.int
     ACTIVE_STREAMS_FIELD_NUMBER: _builtins.int
     CALLS_IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    CACHES_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Server version."""
     uptime_seconds: _builtins.float
@@ -223,6 +268,10 @@ class GetServiceStatusResponse(_message.Message):
     def database(self) -> Global___DatabaseStatus:
         """The database."""
 
+    @_builtins.property
+    def caches(self) -> _containers.RepeatedCompositeFieldContainer[Global___CacheStats]:
+        """The server's caches (a cache turned off is not listed)."""
+
     def __init__(
         self,
         *,
@@ -234,10 +283,11 @@ class GetServiceStatusResponse(_message.Message):
         database: Global___DatabaseStatus | None = ...,
         active_streams: _builtins.int = ...,
         calls_in_flight: _builtins.int = ...,
+        caches: _abc.Iterable[Global___CacheStats] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["database", b"database", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_streams", b"active_streams", "calls_in_flight", b"calls_in_flight", "database", b"database", "methods", b"methods", "start_time", b"start_time", "uptime_seconds", b"uptime_seconds", "version", b"version", "window_seconds", b"window_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_streams", b"active_streams", "caches", b"caches", "calls_in_flight", b"calls_in_flight", "database", b"database", "methods", b"methods", "start_time", b"start_time", "uptime_seconds", b"uptime_seconds", "version", b"version", "window_seconds", b"window_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
