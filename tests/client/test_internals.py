@@ -4,30 +4,21 @@ the end of a resumable stream and the default jitter source."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from typing import Any
 
-import grpc
 import pytest
 from google.protobuf import wrappers_pb2
 
 from plansmith import (
     AsyncPlansmithClient,
-    BreakerPolicy,
-    BreakerState,
     CircuitBreaker,
     CircuitOpenError,
     PlansmithClient,
-    RetryPolicy,
     ServiceUnavailableError,
 )
 from plansmith._base import BaseClient
-from plansmith.errors import from_rpc_error
 from plansmith.interceptors import InterceptorChain
 from plansmith.interceptors._common import SyncCallDetails
 from plansmith.interceptors.breaker import BreakerInterceptor
-from plansmith.retry import RetryStats
-from plansmith.streams import AsyncResumableStream, ResumableStream
 
 Int = wrappers_pb2.Int64Value
 GET_PLAN = "/plansmith.v1.PlanService/GetPlan"
@@ -94,105 +85,6 @@ def test_circuit_open_error_from_the_interceptor_names_method_service_and_reques
 # -- the end of a resumable stream ---------------------------------------------------------
 
 
-class _Unavailable(grpc.RpcError):
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
-
-    def details(self) -> str:
-        return "down"
-
-
-class _SyncCall:
-    def __init__(self, items: list[Any]) -> None:
-        self._items: Iterator[Any] = iter(items)
-
-    def __next__(self) -> Any:
-        item = next(self._items)
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def cancel(self) -> None:
-        pass
-
-
-class _AioCall(_SyncCall):
-    async def read(self) -> Any:
-        try:
-            return next(self)
-        except StopIteration:
-            return grpc.aio.EOF
-
-
-def _method(call_type: type[_SyncCall], openings: list[list[Any]]) -> Any:
-    calls: list[Any] = []
-
-    def method(request: Any, *, timeout: Any, metadata: Any) -> Any:
-        calls.append(request)
-        return call_type(openings[len(calls) - 1])
-
-    method.calls = calls  # type: ignore[attr-defined]
-    return method
-
-
-def _stream(cls: type[Any], method: Any, clock: Any, breaker: Any, stats: Any) -> Any:
-    return cls(
-        method,
-        Int(value=0),
-        policy=RetryPolicy(max_retries=2, initial_delay=0.5),
-        breaker=breaker,
-        clock=clock,
-        jitter=lambda: 1.0,
-        stats=stats,
-    )
-
-
-def _half_open_breaker(clock: Any) -> CircuitBreaker:
-    breaker = CircuitBreaker("s", BreakerPolicy(reset_timeout=1.0), clock=clock)
-    breaker.open()
-    clock.advance(1.0)
-    assert breaker.state is BreakerState.HALF_OPEN
-    return breaker
-
-
-def test_sync_stream_end_counts_a_success_and_stays_closed(clock):
-    method = _method(_SyncCall, [[_Unavailable()], []])
-    breaker, stats = CircuitBreaker("s", BreakerPolicy(failure_threshold=5)), RetryStats()
-    stream = _stream(ResumableStream, method, clock, breaker, stats)
-    assert list(stream) == []
-    assert breaker.failure_count == 0  # the clean end was recorded as a success
-    assert stats.successes_after_retry == 1 and clock.sleeps == [0.5]
-    assert list(stream) == [] and len(method.calls) == 2 and stream.openings == 2  # no reopen
-
-
-async def test_async_stream_end_counts_a_success_and_stays_closed(clock):
-    method = _method(_AioCall, [[_Unavailable()], []])
-    breaker, stats = CircuitBreaker("s", BreakerPolicy(failure_threshold=5)), RetryStats()
-    stream = _stream(AsyncResumableStream, method, clock, breaker, stats)
-    assert [m async for m in stream] == []
-    assert breaker.failure_count == 0
-    assert stats.successes_after_retry == 1 and clock.sleeps == [0.5]
-    assert [m async for m in stream] == [] and len(method.calls) == 2 and stream.openings == 2
-
-
-def test_sync_empty_stream_end_is_the_probes_success(clock):
-    breaker = _half_open_breaker(clock)
-    assert list(_stream(ResumableStream, _method(_SyncCall, [[]]), clock, breaker, None)) == []
-    assert breaker.state is BreakerState.CLOSED
-
-
-async def test_async_empty_stream_end_is_the_probes_success(clock):
-    breaker = _half_open_breaker(clock)
-    stream = _stream(AsyncResumableStream, _method(_AioCall, [[]]), clock, breaker, None)
-    assert [m async for m in stream] == []
-    assert breaker.state is BreakerState.CLOSED
-
-
-def test_a_stream_without_a_chain_jitters_with_random():
-    stream = ResumableStream(_method(_SyncCall, [[]]), Int())
-    assert stream._state._jitter is random.random
-
-
 # -- jitter --------------------------------------------------------------------------------
 
 
@@ -219,9 +111,3 @@ async def test_connect_jitters_with_random_unless_given_a_source():
             else:
                 c.close()
     assert InterceptorChain().jitter is random.random
-
-
-def test_from_rpc_error_still_fills_service_name():
-    err = from_rpc_error(_Unavailable(), method=GET_PLAN)
-    assert isinstance(err, ServiceUnavailableError)
-    assert err.service_name == "plansmith.v1.PlanService"

@@ -7,6 +7,7 @@ per message) runs on its own grpc.aio server; StreamGeneratePlan runs on the rea
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from plansmith import (
     PlansmithClient,
     ServiceUnavailableError,
 )
+from plansmith.streams import ResumableStream
 
 METHOD = "/plansmith.test.Counter/Count"
 Int = wrappers_pb2.Int64Value
@@ -220,3 +222,81 @@ async def test_replaying_stream_skips_what_was_delivered(counter, clock):
         ) as stream:
             values = [m.value async for m in stream]
     assert values == list(range(10)) and svc.opens == [0, 0, 0]
+
+
+def _counting(client: Any) -> Any:
+    return client.channel.unary_stream(
+        METHOD, request_serializer=Int.SerializeToString, response_deserializer=Int.FromString
+    )
+
+
+async def test_a_clean_end_after_a_retry_counts_a_success_and_the_stream_stays_done(counter, clock):
+    """The end of a stream tells the breaker and the retry counters it went well, and a
+    finished stream does not reopen when iterated again."""
+    svc, address = counter
+    svc.fail_after = [2]
+    breaker = CircuitBreaker("s", BreakerPolicy(failure_threshold=5), clock=clock)
+    async with AsyncPlansmithClient.connect(
+        address, clock=clock, jitter=lambda: 1.0, breaker=breaker
+    ) as client:
+        async with client.stream(_counting(client), Int(value=0), resume=_resume) as stream:
+            assert [m.value async for m in stream] == list(range(10))
+            assert breaker.failure_count == 0  # the failure was followed by a success
+            assert client.retry_stats.successes_after_retry == 1 and clock.sleeps == [0.5]
+            assert [m async for m in stream] == []
+        assert svc.opens == [0, 2] and stream.openings == 2
+
+
+async def test_sync_a_clean_end_after_a_retry_counts_a_success_and_the_stream_stays_done(
+    counter, clock
+):
+    svc, address = counter
+    svc.fail_after = [2]
+    breaker = CircuitBreaker("s", BreakerPolicy(failure_threshold=5), clock=clock)
+
+    def run() -> tuple[list[int], list[int], int, int]:
+        with PlansmithClient.connect(
+            address, clock=clock, jitter=lambda: 1.0, breaker=breaker
+        ) as client:
+            with client.stream(_counting(client), Int(value=0), resume=_resume) as stream:
+                values = [m.value for m in stream]
+                again = [m.value for m in stream]
+                return values, again, client.retry_stats.successes_after_retry, stream.openings
+
+    values, again, successes, openings = await asyncio.to_thread(run)
+    assert values == list(range(10)) and again == []
+    assert breaker.failure_count == 0 and successes == 1 and clock.sleeps == [0.5]
+    assert svc.opens == [0, 2] and openings == 2
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_an_empty_stream_is_the_half_open_probes_success(counter, clock, kind):
+    svc, address = counter
+    svc.end = 0  # the stream ends at once, without a message
+    breaker = CircuitBreaker("s", BreakerPolicy(reset_timeout=1.0), clock=clock)
+    breaker.open()
+    clock.advance(1.0)
+    assert breaker.state is BreakerState.HALF_OPEN
+    if kind == "async":
+        async with AsyncPlansmithClient.connect(address, clock=clock, breaker=breaker) as client:
+            async with client.stream(_counting(client), Int(value=0)) as stream:
+                assert [m async for m in stream] == []
+    else:
+
+        def run() -> list[Any]:
+            with PlansmithClient.connect(address, clock=clock, breaker=breaker) as client:
+                with client.stream(_counting(client), Int(value=0)) as stream:
+                    return list(stream)
+
+        assert await asyncio.to_thread(run) == []
+    assert breaker.state is BreakerState.CLOSED and svc.opens == [0]
+
+
+def test_a_stream_without_a_chain_jitters_with_random(counter):
+    _, address = counter
+    with grpc.insecure_channel(address) as channel:
+        method = channel.unary_stream(
+            METHOD, request_serializer=Int.SerializeToString, response_deserializer=Int.FromString
+        )
+        stream = ResumableStream(method, Int())
+        assert stream._state._jitter is random.random

@@ -296,7 +296,10 @@ class RetryState:
         return timeout
 
     def succeeded(self) -> None:
-        if self.retries and self._stats is not None:
+        # Attempts, not `retries`: a stream's progress gives it its retry budget back
+        # (retries = 0), but a stream reopened once and then finished still succeeded
+        # after a retry.
+        if self.attempts > 1 and self._stats is not None:
             self._stats._add("successes_after_retry")
 
     def failed(self, error: PlansmithError) -> float:
