@@ -266,6 +266,9 @@ CAPS = "   12   13    4   12"
         (lambda t: cut_after(t, CAPS)[:-1], "'RESOURCEAVAILABILITIES' is truncated"),
         (lambda t: edit(t, REQ_2, REQ_2.replace(" 8 ", " x ")), r"line 56: expected whole numb"),
         (lambda t: edit(t, REQ_2, REQ_2.replace(" 8 ", " 8.5")), r"line 56: expected whole numb"),
+        (lambda t: edit(t, REQ_2, REQ_2.replace(" 8 ", "1_0")), r"line 56: expected whole numb"),
+        (lambda t: edit(t, REQ_2, REQ_2.replace(" 8 ", " +8")), r"line 56: expected whole numb"),
+        (lambda t: edit(t, REQ_2, REQ_2.replace(" 8 ", " \u0668 ")), r"line 56: expected whole n"),
         (lambda t: edit(t, REQ_2, REQ_2.replace(" 8 ", "-8 ")), "line 56: negative duration"),
         (lambda t: edit(t, REQ_2, REQ_2[:-1] + "-1"), "line 56: negative duration or request"),
         (lambda t: edit(t, CAPS, CAPS.replace("13", "1x")), "line 90: expected whole numbers"),
@@ -296,6 +299,9 @@ CAPS = "   12   13    4   12"
         "truncated-in-capacities",
         "letter-for-duration",
         "fraction-for-duration",
+        "underscored-duration",
+        "plus-signed-duration",
+        "arabic-indic-digit",
         "negative-duration",
         "negative-request",
         "letter-in-capacity",
@@ -328,3 +334,63 @@ def test_psplib_parse_ignores_blank_lines_and_trailing_spaces(sm_text: str) -> N
     loose = "\n".join(line + "  " if line.strip() else line for line in sm_text.splitlines())
     loose = edit(loose, REQ_2 + "  ", "\n" + REQ_2 + "\n")
     assert parse_sm(loose) == parse_sm(sm_text)
+
+
+def _solver(name: str):
+    return (
+        CpSatScheduler(num_workers=1) if name == "cpsat" else HeuristicScheduler(max_iterations=50)
+    )
+
+
+@pytest.mark.parametrize("solver", ["cpsat", "heuristic"])
+def test_fixed_activities_get_agents_that_fit_them_all(solver: str) -> None:
+    """Choosing greedily, the first fixed activity took x and the second, which only x can
+    do, was put on x too: an invalid schedule reported OPTIMAL. The agents of fixed
+    activities are now chosen for all of them together."""
+    problem = SchedulingProblem(
+        (
+            Activity("a", 1, eligible_agents=frozenset({"x", "y"}), fixed_start=0),
+            Activity("b", 1, eligible_agents=frozenset({"x"}), fixed_start=0),
+            Activity("c", 1, predecessors=("a", "b"), requires_agent=True),
+        ),
+        agents=("x", "y"),
+    )
+    result = _solver(solver).solve(problem, time_limit_s=2)
+    assert validate_schedule(problem, result) == []
+    agent = {a.activity_id: a.agent for a in result.activities}
+    assert (agent["a"], agent["b"]) == ("y", "x")
+
+
+@pytest.mark.parametrize("solver", ["cpsat", "heuristic"])
+def test_fixed_activities_that_would_change_agent_midway_are_refused(solver: str) -> None:
+    """At every instant the three fit the two agents, but `a` would have to move from y to
+    x at hour 1: no agent can keep it for its whole run."""
+    problem = SchedulingProblem(
+        (
+            Activity("a", 2, eligible_agents=frozenset({"x", "y"}), fixed_start=0),
+            Activity("b", 1, eligible_agents=frozenset({"x"}), fixed_start=0),
+            Activity("c", 1, eligible_agents=frozenset({"y"}), fixed_start=1),
+        ),
+        agents=("x", "y"),
+    )
+    with pytest.raises(InfeasibleProblemError, match="cannot each keep one agent"):
+        _solver(solver).solve(problem, time_limit_s=2)
+
+
+def test_many_fixed_activities_at_once_are_matched_without_recursion() -> None:
+    """The matching used to recurse once per activity moved: 1,100 fixed activities
+    sharing every agent raised RecursionError."""
+    n = 1200
+    agents = tuple(f"g{i}" for i in range(n))
+    acts = tuple(Activity(f"a{i}", 1, requires_agent=True, fixed_start=0) for i in range(n))
+    cp = compile_problem(SchedulingProblem(acts, agents=agents))
+    assert sorted(cp.fixed_agents) == list(range(n))  # one each
+
+
+@pytest.mark.parametrize("field", ["duration", "fixed_start"])
+def test_times_too_large_for_the_solvers_are_invalid_input(field: str) -> None:
+    """1e307 hours is finite but overflows the integer units (OverflowError escaped)."""
+    kwargs = {"duration": 1.0, field: 1e307}
+    problem = SchedulingProblem((Activity("a", **kwargs),))
+    with pytest.raises(InvalidProblemError, match="out of range"):
+        compile_problem(problem)

@@ -7,16 +7,28 @@ agent can do (and everything depending on them) and checks that fixed starts can
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from .errors import InfeasibleProblemError, InvalidProblemError
 from .graph import topological_order
 from .model import SchedulingProblem, UnschedulableActivity
 
+MAX_UNITS = 2**62
+"""Times beyond this many units are refused: CP-SAT works in 64-bit integers."""
+
 
 def hours_to_units(hours: float, resolution: float, *, positive: bool = False) -> int:
-    """Converts hours to integer units; ``positive`` keeps non-zero durations >= 1 unit."""
-    units = round(hours * resolution)
+    """Converts hours to integer units; ``positive`` keeps non-zero durations >= 1 unit.
+
+    Raises:
+        InvalidProblemError: The time does not fit the solvers' integers (or is not a
+            number).
+    """
+    scaled = hours * resolution
+    if not abs(scaled) <= MAX_UNITS:  # also catches inf and nan
+        raise InvalidProblemError(f"{hours} hours is out of range")
+    units = round(scaled)
     if positive and hours > 0 and units == 0:
         # A tiny but real duration must still take time, or precedences would collapse.
         units = 1
@@ -39,6 +51,8 @@ class CompiledProblem:
         agent_ids: Agents of the problem; agent ``k`` is ``agent_ids[k]``.
         agent_options: Eligible agent indices per activity; ``()`` when none is needed.
         fixed: Fixed start in units or ``None``.
+        fixed_agents: For a fixed activity needing an agent, the agent it keeps for its
+            whole run (a valid choice for all fixed activities together); else -1.
         topo: A topological order of the activities.
         unschedulable: Activities left out, with reasons.
         resolution: Units per hour.
@@ -58,6 +72,7 @@ class CompiledProblem:
     topo: list[int]
     unschedulable: list[UnschedulableActivity]
     resolution: float
+    fixed_agents: list[int] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -268,9 +283,10 @@ def _check_fixed(cp: CompiledProblem) -> None:
     late (one not fixed and not a zero-duration chain of fixed ones) or that does end
     after their start; fixed activities overlapping on their only possible agent; fixed
     activities running at once that need more of a general resource than its capacity,
-    or more agents than can be matched to them at that instant. Agent eligibility across
-    instants is not checked exhaustively (that is list colouring): the solvers are left
-    with whatever this misses.
+    or more agents than can be matched to them at that instant; and fixed activities
+    that cannot each keep one agent for their whole run (decided exactly, see
+    `_keep_agents`). Sets `cp.fixed_agents` to a valid choice otherwise, which the
+    schedule generation keeps (choosing greedily, it could put two on one agent).
     """
     conflicts: list[str] = []
     # A fixed activity's predecessors must not be able to end late: only fixed or
@@ -306,7 +322,8 @@ def _check_fixed(cp: CompiledProblem) -> None:
     for k, vs in by_agent.items():
         vs.sort(key=lambda v: (start[v], v))
         for i, a in enumerate(vs):
-            for b in vs[i + 1 :]:
+            for j in range(i + 1, len(vs)):
+                b = vs[j]
                 if start[b] >= end[a]:
                     break  # sorted by start: no later one overlaps a either
                 single_overlap = True
@@ -314,9 +331,23 @@ def _check_fixed(cp: CompiledProblem) -> None:
                     f"fixed activities {cp.ids[a]!r} and {cp.ids[b]!r} overlap on agent "
                     f"{cp.agent_ids[k]!r}"
                 )
-    conflicts += _fixed_overlaps(cp, running, start, end, check_agents=not single_overlap)
+    sweep = _fixed_overlaps(cp, running, start, end, check_agents=not single_overlap)
+    conflicts += sweep.conflicts
     if conflicts:
         raise InfeasibleProblemError(conflicts)
+    cp.fixed_agents = [-1] * cp.n
+    if sweep.moved:
+        _keep_agents(cp, running, start, end)
+    else:  # no activity changed agent after it started: the sweep's choice holds
+        for v, k in sweep.agents.items():
+            cp.fixed_agents[v] = k
+
+
+@dataclass
+class _Sweep:
+    conflicts: list[str]
+    agents: dict[int, int]  # fixed activity -> the agent it held when it ended
+    moved: bool  # an activity had to change agent after it had started
 
 
 def _fixed_overlaps(
@@ -326,7 +357,7 @@ def _fixed_overlaps(
     end: dict[int, int],
     *,
     check_agents: bool,
-) -> list[str]:
+) -> _Sweep:
     """Capacity and agent-pool conflicts among fixed activities, swept in time order.
 
     At each instant a fixed activity starts, the fixed activities running then must fit
@@ -340,6 +371,8 @@ def _fixed_overlaps(
     active: set[int] = set()
     owner: dict[int, int] = {}  # agent index -> activity holding it
     agent_of: dict[int, int] = {}
+    held: dict[int, int] = {}
+    moved = False
     # Ends before starts at the same instant: the intervals are half-open.
     events = sorted([(end[v], 0, v) for v in running] + [(start[v], 1, v) for v in running])
     for i, (t, is_start, v) in enumerate(events):
@@ -350,13 +383,15 @@ def _fixed_overlaps(
             k = agent_of.pop(v, None)
             if k is not None:
                 del owner[k]
+                held[v] = k
             continue
         active.add(v)
         for r, q in cp.demands[v]:
             usage[r] += q
         if check_agents and cp.agent_options[v]:
-            visited: set[int] = set()
-            if not _augment(cp, v, owner, agent_of, visited):
+            found, visited, shifted = _augment(cp, v, owner, agent_of)
+            moved = moved or any(start[u] < t for u in shifted)
+            if not found:
                 check_agents = False  # one report: the rest would repeat it
                 names = ", ".join(repr(cp.ids[u]) for u in sorted(visited, key=cp.ids.__getitem__))
                 able = sorted({cp.agent_ids[k] for u in visited for k in cp.agent_options[u]})
@@ -379,18 +414,93 @@ def _fixed_overlaps(
                         f"{cp.problem.resources[r].id!r} at hour {cp.to_hours(t):g}, capacity "
                         f"is {cap}"
                     )
-    return out
+    return _Sweep(out, held, moved)
 
 
 def _augment(
-    cp: CompiledProblem, v: int, owner: dict[int, int], agent_of: dict[int, int], visited: set[int]
-) -> bool:
-    """Finds an agent for ``v``, moving others along an alternating path (Kuhn)."""
-    visited.add(v)
-    for k in cp.agent_options[v]:
-        u = owner.get(k)
-        if u is None or (u not in visited and _augment(cp, u, owner, agent_of, visited)):
+    cp: CompiledProblem, v: int, owner: dict[int, int], agent_of: dict[int, int]
+) -> tuple[bool, set[int], list[int]]:
+    """Finds an agent for ``v``: a free one if it can, else by moving others along an
+    alternating path (breadth first, without recursion).
+
+    Returns whether it found one, the activities the search reached, and those that
+    changed agent.
+    """
+    options = cp.agent_options
+    for k in options[v]:
+        if k not in owner:
             owner[k] = v
             agent_of[v] = k
-            return True
-    return False
+            return True, {v}, []
+    wanted_by: dict[int, int] = {}  # agent -> the activity that would take it
+    visited = {v}
+    queue = deque([v])
+    while queue:
+        u = queue.popleft()
+        for k in options[u]:
+            if k in wanted_by:
+                continue
+            wanted_by[k] = u
+            w = owner.get(k)
+            if w is None:  # a free agent at the end of the path: shift along it
+                shifted = []
+                while True:
+                    u = wanted_by[k]
+                    previous = agent_of.get(u)
+                    owner[k] = u
+                    agent_of[u] = k
+                    if u == v:
+                        return True, visited, shifted
+                    shifted.append(u)
+                    assert previous is not None
+                    k = previous
+            if w not in visited:
+                visited.add(w)
+                queue.append(w)
+    return False, visited, []
+
+
+def _keep_agents(
+    cp: CompiledProblem, running: list[int], start: dict[int, int], end: dict[int, int]
+) -> None:
+    """Chooses for each fixed activity an agent it keeps for its whole run, no agent doing
+    two at once, or raises `InfeasibleProblemError`. Exact (a small CP-SAT model over the
+    fixed activities alone): with agents eligible per activity this is list colouring of
+    intervals, which no greedy choice decides."""
+    from ortools.sat.python import cp_model
+
+    chosen = [v for v in running if cp.agent_options[v]]
+    model = cp_model.CpModel()
+    pick: dict[tuple[int, int], cp_model.IntVar] = {}
+    by_agent: dict[int, list[cp_model.IntervalVar]] = {}
+    for v in chosen:
+        lits = []
+        for k in cp.agent_options[v]:
+            lit = model.NewBoolVar(f"x{v}_{k}")
+            pick[v, k] = lit
+            lits.append(lit)
+            by_agent.setdefault(k, []).append(
+                model.NewOptionalFixedSizeIntervalVar(start[v], cp.dur[v], lit, f"i{v}_{k}")
+            )
+        model.AddExactlyOne(lits)
+    for intervals in by_agent.values():
+        if len(intervals) > 1:
+            model.AddNoOverlap(intervals)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 10.0
+    status = solver.Solve(model)
+    if status == cp_model.INFEASIBLE:
+        shown = sorted(cp.ids[v] for v in chosen)
+        names = ", ".join(map(repr, shown[:10])) + (", ..." if len(shown) > 10 else "")
+        raise InfeasibleProblemError(
+            [
+                f"fixed activities {names} cannot each keep one agent for their whole run "
+                "(an agent does one at a time)"
+            ]
+        )
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        for (v, k), lit in pick.items():
+            if solver.Value(lit):
+                cp.fixed_agents[v] = k
+    # Undecided within the time limit: the schedule generation chooses greedily.

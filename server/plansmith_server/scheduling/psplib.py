@@ -12,12 +12,16 @@ rather than read as a different instance.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .errors import InvalidProblemError
 from .model import Activity, Resource, SchedulingProblem
 
 _JOBS_PREFIX = "JOBS (INCL. SUPERSOURCE/SINK )"
+
+
+_WHOLE = re.compile(r"-?[0-9]+")
 
 
 def parse_sm(text: str, name: str = "") -> SchedulingProblem:
@@ -42,12 +46,13 @@ def parse_sm(text: str, name: str = "") -> SchedulingProblem:
         raise InvalidProblemError(f"PSPLIB section {prefix!r} not found")
 
     def numbers(i: int) -> list[int]:
-        try:
-            return [int(x) for x in lines[i].split()]
-        except ValueError:
+        # ASCII digits only: int() would also take "1_0", "+7" and other scripts' digits.
+        tokens = lines[i].split()
+        if not all(_WHOLE.fullmatch(x) for x in tokens):
             raise InvalidProblemError(
                 f"PSPLIB line {i + 1}: expected whole numbers, got {lines[i].strip()!r}"
-            ) from None
+            )
+        return [int(x) for x in tokens]
 
     def rows(section: str, skip: int) -> list[tuple[int, list[int]]]:
         """(line index, numbers) of the non-blank lines of a section, up to its end."""

@@ -66,6 +66,7 @@ def serial_sgs(
     demands = cp.demands
     options = cp.agent_options
     fixed = cp.fixed
+    fixed_agents = cp.fixed_agents
 
     def reserve(v: int, t: int, k: int) -> None:
         d = dur[v]
@@ -86,7 +87,9 @@ def serial_sgs(
         has_fixed = True
         t = (horizon - fx - dur[v]) if backward else fx
         k = -1
-        if options[v]:
+        if fixed_agents and fixed_agents[v] >= 0:
+            k = fixed_agents[v]  # chosen for all fixed activities together (compile_problem)
+        elif options[v]:
             # Keep the first agent free at the fixed time (least loaded on ties).
             best = None
             for a in options[v]:
