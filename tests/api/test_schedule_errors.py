@@ -220,6 +220,24 @@ async def test_apply_from_an_unchanged_snapshot_is_written(server, plans):
         assert t.schedule.end_offset_hours == pytest.approx(placed[t.id].end)
 
 
+async def test_an_apply_that_changes_nothing_leaves_the_revision_for_others(server, plans):
+    """Applying a schedule already applied writes nothing and keeps the revision, so an
+    apply computed meanwhile from that revision is not aborted for nothing."""
+    pid, _ = await make_plan(plans, AGENTS, TWO_TASKS)
+    book = ScheduleBook(server.book)
+    snap = await book.snapshot(pid)
+    opt = await book.optimize(pid, time_limit=1.0)
+    first = await book.apply_optimization(snap, opt)
+    applied = await book.snapshot(pid)  # the revision after the first apply
+    again = await book.optimize(pid, time_limit=1.0)  # the same schedule: nothing to write
+    other = await book.optimize(pid, time_limit=1.0)  # a concurrent client's, same revision
+    assert (await book.apply_optimization(applied, again)).plan_revision == first.plan_revision
+    done = await book.apply_optimization(applied, other)  # not aborted
+    assert done.plan_revision == first.plan_revision
+    plan, _ = await state(plans, pid)
+    assert plan.revision == first.plan_revision
+
+
 # ---- plans whose in-progress work waits on open work --------------------------------
 
 

@@ -213,6 +213,10 @@ class ScheduleBook:
             # still make the schedule wrong.
             if plan.revision != snap.plan.revision:
                 raise EtagMismatchError("plan", plan_id, plan.etag)
+            if not updated:
+                # Nothing changes: no new revision, so applies computed meanwhile from
+                # this revision (a retry, another client) are not aborted for nothing.
+                return replace(opt, plan_revision=plan.revision)
             revision = tx.bump_revision(plan_id, ts)
             for t in updated:
                 tx.update_task(t, dependencies=False)  # agent and schedule only
