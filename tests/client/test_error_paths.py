@@ -73,6 +73,9 @@ async def test_a_string_for_a_list_field_is_refused_not_split_into_characters(cl
         ),
         ("dependencies", lambda: client.batch_create_tasks(plan.id, [{"dependencies": "a"}])),
         ("requirements", lambda: client.generate_plan("G", "d", requirements="card payments")),
+        # A mapping, iterated, gives its keys: an agent named "id", objectives "a" and "b".
+        ("available_agents", lambda: client.generate_plan("G", "d", available_agents=one_agent)),
+        ("objectives", lambda: client.create_plan("Q", objectives={"a": 1, "b": 2})),
     ]
     for field, call in cases:
         with pytest.raises(TypeError, match=rf"^{field}: expected a list"):
@@ -348,6 +351,58 @@ def test_a_listener_sees_the_new_state_and_may_read_the_breaker(clock):
         (BreakerState.CLOSED, BreakerState.CLOSED),
     ]
     assert seen[0][2] == "CircuitBreaker('t', state=open)"
+
+
+def test_a_change_made_through_pybreaker_is_told_at_the_next_use(clock):
+    """`breaker.pybreaker` is public: a change made through it is queued like any other
+    and told when the breaker is next used (it was never told)."""
+    breaker = CircuitBreaker("t", BreakerPolicy(reset_timeout=5), clock=clock)
+    seen: list[tuple[BreakerState, BreakerState]] = []
+    breaker.add_listener(lambda b, old, new: seen.append((old, new)))
+    breaker.pybreaker.open()
+    assert breaker.state is BreakerState.OPEN
+    assert seen == [(BreakerState.CLOSED, BreakerState.OPEN)]
+    breaker.pybreaker.close()
+    breaker.admit()  # the closed fast path tells it too
+    assert seen[-1] == (BreakerState.OPEN, BreakerState.CLOSED) and len(seen) == 2
+
+
+PURE_PYTHON_DETAILS = r"""
+import grpc
+from plansmith import ResourceNotFoundError
+from plansmith.errors import from_rpc_error
+from google.protobuf.internal import api_implementation
+assert api_implementation.Type() == "python", api_implementation.Type()
+bad_utf8 = b"\x12\x02\xff\xfe"  # a Status whose message is not UTF-8
+for details in (bad_utf8, b"\x08\x05\x1a\x06\x0a\x02\xff\xfe\x12\x00"):
+    err = grpc.aio.AioRpcError(
+        grpc.StatusCode.NOT_FOUND,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(("grpc-status-details-bin", details)),
+        details="gone",
+    )
+    mapped = from_rpc_error(err, method="/plansmith.v1.PlanService/GetPlan")
+    assert isinstance(mapped, ResourceNotFoundError), type(mapped)
+print("ok")
+"""
+
+
+def test_corrupt_details_under_the_pure_python_protobuf_give_the_typed_error():
+    """The pure-Python protobuf raises UnicodeDecodeError, not DecodeError, for text
+    fields that are not UTF-8 (the C one here raises DecodeError): both are caught."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", PURE_PYTHON_DETAILS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"},
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 # -- deadlines already gone ---------------------------------------------------------------

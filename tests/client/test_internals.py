@@ -1,5 +1,5 @@
-"""I/O-free pins of the helpers the two clients share: update requests, `service_name`,
-the end of a resumable stream and the default jitter source."""
+"""I/O-free pins of the helpers the two clients share: update requests, `service_name`
+and the default jitter source (the end of a stream is tested on a real server, test_streams)."""
 
 from __future__ import annotations
 
@@ -80,9 +80,6 @@ def test_circuit_open_error_from_the_interceptor_names_method_service_and_reques
         "plansmith.v1.PlanService",
         "r1",
     )
-
-
-# -- the end of a resumable stream ---------------------------------------------------------
 
 
 # -- jitter --------------------------------------------------------------------------------

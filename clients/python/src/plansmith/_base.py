@@ -7,7 +7,9 @@ number lives here, once.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping, Sequence
+import contextlib
+import reprlib
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -127,11 +129,22 @@ def to_schedule(value: ScheduleArg) -> task_pb2.TaskSchedule:
 
 
 def _a_list(name: str, value: Any, of: str = "strings") -> Any:
-    """`value` as given, unless it is a single string: iterating one would yield its
-    characters (`objectives="go live"` would become seven one-letter objectives)."""
+    """`value` as given, unless it is a single string or mapping: iterating one would
+    yield its characters or keys (`objectives="go live"` would become seven one-letter
+    objectives, `agents={"id": "bob"}` an agent named "id")."""
     if isinstance(value, str):
         raise TypeError(f"{name}: expected a list of {of}, got a string")
+    if isinstance(value, Mapping | agent_pb2.Agent):
+        single = "agent" if of == "agents" else type(value).__name__
+        raise TypeError(f"{name}: expected a list of {of}, got a single {single}")
     return value
+
+
+def _agents(name: str, value: Any) -> list[agent_pb2.Agent]:
+    """A list of agents, from Agent messages, dicts or ids."""
+    _a_list(name, value, "agents")
+    with _naming(name, value):
+        return [to_agent(a) for a in value]
 
 
 def set_field(msg: Any, name: str, value: Any) -> None:
@@ -144,13 +157,11 @@ def set_field(msg: Any, name: str, value: Any) -> None:
     if enum_type is not None:
         setattr(msg, name, parse_enum(enum_type, value))  # its errors name the enum
         return
-    if name == "agents":
-        if isinstance(value, Mapping | agent_pb2.Agent):
-            raise TypeError("agents: expected a list of agents, got a single agent")
-        _a_list(name, value, "agents")
-    elif field.is_repeated and not _is_map(field):
-        _a_list(name, value)
-    try:
+    if field.is_repeated and not _is_map(field):
+        _a_list(name, value, "agents" if name == "agents" else "strings")
+    # Converting and assigning the caller's value: protobuf's own messages ("bad argument
+    # type for built-in operation") do not say which of a call's many arguments was wrong.
+    with _naming(name, value):
         if name == "agents":
             agents = [to_agent(a) for a in value]
             del msg.agents[:]
@@ -167,10 +178,16 @@ def set_field(msg: Any, name: str, value: Any) -> None:
             target.extend(value)
         else:
             setattr(msg, name, value)
-    except TypeError as exc:
-        # protobuf's own message ("bad argument type for built-in operation") does not
-        # say which of a call's many keyword arguments was wrong.
-        raise TypeError(f"{name}: cannot take {value!r} ({exc})") from exc
+
+
+@contextlib.contextmanager
+def _naming(name: str, value: Any) -> Iterator[None]:
+    """Re-raises a TypeError or ValueError about the caller's `value` naming its field
+    (the value shortened)."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: cannot take {reprlib.repr(value)} ({exc})") from exc
 
 
 def _is_map(field: Any) -> bool:
@@ -439,7 +456,7 @@ def plan_brief(
         project_id=project_id,
         requirements=list(_a_list("requirements", requirements)),
         constraints=list(_a_list("constraints", constraints)),
-        available_agents=[to_agent(a) for a in _a_list("available_agents", agents, "agents")],
+        available_agents=_agents("available_agents", agents),
     )
     if context:
         ctx = struct_pb2.Struct()

@@ -158,7 +158,9 @@ class CircuitBreaker:
 
     @property
     def pybreaker(self) -> pybreaker.CircuitBreaker:
-        """The underlying pybreaker breaker (its reset timeout is not used)."""
+        """The underlying pybreaker breaker (its reset timeout is not used). A change made
+        through it directly is told to the listeners at the breaker's next use (`state`,
+        an admitted call)."""
         return self._cb
 
     @property
@@ -228,17 +230,19 @@ class CircuitBreaker:
         return max(0.0, self.policy.reset_timeout - (self._clock.monotonic() - self._opened_at))
 
     def _maybe_half_open(self) -> None:
-        if self._cb.current_state != pybreaker.STATE_OPEN or self._retry_after() > 0:
-            return
-        with self._transition:
-            if self._cb.current_state == pybreaker.STATE_OPEN:
-                self._cb.half_open()
-        self._notify()
+        if self._cb.current_state == pybreaker.STATE_OPEN and self._retry_after() <= 0:
+            with self._transition:
+                if self._cb.current_state == pybreaker.STATE_OPEN:
+                    self._cb.half_open()
+        if self._pending:  # also changes made through `pybreaker` directly
+            self._notify()
 
     def admit(self) -> Admission:
         """Admits one attempt, or raises `CircuitOpenError` without touching the network."""
         state = self._cb.current_state
         if state == pybreaker.STATE_CLOSED:
+            if self._pending:  # a change made through `pybreaker` directly
+                self._notify()
             return Admission(self._generation, False)
         self._maybe_half_open()
         if self._cb.current_state == pybreaker.STATE_OPEN:

@@ -448,7 +448,7 @@ def _unpack(any_msg: any_pb2.Any) -> Message:
             msg = kind()
             try:
                 any_msg.Unpack(msg)
-            except DecodeError:
+            except (DecodeError, UnicodeDecodeError):  # untrusted bytes (pure-Python protobuf)
                 return any_msg
             return msg
     return any_msg
@@ -488,7 +488,7 @@ def from_rpc_error(err: grpc.RpcError, *, method: str = "", request_id: str = ""
         try:
             status = status_pb2.Status.FromString(raw)
             details = [_unpack(a) for a in status.details]
-        except DecodeError:
+        except (DecodeError, UnicodeDecodeError):  # untrusted bytes (pure-Python protobuf)
             details = []
     info = next((d for d in details if isinstance(d, error_details_pb2.ErrorInfo)), None)
     reason = info.reason if info is not None else ""
