@@ -227,6 +227,32 @@ async def first_event_latency(address: str, make_call, inflight: int, seconds: f
         }
 
 
+def echo_run(address: str, inflight: int, seconds: float, tmp: str) -> dict:
+    """h2load against the echo, checked against its own count of calls served."""
+    before = asyncio.run(echo_count(address))
+    r = h2load(address, "/bench.Echo/Unary", frame(TYPICAL_TASK), inflight, seconds, tmp)
+    served = asyncio.run(echo_count(address)) - before
+    assert r["failed"] == 0 and served >= r["succeeded"], (r, served)
+    return r
+
+
+def plansmith_run(
+    address: str, path: str, body: bytes, inflight: int, seconds: float, tmp: str
+) -> dict:
+    """h2load against Plansmith, checked against the server's count of status codes."""
+    before = asyncio.run(plansmith_codes(address, path))
+    r = h2load(address, path, body, inflight, seconds, tmp)
+    after = asyncio.run(plansmith_codes(address, path))
+    ok = after.get("OK", 0) - before.get("OK", 0)
+    # h2load drops the connection when time is up: calls then in flight end CANCELLED at
+    # the server. Anything else is a failure.
+    cancelled = after.get("CANCELLED", 0) - before.get("CANCELLED", 0)
+    bad = sum(after.values()) - sum(before.values()) - ok - cancelled
+    assert r["failed"] == 0 and bad == 0 and cancelled <= inflight, (path, r, after)
+    assert ok >= r["succeeded"], (path, r, after)
+    return r
+
+
 def uncached_pages(tmp: str, levels: list[int], seconds: float, base: dict) -> list[tuple]:
     """ListTasks(50) on a server with the page cache off: what a page costs when its plan
     changed since it was last read (the main server serves the unchanged page from its
@@ -240,10 +266,7 @@ def uncached_pages(tmp: str, levels: list[int], seconds: float, base: dict) -> l
     try:
         body, path = frame(asyncio.run(seed(addr))["ListTasks(50)"]), PATHS["ListTasks(50)"]
         for n in levels:
-            before = asyncio.run(plansmith_codes(addr, path))
-            r = h2load(addr, path, body, n, seconds, tmp)
-            ok = asyncio.run(plansmith_codes(addr, path)).get("OK", 0) - before.get("OK", 0)
-            assert r["failed"] == 0 and ok >= r["succeeded"], (r, ok)
+            r = plansmith_run(addr, path, body, n, seconds, tmp)
             rows.append(("ListTasks(50), page not cached", n, r, base[n]))
     finally:
         ps.terminate()
@@ -283,28 +306,13 @@ def main() -> None:
             reqs = asyncio.run(seed(ps_addr))
             base: dict[int, dict] = {}
             for n in levels:
-                before = asyncio.run(echo_count(echo_addr))
-                r = h2load(
-                    echo_addr, "/bench.Echo/Unary", frame(TYPICAL_TASK), n, args.seconds, tmp
-                )
-                served = asyncio.run(echo_count(echo_addr)) - before
-                assert r["failed"] == 0 and served >= r["succeeded"], (r, served)
-                base[n] = r
+                base[n] = r = echo_run(echo_addr, n, args.seconds, tmp)
                 rows.append(("echo (unary)", n, r, None))
             for name, path in PATHS.items():
                 if wanted and name not in wanted:
                     continue
                 for n in levels:
-                    before = asyncio.run(plansmith_codes(ps_addr, path))
-                    r = h2load(ps_addr, path, frame(reqs[name]), n, args.seconds, tmp)
-                    after = asyncio.run(plansmith_codes(ps_addr, path))
-                    ok = after.get("OK", 0) - before.get("OK", 0)
-                    # h2load drops the connection when time is up: calls then in flight
-                    # end CANCELLED at the server. Anything else is a failure.
-                    cancelled = after.get("CANCELLED", 0) - before.get("CANCELLED", 0)
-                    bad = sum(after.values()) - sum(before.values()) - ok - cancelled
-                    assert r["failed"] == 0 and bad == 0 and cancelled <= n, (name, r, after)
-                    assert ok >= r["succeeded"], (name, r, after)
+                    r = plansmith_run(ps_addr, path, frame(reqs[name]), n, args.seconds, tmp)
                     rows.append((name, n, r, base[n]))
                 if name == "ListTasks(50)":
                     rows += uncached_pages(tmp, levels, args.seconds, base)
@@ -345,9 +353,7 @@ def main() -> None:
             echo, echo_addr = launch_echo()
             try:  # at the highest concurrency only, to keep make bench within 3 minutes
                 n = max(levels)
-                r = h2load(
-                    echo_addr, "/bench.Echo/Unary", frame(TYPICAL_TASK), n, args.seconds, tmp
-                )
+                r = echo_run(echo_addr, n, args.seconds, tmp)
                 rows.append(("(reference) echo on asyncio's loop", n, r, None))
             finally:
                 echo.terminate()
