@@ -141,9 +141,10 @@ class PlanBook:
 
     def check_room(self, tx: ReadTx, plan_id: str, adding: int) -> None:
         """Refuses to grow a plan past `max_tasks_per_plan` tasks (or raises NotFound)."""
-        have = tx.task_count(plan_id)
-        if have is None:
+        size = tx.plan_size(plan_id)
+        if size is None:
             raise NotFoundError("plan", plan_id)
+        have = size[1]
         if have + adding > self.max_tasks_per_plan:
             raise FailedPreconditionError(
                 f"plan {plan_id!r} has {have} tasks; adding {adding} would pass the limit of "

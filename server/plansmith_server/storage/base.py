@@ -84,12 +84,9 @@ class ReadTx(Protocol):
         """Ids of the tasks that depend on `task_id`."""
         ...
 
-    def task_count(self, plan_id: str) -> int | None:
-        """How many tasks the plan has; None when there is no such plan."""
-        ...
-
     def plan_size(self, plan_id: str) -> tuple[int, int] | None:
-        """The plan's (revision, task count); None when there is no such plan."""
+        """The plan's (revision, task count), the count kept by triggers; None when there
+        is no such plan."""
         ...
 
     def children(self, task_id: str) -> list[str]:

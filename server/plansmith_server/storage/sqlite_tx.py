@@ -302,10 +302,6 @@ class SqliteReadTx:
         )
         return [r[0] for r in rows]
 
-    def task_count(self, plan_id: str) -> int | None:
-        row = self._one("SELECT task_count FROM plans WHERE id = ?", (plan_id,))
-        return int(row[0]) if row else None
-
     def plan_size(self, plan_id: str) -> tuple[int, int] | None:
         row = self._one("SELECT revision, task_count FROM plans WHERE id = ?", (plan_id,))
         return (int(row[0]), int(row[1])) if row else None
@@ -368,7 +364,8 @@ class SqliteWriteTx(SqliteReadTx):
         )
 
     def delete_plan(self, plan_id: str) -> int:
-        count = self.task_count(plan_id) or 0
+        size = self.plan_size(plan_id)
+        count = size[1] if size else 0
         # Edges first: tasks of one plan reference each other, and the cascade from plans
         # would otherwise check every edge row by row.
         self._c.execute("DELETE FROM task_dependencies WHERE plan_id = ?", (plan_id,))
