@@ -5,6 +5,7 @@ never leaves the process."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -181,23 +182,22 @@ async def corrupt() -> AsyncIterator[tuple[_CorruptDetails, str]]:
         await server.stop(None)
 
 
-def _open(kind: str, address: str, **kwargs: Any) -> Client:
+@contextlib.asynccontextmanager
+async def _opened(kind: str, address: str, **kwargs: Any) -> AsyncIterator[Client]:
     """A client of `kind`: `async` / `sync` with the interceptor chain, `async-raw` /
-    `sync-raw` on a bare channel."""
+    `sync-raw` on a bare channel; closed on the way out."""
     if kind == "async":
-        return Client(AsyncPlansmithClient.connect(address, **kwargs))
-    if kind == "sync":
-        return Client(PlansmithClient.connect(address, **kwargs))
-    if kind == "async-raw":
-        return Client(AsyncPlansmithClient(grpc.aio.insecure_channel(address), owns_channel=True))
-    return Client(PlansmithClient(grpc.insecure_channel(address), owns_channel=True))
-
-
-async def _close(client: Client) -> None:
-    if client.is_async:
-        await client.client.close()
+        client = Client(AsyncPlansmithClient.connect(address, **kwargs))
+    elif kind == "sync":
+        client = Client(PlansmithClient.connect(address, **kwargs))
+    elif kind == "async-raw":
+        client = Client(AsyncPlansmithClient(grpc.aio.insecure_channel(address), owns_channel=True))
     else:
-        client.client.close()
+        client = Client(PlansmithClient(grpc.insecure_channel(address), owns_channel=True))
+    try:
+        yield client
+    finally:
+        await client.close()  # the wrapper runs a sync client's close in a thread
 
 
 def _any(msg: Any) -> any_pb2.Any:
@@ -223,12 +223,9 @@ async def test_a_corrupt_status_details_trailer_still_gives_the_typed_error(corr
     backend.trailer = GARBAGE[garbage]
     with pytest.raises(DecodeError):  # the trailer really is not a google.rpc.Status
         status_pb2.Status.FromString(backend.trailer)
-    client = _open(kind, address, retry=None, breaker=None)
-    try:
+    async with _opened(kind, address, retry=None, breaker=None) as client:
         with pytest.raises(ResourceNotFoundError) as info:
             await client.get_plan("pln_1")
-    finally:
-        await _close(client)
     err = info.value
     assert backend.calls == 1  # the server's answer, not a local failure
     assert err.status_code == grpc.StatusCode.NOT_FOUND
@@ -248,12 +245,9 @@ async def test_one_corrupt_detail_does_not_lose_the_others(corrupt, kind):
     backend.trailer = status_pb2.Status(
         code=10, message="stale etag", details=[broken, _any(info)]
     ).SerializeToString()
-    client = _open(kind, address, retry=None, breaker=None)
-    try:
+    async with _opened(kind, address, retry=None, breaker=None) as client:
         with pytest.raises(ConflictError) as caught:
             await client.get_plan("pln_1")
-    finally:
-        await _close(client)
     err = caught.value
     assert type(err) is EtagMismatchError
     assert (err.reason, err.domain, err.message) == ("ETAG_MISMATCH", "plansmith.dev", "stale etag")
@@ -431,11 +425,8 @@ async def test_a_call_past_its_deadline_fails_at_once_without_reaching_the_serve
 @pytest.fixture
 async def raw(kind: str, fault_server: Running) -> AsyncIterator[Client]:
     """A client of the parametrized kind on a bare channel: no interceptor chain."""
-    client = _open(f"{kind}-raw", fault_server.address)
-    try:
+    async with _opened(f"{kind}-raw", fault_server.address) as client:
         yield client
-    finally:
-        await _close(client)
 
 
 async def test_a_raw_client_past_its_deadline_raises_the_typed_error(raw, faults):
