@@ -106,6 +106,26 @@ async def test_a_value_of_the_wrong_type_names_its_field(client, faults):
     assert faults.calls["CreateTask"] == 1
 
 
+async def test_a_malformed_value_names_its_field_too(client, faults):
+    # ValueErrors from converting the caller's value (an unknown key in an agent dict,
+    # a schedule of three numbers) name the field like the TypeErrors above.
+    plan = await client.create_plan("P")
+    task = await client.create_task("t", plan_id=plan.id)
+    cases = [
+        ("agents", lambda: client.update_plan(plan.id, agents=[{"id": "a", "nope": 1}])),
+        ("schedule", lambda: client.update_task(task.id, schedule=(1, 2, 3))),
+        (
+            "available_agents",
+            lambda: client.generate_plan("G", "d", available_agents=[{"nope": 1}]),
+        ),
+    ]
+    for field, call in cases:
+        with pytest.raises(ValueError, match=rf"^{field}: cannot take"):
+            await call()
+    for method in ("UpdatePlan", "UpdateTask", "GeneratePlan"):
+        assert faults.calls[method] == 0, method
+
+
 async def test_update_plan_needs_a_field_to_change(client, faults):
     # An empty update mask means "replace every field" to the server (AIP-134): the
     # client must not send one by accident.
