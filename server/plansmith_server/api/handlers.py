@@ -25,14 +25,21 @@ UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
-class Encoded(bytes):
-    """A response already serialized (see `convert.TaskEncodings.listed`): sent as it is."""
+class Encoded:
+    """A response already serialized (see `convert.TaskEncodings.listed`): sent as it is.
+    A wrapper rather than a bytes subclass, whose construction and conversion back to
+    bytes would each copy the whole response (a cached page of 50 tasks is ~16 kB)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 def _serializer(cls: type[_message.Message]) -> Callable[[Any], bytes]:
     def serialize(response: Any) -> bytes:
         if response.__class__ is Encoded:
-            return bytes(response)
+            return response.data
         return cls.SerializeToString(response)
 
     return serialize
