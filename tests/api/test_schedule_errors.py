@@ -15,7 +15,7 @@ from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server.api.errors import to_status
 from plansmith_server.domain.plans import Mutation
 from plansmith_server.domain.schedules import ScheduleBook
-from plansmith_server.errors import EtagMismatchError
+from plansmith_server.errors import EtagMismatchError, NotFoundError
 from tests.conftest import details_of
 
 T = task_pb2.Task
@@ -203,6 +203,17 @@ async def test_apply_after_a_task_was_added_is_aborted_and_writes_nothing(server
     plan, tasks = await state(plans, pid)
     assert plan.revision == revision and len(tasks) == 3
     assert all(not t.assigned_to and not t.HasField("schedule") for t in tasks)
+
+
+async def test_apply_after_the_plan_was_deleted_is_not_found(server, plans):
+    pid, _ = await make_plan(plans, AGENTS, TWO_TASKS)
+    book = ScheduleBook(server.book)
+    snap = await book.snapshot(pid)
+    opt = await book.optimize(pid, time_limit=1.0)
+    await plans.DeletePlan(ps.DeletePlanRequest(plan_id=pid))
+    with pytest.raises(NotFoundError) as e:
+        await book.apply_optimization(snap, opt)
+    assert (e.value.resource_type, e.value.resource_id) == ("plan", pid)
 
 
 async def test_apply_from_an_unchanged_snapshot_is_written(server, plans):

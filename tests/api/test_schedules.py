@@ -165,7 +165,11 @@ async def test_optimize_errors(plans, sched):
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await sched.OptimizePlan(req)
         assert e.value.code() == code, req
-        assert details_of(e.value)["ErrorInfo"].reason == reason
+        details = details_of(e.value)
+        assert details["ErrorInfo"].reason == reason
+        if reason == "PLAN_EMPTY":  # says which plan, like every FAILED_PRECONDITION
+            violation = details["PreconditionFailure"].violations[0]
+            assert (violation.type, violation.subject) == ("PLAN_EMPTY", f"plans/{empty.id}")
 
 
 async def test_cpm_hand_checked_with_slack_and_critical_path(plans, sched):

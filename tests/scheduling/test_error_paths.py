@@ -152,8 +152,9 @@ def test_more_fixed_activities_at_once_than_agents_able_to_do_them_are_refused()
 
 
 def test_fixed_activities_that_fit_the_agents_after_a_swap_are_accepted() -> None:
-    # `a` first takes x (its first option); `b` needs x, so `a` must move to y.
-    compile_problem(
+    # `a` first takes x (its first option); `b` needs x, so `a` must move to y; it has
+    # started by then, so the choice for the whole run comes from the exact model.
+    cp = compile_problem(
         SchedulingProblem(
             (
                 Activity("a", 2, requires_agent=True, fixed_start=0),
@@ -162,6 +163,7 @@ def test_fixed_activities_that_fit_the_agents_after_a_swap_are_accepted() -> Non
             agents=("x", "y"),
         )
     )
+    assert [cp.agent_ids[k] for k in cp.fixed_agents] == ["y", "x"]
 
 
 @pytest.mark.parametrize("solver", ["cpsat", "heuristic"])

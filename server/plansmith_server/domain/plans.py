@@ -245,7 +245,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "plan_id", plan_id)
         v.raise_if_any()
-        return await self.store.read(lambda tx: _require_plan(tx, plan_id), snapshot=False)
+        return await self.store.read(lambda tx: require_plan(tx, plan_id), snapshot=False)
 
     async def list_plans(
         self, *, project_id: str = "", status: int = 0, page_size: int = 0, page_token: str = ""
@@ -274,7 +274,7 @@ class PlanBook:
         v.raise_if_any()
 
         def body(tx: WriteTx) -> Plan:
-            current = _require_plan(tx, changes.id)
+            current = require_plan(tx, changes.id)
             if etag and etag != current.etag:
                 raise EtagMismatchError("plan", current.id, current.etag)
             values = {f: getattr(changes, f) for f in fields}
@@ -309,7 +309,7 @@ class PlanBook:
         v.raise_if_any()
 
         def body(tx: WriteTx) -> PlanDeletion:
-            current = _require_plan(tx, plan_id)
+            current = require_plan(tx, plan_id)
             if etag and etag != current.etag:
                 raise EtagMismatchError("plan", plan_id, current.etag)
             ts = self.clock()
@@ -382,7 +382,7 @@ class PlanBook:
             # The plan's agents only matter to drafts assigned to one (decoding the plan
             # on every create was a sixth of CreateTask's time in the transaction).
             agent_ids = (
-                _require_plan(tx, plan_id).agent_ids()
+                require_plan(tx, plan_id).agent_ids()
                 if any(d.assigned_to for d in drafts)
                 else set()
             )
@@ -492,16 +492,16 @@ class PlanBook:
             # A plan read again and again while it does not change (a dashboard, agents
             # polling for work) costs one lookup of its revision, not a query of its tasks.
             pages = self._task_pages
-            if pages is None:
-                rows, total = tx.list_tasks(q, count)
-                return _page(rows, size, total, filt)
-            with self._task_pages_lock:
-                cached = pages.get((q, revision))
+            cached = None
+            if pages is not None:
+                with self._task_pages_lock:
+                    cached = pages.get((q, revision))
             if cached is None:
                 rows, total = tx.list_tasks(q, count)
                 cached = _page(rows, size, total, filt)
-                with self._task_pages_lock:
-                    pages.put((q, revision), cached)
+                if pages is not None:
+                    with self._task_pages_lock:
+                        pages.put((q, revision), cached)
             return cached
 
         # One snapshot: the revision and the rows it keys must be read together (a page
@@ -534,7 +534,7 @@ class PlanBook:
             if updated.assigned_to and "assigned_to" in values:
                 # Only a new assignment is checked against the plan's agents (decoding
                 # the plan on every update cost a sixth of the transaction's time).
-                agents = _require_plan(tx, plan_id).agent_ids()
+                agents = require_plan(tx, plan_id).agent_ids()
                 val.check_task(v2, "task", updated, ("assigned_to",), agent_ids=agents)
             val.check_estimate_range(v2, "task", updated)
             if "dependencies" in values and updated.dependencies:
@@ -630,7 +630,7 @@ class PlanBook:
 # ---- helpers -------------------------------------------------------------------------------
 
 
-def _require_plan(tx: ReadTx, plan_id: str) -> Plan:
+def require_plan(tx: ReadTx, plan_id: str) -> Plan:
     plan = tx.get_plan(plan_id)
     if plan is None:
         raise NotFoundError("plan", plan_id)

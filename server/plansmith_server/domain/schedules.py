@@ -16,7 +16,7 @@ from typing import Any
 from plansmith_server import planning, scheduling
 from plansmith_server.domain import validation as val
 from plansmith_server.domain.models import ChangeRecord, Plan, Schedule, Task, TaskStatus
-from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook
+from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook, require_plan
 from plansmith_server.errors import (
     EtagMismatchError,
     FailedPreconditionError,
@@ -189,9 +189,7 @@ class ScheduleBook:
         placed_by_id = opt.result.by_id()
 
         def body(tx: WriteTx) -> Optimization:
-            plan = tx.get_plan(plan_id)
-            if plan is None:
-                raise NotFoundError("plan", plan_id)
+            plan = require_plan(tx, plan_id)
             ts = self.book.clock()
             updated: list[Task] = []
             for task in snap.tasks:

@@ -467,7 +467,10 @@ def _keep_agents(
     two at once, or raises `InfeasibleProblemError`. Exact (a small CP-SAT model over the
     fixed activities alone): with agents eligible per activity this is list colouring of
     intervals, which no greedy choice decides."""
-    from ortools.sat.python import cp_model
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:  # the heuristic runs without OR-Tools: it then chooses greedily
+        return
 
     chosen = [v for v in running if cp.agent_options[v]]
     model = cp_model.CpModel()

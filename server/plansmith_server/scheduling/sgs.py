@@ -87,7 +87,7 @@ def serial_sgs(
         has_fixed = True
         t = (horizon - fx - dur[v]) if backward else fx
         k = -1
-        if fixed_agents and fixed_agents[v] >= 0:
+        if fixed_agents[v] >= 0:
             k = fixed_agents[v]  # chosen for all fixed activities together (compile_problem)
         elif options[v]:
             # Keep the first agent free at the fixed time (least loaded on ties).
