@@ -19,7 +19,7 @@ from plansmith._defaults import DEFAULT, UNSET, DefaultType
 from plansmith.enums import EnumArg, parse_enum
 from plansmith.errors import DeadlineExceededError
 from plansmith.interceptors import InterceptorChain
-from plansmith.interceptors._common import method_name, new_request_id
+from plansmith.interceptors._common import new_request_id, rpc_method
 from plansmith.retry import NO_RETRY, RetryPolicy, RetryStats
 from plansmith.v1 import (
     agent_pb2,
@@ -157,16 +157,17 @@ def set_field(msg: Any, name: str, value: Any) -> None:
     if enum_type is not None:
         setattr(msg, name, parse_enum(enum_type, value))  # its errors name the enum
         return
+    if name == "agents":
+        agents = _agents(name, value)
+        del msg.agents[:]
+        msg.agents.extend(agents)
+        return
     if field.is_repeated and not _is_map(field):
-        _a_list(name, value, "agents" if name == "agents" else "strings")
+        _a_list(name, value)
     # Converting and assigning the caller's value: protobuf's own messages ("bad argument
     # type for built-in operation") do not say which of a call's many arguments was wrong.
     with _naming(name, value):
-        if name == "agents":
-            agents = [to_agent(a) for a in value]
-            del msg.agents[:]
-            msg.agents.extend(agents)
-        elif name == "schedule":
+        if name == "schedule":
             msg.schedule.CopyFrom(to_schedule(value))
         elif _is_map(field):
             target = getattr(msg, name)
@@ -421,13 +422,6 @@ class BaseClient:
             )
 
         return make
-
-
-def rpc_method(rpc: Any) -> str:
-    """The full method name of a stub's multi-callable (sync or aio, intercepted or not),
-    or "" when it does not say."""
-    raw = getattr(rpc, "_method", "")
-    return method_name(raw) if isinstance(raw, str | bytes) and raw else ""
 
 
 def split_context(context: Mapping[str, Any] | None, metadata: Any) -> tuple[dict[str, Any], Any]:

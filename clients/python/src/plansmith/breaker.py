@@ -203,6 +203,8 @@ class CircuitBreaker:
         """Tells the listeners about the queued changes, in order. One thread at a time
         does it (a listener's own use of the breaker only queues); another thread's
         change queued meanwhile is told by the thread already telling."""
+        if not self._pending:  # the usual case, without the lock (a deque's length is atomic)
+            return
         with self._pending_lock:
             if self._notifying or not self._pending:
                 return
@@ -234,15 +236,13 @@ class CircuitBreaker:
             with self._transition:
                 if self._cb.current_state == pybreaker.STATE_OPEN:
                     self._cb.half_open()
-        if self._pending:  # also changes made through `pybreaker` directly
-            self._notify()
+        self._notify()  # also changes made through `pybreaker` directly
 
     def admit(self) -> Admission:
         """Admits one attempt, or raises `CircuitOpenError` without touching the network."""
         state = self._cb.current_state
         if state == pybreaker.STATE_CLOSED:
-            if self._pending:  # a change made through `pybreaker` directly
-                self._notify()
+            self._notify()  # a change made through `pybreaker` directly
             return Admission(self._generation, False)
         self._maybe_half_open()
         if self._cb.current_state == pybreaker.STATE_OPEN:

@@ -34,7 +34,7 @@ import grpc
 
 from plansmith.breaker import Admission, CircuitBreaker
 from plansmith.errors import PlansmithError, from_rpc_error
-from plansmith.interceptors._common import REQUEST_ID_HEADER, new_correlation_id
+from plansmith.interceptors._common import REQUEST_ID_HEADER, new_correlation_id, rpc_method
 from plansmith.interceptors.metadata import request_id_var
 from plansmith.retry import Clock, OnRetry, RetryPolicies, RetryPolicy, RetryState, RetryStats
 
@@ -69,8 +69,7 @@ class _StreamBase(Generic[Req, Resp]):
         self._seen = seen
         self._breaker = breaker
         self._clock = clock or Clock()
-        raw = getattr(method, "_method", "")
-        self.method_name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        self.method_name = rpc_method(method)
         self.request_id = request_id_var.get() or new_correlation_id()
         """The `x-request-id` every opening of the stream sends."""
         md = [(k, v) for k, v in metadata if k != REQUEST_ID_HEADER]

@@ -58,6 +58,13 @@ def method_name(method: str | bytes) -> str:
     return name
 
 
+def rpc_method(rpc: Any) -> str:
+    """The full method name of a stub's multi-callable (sync or aio, intercepted or not),
+    or "" when it does not say (it is grpc's private `_method`: no public accessor)."""
+    raw = getattr(rpc, "_method", "")
+    return method_name(raw) if isinstance(raw, str | bytes) and raw else ""
+
+
 def metadata_value(metadata: Any, key: str) -> str:
     for k, v in metadata or ():
         if k == key:
