@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import time
+from typing import Any
 
 log = logging.getLogger("plansmith.limits")
 
@@ -73,20 +74,14 @@ class CoreCallGauge:
         self._failed = False
 
     @classmethod
-    def find(
-        cls,
-        before: set[int],
-        *,
-        every: float = 0.01,
-        idle_every: float = 0.1,
-        busy_from: int = 0,
-    ) -> CoreCallGauge | None:
-        """The gauge of the one server created since `before` was taken, or None (with a
-        warning) when there is not exactly one or channelz cannot be read."""
+    def find(cls, before: set[int], **options: Any) -> CoreCallGauge | None:
+        """The gauge of the one server created since `before` was taken (`options` as for
+        the constructor), or None (with a warning) when there is not exactly one or
+        channelz cannot be read."""
         try:
             new = server_ids() - before
             if len(new) == 1:
-                gauge = cls(new.pop(), every=every, idle_every=idle_every, busy_from=busy_from)
+                gauge = cls(new.pop(), **options)
                 gauge.open_calls()
                 return gauge
         except Exception:  # an unexpected channelz shape must not stop the server

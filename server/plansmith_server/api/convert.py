@@ -27,7 +27,7 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
-from plansmith_server.domain.plans import Mutation, field_names
+from plansmith_server.domain.plans import NO_MUTATION, Mutation, field_names
 from plansmith_server.lru import LruCache
 
 
@@ -201,7 +201,7 @@ def mutation(request: Any) -> Mutation:
     (only a request_id is checked against one: without it, none is computed)."""
     request_id = request.request_id
     if not request_id:
-        return Mutation()
+        return NO_MUTATION
     return Mutation(request_id=request_id, fingerprint=fingerprint(request))
 
 
