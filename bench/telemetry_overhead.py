@@ -22,6 +22,7 @@ import grpc
 
 from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
 from plansmith.v1 import plan_service_pb2 as pb
+from plansmith_server.telemetry.stats import percentile
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,11 +46,9 @@ def launch(db: str, mode: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def pct(values: list[float], q: float) -> float:
-    """The q-th percentile (nearest rank below); NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
+    """The q-th percentile, nearest rank as the server's status report computes it (so a
+    client-side p99 printed beside the server's means the same); NaN for no values."""
+    return percentile(sorted(values), q) if values else float("nan")
 
 
 async def load(address: str, seconds: float, concurrency: int) -> tuple[float, list[float]]:
