@@ -180,6 +180,7 @@ async def start(
             PLANNING_SERVICE,
         )
         caches = {
+            "lookups": store.lookups,
             "tasks": store.task_cache,
             "task_encodings": plan_servicer.encodings.cache,
             "task_pages": book.task_pages,

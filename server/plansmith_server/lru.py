@@ -74,6 +74,11 @@ class LruCache(Generic[K, V]):
         self.misses += len(out) - hits
         return out
 
+    def clear(self) -> None:
+        """Drops every entry (the counts of hits and misses stay)."""
+        self._data.clear()
+        self.weight = 0
+
     def put(self, key: K, value: V) -> None:
         data = self._data
         weigh = self._weight

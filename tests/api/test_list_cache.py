@@ -242,6 +242,8 @@ async def test_the_status_report_shows_whether_the_caches_pay(two):
     assert (pages.hits, pages.misses, pages.entries) == (2, 1, 1)
     assert pages.size == 4 and pages.capacity == 10_000  # 3 tasks and the page itself
     report = await caches(cached)
-    assert {"tasks", "task_encodings"} <= set(report)
+    assert {"lookups", "tasks", "task_encodings"} <= set(report)
     assert report["task_encodings"].misses == 3 and report["task_encodings"].entries == 3
-    assert set(await caches(fresh)) == {"tasks", "task_encodings"}  # its page cache is off
+    # The plan's size was remembered after the first read: the next two found it.
+    assert report["lookups"].hits >= 2 and report["lookups"].capacity == 10_000
+    assert set(await caches(fresh)) == {"lookups", "tasks", "task_encodings"}  # no pages

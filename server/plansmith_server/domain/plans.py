@@ -484,18 +484,34 @@ class PlanBook:
         after = decode_page_token(page_token, filt)
         q = TaskQuery(plan_id, status, assigned_to, priority, after_seq=after, limit=size + 1)
 
-        def page(tx: ReadTx) -> Page:
+        pages = self._task_pages
+
+        def plan_state(tx: ReadTx) -> tuple[int, int]:
             state = tx.plan_size(plan_id)
             if state is None:
                 raise NotFoundError("plan", plan_id)
-            revision, count = state
-            # A plan read again and again while it does not change (a dashboard, agents
-            # polling for work) costs one lookup of its revision, not a query of its tasks.
-            pages = self._task_pages
-            cached = None
-            if pages is not None:
-                with self._task_pages_lock:
-                    cached = pages.get((q, revision))
+            return state
+
+        def cached_page(revision: int) -> Page | None:
+            if pages is None:
+                return None
+            with self._task_pages_lock:
+                return pages.get((q, revision))
+
+        missed: list[int] = []  # the revision whose page the first read did not find
+
+        def remembered(tx: ReadTx) -> Page | None:
+            revision = plan_state(tx)[0]
+            cached = cached_page(revision)
+            if cached is None:
+                missed.append(revision)
+            return cached
+
+        def page(tx: ReadTx) -> Page:
+            revision, count = plan_state(tx)
+            # Not looked up twice (once as a miss in the status report): at worst the same
+            # page was just put by another read, and this one puts an equal page again.
+            cached = None if revision in missed else cached_page(revision)
             if cached is None:
                 rows, total = tx.list_tasks(q, count)
                 cached = _page(rows, size, total, filt)
@@ -504,6 +520,13 @@ class PlanBook:
                         pages.put((q, revision), cached)
             return cached
 
+        if pages is not None:
+            # A plan read again and again while it does not change (a dashboard, agents
+            # polling for work) costs a lookup of its revision (itself remembered by the
+            # store until something is committed), not a query of its tasks.
+            hit = await self.store.read(remembered, snapshot=False)
+            if hit is not None:
+                return hit
         # One snapshot: the revision and the rows it keys must be read together (a page
         # read after a change, cached under the revision before it, would be served stale).
         return await self.store.read(page, snapshot=True)

@@ -153,7 +153,8 @@ class Store(Protocol):
         many rows (a whole plan), so it must not run on the event loop. `snapshot=False`
         says `fn` needs no snapshot across its statements (a lookup by key: each
         statement still sees committed data only), which spares opening and ending a
-        transaction."""
+        transaction; its lookups may then be answered from what the store remembers,
+        as long as nothing has been committed since."""
         ...
 
     async def write(self, fn: Callable[[WriteTx], T], *, bulk: bool = False) -> T:

@@ -13,6 +13,9 @@ one synchronous function that runs whole where it is cheapest.
   WAL mode a reader never waits for the writer, and a lookup costs a few microseconds,
   less than a hand-off. Its busy timeout is short, so a rare lock (WAL recovery) becomes
   UNAVAILABLE with a retry delay instead of a stalled loop.
+- Lookups by key (a task, a plan, a plan's size) are remembered until the next commit by
+  any connection, which the wal-index header in shared memory tells (`wal_index.py`):
+  reading it again while nothing changes costs a memory read, not an SQLite read.
 - Bulk reads (a whole plan, history) run on a reader thread with its own connection, so
   they never hold up the event loop.
 
@@ -36,8 +39,10 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 
 from plansmith_server.errors import UnavailableError
+from plansmith_server.lru import LruCache
 from plansmith_server.storage.migrations import MIGRATIONS, statements
-from plansmith_server.storage.sqlite_tx import SqliteReadTx, SqliteWriteTx, TaskCache
+from plansmith_server.storage.sqlite_tx import Lookups, SqliteReadTx, SqliteWriteTx, TaskCache
+from plansmith_server.storage.wal_index import WalIndex
 from plansmith_server.storage.worker import Worker
 from plansmith_server.telemetry import Telemetry
 
@@ -56,6 +61,8 @@ _INLINE_BUSY_MS = 100
 _LOCKED: list[tuple[bool, Any]] = []
 # Decoded tasks kept for event-loop reads (about 1.5 kB each).
 _TASK_CACHE_SIZE = 10_000
+# Lookups remembered between two commits (the tasks mostly held by the cache above too).
+_LOOKUPS_SIZE = 10_000
 
 
 @dataclass
@@ -91,6 +98,9 @@ class SqliteStore:
         self._write_thread = Worker("plansmith-db-writer")
         self._read_thread = Worker("plansmith-db-reader")
         self._task_cache = TaskCache(_TASK_CACHE_SIZE)
+        self._wal_index: WalIndex | None = None  # None: every lookup asks the database
+        self._lookups: Lookups = LruCache(_LOOKUPS_SIZE)
+        self._lookups_at: bytes | None = None  # the wal-index header they were read at
         self._pending: list[_Job] = []
         self._wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
@@ -112,6 +122,7 @@ class SqliteStore:
             if not self.in_memory:
                 self._inline = self._connect_read_only(_INLINE_BUSY_MS)
                 self._bulk = await self._read_thread.run(self._connect_read_only, _WRITER_BUSY_MS)
+                self._wal_index = self._open_wal_index(self._inline)
             self._committer = asyncio.create_task(self._commit_loop(), name="sqlite-commit")
         except BaseException:
             await self.close()
@@ -152,6 +163,17 @@ class SqliteStore:
         conn.execute("PRAGMA temp_store = MEMORY")
         return conn
 
+    def _open_wal_index(self, conn: sqlite3.Connection) -> WalIndex | None:
+        # SQLite puts the -shm file beside the database's real path (symlinks resolved).
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # sets the index up
+        index = WalIndex.open(os.path.realpath(self.path), page_size)
+        if index is None:
+            log.warning(
+                "cannot read the wal-index of %s: every lookup reads the database", self.path
+            )
+        return index
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         current = conn.execute("PRAGMA user_version").fetchone()[0]
         if current > len(MIGRATIONS):
@@ -178,6 +200,9 @@ class SqliteStore:
             self._wake.set()
             await self._committer  # returns once nothing is pending
             self._committer = None
+        if self._wal_index is not None:  # before the connections: see WalIndex.close
+            self._wal_index.close()
+            self._wal_index = None
         bulk, inline, writer = self._bulk, self._inline, self._writer
         self._bulk = self._inline = self._writer = None
         if bulk is not None:
@@ -197,14 +222,37 @@ class SqliteStore:
         """Runs `fn` in one read transaction (one snapshot). `bulk=True` for reads of many
         rows, which then run off the event loop. `snapshot=False` for lookups by key on
         the event loop: their statements run in autocommit mode, each on its own
-        snapshot, without BEGIN and COMMIT (GetTask: a few per cent)."""
+        snapshot, without BEGIN and COMMIT (GetTask: a few per cent), and their answers
+        are remembered until the next commit."""
         if self.in_memory:
             with self._observed("read"):
                 return await self._on(self._write_thread, self._run_read, self._writer, fn)
         if bulk:
             with self._observed("read"):
                 return await self._on(self._read_thread, self._run_read, self._bulk, fn)
-        return self._run_read(self._inline, fn, self._task_cache, snapshot=snapshot)
+        if snapshot:
+            return self._run_read(self._inline, fn, self._task_cache)
+        return self._run_read(
+            self._inline, fn, self._task_cache, snapshot=False, lookups=self._current_lookups()
+        )
+
+    def _current_lookups(self) -> Lookups | None:
+        """The remembered lookups, emptied if anything was committed since they were read;
+        None when that cannot be told. The header is read before any statement runs: a
+        statement sees that commit or a later one, and a later one changes the header
+        again, so nothing read is remembered past a change."""
+        header = self._wal_index.header() if self._wal_index is not None else None
+        if header is None or header != self._lookups_at:
+            self._lookups.clear()
+            self._lookups_at = header
+            if header is None:
+                return None
+        return self._lookups
+
+    @property
+    def lookups(self) -> Lookups:
+        """The lookups remembered since the last commit, for the status report."""
+        return self._lookups
 
     @staticmethod
     def _run_read(
@@ -213,7 +261,10 @@ class SqliteStore:
         cache: TaskCache | None = None,
         *,
         snapshot: bool = True,
+        lookups: Lookups | None = None,
     ) -> T:
+        """`fn` in a transaction, or without `snapshot` in autocommit mode, where it may
+        answer from `lookups` (the answers valid now)."""
         if conn is None:
             raise UnavailableError("database is closed")
         if snapshot:
@@ -222,7 +273,7 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise _unavailable(exc) from exc
         try:
-            return fn(SqliteReadTx(conn, cache))
+            return fn(SqliteReadTx(conn, cache, lookups))
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
         finally:

@@ -28,6 +28,12 @@ from plansmith_server.storage.base import IdempotencyRecord, PlanQuery, TaskQuer
 TaskCache = LruCache[tuple[str, int], Task]
 """Decoded tasks by (id, version): a row decodes to the same task until its version moves."""
 
+Lookups = LruCache[tuple[str, str], Any]
+"""Answers of lookups by key ("task", id), ("plan", id), ("plan_size", id), valid while
+the database has not changed since they were read: the store empties it whenever the
+database's wal-index header moves (see `wal_index.py`). Not-found answers are not kept,
+so ids that name nothing cannot fill it."""
+
 _PLAN_COLS = (
     "id, project_id, name, description, objectives, constraints, metadata, status, agents, "
     "create_time, update_time, version, revision"
@@ -164,10 +170,25 @@ def _task_params(t: Task) -> tuple[Any, ...]:
 class SqliteReadTx:
     """`ReadTx` over a sqlite3 connection; the store opens and ends the transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, tasks: TaskCache | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        tasks: TaskCache | None = None,
+        lookups: Lookups | None = None,
+    ) -> None:
         self._c = conn
-        # Only for a connection used by one thread (the cache is not thread-safe).
+        # Both only for a connection used by one thread (the caches are not thread-safe);
+        # `lookups` only for statements that each see the latest commit (no snapshot).
         self._tasks = tasks
+        self._lookups = lookups
+
+    def _remembered(self, kind: str, key: str) -> Any:
+        return self._lookups.get((kind, key)) if self._lookups is not None else None
+
+    def _remember(self, kind: str, key: str, value: Any) -> Any:
+        if self._lookups is not None and value is not None:
+            self._lookups.put((kind, key), value)
+        return value
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._c.execute(sql, params).fetchall()
@@ -183,15 +204,23 @@ class SqliteReadTx:
         return int(self._one("SELECT count(*) FROM sqlite_master")[0])
 
     def get_plan(self, plan_id: str) -> Plan | None:
+        plan = self._remembered("plan", plan_id)
+        if plan is not None:
+            return plan  # type: ignore[no-any-return]
         row = self._one(f"SELECT {_PLAN_COLS} FROM plans WHERE id = ?", (plan_id,))
-        return _plan_from_row(row) if row else None
+        return self._remember("plan", plan_id, _plan_from_row(row) if row else None)
 
     def get_task(self, task_id: str) -> Task | None:
+        task = self._remembered("task", task_id)
+        if task is not None:
+            return task  # type: ignore[no-any-return]
         if self._tasks is not None:
             row = self._one("SELECT version FROM tasks WHERE id = ?", (task_id,))
-            return self._cached_tasks([(task_id, row[0])])[0] if row else None
-        row = self._one(f"SELECT {_TASK_COLS} FROM tasks t WHERE t.id = ?", (task_id,))
-        return _task_from_row(row) if row else None
+            task = self._cached_tasks([(task_id, row[0])])[0] if row else None
+        else:
+            row = self._one(f"SELECT {_TASK_COLS} FROM tasks t WHERE t.id = ?", (task_id,))
+            task = _task_from_row(row) if row else None
+        return self._remember("task", task_id, task)
 
     def _cached_tasks(self, keys: Sequence[tuple[str, int]]) -> list[Task]:
         """The tasks named by (id, version) keys read in this transaction, in order; only
@@ -303,8 +332,11 @@ class SqliteReadTx:
         return [r[0] for r in rows]
 
     def plan_size(self, plan_id: str) -> tuple[int, int] | None:
+        size = self._remembered("plan_size", plan_id)
+        if size is not None:
+            return size  # type: ignore[no-any-return]
         row = self._one("SELECT revision, task_count FROM plans WHERE id = ?", (plan_id,))
-        return (int(row[0]), int(row[1])) if row else None
+        return self._remember("plan_size", plan_id, (int(row[0]), int(row[1])) if row else None)
 
     def children(self, task_id: str) -> list[str]:
         rows = self._all(

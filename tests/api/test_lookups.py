@@ -1,0 +1,160 @@
+"""GetTask, GetPlan and a cached ListTasks page answer from memory while nothing has been
+committed, and see every commit at once: this server's, another server's on the same
+file, or another program's."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+
+from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
+from plansmith.v1 import plan_service_pb2 as ps
+from plansmith_server.app import Running, start
+from plansmith_server.config import Config
+
+T = task_pb2.Task
+
+
+@pytest.fixture
+async def two(db_path: str) -> AsyncIterator[tuple[Running, Running]]:
+    a = await start(Config(listen="127.0.0.1:0", db_path=db_path))
+    b = await start(Config(listen="127.0.0.1:0", db_path=db_path))
+    try:
+        yield a, b
+    finally:
+        await b.stop(grace=0.5)
+        await a.stop(grace=0.5)
+
+
+class Statements:
+    """Counts the SQL statements a server's event-loop reads run."""
+
+    def __init__(self, running: Running) -> None:
+        self.seen: list[str] = []
+        running.store._inline.set_trace_callback(lambda sql: self.seen.append(sql))
+
+    def take(self) -> list[str]:
+        out, self.seen = self.seen, []
+        return out
+
+
+def mask(*paths: str) -> field_mask_pb2.FieldMask:
+    return field_mask_pb2.FieldMask(paths=list(paths))
+
+
+async def test_lookups_read_again_run_no_sql_until_something_is_committed(server, plans):
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    sql = Statements(server)
+    for _ in range(2):
+        await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+        plan = (await plans.GetPlan(ps.GetPlanRequest(plan_id=plan.id))).plan
+        await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
+    first = sql.take()
+    assert first, "the first reads ask the database"
+    for _ in range(3):
+        assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task == task
+        assert (await plans.GetPlan(ps.GetPlanRequest(plan_id=plan.id))).plan == plan
+        assert [
+            t.id for t in (await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))).tasks
+        ] == [task.id]
+    assert sql.take() == []
+
+    await plans.UpdateTask(
+        ps.UpdateTaskRequest(task=T(id=task.id, title="b"), update_mask=mask("title"))
+    )
+    assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title == "b"
+    assert sql.take(), "a commit sends the next lookup to the database"
+
+
+async def test_a_deleted_task_is_not_found_at_once(server, plans):
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    for _ in range(2):
+        await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+    await plans.DeleteTask(ps.DeleteTaskRequest(task_id=task.id))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_unknown_ids_are_not_remembered(server, plans):
+    """A not-found answer is not kept: ids that name nothing cannot fill the memory."""
+    for i in range(5):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await plans.GetTask(ps.GetTaskRequest(task_id=f"tsk_none{i}"))
+    assert len(server.store.lookups) == 0
+
+
+async def test_writes_by_another_server_on_the_same_file_show_at_once(two):
+    a, b = two
+    async with (
+        grpc.aio.insecure_channel(a.address) as ch_a,
+        grpc.aio.insecure_channel(b.address) as ch_b,
+    ):
+        reader = plan_service_pb2_grpc.PlanServiceStub(ch_a)
+        writer = plan_service_pb2_grpc.PlanServiceStub(ch_b)
+        plan = (await writer.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+        task = (
+            await writer.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))
+        ).task
+
+        async def read_twice():
+            for _ in range(2):
+                t = (await reader.GetTask(ps.GetTaskRequest(task_id=task.id))).task
+                p = (await reader.GetPlan(ps.GetPlanRequest(plan_id=plan.id))).plan
+                page = await reader.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
+            return t, p, [x.title for x in page.tasks]
+
+        plan = (await writer.GetPlan(ps.GetPlanRequest(plan_id=plan.id))).plan
+        assert await read_twice() == (task, plan, ["a"])
+        await writer.UpdateTask(
+            ps.UpdateTaskRequest(task=T(id=task.id, title="b"), update_mask=mask("title"))
+        )
+        t, _, titles = await read_twice()
+        assert (t.title, titles) == ("b", ["b"])
+        await writer.UpdatePlan(
+            ps.UpdatePlanRequest(plan=plan_pb2.Plan(id=plan.id, name="Q"), update_mask=mask("name"))
+        )
+        await writer.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="c")))
+        _, p, titles = await read_twice()
+        assert (p.name, titles) == ("Q", ["b", "c"])
+
+
+async def test_a_write_by_another_program_shows_at_once(server, plans, db_path):
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    for _ in range(2):
+        await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+    code = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "c.execute(\"UPDATE tasks SET title = 'from outside', version = version + 1 "
+        'WHERE id = ?", (sys.argv[2],)); c.commit()'
+    )
+    other = await asyncio.create_subprocess_exec(sys.executable, "-c", code, db_path, task.id)
+    assert await asyncio.wait_for(other.wait(), 60) == 0
+    got = (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task
+    assert got.title == "from outside"
+
+
+async def test_without_a_readable_wal_index_every_lookup_asks_the_database(server, plans):
+    """Where the header cannot be read (unmapped here; a commit being written, elsewhere)
+    nothing is remembered, and reads stay right."""
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+    server.store._wal_index.close()
+    sql = Statements(server)
+    for _ in range(3):
+        assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task == task
+        assert sql.take(), "each lookup reads the database"
+    assert len(server.store.lookups) == 0
+    await plans.UpdateTask(
+        ps.UpdateTaskRequest(task=T(id=task.id, title="b"), update_mask=mask("title"))
+    )
+    assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title == "b"
