@@ -200,8 +200,10 @@ class CacheStats(_message.Message):
     HITS_FIELD_NUMBER: _builtins.int
     MISSES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Which cache: `tasks` (decoded tasks by id and version), `task_encodings` (encoded tasks
-    by id and version), `task_pages` (ListTasks pages by query and plan revision).
+    """Which cache: `lookups` (tasks, plans and plan sizes read by key, kept until the next
+    commit to the database), `tasks` (decoded tasks by id and version), `task_encodings`
+    (encoded tasks by id and version), `task_pages` (ListTasks pages by query and plan
+    revision).
     """
     entries: _builtins.int
     """Entries held now."""
