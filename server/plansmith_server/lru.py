@@ -1,9 +1,11 @@
 """A small bounded least-recently-used map, for caches keyed by a version: (id, version)
-of a task, (query, revision) of a page of a plan's tasks.
+of a task, (query, revision) of a page of a plan's tasks; and for the store's lookups,
+kept until the next commit.
 
-Not thread-safe: a cache used from more than one thread needs its owner's lock. Values
-are never invalidated, only evicted: a key that names a version names content that never
-changes, because every change bumps the version.
+Not thread-safe: a cache used from more than one thread needs its owner's lock. Entries
+keyed by a version are never invalidated, only evicted: a key that names a version names
+content that never changes, because every change bumps the version. The lookups, keyed
+by id alone, are dropped all at once (`clear`) when the database changes.
 """
 
 from __future__ import annotations

@@ -32,11 +32,17 @@ async def two(db_path: str) -> AsyncIterator[tuple[Running, Running]]:
 
 
 class Statements:
-    """Counts the SQL statements a server's event-loop reads run."""
+    """The SQL statements a server's event-loop reads run on plans and tasks (not the
+    health probe's, which may run at any time)."""
 
     def __init__(self, running: Running) -> None:
         self.seen: list[str] = []
-        running.store._inline.set_trace_callback(lambda sql: self.seen.append(sql))
+
+        def seen(sql: str) -> None:
+            if "FROM tasks" in sql or "FROM plans" in sql:
+                self.seen.append(sql)
+
+        running.store._inline.set_trace_callback(seen)
 
     def take(self) -> list[str]:
         out, self.seen = self.seen, []
@@ -143,12 +149,12 @@ async def test_a_write_by_another_program_shows_at_once(server, plans, db_path):
 
 
 async def test_without_a_readable_wal_index_every_lookup_asks_the_database(server, plans):
-    """Where the header cannot be read (unmapped here; a commit being written, elsewhere)
-    nothing is remembered, and reads stay right."""
+    """Where the header cannot be read (an unknown format, here; a commit being written,
+    for a moment) nothing is remembered, and reads stay right."""
     plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
     task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
     await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
-    server.store._wal_index.close()
+    server.store._wal_index.usable = False
     sql = Statements(server)
     for _ in range(3):
         assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task == task
@@ -158,3 +164,45 @@ async def test_without_a_readable_wal_index_every_lookup_asks_the_database(serve
         ps.UpdateTaskRequest(task=T(id=task.id, title="b"), update_mask=mask("title"))
     )
     assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title == "b"
+
+
+async def test_the_header_is_read_before_the_statements_it_vouches_for(server, plans, db_path):
+    """A commit landing between the header's read and the statements: what they read is
+    newer than the header says, and must not be remembered as current once the header
+    moves (had the header been read after the statements, the older answer would be
+    served until the next commit)."""
+    import sqlite3
+
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    index = server.store._wal_index
+    other = sqlite3.connect(db_path, isolation_level=None)
+    titles = iter(["b", "c"])
+
+    class CommitAfterRead:
+        """The store's index, with another connection committing right after each read."""
+
+        usable = True
+
+        def header(self):
+            header = index.header()
+            title = next(titles, None)
+            if title is not None:
+                other.execute(
+                    "UPDATE tasks SET title = ?, version = version + 1 WHERE id = ?",
+                    (title, task.id),
+                )
+            return header
+
+        def close(self):
+            index.close()
+
+    server.store._wal_index = CommitAfterRead()
+    try:
+        seen = [(await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title]
+        seen += [(await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title]
+        seen += [(await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title]
+    finally:
+        server.store._wal_index = index
+        other.close()
+    assert seen == ["b", "c", "c"]

@@ -20,10 +20,10 @@ def wal_db(tmp_path: Path):
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("CREATE TABLE t (x)")
     index = WalIndex.open(path, 4096)
-    assert index is not None
+    assert index is not None and index.usable
     yield path, conn, index
-    index.close()
     conn.close()
+    index.close()  # after the connection: closing it drops the process's locks
 
 
 def test_the_header_stays_while_nothing_is_committed(wal_db):
@@ -78,14 +78,16 @@ def test_there_is_no_index_without_wal_mode_or_for_another_page_size(tmp_path: P
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("SELECT * FROM t").fetchall()  # a first read sets the index up
     index = WalIndex.open(path, 4096)  # no page written to the WAL yet: any size goes
-    assert index is not None
+    assert index is not None and index.usable
     empty = index.header()
     conn.execute("INSERT INTO t VALUES (1)")
     conn.commit()
     assert index.header() not in (None, empty)
-    index.close()
-    assert WalIndex.open(path, 8192) is None  # not the file's pages: not its header
+    other = WalIndex.open(path, 8192)  # not the file's pages: not its header
+    assert other is not None and not other.usable and other.header() is None
     conn.close()
+    index.close()
+    other.close()
 
 
 async def test_the_store_reads_the_index_of_a_reopened_database(tmp_path: Path):
@@ -96,7 +98,7 @@ async def test_the_store_reads_the_index_of_a_reopened_database(tmp_path: Path):
         store = SqliteStore(str(tmp_path / "re.db"))
         await store.open()
         try:
-            assert store._wal_index is not None
+            assert store._wal_index is not None and store._wal_index.usable
             header = store._wal_index.header()
             assert header is not None
         finally:
@@ -104,7 +106,44 @@ async def test_the_store_reads_the_index_of_a_reopened_database(tmp_path: Path):
     assert header[14:16] == bytes(2)  # szPage: no page in the WAL yet
 
 
+async def test_opening_the_index_keeps_sqlites_locks_for_other_processes(tmp_path: Path):
+    """Closing any descriptor of a file drops the process's fcntl locks on it. Had the
+    store closed one of the -shm file while serving, the next process to open the
+    database would take itself for the first and rebuild the index under the server's
+    connections (seen: iChange back to 0, the file truncated)."""
+    import asyncio
+    import os
+
+    from plansmith_server.storage.sqlite import SqliteStore
+
+    path = str(tmp_path / "locks.db")
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.write(lambda tx: tx.schema_objects())
+        assert store._wal_index is not None
+        before = store._wal_index.header()
+        code = (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "c.execute('SELECT count(*) FROM sqlite_master').fetchall(); c.close()"
+        )
+        reader = await asyncio.create_subprocess_exec(sys.executable, "-c", code, path)
+        assert await asyncio.wait_for(reader.wait(), 60) == 0
+        assert store._wal_index.header() == before  # a reader changes nothing
+        if os.path.exists("/proc/locks"):  # Linux: SQLite's lock on the file is still held
+            inode = os.stat(path + "-shm").st_ino
+            mine = [
+                line
+                for line in Path("/proc/locks").read_text().splitlines()
+                if f":{inode} " in line and f" {os.getpid()} " in line
+            ]
+            assert mine, "this process holds no lock on the -shm file"
+    finally:
+        await store.close()
+
+
 def fake_shm(tmp_path: Path, first: bytes, second: bytes) -> str:
+    """A database path whose -shm file holds these two header copies (no database)."""
     db = str(tmp_path / "fake.db")
     Path(db + "-shm").write_bytes(first + second + bytes(32768 - 96))
     return db
@@ -119,8 +158,23 @@ def header_bytes(*, version=3007000, init=1, page=4096, frames=7) -> bytes:
 
 def test_two_copies_that_differ_read_as_unknown(tmp_path: Path):
     """What a reader sees while a commit rewrites the header."""
-    index = WalIndex(fake_shm(tmp_path, header_bytes(frames=7), header_bytes(frames=8)) + "-shm")
-    assert index.header() is None
+    db = fake_shm(tmp_path, header_bytes(frames=7), header_bytes(frames=7))
+    index = WalIndex.open(db, 4096)
+    assert index is not None and index.usable and index.header() == header_bytes(frames=7)
+    with open(db + "-shm", "r+b") as f:  # the second copy first, as a commit writes them
+        f.seek(48)
+        f.write(header_bytes(frames=8))
+        f.flush()
+        assert index.header() is None
+        f.seek(0)
+        f.write(header_bytes(frames=8))
+    assert index.header() == header_bytes(frames=8)
+    index.close()
+
+
+def test_an_index_torn_at_every_try_is_not_used(tmp_path: Path):
+    index = WalIndex.open(fake_shm(tmp_path, header_bytes(frames=7), header_bytes(frames=8)), 4096)
+    assert index is not None and not index.usable and index.header() is None
     index.close()
 
 
@@ -129,15 +183,19 @@ def test_two_copies_that_differ_read_as_unknown(tmp_path: Path):
     [header_bytes(init=0), header_bytes(version=3007001), bytes(48)],
     ids=["not initialized", "unknown version", "zeros"],
 )
-def test_a_header_this_module_does_not_know_gives_no_index(tmp_path: Path, header: bytes):
-    assert WalIndex.open(fake_shm(tmp_path, header, header), 4096) is None
+def test_a_header_this_module_does_not_know_is_not_used(tmp_path: Path, header: bytes):
+    index = WalIndex.open(fake_shm(tmp_path, header, header), 4096)
+    assert index is not None and not index.usable and index.header() is None
+    index.close()
 
 
-def test_a_short_or_missing_file_gives_no_index(tmp_path: Path):
+def test_a_short_or_missing_file_is_not_used(tmp_path: Path):
     db = str(tmp_path / "short.db")
     assert WalIndex.open(db, 4096) is None
     Path(db + "-shm").write_bytes(bytes(40))
-    assert WalIndex.open(db, 4096) is None
+    index = WalIndex.open(db, 4096)
+    assert index is not None and not index.usable
+    index.close()
 
 
 def test_a_closed_index_reads_as_unknown(wal_db):

@@ -164,15 +164,17 @@ class SqliteStore:
         return conn
 
     def _open_wal_index(self, conn: sqlite3.Connection) -> WalIndex | None:
-        # SQLite puts the -shm file beside the database's real path (symlinks resolved).
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # sets the index up
-        index = WalIndex.open(os.path.realpath(self.path), page_size)
-        if index is None:
+        index = None
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # sets it up
+            # SQLite puts the -shm file beside the database's real path (symlinks resolved).
+            index = WalIndex.open(os.path.realpath(self.path), page_size)
+        if index is None or not index.usable:
             log.warning(
                 "cannot read the wal-index of %s: every lookup reads the database", self.path
             )
-        return index
+        return index  # kept open even when unusable: see WalIndex
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         current = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -200,9 +202,7 @@ class SqliteStore:
             self._wake.set()
             await self._committer  # returns once nothing is pending
             self._committer = None
-        if self._wal_index is not None:  # before the connections: see WalIndex.close
-            self._wal_index.close()
-            self._wal_index = None
+        wal_index, self._wal_index = self._wal_index, None
         bulk, inline, writer = self._bulk, self._inline, self._writer
         self._bulk = self._inline = self._writer = None
         if bulk is not None:
@@ -211,6 +211,8 @@ class SqliteStore:
             inline.close()
         if writer is not None:
             await self._write_thread.run(writer.close)
+        if wal_index is not None:  # after the connections: see WalIndex
+            wal_index.close()
         self._read_thread.close()
         self._write_thread.close()
 

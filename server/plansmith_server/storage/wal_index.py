@@ -10,10 +10,19 @@ Reading it costs a copy of 96 bytes from shared memory, against a few microsecon
 CPU and two `fcntl` system calls for the shortest SQLite read (it takes and drops a
 read lock); under load that read cost GetTask a seventh of its throughput.
 
-The header is read as SQLite's own readers read it (`walIndexTryHdr`): it is stored
-twice, the second copy first and the first after a memory barrier, so two copies that
-agree and say the index is initialized are one consistent header. Anything else (a
-commit being written, an unknown format) reads as None: changed, ask the database.
+The header is stored twice: a commit writes the second copy, then (after a memory
+barrier) the first, and SQLite's readers take two copies that agree as one consistent
+header. So does `header()`, without the barrier and the checksum: a torn read yields a
+header that never existed or the one being written, and either only differs from the
+last one seen, which costs a needless trip to the database, never a stale answer.
+
+Descriptors: POSIX drops every `fcntl` lock a process holds on a file when the process
+closes *any* descriptor of that file, and SQLite holds a lock on the `-shm` file for as
+long as a connection is open (it tells other processes that the index is in use; without
+it the next process to open the database rebuilds the index under this one's feet). So
+the descriptor and the mapping (which holds a duplicate of it) stay open until the
+owner's connections are closed: `close()` comes after them, and an index this module
+cannot read is kept open too, just unused.
 """
 
 from __future__ import annotations
@@ -27,41 +36,47 @@ _HEADER = 48  # one copy of the WalIndexHdr
 # szPage u16, mxFrame u32, nPage u32, ... (native byte order)
 _PREFIX = struct.Struct("=IIIBBH")
 _VERSION = 3007000  # WALINDEX_MAX_VERSION, the only wal-index format there has been
+# A commit rewrites the header in well under a microsecond: a torn read at startup is
+# retried this many times before the index is given up.
+_TRIES = 1000
 
 
 class WalIndex:
-    """The wal-index header of one database, mapped read-only."""
+    """The wal-index header of one database, mapped read-only. `usable` says whether it
+    is one this module reads; `header()` of an unusable index is always None."""
 
-    def __init__(self, shm_path: str) -> None:
-        fd = os.open(shm_path, os.O_RDONLY)
+    def __init__(self, fd: int, page_size: int) -> None:
+        self._fd: int | None = fd
+        self._map: mmap.mmap | None = None
+        self.usable = False
         try:
-            self._map: mmap.mmap | None = mmap.mmap(fd, 2 * _HEADER, access=mmap.ACCESS_READ)
-        finally:
-            os.close(fd)
+            self._map = mmap.mmap(fd, 2 * _HEADER, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # shorter than a header
+            return
+        for _ in range(_TRIES):
+            header = self._read()
+            if header is not None:
+                version, _, _, _, _, size = _PREFIX.unpack_from(header)
+                # szPage holds 65536 as 1 (16 bits wide), and 0 before any commit.
+                self.usable = version == _VERSION and size in (
+                    0,
+                    page_size if page_size != 65536 else 1,
+                )
+                return
 
     @classmethod
     def open(cls, db_path: str, page_size: int) -> WalIndex | None:
-        """The wal-index of the database at `db_path`, if it has one this module reads: a
-        `-shm` file beside it holding an initialized header of the known version, for
-        pages of `page_size` bytes or before any page was written (the caller holds a
-        connection in WAL mode open, so the file exists and stays). None otherwise."""
+        """The wal-index beside the database at `db_path`, whose pages have `page_size`
+        bytes; the caller holds a connection in WAL mode open, and closes the index only
+        after its last connection (see the module docstring). None if there is no
+        `-shm` file to open; an index that is not `usable` must be closed all the same."""
         try:
-            index = cls(db_path + "-shm")
-        except (OSError, ValueError):  # no such file, or shorter than a header
+            fd = os.open(db_path + "-shm", os.O_RDONLY)
+        except OSError:
             return None
-        header = index.header()
-        if header is None:
-            index.close()
-            return None
-        version, _, _, _, _, size = _PREFIX.unpack_from(header)
-        # szPage holds 65536 as 1 (it is 16 bits wide), and 0 until a first commit.
-        if version != _VERSION or size not in (0, page_size if page_size != 65536 else 1):
-            index.close()
-            return None
-        return index
+        return cls(fd, page_size)
 
-    def header(self) -> bytes | None:
-        """The current header, or None while a commit is rewriting it (or once closed)."""
+    def _read(self) -> bytes | None:
         m = self._map
         if m is None:
             return None
@@ -71,9 +86,18 @@ class WalIndex:
             return None
         return first
 
+    def header(self) -> bytes | None:
+        """The current header; None while a commit rewrites it, for an index that is not
+        usable, or once closed."""
+        return self._read() if self.usable else None
+
     def close(self) -> None:
-        """Unmaps the header. Call it before the last connection to the database closes:
-        SQLite may then truncate the file, and reading a truncated mapping is SIGBUS."""
+        """Unmaps the header and closes the file. Only once the owner's connections to the
+        database are closed: this drops the process's locks on the file."""
+        self.usable = False
         if self._map is not None:
             self._map.close()
             self._map = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
