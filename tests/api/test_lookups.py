@@ -164,6 +164,17 @@ async def test_without_a_readable_wal_index_every_lookup_asks_the_database(serve
         ps.UpdateTaskRequest(task=T(id=task.id, title="b"), update_mask=mask("title"))
     )
     assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title == "b"
+    # Pages: cached by revision all the same, each read asking the revision once.
+    pages = server.book.task_pages
+    before = (pages.hits, pages.misses)
+    for _ in range(2):
+        listed = await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
+        assert [t.title for t in listed.tasks] == ["b"]
+        assert len([q for q in sql.take() if "revision, task_count" in q]) == 1
+    await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="c")))
+    listed = await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
+    assert [t.title for t in listed.tasks] == ["b", "c"]
+    assert (pages.hits - before[0], pages.misses - before[1]) == (1, 2)
 
 
 async def test_the_header_is_read_before_the_statements_it_vouches_for(server, plans, db_path):

@@ -520,10 +520,11 @@ class PlanBook:
                         pages.put((q, revision), cached)
             return cached
 
-        if pages is not None:
+        if pages is not None and self.store.remembers_lookups:
             # A plan read again and again while it does not change (a dashboard, agents
             # polling for work) costs a lookup of its revision (itself remembered by the
-            # store until something is committed), not a query of its tasks.
+            # store until something is committed), not a query of its tasks. (A store
+            # that does not remember would read the revision twice on a miss.)
             hit = await self.store.read(remembered, snapshot=False)
             if hit is not None:
                 return hit

@@ -163,6 +163,13 @@ class Store(Protocol):
         it may write many rows, so it must not run on the event loop."""
         ...
 
+    @property
+    def remembers_lookups(self) -> bool:
+        """Whether lookups outside a snapshot (`read(snapshot=False)`) are answered from
+        memory while nothing has been committed: then trying one before a bigger read
+        costs next to nothing."""
+        ...
+
     async def ping(self) -> None:
         """Raises if the database does not answer a trivial query."""
         ...

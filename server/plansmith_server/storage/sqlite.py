@@ -252,6 +252,10 @@ class SqliteStore:
         return self._lookups
 
     @property
+    def remembers_lookups(self) -> bool:
+        return self._wal_index is not None and self._wal_index.usable
+
+    @property
     def lookups(self) -> Lookups:
         """The lookups remembered since the last commit, for the status report."""
         return self._lookups
