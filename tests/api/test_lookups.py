@@ -217,3 +217,33 @@ async def test_the_header_is_read_before_the_statements_it_vouches_for(server, p
         server.store._wal_index = index
         other.close()
     assert seen == ["b", "c", "c"]
+
+
+async def test_large_tasks_and_plans_weigh_more_in_the_caches(server, plans):
+    """The caches are bounded in 4 KiB blocks, not entries: the largest plan the API
+    accepts (~1.3 MB of agents) weighs hundreds of typical ones, so a few thousand such
+    plans cannot make the server hold gigabytes."""
+    from plansmith.v1 import agent_pb2
+    from plansmith_server.lru import blocks
+
+    agents = [
+        agent_pb2.Agent(id=f"a{i}", capabilities=[f"{j:03d}" + "c" * 97 for j in range(64)])
+        for i in range(200)
+    ]
+    big = (
+        await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="Big", agents=agents)))
+    ).plan
+    task = (
+        await plans.CreateTask(
+            ps.CreateTaskRequest(plan_id=big.id, task=T(title="t", description="d" * 10_000))
+        )
+    ).task
+    for _ in range(2):
+        await plans.GetPlan(ps.GetPlanRequest(plan_id=big.id))
+        await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+    lookups, tasks = server.store.lookups, server.store.task_cache
+    plan_text = len("Big") + sum(len(a.id) for a in agents) + 200 * 64 * 100
+    assert len(lookups) == 2 and lookups.size == blocks(plan_text) + blocks(10_001)
+    assert lookups.size > 300
+    assert len(tasks) == 1 and tasks.size == 3
+    assert blocks(0) == blocks(4095) == 1 and blocks(4096) == 2

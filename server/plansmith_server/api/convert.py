@@ -28,7 +28,7 @@ from plansmith_server.domain.models import (
     TaskStatus,
 )
 from plansmith_server.domain.plans import NO_MUTATION, Mutation, field_names
-from plansmith_server.lru import LruCache
+from plansmith_server.lru import LruCache, blocks
 
 
 def timestamp(us: int) -> Timestamp:
@@ -147,7 +147,8 @@ class TaskEncodings:
     while the plan does not change)."""
 
     def __init__(self, maxsize: int = 10_000) -> None:
-        self._cache: LruCache[tuple[str, int], bytes] = LruCache(maxsize)
+        # Weighed in `lru.blocks` of 4 KiB, like the store's cache of the same tasks.
+        self._cache: LruCache[tuple[str, int], bytes] = LruCache(maxsize, weight=_encoded_weight)
         # Weakly keyed by the page (pages compare and hash by identity): an encoding lives
         # as long as the domain keeps its page, within the domain cache's bound, and none
         # is kept when the domain keeps no pages.
@@ -223,3 +224,7 @@ def draft_task_to_proto(t: Task) -> task_pb2.Task:
     msg.ClearField("update_time")
     msg.etag = ""
     return msg
+
+
+def _encoded_weight(data: bytes) -> int:
+    return blocks(len(data))

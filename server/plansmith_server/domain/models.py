@@ -8,7 +8,7 @@ Timestamps are integer microseconds since the epoch.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -97,6 +97,19 @@ class Plan:
     def agent_ids(self) -> set[str]:
         return {a.id for a in self.agents}
 
+    def text_size(self) -> int:
+        """Characters of text the plan holds (what caches weigh it by: from a few hundred
+        to ~1.5 million for the largest plan the API accepts, most of it agents)."""
+        return (
+            len(self.name)
+            + len(self.description)
+            + _texts(self.objectives)
+            + _texts(self.constraints)
+            + _texts(self.metadata.keys())
+            + _texts(self.metadata.values())
+            + sum(len(a.id) + len(a.name) + _texts(a.capabilities) for a in self.agents)
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["metadata"] = dict(self.metadata)
@@ -154,6 +167,19 @@ class Task:
     @property
     def etag(self) -> str:
         return make_etag("task", self.id, self.version)
+
+    def text_size(self) -> int:
+        """Characters of text the task holds (what caches weigh it by: ~1,000 for a
+        typical task, ~250,000 for the largest the API accepts)."""
+        return (
+            len(self.title)
+            + len(self.description)
+            + _texts(self.dependencies)
+            + _texts(self.required_capabilities)
+            + _texts(self.acceptance_criteria)
+            + _texts(self.metadata.keys())
+            + _texts(self.metadata.values())
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (for the change log and idempotency records). Spelled out
@@ -278,3 +304,7 @@ class ChangeRecord:
     entity_type: str
     entity_id: str
     snapshot: Mapping[str, Any]
+
+
+def _texts(values: Iterable[str]) -> int:
+    return sum(map(len, values))

@@ -41,7 +41,14 @@ from opentelemetry import trace
 from plansmith_server.errors import UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.migrations import MIGRATIONS, statements
-from plansmith_server.storage.sqlite_tx import Lookups, SqliteReadTx, SqliteWriteTx, TaskCache
+from plansmith_server.storage.sqlite_tx import (
+    Lookups,
+    SqliteReadTx,
+    SqliteWriteTx,
+    TaskCache,
+    lookup_weight,
+    task_weight,
+)
 from plansmith_server.storage.wal_index import WalIndex
 from plansmith_server.storage.worker import Worker
 from plansmith_server.telemetry import Telemetry
@@ -59,9 +66,11 @@ _WRITER_BUSY_MS = 5000
 _INLINE_BUSY_MS = 100
 # What `_begin(wait=False)` reports when another connection holds the write lock.
 _LOCKED: list[tuple[bool, Any]] = []
-# Decoded tasks kept for event-loop reads (about 1.5 kB each).
+# Decoded tasks kept for event-loop reads (about 1.5 kB each), in `lru.blocks` of 4 KiB:
+# 10,000 typical tasks, or fewer large ones.
 _TASK_CACHE_SIZE = 10_000
-# Lookups remembered between two commits (the tasks mostly held by the cache above too).
+# Lookups remembered between two commits (the tasks mostly held by the cache above too),
+# in the same unit.
 _LOOKUPS_SIZE = 10_000
 
 
@@ -97,9 +106,9 @@ class SqliteStore:
         self._bulk: sqlite3.Connection | None = None  # only on the reader thread
         self._write_thread = Worker("plansmith-db-writer")
         self._read_thread = Worker("plansmith-db-reader")
-        self._task_cache = TaskCache(_TASK_CACHE_SIZE)
+        self._task_cache: TaskCache = LruCache(_TASK_CACHE_SIZE, weight=task_weight)
         self._wal_index: WalIndex | None = None  # None: every lookup asks the database
-        self._lookups: Lookups = LruCache(_LOOKUPS_SIZE)
+        self._lookups: Lookups = LruCache(_LOOKUPS_SIZE, weight=lookup_weight)
         self._lookups_at: bytes | None = None  # the wal-index header they were read at
         self._pending: list[_Job] = []
         self._wake = asyncio.Event()

@@ -22,17 +22,27 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
-from plansmith_server.lru import LruCache, all_present
+from plansmith_server.lru import LruCache, all_present, blocks
 from plansmith_server.storage.base import IdempotencyRecord, PlanQuery, TaskQuery
 
 TaskCache = LruCache[tuple[str, int], Task]
-"""Decoded tasks by (id, version): a row decodes to the same task until its version moves."""
+"""Decoded tasks by (id, version): a row decodes to the same task until its version moves.
+Weighed by `task_weight`."""
 
 Lookups = LruCache[tuple[str, str], Any]
 """Answers of lookups by key ("task", id), ("plan", id), ("plan_size", id), valid while
 the database has not changed since they were read: the store empties it whenever the
 database's wal-index header moves (see `wal_index.py`). Not-found answers are not kept,
-so ids that name nothing cannot fill it."""
+so ids that name nothing cannot fill it. Weighed by `lookup_weight`."""
+
+
+def task_weight(task: Task) -> int:
+    return blocks(task.text_size())
+
+
+def lookup_weight(value: Any) -> int:
+    return blocks(value.text_size()) if isinstance(value, Task | Plan) else 1
+
 
 _PLAN_COLS = (
     "id, project_id, name, description, objectives, constraints, metadata, status, agents, "

@@ -208,7 +208,9 @@ class CacheStats(_message.Message):
     entries: _builtins.int
     """Entries held now."""
     capacity: _builtins.int
-    """The bound: entries, or for `task_pages` tasks held in all."""
+    """The bound: 4 KiB blocks (an entry weighs one, plus one per full 4 KiB of its text or
+    bytes), or for `task_pages` tasks held in all.
+    """
     size: _builtins.int
     """What is held now, in the bound's unit."""
     hits: _builtins.int
