@@ -59,10 +59,13 @@ class LruCache(Generic[K, V]):
         """What the cache holds, in `maxsize`'s unit: entries, or their weights summed."""
         return self.weight if self._weight is not None else len(self._data)
 
-    def get(self, key: K) -> V | None:
+    def get(self, key: K, *, count_miss: bool = True) -> V | None:
+        """The value, or None; `count_miss=False` for a first try whose miss the caller
+        counts when it looks again (so that a miss is counted once)."""
         value = self._data.get(key)
         if value is None:
-            self.misses += 1
+            if count_miss:
+                self.misses += 1
             return None
         self._data.move_to_end(key)
         self.hits += 1

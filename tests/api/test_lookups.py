@@ -178,45 +178,98 @@ async def test_without_a_readable_wal_index_every_lookup_asks_the_database(serve
 
 
 async def test_the_header_is_read_before_the_statements_it_vouches_for(server, plans, db_path):
-    """A commit landing between the header's read and the statements: what they read is
-    newer than the header says, and must not be remembered as current once the header
-    moves (had the header been read after the statements, the older answer would be
-    served until the next commit)."""
+    """A commit landing between the header's read and the statement: what the statement
+    reads is newer than the header says, and must not be remembered as current once the
+    header moves (had the header been read after the statement, the older answer would
+    be served until the next commit)."""
     import sqlite3
 
     plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
     task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
-    index = server.store._wal_index
+    store = server.store
+    index = store._wal_index
     other = sqlite3.connect(db_path, isolation_level=None)
-    titles = iter(["b", "c"])
+    commit_next: list[str] = []
 
     class CommitAfterRead:
-        """The store's index, with another connection committing right after each read."""
+        """The store's index; another connection commits right after the next read."""
 
         usable = True
 
         def header(self):
             header = index.header()
-            title = next(titles, None)
-            if title is not None:
+            if commit_next:
                 other.execute(
                     "UPDATE tasks SET title = ?, version = version + 1 WHERE id = ?",
-                    (title, task.id),
+                    (commit_next.pop(), task.id),
                 )
             return header
 
         def close(self):
             index.close()
 
-    server.store._wal_index = CommitAfterRead()
+    def read():
+        return store.read(lambda tx: tx.get_task(task.id), snapshot=False)
+
+    store._wal_index = CommitAfterRead()
     try:
-        seen = [(await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title]
-        seen += [(await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title]
-        seen += [(await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title]
+        assert (await read()).title == "a"
+        # A commit first, so that the next read asks the database (a read finding the
+        # header unchanged answers from memory, the commit after it notwithstanding).
+        await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="z")))
+        commit_next.append("b")
+        seen = [(await read()).title, (await read()).title]
+        seen.append(store.remembered_task(task.id).title)
+        seen.append((await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title)
     finally:
-        server.store._wal_index = index
+        store._wal_index = index
         other.close()
-    assert seen == ["b", "c", "c"]
+    # The statement ran after the commit and saw "b"; remembered under the header read
+    # before it, it is dropped at the next read, which reads "b" again.
+    assert seen == ["b", "b", "b", "b"]
+
+
+async def test_a_commit_right_after_the_statement_is_seen_by_the_next_lookup(
+    server, plans, db_path
+):
+    """The other side of the race: the statement reads "a", then another connection
+    commits "b" before the read is over. Remembered under the header read before the
+    statement, "a" is dropped at the next read (remembered under a header read after
+    it, "a" would be served until the next commit)."""
+    import sqlite3
+
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    other = sqlite3.connect(db_path, isolation_level=None)
+
+    def read_then_commit(tx):
+        found = tx.get_task(task.id)
+        other.execute(
+            "UPDATE tasks SET title = 'b', version = version + 1 WHERE id = ?", (task.id,)
+        )
+        return found
+
+    try:
+        assert (await server.store.read(read_then_commit, snapshot=False)).title == "a"
+    finally:
+        other.close()
+    assert server.store.remembered_task(task.id) is None
+    assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title == "b"
+
+
+async def test_a_remembered_task_is_not_answered_after_a_commit(server, plans):
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    assert server.store.remembered_task(task.id) is None  # never read: not remembered
+    await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+    assert server.store.remembered_task(task.id).title == "a"
+    misses = server.store.lookups.misses
+    await plans.UpdateTask(
+        ps.UpdateTaskRequest(task=T(id=task.id, title="b"), update_mask=mask("title"))
+    )
+    assert server.store.remembered_task(task.id) is None
+    assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title == "b"
+    assert server.store.lookups.misses == misses + 1  # the first try counts no miss
 
 
 async def test_large_tasks_and_plans_weigh_more_in_the_caches(server, plans):

@@ -170,6 +170,15 @@ class TaskEncodings:
             data = self._pages[page] = self.listed(page.items) + tail
         return data
 
+    def one(self, task: Task) -> bytes:
+        """`listed((task,))`, without building lists for one task."""
+        key = (task.id, task.version)
+        data = self._cache.get(key)
+        if data is None:
+            data = _ONE_TASK_PAGE(tasks=[task_to_proto(task)]).SerializeToString()
+            self._cache.put(key, data)
+        return data
+
     def listed(self, tasks: Sequence[Task]) -> bytes:
         """The encoded `tasks` field (field 1) of a list response holding `tasks`; for one
         task, also a whole GetTaskResponse (whose `task` is field 1 too).

@@ -94,9 +94,11 @@ class PlanServicer:
     async def GetTask(
         self, request: pb.GetTaskRequest, context: grpc.aio.ServicerContext
     ) -> Encoded:
-        task = await self.book.get_task(request.task_id)
+        # Remembered (nothing committed since it was read): answered without a coroutine
+        # or a transaction, which under load saved a tenth of GetTask's throughput.
+        task = self.book.task_now(request.task_id) or await self.book.get_task(request.task_id)
         # GetTaskResponse.task is field 1, like a list's tasks: the same cached encoding.
-        return Encoded(self.encodings.listed((task,)))
+        return Encoded(self.encodings.one(task))
 
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext

@@ -447,6 +447,12 @@ class PlanBook:
             bulk=len(drafts) > BULK_TASKS,
         )
 
+    def task_now(self, task_id: str) -> Task | None:
+        """The task if the store answers at once (see `Store.remembered_task`), without a
+        coroutine or a transaction: a GetTask of an unchanged task is then a lookup.
+        None: ask `get_task`, which also validates the id."""
+        return self.store.remembered_task(task_id)
+
     async def get_task(self, task_id: str) -> Task:
         v = val.Violations()
         val.check_id(v, "task_id", task_id)

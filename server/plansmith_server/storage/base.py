@@ -163,6 +163,11 @@ class Store(Protocol):
         it may write many rows, so it must not run on the event loop."""
         ...
 
+    def remembered_task(self, task_id: str) -> Task | None:
+        """The task, if the store can answer at once: it remembers the lookup and nothing
+        has been committed since. None says nothing (ask with `read`)."""
+        ...
+
     @property
     def remembers_lookups(self) -> bool:
         """Whether lookups outside a snapshot (`read(snapshot=False)`) are answered from

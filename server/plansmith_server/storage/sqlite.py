@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import trace
 
+from plansmith_server.domain.models import Task
 from plansmith_server.errors import UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.migrations import MIGRATIONS, statements
@@ -259,6 +260,13 @@ class SqliteStore:
             if header is None:
                 return None
         return self._lookups
+
+    def remembered_task(self, task_id: str) -> Task | None:
+        lookups = self._current_lookups()
+        if lookups is None:
+            return None
+        # Not counted as a miss: the read that follows counts it.
+        return lookups.get(("task", task_id), count_miss=False)  # type: ignore[no-any-return]
 
     @property
     def remembers_lookups(self) -> bool:
