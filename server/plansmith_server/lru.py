@@ -26,7 +26,8 @@ BLOCK = 4096
 def blocks(size: int) -> int:
     """A weight for an entry of `size` bytes (or characters): one, plus one per full 4 KiB.
     A cache bounded in this weight holds as many typical entries as its bound, and a few
-    huge ones (a plan of 200 agents is ~1.5 MB) cannot make it hold gigabytes."""
+    huge ones (the largest plan the API accepts holds a few MB) cannot make it hold
+    gigabytes."""
     return 1 + size // BLOCK
 
 
@@ -38,7 +39,8 @@ def all_present(values: Sequence[Any]) -> bool:
 
 class LruCache(Generic[K, V]):
     """At most `maxsize` entries, or with `weight`, entries weighing at most `maxsize` in
-    all (pages of tasks, by their length); the least recently used go first."""
+    all (pages of tasks by their length, tasks and plans by `blocks` of their size); the
+    least recently used go first. An entry's weight is taken once, when it is put."""
 
     def __init__(self, maxsize: int, *, weight: Callable[[V], int] | None = None) -> None:
         if maxsize < 1:
@@ -46,6 +48,7 @@ class LruCache(Generic[K, V]):
         self.maxsize = maxsize
         self._data: OrderedDict[K, V] = OrderedDict()
         self._weight = weight
+        self._weights: dict[K, int] = {}  # each entry's, with `weight`
         self.weight = 0
         """The entries' weights summed (with `weight`)."""
         self.hits = 0
@@ -92,6 +95,7 @@ class LruCache(Generic[K, V]):
     def clear(self) -> None:
         """Drops every entry (the counts of hits and misses stay)."""
         self._data.clear()
+        self._weights.clear()
         self.weight = 0
 
     def put(self, key: K, value: V) -> None:
@@ -103,13 +107,14 @@ class LruCache(Generic[K, V]):
             if len(data) > self.maxsize:
                 data.popitem(last=False)
             return
-        old = data.pop(key, None)
-        if old is not None:
-            self.weight -= weigh(old)
+        weights = self._weights
+        if data.pop(key, None) is not None:
+            self.weight -= weights.pop(key)
         w = weigh(value)
         if w > self.maxsize:
             return  # it would push out everything else and still not fit
         data[key] = value
+        weights[key] = w
         self.weight += w
         while self.weight > self.maxsize:
-            self.weight -= weigh(data.popitem(last=False)[1])
+            self.weight -= weights.pop(data.popitem(last=False)[0])

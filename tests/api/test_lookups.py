@@ -295,8 +295,32 @@ async def test_large_tasks_and_plans_weigh_more_in_the_caches(server, plans):
         await plans.GetPlan(ps.GetPlanRequest(plan_id=big.id))
         await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
     lookups, tasks = server.store.lookups, server.store.task_cache
-    plan_text = len("Big") + sum(len(a.id) for a in agents) + 200 * 64 * 100
-    assert len(lookups) == 2 and lookups.size == blocks(plan_text) + blocks(10_001)
-    assert lookups.size > 300
-    assert len(tasks) == 1 and tasks.size == 3
+    # 12,800 capabilities of 100 characters, each a str object: ~2 MB, ~500 blocks.
+    assert len(lookups) == 2 and 450 < lookups.size < 600
+    assert len(tasks) == 1 and tasks.size == 3  # 10,000 characters and a few strings
     assert blocks(0) == blocks(4095) == 1 and blocks(4096) == 2
+
+
+async def test_get_task_answers_a_remembered_task_without_reading(server, plans):
+    """The fast path is taken: with the read path broken, a remembered task is still
+    answered; after a commit it is not remembered, and the read path is asked."""
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+    asked: list[str] = []
+
+    async def broken(task_id: str):
+        asked.append(task_id)
+        raise RuntimeError("the read path was taken")
+
+    real = server.book.get_task
+    server.book.get_task = broken
+    try:
+        assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task == task
+        assert asked == []
+        await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="b")))
+        with pytest.raises(grpc.aio.AioRpcError):
+            await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+        assert asked == [task.id]
+    finally:
+        server.book.get_task = real

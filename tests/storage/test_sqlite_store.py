@@ -308,6 +308,71 @@ def test_lru_with_a_weight_keeps_the_sum_of_weights_within_maxsize():
     assert c.get("a") is None and c.get("d") is None and c.weight == 2 and len(c) == 1
 
 
+def test_lru_weighs_an_entry_once_when_it_is_put():
+    """Eviction and replacement subtract the weight taken at put: a weight function
+    that would answer differently later (or cost much) is not asked again."""
+    asked: list[str] = []
+
+    def weigh(value: str) -> int:
+        asked.append(value)
+        return len(value)
+
+    c: LruCache[str, str] = LruCache(10, weight=weigh)
+    c.put("a", "xxxx")
+    c.put("b", "yyyyyy")
+    c.put("a", "zz")  # replaced: its old weight (4) leaves, the new one (2) comes in
+    assert c.weight == 8
+    c.put("c", "wwwww")  # 13: "b" (6) goes
+    assert c.get("b") is None and c.weight == 7
+    assert asked == ["xxxx", "yyyyyy", "zz", "wwwww"]
+    c.clear()
+    assert (len(c), c.weight, c.size) == (0, 0, 0)
+    c.put("d", "v" * 10)
+    assert c.weight == 10
+
+
+def test_lru_get_can_leave_a_miss_uncounted():
+    c: LruCache[str, int] = LruCache(2)
+    assert c.get("a", count_miss=False) is None and c.misses == 0
+    c.put("a", 1)
+    assert c.get("a", count_miss=False) == 1 and c.hits == 1
+
+
+@pytest.mark.parametrize("kind", ["task", "plan"])
+def test_every_text_field_counts_in_a_models_weight(kind):
+    """Each string field, string list, mapping and agent list of Task and Plan adds to
+    `approx_bytes` (checked field by field from the dataclass: a field added later
+    that holds text is checked too)."""
+    import dataclasses
+    import typing
+
+    from plansmith_server.domain.models import Agent, Plan, Task
+
+    cls = Task if kind == "task" else Plan
+    base = (
+        cls(id="x", plan_id="p", title="t") if cls is Task else cls(id="x", project_id="", name="n")
+    )
+    hints = typing.get_type_hints(cls)
+    checked = []
+    for f in dataclasses.fields(cls):
+        hint = str(hints[f.name])
+        big = "y" * 5000
+        if hint == "<class 'str'>":
+            value = big
+        elif "tuple[str" in hint:
+            value = (big,)
+        elif "Mapping[str, str]" in hint:
+            value = {"k": big}
+        elif "Agent" in hint:
+            value = (Agent(id="a", capabilities=(big,)),)
+        else:
+            continue
+        grown = dataclasses.replace(base, **{f.name: value})
+        assert grown.approx_bytes() >= base.approx_bytes() + 4900, f.name
+        checked.append(f.name)
+    assert len(checked) >= (10 if cls is Task else 8), checked
+
+
 async def test_migration_3_backfills_task_counts_and_triggers_keep_them(tmp_path):
     from plansmith_server.storage.migrations import MIGRATIONS, statements
 

@@ -94,8 +94,9 @@ class PlanServicer:
     async def GetTask(
         self, request: pb.GetTaskRequest, context: grpc.aio.ServicerContext
     ) -> Encoded:
-        # Remembered (nothing committed since it was read): answered without a coroutine
-        # or a transaction, which under load saved a tenth of GetTask's throughput.
+        # Remembered (nothing committed since it was read): answered without awaiting the
+        # domain and the store or opening a transaction, which under load gave GetTask
+        # a tenth more throughput.
         task = self.book.task_now(request.task_id) or await self.book.get_task(request.task_id)
         # GetTaskResponse.task is field 1, like a list's tasks: the same cached encoding.
         return Encoded(self.encodings.one(task))

@@ -97,17 +97,18 @@ class Plan:
     def agent_ids(self) -> set[str]:
         return {a.id for a in self.agents}
 
-    def text_size(self) -> int:
-        """Characters of text the plan holds (what caches weigh it by: from a few hundred
-        to ~1.5 million for the largest plan the API accepts, most of it agents)."""
+    def approx_bytes(self) -> int:
+        """About how much memory the plan holds, for caches to weigh it: its text, plus
+        CPython's ~64 bytes per string object and ~100 per agent or metadata entry (the
+        largest plan the API accepts: ~2.5 MB, most of it agents' capabilities)."""
         return (
-            len(self.name)
-            + len(self.description)
-            + _texts(self.objectives)
-            + _texts(self.constraints)
-            + _texts(self.metadata.keys())
-            + _texts(self.metadata.values())
-            + sum(len(a.id) + len(a.name) + _texts(a.capabilities) for a in self.agents)
+            _strings((self.id, self.project_id, self.name, self.description))
+            + _strings(self.objectives)
+            + _strings(self.constraints)
+            + _entries(self.metadata)
+            + sum(
+                _OBJECT + _strings((a.id, a.name)) + _strings(a.capabilities) for a in self.agents
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,17 +169,25 @@ class Task:
     def etag(self) -> str:
         return make_etag("task", self.id, self.version)
 
-    def text_size(self) -> int:
-        """Characters of text the task holds (what caches weigh it by: ~1,000 for a
-        typical task, ~250,000 for the largest the API accepts)."""
+    def approx_bytes(self) -> int:
+        """About how much memory the task holds, for caches to weigh it: its text, plus
+        CPython's ~64 bytes per string object and ~100 per metadata entry (~2 kB for a
+        typical task, ~250 kB for the largest the API accepts)."""
         return (
-            len(self.title)
-            + len(self.description)
-            + _texts(self.dependencies)
-            + _texts(self.required_capabilities)
-            + _texts(self.acceptance_criteria)
-            + _texts(self.metadata.keys())
-            + _texts(self.metadata.values())
+            _strings(
+                (
+                    self.id,
+                    self.plan_id,
+                    self.title,
+                    self.description,
+                    self.assigned_to,
+                    self.parent_task_id,
+                )
+            )
+            + _strings(self.dependencies)
+            + _strings(self.required_capabilities)
+            + _strings(self.acceptance_criteria)
+            + _entries(self.metadata)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,5 +315,13 @@ class ChangeRecord:
     snapshot: Mapping[str, Any]
 
 
-def _texts(values: Iterable[str]) -> int:
-    return sum(map(len, values))
+_STRING = 64  # a str object's header and its slot in a tuple or dict, roughly
+_OBJECT = 100  # a small object (an agent) or a dict entry, roughly
+
+
+def _strings(values: Iterable[str]) -> int:
+    return sum(len(v) + _STRING for v in values)
+
+
+def _entries(mapping: Mapping[str, str]) -> int:
+    return sum(len(k) + len(v) + 2 * _STRING + _OBJECT for k, v in mapping.items())
