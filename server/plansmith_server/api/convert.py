@@ -172,11 +172,12 @@ class TaskEncodings:
 
     def one(self, task: Task) -> bytes:
         """`listed((task,))`, without building lists for one task."""
-        key = (task.id, task.version)
-        data = self._cache.get(key)
-        if data is None:
-            data = _ONE_TASK_PAGE(tasks=[task_to_proto(task)]).SerializeToString()
-            self._cache.put(key, data)
+        return self._cache.get((task.id, task.version)) or self._encode(task)
+
+    def _encode(self, task: Task) -> bytes:
+        """Encodes a task the cache does not hold, and keeps the encoding."""
+        data = _ONE_TASK_PAGE(tasks=[task_to_proto(task)]).SerializeToString()
+        self._cache.put((task.id, task.version), data)
         return data
 
     def listed(self, tasks: Sequence[Task]) -> bytes:
@@ -190,9 +191,7 @@ class TaskEncodings:
         cached = self._cache.get_many([(t.id, t.version) for t in tasks])
         for i, (t, data) in enumerate(zip(tasks, cached, strict=True)):
             if data is None:
-                data = _ONE_TASK_PAGE(tasks=[task_to_proto(t)]).SerializeToString()
-                self._cache.put((t.id, t.version), data)
-                cached[i] = data
+                cached[i] = self._encode(t)
         return b"".join(cached)  # type: ignore[arg-type]
 
 

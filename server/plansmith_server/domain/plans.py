@@ -498,26 +498,19 @@ class PlanBook:
                 raise NotFoundError("plan", plan_id)
             return state
 
-        def cached_page(revision: int) -> Page | None:
+        def cached_page(revision: int, *, count_miss: bool = True) -> Page | None:
             if pages is None:
                 return None
             with self._task_pages_lock:
-                return pages.get((q, revision))
-
-        missed: list[int] = []  # the revision whose page the first read did not find
+                return pages.get((q, revision), count_miss=count_miss)
 
         def remembered(tx: ReadTx) -> Page | None:
-            revision = plan_state(tx)[0]
-            cached = cached_page(revision)
-            if cached is None:
-                missed.append(revision)
-            return cached
+            # A miss here is counted by `page`, which looks again.
+            return cached_page(plan_state(tx)[0], count_miss=False)
 
         def page(tx: ReadTx) -> Page:
             revision, count = plan_state(tx)
-            # Not looked up twice (once as a miss in the status report): at worst the same
-            # page was just put by another read, and this one puts an equal page again.
-            cached = None if revision in missed else cached_page(revision)
+            cached = cached_page(revision)
             if cached is None:
                 rows, total = tx.list_tasks(q, count)
                 cached = _page(rows, size, total, filt)
