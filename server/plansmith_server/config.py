@@ -120,7 +120,10 @@ _HELP = {
     "retry_after_ms": "the RetryInfo delay given to refused callers",
     "max_message_bytes": "largest request message accepted",
     "max_tasks_per_plan": "tasks a plan may hold",
-    "page_cache_tasks": "tasks the cached ListTasks pages may hold in all; 0 turns it off",
+    "page_cache_tasks": (
+        "tasks the cached ListTasks pages may hold in all (a large task counts one more per "
+        "4 KiB); 0 turns it off"
+    ),
     "event_loop": "asyncio event loop: auto takes uvloop where installed (faster), else asyncio's",
 }
 

@@ -39,7 +39,7 @@ def all_present(values: Sequence[Any]) -> bool:
 
 class LruCache(Generic[K, V]):
     """At most `maxsize` entries, or with `weight`, entries weighing at most `maxsize` in
-    all (pages of tasks by their length, tasks and plans by `blocks` of their size); the
+    all (tasks and plans by `blocks` of their size, pages by their tasks'); the
     least recently used go first. An entry's weight is taken once, when it is put."""
 
     def __init__(self, maxsize: int, *, weight: Callable[[V], int] | None = None) -> None:

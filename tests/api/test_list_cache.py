@@ -247,3 +247,22 @@ async def test_the_status_report_shows_whether_the_caches_pay(two):
     # The plan's size was remembered after the first read: the next two found it.
     assert report["lookups"].hits >= 2 and report["lookups"].capacity == 10_000
     assert set(await caches(fresh)) == {"lookups", "tasks", "task_encodings"}  # no pages
+
+
+async def test_pages_of_large_tasks_weigh_their_size_not_their_count(two):
+    """A page is bounded in memory like the store's cache of the same tasks (one per task,
+    one more per 4 KiB): pages of the largest tasks cannot fill gigabytes."""
+    cached, _ = two
+    async with grpc.aio.insecure_channel(cached.address) as ch:
+        plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+        ops = ops_service_pb2_grpc.OpsServiceStub(ch)
+        plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+        big = [T(title=f"t{i}", description="d" * 10_000) for i in range(3)]
+        await plans.BatchCreateTasks(ps.BatchCreateTasksRequest(plan_id=plan.id, tasks=big))
+        await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
+        status = await ops.GetServiceStatus(ops_service_pb2.GetServiceStatusRequest())
+    report = {c.name: c for c in status.caches}
+    pages, tasks = report["task_pages"], report["tasks"]
+    assert pages.entries == 1 and tasks.entries == 3
+    # Each task has over 8 KiB of text: three blocks, as the store's cache weighs it.
+    assert tasks.size == 9 and pages.size == 1 + tasks.size

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -182,7 +183,7 @@ async def test_reads_see_a_consistent_snapshot_and_fresh_versions(store):
     page, total = await store.read(first_page)
     assert total == 5 and [t.title for _, t in page] == [f"task {i}" for i in range(5)]
     # An update bumps the version: the cached decoded task is not served any more.
-    changed = Task(**{**page[2][1].__dict__, "title": "renamed", "version": 2})
+    changed = replace(page[2][1], title="renamed", version=2)
     await store.write(lambda tx: tx.update_task(changed))
     page, _ = await store.read(first_page)
     assert page[2][1].title == "renamed"
@@ -195,7 +196,7 @@ async def test_lookups_without_a_snapshot_see_commits_and_leave_no_transaction(s
     await store.write(lambda tx: tx.insert_tasks([task(1)]))
     assert (await store.read(lambda tx: tx.get_task("tsk_1"), snapshot=False)).version == 1
     old = await store.read(lambda tx: tx.get_task("tsk_1"))
-    changed = Task(**{**old.__dict__, "title": "renamed", "version": 2})
+    changed = replace(old, title="renamed", version=2)
     await store.write(lambda tx: tx.update_task(changed))
     assert (await store.read(lambda tx: tx.get_task("tsk_1"), snapshot=False)).title == "renamed"
     assert store._inline is not None and not store._inline.in_transaction
@@ -368,7 +369,7 @@ def test_every_text_field_counts_in_a_models_weight(kind):
         else:
             continue
         grown = dataclasses.replace(base, **{f.name: value})
-        assert grown.approx_bytes() >= base.approx_bytes() + 4900, f.name
+        assert grown.approx_bytes >= base.approx_bytes + 4900, f.name
         checked.append(f.name)
     assert len(checked) >= (10 if cls is Task else 8), checked
 

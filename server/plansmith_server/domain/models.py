@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
+from functools import cached_property
 from typing import Any
 
 
@@ -97,10 +98,12 @@ class Plan:
     def agent_ids(self) -> set[str]:
         return {a.id for a in self.agents}
 
+    @cached_property
     def approx_bytes(self) -> int:
         """About how much memory the plan holds, for caches to weigh it: its text, plus
         CPython's ~64 bytes per string object and ~100 per agent or metadata entry (the
-        largest plan the API accepts: ~2.5 MB, most of it agents' capabilities)."""
+        largest plan the API accepts: ~2.5 MB, most of it agents' capabilities). Taken
+        once per plan object (it never changes)."""
         return (
             _strings((self.id, self.project_id, self.name, self.description))
             + _strings(self.objectives)
@@ -169,10 +172,13 @@ class Task:
     def etag(self) -> str:
         return make_etag("task", self.id, self.version)
 
+    @cached_property
     def approx_bytes(self) -> int:
         """About how much memory the task holds, for caches to weigh it: its text, plus
         CPython's ~64 bytes per string object and ~100 per metadata entry (~2 kB for a
-        typical task, ~250 kB for the largest the API accepts)."""
+        typical task, ~250 kB for the largest the API accepts). Taken once per task
+        object (it never changes): the store's cache and every cached page holding the
+        task weigh it."""
         return (
             _strings(
                 (

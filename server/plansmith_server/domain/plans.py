@@ -40,7 +40,7 @@ from plansmith_server.errors import (
     PageTokenError,
     PreconditionViolation,
 )
-from plansmith_server.lru import LruCache
+from plansmith_server.lru import LruCache, blocks
 from plansmith_server.storage.base import (
     IdempotencyRecord,
     PlanQuery,
@@ -125,10 +125,11 @@ class PlanBook:
         self.max_tasks_per_plan = max_tasks_per_plan
         # Pages of tasks by (query, plan revision), holding `page_cache_tasks` tasks in all
         # (0: none): every change of a plan's tasks bumps its revision in the same
-        # transaction, so a page at one revision never changes. Bounded in tasks, like the
-        # store's own cache of tasks (whose tasks they mostly are; at worst this keeps as
-        # many more alive). The lock costs nothing uncontended: the store decides which
-        # thread runs a read (the loop, or the writer thread for `:memory:`).
+        # transaction, so a page at one revision never changes. Weighed like the store's
+        # own cache of tasks, whose tasks they mostly are: a task counts one, plus one per
+        # 4 KiB (at worst this keeps as many more alive). The lock costs nothing
+        # uncontended: the store decides which thread runs a read (the loop, or the writer
+        # thread for `:memory:`).
         self._task_pages: LruCache[tuple[TaskQuery, int], Page] | None = (
             LruCache(page_cache_tasks, weight=_page_weight) if page_cache_tasks > 0 else None
         )
@@ -700,7 +701,10 @@ def _check_mask(v: val.Violations, fields: Sequence[str], allowed: Sequence[str]
 
 
 def _page_weight(page: Page) -> int:
-    return len(page.items) + 1
+    # Each task as the store's cache weighs it (one per typical task, one more per 4 KiB:
+    # pages of the largest tasks cannot hold gigabytes); taken once per task object, so
+    # a page of tasks the store has cached costs a lookup per task here.
+    return 1 + sum(blocks(t.approx_bytes) for t in page.items)
 
 
 def _page(rows: Sequence[tuple[int, Any]], size: int, total: int, filt: ListFilter) -> Page:

@@ -37,11 +37,11 @@ so ids that name nothing cannot fill it. Weighed by `lookup_weight`."""
 
 
 def task_weight(task: Task) -> int:
-    return blocks(task.approx_bytes())
+    return blocks(task.approx_bytes)
 
 
 def lookup_weight(value: Any) -> int:
-    return blocks(value.approx_bytes()) if isinstance(value, Task | Plan) else 1
+    return blocks(value.approx_bytes) if isinstance(value, Task | Plan) else 1
 
 
 _PLAN_COLS = (
