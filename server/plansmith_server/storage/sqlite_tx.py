@@ -83,9 +83,10 @@ def _mapping(text: str) -> dict[str, Any]:
 _JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 
 
-def _dumps(value: Sequence[Any] | dict[str, Any]) -> str:
+def _dumps(value: list[Any] | dict[str, Any]) -> str:
     # One encoder for all (json.dumps with options builds one per call), and no encoder
     # at all for the empty lists and maps most tasks have: 4 JSON values per CreateTask.
+    # Callers pass plain lists and dicts (a model's mapping may be any Mapping).
     if not value:
         return "{}" if isinstance(value, dict) else "[]"
     return _JSON.encode(value)
@@ -119,9 +120,9 @@ def _plan_params(p: Plan) -> tuple[Any, ...]:
         p.project_id,
         p.name,
         p.description,
-        _dumps(p.objectives),
-        _dumps(p.constraints),
-        _dumps(p.metadata),
+        _dumps(list(p.objectives)),
+        _dumps(list(p.constraints)),
+        _dumps(dict(p.metadata)),
         int(p.status),
         _dumps(agents),
         p.create_time,
@@ -170,12 +171,12 @@ def _task_params(t: Task) -> tuple[Any, ...]:
         t.actual_hours,
         t.progress,
         t.assigned_to,
-        _dumps(t.required_capabilities),
+        _dumps(list(t.required_capabilities)),
         t.parent_task_id,
-        _dumps(t.metadata),
+        _dumps(dict(t.metadata)),
         t.optimistic_hours,
         t.pessimistic_hours,
-        _dumps(t.acceptance_criteria),
+        _dumps(list(t.acceptance_criteria)),
         t.schedule.start_offset_hours if t.schedule else None,
         t.schedule.end_offset_hours if t.schedule else None,
         t.create_time,
