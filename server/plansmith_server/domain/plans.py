@@ -123,7 +123,7 @@ class PlanBook:
         self.store = store
         self.clock = clock
         self.max_tasks_per_plan = max_tasks_per_plan
-        # Pages of tasks by (query, plan revision), holding `page_cache_tasks` tasks in all
+        # Pages of tasks by (query, plan revision), weighing `page_cache_tasks` in all
         # (0: none): every change of a plan's tasks bumps its revision in the same
         # transaction, so a page at one revision never changes. Weighed like the store's
         # own cache of tasks, whose tasks they mostly are: a task counts one, plus one per
@@ -703,7 +703,8 @@ def _check_mask(v: val.Violations, fields: Sequence[str], allowed: Sequence[str]
 def _page_weight(page: Page) -> int:
     # Each task as the store's cache weighs it (one per typical task, one more per 4 KiB:
     # pages of the largest tasks cannot hold gigabytes); taken once per task object, so
-    # a page of tasks the store has cached costs a lookup per task here.
+    # a page of tasks the store has cached costs a lookup per task here (a store without
+    # that cache, `:memory:`, has each size taken here: ~100 µs for a page of 50).
     return 1 + sum(blocks(t.approx_bytes) for t in page.items)
 
 

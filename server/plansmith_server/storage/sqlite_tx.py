@@ -87,8 +87,8 @@ def _dumps(value: list[Any] | dict[str, Any]) -> str:
     # One encoder for all (json.dumps with options builds one per call), and no encoder
     # at all for the empty lists and maps most tasks have: 4 JSON values per CreateTask.
     # Callers pass plain lists and dicts (a model's mapping may be any Mapping).
-    if not value:
-        return "{}" if isinstance(value, dict) else "[]"
+    if not value and type(value) in (list, tuple, dict):
+        return "{}" if type(value) is dict else "[]"
     return _JSON.encode(value)
 
 

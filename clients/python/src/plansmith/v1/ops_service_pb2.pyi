@@ -208,8 +208,8 @@ class CacheStats(_message.Message):
     entries: _builtins.int
     """Entries held now."""
     capacity: _builtins.int
-    """The bound: 4 KiB blocks (an entry weighs one, plus one per full 4 KiB of its text or
-    bytes), or for `task_pages` tasks held in all.
+    """The bound, in 4 KiB blocks: an entry weighs one, plus one per full 4 KiB of its text
+    or bytes; a `task_pages` page weighs one plus what its tasks weigh.
     """
     size: _builtins.int
     """What is held now, in the bound's unit."""
