@@ -177,7 +177,7 @@ async def test_a_page_of_an_unchanged_plan_is_served_from_the_cache(two):
     assert await fresh.book.list_tasks(plan.id) is not await fresh.book.list_tasks(plan.id)
 
 
-async def test_a_memory_database_caches_pages_on_its_writer_thread_too(tmp_path):
+async def test_a_memory_database_caches_pages_on_its_writer_thread_too():
     """`:memory:` runs every read on the writer thread: the same cache, the same rule."""
     running = await start(Config(listen="127.0.0.1:0", db_path=":memory:"))
     try:

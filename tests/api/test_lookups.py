@@ -92,9 +92,15 @@ async def test_a_deleted_task_is_not_found_at_once(server, plans):
 async def test_unknown_ids_are_not_remembered(server, plans):
     """A not-found answer is not kept: ids that name nothing cannot fill the memory."""
     for i in range(5):
-        with pytest.raises(grpc.aio.AioRpcError):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
             await plans.GetTask(ps.GetTaskRequest(task_id=f"tsk_none{i}"))
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert len(server.store.lookups) == 0
+    # A found one is kept: the store does remember here.
+    plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    task = (await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))).task
+    await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
+    assert len(server.store.lookups) == 1
 
 
 async def test_writes_by_another_server_on_the_same_file_show_at_once(two):

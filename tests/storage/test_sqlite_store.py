@@ -200,6 +200,12 @@ async def test_lookups_without_a_snapshot_see_commits_and_leave_no_transaction(s
     await store.write(lambda tx: tx.update_task(changed))
     assert (await store.read(lambda tx: tx.get_task("tsk_1"), snapshot=False)).title == "renamed"
     assert store._inline is not None and not store._inline.in_transaction
+    # Read again with nothing committed since: answered from memory, without SQL.
+    statements: list[str] = []
+    store._inline.set_trace_callback(statements.append)
+    again = await store.read(lambda tx: tx.get_task("tsk_1"), snapshot=False)
+    store._inline.set_trace_callback(None)
+    assert again.title == "renamed" and statements == []
 
     def broken(tx):
         tx._one("SELECT * FROM no_such_table")

@@ -94,10 +94,7 @@ class ScheduleBook:
     async def snapshot(self, plan_id: str, *, respect_capabilities: bool = True) -> PlanSnapshot:
 
         def load(tx: ReadTx) -> tuple[Plan, list[Task]]:
-            plan = tx.get_plan(plan_id)
-            if plan is None:
-                raise NotFoundError("plan", plan_id)
-            return plan, tx.plan_tasks(plan_id)
+            return require_plan(tx, plan_id), tx.plan_tasks(plan_id)
 
         plan, tasks = await self.store.read(load, bulk=True)
         return build_snapshot(plan, tasks, respect_capabilities=respect_capabilities)

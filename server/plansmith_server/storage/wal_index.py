@@ -77,9 +77,8 @@ class WalIndex:
         return cls(fd, page_size)
 
     def _read(self) -> bytes | None:
-        m = self._map
-        if m is None:
-            return None
+        m = self._map  # mapped while `usable` (`header` asks only then) and at open
+        assert m is not None
         first = m[:_HEADER]
         second = m[_HEADER : 2 * _HEADER]
         if first != second or first[12] != 1:  # isInit
