@@ -9,10 +9,19 @@ import grpc
 import pytest
 
 from plansmith.errors import from_rpc_error
-from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
+from plansmith.v1 import agent_pb2, plan_pb2, plan_service_pb2_grpc, task_pb2
 from plansmith.v1 import plan_service_pb2 as pb
+from plansmith_server.api.errors import MAX_MESSAGE_BYTES, to_status
 from plansmith_server.app import start
 from plansmith_server.config import Config
+from plansmith_server.errors import (
+    DependencyCycleError,
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    NotFoundError,
+    PreconditionViolation,
+)
 from tests.conftest import details_of
 
 METHODS = [m.name for m in pb.DESCRIPTOR.services_by_name["PlanService"].methods]
@@ -204,3 +213,72 @@ async def test_a_failing_write_in_a_commit_group_leaves_the_others_intact(plans)
     assert sorted(r.plan_revision for r in ok) == list(range(2, 62))
     listed = await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id, page_size=1000))
     assert sorted(t.title for t in listed.tasks) == sorted(f"t{i}" for i in range(90) if i % 3)
+
+
+# Errors echo what the caller sent; the trailers carrying them must stay under the 8 KiB
+# a default gRPC client accepts, or the caller gets RESOURCE_EXHAUSTED without details.
+
+
+async def test_a_thousand_violations_are_listed_in_part_and_counted(plans):
+    p = (await plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.BatchCreateTasks(
+            pb.BatchCreateTasksRequest(
+                plan_id=p.id, tasks=[task_pb2.Task(title=" " * 40) for _ in range(1000)]
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+    details = details_of(e.value)
+    shown = details["BadRequest"].field_violations
+    assert 10 <= len(shown) < 1000
+    assert [v.field for v in shown[:2]] == ["tasks[0].title", "tasks[1].title"]
+    meta = details["ErrorInfo"].metadata
+    assert meta["violations"] == "1000" and meta["violations_shown"] == str(len(shown))
+    assert "(+995 more)" in e.value.details()
+    assert (await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id))).total_size == 0
+
+
+async def test_a_huge_metadata_key_is_named_cut_short(plans):
+    key = "k" * 20_000
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.CreatePlan(
+            pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P", metadata={key: "v"}))
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+    (v,) = details_of(e.value)["BadRequest"].field_violations
+    assert v.field == f"plan.metadata[{'k' * 64 + '...'!r}]"
+    assert "keys must be 1 to 64 characters" in v.description
+    assert (await plans.ListPlans(pb.ListPlansRequest())).total_size == 0
+
+
+async def test_an_unknown_assignee_names_a_few_of_many_agents(plans):
+    agents = [agent_pb2.Agent(id=f"agent-{i:03d}") for i in range(200)]
+    p = (
+        await plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P", agents=agents)))
+    ).plan
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.CreateTask(
+            pb.CreateTaskRequest(plan_id=p.id, task=task_pb2.Task(title="t", assigned_to="zed"))
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+    (v,) = details_of(e.value)["BadRequest"].field_violations
+    assert v.field == "task.assigned_to"
+    assert "'zed' is not among the plan's agents" in v.description
+    assert "(agent-000, agent-001, " in v.description and "and 190 more)" in v.description
+
+
+def test_every_string_of_a_status_is_bounded():
+    wide = "\u4e00" * 5_000  # three bytes each in UTF-8
+    errors = [
+        InvalidArgumentError([FieldViolation(wide, wide)] * 500),
+        DependencyCycleError("tasks", [f"tsk_{i:030d}" for i in range(2_000)]),
+        NotFoundError("plan", wide),
+        FailedPreconditionError(
+            wide, reason="R", violations=[PreconditionViolation("T", wide, wide)] * 500
+        ),
+    ]
+    for err in errors:
+        status = to_status(err)
+        assert status.ByteSize() < 4_500, type(err)
+        assert len(status.message.encode()) <= MAX_MESSAGE_BYTES
+        assert status.message.endswith("\u2026")

@@ -56,6 +56,12 @@ class Violations:
         return bool(self.items)
 
 
+def _some(names: Sequence[str], limit: int = 10) -> str:
+    """The first `limit` names, and how many more there are."""
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -97,10 +103,13 @@ def check_metadata(v: Violations, field: str, metadata: Mapping[str, str]) -> No
     if len(metadata) > MAX_METADATA:
         v.add(field, f"has {len(metadata)} entries; at most {MAX_METADATA} are allowed")
     for key in sorted(metadata):
+        # The key names the entry; one far too long is cut, as its length is what is wrong.
+        name = key if len(key) <= MAX_METADATA_KEY else key[:MAX_METADATA_KEY] + "..."
+        entry = f"{field}[{name!r}]"
         if not key or len(key) > MAX_METADATA_KEY:
-            v.add(f"{field}[{key!r}]", f"keys must be 1 to {MAX_METADATA_KEY} characters long")
+            v.add(entry, f"keys must be 1 to {MAX_METADATA_KEY} characters long")
         if len(metadata[key]) > MAX_METADATA_VALUE:
-            v.add(f"{field}[{key!r}]", f"values must be at most {MAX_METADATA_VALUE} characters")
+            v.add(entry, f"values must be at most {MAX_METADATA_VALUE} characters")
 
 
 def check_enum(v: Violations, field: str, value: int, enum: type[IntEnum]) -> None:
@@ -216,7 +225,7 @@ def check_task(
             v.add(
                 field,
                 f"agent {task.assigned_to!r} is not among the plan's agents "
-                f"({', '.join(sorted(agent_ids))})",
+                f"({_some(sorted(agent_ids))})",
             )
     if want("required_capabilities"):
         check_string_list(
