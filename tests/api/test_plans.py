@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import math
 
 import grpc
@@ -259,6 +261,35 @@ async def test_changing_filters_between_pages_is_invalid(plans):
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await plans.ListPlans(pb.ListPlansRequest(page_token=token))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_tampered_page_tokens_are_invalid_not_internal(plans):
+    for i in range(3):
+        await create(plans, name=f"p{i}")
+    r = await plans.ListPlans(pb.ListPlansRequest(page_size=1))
+    issued = json.loads(base64.urlsafe_b64decode(r.next_page_token + "=="))
+
+    def token(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+    for tampered in (
+        token({**issued, "a": 2**63}),  # past SQLite's integers
+        token({**issued, "a": 2**70}),
+        token({**issued, "a": -1}),
+        base64.urlsafe_b64encode(b"[" * 100_000).decode(),  # past the JSON parser's recursion
+        "A" * 5_000,
+    ):
+        for call in (
+            plans.ListPlans(pb.ListPlansRequest(page_size=1, page_token=tampered)),
+            plans.ListTasks(pb.ListTasksRequest(plan_id=r.plans[0].id, page_token=tampered)),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await call
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, tampered[:40]
+            assert details_of(e.value)["ErrorInfo"].reason == "PAGE_TOKEN_INVALID"
+    # The largest position a token may hold is still a position: past the end, no plans.
+    last = await plans.ListPlans(pb.ListPlansRequest(page_token=token({**issued, "a": 2**63 - 1})))
+    assert list(last.plans) == [] and last.next_page_token == ""
 
 
 async def test_page_size_bounds(plans):

@@ -714,6 +714,10 @@ def _page(rows: Sequence[tuple[int, Any]], size: int, total: int, filt: ListFilt
     return Page(tuple(item for _, item in items), token, total)
 
 
+MAX_PAGE_TOKEN = 1_024
+"""Characters; the tokens this service writes have about 50 (a position and a hash)."""
+
+
 def encode_page_token(after_seq: int, filt: ListFilter) -> str:
     raw = json.dumps({"a": after_seq, "f": filt.key()}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -723,12 +727,17 @@ def decode_page_token(token: str, filt: ListFilter) -> int:
     """The position a token continues from; 0 for no token."""
     if not token:
         return 0
+    # Tokens are opaque to callers but not tamper-proof: whatever one holds is checked
+    # before use (a position past SQLite's 64-bit integers, JSON nested deep enough to
+    # exhaust the parser's recursion, a token far longer than any this service writes).
     try:
+        if len(token) > MAX_PAGE_TOKEN:
+            raise ValueError(len(token))
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         after, key = data["a"], data["f"]
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
             raise ValueError(after)
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise PageTokenError("not a page token issued by this service") from None
     if key != filt.key():
         raise PageTokenError("the filters changed since this token was issued; start again")
