@@ -161,6 +161,48 @@ async def test_bad_briefs_report_every_violation(planner_stub):
     assert "request_id" in fields
 
 
+@pytest.mark.parametrize(
+    "context, path",
+    [
+        ({"team_size": float("inf")}, "brief.context.team_size"),
+        ({"team": {"sizes": [3, float("nan")]}}, "brief.context.team.sizes[1]"),
+    ],
+)
+async def test_context_numbers_without_a_json_form_are_invalid(plans, planner_stub, context, path):
+    b = brief(SCENARIOS["website"])
+    b.context.Clear()
+    b.context.update(context)
+    for call in (
+        planner_stub.GeneratePlan(pb.GeneratePlanRequest(brief=b, persist=True)),
+        planner_stub.StreamGeneratePlan(pb.StreamGeneratePlanRequest(brief=b, persist=True)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            if isinstance(call, grpc.aio.UnaryStreamCall):
+                async for _ in call:
+                    raise AssertionError("no event may precede the error")
+            else:
+                await call
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+        (v,) = details_of(e.value)["BadRequest"].field_violations
+        assert v.field == path and "finite" in v.description
+    assert (await plans.ListPlans(ps.ListPlansRequest())).total_size == 0
+
+
+@pytest.mark.parametrize(
+    "constraint", ["within 99999999999 days", "within 3000000 days", f"within {'9' * 400} weeks"]
+)
+async def test_a_deadline_too_far_away_is_a_warning_not_a_failure(planner_stub, constraint):
+    b = brief(SCENARIOS["website"])
+    del b.constraints[:]
+    b.constraints.append(constraint)
+    r = (await planner_stub.GeneratePlan(pb.GeneratePlanRequest(brief=b))).result
+    assert r.deadline_hours == 0
+    assert any(
+        w.code == "CONSTRAINT_NOT_UNDERSTOOD" and "at most 100 years ahead" in w.message
+        for w in r.warnings
+    )
+
+
 async def test_persisted_plan_reads_back_equal_and_is_idempotent(plans, planner_stub):
     from tests.planning.scenarios import ECOMMERCE_RELEASE
 

@@ -154,6 +154,19 @@ async def test_optimize_errors(plans, sched):
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_ARGUMENT",
         ),
+        *(
+            # Durations protobuf parses but the type forbids (they once passed as 58.85 s
+            # and 0.5 s): nanos out of range, or of the other sign than seconds.
+            (
+                pb.OptimizePlanRequest(
+                    plan_id=empty.id,
+                    time_limit=duration_pb2.Duration(seconds=seconds, nanos=nanos),
+                ),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+            )
+            for seconds, nanos in [(61, -2_147_483_647), (-1, 1_500_000_000), (2, -1)]
+        ),
         (
             pb.OptimizePlanRequest(plan_id=empty.id, goals=[7]),
             grpc.StatusCode.INVALID_ARGUMENT,

@@ -101,3 +101,31 @@ def test_context_inference_and_explicit_wins() -> None:
     ctx = build_effective_context({"environment": "staging"}, "deploy to production")
     assert ctx.get("environment") == "staging"
     assert ctx.fact("environment").origin == "context"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "within 5201 weeks",
+        "within 36600 days",
+        "within 99999999999 days",  # once: an overflow in date arithmetic
+        f"within {'9' * 400} hours",  # once: an infinite deadline
+        "in 1201 months",
+    ],
+)
+def test_deadlines_beyond_a_hundred_years_are_not_deadlines(text: str) -> None:
+    hours, why = parse_deadline_hours(text, now=NOW)
+    assert hours is None and "at most 100 years ahead" in why
+    assert (
+        analyze_constraints([text], now=NOW, hours_per_day=8, working_days_per_week=5).deadline
+        is None
+    )
+
+
+def test_the_furthest_deadline_and_budget_still_read() -> None:
+    assert parse_deadline_hours("within 5200 weeks", now=NOW)[0] == 5200 * 40
+    assert parse_deadline_hours("in 1200 months", now=NOW)[0] is not None
+    budgets = analyze_constraints(
+        [f"budget of {'9' * 400} hours"], now=NOW, hours_per_day=8, working_days_per_week=5
+    )
+    assert budgets.budget_hours is None

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
+from google.protobuf import duration_pb2
 from google.protobuf import message as _message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -28,11 +29,30 @@ from plansmith_server.domain.models import (
     TaskStatus,
 )
 from plansmith_server.domain.plans import NO_MUTATION, Mutation, field_names
+from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.lru import LruCache, blocks
 
 
 def timestamp(us: int) -> Timestamp:
     return Timestamp(**_ts_fields(us))
+
+
+def duration_seconds(d: duration_pb2.Duration, field: str) -> float:
+    """A Duration in seconds. Protobuf parses any pair of numbers; one the type's rules
+    forbid (nanos past +-999,999,999, or of the other sign than seconds) is the caller's
+    error rather than a time limit read some other way."""
+    s, n = d.seconds, d.nanos
+    if not -999_999_999 <= n <= 999_999_999 or (s > 0 > n) or (s < 0 < n):
+        raise InvalidArgumentError(
+            [
+                FieldViolation(
+                    field,
+                    f"is not a valid Duration (seconds {s}, nanos {n}): nanos must be "
+                    "within +-999,999,999 and not of the other sign than seconds",
+                )
+            ]
+        )
+    return s + n / 1e9
 
 
 def agent_from_proto(a: agent_pb2.Agent) -> Agent:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import cast
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from plansmith.v1 import analysis_pb2 as an_pb
 from plansmith.v1 import generation_pb2 as gen_pb
@@ -21,6 +22,7 @@ from plansmith_server.api.convert import (
 from plansmith_server.domain.generation import Brief, Generated, planned_task
 from plansmith_server.domain.models import Plan, PlanStatus
 from plansmith_server.domain.schedules import Analysis, Optimization, PlanSnapshot
+from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.planning import AgentSpec, PlanRequest
 from plansmith_server.scheduling import CpmResult, Suggestion
 
@@ -39,11 +41,41 @@ def brief_from_proto(b: gen_pb.PlanBrief) -> Brief:
             requirements=tuple(b.requirements),
             constraints=tuple(b.constraints),
             available_agents=tuple(AgentSpec(a.id, a.name, a.capabilities) for a in agents),
-            context=json_format.MessageToDict(b.context),
+            context=_context(b.context),
             project_id=b.project_id,
         ),
         agents,
     )
+
+
+def _context(context: struct_pb2.Struct) -> dict[str, object]:
+    """The brief's free-form context as JSON values; NaN and infinities, which have none
+    (protobuf refuses to write them), are the caller's error, named by their path."""
+    try:
+        return json_format.MessageToDict(context)
+    except ValueError:
+        path = _non_finite(context, "brief.context") or "brief.context"
+        raise InvalidArgumentError(
+            [FieldViolation(path, "numbers must be finite (NaN and infinity have no JSON form)")]
+        ) from None
+
+
+def _non_finite(value: struct_pb2.Struct | struct_pb2.ListValue, path: str) -> str | None:
+    """The path of the first NaN or infinity inside `value`."""
+    items = (
+        ((f"{path}.{k}", v) for k, v in value.fields.items())
+        if isinstance(value, struct_pb2.Struct)
+        else ((f"{path}[{i}]", v) for i, v in enumerate(value.values))
+    )
+    for where, v in items:
+        kind = v.WhichOneof("kind")
+        if kind == "number_value" and not math.isfinite(v.number_value):
+            return where
+        if kind in ("struct_value", "list_value"):
+            found = _non_finite(getattr(v, kind), where)
+            if found:
+                return found
+    return None
 
 
 def severity(value: object) -> gen_pb.RiskSeverity.ValueType:

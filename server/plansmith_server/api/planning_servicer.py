@@ -113,7 +113,7 @@ class PlanningServicer:
     ) -> pb.OptimizePlanResponse:
         limit = None
         if request.HasField("time_limit"):
-            limit = request.time_limit.seconds + request.time_limit.nanos / 1e9
+            limit = convert.duration_seconds(request.time_limit, "time_limit")
         o = await self.schedules.optimize(
             request.plan_id,
             goals=list(request.goals),

@@ -184,6 +184,20 @@ def _to_number(token: str) -> float:
     return float(token)
 
 
+MAX_DEADLINE_YEARS = 100
+"""A duration further ahead than this is not read as a deadline or a budget."""
+
+# Calendar years in one of each unit, roughly (working hours at 8 a day, 5 days a week).
+_YEARS_PER_UNIT = {"h": 1 / 2080, "d": 1 / 365, "w": 1 / 52, "s": 2 / 52, "m": 1 / 12}
+
+
+def _plausible(amount: float, unit: str) -> bool:
+    """Whether `amount` of `unit` is a finite span within MAX_DEADLINE_YEARS. The numbers
+    come straight from text: "within 99999999999 days" would overflow date arithmetic and
+    four hundred nines parse as infinity."""
+    return math.isfinite(amount) and amount * _YEARS_PER_UNIT[unit[0]] <= MAX_DEADLINE_YEARS
+
+
 def _as_date(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
@@ -279,6 +293,8 @@ def parse_deadline_hours(
     amount = _to_number(match.group(1))
     kind = match.group(2) or ""
     unit = match.group(3)
+    if not _plausible(amount, unit):
+        return None, f"'{text}' sets no usable deadline: at most {MAX_DEADLINE_YEARS} years ahead"
     if unit.startswith("h"):
         hours = amount
         return hours, f"{amount:g} working hours"
@@ -321,6 +337,8 @@ def _budget_hours(text: str, hours_per_day: float) -> float | None:
         return amount if unit.startswith("h") else amount * hours_per_day
     amount = _to_number(match.group(1))
     unit = match.group(3)
+    if not _plausible(amount, unit):
+        return None
     if unit.startswith("h"):
         return amount
     if unit.startswith("d"):
