@@ -12,6 +12,7 @@ from plansmith.v1 import agent_pb2, plan_pb2, planning_service_pb2_grpc, task_pb
 from plansmith.v1 import plan_service_pb2 as ps
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server import planning
+from plansmith_server.domain import schedules
 from tests.conftest import details_of
 
 T = task_pb2.Task
@@ -408,3 +409,72 @@ async def test_every_planning_rpc_is_served(channel):
                 await result
         except grpc.aio.AioRpcError as e:
             assert e.code() != grpc.StatusCode.UNIMPLEMENTED, method.name
+
+
+async def test_any_int64_seed_is_a_seed(plans, sched):
+    p = await make_plan(plans)
+    await batch(
+        plans, p.id, [T(title="only", estimated_hours=4, optimistic_hours=2, pessimistic_hours=6)]
+    )
+
+    async def p80(seed: int) -> float:
+        r = await sched.AnalyzePlan(
+            pb.AnalyzePlanRequest(
+                plan_id=p.id,
+                analysis_types=[pb.ANALYSIS_TYPE_RISK_ASSESSMENT],
+                monte_carlo_samples=500,
+                seed=seed,
+            )
+        )
+        assert r.risk_assessment.seed == seed
+        return r.risk_assessment.p80_hours
+
+    for seed in (-1, -(2**63)):
+        assert await p80(seed) == await p80(seed)
+    # -1 is the unsigned pattern 2**64 - 1: another seed than 1
+    assert await p80(-1) != await p80(1)
+
+
+async def test_samples_are_bounded_by_the_plan_size(plans, sched):
+    p = await make_plan(plans)
+    await batch(plans, p.id, [T(title=f"t{i}", estimated_hours=1) for i in range(250)])
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await sched.AnalyzePlan(
+            pb.AnalyzePlanRequest(
+                plan_id=p.id,
+                analysis_types=[pb.ANALYSIS_TYPE_RISK_ASSESSMENT],
+                monte_carlo_samples=100_000,
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (v,) = details_of(e.value)["BadRequest"].field_violations
+    assert v.field == "monte_carlo_samples"
+    assert v.description.startswith("at most 80000 for a plan of 250 tasks")
+    # Not asking for the risk assessment, the samples do not matter.
+    r = await sched.AnalyzePlan(
+        pb.AnalyzePlanRequest(
+            plan_id=p.id,
+            analysis_types=[pb.ANALYSIS_TYPE_CRITICAL_PATH],
+            monte_carlo_samples=100_000,
+        )
+    )
+    assert r.HasField("critical_path") and not r.HasField("risk_assessment")
+
+
+def test_default_samples_shrink_for_large_plans():
+    assert schedules._samples(0, 250) == 10_000
+    assert schedules._samples(0, 2_000) == 10_000
+    assert schedules._samples(0, 8_000) == 2_500
+    assert schedules._samples(0, 100_000) == 1_000  # the floor
+    assert schedules._samples(80_000, 250) == 80_000
+
+
+async def test_a_stored_deadline_too_far_away_is_ignored(plans, sched):
+    p = await make_plan(plans, constraints=["within 99999999999 days"])
+    await batch(plans, p.id, [T(title="a", estimated_hours=3)])
+    r = await sched.AnalyzePlan(
+        pb.AnalyzePlanRequest(
+            plan_id=p.id, analysis_types=[pb.ANALYSIS_TYPE_RISK_ASSESSMENT], monte_carlo_samples=500
+        )
+    )
+    assert r.risk_assessment.deadline_hours == 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from plansmith_server.scheduling import Distribution, PlanTask, forecast
-from plansmith_server.scheduling.montecarlo import simulate
+from plansmith_server.scheduling.montecarlo import MAX_CHUNK_CELLS, SimulationCancelled, simulate
 
 
 def triangular_cdf(x: float, a: float, m: float, b: float) -> float:
@@ -98,3 +98,54 @@ def test_monte_carlo_size_is_fast_enough() -> None:
     elapsed = time.perf_counter() - t0
     assert len(sim.totals) == 10_000
     assert elapsed < 10.0  # generous for CI; bench/analysis.py reports the real time
+
+
+def test_a_cancelled_simulation_stops_at_the_next_chunk() -> None:
+    asked: list[int] = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # two chunks run, then the caller gives up
+
+    n = 10
+    with pytest.raises(SimulationCancelled):
+        simulate(
+            [1.0] * n,
+            [2.0] * n,
+            [3.0] * n,
+            np.arange(n - 1),
+            np.arange(1, n),
+            samples=100_000,
+            chunk=1_000,
+            cancelled=cancelled,
+        )
+    assert len(asked) == 3
+    done = simulate(
+        [1.0],
+        [2.0],
+        [3.0],
+        np.array([], int),
+        np.array([], int),
+        samples=3_000,
+        chunk=1_000,
+        cancelled=lambda: False,
+    )
+    assert len(done.totals) == 3_000
+
+
+def test_chunks_of_large_graphs_are_bounded_in_cells() -> None:
+    # MAX_CHUNK_CELLS // 500 independent tasks: chunks of 500 samples (not CHUNK), so
+    # 1,001 samples take 3; the cancel hook, asked once per chunk, counts them.
+    n = MAX_CHUNK_CELLS // 500
+    asked: list[int] = []
+    sim = simulate(
+        np.ones(n),
+        np.ones(n),
+        np.ones(n),
+        np.array([], int),
+        np.array([], int),
+        samples=1_001,
+        cancelled=lambda: bool(asked.append(1)),
+    )
+    assert len(asked) == 3
+    assert sim.totals.tolist() == [1.0] * 1_001

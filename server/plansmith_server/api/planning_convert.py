@@ -306,7 +306,7 @@ def analysis_to_proto(a: Analysis) -> pb.AnalyzePlanResponse:
         f = a.risk.forecast
         ra = out.risk_assessment
         ra.samples = f.samples
-        ra.seed = f.seed
+        ra.seed = a.seed  # as asked: the forecast's is the unsigned form of a negative one
         ra.p50_hours, ra.p80_hours, ra.p95_hours = f.p50, f.p80, f.p95
         ra.deadline_hours = f.deadline_hours or 0.0
         ra.deadline_probability = (

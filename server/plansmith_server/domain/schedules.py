@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +21,8 @@ from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook, requi
 from plansmith_server.errors import (
     EtagMismatchError,
     FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
     NotFoundError,
     PreconditionViolation,
 )
@@ -32,6 +35,9 @@ CONSTRAINT_DEPENDENCIES, CONSTRAINT_CAPABILITIES = 1, 2
 ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK = 1, 2, 3
 DEFAULT_TIME_LIMIT, MAX_TIME_LIMIT = 5.0, 60.0
 DEFAULT_SAMPLES, MAX_SAMPLES = 10_000, 100_000
+MAX_SAMPLED_TASKS = 20_000_000
+"""Samples x tasks of one AnalyzePlan (a simulated task costs ~0.1 µs: ~2 s of CPU)."""
+MIN_DEFAULT_SAMPLES = 1_000
 DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS = 3, 50
 PINNED_KEY = "plansmith.pinned"
 """Task metadata key: `true` keeps the task's agent when a schedule is optimized."""
@@ -280,8 +286,14 @@ class ScheduleBook:
         if not snap.tasks:
             raise _plan_empty(plan_id, f"plan {plan_id!r} has no tasks")
         deadline = deadline_hours or deadline_from_constraints(snap.plan.constraints)
-        n = samples or DEFAULT_SAMPLES
+        n = _samples(samples, len(snap.work)) if ANALYSIS_RISK in wanted else 0
+        # An int64 on the wire; numpy seeds with non-negative numbers: a negative seed is
+        # taken as its unsigned 64-bit pattern (still one seed, one sequence).
+        rng_seed = seed % (1 << 64)
         tracer = self.telemetry.tracer
+        # The simulation runs on a thread that a cancelled call cannot interrupt: it asks
+        # this between chunks, so a caller that gave up stops costing CPU within one.
+        stop = threading.Event()
 
         def run() -> Analysis:
             util = risk = None
@@ -304,16 +316,20 @@ class ScheduleBook:
                         snap.work,
                         deadline_hours=deadline,
                         samples=n,
-                        seed=seed,
+                        seed=rng_seed,
                         top_drivers=10,
                         cpm=cpm,
+                        cancelled=stop.is_set,
                     )
             if ANALYSIS_CRITICAL_PATH not in wanted:
                 cpm = current = None  # not asked for: not reported
             return Analysis(snap, cpm, current, util, risk, deadline, seed)
 
         # CPU-bound (numpy); asyncio.to_thread carries our context, so spans nest.
-        return await asyncio.to_thread(run)
+        try:
+            return await asyncio.to_thread(run)
+        finally:
+            stop.set()  # done, failed or cancelled: nobody wants more samples
 
     # ---- SuggestNextTasks --------------------------------------------------------------
 
@@ -401,6 +417,26 @@ def build_snapshot(
         )
         kept.append(t)
     return PlanSnapshot(plan, tuple(kept), tuple(work), agents, caps)
+
+
+def _samples(requested: int, tasks: int) -> int:
+    """Monte Carlo samples for a plan of `tasks` tasks, within MAX_SAMPLED_TASKS: the
+    default shrinks for large plans (to no fewer than MIN_DEFAULT_SAMPLES); a request for
+    more than fit is refused, naming the most that would."""
+    fit = MAX_SAMPLED_TASKS // max(tasks, 1)
+    if not requested:
+        return max(MIN_DEFAULT_SAMPLES, min(DEFAULT_SAMPLES, fit))
+    if requested > fit:
+        raise InvalidArgumentError(
+            [
+                FieldViolation(
+                    "monte_carlo_samples",
+                    f"at most {fit} for a plan of {tasks} tasks "
+                    f"(samples x tasks <= {MAX_SAMPLED_TASKS:,})",
+                )
+            ]
+        )
+    return requested
 
 
 def deadline_from_constraints(constraints: Sequence[str]) -> float | None:

@@ -12,13 +12,13 @@ Distribution: triangular by default (exact inverse-CDF sampling, fast, its mean
 (``alpha = 1 + 4 (m - a) / (b - a)``, ``beta = 1 + 4 (b - m) / (b - a)``, mean
 ``(a + 4m + b) / 6``) is available.
 
-Same seed, sample count and chunk size: identical numbers.
+Same seed, sample count and chunk size (a function of the task count): identical numbers.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +31,13 @@ FloatArray = npt.NDArray[np.float64]
 DEFAULT_SAMPLES = 10_000
 #: Samples per chunk: bounds memory to a few ``tasks x CHUNK`` float matrices.
 CHUNK = 2_000
+#: ...and to a few matrices of at most this many cells (8 bytes each): a plan of 10,000
+#: tasks in chunks of 2,000 held ~1 GB of them at once.
+MAX_CHUNK_CELLS = 2_000_000
+
+
+class SimulationCancelled(Exception):
+    """`simulate` stopped early because its caller no longer wants the result."""
 
 
 class Distribution(enum.Enum):
@@ -139,6 +146,7 @@ def simulate(
     seed: int = 0,
     distribution: Distribution = Distribution.TRIANGULAR,
     chunk: int = CHUNK,
+    cancelled: Callable[[], bool] | None = None,
 ) -> SimulationResult:
     """Monte Carlo over a DAG of three-point durations.
 
@@ -151,10 +159,12 @@ def simulate(
         samples: Number of samples.
         seed: Seed for ``numpy.random.default_rng``.
         distribution: Duration distribution.
-        chunk: Samples per chunk.
+        chunk: Samples per chunk (fewer for large graphs, see ``MAX_CHUNK_CELLS``).
+        cancelled: Asked between chunks; once it returns True the simulation stops.
 
     Raises:
         DependencyCycleError: The graph has a cycle (node indices as strings).
+        SimulationCancelled: ``cancelled()`` returned True.
     """
     lo = np.asarray(low, dtype=np.float64)
     mo = np.clip(np.asarray(mode, dtype=np.float64), lo, None)
@@ -163,6 +173,7 @@ def simulate(
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     plan = _Plan(n, src, dst)
+    chunk = max(1, min(chunk, MAX_CHUNK_CELLS // max(n, 1)))
     rng = np.random.default_rng(seed)
     totals = np.empty(samples)
     crit = np.zeros(n)
@@ -172,6 +183,8 @@ def simulate(
     positive = hi > 0
     done = 0
     while done < samples:
+        if cancelled is not None and cancelled():
+            raise SimulationCancelled
         c = min(chunk, samples - done)
         d = sample_durations(rng, lo, mo, hi, c, distribution)
         ef = np.empty((n, c))

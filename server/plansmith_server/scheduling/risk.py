@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -256,6 +256,7 @@ def _forecast(
     distribution: Distribution,
     top_drivers: int,
     default_estimate: float,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Forecast:
     """:func:`forecast` of tasks already checked, with their ``task_edges``."""
     pts = np.array([three_point(t, default_estimate) for t in tasks], dtype=np.float64).reshape(
@@ -274,6 +275,7 @@ def _forecast(
             samples=samples,
             seed=seed,
             distribution=distribution,
+            cancelled=cancelled,
         )
     except DependencyCycleError as e:
         raise DependencyCycleError([tasks[int(i)].id for i in e.cycle]) from None
@@ -320,6 +322,7 @@ def assess_risk(
     top_drivers: int = 5,
     default_estimate: float = DEFAULT_ESTIMATE_HOURS,
     cpm: CpmResult | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> RiskReport:
     """Forecast plus risk items, score and level (see module docstring).
 
@@ -332,6 +335,7 @@ def assess_risk(
         top_drivers: Number of drivers in the forecast.
         default_estimate: Hours for tasks without an estimate.
         cpm: ``cpm_for_tasks`` of the same tasks, if the caller has it already.
+        cancelled: Asked during the simulation; True stops it with ``SimulationCancelled``.
     """
     # Checked and built once for the forecast and the chain rule.
     edges = task_edges(tasks, check_unique_ids(tasks))
@@ -344,6 +348,7 @@ def assess_risk(
         distribution=distribution,
         top_drivers=top_drivers,
         default_estimate=default_estimate,
+        cancelled=cancelled,
     )
     if cpm is None:
         cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)

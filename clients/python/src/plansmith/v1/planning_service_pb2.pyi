@@ -617,13 +617,19 @@ class AnalyzePlanRequest(_message.Message):
     plan_id: _builtins.str
     """Required. Id of the plan."""
     monte_carlo_samples: _builtins.int
-    """Monte Carlo runs: 0 means 10,000; at most 100,000."""
+    """Monte Carlo runs: at most 100,000, and samples x the plan's tasks at most 20 million
+    (beyond that: INVALID_ARGUMENT naming the most that fit). 0 means 10,000, or as many
+    as fit for a plan of over 2,000 tasks (no fewer than 1,000). The response's
+    `risk_assessment.samples` says how many ran.
+    """
     deadline_hours: _builtins.float
     """Deadline in working hours from now; 0 takes it from the plan's constraints (e.g.
     "within 2 weeks"), if any.
     """
     seed: _builtins.int
-    """Random seed; 0 means a fixed default. The same seed gives the same numbers."""
+    """Random seed, any value (a negative one is used as its unsigned 64-bit pattern); 0
+    means a fixed default. The same seed gives the same numbers.
+    """
     @_builtins.property
     def analysis_types(self) -> _containers.RepeatedScalarFieldContainer[Global___AnalysisType.ValueType]:
         """Analyses to run; empty means all."""
