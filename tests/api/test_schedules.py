@@ -478,3 +478,90 @@ async def test_a_stored_deadline_too_far_away_is_ignored(plans, sched):
         )
     )
     assert r.risk_assessment.deadline_hours == 0
+
+
+async def test_a_dependency_on_a_deep_subtask_tree_reaches_its_leaves(plans, sched):
+    # 1,200 tasks, each a subtask of the one before (deeper than Python's recursion
+    # limit, which once made every analysis of such a plan INTERNAL), and a task after
+    # the root: it waits for the root's work, which is the one leaf at the bottom.
+    p = await make_plan(plans, AGENTS)
+    first = await plans.BatchCreateTasks(
+        ps.BatchCreateTasksRequest(
+            plan_id=p.id,
+            tasks=[
+                T(
+                    id=f"n{i}",
+                    title=f"n{i}",
+                    estimated_hours=1,
+                    parent_task_id=f"n{i - 1}" if i else "",
+                )
+                for i in range(1_000)
+            ],
+        )
+    )
+    parent = first.tasks[-1].id
+    assert [t.parent_task_id for t in first.tasks[1:]] == [t.id for t in first.tasks[:-1]]
+    rest = await plans.BatchCreateTasks(
+        ps.BatchCreateTasksRequest(
+            plan_id=p.id,
+            tasks=[
+                T(
+                    id=f"m{i}",
+                    title=f"m{i}",
+                    estimated_hours=2,
+                    parent_task_id=f"m{i - 1}" if i else parent,
+                )
+                for i in range(200)
+            ],
+        )
+    )
+    leaf = rest.tasks[-1].id
+    root = first.tasks[0].id
+    after = (
+        await plans.CreateTask(
+            ps.CreateTaskRequest(
+                plan_id=p.id, task=T(title="after", estimated_hours=3, dependencies=[root])
+            )
+        )
+    ).task
+    r = await sched.AnalyzePlan(
+        pb.AnalyzePlanRequest(plan_id=p.id, analysis_types=[pb.ANALYSIS_TYPE_CRITICAL_PATH])
+    )
+    assert list(r.critical_path.critical_task_ids) == [leaf, after.id]
+    assert r.critical_path.duration_hours == 5
+    s = await sched.SuggestNextTasks(pb.SuggestNextTasksRequest(plan_id=p.id, agent_id="ann"))
+    assert [x.task_id for x in s.suggestions] == [leaf]
+
+
+async def test_a_parent_must_be_a_task_of_the_plan_or_an_earlier_one_of_the_batch(plans, sched):
+    p = await make_plan(plans)
+    other = await make_plan(plans)
+    elsewhere = (await batch(plans, other.id, [T(title="x")]))["x"].id
+    cases = [
+        (ps.CreateTaskRequest(plan_id=p.id, task=T(title="a", parent_task_id="tsk_none")), "task"),
+        (ps.CreateTaskRequest(plan_id=p.id, task=T(title="a", parent_task_id=elsewhere)), "task"),
+        (ps.CreateTaskRequest(plan_id=p.id, task=T(title="a", parent_task_id="t" * 129)), "task"),
+        (
+            ps.BatchCreateTasksRequest(
+                plan_id=p.id, tasks=[T(id="a", title="a", parent_task_id="a")]
+            ),
+            "tasks[0]",
+        ),
+        (
+            ps.BatchCreateTasksRequest(
+                plan_id=p.id,
+                tasks=[T(id="a", title="a", parent_task_id="b"), T(id="b", title="b")],
+            ),
+            "tasks[0]",
+        ),
+    ]
+    for req, where in cases:
+        call = plans.CreateTask if isinstance(req, ps.CreateTaskRequest) else plans.BatchCreateTasks
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await call(req)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, req
+        fields = [v.field for v in details_of(e.value)["BadRequest"].field_violations]
+        assert fields == [f"{where}.parent_task_id"], (req, fields)
+    assert (await plans.ListTasks(ps.ListTasksRequest(plan_id=p.id))).total_size == 0
+    kept = await batch(plans, p.id, [T(id="a", title="a"), T(title="b", parent_task_id="a")])
+    assert kept["b"].parent_task_id == kept["a"].id

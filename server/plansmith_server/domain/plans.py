@@ -372,6 +372,11 @@ class PlanBook:
             # a single create ignores the (output-only) id: do not validate it
             val.check_task(v, p, d if batch or not d.id else replace(d, id=""))
             val.check_estimate_range(v, p, d)
+        for i, d in enumerate(drafts):
+            # A parent named by batch reference comes earlier in the batch: no task is its
+            # own parent and parents never loop.
+            if refs.get(d.parent_task_id, -1) >= i:
+                v.add(f"{prefix}[{i}].parent_task_id", "must name an earlier task of the batch")
         v.raise_if_any()
 
         def body(tx: WriteTx) -> TasksResult:
@@ -401,6 +406,7 @@ class PlanBook:
                         id=task_id,
                         plan_id=plan_id,
                         dependencies=deps,
+                        parent_task_id=new_ids.get(d.parent_task_id, d.parent_task_id),
                         priority=TaskPriority(d.priority) or TaskPriority.MEDIUM,
                         status=TaskStatus(d.status) or TaskStatus.NOT_STARTED,
                         create_time=ts,
@@ -420,6 +426,19 @@ class PlanBook:
                                 f"no task {dep!r} in plan {plan_id!r}"
                                 + (" or in this batch" if batch else ""),
                             )
+            # A parent makes its task a subtask, and the parent a summary whose work its
+            # subtasks carry (AnalyzePlan, OptimizePlan): it must be a task of this plan.
+            parents = {d.parent_task_id for d in drafts if d.parent_task_id} - new_ids.keys()
+            if parents:
+                known = _existing_task_ids(tx, plan_id, parents)
+                for i, d in enumerate(drafts):
+                    if d.parent_task_id in parents and d.parent_task_id not in known:
+                        p = f"{prefix}[{i}]" if batch else prefix
+                        v2.add(
+                            f"{p}.parent_task_id",
+                            f"no task {d.parent_task_id!r} in plan {plan_id!r}"
+                            + (" or in this batch" if batch else ""),
+                        )
             v2.raise_if_any()
             if batch and refs:
                 edges = dict(existing)

@@ -379,10 +379,30 @@ def build_snapshot(
         dict.fromkeys(t.assigned_to for t in tasks if t.assigned_to)
     )
 
-    def expand(dep: str, seen: frozenset[str] = frozenset()) -> list[str]:
-        if dep in children and dep not in seen:
-            return [x for c in children[dep] for x in expand(c, seen | {dep})]
-        return [dep]
+    leaves: dict[str, list[str]] = {}
+
+    def expand(dep: str) -> list[str]:
+        """The tasks doing `dep`'s work: itself, or the leaves of its subtask tree, left
+        to right. Iterative, as subtask chains may be deeper than Python's recursion
+        limit (a chain of 1,500 answered INTERNAL); each summary is walked once."""
+        if dep not in children:
+            return [dep]
+        if dep in leaves:
+            return leaves[dep]
+        out: list[str] = []
+        seen = {dep}  # parent links that loop end at the task met again
+        stack = [iter(children[dep])]
+        while stack:
+            c = next(stack[-1], None)
+            if c is None:
+                stack.pop()
+            elif c in children and c not in seen:
+                seen.add(c)
+                stack.append(iter(children[c]))
+            else:
+                out.append(c)
+        leaves[dep] = out
+        return out
 
     work: list[PlanTask] = []
     kept: list[Task] = []

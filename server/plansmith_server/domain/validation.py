@@ -217,6 +217,9 @@ def check_task(
             elif task.id and dep == task.id:
                 v.add(f"{field}[{i}]", "a task cannot depend on itself")
             seen.add(dep)
+    if want("parent_task_id") and len(task.parent_task_id) > MAX_ID:
+        field = _join(prefix, "parent_task_id")
+        v.add(field, f"is {len(task.parent_task_id)} characters long; at most {MAX_ID}")
     if want("assigned_to") and task.assigned_to:
         field = _join(prefix, "assigned_to")
         if len(task.assigned_to) > MAX_ID:

@@ -193,8 +193,10 @@ class Task(_message.Message):
     it must be one of them.
     """
     parent_task_id: _builtins.str
-    """Id of the task this one was decomposed from, or empty. Immutable; set by
-    `PlanningService.DecomposeTask`.
+    """Id of the task this one was decomposed from, or empty: a task with subtasks is a
+    summary, whose work its subtasks carry (`PlanningService.DecomposeTask` sets it). On
+    create: empty, a task of the same plan, or in `BatchCreateTasks` the batch reference
+    (`id`) of an earlier task of the batch; otherwise INVALID_ARGUMENT. Immutable.
     """
     etag: _builtins.str
     """Output only. Opaque version tag of the task (AIP-154). Send it back on `UpdateTask` /
