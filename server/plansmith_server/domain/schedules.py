@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -240,19 +239,30 @@ class ScheduleBook:
         assignments = {t.id: t.assigned_agent for t in snap.work if t.assigned_agent}
         start = time.perf_counter()
         with self.telemetry.tracer.start_as_current_span("planning.solver") as span:
+            stop = scheduling.StopToken()
 
             def run() -> tuple[scheduling.ScheduleResult, float]:
                 baseline = scheduling.current_assignment_schedule(problem, assignments)
-                solver = scheduling.make_scheduler("cpsat")
+                solver = scheduling.FallbackScheduler()
                 return (
                     solver.solve(
-                        problem, time_limit_s=limit, seed=0, goals=goals, baseline=baseline
+                        problem,
+                        time_limit_s=limit,
+                        seed=0,
+                        goals=goals,
+                        baseline=baseline,
+                        stop=stop,
                     ),
                     baseline.makespan,
                 )
 
-            # CP-SAT and the heuristic are CPU-bound: off the event loop.
-            result, before = await asyncio.to_thread(run)
+            # CP-SAT and the heuristic are CPU-bound: off the event loop, on a thread a
+            # cancelled call cannot interrupt; `stop` ends the search when nobody waits
+            # for it any more (a caller's deadline, a cancel, a server stopping).
+            try:
+                result, before = await asyncio.to_thread(run)
+            finally:
+                stop.stop()
             span.set_attribute("plansmith.solver", result.solver)
             span.set_attribute("plansmith.solver.status", result.status.name)
         self.telemetry.solver_duration.record(
@@ -293,7 +303,7 @@ class ScheduleBook:
         tracer = self.telemetry.tracer
         # The simulation runs on a thread that a cancelled call cannot interrupt: it asks
         # this between chunks, so a caller that gave up stops costing CPU within one.
-        stop = threading.Event()
+        stop = scheduling.StopToken()
 
         def run() -> Analysis:
             util = risk = None
@@ -319,7 +329,7 @@ class ScheduleBook:
                         seed=rng_seed,
                         top_drivers=10,
                         cpm=cpm,
-                        cancelled=stop.is_set,
+                        cancelled=lambda: stop.stopped,
                     )
             if ANALYSIS_CRITICAL_PATH not in wanted:
                 cpm = current = None  # not asked for: not reported
@@ -329,7 +339,7 @@ class ScheduleBook:
         try:
             return await asyncio.to_thread(run)
         finally:
-            stop.set()  # done, failed or cancelled: nobody wants more samples
+            stop.stop()  # done, failed or cancelled: nobody wants more samples
 
     # ---- SuggestNextTasks --------------------------------------------------------------
 

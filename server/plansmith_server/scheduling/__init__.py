@@ -50,6 +50,7 @@ from .risk import (
     assess_risk,
     forecast,
 )
+from .stop import StopToken
 from .suggestions import Suggestion, suggest_next_tasks
 from .utilization import (
     AgentUtilization,
@@ -93,6 +94,7 @@ __all__ = [
     "SchedulingProblem",
     "Severity",
     "SolverStats",
+    "StopToken",
     "Suggestion",
     "TaskStatus",
     "TaskTiming",

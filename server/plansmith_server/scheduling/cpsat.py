@@ -13,6 +13,7 @@ frozen as a constraint for the next phase (hinted with the previous solution).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from .heuristic import HeuristicScheduler
 from .model import Goal, ScheduleResult, SchedulingProblem, SolverStats
 from .result import build_result
 from .sgs import IntSchedule
+from .stop import StopToken
 
 #: Cap on heuristic SGS passes for the warm start.
 WARM_START_ITERATIONS = 1_000_000
@@ -76,6 +78,7 @@ class CpSatScheduler:
         time_limit_s: float = 10.0,
         seed: int = 0,
         goals: Sequence[Goal] = (Goal.MINIMIZE_DURATION,),
+        stop: StopToken | None = None,
     ) -> ScheduleResult:
         """Schedules the problem.
 
@@ -84,6 +87,8 @@ class CpSatScheduler:
             time_limit_s: Wall-clock budget for the whole solve (warm start included).
             seed: Random seed of CP-SAT and the warm start.
             goals: Goals in priority order.
+            stop: Once stopped, the search under way ends and no other starts; the best
+                schedule found so far is returned.
 
         Raises:
             ImportError: OR-Tools is not installed.
@@ -106,6 +111,7 @@ class CpSatScheduler:
             seed=seed,
             goals=goals,
             t0=time.perf_counter(),
+            stop=stop,
         )
 
         if cp.n == 0 or (warm.makespan <= lb_static and goals == (Goal.MINIMIZE_DURATION,)):
@@ -138,10 +144,14 @@ class CpSatScheduler:
         def run(goal: Goal, seconds: float) -> tuple[str, int]:
             """One CP-SAT solve of ``goal``; returns status name and bound."""
             nonlocal best
+            if stop is not None and stop.stopped:
+                status_names.append(f"{goal.value}:STOPPED")
+                return "STOPPED", 0
             p.max_time_in_seconds = max(0.01, seconds)
             _set_hint(model, built, best)
             model.Minimize(built.objective(goal))
-            status = solver.Solve(model)
+            with stop.interrupting(solver.stop_search) if stop else contextlib.nullcontext():
+                status = solver.Solve(model)
             name = solver.StatusName(status)
             status_names.append(f"{goal.value}:{name}")
             counters[0] += solver.NumBranches()
@@ -177,6 +187,7 @@ class CpSatScheduler:
                         goals=goals,
                         t0=time.perf_counter(),
                         initial=[best],
+                        stop=stop,
                     )
                     if built.value(goal, gs) < built.value(goal, best):
                         best = gs

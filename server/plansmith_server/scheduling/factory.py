@@ -11,6 +11,7 @@ from .baseline import better_of
 from .errors import SchedulingError
 from .heuristic import DEFAULT_MAX_ITERATIONS, HeuristicScheduler
 from .model import Goal, ScheduleResult, SchedulingProblem
+from .stop import StopToken
 
 #: Above this many (activity, eligible agent) pairs plus activities, CP-SAT rarely
 #: improves on the heuristic within service time limits (measured on PSPLIB j120 with
@@ -31,9 +32,10 @@ class Scheduler(Protocol):
         time_limit_s: float = 10.0,
         seed: int = 0,
         goals: Sequence[Goal] = (Goal.MINIMIZE_DURATION,),
+        stop: StopToken | None = None,
     ) -> ScheduleResult:
         """Solves ``problem`` within ``time_limit_s``; deterministic per ``seed`` where
-        the solver allows it."""
+        the solver allows it. Once ``stop`` is stopped it returns what it has, soon."""
         ...
 
 
@@ -84,6 +86,7 @@ class FallbackScheduler:
         seed: int = 0,
         goals: Sequence[Goal] = (Goal.MINIMIZE_DURATION,),
         baseline: ScheduleResult | None = None,
+        stop: StopToken | None = None,
     ) -> ScheduleResult:
         """Solves with CP-SAT or the heuristic (see class docstring).
 
@@ -95,6 +98,7 @@ class FallbackScheduler:
             baseline: The current schedule (e.g. from
                 :func:`~.baseline.current_assignment_schedule`); when given, the result
                 is never worse than it under ``goals``.
+            stop: Once stopped, the search ends soon with the best schedule so far.
         """
         t0 = time.perf_counter()
         reason: str | None = None
@@ -107,7 +111,7 @@ class FallbackScheduler:
                 from .cpsat import CpSatScheduler
 
                 result = CpSatScheduler(num_workers=self.num_workers).solve(
-                    problem, time_limit_s=time_limit_s, seed=seed, goals=goals
+                    problem, time_limit_s=time_limit_s, seed=seed, goals=goals, stop=stop
                 )
             except ImportError:
                 reason = "OR-Tools is not installed"
@@ -118,7 +122,9 @@ class FallbackScheduler:
                 reason = f"CP-SAT failed: {exc!r}"
         if result is None:
             remaining = max(0.05, time_limit_s - (time.perf_counter() - t0))
-            result = self.heuristic.solve(problem, time_limit_s=remaining, seed=seed, goals=goals)
+            result = self.heuristic.solve(
+                problem, time_limit_s=remaining, seed=seed, goals=goals, stop=stop
+            )
             result = replace(result, stats=replace(result.stats, fallback_reason=reason))
         if baseline is not None:
             result = better_of(result, baseline, goals)

@@ -25,6 +25,7 @@ from .model import Goal, ScheduleResult, SchedulingProblem, SolverStats
 from .priority_rules import list_from_keys, regret_biased_list, rule_keys
 from .result import build_result
 from .sgs import IntSchedule, forward_backward, serial_sgs
+from .stop import StopToken
 
 DEFAULT_MAX_ITERATIONS = 5000
 
@@ -77,6 +78,7 @@ class HeuristicScheduler:
         time_limit_s: float = 10.0,
         seed: int = 0,
         goals: Sequence[Goal] = (Goal.MINIMIZE_DURATION,),
+        stop: StopToken | None = None,
     ) -> ScheduleResult:
         """Schedules the problem.
 
@@ -85,6 +87,7 @@ class HeuristicScheduler:
             time_limit_s: Wall-clock budget.
             seed: Seed of the random sampling.
             goals: Goals in priority order.
+            stop: Once stopped, the search ends after the schedule under way.
 
         Returns:
             The best schedule found.
@@ -92,7 +95,7 @@ class HeuristicScheduler:
         t0 = time.perf_counter()
         cp = compile_problem(problem)
         sched, iters = self.solve_compiled(
-            cp, time_limit_s=time_limit_s, seed=seed, goals=goals, t0=t0
+            cp, time_limit_s=time_limit_s, seed=seed, goals=goals, t0=t0, stop=stop
         )
         stats = SolverStats(
             solver=self.name,
@@ -115,6 +118,7 @@ class HeuristicScheduler:
         goals: Sequence[Goal],
         t0: float | None = None,
         initial: Sequence[IntSchedule] = (),
+        stop: StopToken | None = None,
     ) -> tuple[IntSchedule, int]:
         """Core loop on a compiled problem; returns the best schedule and SGS passes.
 
@@ -152,6 +156,8 @@ class HeuristicScheduler:
 
         def done() -> bool:
             if can_stop_at_lb and best is not None and best.makespan <= lb:
+                return True
+            if stop is not None and stop.stopped:
                 return True
             return iters >= self.max_iterations or time.perf_counter() >= deadline
 
