@@ -565,3 +565,35 @@ async def test_a_parent_must_be_a_task_of_the_plan_or_an_earlier_one_of_the_batc
     assert (await plans.ListTasks(ps.ListTasksRequest(plan_id=p.id))).total_size == 0
     kept = await batch(plans, p.id, [T(id="a", title="a"), T(title="b", parent_task_id="a")])
     assert kept["b"].parent_task_id == kept["a"].id
+
+
+async def test_a_plan_whose_summary_dependencies_explode_is_refused_clearly(plans, sched):
+    # 1,001 subtasks under one summary and 1,000 tasks waiting for it stand for 1,001,000
+    # dependencies (a summary of 5,000 with 5,000 waiting took 35 s and 3 GB to analyze).
+    p = await make_plan(plans, AGENTS)
+    root = (await batch(plans, p.id, [T(title="root")]))["root"].id
+    for first, last in ((0, 501), (501, 1_001)):
+        await batch(
+            plans,
+            p.id,
+            [T(title=f"s{i}", estimated_hours=1, parent_task_id=root) for i in range(first, last)],
+        )
+    await batch(
+        plans, p.id, [T(title=f"w{i}", estimated_hours=2, dependencies=[root]) for i in range(999)]
+    )
+    small = await sched.AnalyzePlan(
+        pb.AnalyzePlanRequest(plan_id=p.id, analysis_types=[pb.ANALYSIS_TYPE_CRITICAL_PATH])
+    )
+    assert small.critical_path.duration_hours == 3  # 1,001 x 999: still within the bound
+    await batch(plans, p.id, [T(title="one more", dependencies=[root])])
+    for call in (
+        sched.AnalyzePlan(pb.AnalyzePlanRequest(plan_id=p.id)),
+        sched.OptimizePlan(pb.OptimizePlanRequest(plan_id=p.id)),
+        sched.SuggestNextTasks(pb.SuggestNextTasksRequest(plan_id=p.id, agent_id="ann")),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await call
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        info = details_of(e.value)["ErrorInfo"]
+        assert info.reason == "PLAN_TOO_INTERCONNECTED"
+        assert "more than 1,000,000 dependencies" in e.value.details()

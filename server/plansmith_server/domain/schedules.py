@@ -37,6 +37,9 @@ DEFAULT_SAMPLES, MAX_SAMPLES = 10_000, 100_000
 MAX_SAMPLED_TASKS = 20_000_000
 """Samples x tasks of one AnalyzePlan (a simulated task costs ~0.1 µs: ~2 s of CPU)."""
 MIN_DEFAULT_SAMPLES = 1_000
+MAX_EXPANDED_EDGES = 1_000_000
+"""Dependencies once those on summary tasks are spread over their subtasks (see
+`build_snapshot`); CPM takes ~0.5 s over a million."""
 DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS = 3, 50
 PINNED_KEY = "plansmith.pinned"
 """Task metadata key: `true` keeps the task's agent when a schedule is optimized."""
@@ -372,6 +375,19 @@ def _plan_empty(plan_id: str, message: str) -> FailedPreconditionError:
     )
 
 
+def _too_interconnected(plan_id: str) -> FailedPreconditionError:
+    why = (
+        f"dependencies on summary tasks stand for more than {MAX_EXPANDED_EDGES:,} "
+        "dependencies between their subtasks and the tasks that wait for them"
+    )
+    return FailedPreconditionError(
+        f"plan {plan_id!r} cannot be analyzed or scheduled: {why}; depend on fewer summary "
+        "tasks, or on the subtasks that finish them",
+        reason="PLAN_TOO_INTERCONNECTED",
+        violations=[PreconditionViolation("PLAN_TOO_INTERCONNECTED", f"plans/{plan_id}", why)],
+    )
+
+
 def build_snapshot(
     plan: Plan, tasks: Sequence[Task], *, respect_capabilities: bool = True
 ) -> PlanSnapshot:
@@ -416,9 +432,15 @@ def build_snapshot(
 
     work: list[PlanTask] = []
     kept: list[Task] = []
+    edges = 0
     for t in tasks:
         if t.id in children:
             continue
+        # Each dependent of a summary gets an edge to every one of its subtasks: a
+        # summary of 5,000 that 5,000 tasks depend on made 25 million (35 s, 3 GB).
+        edges += sum(len(expand(d)) for d in t.dependencies)
+        if edges > MAX_EXPANDED_EDGES:
+            raise _too_interconnected(plan.id)
         deps = tuple(dict.fromkeys(x for d in t.dependencies for x in expand(d)))
         eligible: frozenset[str] | None = None
         if respect_capabilities and t.required_capabilities and caps:
