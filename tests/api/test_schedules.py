@@ -485,38 +485,20 @@ async def test_a_dependency_on_a_deep_subtask_tree_reaches_its_leaves(plans, sch
     # limit, which once made every analysis of such a plan INTERNAL), and a task after
     # the root: it waits for the root's work, which is the one leaf at the bottom.
     p = await make_plan(plans, AGENTS)
-    first = await plans.BatchCreateTasks(
-        ps.BatchCreateTasksRequest(
-            plan_id=p.id,
-            tasks=[
-                T(
-                    id=f"n{i}",
-                    title=f"n{i}",
-                    estimated_hours=1,
-                    parent_task_id=f"n{i - 1}" if i else "",
-                )
-                for i in range(1_000)
-            ],
-        )
-    )
-    parent = first.tasks[-1].id
-    assert [t.parent_task_id for t in first.tasks[1:]] == [t.id for t in first.tasks[:-1]]
-    rest = await plans.BatchCreateTasks(
-        ps.BatchCreateTasksRequest(
-            plan_id=p.id,
-            tasks=[
-                T(
-                    id=f"m{i}",
-                    title=f"m{i}",
-                    estimated_hours=2,
-                    parent_task_id=f"m{i - 1}" if i else parent,
-                )
-                for i in range(200)
-            ],
-        )
-    )
-    leaf = rest.tasks[-1].id
-    root = first.tasks[0].id
+
+    async def chain(name: str, n: int, hours: float, top: str) -> list[task_pb2.Task]:
+        """n tasks, each a subtask of the one before; the first a subtask of `top`."""
+        tasks = [
+            T(id=f"{name}{i}", title=f"{name}{i}", estimated_hours=hours, parent_task_id=up)
+            for i, up in enumerate([top, *(f"{name}{i}" for i in range(n - 1))])
+        ]
+        r = await plans.BatchCreateTasks(ps.BatchCreateTasksRequest(plan_id=p.id, tasks=tasks))
+        return list(r.tasks)
+
+    first = await chain("n", 1_000, 1, "")
+    assert [t.parent_task_id for t in first[1:]] == [t.id for t in first[:-1]]
+    leaf = (await chain("m", 200, 2, first[-1].id))[-1].id
+    root = first[0].id
     after = (
         await plans.CreateTask(
             ps.CreateTaskRequest(
