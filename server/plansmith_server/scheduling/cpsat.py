@@ -14,8 +14,9 @@ frozen as a constraint for the next phase (hinted with the previous solution).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .compiled import CompiledProblem, compile_problem
@@ -150,7 +151,7 @@ class CpSatScheduler:
             p.max_time_in_seconds = max(0.01, seconds)
             _set_hint(model, built, best)
             model.Minimize(built.objective(goal))
-            with stop.interrupting(solver.stop_search) if stop else contextlib.nullcontext():
+            with _stopping(solver, stop) if stop else contextlib.nullcontext():
                 status = solver.Solve(model)
             name = solver.StatusName(status)
             status_names.append(f"{goal.value}:{name}")
@@ -226,6 +227,28 @@ class CpSatScheduler:
             goals=goals,
             proven_optimal=makespan_optimal,
         )
+
+
+@contextlib.contextmanager
+def _stopping(solver: Any, stop: StopToken) -> Iterator[None]:
+    """Within the block (one `Solve`), `stop` ends CP-SAT's search. `stop_search` does
+    nothing until `Solve` has set its search up, so a stop that comes just before (or
+    came already) is repeated every 50 ms until the block ends."""
+    solved = threading.Event()
+
+    def interrupt() -> None:
+        solver.stop_search()
+        threading.Thread(target=repeat, name="cpsat-stop", daemon=True).start()
+
+    def repeat() -> None:
+        while not solved.wait(0.05):
+            solver.stop_search()
+
+    try:
+        with stop.interrupting(interrupt):
+            yield
+    finally:
+        solved.set()
 
 
 class _Built:
