@@ -87,18 +87,29 @@ class InvalidArgumentError(PlansmithError):
         super().__init__(message, reason=reason, metadata=metadata)
 
 
+def some_ids(ids: Sequence[str], sep: str, limit: int = 300) -> str:
+    """`ids` joined by `sep`, as many whole ids as fit in `limit` characters; `sep` and
+    an ellipsis end it when some are left out (errors travel in size-bound trailers)."""
+    shown = sep.join(ids)
+    if len(shown) <= limit:
+        return shown
+    cut = shown[: limit - len(sep)].rsplit(sep, 1)[0] if sep in shown[:limit] else ""
+    return f"{cut}{sep}\u2026" if cut else "\u2026"
+
+
 class DependencyCycleError(InvalidArgumentError):
-    """The dependencies asked for would form a cycle; `cycle` lists it, first id repeated last."""
+    """The dependencies asked for would form a cycle; `cycle` lists it, first id repeated
+    last. ErrorInfo metadata: `cycle` (its first ids when long) and `cycle_length`."""
 
     reason = "DEPENDENCY_CYCLE"
 
     def __init__(self, field: str, cycle: Sequence[str]) -> None:
         self.cycle = list(cycle)
-        path = " -> ".join(self.cycle)
+        path = some_ids(self.cycle, " -> ")
         super().__init__(
             [FieldViolation(field, f"dependencies would form a cycle: {path}")],
             f"dependency cycle: {path}",
-            metadata={"cycle": path},
+            metadata={"cycle": path, "cycle_length": str(max(len(self.cycle) - 1, 1))},
         )
 
 

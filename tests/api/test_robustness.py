@@ -7,6 +7,7 @@ import random
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 
 from plansmith.errors import from_rpc_error
 from plansmith.v1 import agent_pb2, plan_pb2, plan_service_pb2_grpc, task_pb2
@@ -246,7 +247,7 @@ async def test_a_huge_metadata_key_is_named_cut_short(plans):
         )
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
     (v,) = details_of(e.value)["BadRequest"].field_violations
-    assert v.field == f"plan.metadata[{'k' * 64 + '...'!r}]"
+    assert v.field == "plan.metadata[" + repr("k" * 64 + "\u2026") + "]"
     assert "keys must be 1 to 64 characters" in v.description
     assert (await plans.ListPlans(pb.ListPlansRequest())).total_size == 0
 
@@ -282,3 +283,10 @@ def test_every_string_of_a_status_is_bounded():
         assert status.ByteSize() < 4_500, type(err)
         assert len(status.message.encode()) <= MAX_MESSAGE_BYTES
         assert status.message.endswith("\u2026")
+        for any_msg in status.details[1:]:  # one violation at least, however long
+            for cls in (error_details_pb2.BadRequest, error_details_pb2.PreconditionFailure):
+                if any_msg.Is(cls.DESCRIPTOR):
+                    detail = cls()
+                    any_msg.Unpack(detail)
+                    listed = getattr(detail, "field_violations", None) or detail.violations
+                    assert 1 <= len(listed) < 500

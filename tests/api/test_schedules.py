@@ -13,6 +13,7 @@ from plansmith.v1 import plan_service_pb2 as ps
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server import planning
 from plansmith_server.domain import schedules
+from plansmith_server.errors import InvalidArgumentError
 from tests.conftest import details_of
 
 T = task_pb2.Task
@@ -449,7 +450,7 @@ async def test_samples_are_bounded_by_the_plan_size(plans, sched):
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     (v,) = details_of(e.value)["BadRequest"].field_violations
     assert v.field == "monte_carlo_samples"
-    assert v.description.startswith("at most 80000 for a plan of 250 tasks")
+    assert v.description.startswith("at most 80000 for the 250 tasks to simulate")
     # Not asking for the risk assessment, the samples do not matter.
     r = await sched.AnalyzePlan(
         pb.AnalyzePlanRequest(
@@ -467,6 +468,10 @@ def test_default_samples_shrink_for_large_plans():
     assert schedules._samples(0, 8_000) == 2_500
     assert schedules._samples(0, 100_000) == 1_000  # the floor
     assert schedules._samples(80_000, 250) == 80_000
+    # The floor is a bound too: what the default runs, a caller may ask for.
+    assert schedules._samples(1_000, 100_000) == 1_000
+    with pytest.raises(InvalidArgumentError):
+        schedules._samples(1_001, 100_000)
 
 
 async def test_a_stored_deadline_too_far_away_is_ignored(plans, sched):

@@ -204,6 +204,51 @@ async def test_batch_rejects_duplicate_references_and_empty_batches(plans):
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_long_cycles_and_many_dependents_are_named_in_part_and_counted(plans):
+    p = await make_plan(plans)
+    chain = (
+        await plans.BatchCreateTasks(
+            pb.BatchCreateTasksRequest(
+                plan_id=p.id,
+                tasks=[
+                    Task(id=f"t{i}", title=f"t{i}", dependencies=[f"t{i - 1}"] if i else [])
+                    for i in range(40)
+                ],
+            )
+        )
+    ).tasks
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.UpdateTask(
+            pb.UpdateTaskRequest(
+                task=Task(id=chain[0].id, dependencies=[chain[-1].id]),
+                update_mask=field_mask_pb2.FieldMask(paths=["dependencies"]),
+            )
+        )
+    meta = details_of(e.value)["ErrorInfo"].metadata
+    assert meta["cycle_length"] == "40"
+    shown = meta["cycle"].split(" -> ")
+    assert shown[-1] == "\u2026" and 2 <= len(shown) - 1 < 40
+    ids = {t.id for t in chain}
+    assert all(x in ids for x in shown[:-1])  # whole ids only
+    waiting = (
+        await plans.BatchCreateTasks(
+            pb.BatchCreateTasksRequest(
+                plan_id=p.id,
+                tasks=[Task(title=f"w{i}", dependencies=[chain[0].id]) for i in range(60)],
+            )
+        )
+    ).tasks
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.DeleteTask(pb.DeleteTaskRequest(task_id=chain[0].id))
+    details = details_of(e.value)
+    meta = details["ErrorInfo"].metadata
+    assert meta["dependents_count"] == "61"  # t1 and the 60 waiting
+    named = meta["dependents"].split(",")
+    assert named[-1] == "\u2026" and set(named[:-1]) <= {t.id for t in [*chain, *waiting]}
+    assert 1 <= len(details["PreconditionFailure"].violations) <= 50
+    assert meta["violations"] == "61"
+
+
 async def test_update_creating_a_cycle_is_refused_and_names_it(plans):
     p = await make_plan(plans)
     a = await add(plans, p.id, title="a")

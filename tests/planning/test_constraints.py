@@ -125,7 +125,6 @@ def test_deadlines_beyond_a_hundred_years_are_not_deadlines(text: str) -> None:
 def test_the_furthest_deadline_and_budget_still_read() -> None:
     assert parse_deadline_hours("within 5200 weeks", now=NOW)[0] == 5200 * 40
     assert parse_deadline_hours("in 1200 months", now=NOW)[0] is not None
-    budgets = analyze_constraints(
-        [f"budget of {'9' * 400} hours"], now=NOW, hours_per_day=8, working_days_per_week=5
-    )
-    assert budgets.budget_hours is None
+    for text in (f"budget of {'9' * 400} hours", f"budget of {'9' * 400} person-hours"):
+        budgets = analyze_constraints([text], now=NOW, hours_per_day=8, working_days_per_week=5)
+        assert budgets.budget_hours is None, text

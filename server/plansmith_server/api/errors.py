@@ -29,14 +29,15 @@ M = TypeVar("M", bound=Message)
 # between it and the 16 KiB hard limit fail too), and what they then report is
 # RESOURCE_EXHAUSTED without any of our details. Errors echo what the caller sent (a
 # 20,000-character metadata key in a field path, a thousand blank titles), so every
-# string is clipped and violations are listed while they fit: with these bounds a status
-# stays under ~4 KiB, its trailers under ~7 KiB.
+# string is clipped (in bytes of UTF-8: a character may take four) and violations are
+# listed while they fit, the first always: a status stays under ~4 KiB, its trailers
+# under ~7.5 KiB.
 MAX_MESSAGE_BYTES = 600
-MAX_FIELD_CHARS = 200
-MAX_DESCRIPTION_CHARS = 400
-MAX_METADATA_VALUE_CHARS = 200
+MAX_FIELD_BYTES = 200
+MAX_DESCRIPTION_BYTES = 600
+MAX_METADATA_VALUE_BYTES = 400
 MAX_VIOLATIONS = 50
-VIOLATIONS_BUDGET_BYTES = 2_400
+VIOLATIONS_BUDGET_BYTES = 2_000
 
 
 def _pack(msg: object) -> any_pb2.Any:
@@ -51,25 +52,19 @@ def _duration(seconds: float) -> duration_pb2.Duration:
 
 
 def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, an ellipsis marking the cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-def _clip_bytes(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` bytes of UTF-8 (what grpc-message carries)."""
-    if len(text.encode()) <= limit:
+    """`text` cut to at most `limit` bytes of UTF-8, an ellipsis marking the cut."""
+    if len(text) * 4 <= limit or len(text.encode()) <= limit:
         return text
-    cut = text.encode()[: limit - 3].decode(errors="ignore")
-    return cut + "\u2026"
+    return text.encode()[: limit - 3].decode(errors="ignore") + "\u2026"
 
 
 def _fitting(items: Sequence[M]) -> list[M]:
-    """The first of `items` (messages) that fit the violations' budget."""
+    """The first of `items` (messages) that fit the violations' budget; always one."""
     shown: list[M] = []
     used = 0
     for item in items[:MAX_VIOLATIONS]:
         used += item.ByteSize() + 3  # + its tag and length
-        if used > VIOLATIONS_BUDGET_BYTES:
+        if used > VIOLATIONS_BUDGET_BYTES and shown:
             break
         shown.append(item)
     return shown
@@ -81,15 +76,15 @@ def to_status(exc: PlansmithError) -> status_pb2.Status:
     says how many there were (`violations`) and how many are listed (`violations_shown`)."""
     code = getattr(code_pb2, exc.code)
     metadata = {
-        clip(k, MAX_FIELD_CHARS): clip(v, MAX_METADATA_VALUE_CHARS) for k, v in exc.metadata.items()
+        clip(k, MAX_FIELD_BYTES): clip(v, MAX_METADATA_VALUE_BYTES) for k, v in exc.metadata.items()
     }
     details: list[any_pb2.Any] = []
     if isinstance(exc, InvalidArgumentError):
         field_violations = _fitting(
             [
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=clip(v.field, MAX_FIELD_CHARS),
-                    description=clip(v.description, MAX_DESCRIPTION_CHARS),
+                    field=clip(v.field, MAX_FIELD_BYTES),
+                    description=clip(v.description, MAX_DESCRIPTION_BYTES),
                 )
                 for v in exc.violations[:MAX_VIOLATIONS]
             ]
@@ -101,8 +96,8 @@ def to_status(exc: PlansmithError) -> status_pb2.Status:
             _pack(
                 error_details_pb2.ResourceInfo(
                     resource_type=f"plansmith.dev/{exc.resource_type}",
-                    resource_name=clip(exc.resource_id, MAX_FIELD_CHARS),
-                    description=_clip_bytes(exc.message, MAX_MESSAGE_BYTES),
+                    resource_name=clip(exc.resource_id, MAX_FIELD_BYTES),
+                    description=clip(exc.message, MAX_MESSAGE_BYTES),
                 )
             )
         )
@@ -111,8 +106,8 @@ def to_status(exc: PlansmithError) -> status_pb2.Status:
             [
                 error_details_pb2.PreconditionFailure.Violation(
                     type=v.type,
-                    subject=clip(v.subject, MAX_FIELD_CHARS),
-                    description=clip(v.description, MAX_DESCRIPTION_CHARS),
+                    subject=clip(v.subject, MAX_FIELD_BYTES),
+                    description=clip(v.description, MAX_DESCRIPTION_BYTES),
                 )
                 for v in exc.violations[:MAX_VIOLATIONS]
             ]
@@ -124,7 +119,7 @@ def to_status(exc: PlansmithError) -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN, metadata=metadata)
     return status_pb2.Status(
         code=code,
-        message=_clip_bytes(exc.message, MAX_MESSAGE_BYTES),
+        message=clip(exc.message, MAX_MESSAGE_BYTES),
         details=[_pack(info), *details],
     )
 

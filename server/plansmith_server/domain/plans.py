@@ -39,6 +39,7 @@ from plansmith_server.errors import (
     NotFoundError,
     PageTokenError,
     PreconditionViolation,
+    some_ids,
 )
 from plansmith_server.lru import LruCache, blocks
 from plansmith_server.storage.base import (
@@ -638,7 +639,11 @@ class PlanBook:
                         )
                         for d in dependents
                     ],
-                    metadata={"task_id": task_id, "dependents": ",".join(dependents)},
+                    metadata={
+                        "task_id": task_id,
+                        "dependents": some_ids(dependents, ","),
+                        "dependents_count": str(len(dependents)),
+                    },
                 )
             ts = self.clock()
             revision = tx.bump_revision(current.plan_id, ts)

@@ -489,19 +489,19 @@ def build_snapshot(
 
 
 def _samples(requested: int, tasks: int) -> int:
-    """Monte Carlo samples for a plan of `tasks` tasks, within MAX_SAMPLED_TASKS: the
-    default shrinks for large plans (to no fewer than MIN_DEFAULT_SAMPLES); a request for
-    more than fit is refused, naming the most that would."""
-    fit = MAX_SAMPLED_TASKS // max(tasks, 1)
+    """Monte Carlo samples for `tasks` tasks to simulate, within MAX_SAMPLED_TASKS or
+    MIN_DEFAULT_SAMPLES, whichever allows more: the default shrinks for large plans; a
+    request for more than that is refused, naming the most that would run."""
+    most = max(MAX_SAMPLED_TASKS // max(tasks, 1), MIN_DEFAULT_SAMPLES)
     if not requested:
-        return max(MIN_DEFAULT_SAMPLES, min(DEFAULT_SAMPLES, fit))
-    if requested > fit:
+        return min(DEFAULT_SAMPLES, most)
+    if requested > most:
         raise InvalidArgumentError(
             [
                 FieldViolation(
                     "monte_carlo_samples",
-                    f"at most {fit} for a plan of {tasks} tasks "
-                    f"(samples x tasks <= {MAX_SAMPLED_TASKS:,})",
+                    f"at most {most} for the {tasks} tasks to simulate (samples x tasks "
+                    f"<= {MAX_SAMPLED_TASKS:,}, or {MIN_DEFAULT_SAMPLES:,} samples)",
                 )
             ]
         )

@@ -104,7 +104,7 @@ def check_metadata(v: Violations, field: str, metadata: Mapping[str, str]) -> No
         v.add(field, f"has {len(metadata)} entries; at most {MAX_METADATA} are allowed")
     for key in sorted(metadata):
         # The key names the entry; one far too long is cut, as its length is what is wrong.
-        name = key if len(key) <= MAX_METADATA_KEY else key[:MAX_METADATA_KEY] + "..."
+        name = key if len(key) <= MAX_METADATA_KEY else key[:MAX_METADATA_KEY] + "\u2026"
         entry = f"{field}[{name!r}]"
         if not key or len(key) > MAX_METADATA_KEY:
             v.add(entry, f"keys must be 1 to {MAX_METADATA_KEY} characters long")

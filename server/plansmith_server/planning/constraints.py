@@ -334,6 +334,8 @@ def _budget_hours(text: str, hours_per_day: float) -> float | None:
         if not match_hours:
             return None
         amount, unit = float(match_hours.group(1)), match_hours.group(3)
+        if not _plausible(amount, unit):
+            return None
         return amount if unit.startswith("h") else amount * hours_per_day
     amount = _to_number(match.group(1))
     unit = match.group(3)

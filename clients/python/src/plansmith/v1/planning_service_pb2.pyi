@@ -617,10 +617,11 @@ class AnalyzePlanRequest(_message.Message):
     plan_id: _builtins.str
     """Required. Id of the plan."""
     monte_carlo_samples: _builtins.int
-    """Monte Carlo runs: at most 100,000, and samples x the plan's tasks at most 20 million
-    (beyond that: INVALID_ARGUMENT naming the most that fit). 0 means 10,000, or as many
-    as fit for a plan of over 2,000 tasks (no fewer than 1,000). The response's
-    `risk_assessment.samples` says how many ran.
+    """Monte Carlo runs: at most 100,000, and samples x the tasks simulated (summary tasks
+    are not) at most 20 million, or 1,000 samples whatever the plan's size (beyond that:
+    INVALID_ARGUMENT naming the most that would run). 0 means 10,000, or as many as fit
+    for over 2,000 tasks (no fewer than 1,000). The response's `risk_assessment.samples`
+    says how many ran.
     """
     deadline_hours: _builtins.float
     """Deadline in working hours from now; 0 takes it from the plan's constraints (e.g.
