@@ -303,3 +303,19 @@ def test_a_dependency_cycle_is_refused_naming_it(kind) -> None:
     with pytest.raises(DependencyCycleError) as err:
         solve(kind, p)
     assert sorted(err.value.cycle) == ["a", "b"]  # c depends on the cycle, is not in it
+
+
+def test_a_tie_keeps_the_current_assignment() -> None:
+    # Two equal tasks, two agents: swapping them is as good, and must not be taken.
+    p = SchedulingProblem(
+        activities=(Activity("a", 2, requires_agent=True), Activity("b", 2, requires_agent=True)),
+        agents=("ann", "bob"),
+    )
+    current = current_assignment_schedule(p, {"a": "ann", "b": "bob"})
+    swapped = current_assignment_schedule(p, {"a": "bob", "b": "ann"})
+    assert current.makespan == swapped.makespan == 2
+    kept = better_of(swapped, current)
+    assert {s.activity_id: s.agent for s in kept.activities} == {"a": "ann", "b": "bob"}
+    faster = current_assignment_schedule(p, {"a": "ann", "b": "bob"})
+    slower = current_assignment_schedule(p, {"a": "ann", "b": "ann"})
+    assert better_of(faster, slower) is faster  # strictly better: taken

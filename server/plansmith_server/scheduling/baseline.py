@@ -4,7 +4,7 @@ A caller that has a current plan (tasks already assigned to agents) builds its s
 with :func:`current_assignment_schedule` (a list schedule that keeps every assignment and
 runs each agent's tasks one at a time in priority, then topological, order) and passes it
 as ``baseline`` to :meth:`FallbackScheduler.solve` or calls :func:`better_of` itself: the
-returned schedule is the solver's unless the baseline is strictly better under the goals.
+returned schedule is the solver's only if it is strictly better under the goals.
 """
 
 from __future__ import annotations
@@ -104,7 +104,10 @@ def better_of(
     baseline: ScheduleResult,
     goals: Sequence[Goal] = (Goal.MINIMIZE_DURATION,),
 ) -> ScheduleResult:
-    """Returns ``candidate`` unless ``baseline`` is strictly better under ``goals``.
+    """Returns ``candidate`` if it is strictly better than ``baseline`` under ``goals``,
+    else the baseline: a tie keeps the current plan, as moving work between agents for no
+    gain is churn (and CP-SAT with several workers breaks ties differently run to run, so
+    re-optimizing an optimal plan reassigned its tasks back and forth).
 
     Both must be schedules of the same problem. When the baseline wins, its lower bound
     and optimality flag are taken from the better-informed candidate.
@@ -113,7 +116,7 @@ def better_of(
         return baseline
     if not baseline.activities:
         return candidate
-    if result_score(baseline, goals) < result_score(candidate, goals):
+    if result_score(baseline, goals) <= result_score(candidate, goals):
         lb = max(candidate.lower_bound, baseline.lower_bound)
         mk = baseline.makespan
         optimal = mk <= lb + 1e-9
