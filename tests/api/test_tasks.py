@@ -317,6 +317,29 @@ async def test_update_can_clear_the_schedule_and_set_it(plans):
     assert not r.task.HasField("schedule")
 
 
+async def test_delete_task_with_subtasks_needs_force_which_moves_them_up(plans):
+    p = await make_plan(plans)
+    top = await add(plans, p.id, title="top")
+    mid = await add(plans, p.id, title="mid", parent_task_id=top.id)
+    low = await add(plans, p.id, title="low", parent_task_id=mid.id)
+    also = await add(plans, p.id, title="also", parent_task_id=mid.id, dependencies=[mid.id])
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.DeleteTask(pb.DeleteTaskRequest(task_id=top.id))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    d = details_of(e.value)
+    assert d["ErrorInfo"].reason == "TASK_HAS_SUBTASKS"
+    assert d["ErrorInfo"].metadata["subtasks_count"] == "1"
+    assert [v.subject for v in d["PreconditionFailure"].violations] == [f"tasks/{mid.id}"]
+    assert await count_tasks(plans, p.id) == 4
+    r = await plans.DeleteTask(pb.DeleteTaskRequest(task_id=mid.id, force=True))
+    assert list(r.detached_task_ids) == [also.id, low.id]  # dependents first, then subtasks
+    after = {t.title: t for t in (await plans.ListTasks(pb.ListTasksRequest(plan_id=p.id))).tasks}
+    assert set(after) == {"top", "low", "also"}
+    assert after["low"].parent_task_id == top.id and after["low"].etag != low.etag
+    # a task that was both: its parent moved up and its dependency went
+    assert after["also"].parent_task_id == top.id and list(after["also"].dependencies) == []
+
+
 async def test_delete_task_with_dependents_needs_force(plans):
     p = await make_plan(plans)
     a = await add(plans, p.id, title="a")

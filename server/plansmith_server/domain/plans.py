@@ -645,22 +645,49 @@ class PlanBook:
                         "dependents_count": str(len(dependents)),
                     },
                 )
+            # Subtasks would keep a parent that no longer exists; with force they move up
+            # to the deleted task's own parent (or become top-level tasks).
+            subtasks = tx.children(task_id)
+            if subtasks and not force:
+                raise FailedPreconditionError(
+                    f"task {task_id!r} has {len(subtasks)} subtask(s); delete them first or "
+                    "delete with force=true, which gives them this task's parent",
+                    reason="TASK_HAS_SUBTASKS",
+                    violations=[
+                        PreconditionViolation(
+                            "TASK_HAS_SUBTASKS", f"tasks/{c}", f"task {c!r} is a subtask of it"
+                        )
+                        for c in subtasks
+                    ],
+                    metadata={
+                        "task_id": task_id,
+                        "subtasks": some_ids(subtasks, ","),
+                        "subtasks_count": str(len(subtasks)),
+                    },
+                )
             ts = self.clock()
             revision = tx.bump_revision(current.plan_id, ts)
             changes = [ChangeRecord("TASK_DELETED", "task", task_id, current.to_dict())]
-            for dep_id in dependents:
-                other = require_task(tx, dep_id)
-                detached = replace(
+            # One update per task: a subtask may depend on its parent too.
+            detached = tuple(dict.fromkeys([*dependents, *subtasks]))
+            for other_id in detached:
+                other = require_task(tx, other_id)
+                changed = replace(
                     other,
                     dependencies=tuple(d for d in other.dependencies if d != task_id),
+                    parent_task_id=(
+                        current.parent_task_id
+                        if other.parent_task_id == task_id
+                        else other.parent_task_id
+                    ),
                     update_time=ts,
                     version=other.version + 1,
                 )
-                tx.update_task(detached)
-                changes.append(ChangeRecord("TASK_UPDATED", "task", dep_id, detached.to_dict()))
+                tx.update_task(changed, dependencies=changed.dependencies != other.dependencies)
+                changes.append(ChangeRecord("TASK_UPDATED", "task", other_id, changed.to_dict()))
             tx.delete_task(task_id)
             tx.append_changes(current.plan_id, revision, changes, ts)
-            return TaskDeletion(task_id, tuple(dependents), revision)
+            return TaskDeletion(task_id, detached, revision)
 
         return await self.mutate(
             "DeleteTask",

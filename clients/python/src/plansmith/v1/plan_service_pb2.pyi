@@ -641,8 +641,9 @@ class DeleteTaskRequest(_message.Message):
     etag: _builtins.str
     """When set and different from the task's current etag, the call fails with ABORTED."""
     force: _builtins.bool
-    """Also remove the dependency edges of tasks that depend on this one; without it, deleting
-    a task others depend on fails with FAILED_PRECONDITION.
+    """Also remove the dependency edges of tasks that depend on this one, and give its
+    subtasks its parent; without it, deleting a task others depend on or with subtasks
+    fails with FAILED_PRECONDITION.
     """
     request_id: _builtins.str
     """Idempotency key (AIP-155), at most 128 characters."""
@@ -677,7 +678,9 @@ class DeleteTaskResponse(_message.Message):
     """The plan's revision after the change."""
     @_builtins.property
     def detached_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Ids of the tasks whose dependency on the deleted task was removed (with `force`)."""
+        """Ids of the tasks whose dependency on the deleted task was removed, or whose parent
+        it was (with `force`).
+        """
 
     def __init__(
         self,

@@ -198,11 +198,12 @@ class PlanServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteTask(self, request, context):
-        """Deletes a task. Refused while other tasks depend on it, unless `force` is set, which
-        removes those dependency edges.
+        """Deletes a task. Refused while other tasks depend on it or it has subtasks, unless
+        `force` is set, which removes those dependency edges and makes its subtasks subtasks
+        of its own parent (or top-level tasks).
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
-        (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`), ALREADY_EXISTS
-        (`IDEMPOTENCY_KEY_REUSED`).
+        (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`, `TASK_HAS_SUBTASKS`),
+        ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -89,11 +89,12 @@ class PlanServiceStub:
     (`TASK_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
     DeleteTask: _grpc.UnaryUnaryMultiCallable[_plan_service_pb2.DeleteTaskRequest, _plan_service_pb2.DeleteTaskResponse]
-    """Deletes a task. Refused while other tasks depend on it, unless `force` is set, which
-    removes those dependency edges.
+    """Deletes a task. Refused while other tasks depend on it or it has subtasks, unless
+    `force` is set, which removes those dependency edges and makes its subtasks subtasks
+    of its own parent (or top-level tasks).
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
-    (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`), ALREADY_EXISTS
-    (`IDEMPOTENCY_KEY_REUSED`).
+    (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`, `TASK_HAS_SUBTASKS`),
+    ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
 
 @_typing.type_check_only
@@ -157,11 +158,12 @@ class PlanServiceAsyncStub(PlanServiceStub):
     (`TASK_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
     DeleteTask: _aio.UnaryUnaryMultiCallable[_plan_service_pb2.DeleteTaskRequest, _plan_service_pb2.DeleteTaskResponse]  # type: ignore[assignment]
-    """Deletes a task. Refused while other tasks depend on it, unless `force` is set, which
-    removes those dependency edges.
+    """Deletes a task. Refused while other tasks depend on it or it has subtasks, unless
+    `force` is set, which removes those dependency edges and makes its subtasks subtasks
+    of its own parent (or top-level tasks).
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
-    (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`), ALREADY_EXISTS
-    (`IDEMPOTENCY_KEY_REUSED`).
+    (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`, `TASK_HAS_SUBTASKS`),
+    ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
 
 class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -288,11 +290,12 @@ class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plan_service_pb2.DeleteTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plan_service_pb2.DeleteTaskResponse, _abc.Awaitable[_plan_service_pb2.DeleteTaskResponse]]:
-        """Deletes a task. Refused while other tasks depend on it, unless `force` is set, which
-        removes those dependency edges.
+        """Deletes a task. Refused while other tasks depend on it or it has subtasks, unless
+        `force` is set, which removes those dependency edges and makes its subtasks subtasks
+        of its own parent (or top-level tasks).
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
-        (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`), ALREADY_EXISTS
-        (`IDEMPOTENCY_KEY_REUSED`).
+        (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`, `TASK_HAS_SUBTASKS`),
+        ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
         """
 
 def add_PlanServiceServicer_to_server(servicer: PlanServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
