@@ -627,43 +627,27 @@ class PlanBook:
                 raise EtagMismatchError("task", task_id, current.etag)
             dependents = tx.dependents(task_id)
             if dependents and not force:
-                raise FailedPreconditionError(
+                raise _delete_refused(
+                    task_id,
+                    "TASK_HAS_DEPENDENTS",
+                    "dependents",
+                    dependents,
+                    lambda d: f"task {d!r} depends on {task_id!r}",
                     f"task {task_id!r} has {len(dependents)} dependent task(s); remove those "
                     "dependencies first or delete with force=true",
-                    reason="TASK_HAS_DEPENDENTS",
-                    violations=[
-                        PreconditionViolation(
-                            "TASK_HAS_DEPENDENTS",
-                            f"tasks/{d}",
-                            f"task {d!r} depends on {task_id!r}",
-                        )
-                        for d in dependents
-                    ],
-                    metadata={
-                        "task_id": task_id,
-                        "dependents": some_ids(dependents, ","),
-                        "dependents_count": str(len(dependents)),
-                    },
                 )
             # Subtasks would keep a parent that no longer exists; with force they move up
             # to the deleted task's own parent (or become top-level tasks).
             subtasks = tx.children(task_id)
             if subtasks and not force:
-                raise FailedPreconditionError(
+                raise _delete_refused(
+                    task_id,
+                    "TASK_HAS_SUBTASKS",
+                    "subtasks",
+                    subtasks,
+                    lambda c: f"task {c!r} is a subtask of {task_id!r}",
                     f"task {task_id!r} has {len(subtasks)} subtask(s); delete them first or "
                     "delete with force=true, which gives them this task's parent",
-                    reason="TASK_HAS_SUBTASKS",
-                    violations=[
-                        PreconditionViolation(
-                            "TASK_HAS_SUBTASKS", f"tasks/{c}", f"task {c!r} is a subtask of it"
-                        )
-                        for c in subtasks
-                    ],
-                    metadata={
-                        "task_id": task_id,
-                        "subtasks": some_ids(subtasks, ","),
-                        "subtasks_count": str(len(subtasks)),
-                    },
                 )
             ts = self.clock()
             revision = tx.bump_revision(current.plan_id, ts)
@@ -703,6 +687,24 @@ class PlanBook:
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+
+def _delete_refused(
+    task_id: str,
+    reason: str,
+    key: str,
+    ids: Sequence[str],
+    describe: Callable[[str], str],
+    message: str,
+) -> FailedPreconditionError:
+    """DeleteTask refused for the tasks `ids` (listed, and named in ErrorInfo as `key`
+    and counted as `key`_count)."""
+    return FailedPreconditionError(
+        message,
+        reason=reason,
+        violations=[PreconditionViolation(reason, f"tasks/{x}", describe(x)) for x in ids],
+        metadata={"task_id": task_id, key: some_ids(ids, ","), f"{key}_count": str(len(ids))},
+    )
 
 
 def require_plan(tx: ReadTx, plan_id: str) -> Plan:
