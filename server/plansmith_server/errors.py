@@ -90,11 +90,17 @@ class InvalidArgumentError(PlansmithError):
 def some_ids(ids: Sequence[str], sep: str, limit: int = 300) -> str:
     """`ids` joined by `sep`, as many whole ids as fit in `limit` characters; `sep` and
     an ellipsis end it when some are left out (errors travel in size-bound trailers)."""
-    shown = sep.join(ids)
-    if len(shown) <= limit:
-        return shown
-    cut = shown[: limit - len(sep)].rsplit(sep, 1)[0] if sep in shown[:limit] else ""
-    return f"{cut}{sep}\u2026" if cut else "\u2026"
+    joined = sep.join(ids)
+    if len(joined) <= limit:
+        return joined
+    shown: list[str] = []
+    used = len(sep) + 1  # room for the ending
+    for x in ids:
+        used += len(x) + (len(sep) if shown else 0)
+        if used > limit:
+            break
+        shown.append(x)
+    return f"{sep.join(shown)}{sep}\u2026" if shown else "\u2026"
 
 
 class DependencyCycleError(InvalidArgumentError):

@@ -59,10 +59,11 @@ def clip(text: str, limit: int) -> str:
 
 
 def _fitting(items: Sequence[M]) -> list[M]:
-    """The first of `items` (messages) that fit the violations' budget; always one."""
+    """The first of `items` (at most MAX_VIOLATIONS messages) that fit the violations'
+    budget; always one."""
     shown: list[M] = []
     used = 0
-    for item in items[:MAX_VIOLATIONS]:
+    for item in items:
         used += item.ByteSize() + 3  # + its tag and length
         if used > VIOLATIONS_BUDGET_BYTES and shown:
             break

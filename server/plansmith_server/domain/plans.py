@@ -373,7 +373,7 @@ class PlanBook:
             # a single create ignores the (output-only) id: do not validate it
             val.check_task(v, p, d if batch or not d.id else replace(d, id=""))
             val.check_estimate_range(v, p, d)
-        for i, d in enumerate(drafts):
+        for i, d in enumerate(drafts if refs else ()):
             # A parent named by batch reference comes earlier in the batch: no task is its
             # own parent and parents never loop.
             if refs.get(d.parent_task_id, -1) >= i:

@@ -392,10 +392,10 @@ def _subtask_leaves(
     tasks: Sequence[Task], children: dict[str, list[str]]
 ) -> tuple[list[str], dict[str, tuple[int, int]]]:
     """The leaves of every subtask tree in one list, left to right, and where each
-    summary's run of them starts and ends (a depth-first walk visits a tree's leaves
-    together). One iterative pass: trees may be deeper than Python's recursion limit (a
-    chain of 1,500 answered INTERNAL), and walking each summary on its own cost a deep
-    chain O(depth) per lookup (4 s for 5,000 levels, each depended on)."""
+    summary's run of them starts and ends, if it has any (a depth-first walk visits a
+    tree's leaves together). One iterative pass: trees may be deeper than Python's
+    recursion limit (a chain of 1,500 answered INTERNAL), and walking each summary on its
+    own cost a deep chain O(depth) per lookup (4 s for 5,000 levels, each depended on)."""
     parent = {t.id: t.parent_task_id for t in tasks}
     order: list[str] = []
     spans: dict[str, tuple[int, int]] = {}
@@ -409,7 +409,8 @@ def _subtask_leaves(
             node, rest = stack[-1]
             child = next(rest, None)
             if child is None:
-                spans[node] = (starts[node], len(order))
+                if starts[node] < len(order):  # none when its subtasks loop back to it
+                    spans[node] = (starts[node], len(order))
                 stack.pop()
             elif child in children and child not in starts:
                 starts[child] = len(order)
@@ -441,11 +442,11 @@ def build_snapshot(
     def expand(dep: str) -> list[str]:
         """The tasks doing `dep`'s work: itself, or the leaves of its subtask tree."""
         span = spans.get(dep)
-        return order[span[0] : span[1]] if span and span[0] < span[1] else [dep]
+        return order[span[0] : span[1]] if span else [dep]
 
     def width(dep: str) -> int:
         span = spans.get(dep)
-        return span[1] - span[0] if span and span[0] < span[1] else 1
+        return span[1] - span[0] if span else 1
 
     work: list[PlanTask] = []
     kept: list[Task] = []
