@@ -4,6 +4,7 @@ threads a cancelled call cannot interrupt, so the server has to tell them)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 
@@ -11,7 +12,14 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from plansmith.v1 import agent_pb2, plan_pb2, planning_service_pb2_grpc, task_pb2
+from plansmith.v1 import (
+    agent_pb2,
+    ops_service_pb2,
+    ops_service_pb2_grpc,
+    plan_pb2,
+    planning_service_pb2_grpc,
+    task_pb2,
+)
 from plansmith.v1 import plan_service_pb2 as ps
 from plansmith.v1 import planning_service_pb2 as pb
 from tests.conftest import wait_for
@@ -94,3 +102,44 @@ async def test_an_abandoned_analysis_stops_simulating(plans, sched):
         )
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     await wait_for(quiet, within=1)
+
+
+async def test_a_passed_deadline_is_recorded_deadline_exceeded_not_cancelled(
+    server, plans, sched, caplog
+):
+    """The caller's deadline passing is not the caller cancelling: the access log line and
+    OpsService's code counts both say DEADLINE_EXCEEDED; a cancel still says CANCELLED."""
+    method = "/plansmith.v1.PlanningService/OptimizePlan"
+    plan_id = await hard_plan(plans, 40)
+    request = pb.OptimizePlanRequest(
+        plan_id=plan_id, time_limit=duration_pb2.Duration(seconds=20)
+    )
+
+    async def codes() -> dict[str, int]:
+        async with grpc.aio.insecure_channel(server.address) as ch:
+            status = await ops_service_pb2_grpc.OpsServiceStub(ch).GetServiceStatus(
+                ops_service_pb2.GetServiceStatusRequest()
+            )
+        return next((dict(m.total_codes) for m in status.methods if m.method == method), {})
+
+    with caplog.at_level(logging.INFO, logger="plansmith.access"):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await sched.OptimizePlan(request, timeout=0.5)
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+        async def recorded(n: int) -> bool:
+            return sum((await codes()).values()) == n
+
+        await wait_for(lambda: recorded(1))
+        assert await codes() == {"DEADLINE_EXCEEDED": 1}
+        lines = [r for r in caplog.records if getattr(r, "rpc_method", "") == method]
+        assert [r.status_code for r in lines] == ["DEADLINE_EXCEEDED"]
+        assert "DEADLINE_EXCEEDED" in lines[0].getMessage()
+
+        # A caller that cancels before its deadline is still CANCELLED.
+        call = sched.OptimizePlan(request, timeout=30)
+        await asyncio.sleep(0.3)  # let the solve start (a cancel before it is not seen)
+        call.cancel()
+        await wait_for(lambda: recorded(2))
+        assert await codes() == {"DEADLINE_EXCEEDED": 1, "CANCELLED": 1}
+    await wait_for(quiet, within=5)

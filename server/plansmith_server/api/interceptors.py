@@ -47,12 +47,28 @@ def _incoming_request_id(context: grpc.aio.ServicerContext) -> str:
     return os.urandom(16).hex()
 
 
+_CANCELLED = grpc.StatusCode.CANCELLED
+_DEADLINE_SLACK = 0.005
+"""Seconds: gRPC core ends a call at its deadline give or take its timer's precision."""
+
+
+def _past_deadline(context: grpc.aio.ServicerContext) -> bool:
+    """Whether the call's deadline has passed (a call without one never does)."""
+    try:
+        remaining = context.time_remaining()
+    except Exception:  # the call is being torn down: no deadline to tell
+        return False
+    return remaining is not None and remaining <= _DEADLINE_SLACK
+
+
 def _code_after(exc: BaseException | None, context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     if exc is None:
         return context.code() or grpc.StatusCode.OK
     if isinstance(exc, asyncio.CancelledError | GeneratorExit):
         # GeneratorExit: grpc closed a stream's generator because the caller went away.
-        return grpc.StatusCode.CANCELLED
+        # gRPC ends a call whose deadline passed the same way as one its caller cancelled;
+        # only the time left tells them apart.
+        return grpc.StatusCode.DEADLINE_EXCEEDED if _past_deadline(context) else _CANCELLED
     if isinstance(exc, grpc.aio.AbortError):
         return context.code() or grpc.StatusCode.UNKNOWN
     return grpc.StatusCode.UNKNOWN
