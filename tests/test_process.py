@@ -309,3 +309,72 @@ def test_an_explicit_uvloop_where_it_is_missing_fails_with_a_message(tmp_path):
     assert out.returncode == 1
     assert "uvloop is not installed" in out.stderr and "--event-loop asyncio" in out.stderr
     assert "Traceback" not in out.stderr and "never awaited" not in out.stderr
+
+
+def test_two_servers_started_together_on_a_new_database_both_come_up(tmp_path):
+    """Both run the migrations' check under the write lock: one creates the schema, the
+    other finds it (neither dies with "table plans already exists")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = str(tmp_path / "new.sqlite")
+    with ThreadPoolExecutor(2) as pool:
+        started = [f.result() for f in [pool.submit(launch, db) for _ in range(2)]]
+    try:
+        for sp in started:
+            with grpc.insecure_channel(sp.address) as ch:
+                stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+                stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="p")), timeout=10)
+        with grpc.insecure_channel(started[0].address) as ch:
+            listed = plan_service_pb2_grpc.PlanServiceStub(ch).ListPlans(
+                pb.ListPlansRequest(), timeout=10
+            )
+        assert listed.total_size == 2  # one database, written by both
+    finally:
+        assert [sp.stop() for sp in started] == [0, 0]
+
+
+def test_a_database_url_is_refused_at_start_and_creates_nothing(tmp_path):
+    """Only SQLite files (or :memory:) are supported: a URL is not taken as a file name
+    (that made a folder `postgresql:` in the working directory)."""
+    for args, env in (
+        (["--db", "postgresql://x"], {}),
+        ([], {"PLANSMITH_DB": "file:plansmith.db"}),
+    ):
+        out = subprocess.run(
+            [str(BIN / "plansmith-server"), "--listen", "127.0.0.1:0", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            cwd=tmp_path,
+            env={**os.environ, **env},
+        )
+        assert out.returncode == 2, out.stderr
+        assert "scheme is not supported" in out.stderr
+        assert "SQLite file path" in out.stderr and ":memory:" in out.stderr
+        assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("db", "ok"),
+    [
+        ("postgresql://x", False),
+        ("postgres://user@host/db", False),
+        ("sqlite:///x.db", False),
+        ("file:plansmith.db", False),
+        ("", False),
+        (":memory:", True),
+        ("data/plansmith.db", True),
+        ("/var/lib/plansmith.db", True),
+        ("./backup:2026.db", True),
+    ],
+)
+def test_the_db_flag_takes_a_file_path_or_memory_only(db, ok):
+    from plansmith_server import config
+
+    if ok:
+        assert config.load(["--db", db], env={}).db_path == db
+    else:
+        with pytest.raises(SystemExit) as e:
+            config.load(["--db", db], env={})
+        assert e.value.code == 2

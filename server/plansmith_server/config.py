@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,28 @@ class Config:
     """auto (uvloop where installed, else asyncio's loop), uvloop or asyncio."""
 
 
+DB_FORMS = "an SQLite file path (e.g. data/plansmith.db, /var/lib/plansmith.db) or :memory:"
+"""What `--db` takes, for its help and its error."""
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def db_problem(value: str) -> str | None:
+    """Why `value` is not a database `--db` can open, or None when it is.
+
+    Only SQLite is supported. A URL (`postgresql://...`, `file:...`) would otherwise be
+    taken as a relative file name, and its "folder" created in the working directory."""
+    if not value:
+        return f"is empty; give {DB_FORMS}"
+    if value != ":memory:" and _SCHEME.match(value):
+        scheme = value.split(":", 1)[0]
+        return (
+            f"{value!r}: the {scheme!r} scheme is not supported; give {DB_FORMS} "
+            "(a relative file name with a colon: start it with ./)"
+        )
+    return None
+
+
 _FLAGS: list[tuple[str, str, str, type]] = [
     # (flag, field, env var, type)
     ("--listen", "listen", "PLANSMITH_LISTEN", str),
@@ -103,7 +126,8 @@ _LOWER = {"log_format", "traces", "metrics", "event_loop"}
 
 _HELP = {
     "listen": "address to listen on, host:port (port 0 picks a free one)",
-    "db_path": "SQLite database file, created on first run, or :memory: for a throwaway",
+    "db_path": "SQLite database file, created on first run, or :memory: for a throwaway "
+    "(no URLs: only SQLite is supported)",
     "log_level": "log level",
     "log_format": "text for people, json for log pipelines",
     "grace_seconds": "on SIGTERM/SIGINT, how long in-flight calls may take to finish",
@@ -171,6 +195,8 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             p.error(f"{flag} must be at least 1, not {value}")
         if isinstance(value, int) and field == "page_cache_tasks" and value < 0:
             p.error(f"{flag} must not be negative, not {value}")
+        if field == "db_path" and value is not None and (why := db_problem(str(value))):
+            p.error(f"{flag if getattr(args, field) is not None else var} {why}")
         if value is not None:
             values[field] = value
     return Config(**values)  # type: ignore[arg-type]

@@ -502,3 +502,25 @@ async def test_a_write_waits_for_another_writers_lock_off_the_event_loop(tmp_pat
         assert await count_tasks(s) == 2
     finally:
         await s.close()
+
+
+async def test_stores_opening_a_new_file_at_once_both_come_up(tmp_path):
+    """Migrations take the write lock and read the schema version under it: two servers
+    started together on a new file do not both create the tables. Many fresh files, as
+    the race is a matter of timing."""
+    from plansmith_server.storage.migrations import MIGRATIONS
+
+    for i in range(12):
+        path = str(tmp_path / f"new-{i}.db")
+        stores = [SqliteStore(path), SqliteStore(path), SqliteStore(path)]
+        opened = await asyncio.gather(*(s.open() for s in stores), return_exceptions=True)
+        try:
+            assert [o for o in opened if o is not None] == []
+            await stores[0].write(lambda tx: tx.insert_plan(plan()))
+            assert all([await s.read(lambda tx: tx.get_plan("pln_0")) for s in stores])
+        finally:
+            for s in stores:
+                await s.close()
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        conn.close()

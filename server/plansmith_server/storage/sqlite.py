@@ -187,22 +187,36 @@ class SqliteStore:
         return index  # kept open even when unusable: see WalIndex
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        current = conn.execute("PRAGMA user_version").fetchone()[0]
-        if current > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database {self.path} has schema version {current}, newer than this server "
-                f"knows ({len(MIGRATIONS)}); upgrade the server"
-            )
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            log.info("applying schema migration %d to %s", version, self.path)
+        """Applies the migrations this file lacks, each in its own transaction.
+
+        The schema version is read under the write lock (`BEGIN IMMEDIATE`), never before
+        it: servers started together on a new file would otherwise all see version 0 and
+        all create the tables ("table plans already exists"). One applies each migration;
+        the others wait for the lock (the busy timeout), then find it done. A file already
+        up to date is opened without the lock (versions only grow)."""
+        if conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return
+        while True:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                current = conn.execute("PRAGMA user_version").fetchone()[0]
+                if current > len(MIGRATIONS):
+                    raise RuntimeError(
+                        f"database {self.path} has schema version {current}, newer than "
+                        f"this server knows ({len(MIGRATIONS)}); upgrade the server"
+                    )
+                if current == len(MIGRATIONS):
+                    conn.execute("COMMIT")
+                    return
+                version = current + 1
+                log.info("applying schema migration %d to %s", version, self.path)
                 for stmt in statements(MIGRATIONS[version - 1]):
                     conn.execute(stmt)
                 conn.execute(f"PRAGMA user_version = {version}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
 
     async def close(self) -> None:
