@@ -86,19 +86,43 @@ async def _set_all(h: health.aio.HealthServicer, status: int) -> None:
 
 
 async def _probe_database(running: Running) -> None:
-    """Keeps health in step with the database: NOT_SERVING while it does not answer."""
+    """Keeps health in step with the database: NOT_SERVING while it does not answer, or
+    while writes have been kept from its write lock for `health_write_lock_seconds`
+    (reads alone would still answer). The database is pinged every
+    `health_probe_seconds`; the write lock is looked at every half window or more often,
+    so that health turns within half a window of the limit."""
+    config = running.config
+    window = config.health_write_lock_seconds
+    tick = min(config.health_probe_seconds, window / 2)
     serving: bool | None = None
+    answers = True
+    next_ping = 0.0
+    loop = asyncio.get_running_loop()
     while True:
+        if loop.time() >= next_ping:
+            next_ping = loop.time() + config.health_probe_seconds
+            try:
+                # asyncio.timeout, not wait_for: wait_for (3.11) can swallow a cancellation
+                # that lands as the ping finishes, and then stop() waits for this forever.
+                async with asyncio.timeout(max(1.0, config.health_probe_seconds)):
+                    await running.store.ping()
+                answers = True
+            except Exception as exc:  # any failure of the probe means "not serving"
+                if answers:
+                    log.error("database probe failed: %s", exc)
+                answers = False
         try:
-            # asyncio.timeout, not wait_for: wait_for (3.11) can swallow a cancellation that
-            # lands as the ping finishes, and then stop() waits for this loop forever.
-            async with asyncio.timeout(max(1.0, running.config.health_probe_seconds)):
-                await running.store.ping()
-            ok = True
-        except Exception as exc:  # any failure of the probe means "not serving"
-            ok = False
-            if serving is not False:
-                log.error("database probe failed: %s", exc)
+            blocked = await running.store.write_lock_blocked_for()
+        except Exception:  # the lock cannot be looked at: the ping says why
+            blocked = 0.0
+        locked_out = blocked > window
+        if locked_out and serving is not False:
+            log.error(
+                "writes have been kept from the database's write lock for %.1fs "
+                "(another process holds it)",
+                blocked,
+            )
+        ok = answers and not locked_out
         if ok != serving:
             serving = ok
             await _set_all(
@@ -107,7 +131,7 @@ async def _probe_database(running: Running) -> None:
                 if ok
                 else health_pb2.HealthCheckResponse.NOT_SERVING,
             )
-        await asyncio.sleep(running.config.health_probe_seconds)
+        await asyncio.sleep(tick)
 
 
 async def _purge_idempotency(running: Running) -> None:

@@ -27,6 +27,9 @@ class Config:
     """On SIGTERM/SIGINT, how long in-flight calls may take to finish."""
     health_probe_seconds: float = 5.0
     """How often the database is probed to keep the health status true."""
+    health_write_lock_seconds: float = 3.0
+    """How long writes may be kept from the database's write lock (another process holds
+    it) before health says NOT_SERVING; SERVING again once a write or the probe gets it."""
     idempotency_retention_hours: float = 168.0
     """How long request ids are remembered (at least 24 h is promised)."""
     sqlite_synchronous: str = "FULL"
@@ -89,6 +92,12 @@ _FLAGS: list[tuple[str, str, str, type]] = [
     ("--grace-seconds", "grace_seconds", "PLANSMITH_GRACE_SECONDS", float),
     ("--health-probe-seconds", "health_probe_seconds", "PLANSMITH_HEALTH_PROBE_SECONDS", float),
     (
+        "--health-write-lock-seconds",
+        "health_write_lock_seconds",
+        "PLANSMITH_HEALTH_WRITE_LOCK_SECONDS",
+        float,
+    ),
+    (
         "--idempotency-retention-hours",
         "idempotency_retention_hours",
         "PLANSMITH_IDEMPOTENCY_RETENTION_HOURS",
@@ -132,6 +141,8 @@ _HELP = {
     "log_format": "text for people, json for log pipelines",
     "grace_seconds": "on SIGTERM/SIGINT, how long in-flight calls may take to finish",
     "health_probe_seconds": "how often the database is probed for the health status",
+    "health_write_lock_seconds": "health turns NOT_SERVING once writes have been kept this "
+    "long from the database's write lock (another process holds it)",
     "idempotency_retention_hours": "how long request ids are remembered (>= 24)",
     "sqlite_synchronous": "FULL survives power loss; NORMAL only a process crash",
     "traces": "trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT etc. configure otlp)",
@@ -195,6 +206,8 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             p.error(f"{flag} must be at least 1, not {value}")
         if isinstance(value, int) and field == "page_cache_tasks" and value < 0:
             p.error(f"{flag} must not be negative, not {value}")
+        if field.startswith("health_") and value is not None and not 0 < value < 1e6:
+            p.error(f"{flag} must be a positive number of seconds, not {value}")
         if field == "db_path" and value is not None and (why := db_problem(str(value))):
             p.error(f"{flag if getattr(args, field) is not None else var} {why}")
         if value is not None:

@@ -111,9 +111,7 @@ async def test_a_passed_deadline_is_recorded_deadline_exceeded_not_cancelled(
     OpsService's code counts both say DEADLINE_EXCEEDED; a cancel still says CANCELLED."""
     method = "/plansmith.v1.PlanningService/OptimizePlan"
     plan_id = await hard_plan(plans, 40)
-    request = pb.OptimizePlanRequest(
-        plan_id=plan_id, time_limit=duration_pb2.Duration(seconds=20)
-    )
+    request = pb.OptimizePlanRequest(plan_id=plan_id, time_limit=duration_pb2.Duration(seconds=20))
 
     async def codes() -> dict[str, int]:
         async with grpc.aio.insecure_channel(server.address) as ch:

@@ -72,3 +72,83 @@ async def test_grpc_health_gets_the_same_interceptor_chain_as_our_services(serve
     watch.cancel()
     counted = {s.method: dict(s.codes) for s in server.telemetry.stats.summary(3600)}
     assert counted["/grpc.health.v1.Health/Check"] == {"OK": 1}
+
+
+async def test_health_turns_not_serving_while_another_process_holds_the_write_lock(
+    db_path, monkeypatch
+):
+    """Reads go on while another connection holds the write lock, but every write waits,
+    then fails UNAVAILABLE: health says NOT_SERVING once writes have been kept from the
+    lock for the window, and SERVING again when a write gets it (here: the one waiting)
+    or, with no write left waiting, when the probe finds it free."""
+    import asyncio
+    import sqlite3
+
+    from plansmith.v1 import plan_pb2, plan_service_pb2_grpc
+    from plansmith.v1 import plan_service_pb2 as pb
+    from plansmith_server.storage import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_WRITER_BUSY_MS", 1500)  # how long a write waits
+    running = await start(
+        Config(
+            listen="127.0.0.1:0",
+            db_path=db_path,
+            health_probe_seconds=0.05,
+            health_write_lock_seconds=0.5,
+        )
+    )
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+
+            async def status_is(want: int) -> bool:
+                r = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                return r.status == want
+
+            def create(name: str):
+                return plans.CreatePlan(
+                    pb.CreatePlanRequest(plan=plan_pb2.Plan(name=name)), timeout=10
+                )
+
+            await wait_for(lambda: status_is(SERVING))
+            # 1. The next successful write turns it back.
+            other.execute("BEGIN IMMEDIATE")
+            waiting = asyncio.ensure_future(create("waits for the lock"))
+            await wait_for(lambda: status_is(NOT_SERVING), within=5)
+            assert not waiting.done()
+            other.execute("ROLLBACK")
+            await waiting
+            await wait_for(lambda: status_is(SERVING), within=5)
+
+            # 2. A write that gave up ("database is locked"), no other write: the probe
+            # finds the lock free again.
+            other.execute("BEGIN EXCLUSIVE")
+            try:
+                await create("refused")
+            except grpc.aio.AioRpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE
+                assert "locked" in (e.details() or "")
+            else:
+                raise AssertionError("a write got a lock another connection holds")
+            await wait_for(lambda: status_is(NOT_SERVING), within=5)
+            for _ in range(5):  # it stays so while the lock is held
+                assert await status_is(NOT_SERVING)
+            other.execute("ROLLBACK")
+            await wait_for(lambda: status_is(SERVING), within=5)
+            listed = await plans.ListPlans(pb.ListPlansRequest())
+            assert [p.name for p in listed.plans] == ["waits for the lock"]
+    finally:
+        other.close()
+        await running.stop(grace=0.5)
+
+
+def test_the_write_lock_window_is_a_flag_with_a_documented_default():
+    from plansmith_server import config
+
+    assert config.Config().health_write_lock_seconds == 3.0
+    flag = config.load(["--health-write-lock-seconds", "0.5"], env={})
+    assert flag.health_write_lock_seconds == 0.5
+    env = config.load([], env={"PLANSMITH_HEALTH_WRITE_LOCK_SECONDS": "7"})
+    assert env.health_write_lock_seconds == 7

@@ -524,3 +524,38 @@ async def test_stores_opening_a_new_file_at_once_both_come_up(tmp_path):
         conn = sqlite3.connect(path)
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         conn.close()
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["on-loop", "on-thread"])
+async def test_the_store_tells_how_long_writes_are_kept_from_the_lock(tmp_path, monkeypatch, bulk):
+    """Both ways a group waits for another writer's lock are seen; a write or the probe
+    that gets the lock clears it; the probe leaves the lock free."""
+    from plansmith_server.storage import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_WRITER_BUSY_MS", 50)
+    path = str(tmp_path / "locked.db")
+    s = SqliteStore(path)
+    await s.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await s.write(lambda tx: tx.insert_plan(plan()))
+        assert await s.write_lock_blocked_for() == 0
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(UnavailableError, match="locked"):
+            await s.write(lambda tx: tx.insert_tasks([task(1)]), bulk=bulk)
+        assert s.write_lock.waiting == 0 and s.write_lock.since is not None
+        first = await s.write_lock_blocked_for()  # the probe cannot get it either
+        assert first > 0 and await s.write_lock_blocked_for() >= first
+        other.execute("ROLLBACK")
+        assert await s.write_lock_blocked_for() == 0  # the probe got it, and let go:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        other.execute("BEGIN IMMEDIATE")  # a write that gets the lock clears it too
+        with pytest.raises(UnavailableError, match="locked"):
+            await s.write(lambda tx: tx.insert_tasks([task(2)]), bulk=bulk)
+        other.execute("ROLLBACK")
+        await s.write(lambda tx: tx.insert_tasks([task(3)]), bulk=bulk)
+        assert s.write_lock.since is None
+    finally:
+        other.close()
+        await s.close()

@@ -41,6 +41,7 @@ from opentelemetry import trace
 from plansmith_server.domain.models import Task
 from plansmith_server.errors import UnavailableError
 from plansmith_server.lru import LruCache
+from plansmith_server.storage.lock_watch import LockWatch
 from plansmith_server.storage.migrations import MIGRATIONS, statements
 from plansmith_server.storage.sqlite_tx import (
     Lookups,
@@ -115,6 +116,8 @@ class SqliteStore:
         self._wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self._closing = False
+        self.write_lock = LockWatch()
+        """Whether (and since when) writes cannot get the write lock, for health."""
         self.commit_groups = 0
         """How many write groups have committed (each one COMMIT and one fsync)."""
 
@@ -390,7 +393,13 @@ class SqliteStore:
     def _run_group(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         """On the writer thread: the whole group."""
         conn = self._writer
-        refused = self._begin(conn, len(jobs))
+        refused = self._begin(conn, len(jobs), wait=False)
+        if refused is _LOCKED:  # another connection writes: wait for it (and say so)
+            self.write_lock.found_taken()
+            refused = self._begin(conn, len(jobs))
+            self.write_lock.waited(refused is None)
+        elif refused is None:
+            self.write_lock.got_it()
         if refused is not None or conn is None:
             return refused or []
         try:
@@ -402,7 +411,13 @@ class SqliteStore:
         conn = self._writer
         refused = self._begin(conn, len(jobs), wait=False)
         if refused is _LOCKED:  # another connection writes: wait for it off the loop
-            refused = await self._on(self._write_thread, self._begin, conn, len(jobs))
+            self.write_lock.found_taken()
+            try:
+                refused = await self._on(self._write_thread, self._begin, conn, len(jobs))
+            finally:
+                self.write_lock.waited(refused is None)
+        elif refused is None:
+            self.write_lock.got_it()
         if refused is not None or conn is None:
             return refused or []
         try:
@@ -510,6 +525,38 @@ class SqliteStore:
             raise _unavailable(exc, "database check failed") from exc
         if not self.in_memory and not os.path.exists(self.path):
             raise UnavailableError(f"database file {self.path} is gone")
+
+    async def write_lock_blocked_for(self) -> float:
+        """Seconds writes have been kept from the write lock by another connection (0:
+        they get it). While no write waits for it, this finds out whether the lock is
+        free again by trying it without waiting, on a connection of its own, and letting
+        go at once: a probe never holds the lock while anyone waits, nor for longer than
+        an empty transaction."""
+        watch = self.write_lock
+        if watch.since is None or self.in_memory or watch.waiting:
+            return watch.blocked_for()
+        if await asyncio.to_thread(self._try_write_lock):
+            watch.got_it()
+        return watch.blocked_for()
+
+    def _try_write_lock(self) -> bool:
+        """Whether the write lock could be taken at once (it is released straight away)."""
+        try:
+            # mode=rw: never creates the file (it may have gone; the ping tells that).
+            conn = sqlite3.connect(
+                Path(self.path).resolve().as_uri() + "?mode=rw", uri=True, isolation_level=None
+            )
+        except sqlite3.Error:
+            return False
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return True
+        except sqlite3.Error:
+            return False
+        finally:
+            conn.close()
 
     async def purge_idempotency(self, older_than: int) -> int:
         return await self.write(lambda tx: tx.purge_idempotency(older_than))
