@@ -109,12 +109,13 @@ class DependencyCycleError(InvalidArgumentError):
 
     reason = "DEPENDENCY_CYCLE"
 
-    def __init__(self, field: str, cycle: Sequence[str]) -> None:
+    def __init__(self, field: str, cycle: Sequence[str], explanation: str = "") -> None:
         self.cycle = list(cycle)
         path = some_ids(self.cycle, " -> ")
+        how = f" ({explanation})" if explanation else ""
         super().__init__(
-            [FieldViolation(field, f"dependencies would form a cycle: {path}")],
-            f"dependency cycle: {path}",
+            [FieldViolation(field, f"dependencies would form a cycle: {path}{how}")],
+            f"dependency cycle: {path}{how}",
             metadata={"cycle": path, "cycle_length": str(max(len(self.cycle) - 1, 1))},
         )
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from plansmith_server.domain import validation as val
-from plansmith_server.domain.graph import find_cycle
+from plansmith_server.domain.graph import ScheduleCycle, find_schedule_cycle
 from plansmith_server.domain.models import (
     PLAN_MUTABLE_FIELDS,
     TASK_MUTABLE_FIELDS,
@@ -441,14 +441,25 @@ class PlanBook:
                             + (" or in this batch" if batch else ""),
                         )
             v2.raise_if_any()
-            if batch and refs:
-                edges = dict(existing)
+            # New tasks can loop only through one another (batch references) or through
+            # a parent: nothing stored depends on them yet.
+            if any(t.dependencies for t in created) and (
+                refs or any(t.parent_task_id for t in created)
+            ):
+                edges = existing if deps_needed else tx.plan_edges(plan_id)
                 edges.update({t.id: list(t.dependencies) for t in created})
-                cycle = find_cycle(edges, [t.id for t in created])
+                parents = tx.plan_parents(plan_id)
+                parents.update({t.id: t.parent_task_id for t in created if t.parent_task_id})
+                cycle = find_schedule_cycle(edges, parents, [t.id for t in created])
                 if cycle:
-                    back = {nid: ref for ref, nid in new_ids.items()}
-                    named = [back.get(x, x) for x in cycle]
-                    raise DependencyCycleError(f"{prefix}.dependencies", named)
+                    # Named as the caller knows them: the batch reference, or the position.
+                    names = (
+                        {t.id: f"{prefix}[{i}]" for i, t in enumerate(created)}
+                        if batch
+                        else {created[0].id: "(the new task)"}
+                    )
+                    names.update({nid: ref for ref, nid in new_ids.items()})
+                    raise _cycle_error(f"{prefix}.dependencies", cycle, names)
             tx.insert_tasks(created)
             revision = tx.bump_revision(plan_id, ts)
             tx.append_changes(
@@ -590,9 +601,9 @@ class PlanBook:
             if "dependencies" in values and updated.dependencies:
                 edges = tx.plan_edges(plan_id)
                 edges[updated.id] = list(updated.dependencies)
-                cycle = find_cycle(edges, [updated.id])
+                cycle = find_schedule_cycle(edges, tx.plan_parents(plan_id), [updated.id])
                 if cycle:
-                    raise DependencyCycleError("task.dependencies", cycle)
+                    raise _cycle_error("task.dependencies", cycle)
             ts = self.clock()
             revision = tx.bump_revision(plan_id, ts)
             updated = replace(updated, update_time=ts, version=current.version + 1)
@@ -704,6 +715,18 @@ def _delete_refused(
         reason=reason,
         violations=[PreconditionViolation(reason, f"tasks/{x}", describe(x)) for x in ids],
         metadata={"task_id": task_id, key: some_ids(ids, ","), f"{key}_count": str(len(ids))},
+    )
+
+
+def _cycle_error(
+    field: str, cycle: ScheduleCycle, names: dict[str, str] | None = None
+) -> DependencyCycleError:
+    """The refusal of a write whose dependencies would loop; one that loops through the
+    subtask hierarchy says how, step by step."""
+    if names:
+        cycle = ScheduleCycle(tuple(names.get(x, x) for x in cycle.tasks), cycle.relations)
+    return DependencyCycleError(
+        field, cycle.tasks, cycle.explain() if cycle.through_hierarchy else ""
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from plansmith_server import planning, scheduling
 from plansmith_server.domain import validation as val
+from plansmith_server.domain.graph import find_schedule_cycle, parent_loops
 from plansmith_server.domain.models import ChangeRecord, Plan, Schedule, Task, TaskStatus
 from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook, require_plan
 from plansmith_server.errors import (
@@ -24,6 +25,7 @@ from plansmith_server.errors import (
     InvalidArgumentError,
     NotFoundError,
     PreconditionViolation,
+    some_ids,
 )
 from plansmith_server.scheduling import Goal, PlanTask
 from plansmith_server.storage.base import ReadTx, WriteTx
@@ -105,6 +107,7 @@ class ScheduleBook:
             return require_plan(tx, plan_id), tx.plan_tasks(plan_id)
 
         plan, tasks = await self.store.read(load, bulk=True)
+        refuse_cycles(plan_id, tasks)
         return build_snapshot(plan, tasks, respect_capabilities=respect_capabilities)
 
     # ---- OptimizePlan ------------------------------------------------------------------
@@ -373,6 +376,53 @@ def _plan_empty(plan_id: str, message: str) -> FailedPreconditionError:
             PreconditionViolation("PLAN_EMPTY", f"plans/{plan_id}", "the plan has no tasks")
         ],
     )
+
+
+def refuse_cycles(plan_id: str, tasks: Sequence[Task]) -> None:
+    """Raises FAILED_PRECONDITION naming the cycle when the stored tasks cannot be
+    ordered: their dependencies loop, directly or through the subtask hierarchy. Writes
+    refuse such loops; data written before they did (release 1) may hold one, and the
+    plan cannot be analyzed, optimized or suggested from until it is broken."""
+    parents = {t.id: t.parent_task_id for t in tasks if t.parent_task_id}
+    cycle = find_schedule_cycle({t.id: t.dependencies for t in tasks if t.dependencies}, parents)
+    if cycle is None:
+        _refuse_dependencies_on_parent_loops(plan_id, tasks, parents)
+        return
+    path = some_ids(cycle.tasks, " -> ")
+    how = cycle.explain()
+    raise FailedPreconditionError(
+        f"plan {plan_id!r} cannot be analyzed or scheduled: its dependencies form a cycle: "
+        f"{path} ({how}); remove one of these dependencies (UpdateTask)",
+        reason="DEPENDENCY_CYCLE",
+        violations=[PreconditionViolation("DEPENDENCY_CYCLE", f"tasks/{cycle.tasks[0]}", how)],
+        metadata={"cycle": path, "cycle_length": str(len(cycle.tasks) - 1)},
+    )
+
+
+def _refuse_dependencies_on_parent_loops(
+    plan_id: str, tasks: Sequence[Task], parents: dict[str, str]
+) -> None:
+    """A summary whose chain of parents loops (stored before parents were checked) has
+    no place in the tree its work is spread over: a dependency on it cannot be kept."""
+    loops = parent_loops(parents)
+    if not loops:
+        return
+    summaries = set(parents.values())
+    for t in tasks:
+        for d in t.dependencies:
+            if d in loops and d in summaries:
+                path = some_ids(loops[d], " -> ")
+                why = (
+                    f"task {t.id!r} depends on {d!r}, whose parents loop ({path}: each a "
+                    "subtask of the next), so its subtasks' work has no place"
+                )
+                raise FailedPreconditionError(
+                    f"plan {plan_id!r} cannot be analyzed or scheduled: {why}; remove the "
+                    "dependency (UpdateTask)",
+                    reason="SUBTASK_CYCLE",
+                    violations=[PreconditionViolation("SUBTASK_CYCLE", f"tasks/{t.id}", why)],
+                    metadata={"cycle": path, "task_id": t.id, "depends_on": d},
+                )
 
 
 def _too_interconnected(plan_id: str) -> FailedPreconditionError:

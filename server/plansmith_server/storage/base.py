@@ -76,6 +76,10 @@ class ReadTx(Protocol):
         """task id -> ids it depends on, for every task of the plan."""
         ...
 
+    def plan_parents(self, plan_id: str) -> dict[str, str]:
+        """task id -> its parent's id, for every subtask of the plan."""
+        ...
+
     def existing_task_ids(self, plan_id: str, ids: Sequence[str]) -> set[str]:
         """Which of `ids` are tasks of the plan."""
         ...

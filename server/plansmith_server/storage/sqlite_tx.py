@@ -330,6 +330,13 @@ class SqliteReadTx:
             edges.setdefault(task_id, []).append(dep)
         return edges
 
+    def plan_parents(self, plan_id: str) -> dict[str, str]:
+        rows = self._all(
+            "SELECT id, parent_task_id FROM tasks WHERE plan_id = ? AND parent_task_id != ''",
+            (plan_id,),
+        )
+        return {r[0]: r[1] for r in rows}
+
     def existing_task_ids(self, plan_id: str, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(ids), 500):  # stay far below SQLite's bound-parameter limit
