@@ -506,11 +506,12 @@ async def test_a_write_waits_for_another_writers_lock_off_the_event_loop(tmp_pat
 
 async def test_stores_opening_a_new_file_at_once_both_come_up(tmp_path):
     """Migrations take the write lock and read the schema version under it: two servers
-    started together on a new file do not both create the tables. Many fresh files, as
-    the race is a matter of timing."""
+    started together on a new file do not both create the tables; nor does switching
+    the new file to WAL fail for one of them ("database is locked", seen under load).
+    Many fresh files, as the race is a matter of timing."""
     from plansmith_server.storage.migrations import MIGRATIONS
 
-    for i in range(12):
+    for i in range(20):
         path = str(tmp_path / f"new-{i}.db")
         stores = [SqliteStore(path), SqliteStore(path), SqliteStore(path)]
         opened = await asyncio.gather(*(s.open() for s in stores), return_exceptions=True)

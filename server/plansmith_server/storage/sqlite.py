@@ -151,7 +151,7 @@ class SqliteStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {_WRITER_BUSY_MS}")
             if not self.in_memory:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _enter_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA temp_store = MEMORY")  # see _connect_read_only
@@ -577,6 +577,23 @@ class SqliteStore:
             except OSError:
                 pass
         return total
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Puts the file in WAL mode (a no-op once it is). Switching a new file needs an
+    exclusive lock that SQLite does not wait for while the connection reads, as another
+    server starting on the same new file may: it reports "database is locked" at once.
+    So this tries again for as long as the busy timeout, then gives up as SQLite would."""
+    deadline = time.monotonic() + _WRITER_BUSY_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _rollback_leftover(conn: sqlite3.Connection) -> None:
