@@ -136,7 +136,11 @@ async def test_a_passed_deadline_is_recorded_deadline_exceeded_not_cancelled(
 
         # A caller that cancels before its deadline is still CANCELLED.
         call = sched.OptimizePlan(request, timeout=30)
-        await asyncio.sleep(0.3)  # let the solve start (a cancel before it is not seen)
+
+        async def started() -> bool:  # a call cancelled before its handler is not seen
+            return server.telemetry.stats.in_flight == 1
+
+        await wait_for(started)
         call.cancel()
         await wait_for(lambda: recorded(2))
         assert await codes() == {"DEADLINE_EXCEEDED": 1, "CANCELLED": 1}

@@ -88,7 +88,6 @@ async def test_health_turns_not_serving_while_another_process_holds_the_write_lo
     from plansmith.v1 import plan_service_pb2 as pb
     from plansmith_server.storage import sqlite as sqlite_store
 
-    monkeypatch.setattr(sqlite_store, "_WRITER_BUSY_MS", 1500)  # how long a write waits
     running = await start(
         Config(
             listen="127.0.0.1:0",
@@ -124,6 +123,7 @@ async def test_health_turns_not_serving_while_another_process_holds_the_write_lo
 
             # 2. A write that gave up ("database is locked"), no other write: the probe
             # finds the lock free again.
+            monkeypatch.setattr(sqlite_store, "_WRITER_BUSY_MS", 300)  # gives up sooner
             other.execute("BEGIN EXCLUSIVE")
             try:
                 await create("refused")

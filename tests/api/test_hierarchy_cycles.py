@@ -321,8 +321,6 @@ async def test_a_dependency_on_a_summary_whose_parents_loop_fails_precondition(
     info = details_of(e.value)["ErrorInfo"]
     assert info.reason == "SUBTASK_CYCLE"
     assert dict(info.metadata) == {"cycle": "x -> y -> x", "task_id": "z", "depends_on": "x"}
-    assert set(await planning_calls(planning, plan_id)) == {
-        grpc.StatusCode.FAILED_PRECONDITION
-    }
+    assert set(await planning_calls(planning, plan_id)) == {grpc.StatusCode.FAILED_PRECONDITION}
     await update(plans, Plan(plan_id, {"z": "z", "w": "w"}), "z", ["w"])  # a leaf: fine
     assert set(await planning_calls(planning, plan_id)) == {grpc.StatusCode.OK}
