@@ -62,7 +62,7 @@ class Config:
 
 
 DB_FORMS = "an SQLite file path (e.g. data/plansmith.db, /var/lib/plansmith.db) or :memory:"
-"""What `--db` takes, for its help and its error."""
+"""What `--db` takes, as its error says."""
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
