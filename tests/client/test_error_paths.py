@@ -94,7 +94,8 @@ async def test_a_value_of_the_wrong_type_names_its_field(client, faults):
     task = await client.create_task("t", plan_id=plan.id)
     cases = [
         ("name", lambda: client.update_plan(plan.id, name=5)),
-        ("metadata", lambda: client.update_plan(plan.id, metadata={"team": 1})),
+        ("metadata", lambda: client.update_plan(plan.id, metadata={"team": object()})),
+        ("metadata", lambda: client.update_plan(plan.id, metadata={1: "one"})),
         ("progress", lambda: client.update_task(task.id, progress="40")),
         ("estimated_hours", lambda: client.create_task("u", plan_id=plan.id, estimated_hours="4h")),
         ("schedule", lambda: client.update_task(task.id, schedule=5)),

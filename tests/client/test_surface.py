@@ -86,6 +86,8 @@ EXPORTED = [
     "DEFAULT",
     "NO_RETRY",
     "UNSET",
+    "ArgumentError",
+    "ArgumentTypeError",
     "AsyncPager",
     "AsyncPlansmithClient",
     "AsyncResumableStream",
@@ -122,6 +124,8 @@ EXPORTED = [
     "ValidationError",
     "__version__",
     "bind_request_id",
+    "decode_metadata",
+    "encode_metadata",
     "parse_enum",
     "request_id_var",
     "retry_policy",
@@ -136,7 +140,16 @@ def test_all_is_pinned():
 
 
 def test_submodule_all_names_exist():
-    for mod in ("errors", "retry", "breaker", "enums", "pagers", "streams", "interceptors"):
+    for mod in (
+        "errors",
+        "retry",
+        "breaker",
+        "enums",
+        "pagers",
+        "streams",
+        "interceptors",
+        "resource_metadata",
+    ):
         module = importlib.import_module(f"plansmith.{mod}")
         for name in module.__all__:
             assert hasattr(module, name), f"plansmith.{mod}.{name}"

@@ -20,6 +20,8 @@ from plansmith.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from plansmith.client import AsyncPlansmithClient
 from plansmith.enums import parse_enum, short_name
 from plansmith.errors import (
+    ArgumentError,
+    ArgumentTypeError,
     CircuitOpenError,
     ConflictError,
     DeadlineExceededError,
@@ -42,6 +44,7 @@ from plansmith.errors import (
 )
 from plansmith.interceptors import InterceptorChain, bind_request_id, request_id_var, retry_policy
 from plansmith.pagers import AsyncPager, Pager
+from plansmith.resource_metadata import decode_metadata, encode_metadata
 from plansmith.retry import NO_RETRY, Clock, RetryEvent, RetryPolicies, RetryPolicy, RetryStats
 from plansmith.streams import AsyncResumableStream, ResumableStream
 from plansmith.sync_client import PlansmithClient
@@ -52,6 +55,8 @@ __all__ = [
     "DEFAULT",
     "NO_RETRY",
     "UNSET",
+    "ArgumentError",
+    "ArgumentTypeError",
     "AsyncPager",
     "AsyncPlansmithClient",
     "AsyncResumableStream",
@@ -88,6 +93,8 @@ __all__ = [
     "ValidationError",
     "__version__",
     "bind_request_id",
+    "decode_metadata",
+    "encode_metadata",
     "parse_enum",
     "request_id_var",
     "retry_policy",

@@ -8,18 +8,21 @@ number lives here, once.
 from __future__ import annotations
 
 import contextlib
+import re
 import reprlib
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
 
 from plansmith._defaults import DEFAULT, UNSET, DefaultType
 from plansmith.enums import EnumArg, parse_enum
-from plansmith.errors import DeadlineExceededError
+from plansmith.errors import ArgumentError, DeadlineExceededError, argument_error
 from plansmith.interceptors import InterceptorChain
 from plansmith.interceptors._common import new_request_id, rpc_method
+from plansmith.resource_metadata import encode_metadata
 from plansmith.retry import NO_RETRY, RetryPolicy, RetryStats
 from plansmith.v1 import (
     agent_pb2,
@@ -133,10 +136,12 @@ def _a_list(name: str, value: Any, of: str = "strings") -> Any:
     yield its characters or keys (`objectives="go live"` would become seven one-letter
     objectives, `agents={"id": "bob"}` an agent named "id")."""
     if isinstance(value, str):
-        raise TypeError(f"{name}: expected a list of {of}, got a string")
+        raise argument_error(name, f"expected a list of {of}, got a string", wrong_type=True)
     if isinstance(value, Mapping | agent_pb2.Agent):
         single = "agent" if of == "agents" else type(value).__name__
-        raise TypeError(f"{name}: expected a list of {of}, got a single {single}")
+        raise argument_error(
+            name, f"expected a list of {of}, got a single {single}", wrong_type=True
+        )
     return value
 
 
@@ -148,15 +153,19 @@ def _agents(name: str, value: Any) -> list[agent_pb2.Agent]:
 
 
 def set_field(msg: Any, name: str, value: Any) -> None:
-    """Sets `msg.name` from a friendly value: enum names, dicts for maps, any iterable for
-    repeated fields, agents and schedules in their short forms. A value of the wrong type
-    raises `TypeError` naming the field."""
+    """Sets `msg.name` from a friendly value: enum names, dicts for maps (`metadata`
+    values other than strings in their JSON form, see `plansmith.resource_metadata`), any
+    iterable for repeated fields, agents and schedules in their short forms. A value of
+    the wrong type raises `ArgumentTypeError` (a `ValidationError` and `TypeError`)
+    naming the field."""
     kind = type(msg).DESCRIPTOR.name
     field = type(msg).DESCRIPTOR.fields_by_name[name]
     enum_type = _ENUMS.get((kind, name))
     if enum_type is not None:
-        setattr(msg, name, parse_enum(enum_type, value))  # its errors name the enum
+        setattr(msg, name, parse_enum(enum_type, value, name))
         return
+    if name == "metadata":
+        value = encode_metadata(value, name)
     if name == "agents":
         agents = _agents(name, value)
         del msg.agents[:]
@@ -183,12 +192,30 @@ def set_field(msg: Any, name: str, value: Any) -> None:
 
 @contextlib.contextmanager
 def _naming(name: str, value: Any) -> Iterator[None]:
-    """Re-raises a TypeError or ValueError about the caller's `value` naming its field
-    (the value shortened)."""
+    """Re-raises a TypeError or ValueError about the caller's `value` as an
+    `ArgumentError` naming its field (the value shortened)."""
     try:
         yield
+    except ArgumentError:
+        raise
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{name}: cannot take {reprlib.repr(value)} ({exc})") from exc
+        raise argument_error(
+            name,
+            f"cannot take {reprlib.repr(value)} ({exc})",
+            wrong_type=isinstance(exc, TypeError),
+        ) from exc
+
+
+def build_request(message_type: Any, **fields: Any) -> Any:
+    """`message_type(**fields)`; a field protobuf refuses raises an `ArgumentError`
+    naming it (protobuf's own message does not say which)."""
+    try:
+        return message_type(**fields)
+    except (TypeError, ValueError):
+        for name, value in fields.items():
+            with _naming(name, value):
+                message_type(**{name: value})
+        raise
 
 
 def _is_map(field: Any) -> bool:
@@ -225,7 +252,7 @@ def update_request(msg: Any, fields: Mapping[str, Any], request_id: str | None) 
     request_type, resource, allowed = _UPDATES[type(msg)]
     mask = update_mask_and_message(msg, fields, allowed)
     if not mask.paths:
-        raise ValueError(f"update_{resource}: give at least one field to change")
+        raise argument_error("", f"update_{resource}: give at least one field to change")
     return request_type(
         **{resource: msg}, update_mask=mask, request_id=request_id or new_request_id()
     )
@@ -253,7 +280,7 @@ def task_message(
 ) -> task_pb2.Task:
     """A Task message from keyword fields (enum names allowed)."""
     return _fill(  # type: ignore[no-any-return]
-        task_pb2.Task(id=id, plan_id=plan_id, title=title, description=description),
+        build_request(task_pb2.Task, id=id, plan_id=plan_id, title=title, description=description),
         {
             "priority": priority,
             "status": status,
@@ -286,8 +313,8 @@ def page_walk(make_request: Any, page: int | str | None) -> Generator[Any, Any, 
     following tokens from the first page)."""
     if page is None or isinstance(page, str):
         return (yield make_request(page or ""))
-    if isinstance(page, bool) or page < 1:
-        raise ValueError("page must be a page token or a page number >= 1")
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise argument_error("page", "must be a page token or a page number >= 1")
     token = ""
     for _ in range(page - 1):
         response = yield make_request(token)
@@ -362,7 +389,7 @@ class BaseClient:
         request_id: str | None,
     ) -> plan_service_pb2.CreatePlanRequest:
         plan = _fill(
-            plan_pb2.Plan(name=name, description=description, project_id=project_id),
+            build_request(plan_pb2.Plan, name=name, description=description, project_id=project_id),
             {
                 "objectives": objectives,
                 "constraints": constraints,
@@ -384,7 +411,10 @@ class BaseClient:
 
     @staticmethod
     def _list_plans_request(project_id: str, status: EnumArg | None, per_page: int | None) -> Any:
-        status_n = parse_enum(plan_pb2.PlanStatus, status) if status is not None else 0
+        status_n = parse_enum(plan_pb2.PlanStatus, status, "status") if status is not None else 0
+        build_request(
+            plan_service_pb2.ListPlansRequest, project_id=project_id, page_size=per_page or 0
+        )
 
         def make(token: str) -> plan_service_pb2.ListPlansRequest:
             return plan_service_pb2.ListPlansRequest(
@@ -408,8 +438,16 @@ class BaseClient:
         priority: EnumArg | None,
         per_page: int | None,
     ) -> Any:
-        status_n = parse_enum(task_pb2.TaskStatus, status) if status is not None else 0
-        priority_n = parse_enum(task_pb2.TaskPriority, priority) if priority is not None else 0
+        status_n = parse_enum(task_pb2.TaskStatus, status, "status") if status is not None else 0
+        priority_n = (
+            parse_enum(task_pb2.TaskPriority, priority, "priority") if priority is not None else 0
+        )
+        build_request(
+            plan_service_pb2.ListTasksRequest,
+            plan_id=plan_id,
+            assigned_to=assigned_to,
+            page_size=per_page or 0,
+        )
 
         def make(token: str) -> plan_service_pb2.ListTasksRequest:
             return plan_service_pb2.ListTasksRequest(
@@ -427,6 +465,10 @@ class BaseClient:
 def split_context(context: Mapping[str, Any] | None, metadata: Any) -> tuple[dict[str, Any], Any]:
     """Takes `request_id` out of a caller's `context` dict: it becomes the call's
     `x-request-id` (appended to `metadata`), the rest stays context."""
+    if context is not None and not isinstance(context, Mapping):
+        raise argument_error(
+            "context", f"expected a dict, got {type(context).__name__}", wrong_type=True
+        )
     rest = dict(context or {})
     rid = rest.pop("request_id", None)
     if rid:
@@ -444,7 +486,8 @@ def plan_brief(
     context: Mapping[str, Any] | None,
 ) -> generation_pb2.PlanBrief:
     """A `PlanBrief`; `context` is a plain dict (becomes a `google.protobuf.Struct`)."""
-    brief = generation_pb2.PlanBrief(
+    brief = build_request(
+        generation_pb2.PlanBrief,
         name=name,
         description=description,
         project_id=project_id,
@@ -454,7 +497,8 @@ def plan_brief(
     )
     if context:
         ctx = struct_pb2.Struct()
-        ctx.update(dict(context))
+        with _naming("context", context):
+            ctx.update(dict(context))
         brief.context.CopyFrom(ctx)
     return brief
 
@@ -472,15 +516,20 @@ def stream_seen(last: Any, message: Any) -> bool:
     return bool(message.sequence <= last.sequence)
 
 
-def enum_list(enum_type: Any, values: Iterable[EnumArg]) -> list[int]:
-    return [parse_enum(enum_type, v) for v in values]
+def enum_list(enum_type: Any, values: Iterable[EnumArg], field: str) -> list[int]:
+    return [parse_enum(enum_type, v, field) for v in _a_list(field, values, "names")]
 
 
-def duration(seconds: float | None) -> duration_pb2.Duration | None:
+def duration(seconds: float | None, field: str = "time_limit") -> duration_pb2.Duration | None:
     if seconds is None:
         return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise argument_error(
+            field, f"expected seconds as a number, got {seconds!r}", wrong_type=True
+        )
     d = duration_pb2.Duration()
-    d.FromNanoseconds(round(seconds * 1e9))
+    with _naming(field, seconds):
+        d.FromNanoseconds(round(seconds * 1e9))
     return d
 
 
@@ -491,3 +540,97 @@ def credentials_for(tls: bool | grpc.ChannelCredentials | None) -> grpc.ChannelC
     if isinstance(tls, grpc.ChannelCredentials):
         return tls
     return None
+
+
+_METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
+
+
+def call_metadata(metadata: Any, field: str = "call_metadata") -> tuple[tuple[str, Any], ...]:
+    """The caller's gRPC metadata (pairs or a dict) checked as gRPC will check it when
+    the call starts, so a bad key or value is an `ArgumentError` naming it instead of a
+    failure from grpc's core: lowercase keys of `0-9 a-z _ . -` not starting with
+    `grpc-`; values are printable ASCII text, or bytes for keys ending in `-bin`."""
+    pairs = metadata.items() if isinstance(metadata, Mapping) else metadata
+    if isinstance(pairs, str | bytes):
+        raise argument_error(field, "expected (key, value) pairs or a dict", wrong_type=True)
+    out: list[tuple[str, Any]] = []
+    try:
+        items = list(pairs)
+    except TypeError:
+        raise argument_error(
+            field, f"expected (key, value) pairs or a dict, got {metadata!r}", wrong_type=True
+        ) from None
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise argument_error(
+                field, f"expected (key, value) pairs, got {reprlib.repr(item)}", wrong_type=True
+            )
+        key, value = item
+        if not isinstance(key, str) or not _METADATA_KEY.fullmatch(key):
+            raise argument_error(
+                field,
+                f"key {key!r}: keys are lowercase letters, digits and _ . - only",
+                wrong_type=not isinstance(key, str),
+            )
+        if key.startswith("grpc-"):
+            raise argument_error(field, f"key {key!r}: grpc- keys are reserved for gRPC")
+        if key.endswith("-bin"):
+            if not isinstance(value, bytes):
+                raise argument_error(
+                    field, f"key {key!r} ends in -bin: its value must be bytes", wrong_type=True
+                )
+        elif not isinstance(value, str):
+            raise argument_error(
+                field,
+                f"key {key!r}: values are text (str), got {type(value).__name__} {value!r}",
+                wrong_type=True,
+            )
+        elif not value.isascii() or not value.isprintable():
+            raise argument_error(
+                field, f"key {key!r}: values are printable ASCII, got {reprlib.repr(value)}"
+            )
+        out.append((key, value))
+    return tuple(out)
+
+
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)", re.S)
+_GRPC_SCHEMES = ("dns", "unix", "unix-abstract", "ipv4", "ipv6", "vsock")
+
+
+def parse_target(target: Any) -> tuple[str, bool]:
+    """The gRPC target for `target`, and whether it asks for TLS.
+
+    `host:port` and gRPC's own forms (`dns:///host:port`, `unix:/path`, ...) are used as
+    they are. An HTTP URL (`http://127.0.0.1:50051/api`, as HTTP clients are configured)
+    gives its host and port; `https` also means TLS and port 443 by default. The path is
+    dropped: gRPC methods have fixed paths. Anything else is an `ArgumentError` saying to
+    use `host:port`, instead of a channel that retries an address that cannot exist."""
+    if not isinstance(target, str):
+        raise argument_error(
+            "target", f"expected 'host:port', got {type(target).__name__}", wrong_type=True
+        )
+    hint = "use host:port (for example localhost:50051)"
+    if not target or target != target.strip():
+        raise argument_error("target", f"{target!r} is not an address; {hint}")
+    m = _URL.fullmatch(target)
+    if m is None:
+        return target, False
+    scheme = m["scheme"].lower()
+    if scheme in _GRPC_SCHEMES:
+        return target, False
+    if scheme not in ("http", "https"):
+        raise argument_error("target", f"{target!r}: {scheme}:// is not a gRPC target; {hint}")
+    try:
+        url = urlsplit(target)
+        host, port = url.hostname, url.port
+    except ValueError as exc:
+        raise argument_error("target", f"{target!r}: {exc}; {hint}") from None
+    if not host:
+        raise argument_error("target", f"{target!r} names no host; {hint}")
+    tls = scheme == "https"
+    if port is None:
+        if not tls:
+            raise argument_error("target", f"{target!r} names no port; {hint}")
+        port = 443
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}", tls

@@ -21,11 +21,14 @@ from plansmith._base import (
     BaseClient,
     ScheduleArg,
     TaskArg,
+    build_request,
+    call_metadata,
     credentials_for,
     duration,
     enum_list,
     new_request_id,
     page_walk,
+    parse_target,
     plan_brief,
     rpc_method,
     split_context,
@@ -113,7 +116,11 @@ class AsyncPlansmithClient(BaseClient):
         clock: Clock | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> AsyncPlansmithClient:
-        """Opens a channel to `target` (`host:port`) carrying the client's interceptors.
+        """Opens a channel to `target` carrying the client's interceptors.
+
+        `target` is `host:port` (or a gRPC target such as `dns:///host:port`); an HTTP
+        URL such as `http://127.0.0.1:50051/api` is taken as its host and port (`https`:
+        with TLS); a target that cannot be one raises `ArgumentError` at once.
 
         Args:
             tls: True for TLS with the system's roots, or `grpc.ChannelCredentials`.
@@ -125,11 +132,13 @@ class AsyncPlansmithClient(BaseClient):
             metadata: sent with every call (a call's own metadata wins per key).
             on_retry: called with a `RetryEvent` before each retry's wait; an exception
                 it raises is logged (logger `plansmith.client`) and the call goes on.
-            options: grpc channel options.
+            options: grpc channel options. The client adds a reconnect backoff that fits
+                its retry policies unless these set `grpc.*_reconnect_backoff_ms`.
             clock, jitter: time source/sleeper and jitter source (for tests).
         """
+        metadata = call_metadata(metadata, "metadata")
         chain = InterceptorChain(
-            target,
+            parse_target(target)[0],
             retry=retry,
             breaker=breaker,
             metadata=metadata,
@@ -138,7 +147,9 @@ class AsyncPlansmithClient(BaseClient):
             clock=clock,
             jitter=jitter,
         )
-        creds = credentials_for(tls)
+        target, url_tls = parse_target(target)
+        creds = credentials_for(True if url_tls and tls is False else tls)
+        options = chain.channel_options(options)
         if creds is None:
             channel = grpc.aio.insecure_channel(target, options=options, interceptors=chain.aio())
         else:
@@ -167,6 +178,8 @@ class AsyncPlansmithClient(BaseClient):
         self, rpc: Any, request: Any, timeout: Timeout, retry: Retry, metadata: Metadata
     ) -> Any:
         seconds = self._unary_timeout(rpc, timeout)
+        if metadata:
+            metadata = call_metadata(metadata)
         token = retry_override.set(retry) if retry is not DEFAULT else None
         try:
             # grpc.aio starts the interceptors' task here, copying this context.
@@ -243,7 +256,7 @@ class AsyncPlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> plan_pb2.Plan:
         """Returns a plan; `ResourceNotFoundError` if there is none with this id."""
-        request = plan_service_pb2.GetPlanRequest(plan_id=plan_id)
+        request = build_request(plan_service_pb2.GetPlanRequest, plan_id=plan_id)
         response = await self._call(self.plans.GetPlan, request, timeout, retry, call_metadata)
         return response.plan  # type: ignore[no-any-return]
 
@@ -329,8 +342,11 @@ class AsyncPlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> plan_service_pb2.DeletePlanResponse:
         """Deletes a plan and its tasks; the response counts the tasks deleted."""
-        request = plan_service_pb2.DeletePlanRequest(
-            plan_id=plan_id, etag=etag, request_id=request_id or new_request_id()
+        request = build_request(
+            plan_service_pb2.DeletePlanRequest,
+            plan_id=plan_id,
+            etag=etag,
+            request_id=request_id or new_request_id(),
         )
         return await self._call(  # type: ignore[no-any-return]
             self.plans.DeletePlan, request, timeout, retry, call_metadata
@@ -376,8 +392,11 @@ class AsyncPlansmithClient(BaseClient):
             pessimistic_hours=pessimistic_hours,
             acceptance_criteria=acceptance_criteria,
         )
-        request = plan_service_pb2.CreateTaskRequest(
-            plan_id=plan_id, task=task, request_id=request_id or new_request_id()
+        request = build_request(
+            plan_service_pb2.CreateTaskRequest,
+            plan_id=plan_id,
+            task=task,
+            request_id=request_id or new_request_id(),
         )
         response = await self._call(self.plans.CreateTask, request, timeout, retry, call_metadata)
         return response.task  # type: ignore[no-any-return]
@@ -395,7 +414,8 @@ class AsyncPlansmithClient(BaseClient):
         """Adds several tasks at once, all or none. Each task is a `Task` or a dict of
         `create_task` fields; its `id` may be a batch-local reference that other tasks'
         `dependencies` name. Returns the created tasks in order, with real ids."""
-        request = plan_service_pb2.BatchCreateTasksRequest(
+        request = build_request(
+            plan_service_pb2.BatchCreateTasksRequest,
             plan_id=plan_id,
             tasks=[to_task(t, plan_id) for t in tasks],
             request_id=request_id or new_request_id(),
@@ -414,7 +434,7 @@ class AsyncPlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> task_pb2.Task:
         """Returns a task; `ResourceNotFoundError` if there is none with this id."""
-        request = plan_service_pb2.GetTaskRequest(task_id=task_id)
+        request = build_request(plan_service_pb2.GetTaskRequest, task_id=task_id)
         response = await self._call(self.plans.GetTask, request, timeout, retry, call_metadata)
         return response.task  # type: ignore[no-any-return]
 
@@ -520,8 +540,12 @@ class AsyncPlansmithClient(BaseClient):
     ) -> plan_service_pb2.DeleteTaskResponse:
         """Deletes a task. Refused with `PreconditionFailedError` (TASK_HAS_DEPENDENTS)
         while other tasks depend on it, unless `force`, which detaches them."""
-        request = plan_service_pb2.DeleteTaskRequest(
-            task_id=task_id, etag=etag, force=force, request_id=request_id or new_request_id()
+        request = build_request(
+            plan_service_pb2.DeleteTaskRequest,
+            task_id=task_id,
+            etag=etag,
+            force=force,
+            request_id=request_id or new_request_id(),
         )
         return await self._call(  # type: ignore[no-any-return]
             self.plans.DeleteTask, request, timeout, retry, call_metadata
@@ -548,7 +572,8 @@ class AsyncPlansmithClient(BaseClient):
         """Generates a plan from a brief; with `persist`, stores it (idempotent by
         `request_id`). `context` is a plain dict (`{"environment": "production"}`)."""
         brief_context, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.GeneratePlanRequest(
+        request = build_request(
+            planning_service_pb2.GeneratePlanRequest,
             brief=plan_brief(
                 name,
                 description,
@@ -590,7 +615,8 @@ class AsyncPlansmithClient(BaseClient):
         generation (nothing is stored then). After a transport failure the stream reopens
         with the same request and skips the events already delivered."""
         brief_context, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.StreamGeneratePlanRequest(
+        request = build_request(
+            planning_service_pb2.StreamGeneratePlanRequest,
             brief=plan_brief(
                 name,
                 description,
@@ -631,11 +657,16 @@ class AsyncPlansmithClient(BaseClient):
         `level` is `"SUMMARY"`, `"STANDARD"` or `"DETAILED"`. With `persist`, stores
         them as the task's children."""
         _, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.DecomposeTaskRequest(
+        request = build_request(
+            planning_service_pb2.DecomposeTaskRequest,
             task_id=task_id,
             description=description,
             level=(
-                parse_enum(planning_service_pb2.DecompositionLevel, decomposition_level)
+                parse_enum(
+                    planning_service_pb2.DecompositionLevel,
+                    decomposition_level,
+                    "decomposition_level",
+                )
                 if decomposition_level
                 else 0
             ),
@@ -664,10 +695,11 @@ class AsyncPlansmithClient(BaseClient):
         `"PROJECT"`), with the agent's pace when `agent_id` is given."""
         ctx, call_metadata = split_context(context, call_metadata)
         scope = scope or ctx.get("scope")
-        request = planning_service_pb2.EstimateTaskDurationRequest(
+        request = build_request(
+            planning_service_pb2.EstimateTaskDurationRequest,
             task_description=task_description,
             agent_id=agent_id,
-            scope=parse_enum(planning_service_pb2.EstimationScope, scope) if scope else 0,
+            scope=parse_enum(planning_service_pb2.EstimationScope, scope, "scope") if scope else 0,
             plan_id=plan_id or str(ctx.get("plan_id", "")),
             project_id=project_id or str(ctx.get("project_id", "")),
         )
@@ -694,10 +726,15 @@ class AsyncPlansmithClient(BaseClient):
         (`"RESPECT_AGENT_CAPABILITIES"` ...), `time_limit` in seconds for the solver;
         with `apply`, writes the result to the tasks."""
         _, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.OptimizePlanRequest(
+        request = build_request(
+            planning_service_pb2.OptimizePlanRequest,
             plan_id=plan_id,
-            goals=enum_list(planning_service_pb2.OptimizationGoal, optimization_goals),
-            constraints=enum_list(planning_service_pb2.OptimizationConstraint, constraints),
+            goals=enum_list(
+                planning_service_pb2.OptimizationGoal, optimization_goals, "optimization_goals"
+            ),
+            constraints=enum_list(
+                planning_service_pb2.OptimizationConstraint, constraints, "constraints"
+            ),
             time_limit=duration(time_limit),
             apply=apply,
             request_id=request_id or new_request_id(),
@@ -722,9 +759,12 @@ class AsyncPlansmithClient(BaseClient):
         """Analyzes a plan's remaining work: `analysis_types` among `"CRITICAL_PATH"`,
         `"RESOURCE_UTILIZATION"`, `"RISK_ASSESSMENT"` (empty: all)."""
         _, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.AnalyzePlanRequest(
+        request = build_request(
+            planning_service_pb2.AnalyzePlanRequest,
             plan_id=plan_id,
-            analysis_types=enum_list(planning_service_pb2.AnalysisType, analysis_types),
+            analysis_types=enum_list(
+                planning_service_pb2.AnalysisType, analysis_types, "analysis_types"
+            ),
             monte_carlo_samples=monte_carlo_samples,
             deadline_hours=deadline_hours,
             seed=seed,
@@ -746,8 +786,11 @@ class AsyncPlansmithClient(BaseClient):
     ) -> list[analysis_pb2.TaskSuggestion]:
         """The ready tasks `agent_id` should take next, best first (`count`: 0 means 3)."""
         _, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.SuggestNextTasksRequest(
-            plan_id=plan_id, agent_id=agent_id, count=count
+        request = build_request(
+            planning_service_pb2.SuggestNextTasksRequest,
+            plan_id=plan_id,
+            agent_id=agent_id,
+            count=count,
         )
         response = await self._call(
             self.planning.SuggestNextTasks, request, timeout, retry, call_metadata
@@ -765,7 +808,9 @@ class AsyncPlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> ops_service_pb2.GetServiceStatusResponse:
         """The server's version, uptime, per-method statistics and database health."""
-        request = ops_service_pb2.GetServiceStatusRequest(window_seconds=window_seconds)
+        request = build_request(
+            ops_service_pb2.GetServiceStatusRequest, window_seconds=window_seconds
+        )
         return await self._call(  # type: ignore[no-any-return]
             self.ops.GetServiceStatus, request, timeout, retry, call_metadata
         )

@@ -5,8 +5,11 @@ gRPC status code (refined by the `google.rpc.ErrorInfo` reason where that matter
 filled from the `google.rpc` details the server attaches::
 
     PlansmithError                     any failed call; also a grpc.RpcError and grpc.Call
-    ├── ValidationError                INVALID_ARGUMENT, OUT_OF_RANGE
-    │                                  .validation_errors: [FieldViolation(field, description)]
+    ├── ValidationError                INVALID_ARGUMENT, OUT_OF_RANGE; also a ValueError
+    │   │                              .validation_errors: [FieldViolation(field, description)]
+    │   └── ArgumentError              refused by the client before sending anything (an
+    │       │                          unknown enum name, bad metadata, a malformed target)
+    │       └── ArgumentTypeError      ... because of the value's type; also a TypeError
     ├── ResourceNotFoundError          NOT_FOUND: .resource_type ("plan"), .resource_id
     ├── ConflictError                  ABORTED, ALREADY_EXISTS
     │   ├── EtagMismatchError          reason ETAG_MISMATCH: re-read the resource, then retry
@@ -50,6 +53,8 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 
 __all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
     "CircuitOpenError",
     "ConflictError",
     "DeadlineExceededError",
@@ -69,6 +74,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnimplementedError",
     "ValidationError",
+    "argument_error",
     "error_class_for",
     "from_rpc_error",
 ]
@@ -240,8 +246,11 @@ class PlansmithError(grpc.RpcError, grpc.Call, grpc.Future):  # type: ignore[mis
         fn(self)
 
 
-class ValidationError(PlansmithError):
-    """The request is invalid; `validation_errors` lists every field problem at once."""
+class ValidationError(PlansmithError, ValueError):
+    """The request is invalid; `validation_errors` lists every field problem at once.
+
+    Also a `ValueError`: the client's own refusals of an argument (`ArgumentError`) are
+    ValidationErrors too, so one `except ValidationError` handles both."""
 
     grpc_codes = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE)
 
@@ -261,6 +270,34 @@ class ValidationError(PlansmithError):
                 else []
             )
         self.validation_errors: list[FieldViolation] = list(validation_errors)
+
+
+class ArgumentError(ValidationError):
+    """An argument the client refused before sending anything (nothing reached the
+    server): an unknown enum name, a list given as a string, a bad metadata key or value,
+    a malformed target. `validation_errors` names the argument."""
+
+    def __init__(self, field: str, problem: str, **kwargs: Any) -> None:
+        message = f"{field}: {problem}" if field else problem
+        super().__init__(
+            message,
+            validation_errors=[FieldViolation(field, problem)],
+            status_code=grpc.StatusCode.INVALID_ARGUMENT,
+            **kwargs,
+        )
+
+    def __str__(self) -> str:
+        return self.message  # no status: the call was never made
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong type (also a `TypeError`)."""
+
+
+def argument_error(field: str, problem: str, *, wrong_type: bool = False) -> ArgumentError:
+    """The client's refusal of the argument `field` (an `ArgumentTypeError` when the
+    value's type is wrong)."""
+    return (ArgumentTypeError if wrong_type else ArgumentError)(field, problem)
 
 
 class ResourceNotFoundError(PlansmithError):

@@ -18,11 +18,14 @@ from plansmith._base import (
     BaseClient,
     ScheduleArg,
     TaskArg,
+    build_request,
+    call_metadata,
     credentials_for,
     duration,
     enum_list,
     new_request_id,
     page_walk,
+    parse_target,
     plan_brief,
     rpc_method,
     split_context,
@@ -110,11 +113,13 @@ class PlansmithClient(BaseClient):
         clock: Clock | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> PlansmithClient:
-        """Opens a channel to `target` (`host:port`) carrying the client's interceptors.
+        """Opens a channel to `target` (`host:port`, or an `http://host:port` URL)
+        carrying the client's interceptors.
         The arguments are those of `AsyncPlansmithClient.connect`; `interceptors` are sync
         grpc interceptors."""
+        metadata = call_metadata(metadata, "metadata")
         chain = InterceptorChain(
-            target,
+            parse_target(target)[0],
             retry=retry,
             breaker=breaker,
             metadata=metadata,
@@ -123,7 +128,9 @@ class PlansmithClient(BaseClient):
             clock=clock,
             jitter=jitter,
         )
-        creds = credentials_for(tls)
+        target, url_tls = parse_target(target)
+        creds = credentials_for(True if url_tls and tls is False else tls)
+        options = chain.channel_options(options)
         if creds is None:
             raw = grpc.insecure_channel(target, options=options)
         else:
@@ -151,6 +158,8 @@ class PlansmithClient(BaseClient):
         self, rpc: Any, request: Any, timeout: Timeout, retry: Retry, metadata: Metadata
     ) -> Any:
         seconds = self._unary_timeout(rpc, timeout)
+        if metadata:
+            metadata = call_metadata(metadata)
         token = retry_override.set(retry) if retry is not DEFAULT else None
         try:
             return rpc(request, timeout=seconds, metadata=metadata)
@@ -224,7 +233,7 @@ class PlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> plan_pb2.Plan:
         """Returns a plan; `ResourceNotFoundError` if there is none with this id."""
-        request = plan_service_pb2.GetPlanRequest(plan_id=plan_id)
+        request = build_request(plan_service_pb2.GetPlanRequest, plan_id=plan_id)
         response = self._call(self.plans.GetPlan, request, timeout, retry, call_metadata)
         return response.plan  # type: ignore[no-any-return]
 
@@ -308,8 +317,11 @@ class PlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> plan_service_pb2.DeletePlanResponse:
         """Deletes a plan and its tasks; the response counts the tasks deleted."""
-        request = plan_service_pb2.DeletePlanRequest(
-            plan_id=plan_id, etag=etag, request_id=request_id or new_request_id()
+        request = build_request(
+            plan_service_pb2.DeletePlanRequest,
+            plan_id=plan_id,
+            etag=etag,
+            request_id=request_id or new_request_id(),
         )
         return self._call(  # type: ignore[no-any-return]
             self.plans.DeletePlan, request, timeout, retry, call_metadata
@@ -355,8 +367,11 @@ class PlansmithClient(BaseClient):
             pessimistic_hours=pessimistic_hours,
             acceptance_criteria=acceptance_criteria,
         )
-        request = plan_service_pb2.CreateTaskRequest(
-            plan_id=plan_id, task=task, request_id=request_id or new_request_id()
+        request = build_request(
+            plan_service_pb2.CreateTaskRequest,
+            plan_id=plan_id,
+            task=task,
+            request_id=request_id or new_request_id(),
         )
         response = self._call(self.plans.CreateTask, request, timeout, retry, call_metadata)
         return response.task  # type: ignore[no-any-return]
@@ -374,7 +389,8 @@ class PlansmithClient(BaseClient):
         """Adds several tasks at once, all or none. Each task is a `Task` or a dict of
         `create_task` fields; its `id` may be a batch-local reference that other tasks'
         `dependencies` name. Returns the created tasks in order, with real ids."""
-        request = plan_service_pb2.BatchCreateTasksRequest(
+        request = build_request(
+            plan_service_pb2.BatchCreateTasksRequest,
             plan_id=plan_id,
             tasks=[to_task(t, plan_id) for t in tasks],
             request_id=request_id or new_request_id(),
@@ -391,7 +407,7 @@ class PlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> task_pb2.Task:
         """Returns a task; `ResourceNotFoundError` if there is none with this id."""
-        request = plan_service_pb2.GetTaskRequest(task_id=task_id)
+        request = build_request(plan_service_pb2.GetTaskRequest, task_id=task_id)
         response = self._call(self.plans.GetTask, request, timeout, retry, call_metadata)
         return response.task  # type: ignore[no-any-return]
 
@@ -495,8 +511,12 @@ class PlansmithClient(BaseClient):
     ) -> plan_service_pb2.DeleteTaskResponse:
         """Deletes a task. Refused with `PreconditionFailedError` (TASK_HAS_DEPENDENTS)
         while other tasks depend on it, unless `force`, which detaches them."""
-        request = plan_service_pb2.DeleteTaskRequest(
-            task_id=task_id, etag=etag, force=force, request_id=request_id or new_request_id()
+        request = build_request(
+            plan_service_pb2.DeleteTaskRequest,
+            task_id=task_id,
+            etag=etag,
+            force=force,
+            request_id=request_id or new_request_id(),
         )
         return self._call(  # type: ignore[no-any-return]
             self.plans.DeleteTask, request, timeout, retry, call_metadata
@@ -523,7 +543,8 @@ class PlansmithClient(BaseClient):
         """Generates a plan from a brief; with `persist`, stores it (idempotent by
         `request_id`). `context` is a plain dict (`{"environment": "production"}`)."""
         brief_context, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.GeneratePlanRequest(
+        request = build_request(
+            planning_service_pb2.GeneratePlanRequest,
             brief=plan_brief(
                 name,
                 description,
@@ -563,7 +584,8 @@ class PlansmithClient(BaseClient):
         generation (nothing is stored then). After a transport failure the stream reopens
         with the same request and skips the events already delivered."""
         brief_context, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.StreamGeneratePlanRequest(
+        request = build_request(
+            planning_service_pb2.StreamGeneratePlanRequest,
             brief=plan_brief(
                 name,
                 description,
@@ -604,11 +626,16 @@ class PlansmithClient(BaseClient):
         `level` is `"SUMMARY"`, `"STANDARD"` or `"DETAILED"`. With `persist`, stores
         them as the task's children."""
         _, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.DecomposeTaskRequest(
+        request = build_request(
+            planning_service_pb2.DecomposeTaskRequest,
             task_id=task_id,
             description=description,
             level=(
-                parse_enum(planning_service_pb2.DecompositionLevel, decomposition_level)
+                parse_enum(
+                    planning_service_pb2.DecompositionLevel,
+                    decomposition_level,
+                    "decomposition_level",
+                )
                 if decomposition_level
                 else 0
             ),
@@ -637,10 +664,11 @@ class PlansmithClient(BaseClient):
         `"PROJECT"`), with the agent's pace when `agent_id` is given."""
         ctx, call_metadata = split_context(context, call_metadata)
         scope = scope or ctx.get("scope")
-        request = planning_service_pb2.EstimateTaskDurationRequest(
+        request = build_request(
+            planning_service_pb2.EstimateTaskDurationRequest,
             task_description=task_description,
             agent_id=agent_id,
-            scope=parse_enum(planning_service_pb2.EstimationScope, scope) if scope else 0,
+            scope=parse_enum(planning_service_pb2.EstimationScope, scope, "scope") if scope else 0,
             plan_id=plan_id or str(ctx.get("plan_id", "")),
             project_id=project_id or str(ctx.get("project_id", "")),
         )
@@ -667,10 +695,15 @@ class PlansmithClient(BaseClient):
         (`"RESPECT_AGENT_CAPABILITIES"` ...), `time_limit` in seconds for the solver;
         with `apply`, writes the result to the tasks."""
         _, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.OptimizePlanRequest(
+        request = build_request(
+            planning_service_pb2.OptimizePlanRequest,
             plan_id=plan_id,
-            goals=enum_list(planning_service_pb2.OptimizationGoal, optimization_goals),
-            constraints=enum_list(planning_service_pb2.OptimizationConstraint, constraints),
+            goals=enum_list(
+                planning_service_pb2.OptimizationGoal, optimization_goals, "optimization_goals"
+            ),
+            constraints=enum_list(
+                planning_service_pb2.OptimizationConstraint, constraints, "constraints"
+            ),
             time_limit=duration(time_limit),
             apply=apply,
             request_id=request_id or new_request_id(),
@@ -695,9 +728,12 @@ class PlansmithClient(BaseClient):
         """Analyzes a plan's remaining work: `analysis_types` among `"CRITICAL_PATH"`,
         `"RESOURCE_UTILIZATION"`, `"RISK_ASSESSMENT"` (empty: all)."""
         _, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.AnalyzePlanRequest(
+        request = build_request(
+            planning_service_pb2.AnalyzePlanRequest,
             plan_id=plan_id,
-            analysis_types=enum_list(planning_service_pb2.AnalysisType, analysis_types),
+            analysis_types=enum_list(
+                planning_service_pb2.AnalysisType, analysis_types, "analysis_types"
+            ),
             monte_carlo_samples=monte_carlo_samples,
             deadline_hours=deadline_hours,
             seed=seed,
@@ -719,8 +755,11 @@ class PlansmithClient(BaseClient):
     ) -> list[analysis_pb2.TaskSuggestion]:
         """The ready tasks `agent_id` should take next, best first (`count`: 0 means 3)."""
         _, call_metadata = split_context(context, call_metadata)
-        request = planning_service_pb2.SuggestNextTasksRequest(
-            plan_id=plan_id, agent_id=agent_id, count=count
+        request = build_request(
+            planning_service_pb2.SuggestNextTasksRequest,
+            plan_id=plan_id,
+            agent_id=agent_id,
+            count=count,
         )
         response = self._call(
             self.planning.SuggestNextTasks, request, timeout, retry, call_metadata
@@ -738,7 +777,9 @@ class PlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> ops_service_pb2.GetServiceStatusResponse:
         """The server's version, uptime, per-method statistics and database health."""
-        request = ops_service_pb2.GetServiceStatusRequest(window_seconds=window_seconds)
+        request = build_request(
+            ops_service_pb2.GetServiceStatusRequest, window_seconds=window_seconds
+        )
         return self._call(  # type: ignore[no-any-return]
             self.ops.GetServiceStatus, request, timeout, retry, call_metadata
         )

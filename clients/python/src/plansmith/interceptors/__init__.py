@@ -12,7 +12,9 @@ counters and the target's breaker. Use it to put the client's behaviour on a cha
 create yourself::
 
     chain = InterceptorChain("localhost:50051")
-    channel = grpc.aio.insecure_channel("localhost:50051", interceptors=chain.aio())
+    channel = grpc.aio.insecure_channel(
+        "localhost:50051", options=chain.channel_options(), interceptors=chain.aio()
+    )
     client = AsyncPlansmithClient(channel, chain=chain)
 """
 
@@ -111,8 +113,32 @@ class InterceptorChain:
 
     def _retry_kwargs(self) -> dict[str, Any]:
         return dict(
-            clock=self.clock, jitter=self.jitter, stats=self.retry_stats, on_retry=self.on_retry
+            clock=self.clock,
+            jitter=self.jitter,
+            stats=self.retry_stats,
+            on_retry=self.on_retry,
         )
+
+    def channel_options(self, options: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+        """`options` plus a reconnect backoff that fits the retry policies (unless
+        `options` sets its own): after a failed connect gRPC waits 1 s, then 1.6 s ... up
+        to 120 s before it tries again; here it starts at the policies' smallest first
+        delay and grows (x1.6) to their largest delay, so the channel tries again at
+        least as often as the retries would."""
+        given = {key for key, _ in options}
+        out = list(options)
+        if self.policies is not None:
+            kinds = [self.policies.create, self.policies.update, self.policies.delete]
+            kinds.append(self.policies.read)
+            initial = min(p.initial_delay for p in kinds)
+            largest = max(p.max_delay for p in kinds)
+            for key, seconds in (
+                ("grpc.initial_reconnect_backoff_ms", initial),
+                ("grpc.max_reconnect_backoff_ms", max(initial, largest)),
+            ):
+                if key not in given and seconds > 0:
+                    out.append((key, max(1, round(seconds * 1000))))
+        return out
 
     def aio(self) -> list[Any]:
         """Interceptors for `grpc.aio` channels, outermost first."""

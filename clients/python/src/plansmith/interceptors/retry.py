@@ -7,6 +7,13 @@ attempts send the same idempotency key; a write without such a field is never re
 The retry policy is the kind's (`RetryPolicies`), or the one set with
 `plansmith.retry_policy(...)` around the call.
 
+After an UNAVAILABLE attempt the retries are sent with `wait_for_ready`: while a server
+restarts, the channel is reconnecting (with its own backoff, see
+`InterceptorChain.channel_options`), and an attempt made meanwhile would fail at once
+without being sent, using up the retries in a second. Waiting for the channel instead, a
+restart costs the caller latency, not an error; a server that stays away costs the call
+its deadline (`DeadlineExceededError`, with the UNAVAILABLE as `last_error`).
+
 This interceptor also raises mapped `PlansmithError`s for the calls it gives up on
 (`MaxRetriesExceededError`, `DeadlineExceededError` ...).
 """
@@ -20,7 +27,7 @@ from typing import Any
 import grpc
 
 from plansmith._defaults import DEFAULT
-from plansmith.errors import PlansmithError, from_rpc_error
+from plansmith.errors import DeadlineExceededError, PlansmithError, from_rpc_error
 from plansmith.interceptors._common import (
     REQUEST_ID_HEADER,
     aio_details,
@@ -43,6 +50,25 @@ from plansmith.retry import (
 )
 
 __all__ = ["AsyncRetryInterceptor", "RetryInterceptor"]
+
+
+def _unavailable(error: PlansmithError | None) -> bool:
+    return error is not None and error.status_code == grpc.StatusCode.UNAVAILABLE
+
+
+def _after_waiting(error: PlansmithError, last: PlansmithError | None) -> PlansmithError:
+    """The error of an attempt that waited for the channel: when the deadline ran out
+    while it waited, the UNAVAILABLE before it says why."""
+    if error.status_code == grpc.StatusCode.DEADLINE_EXCEEDED and _unavailable(last):
+        assert last is not None
+        return DeadlineExceededError(
+            f"deadline exceeded while waiting for the server to be reachable again; "
+            f"last error: {last}",
+            last_error=last,
+            request_id=last.request_id,
+            method=last.method,
+        )
+    return error
 
 
 class _RetryBase:
@@ -101,20 +127,26 @@ class AsyncRetryInterceptor(_RetryBase, grpc.aio.UnaryUnaryClientInterceptor):
         last: PlansmithError | None = None
         while True:
             timeout = state.start_attempt(last)
+            wait = _unavailable(last) and client_call_details.wait_for_ready is None
             details = (
                 client_call_details
-                if timeout == client_call_details.timeout
-                else aio_details(client_call_details, timeout=timeout)
+                if timeout == client_call_details.timeout and not wait
+                else aio_details(
+                    client_call_details,
+                    timeout=timeout,
+                    wait_for_ready=True if wait else client_call_details.wait_for_ready,
+                )
             )
             try:
                 call = await continuation(details, request)
                 await call
             except grpc.RpcError as exc:
-                last = from_rpc_error(
+                error = from_rpc_error(
                     exc,
                     method=method,
                     request_id=metadata_value(client_call_details.metadata, REQUEST_ID_HEADER),
                 )
+                last = _after_waiting(error, last) if wait else error
             else:
                 state.succeeded()
                 return call
@@ -132,10 +164,16 @@ class RetryInterceptor(_RetryBase, grpc.UnaryUnaryClientInterceptor):
         last: PlansmithError | None = None
         while True:
             timeout = state.start_attempt(last)
+            given = getattr(client_call_details, "wait_for_ready", None)
+            wait = _unavailable(last) and given is None
             details = (
                 client_call_details
-                if timeout == client_call_details.timeout
-                else sync_details(client_call_details, timeout=timeout)
+                if timeout == client_call_details.timeout and not wait
+                else sync_details(
+                    client_call_details,
+                    timeout=timeout,
+                    wait_for_ready=True if wait else given,
+                )
             )
             outcome = continuation(details, request)
             exc = outcome.exception()
@@ -144,10 +182,11 @@ class RetryInterceptor(_RetryBase, grpc.UnaryUnaryClientInterceptor):
                 return outcome
             if not isinstance(exc, grpc.RpcError):
                 return outcome  # a local failure: let grpc raise it as it is
-            last = from_rpc_error(
+            error = from_rpc_error(
                 exc,
                 method=method,
                 request_id=metadata_value(client_call_details.metadata, REQUEST_ID_HEADER),
             )
+            last = _after_waiting(error, last) if wait else error
             delay = state.failed(last)
             self.clock.sleep(delay)
