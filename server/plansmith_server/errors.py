@@ -12,6 +12,7 @@ with details. The domain itself never imports grpc.
     ├── NotFoundError                 NOT_FOUND         + ResourceInfo
     ├── EtagMismatchError             ABORTED
     ├── IdempotencyKeyReusedError     ALREADY_EXISTS
+    ├── AlreadyExistsError            ALREADY_EXISTS    reason <TYPE>_ALREADY_EXISTS
     ├── FailedPreconditionError       FAILED_PRECONDITION + PreconditionFailure
     ├── ResourceExhaustedError        RESOURCE_EXHAUSTED + RetryInfo
     └── UnavailableError              UNAVAILABLE       + RetryInfo
@@ -178,6 +179,21 @@ class IdempotencyKeyReusedError(PlansmithError):
             f"request_id {request_id!r} was already used for a different {first_method} "
             "request; use a new request_id for a new request",
             metadata={"request_id": request_id, "first_method": first_method},
+        )
+
+
+class AlreadyExistsError(PlansmithError):
+    """A resource with the id the caller chose exists already."""
+
+    code = "ALREADY_EXISTS"
+
+    def __init__(self, resource_type: str, resource_id: str) -> None:
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+        super().__init__(
+            f"a {resource_type} with id {resource_id!r} exists already; choose another id",
+            reason=f"{resource_type.upper()}_ALREADY_EXISTS",
+            metadata={"resource_type": resource_type, "resource_id": resource_id},
         )
 
 

@@ -72,7 +72,10 @@ class PlanServicer:
         self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTaskResponse:
         result = await self.book.create_task(
-            request.plan_id, convert.task_from_proto(request.task), convert.mutation(request)
+            request.plan_id,
+            convert.task_from_proto(request.task),
+            convert.mutation(request),
+            task_id=request.task_id,
         )
         return pb.CreateTaskResponse(
             task=convert.task_to_proto(result.task), plan_revision=result.plan_revision

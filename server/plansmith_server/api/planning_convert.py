@@ -105,7 +105,7 @@ def generated_task_to_proto(
 
 def generated_to_proto(g: Generated, brief: Brief) -> gen_pb.GeneratedPlan:
     plan, stored = g.plan, g.stored
-    ids = {k: v.id for k, v in stored.tasks.items()} if stored else {}
+    ids = {k: v.id for k, v in stored.tasks.items()} if stored else dict(g.free_ids)
 
     def tid(local: str) -> str:
         return ids.get(local, local)
@@ -145,6 +145,10 @@ def generated_to_proto(g: Generated, brief: Brief) -> gen_pb.GeneratedPlan:
         total_effort_hours=plan.total_effort_hours,
         context_used=dict(plan.context),
     )
+    if not stored and ids:  # ids free in an existing plan (GeneratePlan's plan_id)
+        for gt in msg.tasks:
+            gt.task.id = tid(gt.task.id)
+            gt.task.dependencies[:] = [tid(d) for d in gt.task.dependencies]
     for r in plan.risks:
         m = risk_to_proto(r)
         m.task_ids[:] = [tid(x) for x in r.task_ids]

@@ -33,7 +33,7 @@ class PlanningServicer:
     ) -> pb.GeneratePlanResponse:
         brief = brief_from_proto(request.brief)
         async for event in self.planning.generate(
-            brief, persist=request.persist, m=convert.mutation(request)
+            brief, persist=request.persist, m=convert.mutation(request), plan_id=request.plan_id
         ):
             if isinstance(event, Generated):
                 return pb.GeneratePlanResponse(result=generated_to_proto(event, brief))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -27,7 +27,14 @@ from plansmith_server.domain.models import (
     TaskStatus,
 )
 from plansmith_server.domain.planner import PlannerBackend
-from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook, new_id, require_task
+from plansmith_server.domain.plans import (
+    NO_MUTATION,
+    Mutation,
+    PlanBook,
+    new_id,
+    require_plan,
+    require_task,
+)
 from plansmith_server.errors import FailedPreconditionError, NotFoundError, PreconditionViolation
 from plansmith_server.planning import (
     CompletedEvent,
@@ -70,6 +77,8 @@ class Generated:
 
     plan: GeneratedPlan
     stored: StoredPlan | None
+    free_ids: Mapping[str, str] = field(default_factory=dict)
+    """For a generation into an existing plan (`plan_id`): each local id's free id."""
 
 
 @dataclass(frozen=True)
@@ -100,14 +109,20 @@ class PlanningBook:
     # ---- generation ------------------------------------------------------------------
 
     async def generate(
-        self, brief: Brief, *, persist: bool, m: Mutation = NO_MUTATION
+        self, brief: Brief, *, persist: bool, m: Mutation = NO_MUTATION, plan_id: str = ""
     ) -> AsyncIterator[PlanEvent | Generated]:
         """Planner events, then one `Generated`. Nothing is stored unless the stream runs to
-        its end: a consumer that stops early (a cancelled call) leaves nothing behind."""
+        its end: a consumer that stops early (a cancelled call) leaves nothing behind.
+        With `plan_id` (an existing plan), the tasks get ids free in it (`free_task_ids`)."""
         v = val.Violations()
         val.check_request_id(v, m.request_id)
         val.check_id(v, "brief.project_id", brief.request.project_id, required=False)
+        val.check_id(v, "plan_id", plan_id, required=False)
+        if plan_id and persist:
+            v.add("plan_id", "persist stores a new plan; plan_id names an existing one: not both")
         v.raise_if_any()
+        if plan_id:
+            await self.store.read(lambda tx: require_plan(tx, plan_id))
         today = _today()
         if persist and m.request_id:
             # A retry must regenerate exactly what the first call stored: same day.
@@ -138,7 +153,11 @@ class PlanningBook:
         if result is None:  # a backend that ended without completing is a bug of its own
             raise RuntimeError(f"planner {self.planner.name} ended without a plan")
         stored = await self._persist(brief, result, today, m) if persist else None
-        yield Generated(result, stored)
+        free: Mapping[str, str] = {}
+        if plan_id:
+            local = [t.id for t in result.tasks]
+            free = await self.store.read(lambda tx: free_task_ids(tx, plan_id, local))
+        yield Generated(result, stored, free)
 
     async def _persist(
         self, brief: Brief, gen: GeneratedPlan, today: date, m: Mutation
@@ -358,6 +377,27 @@ class PlanningBook:
 # ---- conversions between the planner's data and stored tasks -----------------------------
 
 _PRIORITY = {p.name: p for p in TaskPriority}
+
+
+# ---- ids free in a plan: GeneratePlan's `plan_id` ----------------------------------------
+
+
+def free_task_ids(tx: ReadTx, plan_id: str, local_ids: Sequence[str]) -> dict[str, str]:
+    """An id for each generated task (local ids `t1`, `t2`, ... in dependency order) that
+    no task has: `tsk_<plan>-t<n>`, where `<plan>` is the plan id without its `pln_`
+    prefix, numbering on from 1 past the numbers already taken (tasks are addressed by id
+    alone, so a taken id is taken whichever plan holds it). A caller creating the tasks
+    one by one with these ids (CreateTask's `task_id`) and their dependencies needs no
+    mapping of its own."""
+    stem = f"tsk_{plan_id.removeprefix('pln_')}-t"
+    out: dict[str, str] = {}
+    n = 0
+    for local in local_ids:
+        n += 1
+        while tx.get_task(f"{stem}{n}") is not None:
+            n += 1
+        out[local] = f"{stem}{n}"
+    return out
 
 
 def planned_task(t: planning.PlannedTask, plan_id: str) -> Task:

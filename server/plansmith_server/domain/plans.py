@@ -32,6 +32,7 @@ from plansmith_server.domain.models import (
     TaskStatus,
 )
 from plansmith_server.errors import (
+    AlreadyExistsError,
     DependencyCycleError,
     EtagMismatchError,
     FailedPreconditionError,
@@ -336,8 +337,13 @@ class PlanBook:
 
     # ---- tasks ---------------------------------------------------------------------------
 
-    async def create_task(self, plan_id: str, draft: Task, m: Mutation = NO_MUTATION) -> TaskResult:
-        result = await self._create_tasks("CreateTask", plan_id, [draft], m, prefix="task")
+    async def create_task(
+        self, plan_id: str, draft: Task, m: Mutation = NO_MUTATION, *, task_id: str = ""
+    ) -> TaskResult:
+        """Adds a task; `task_id` is the caller's choice of id (AIP-133), else one is made."""
+        result = await self._create_tasks(
+            "CreateTask", plan_id, [draft], m, prefix="task", task_id=task_id
+        )
         return TaskResult(result.tasks[0], result.plan_revision)
 
     async def batch_create_tasks(
@@ -346,11 +352,20 @@ class PlanBook:
         return await self._create_tasks("BatchCreateTasks", plan_id, drafts, m, prefix="tasks")
 
     async def _create_tasks(
-        self, method: str, plan_id: str, drafts: Sequence[Task], m: Mutation, *, prefix: str
+        self,
+        method: str,
+        plan_id: str,
+        drafts: Sequence[Task],
+        m: Mutation,
+        *,
+        prefix: str,
+        task_id: str = "",
     ) -> TasksResult:
         v = val.Violations()
         val.check_request_id(v, m.request_id)
         val.check_id(v, "plan_id", plan_id)
+        if task_id:
+            val.check_chosen_id(v, "task_id", task_id)
         if not drafts:
             v.add(prefix, "at least one task is required")
         if len(drafts) > val.MAX_BATCH:
@@ -382,6 +397,8 @@ class PlanBook:
 
         def body(tx: WriteTx) -> TasksResult:
             self.check_room(tx, plan_id, len(drafts))  # NotFound if there is no such plan
+            if task_id and tx.get_task(task_id) is not None:
+                raise AlreadyExistsError("task", task_id)
             ts = self.clock()
             new_ids = {ref: new_id("tsk") for ref in refs}
             created: list[Task] = []
@@ -398,13 +415,13 @@ class PlanBook:
                 p = f"{prefix}[{i}]" if batch else prefix
                 if d.assigned_to and agent_ids and d.assigned_to not in agent_ids:
                     val.check_task(v2, p, d, ("assigned_to",), agent_ids=agent_ids)
-                task_id = new_ids.get(d.id) if batch and d.id else new_id("tsk")
+                new = new_ids.get(d.id) if batch and d.id else task_id or new_id("tsk")
                 deps = tuple(new_ids.get(dep, dep) for dep in d.dependencies)
                 deps_needed.update(dep for dep in d.dependencies if dep not in new_ids)
                 created.append(
                     replace(
                         d,
-                        id=task_id,
+                        id=new,
                         plan_id=plan_id,
                         dependencies=deps,
                         parent_task_id=new_ids.get(d.parent_task_id, d.parent_task_id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from enum import IntEnum
 
@@ -80,6 +81,18 @@ def check_id(v: Violations, field: str, value: str, *, required: bool = True) ->
         v.add(field, "is required")
     elif len(value) > MAX_ID:
         v.add(field, f"is {len(value)} characters long; at most {MAX_ID} are allowed")
+
+
+CHOSEN_ID = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+"""An id a caller chooses for a new resource (AIP-122/133, with `_` as in server ids)."""
+
+
+def check_chosen_id(v: Violations, field: str, value: str) -> None:
+    if not CHOSEN_ID.fullmatch(value):
+        v.add(
+            field,
+            "must be 1 to 63 lowercase letters, digits, '-' and '_', starting with a letter",
+        )
 
 
 def check_request_id(v: Violations, value: str) -> None:

@@ -223,7 +223,7 @@ class AsyncPlansmithClient(BaseClient):
         project_id: str = "",
         objectives: Iterable[str] = (),
         constraints: Iterable[str] = (),
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         agents: Iterable[AgentArg] = (),
         status: EnumArg | None = None,
         request_id: str | None = None,
@@ -307,7 +307,7 @@ class AsyncPlansmithClient(BaseClient):
         description: str | UnsetType = UNSET,
         objectives: Iterable[str] | UnsetType = UNSET,
         constraints: Iterable[str] | UnsetType = UNSET,
-        metadata: Mapping[str, str] | UnsetType = UNSET,
+        metadata: Mapping[str, Any] | UnsetType = UNSET,
         status: EnumArg | UnsetType = UNSET,
         agents: Iterable[AgentArg] | UnsetType = UNSET,
         etag: str = "",
@@ -365,18 +365,22 @@ class AsyncPlansmithClient(BaseClient):
         estimated_hours: float | None = None,
         dependencies: Iterable[str] = (),
         assigned_to: str = "",
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         required_capabilities: Iterable[str] = (),
         optimistic_hours: float | None = None,
         pessimistic_hours: float | None = None,
         acceptance_criteria: Iterable[str] = (),
+        task_id: str = "",
         request_id: str | None = None,
         timeout: Timeout = DEFAULT,
         retry: Retry = DEFAULT,
         call_metadata: Metadata = None,
     ) -> task_pb2.Task:
         """Adds a task to a plan. `priority` / `status` take names (`"HIGH"`) or values;
-        `dependencies` are ids of tasks of the same plan."""
+        `dependencies` are ids of tasks of the same plan; `task_id` is the id to give the
+        task (AIP-133; empty: the server picks one), such as a `generate_plan(...,
+        plan_id=...)` task's id. `metadata` values other than strings are stored as JSON
+        (see `decode_metadata`)."""
         task = task_message(
             plan_id=plan_id,
             title=title,
@@ -396,6 +400,7 @@ class AsyncPlansmithClient(BaseClient):
             plan_service_pb2.CreateTaskRequest,
             plan_id=plan_id,
             task=task,
+            task_id=task_id,
             request_id=request_id or new_request_id(),
         )
         response = await self._call(self.plans.CreateTask, request, timeout, retry, call_metadata)
@@ -493,7 +498,7 @@ class AsyncPlansmithClient(BaseClient):
         dependencies: Iterable[str] | UnsetType = UNSET,
         assigned_to: str | UnsetType = UNSET,
         required_capabilities: Iterable[str] | UnsetType = UNSET,
-        metadata: Mapping[str, str] | UnsetType = UNSET,
+        metadata: Mapping[str, Any] | UnsetType = UNSET,
         optimistic_hours: float | UnsetType = UNSET,
         pessimistic_hours: float | UnsetType = UNSET,
         acceptance_criteria: Iterable[str] | UnsetType = UNSET,
@@ -564,13 +569,18 @@ class AsyncPlansmithClient(BaseClient):
         available_agents: Iterable[AgentArg] = (),
         context: Mapping[str, Any] | None = None,
         persist: bool = False,
+        plan_id: str = "",
         request_id: str | None = None,
         timeout: Timeout = DEFAULT,
         retry: Retry = DEFAULT,
         call_metadata: Metadata = None,
     ) -> generation_pb2.GeneratedPlan:
         """Generates a plan from a brief; with `persist`, stores it (idempotent by
-        `request_id`). `context` is a plain dict (`{"environment": "production"}`)."""
+        `request_id`). `context` is a plain dict (`{"environment": "production"}`); a
+        `request_id` in it is the call's `x-request-id` (tracing), not the idempotency
+        key. With `plan_id` (an existing plan), the tasks come with ids free in it, in
+        dependency order: `create_task(..., task_id=t.id, dependencies=t.dependencies)`
+        adds them one by one."""
         brief_context, call_metadata = split_context(context, call_metadata)
         request = build_request(
             planning_service_pb2.GeneratePlanRequest,
@@ -584,6 +594,7 @@ class AsyncPlansmithClient(BaseClient):
                 brief_context,
             ),
             persist=persist,
+            plan_id=plan_id,
             request_id=request_id or new_request_id(),
         )
         response = await self._call(

@@ -319,10 +319,17 @@ class CreateTaskRequest(_message.Message):
     PLAN_ID_FIELD_NUMBER: _builtins.int
     TASK_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
     plan_id: _builtins.str
     """Required. Id of the plan to add the task to."""
     request_id: _builtins.str
     """Idempotency key (AIP-155), at most 128 characters."""
+    task_id: _builtins.str
+    """The id to give the task (AIP-133), or empty for a server-assigned one: 1 to 63
+    lowercase letters, digits, `-` and `_`, starting with a letter (`design`, `t1`). Tasks
+    are addressed by id alone, so it must not be the id of any task (ALREADY_EXISTS,
+    `TASK_ALREADY_EXISTS`). `GeneratePlan` with `plan_id` proposes ids that are free.
+    """
     @_builtins.property
     def task(self) -> _task_pb2.Task:
         """Required. The task to create; output-only fields are ignored."""
@@ -333,10 +340,11 @@ class CreateTaskRequest(_message.Message):
         plan_id: _builtins.str = ...,
         task: _task_pb2.Task | None = ...,
         request_id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan_id", b"plan_id", "request_id", b"request_id", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan_id", b"plan_id", "request_id", b"request_id", "task", b"task", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -154,9 +154,9 @@ class PlanServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateTask(self, request, context):
-        """Adds a task to a plan.
+        """Adds a task to a plan, with the caller's `task_id` or a server-assigned id.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `DEPENDENCY_CYCLE`), NOT_FOUND
-        (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`, `TASK_ALREADY_EXISTS`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -65,9 +65,9 @@ class PlanServiceStub:
     ABORTED (`ETAG_MISMATCH`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
     CreateTask: _grpc.UnaryUnaryMultiCallable[_plan_service_pb2.CreateTaskRequest, _plan_service_pb2.CreateTaskResponse]
-    """Adds a task to a plan.
+    """Adds a task to a plan, with the caller's `task_id` or a server-assigned id.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `DEPENDENCY_CYCLE`), NOT_FOUND
-    (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`, `TASK_ALREADY_EXISTS`).
     """
     BatchCreateTasks: _grpc.UnaryUnaryMultiCallable[_plan_service_pb2.BatchCreateTasksRequest, _plan_service_pb2.BatchCreateTasksResponse]
     """Adds several tasks to a plan atomically: all are created or none is. Dependencies may
@@ -134,9 +134,9 @@ class PlanServiceAsyncStub(PlanServiceStub):
     ABORTED (`ETAG_MISMATCH`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
     CreateTask: _aio.UnaryUnaryMultiCallable[_plan_service_pb2.CreateTaskRequest, _plan_service_pb2.CreateTaskResponse]  # type: ignore[assignment]
-    """Adds a task to a plan.
+    """Adds a task to a plan, with the caller's `task_id` or a server-assigned id.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `DEPENDENCY_CYCLE`), NOT_FOUND
-    (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`, `TASK_ALREADY_EXISTS`).
     """
     BatchCreateTasks: _aio.UnaryUnaryMultiCallable[_plan_service_pb2.BatchCreateTasksRequest, _plan_service_pb2.BatchCreateTasksResponse]  # type: ignore[assignment]
     """Adds several tasks to a plan atomically: all are created or none is. Dependencies may
@@ -236,9 +236,9 @@ class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plan_service_pb2.CreateTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plan_service_pb2.CreateTaskResponse, _abc.Awaitable[_plan_service_pb2.CreateTaskResponse]]:
-        """Adds a task to a plan.
+        """Adds a task to a plan, with the caller's `task_id` or a server-assigned id.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `DEPENDENCY_CYCLE`), NOT_FOUND
-        (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`, `TASK_ALREADY_EXISTS`).
         """
 
     @_abc_1.abstractmethod

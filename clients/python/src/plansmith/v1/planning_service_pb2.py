@@ -28,7 +28,7 @@ from plansmith.v1 import generation_pb2 as plansmith_dot_v1_dot_generation__pb2
 from plansmith.v1 import task_pb2 as plansmith_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#plansmith/v1/planning_service.proto\x12\x0cplansmith.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bplansmith/v1/analysis.proto\x1a\x1dplansmith/v1/generation.proto\x1a\x17plansmith/v1/task.proto\"b\n\x13GeneratePlanRequest\x12&\n\x05\x62rief\x18\x01 \x01(\x0b\x32\x17.plansmith.v1.PlanBrief\x12\x0f\n\x07persist\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"C\n\x14GeneratePlanResponse\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedPlan\"h\n\x19StreamGeneratePlanRequest\x12&\n\x05\x62rief\x18\x01 \x01(\x0b\x32\x17.plansmith.v1.PlanBrief\x12\x0f\n\x07persist\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xec\x02\n\x1aStreamGeneratePlanResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x32\n\x07started\x18\x02 \x01(\x0b\x32\x1f.plansmith.v1.GenerationStartedH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.plansmith.v1.PhaseProgressH\x00\x12\x34\n\rtask_proposed\x18\x04 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedTaskH\x00\x12\x32\n\nassignment\x18\x05 \x01(\x0b\x32\x1c.plansmith.v1.TaskAssignmentH\x00\x12\x32\n\x07warning\x18\x06 \x01(\x0b\x32\x1f.plansmith.v1.GenerationWarningH\x00\x12\x30\n\tcompleted\x18\x07 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedPlanH\x00\x42\x07\n\x05\x65vent\"\xab\x01\n\x14\x44\x65\x63omposeTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x05level\x18\x03 \x01(\x0e\x32 .plansmith.v1.DecompositionLevel\x12\x0f\n\x07persist\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x17\n\x0f\x65stimated_hours\x18\x06 \x01(\x01\"~\n\x15\x44\x65\x63omposeTaskResponse\x12$\n\x08subtasks\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Task\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x18\n\x10rewired_task_ids\x18\x03 \x03(\t\x12\x15\n\rplan_revision\x18\x04 \x01(\x03\"\x9c\x01\n\x1b\x45stimateTaskDurationRequest\x12\x18\n\x10task_description\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12,\n\x05scope\x18\x03 \x01(\x0e\x32\x1d.plansmith.v1.EstimationScope\x12\x0f\n\x07plan_id\x18\x04 \x01(\t\x12\x12\n\nproject_id\x18\x05 \x01(\t\"\xc4\x01\n\x1c\x45stimateTaskDurationResponse\x12\x16\n\x0e\x65stimate_hours\x18\x01 \x01(\x01\x12\x11\n\tlow_hours\x18\x02 \x01(\x01\x12\x12\n\nhigh_hours\x18\x03 \x01(\x01\x12\x12\n\nconfidence\x18\x04 \x01(\x01\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x18\n\x10similar_task_ids\x18\x06 \x03(\t\x12\x12\n\nagent_pace\x18\x07 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\"\xe2\x01\n\x13OptimizePlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12-\n\x05goals\x18\x02 \x03(\x0e\x32\x1e.plansmith.v1.OptimizationGoal\x12\x39\n\x0b\x63onstraints\x18\x03 \x03(\x0e\x32$.plansmith.v1.OptimizationConstraint\x12-\n\ntime_limit\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x61pply\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\xc2\x03\n\x14OptimizePlanResponse\x12-\n\x08schedule\x18\x01 \x03(\x0b\x32\x1b.plansmith.v1.ScheduledTask\x12\x1d\n\x15\x64uration_before_hours\x18\x02 \x01(\x01\x12\x1c\n\x14\x64uration_after_hours\x18\x03 \x01(\x01\x12\x19\n\x11lower_bound_hours\x18\x04 \x01(\x01\x12\x16\n\x0eproven_optimal\x18\x05 \x01(\x08\x12\x16\n\x0eoptimality_gap\x18\x06 \x01(\x01\x12.\n\tworkloads\x18\x07 \x03(\x0b\x32\x1b.plansmith.v1.AgentWorkload\x12\x31\n\rreassignments\x18\x08 \x03(\x0b\x32\x1a.plansmith.v1.Reassignment\x12)\n\x06solver\x18\t \x01(\x0b\x32\x19.plansmith.v1.SolverStats\x12\x16\n\x0e\x63ritical_chain\x18\n \x03(\t\x12\x36\n\runschedulable\x18\x0b \x03(\x0b\x32\x1f.plansmith.v1.UnschedulableTask\x12\x15\n\rplan_revision\x18\x0c \x01(\x03\"\x9c\x01\n\x12\x41nalyzePlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x32\n\x0e\x61nalysis_types\x18\x02 \x03(\x0e\x32\x1a.plansmith.v1.AnalysisType\x12\x1b\n\x13monte_carlo_samples\x18\x03 \x01(\x05\x12\x16\n\x0e\x64\x65\x61\x64line_hours\x18\x04 \x01(\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"\xd0\x01\n\x13\x41nalyzePlanResponse\x12\x39\n\rcritical_path\x18\x01 \x01(\x0b\x32\".plansmith.v1.CriticalPathAnalysis\x12G\n\x14resource_utilization\x18\x02 \x01(\x0b\x32).plansmith.v1.ResourceUtilizationAnalysis\x12\x35\n\x0frisk_assessment\x18\x03 \x01(\x0b\x32\x1c.plansmith.v1.RiskAssessment\"K\n\x17SuggestNextTasksRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"M\n\x18SuggestNextTasksResponse\x12\x31\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x1c.plansmith.v1.TaskSuggestion*\x9e\x01\n\x12\x44\x65\x63ompositionLevel\x12#\n\x1f\x44\x45\x43OMPOSITION_LEVEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45\x43OMPOSITION_LEVEL_SUMMARY\x10\x01\x12 \n\x1c\x44\x45\x43OMPOSITION_LEVEL_STANDARD\x10\x02\x12 \n\x1c\x44\x45\x43OMPOSITION_LEVEL_DETAILED\x10\x03*l\n\x0f\x45stimationScope\x12 \n\x1c\x45STIMATION_SCOPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45STIMATION_SCOPE_PLAN\x10\x01\x12\x1c\n\x18\x45STIMATION_SCOPE_PROJECT\x10\x02*\x86\x01\n\x10OptimizationGoal\x12!\n\x1dOPTIMIZATION_GOAL_UNSPECIFIED\x10\x00\x12\'\n#OPTIMIZATION_GOAL_MINIMIZE_DURATION\x10\x01\x12&\n\"OPTIMIZATION_GOAL_BALANCE_WORKLOAD\x10\x02*\xac\x01\n\x16OptimizationConstraint\x12\'\n#OPTIMIZATION_CONSTRAINT_UNSPECIFIED\x10\x00\x12\x31\n-OPTIMIZATION_CONSTRAINT_MAINTAIN_DEPENDENCIES\x10\x01\x12\x36\n2OPTIMIZATION_CONSTRAINT_RESPECT_AGENT_CAPABILITIES\x10\x02*\x99\x01\n\x0c\x41nalysisType\x12\x1d\n\x19\x41NALYSIS_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41NALYSIS_TYPE_CRITICAL_PATH\x10\x01\x12&\n\"ANALYSIS_TYPE_RESOURCE_UTILIZATION\x10\x02\x12!\n\x1d\x41NALYSIS_TYPE_RISK_ASSESSMENT\x10\x03\x32\xaa\x05\n\x0fPlanningService\x12U\n\x0cGeneratePlan\x12!.plansmith.v1.GeneratePlanRequest\x1a\".plansmith.v1.GeneratePlanResponse\x12i\n\x12StreamGeneratePlan\x12\'.plansmith.v1.StreamGeneratePlanRequest\x1a(.plansmith.v1.StreamGeneratePlanResponse0\x01\x12X\n\rDecomposeTask\x12\".plansmith.v1.DecomposeTaskRequest\x1a#.plansmith.v1.DecomposeTaskResponse\x12m\n\x14\x45stimateTaskDuration\x12).plansmith.v1.EstimateTaskDurationRequest\x1a*.plansmith.v1.EstimateTaskDurationResponse\x12U\n\x0cOptimizePlan\x12!.plansmith.v1.OptimizePlanRequest\x1a\".plansmith.v1.OptimizePlanResponse\x12R\n\x0b\x41nalyzePlan\x12 .plansmith.v1.AnalyzePlanRequest\x1a!.plansmith.v1.AnalyzePlanResponse\x12\x61\n\x10SuggestNextTasks\x12%.plansmith.v1.SuggestNextTasksRequest\x1a&.plansmith.v1.SuggestNextTasksResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#plansmith/v1/planning_service.proto\x12\x0cplansmith.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bplansmith/v1/analysis.proto\x1a\x1dplansmith/v1/generation.proto\x1a\x17plansmith/v1/task.proto\"s\n\x13GeneratePlanRequest\x12&\n\x05\x62rief\x18\x01 \x01(\x0b\x32\x17.plansmith.v1.PlanBrief\x12\x0f\n\x07persist\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07plan_id\x18\x04 \x01(\t\"C\n\x14GeneratePlanResponse\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedPlan\"h\n\x19StreamGeneratePlanRequest\x12&\n\x05\x62rief\x18\x01 \x01(\x0b\x32\x17.plansmith.v1.PlanBrief\x12\x0f\n\x07persist\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xec\x02\n\x1aStreamGeneratePlanResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x32\n\x07started\x18\x02 \x01(\x0b\x32\x1f.plansmith.v1.GenerationStartedH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.plansmith.v1.PhaseProgressH\x00\x12\x34\n\rtask_proposed\x18\x04 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedTaskH\x00\x12\x32\n\nassignment\x18\x05 \x01(\x0b\x32\x1c.plansmith.v1.TaskAssignmentH\x00\x12\x32\n\x07warning\x18\x06 \x01(\x0b\x32\x1f.plansmith.v1.GenerationWarningH\x00\x12\x30\n\tcompleted\x18\x07 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedPlanH\x00\x42\x07\n\x05\x65vent\"\xab\x01\n\x14\x44\x65\x63omposeTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x05level\x18\x03 \x01(\x0e\x32 .plansmith.v1.DecompositionLevel\x12\x0f\n\x07persist\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x17\n\x0f\x65stimated_hours\x18\x06 \x01(\x01\"~\n\x15\x44\x65\x63omposeTaskResponse\x12$\n\x08subtasks\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Task\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x18\n\x10rewired_task_ids\x18\x03 \x03(\t\x12\x15\n\rplan_revision\x18\x04 \x01(\x03\"\x9c\x01\n\x1b\x45stimateTaskDurationRequest\x12\x18\n\x10task_description\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12,\n\x05scope\x18\x03 \x01(\x0e\x32\x1d.plansmith.v1.EstimationScope\x12\x0f\n\x07plan_id\x18\x04 \x01(\t\x12\x12\n\nproject_id\x18\x05 \x01(\t\"\xc4\x01\n\x1c\x45stimateTaskDurationResponse\x12\x16\n\x0e\x65stimate_hours\x18\x01 \x01(\x01\x12\x11\n\tlow_hours\x18\x02 \x01(\x01\x12\x12\n\nhigh_hours\x18\x03 \x01(\x01\x12\x12\n\nconfidence\x18\x04 \x01(\x01\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x18\n\x10similar_task_ids\x18\x06 \x03(\t\x12\x12\n\nagent_pace\x18\x07 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\"\xe2\x01\n\x13OptimizePlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12-\n\x05goals\x18\x02 \x03(\x0e\x32\x1e.plansmith.v1.OptimizationGoal\x12\x39\n\x0b\x63onstraints\x18\x03 \x03(\x0e\x32$.plansmith.v1.OptimizationConstraint\x12-\n\ntime_limit\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x61pply\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\xc2\x03\n\x14OptimizePlanResponse\x12-\n\x08schedule\x18\x01 \x03(\x0b\x32\x1b.plansmith.v1.ScheduledTask\x12\x1d\n\x15\x64uration_before_hours\x18\x02 \x01(\x01\x12\x1c\n\x14\x64uration_after_hours\x18\x03 \x01(\x01\x12\x19\n\x11lower_bound_hours\x18\x04 \x01(\x01\x12\x16\n\x0eproven_optimal\x18\x05 \x01(\x08\x12\x16\n\x0eoptimality_gap\x18\x06 \x01(\x01\x12.\n\tworkloads\x18\x07 \x03(\x0b\x32\x1b.plansmith.v1.AgentWorkload\x12\x31\n\rreassignments\x18\x08 \x03(\x0b\x32\x1a.plansmith.v1.Reassignment\x12)\n\x06solver\x18\t \x01(\x0b\x32\x19.plansmith.v1.SolverStats\x12\x16\n\x0e\x63ritical_chain\x18\n \x03(\t\x12\x36\n\runschedulable\x18\x0b \x03(\x0b\x32\x1f.plansmith.v1.UnschedulableTask\x12\x15\n\rplan_revision\x18\x0c \x01(\x03\"\x9c\x01\n\x12\x41nalyzePlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x32\n\x0e\x61nalysis_types\x18\x02 \x03(\x0e\x32\x1a.plansmith.v1.AnalysisType\x12\x1b\n\x13monte_carlo_samples\x18\x03 \x01(\x05\x12\x16\n\x0e\x64\x65\x61\x64line_hours\x18\x04 \x01(\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"\xd0\x01\n\x13\x41nalyzePlanResponse\x12\x39\n\rcritical_path\x18\x01 \x01(\x0b\x32\".plansmith.v1.CriticalPathAnalysis\x12G\n\x14resource_utilization\x18\x02 \x01(\x0b\x32).plansmith.v1.ResourceUtilizationAnalysis\x12\x35\n\x0frisk_assessment\x18\x03 \x01(\x0b\x32\x1c.plansmith.v1.RiskAssessment\"K\n\x17SuggestNextTasksRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"M\n\x18SuggestNextTasksResponse\x12\x31\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x1c.plansmith.v1.TaskSuggestion*\x9e\x01\n\x12\x44\x65\x63ompositionLevel\x12#\n\x1f\x44\x45\x43OMPOSITION_LEVEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45\x43OMPOSITION_LEVEL_SUMMARY\x10\x01\x12 \n\x1c\x44\x45\x43OMPOSITION_LEVEL_STANDARD\x10\x02\x12 \n\x1c\x44\x45\x43OMPOSITION_LEVEL_DETAILED\x10\x03*l\n\x0f\x45stimationScope\x12 \n\x1c\x45STIMATION_SCOPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45STIMATION_SCOPE_PLAN\x10\x01\x12\x1c\n\x18\x45STIMATION_SCOPE_PROJECT\x10\x02*\x86\x01\n\x10OptimizationGoal\x12!\n\x1dOPTIMIZATION_GOAL_UNSPECIFIED\x10\x00\x12\'\n#OPTIMIZATION_GOAL_MINIMIZE_DURATION\x10\x01\x12&\n\"OPTIMIZATION_GOAL_BALANCE_WORKLOAD\x10\x02*\xac\x01\n\x16OptimizationConstraint\x12\'\n#OPTIMIZATION_CONSTRAINT_UNSPECIFIED\x10\x00\x12\x31\n-OPTIMIZATION_CONSTRAINT_MAINTAIN_DEPENDENCIES\x10\x01\x12\x36\n2OPTIMIZATION_CONSTRAINT_RESPECT_AGENT_CAPABILITIES\x10\x02*\x99\x01\n\x0c\x41nalysisType\x12\x1d\n\x19\x41NALYSIS_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41NALYSIS_TYPE_CRITICAL_PATH\x10\x01\x12&\n\"ANALYSIS_TYPE_RESOURCE_UTILIZATION\x10\x02\x12!\n\x1d\x41NALYSIS_TYPE_RISK_ASSESSMENT\x10\x03\x32\xaa\x05\n\x0fPlanningService\x12U\n\x0cGeneratePlan\x12!.plansmith.v1.GeneratePlanRequest\x1a\".plansmith.v1.GeneratePlanResponse\x12i\n\x12StreamGeneratePlan\x12\'.plansmith.v1.StreamGeneratePlanRequest\x1a(.plansmith.v1.StreamGeneratePlanResponse0\x01\x12X\n\rDecomposeTask\x12\".plansmith.v1.DecomposeTaskRequest\x1a#.plansmith.v1.DecomposeTaskResponse\x12m\n\x14\x45stimateTaskDuration\x12).plansmith.v1.EstimateTaskDurationRequest\x1a*.plansmith.v1.EstimateTaskDurationResponse\x12U\n\x0cOptimizePlan\x12!.plansmith.v1.OptimizePlanRequest\x1a\".plansmith.v1.OptimizePlanResponse\x12R\n\x0b\x41nalyzePlan\x12 .plansmith.v1.AnalyzePlanRequest\x1a!.plansmith.v1.AnalyzePlanResponse\x12\x61\n\x10SuggestNextTasks\x12%.plansmith.v1.SuggestNextTasksRequest\x1a&.plansmith.v1.SuggestNextTasksResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,44 +36,44 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plansmith.v1.planning_servi
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.plansmith.v1P\001Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1'
-  _globals['_DECOMPOSITIONLEVEL']._serialized_start=2681
-  _globals['_DECOMPOSITIONLEVEL']._serialized_end=2839
-  _globals['_ESTIMATIONSCOPE']._serialized_start=2841
-  _globals['_ESTIMATIONSCOPE']._serialized_end=2949
-  _globals['_OPTIMIZATIONGOAL']._serialized_start=2952
-  _globals['_OPTIMIZATIONGOAL']._serialized_end=3086
-  _globals['_OPTIMIZATIONCONSTRAINT']._serialized_start=3089
-  _globals['_OPTIMIZATIONCONSTRAINT']._serialized_end=3261
-  _globals['_ANALYSISTYPE']._serialized_start=3264
-  _globals['_ANALYSISTYPE']._serialized_end=3417
+  _globals['_DECOMPOSITIONLEVEL']._serialized_start=2698
+  _globals['_DECOMPOSITIONLEVEL']._serialized_end=2856
+  _globals['_ESTIMATIONSCOPE']._serialized_start=2858
+  _globals['_ESTIMATIONSCOPE']._serialized_end=2966
+  _globals['_OPTIMIZATIONGOAL']._serialized_start=2969
+  _globals['_OPTIMIZATIONGOAL']._serialized_end=3103
+  _globals['_OPTIMIZATIONCONSTRAINT']._serialized_start=3106
+  _globals['_OPTIMIZATIONCONSTRAINT']._serialized_end=3278
+  _globals['_ANALYSISTYPE']._serialized_start=3281
+  _globals['_ANALYSISTYPE']._serialized_end=3434
   _globals['_GENERATEPLANREQUEST']._serialized_start=170
-  _globals['_GENERATEPLANREQUEST']._serialized_end=268
-  _globals['_GENERATEPLANRESPONSE']._serialized_start=270
-  _globals['_GENERATEPLANRESPONSE']._serialized_end=337
-  _globals['_STREAMGENERATEPLANREQUEST']._serialized_start=339
-  _globals['_STREAMGENERATEPLANREQUEST']._serialized_end=443
-  _globals['_STREAMGENERATEPLANRESPONSE']._serialized_start=446
-  _globals['_STREAMGENERATEPLANRESPONSE']._serialized_end=810
-  _globals['_DECOMPOSETASKREQUEST']._serialized_start=813
-  _globals['_DECOMPOSETASKREQUEST']._serialized_end=984
-  _globals['_DECOMPOSETASKRESPONSE']._serialized_start=986
-  _globals['_DECOMPOSETASKRESPONSE']._serialized_end=1112
-  _globals['_ESTIMATETASKDURATIONREQUEST']._serialized_start=1115
-  _globals['_ESTIMATETASKDURATIONREQUEST']._serialized_end=1271
-  _globals['_ESTIMATETASKDURATIONRESPONSE']._serialized_start=1274
-  _globals['_ESTIMATETASKDURATIONRESPONSE']._serialized_end=1470
-  _globals['_OPTIMIZEPLANREQUEST']._serialized_start=1473
-  _globals['_OPTIMIZEPLANREQUEST']._serialized_end=1699
-  _globals['_OPTIMIZEPLANRESPONSE']._serialized_start=1702
-  _globals['_OPTIMIZEPLANRESPONSE']._serialized_end=2152
-  _globals['_ANALYZEPLANREQUEST']._serialized_start=2155
-  _globals['_ANALYZEPLANREQUEST']._serialized_end=2311
-  _globals['_ANALYZEPLANRESPONSE']._serialized_start=2314
-  _globals['_ANALYZEPLANRESPONSE']._serialized_end=2522
-  _globals['_SUGGESTNEXTTASKSREQUEST']._serialized_start=2524
-  _globals['_SUGGESTNEXTTASKSREQUEST']._serialized_end=2599
-  _globals['_SUGGESTNEXTTASKSRESPONSE']._serialized_start=2601
-  _globals['_SUGGESTNEXTTASKSRESPONSE']._serialized_end=2678
-  _globals['_PLANNINGSERVICE']._serialized_start=3420
-  _globals['_PLANNINGSERVICE']._serialized_end=4102
+  _globals['_GENERATEPLANREQUEST']._serialized_end=285
+  _globals['_GENERATEPLANRESPONSE']._serialized_start=287
+  _globals['_GENERATEPLANRESPONSE']._serialized_end=354
+  _globals['_STREAMGENERATEPLANREQUEST']._serialized_start=356
+  _globals['_STREAMGENERATEPLANREQUEST']._serialized_end=460
+  _globals['_STREAMGENERATEPLANRESPONSE']._serialized_start=463
+  _globals['_STREAMGENERATEPLANRESPONSE']._serialized_end=827
+  _globals['_DECOMPOSETASKREQUEST']._serialized_start=830
+  _globals['_DECOMPOSETASKREQUEST']._serialized_end=1001
+  _globals['_DECOMPOSETASKRESPONSE']._serialized_start=1003
+  _globals['_DECOMPOSETASKRESPONSE']._serialized_end=1129
+  _globals['_ESTIMATETASKDURATIONREQUEST']._serialized_start=1132
+  _globals['_ESTIMATETASKDURATIONREQUEST']._serialized_end=1288
+  _globals['_ESTIMATETASKDURATIONRESPONSE']._serialized_start=1291
+  _globals['_ESTIMATETASKDURATIONRESPONSE']._serialized_end=1487
+  _globals['_OPTIMIZEPLANREQUEST']._serialized_start=1490
+  _globals['_OPTIMIZEPLANREQUEST']._serialized_end=1716
+  _globals['_OPTIMIZEPLANRESPONSE']._serialized_start=1719
+  _globals['_OPTIMIZEPLANRESPONSE']._serialized_end=2169
+  _globals['_ANALYZEPLANREQUEST']._serialized_start=2172
+  _globals['_ANALYZEPLANREQUEST']._serialized_end=2328
+  _globals['_ANALYZEPLANRESPONSE']._serialized_start=2331
+  _globals['_ANALYZEPLANRESPONSE']._serialized_end=2539
+  _globals['_SUGGESTNEXTTASKSREQUEST']._serialized_start=2541
+  _globals['_SUGGESTNEXTTASKSREQUEST']._serialized_end=2616
+  _globals['_SUGGESTNEXTTASKSRESPONSE']._serialized_start=2618
+  _globals['_SUGGESTNEXTTASKSRESPONSE']._serialized_end=2695
+  _globals['_PLANNINGSERVICE']._serialized_start=3437
+  _globals['_PLANNINGSERVICE']._serialized_end=4119
 # @@protoc_insertion_point(module_scope)

@@ -160,10 +160,19 @@ class GeneratePlanRequest(_message.Message):
     BRIEF_FIELD_NUMBER: _builtins.int
     PERSIST_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PLAN_ID_FIELD_NUMBER: _builtins.int
     persist: _builtins.bool
     """Store the plan and its tasks (in one transaction) and return them with their ids."""
     request_id: _builtins.str
     """Idempotency key (AIP-155) for `persist`, at most 128 characters."""
+    plan_id: _builtins.str
+    """An existing plan the tasks are meant for (not with `persist`): the tasks come with
+    ids free in it (`tsk_<plan>-t1`, ...; numbers already taken are skipped), in
+    dependency order, so `CreateTask` with each task's id as `task_id` adds them one by
+    one, dependencies included. Nothing is stored. NOT_FOUND (`PLAN_NOT_FOUND`) if there
+    is no such plan. (Field 4 of `StreamGeneratePlanRequest` must not be used for
+    anything else: a stream's request is read as this message for its idempotency key.)
+    """
     @_builtins.property
     def brief(self) -> _generation_pb2.PlanBrief:
         """Required. What to plan."""
@@ -174,10 +183,11 @@ class GeneratePlanRequest(_message.Message):
         brief: _generation_pb2.PlanBrief | None = ...,
         persist: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        plan_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief", "persist", b"persist", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief", "persist", b"persist", "plan_id", b"plan_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -88,9 +88,9 @@ class PlanningServiceServicer:
 
     def GeneratePlan(self, request, context):
         """Generates a plan from a brief. With `persist`, stores it (one transaction, idempotent
-        by `request_id`).
+        by `request_id`); with `plan_id`, proposes tasks with ids free in that plan.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `TASK_DESCRIPTION_TOO_VAGUE`),
-        ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        NOT_FOUND (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,9 +41,9 @@ class PlanningServiceStub:
     def __new__(cls, channel: _aio.Channel) -> PlanningServiceAsyncStub: ...
     GeneratePlan: _grpc.UnaryUnaryMultiCallable[_planning_service_pb2.GeneratePlanRequest, _planning_service_pb2.GeneratePlanResponse]
     """Generates a plan from a brief. With `persist`, stores it (one transaction, idempotent
-    by `request_id`).
+    by `request_id`); with `plan_id`, proposes tasks with ids free in that plan.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `TASK_DESCRIPTION_TOO_VAGUE`),
-    ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    NOT_FOUND (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
     StreamGeneratePlan: _grpc.UnaryStreamMultiCallable[_planning_service_pb2.StreamGeneratePlanRequest, _planning_service_pb2.StreamGeneratePlanResponse]
     """Generates a plan like `GeneratePlan`, streaming progress events; the last event,
@@ -95,9 +95,9 @@ class PlanningServiceAsyncStub(PlanningServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GeneratePlan: _aio.UnaryUnaryMultiCallable[_planning_service_pb2.GeneratePlanRequest, _planning_service_pb2.GeneratePlanResponse]  # type: ignore[assignment]
     """Generates a plan from a brief. With `persist`, stores it (one transaction, idempotent
-    by `request_id`).
+    by `request_id`); with `plan_id`, proposes tasks with ids free in that plan.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `TASK_DESCRIPTION_TOO_VAGUE`),
-    ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    NOT_FOUND (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
     StreamGeneratePlan: _aio.UnaryStreamMultiCallable[_planning_service_pb2.StreamGeneratePlanRequest, _planning_service_pb2.StreamGeneratePlanResponse]  # type: ignore[assignment]
     """Generates a plan like `GeneratePlan`, streaming progress events; the last event,
@@ -152,9 +152,9 @@ class PlanningServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_planning_service_pb2.GeneratePlanResponse, _abc.Awaitable[_planning_service_pb2.GeneratePlanResponse]]:
         """Generates a plan from a brief. With `persist`, stores it (one transaction, idempotent
-        by `request_id`).
+        by `request_id`); with `plan_id`, proposes tasks with ids free in that plan.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `TASK_DESCRIPTION_TOO_VAGUE`),
-        ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        NOT_FOUND (`PLAN_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
         """
 
     @_abc_1.abstractmethod
