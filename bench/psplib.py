@@ -9,12 +9,17 @@ Examples::
 Prints one Markdown table row per set: instances run, how many reached the best known
 makespan (``ub`` of reference.csv), how many were proven optimal, mean % deviation from
 ``ub`` and from the critical-path bound ``cpm_lb``, and mean wall time per instance.
+
+The data is not in the repository (about 19 MB): see ``DATA_HELP`` below. Point
+``--psplib-dir`` or ``PLANSMITH_PSPLIB_DIR`` at it; ``tests/data/psplib`` holds four j30
+instances of it to try the script with.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import sys
 import time
@@ -24,12 +29,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "server"))
 
-from plansmith_server.scheduling.cpsat import CpSatScheduler  # noqa: E402
-from plansmith_server.scheduling.heuristic import HeuristicScheduler  # noqa: E402
-from plansmith_server.scheduling.psplib import load_sm  # noqa: E402
-from plansmith_server.scheduling.validation import validate_schedule  # noqa: E402
 
 SETS = ("j30", "j60", "j90", "j120")
+
+DATA_HELP = """\
+The PSPLIB data is not in the repository. It is the PSPLIB single-mode RCPSP benchmark
+(Kolisch & Sprecher; https://www.om-db.wi.tum.de/psplib/): the instance sets j30, j60,
+j90, j120 as folders of .sm files, and a reference.csv with one row per instance and at
+least the columns instance (e.g. j301_1), ub (the optimum or best known makespan, from
+PSPLIB's j30opt.sm / jXXhrs.sm) and cpm_lb (the critical-path length ignoring
+resources). Put them in one folder (j30/*.sm, ..., reference.csv) and pass
+--psplib-dir DIR or set PLANSMITH_PSPLIB_DIR=DIR. To try the script:
+--psplib-dir tests/data/psplib (four j30 instances)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,19 @@ def instance_paths(psplib_dir: Path, set_name: str, sample: int | None) -> list[
     return paths
 
 
+def missing_data(psplib_dir: Path | None, sets: list[str]) -> str:
+    """What of the data is missing ("" when nothing is)."""
+    if psplib_dir is None:
+        return "No PSPLIB folder given (--psplib-dir or PLANSMITH_PSPLIB_DIR)."
+    psplib_dir = Path(psplib_dir)
+    if not (psplib_dir / "reference.csv").is_file():
+        return f"No reference.csv in {psplib_dir}."
+    for s in sets:
+        if not any((psplib_dir / s).glob("*.sm")):
+            return f"No {s} instances ({psplib_dir / s}/*.sm)."
+    return ""
+
+
 def run_set(
     psplib_dir: Path,
     set_name: str,
@@ -72,6 +96,12 @@ def run_set(
     warm_share: float | None = None,
 ) -> list[Row]:
     """Solves the sampled instances of one set and validates every schedule."""
+    # Imported here, so that a missing data folder is reported without loading OR-Tools.
+    from plansmith_server.scheduling.cpsat import CpSatScheduler
+    from plansmith_server.scheduling.heuristic import HeuristicScheduler
+    from plansmith_server.scheduling.psplib import load_sm
+    from plansmith_server.scheduling.validation import validate_schedule
+
     ref = {r["instance"]: r for r in csv.DictReader(open(psplib_dir / "reference.csv"))}
     if solver == "cpsat":
         sched = CpSatScheduler(num_workers=workers, warm_start_share=warm_share)
@@ -126,13 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-iterations", type=int, default=10**9, help="heuristic SGS-pass cap")
     ap.add_argument("--warm-share", type=float, default=None, help="CP-SAT warm-start time share")
-    ap.add_argument("--psplib-dir", type=Path, default=REPO.parent / "shared" / "psplib")
+    ap.add_argument(
+        "--psplib-dir",
+        type=Path,
+        default=os.environ.get("PLANSMITH_PSPLIB_DIR"),
+        help="folder with j30/ ... j120/ and reference.csv (default: $PLANSMITH_PSPLIB_DIR)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="per-instance lines on stderr")
     args = ap.parse_args(argv)
     sets = [s for item in (args.set or ["j30"]) for s in item.split(",") if s]
     for s in sets:
         if s not in SETS:
             ap.error(f"unknown set {s!r}")
+    missing = missing_data(args.psplib_dir, sets)
+    if missing:
+        print(f"{missing}\n\n{DATA_HELP}", file=sys.stderr)
+        return 2
     print(
         f"solver={args.solver} time_limit={args.time_limit}s workers={args.workers} "
         f"sample={args.sample} seed={args.seed}"
