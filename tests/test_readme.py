@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from plansmith import PlansmithClient
 from tests.test_process import launch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,13 +34,29 @@ def run_block(name: str, address: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _counts(address: str) -> tuple[int, int]:
+    """Plans, and tasks over all plans, on the server at `address`."""
+    with PlansmithClient.connect(address) as client:
+        plans = list(client.iter_plans())
+        return len(plans), sum(client.get_tasks(p.id, per_page=1).total_size for p in plans)
+
+
 def test_readme_grpcurl_block(tmp_path):
+    # Run twice: every write carries a request_id, so the second run answers with the
+    # first results (the same plan, its two tasks) instead of writing again.
     sp = launch(str(tmp_path / "db.sqlite"))
     try:
+        first = run_block("grpcurl", sp.address)
         out = run_block("grpcurl", sp.address)
+        counts = _counts(sp.address)
     finally:
         sp.stop()
+    assert first.returncode == 0, first.stdout + first.stderr
     assert out.returncode == 0, out.stdout + out.stderr
+    plans = [re.search(r"plan: (pln_\w+)", o.stdout).group(1) for o in (first, out)]
+    assert plans[0] == plans[1]
+    assert counts == (1, 2)
+    assert '"totalSize": 2' in out.stdout
     assert "plansmith.v1.PlanService" in out.stdout
     assert '"status": "SERVING"' in out.stdout
     assert "plan: pln_" in out.stdout
@@ -52,8 +69,13 @@ def test_readme_planning_block(tmp_path):
     sp = launch(str(tmp_path / "db.sqlite"))
     try:
         out = run_block("planning", sp.address)
+        counts = _counts(sp.address)
+        again = run_block("planning", sp.address)  # stores nothing more
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert _counts(sp.address) == counts
     finally:
         sp.stop()
+    assert counts[0] == 1
     assert out.returncode == 0, out.stdout + out.stderr
     assert '"completed"' in out.stdout and '"started"' in out.stdout
     assert '"provenOptimal"' in out.stdout or '"durationAfterHours"' in out.stdout
@@ -72,3 +94,12 @@ def test_readme_status_block(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Database: healthy" in out.stdout
     assert '"windowSeconds": 60' in out.stdout
+
+
+def _counts(address: str) -> tuple[int, int]:
+    """Plans, and tasks over all plans, on the server at `address`."""
+    from plansmith import PlansmithClient
+
+    with PlansmithClient.connect(address) as client:
+        plans = list(client.iter_plans())
+        return len(plans), sum(client.get_tasks(p.id, per_page=1).total_size for p in plans)
