@@ -821,7 +821,7 @@ class PlansmithClient(BaseClient):
             policy=self._stream_policy(retry),
             breaker=self.breaker,
             timeout=self._timeout_for(timeout),
-            metadata=metadata,
+            metadata=call_metadata(metadata, "metadata") if metadata else metadata,
             clock=chain.clock if chain is not None else None,
             jitter=chain.jitter if chain is not None else None,
             stats=self.retry_stats,
