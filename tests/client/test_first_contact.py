@@ -60,6 +60,14 @@ async def test_a_target_that_cannot_be_one_fails_at_once(target, says, cls):
     assert info.value.validation_errors[0].field == "target"
 
 
+@pytest.mark.parametrize("cls", [AsyncPlansmithClient, PlansmithClient], ids=["async", "sync"])
+async def test_bad_default_metadata_fails_at_connect(cls):
+    for metadata in ([("X-Team", "web")], [("x-team", 1)], "x-team"):
+        with pytest.raises(ValidationError) as info:
+            cls.connect("127.0.0.1:1", metadata=metadata)
+        assert info.value.validation_errors[0].field == "metadata"
+
+
 # -- argument errors are the client's ValidationError ------------------------------------
 
 

@@ -12,7 +12,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from plansmith import AsyncPlansmithClient, DeadlineExceededError, PlansmithClient
+from plansmith import (
+    AsyncPlansmithClient,
+    DeadlineExceededError,
+    InterceptorChain,
+    PlansmithClient,
+    RetryPolicy,
+)
 
 
 class DroppingProxy:
@@ -145,3 +151,26 @@ async def test_a_server_that_stays_away_costs_the_deadline_with_the_reason(kind)
     assert info.value.last_error is not None
     assert info.value.last_error.status_code.name == "UNAVAILABLE"
     assert 1.0 < elapsed < 5, elapsed
+
+
+def test_the_reconnect_backoff_fits_the_retry_policies():
+    # gRPC's own default waits 1 s, then 1.6 s ... up to 120 s between connects: longer
+    # than the retries' first waits. The chain starts it at the smallest first delay and
+    # caps it at the largest delay of its policies; the caller's own options win.
+    chain = InterceptorChain("127.0.0.1:1")
+    assert dict(chain.channel_options()) == {
+        "grpc.initial_reconnect_backoff_ms": 500,
+        "grpc.max_reconnect_backoff_ms": 4000,
+    }
+    mine = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.enable_retries", 0)]
+    assert dict(chain.channel_options(mine)) == {
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.enable_retries": 0,
+        "grpc.max_reconnect_backoff_ms": 4000,
+    }
+    fast = InterceptorChain("127.0.0.1:1", retry=RetryPolicy(initial_delay=0.2, max_delay=1.0))
+    assert dict(fast.channel_options()) == {
+        "grpc.initial_reconnect_backoff_ms": 200,
+        "grpc.max_reconnect_backoff_ms": 1000,
+    }
+    assert InterceptorChain("127.0.0.1:1", retry=None).channel_options() == []
