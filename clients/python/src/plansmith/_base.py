@@ -412,6 +412,7 @@ class BaseClient:
     @staticmethod
     def _list_plans_request(project_id: str, status: EnumArg | None, per_page: int | None) -> Any:
         status_n = parse_enum(plan_pb2.PlanStatus, status, "status") if status is not None else 0
+        # A mistyped argument fails here, named, not inside the first page's request.
         build_request(
             plan_service_pb2.ListPlansRequest, project_id=project_id, page_size=per_page or 0
         )
@@ -438,16 +439,8 @@ class BaseClient:
         priority: EnumArg | None,
         per_page: int | None,
     ) -> Any:
-        status_n = parse_enum(task_pb2.TaskStatus, status, "status") if status is not None else 0
-        priority_n = (
-            parse_enum(task_pb2.TaskPriority, priority, "priority") if priority is not None else 0
-        )
-        build_request(
-            plan_service_pb2.ListTasksRequest,
-            plan_id=plan_id,
-            assigned_to=assigned_to,
-            page_size=per_page or 0,
-        )
+        status_n = parse_enum(task_pb2.TaskStatus, status) if status is not None else 0
+        priority_n = parse_enum(task_pb2.TaskPriority, priority) if priority is not None else 0
 
         def make(token: str) -> plan_service_pb2.ListTasksRequest:
             return plan_service_pb2.ListTasksRequest(
