@@ -38,6 +38,7 @@ from .context import EffectiveContext, condition_holds, describe_fact
 from .library import STAGES, ContextRule, MethodLibrary, PrimitiveTask, RiskTemplate, ThreePoint
 from .plan import AppliedRule, MethodChoice, PlannedTask, PlanWarning, Priority, RequirementCoverage
 from .request import PlanRequest
+from .slots import Slots
 from .text import tokenize
 
 __all__ = [
@@ -137,11 +138,16 @@ class _Builder:
     """Mutable graph under construction; lives for one `build_task_graph` call."""
 
     def __init__(
-        self, library: MethodLibrary, context: EffectiveContext, query: Sequence[str]
+        self,
+        library: MethodLibrary,
+        context: EffectiveContext,
+        query: Sequence[str],
+        slots: Slots | None = None,
     ) -> None:
         self.lib = library
         self.ctx = context
         self.query = query
+        self.slots = slots if slots is not None else Slots()
         self.nodes: dict[int, _Node] = {}
         self.units: dict[int, _Unit] = {}
         self.by_primitive: dict[str, int] = {}
@@ -193,20 +199,26 @@ class _Builder:
         prim: PrimitiveTask = self.lib.primitives[name]
         estimate = prim.estimate
         if prim.scale is not None:
-            count = self.ctx.get(prim.scale.key)
-            estimate = estimate.scaled(
-                prim.scale.factor(count if isinstance(count, (int, float)) else None)
+            count = next(
+                (
+                    v
+                    for v in (self.ctx.get(k) for k in prim.scale.keys)
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                ),
+                None,
             )
+            estimate = estimate.scaled(prim.scale.factor(count))
+        render = self.slots.render
         key = self.add_node(
             dict(
                 name=name,
-                title=prim.title,
-                description=prim.description,
+                title=render(prim.title),
+                description=render(prim.description),
                 stage=prim.stage,
                 capabilities=set(prim.capabilities),
                 estimate=estimate,
                 priority=prim.priority,
-                acceptance=prim.acceptance,
+                acceptance=tuple(render(a) for a in prim.acceptance),
                 risks=prim.risks,
                 tags=prim.tags,
                 source=source,

@@ -1,0 +1,542 @@
+"""The brief's specifics as typed slots, and library templates that carry them.
+
+A brief says "Upgrade MySQL 5.7 to 8.0", "Move the 12 nightly cron jobs to Airflow",
+"a team of 4". :func:`extract_slots` reads, from the text and the (nested) context:
+
+* **technologies** named in the library's vocabulary (``[technology.<key>]`` entries:
+  display name, slot kind, aliases), with the versions written next to them ("5.7 to
+  8.0", "from version 12 to 15") and their role in the sentence ("from Postgres" is a
+  source, "into BigQuery" a target);
+* **counts** with their noun ("12 nightly cron jobs", "200k subscribers", "three
+  backend engineers"; durations, percentages and versions are not counts);
+* the **team size** ("team of 4", ``context.team_size``).
+
+Library titles, descriptions and acceptance criteria may hold placeholders, rendered
+by :meth:`Slots.render`:
+
+* ``{database}`` -- the target technology of kind ``database`` with its version
+  ("MySQL 8.0"); ``{database.name}`` ("MySQL"), ``{database.version}`` ("8.0"),
+  ``{database.from}`` (the source version, "5.7"), ``{database.source}`` (the source
+  technology when the brief names one, e.g. "from MySQL to PostgreSQL");
+* ``{count:jobs}`` -- the brief's own phrase for that count ("12 nightly cron jobs");
+  several nouns may be listed (``{count:users,employees,people}``), the first found
+  wins; ``{count:jobs.n}`` is the bare number;
+* ``{team_size}`` -- the team size as a number;
+* ``{change}`` -- the change the plan makes, from the recognized compound's (or its
+  method's) ``change`` template ("the move to MySQL 8.0"), for shared tasks such as the
+  staging rehearsal;
+* ``{slot|fallback words}`` -- the fallback when the slot is empty (without one, an
+  empty slot renders as nothing and the spaces around it collapse).
+
+Everything here is lexical and deterministic: no model, no network.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .text import STOPWORDS, stem
+
+__all__ = [
+    "TECH_ATTRIBUTES",
+    "CountMention",
+    "Placeholder",
+    "Slots",
+    "TechMention",
+    "Technology",
+    "count_key",
+    "extract_slots",
+    "index_text",
+    "parse_placeholders",
+]
+
+TECH_ATTRIBUTES = ("name", "version", "from", "source")
+
+
+@dataclass(frozen=True)
+class Technology:
+    """A vocabulary entry: ``[technology.<key>]`` in a library file.
+
+    Attributes:
+        key: Entry name (``mysql``).
+        name: Display name used in titles (``MySQL``).
+        kind: The slot it fills (``database`` -> ``{database}``).
+        aliases: Lower-case spellings recognized in text (the key and name included).
+        file: Library file that defines it.
+    """
+
+    key: str
+    name: str
+    kind: str
+    aliases: tuple[str, ...]
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class TechMention:
+    """A technology named by the brief."""
+
+    technology: Technology
+    version: str
+    from_version: str
+    role: str  # "source" | "target" | ""
+    position: int
+
+    @property
+    def label(self) -> str:
+        """Display name with the (target) version: ``MySQL 8.0``."""
+        return f"{self.technology.name} {self.version}".strip()
+
+
+@dataclass(frozen=True)
+class CountMention:
+    """A number with its noun: ``12 nightly cron jobs`` -> (``job``, 12)."""
+
+    noun: str  # count_key() of the noun
+    number: float
+    phrase: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """One ``{...}`` of a template."""
+
+    raw: str
+    kind: str  # "tech" | "count" | "team_size"
+    name: str  # tech kind, or "" for count/team_size
+    attribute: str  # tech attribute, "n" for a bare count, ""
+    nouns: tuple[str, ...]  # count keys
+    fallback: str | None
+
+
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+
+
+def count_key(noun: str) -> str:
+    """The key under which counts of `noun` are stored (``jobs``/``job`` -> ``job``)."""
+    word = noun.strip().lower()
+    return stem(word[:-1] if word.endswith("s") and len(word) > 3 else word)
+
+
+@lru_cache(maxsize=4096)
+def parse_placeholders(template: str) -> tuple[Placeholder, ...]:
+    """The placeholders of `template`.
+
+    Raises:
+        ValueError: A placeholder is malformed (the message says which).
+    """
+    out = []
+    for match in _PLACEHOLDER_RE.finditer(template):
+        inner = match.group(1)
+        spec, sep, fallback = inner.partition("|")
+        spec = spec.strip()
+        fb = fallback.strip() if sep else None
+        if spec.startswith("count:"):
+            body = spec[len("count:") :]
+            attribute = ""
+            if body.endswith(".n"):
+                body, attribute = body[:-2], "n"
+            nouns = tuple(count_key(n) for n in body.split(",") if n.strip())
+            if not nouns or not all(re.fullmatch(r"[a-z][a-z_-]*", n.strip()) for n in body.split(",")):
+                raise ValueError(f"'{{{inner}}}': count placeholders are {{count:<noun>[,<noun>...]}}")
+            out.append(Placeholder(match.group(0), "count", "", attribute, nouns, fb))
+        elif spec == "team_size":
+            out.append(Placeholder(match.group(0), "team_size", "", "", (), fb))
+        else:
+            name, _, attribute = spec.partition(".")
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"'{{{inner}}}' is not a placeholder (see docs/planning.md)")
+            if attribute and attribute not in TECH_ATTRIBUTES:
+                raise ValueError(
+                    f"'{{{inner}}}': attribute '{attribute}' is not one of "
+                    f"{', '.join(TECH_ATTRIBUTES)}"
+                )
+            out.append(Placeholder(match.group(0), "tech", name, attribute, (), fb))
+    return tuple(out)
+
+
+def index_text(template: str) -> str:
+    """`template` as words for matching: each placeholder becomes its fallback, or its
+    slot's name ("{database}" -> "database", "{count:jobs}" -> "jobs")."""
+    if "{" not in template:
+        return template
+    out = template
+    for p in parse_placeholders(template):
+        if p.fallback is not None:
+            words = p.fallback
+        elif p.kind == "tech":
+            words = p.name.replace("_", " ")
+        elif p.kind == "count":
+            words = p.raw[len("{count:") :].split("|")[0].split(".")[0].replace(",", " ").rstrip("}")
+        else:
+            words = "team"
+        out = out.replace(p.raw, words, 1)
+    return out
+
+
+# --------------------------------------------------------------------------- extraction
+
+_VERSION = r"v?(\d+(?:\.\d+){0,2}(?:\.x)?)"
+_VERSION_AFTER = re.compile(
+    r"^[\s:]*(?:version\s+|v(?=\d))?" + _VERSION[2:] + r"(?:\s*(?:to|->|→|-)\s*(?:version\s+)?v?(\d+(?:\.\d+){0,2}))?\b"
+)
+_FROM_TO = re.compile(
+    r"^[^.;\n]{0,40}?\bfrom\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\s+to\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\b"
+)
+_TO_VERSION = re.compile(r"^[^.;\n]{0,30}?\bto\s+(?:version\s+)v?(\d+(?:\.\d+){0,2})\b")
+_SOURCE_CUE = re.compile(r"\b(from|off|replace|replacing|away from|out of)\s+(\w+\s+){0,2}$")
+_TARGET_CUE = re.compile(r"\b(to|into|onto|on|with|in|using|adopt|via)\s+(\w+\s+){0,2}$")
+
+_NUMBER_WORDS = {
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "hundred": 100,
+    "dozen": 12,
+}
+_COUNT_RE = re.compile(
+    r"(?<![\w.$€£-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|"
+    + "|".join(_NUMBER_WORDS)
+    + r")(k|m)?\+?(\s+|-)([a-z][a-z0-9'/&-]*(?:\s+[a-z][a-z0-9'/&-]*){0,2})"
+)
+# Words after a number that make it a duration, a size or a rate, not a count of things.
+_UNITS = frozenset(
+    """
+    h hr hrs hour hours min mins minute minutes sec secs second seconds ms millisecond
+    milliseconds day days week weeks wk wks month months year years sprint sprints quarter
+    quarters am pm percent pct x times gb mb tb kb gib mib tib k m bn usd eur gbp dollars
+    euros rps qps rpm req requests/s nines am pm th st nd rd
+    """.split()
+)
+_NOT_NOUN = STOPWORDS | frozenset({"than", "per", "more", "less", "new", "other", "plus"})
+
+
+def _count_value(raw: str, suffix: str | None) -> float | None:
+    if raw in _NUMBER_WORDS:
+        value = float(_NUMBER_WORDS[raw])
+    else:
+        value = float(raw.replace(",", ""))
+        if "." in raw and not suffix:
+            return None  # "8.0", "3.4": versions, not counts
+    if suffix == "k":
+        value *= 1000
+    elif suffix == "m":
+        value *= 1_000_000
+    return value if value >= 2 and math.isfinite(value) else None
+
+
+def _counts(text: str, base: int) -> list[CountMention]:
+    lowered = text.lower()
+    out = []
+    for m in _COUNT_RE.finditer(lowered):
+        raw, suffix, sep, words = m.group(1), m.group(2), m.group(3), m.group(4).split()
+        value = _count_value(raw, suffix)
+        if value is None:
+            continue
+        before = lowered[max(0, m.start() - 12) : m.start()]
+        if re.search(r"(version|v|top|p|under|over|below|above|within|than|score)\s*$", before):
+            continue
+        taken: list[str] = []
+        for i, word in enumerate(words if sep != "-" else words[:1]):
+            w = word.strip("'/&-")
+            if not w or w in _NOT_NOUN:
+                break
+            if taken and (w.endswith("ing") or w.endswith("ed")):
+                break
+            taken.append(w)
+            if i == 0 and w in _UNITS:
+                break
+        if not taken or taken[0] in _UNITS or taken[-1] in _UNITS:
+            continue
+        noun = taken[-1]
+        phrase = f"{m.group(1)}{suffix or ''} {' '.join(taken)}" if sep != "-" else f"{m.group(1)} {noun}s"
+        out.append(CountMention(count_key(noun), value, phrase.strip(), base + m.start()))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _alias_regex(technologies: tuple[Technology, ...]) -> re.Pattern[str] | None:
+    aliases = sorted(
+        {alias for t in technologies for alias in t.aliases}, key=lambda a: (-len(a), a)
+    )
+    if not aliases:
+        return None
+    body = "|".join(re.escape(a) for a in aliases)
+    return re.compile(r"(?<![\w.])(" + body + r")(?![\w])")
+
+
+def _techs(
+    text: str, technologies: tuple[Technology, ...], by_alias: Mapping[str, Technology], base: int
+) -> list[TechMention]:
+    pattern = _alias_regex(technologies)
+    if pattern is None:
+        return []
+    lowered = text.lower()
+    out = []
+    for m in pattern.finditer(lowered):
+        tech = by_alias[m.group(1)]
+        after = lowered[m.end() :]
+        version = from_version = ""
+        direct = _VERSION_AFTER.match(after)
+        ranged = _FROM_TO.match(after)
+        if ranged:
+            from_version, version = ranged.group(1), ranged.group(2)
+        elif direct:
+            if direct.group(2):
+                from_version, version = direct.group(1), direct.group(2)
+            else:
+                version = direct.group(1)
+                later = _TO_VERSION.match(after[direct.end() :])
+                if later:
+                    from_version, version = version, later.group(1)
+        else:
+            later = _TO_VERSION.match(after)
+            if later:
+                version = later.group(1)
+        before = lowered[max(0, m.start() - 30) : m.start()]
+        role = "source" if _SOURCE_CUE.search(before) else "target" if _TARGET_CUE.search(before) else ""
+        out.append(TechMention(tech, version, from_version, role, base + m.start()))
+    return out
+
+
+@dataclass(frozen=True)
+class Slots:
+    """What a brief says specifically. Immutable; built by :func:`extract_slots`."""
+
+    techs: tuple[TechMention, ...] = ()
+    counts: tuple[CountMention, ...] = ()
+    team_size: float | None = None
+    change: str = ""
+
+    # ----------------------------------------------------------------- lookups
+
+    def tech(self, kind: str) -> TechMention | None:
+        """The target technology of `kind`: one named as a target ("to", "into"), else
+        the first that is not a source, else the first."""
+        mentions = [t for t in self.techs if t.technology.kind == kind]
+        if not mentions:
+            return None
+        for pick in (
+            [t for t in mentions if t.role == "target"],
+            [t for t in mentions if t.role != "source"],
+            mentions,
+        ):
+            if pick:
+                return pick[0]
+        return None  # pragma: no cover
+
+    def source(self, kind: str) -> TechMention | None:
+        """The source technology of `kind` when the brief names a different one."""
+        target = self.tech(kind)
+        for t in self.techs:
+            if t.technology.kind == kind and t.technology.key != (target.technology.key if target else ""):
+                if t.role == "source" or target is not None:
+                    return t
+        return None
+
+    def count(self, nouns: Iterable[str]) -> CountMention | None:
+        """The first count whose noun is one of `nouns` (count keys), in noun order."""
+        for noun in nouns:
+            for c in self.counts:
+                if c.noun == noun:
+                    return c
+        return None
+
+    def count_values(self) -> dict[str, float]:
+        """``count:<noun>`` -> number (the first mention of each noun)."""
+        out: dict[str, float] = {}
+        for c in self.counts:
+            out.setdefault(f"count:{c.noun}", c.number)
+        return out
+
+    def mentioned(self) -> tuple[str, ...]:
+        """Human-readable list of what was recognized, for the explanation."""
+        items = [t.label + (f" (from {t.from_version})" if t.from_version else "") for t in self.techs]
+        items += [c.phrase for c in self.counts]
+        if self.team_size:
+            items.append(f"team of {self.team_size:g}")
+        return tuple(dict.fromkeys(items))
+
+    # ----------------------------------------------------------------- rendering
+
+    def value(self, p: Placeholder) -> str:
+        """The text of one placeholder ("" when the slot is empty)."""
+        if p.kind == "count":
+            c = self.count(p.nouns)
+            if c is None:
+                return ""
+            return f"{c.number:g}" if p.attribute == "n" else c.phrase
+        if p.kind == "team_size":
+            return f"{self.team_size:g}" if self.team_size else ""
+        if p.name == "change":
+            return self.change
+        if p.attribute == "source":
+            s = self.source(p.name)
+            return s.technology.name if s else ""
+        t = self.tech(p.name)
+        if t is None:
+            return ""
+        if p.attribute == "name":
+            return t.technology.name
+        if p.attribute == "version":
+            return t.version
+        if p.attribute == "from":
+            return t.from_version
+        return t.label
+
+    def render(self, template: str) -> str:
+        """`template` with its placeholders filled (fallbacks for empty slots)."""
+        if "{" not in template:
+            return template
+        out = template
+        for p in parse_placeholders(template):
+            text = self.value(p) or (p.fallback or "")
+            out = out.replace(p.raw, text, 1)
+        out = re.sub(r"\s{2,}", " ", out)
+        out = re.sub(r"\s+([,.;:)])", r"\1", out)
+        return out.strip()
+
+
+def _walk(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, Mapping):
+        for k in sorted(value, key=str):
+            yield from _walk(value[k], (*path, str(k)))
+    elif isinstance(value, (list, tuple)):
+        yield path, value
+        for item in value:
+            if isinstance(item, (Mapping, list, tuple)):
+                yield from _walk(item, path)
+    else:
+        yield path, value
+
+
+_KEY_WORD = re.compile(r"[a-z]+")
+_COUNT_KEY_SUFFIXES = ("count", "number", "num", "total", "size")
+
+
+def _context_slots(
+    context: Mapping[str, Any], technologies: tuple[Technology, ...], by_alias: Mapping[str, Technology]
+) -> tuple[list[TechMention], list[CountMention]]:
+    """Technologies and counts stated as structure: ``{"database": {"engine": "MySQL",
+    "version": "8.0"}}``, ``{"cron_jobs": 12}``, ``{"services": ["a", "b"]}``."""
+    techs: list[TechMention] = []
+    counts: list[CountMention] = []
+    position = 1_000_000  # after anything in the text
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for path, value in _walk(context, ()):
+        if not path:
+            continue
+        groups.setdefault(path[:-1], {})[path[-1].lower()] = value
+    for parent, members in groups.items():
+        version = next(
+            (str(v) for k, v in members.items() if k in ("version", "target_version", "to_version", "to")),
+            "",
+        )
+        from_version = next(
+            (str(v) for k, v in members.items() if k in ("from_version", "current_version", "source_version", "from")),
+            "",
+        )
+        for key, value in members.items():
+            words = _KEY_WORD.findall(key.lower())
+            if isinstance(value, str):
+                found = _techs(value, technologies, by_alias, position)
+                for t in found:
+                    role = "source" if any(w in ("from", "source", "current", "old") for w in words) else ""
+                    role = role or ("target" if any(w in ("to", "target", "new") for w in words) else t.role)
+                    v = t.version or (version if key not in ("from", "source") else "")
+                    techs.append(TechMention(t.technology, v, t.from_version or from_version, role, position))
+                    position += 1
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                nouns = [w for w in words if w not in _COUNT_KEY_SUFFIXES and w not in ("of", "num", "n")]
+                if nouns and value >= 2 and math.isfinite(float(value)):
+                    if words[-1] in _COUNT_KEY_SUFFIXES or words[0] in ("num", "number", "n"):
+                        noun = nouns[-1]
+                    else:
+                        noun = nouns[-1]
+                    phrase = f"{float(value):g} {' '.join(nouns)}"
+                    counts.append(CountMention(count_key(noun), float(value), phrase, position))
+                    position += 1
+            elif isinstance(value, (list, tuple)) and value and all(not isinstance(v, Mapping) for v in value):
+                if words:
+                    noun = words[-1]
+                    counts.append(
+                        CountMention(count_key(noun), float(len(value)), f"{len(value)} {' '.join(words)}", position)
+                    )
+                    position += 1
+                for item in value:
+                    if isinstance(item, str):
+                        for t in _techs(item, technologies, by_alias, position):
+                            techs.append(t)
+                            position += 1
+            elif isinstance(value, (list, tuple)) and value and words:
+                counts.append(
+                    CountMention(count_key(words[-1]), float(len(value)), f"{len(value)} {' '.join(words)}", position)
+                )
+                position += 1
+        del parent
+    return techs, counts
+
+
+def extract_slots(
+    texts: Sequence[str],
+    context: Mapping[str, Any],
+    technologies: Mapping[str, Technology],
+    team_size: float | None = None,
+) -> Slots:
+    """Read the brief's specifics.
+
+    Args:
+        texts: The brief's texts in reading order (name, description, requirements,
+            constraints); mentions keep that order.
+        context: The caller's context as given (nested dicts and lists are read as
+            structure).
+        technologies: The library's vocabulary.
+        team_size: Team size already known (context or text), if any.
+    """
+    vocab = tuple(technologies[k] for k in sorted(technologies))
+    by_alias = {alias: t for t in vocab for alias in t.aliases}
+    techs: list[TechMention] = []
+    counts: list[CountMention] = []
+    base = 0
+    for text in texts:
+        techs.extend(_techs(text, vocab, by_alias, base))
+        counts.extend(_counts(text, base))
+        base += len(text) + 1
+    c_techs, c_counts = _context_slots(context, vocab, by_alias)
+    # Explicit structure wins over the same thing read from text.
+    known = {t.technology.key for t in c_techs}
+    techs = [t for t in techs if t.technology.key not in known] + c_techs
+    nouns = {c.noun for c in c_counts}
+    counts = c_counts + [c for c in counts if c.noun not in nouns]
+    # One mention per technology: keep the most informative (with a version), first.
+    best: dict[str, TechMention] = {}
+    for t in sorted(techs, key=lambda t: t.position):
+        cur = best.get(t.technology.key)
+        if cur is None:
+            best[t.technology.key] = t
+        elif not cur.version and t.version:
+            best[t.technology.key] = TechMention(t.technology, t.version, t.from_version, cur.role or t.role, cur.position)
+        elif not cur.role and t.role:
+            best[t.technology.key] = TechMention(cur.technology, cur.version, cur.from_version, t.role, cur.position)
+    ordered_techs = tuple(sorted(best.values(), key=lambda t: t.position))
+    ordered_counts = tuple(sorted(counts, key=lambda c: c.position))
+    return Slots(ordered_techs, ordered_counts, team_size)
