@@ -21,7 +21,7 @@ from .capabilities import normalize_capability
 from .errors import LibraryError
 from .ranking import TextIndex
 from .slots import Technology, count_key, index_text, parse_placeholders
-from .text import tokenize
+from .text import canonical_tokens, tokenize
 
 __all__ = [
     "DEFAULT_LIBRARY_DIR",
@@ -29,13 +29,13 @@ __all__ = [
     "CompoundTask",
     "ContextRule",
     "Method",
+    "MethodLibrary",
     "OrderingRule",
     "Phrase",
-    "StepTemplate",
-    "MethodLibrary",
     "PrimitiveTask",
     "RiskTemplate",
     "ScaleRule",
+    "StepTemplate",
     "ThreePoint",
     "load_library",
     "validate_library",
@@ -163,18 +163,13 @@ class StepTemplate:
 
 
 Phrase = tuple[frozenset[str], ...]
-"""A library term as word alternatives: each word of the term as its stemmed tokens
-(synonyms included); the term is present when every word is."""
+"""A library term as the canonical tokens of its words (stemmed, "db" -> database);
+the term is present when every one of them occurs in the text's tokens."""
 
 
 def phrase_of(text: str) -> Phrase:
     """The :data:`Phrase` of a library term ("email campaign")."""
-    words = []
-    for word in re.findall(r"[^\s]+", text):
-        tokens = frozenset(tokenize(word))
-        if tokens:
-            words.append(tokens)
-    return tuple(words)
+    return tuple(frozenset((token,)) for token in dict.fromkeys(canonical_tokens(text)))
 
 
 def phrase_present(phrase: Phrase, tokens: frozenset[str] | set[str]) -> bool:
@@ -725,11 +720,15 @@ def _build(directory: Path) -> MethodLibrary:
         templated += [
             (prim.file, entry, f"acceptance[{i}]", a) for i, a in enumerate(prim.acceptance)
         ]
-        templated += [(prim.file, entry, f"steps[{i}]", st.title) for i, st in enumerate(prim.steps)]
+        templated += [
+            (prim.file, entry, f"steps[{i}]", st.title) for i, st in enumerate(prim.steps)
+        ]
     for comp in compounds.values():
         entry = f"compound '{comp.name}'"
         templated += [(comp.file, entry, "change", comp.change)]
-        templated += [(comp.file, entry, f"method '{m.name}' change", m.change) for m in comp.methods]
+        templated += [
+            (comp.file, entry, f"method '{m.name}' change", m.change) for m in comp.methods
+        ]
     for file, entry, where, text in templated:
         try:
             placeholders = parse_placeholders(text)
@@ -793,7 +792,9 @@ def _build(directory: Path) -> MethodLibrary:
         for tag in (*ordering.before, *ordering.after):
             if tag not in used_tags:
                 raise LibraryError(
-                    ordering.file, f"ordering '{ordering.name}'", f"no primitive has the tag '{tag}'"
+                    ordering.file,
+                    f"ordering '{ordering.name}'",
+                    f"no primitive has the tag '{tag}'",
                 )
     tag_edges: dict[str, set[str]] = {}
     for ordering in orderings:

@@ -51,6 +51,7 @@ __all__ = [
     "Technology",
     "count_key",
     "extract_slots",
+    "find_counts",
     "index_text",
     "parse_placeholders",
 ]
@@ -143,8 +144,12 @@ def parse_placeholders(template: str) -> tuple[Placeholder, ...]:
             if body.endswith(".n"):
                 body, attribute = body[:-2], "n"
             nouns = tuple(count_key(n) for n in body.split(",") if n.strip())
-            if not nouns or not all(re.fullmatch(r"[a-z][a-z_-]*", n.strip()) for n in body.split(",")):
-                raise ValueError(f"'{{{inner}}}': count placeholders are {{count:<noun>[,<noun>...]}}")
+            if not nouns or not all(
+                re.fullmatch(r"[a-z][a-z_-]*", n.strip()) for n in body.split(",")
+            ):
+                raise ValueError(
+                    f"'{{{inner}}}': count placeholders are {{count:<noun>[,<noun>...]}}"
+                )
             out.append(Placeholder(match.group(0), "count", "", attribute, nouns, fb))
         elif spec == "team_size":
             out.append(Placeholder(match.group(0), "team_size", "", "", (), fb))
@@ -173,7 +178,9 @@ def index_text(template: str) -> str:
         elif p.kind == "tech":
             words = p.name.replace("_", " ")
         elif p.kind == "count":
-            words = p.raw[len("{count:") :].split("|")[0].split(".")[0].replace(",", " ").rstrip("}")
+            words = (
+                p.raw[len("{count:") :].split("|")[0].split(".")[0].replace(",", " ").rstrip("}")
+            )
         else:
             words = "team"
         out = out.replace(p.raw, words, 1)
@@ -184,7 +191,9 @@ def index_text(template: str) -> str:
 
 _VERSION = r"v?(\d+(?:\.\d+){0,2}(?:\.x)?)"
 _VERSION_AFTER = re.compile(
-    r"^[\s:]*(?:version\s+|v(?=\d))?" + _VERSION[2:] + r"(?:\s*(?:to|->|→|-)\s*(?:version\s+)?v?(\d+(?:\.\d+){0,2}))?\b"
+    r"^[\s:]*(?:version\s+|v(?=\d))?"
+    + _VERSION[2:]
+    + r"(?:\s*(?:to|->|→|-)\s*(?:version\s+)?v?(\d+(?:\.\d+){0,2}))?\b"
 )
 _FROM_TO = re.compile(
     r"^[^.;\n]{0,40}?\bfrom\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\s+to\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\b"
@@ -244,7 +253,7 @@ def _count_value(raw: str, suffix: str | None) -> float | None:
     return value if value >= 2 and math.isfinite(value) else None
 
 
-def _counts(text: str, base: int) -> list[CountMention]:
+def find_counts(text: str, base: int) -> list[CountMention]:
     lowered = text.lower()
     out = []
     for m in _COUNT_RE.finditer(lowered):
@@ -268,7 +277,11 @@ def _counts(text: str, base: int) -> list[CountMention]:
         if not taken or taken[0] in _UNITS or taken[-1] in _UNITS:
             continue
         noun = taken[-1]
-        phrase = f"{m.group(1)}{suffix or ''} {' '.join(taken)}" if sep != "-" else f"{m.group(1)} {noun}s"
+        phrase = (
+            f"{m.group(1)}{suffix or ''} {' '.join(taken)}"
+            if sep != "-"
+            else f"{m.group(1)} {noun}s"
+        )
         out.append(CountMention(count_key(noun), value, phrase.strip(), base + m.start()))
     return out
 
@@ -313,7 +326,13 @@ def _techs(
             if later:
                 version = later.group(1)
         before = lowered[max(0, m.start() - 30) : m.start()]
-        role = "source" if _SOURCE_CUE.search(before) else "target" if _TARGET_CUE.search(before) else ""
+        role = (
+            "source"
+            if _SOURCE_CUE.search(before)
+            else "target"
+            if _TARGET_CUE.search(before)
+            else ""
+        )
         out.append(TechMention(tech, version, from_version, role, base + m.start()))
     return out
 
@@ -348,7 +367,9 @@ class Slots:
         """The source technology of `kind` when the brief names a different one."""
         target = self.tech(kind)
         for t in self.techs:
-            if t.technology.kind == kind and t.technology.key != (target.technology.key if target else ""):
+            if t.technology.kind == kind and t.technology.key != (
+                target.technology.key if target else ""
+            ):
                 if t.role == "source" or target is not None:
                     return t
         return None
@@ -370,7 +391,9 @@ class Slots:
 
     def mentioned(self) -> tuple[str, ...]:
         """Human-readable list of what was recognized, for the explanation."""
-        items = [t.label + (f" (from {t.from_version})" if t.from_version else "") for t in self.techs]
+        items = [
+            t.label + (f" (from {t.from_version})" if t.from_version else "") for t in self.techs
+        ]
         items += [c.phrase for c in self.counts]
         if self.team_size:
             items.append(f"team of {self.team_size:g}")
@@ -434,7 +457,9 @@ _COUNT_KEY_SUFFIXES = ("count", "number", "num", "total", "size")
 
 
 def _context_slots(
-    context: Mapping[str, Any], technologies: tuple[Technology, ...], by_alias: Mapping[str, Technology]
+    context: Mapping[str, Any],
+    technologies: tuple[Technology, ...],
+    by_alias: Mapping[str, Technology],
 ) -> tuple[list[TechMention], list[CountMention]]:
     """Technologies and counts stated as structure: ``{"database": {"engine": "MySQL",
     "version": "8.0"}}``, ``{"cron_jobs": 12}``, ``{"services": ["a", "b"]}``."""
@@ -448,11 +473,19 @@ def _context_slots(
         groups.setdefault(path[:-1], {})[path[-1].lower()] = value
     for parent, members in groups.items():
         version = next(
-            (str(v) for k, v in members.items() if k in ("version", "target_version", "to_version", "to")),
+            (
+                str(v)
+                for k, v in members.items()
+                if k in ("version", "target_version", "to_version", "to")
+            ),
             "",
         )
         from_version = next(
-            (str(v) for k, v in members.items() if k in ("from_version", "current_version", "source_version", "from")),
+            (
+                str(v)
+                for k, v in members.items()
+                if k in ("from_version", "current_version", "source_version", "from")
+            ),
             "",
         )
         for key, value in members.items():
@@ -460,13 +493,23 @@ def _context_slots(
             if isinstance(value, str):
                 found = _techs(value, technologies, by_alias, position)
                 for t in found:
-                    role = "source" if any(w in ("from", "source", "current", "old") for w in words) else ""
-                    role = role or ("target" if any(w in ("to", "target", "new") for w in words) else t.role)
+                    role = (
+                        "source"
+                        if any(w in ("from", "source", "current", "old") for w in words)
+                        else ""
+                    )
+                    role = role or (
+                        "target" if any(w in ("to", "target", "new") for w in words) else t.role
+                    )
                     v = t.version or (version if key not in ("from", "source") else "")
-                    techs.append(TechMention(t.technology, v, t.from_version or from_version, role, position))
+                    techs.append(
+                        TechMention(t.technology, v, t.from_version or from_version, role, position)
+                    )
                     position += 1
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                nouns = [w for w in words if w not in _COUNT_KEY_SUFFIXES and w not in ("of", "num", "n")]
+                nouns = [
+                    w for w in words if w not in _COUNT_KEY_SUFFIXES and w not in ("of", "num", "n")
+                ]
                 if nouns and value >= 2 and math.isfinite(float(value)):
                     if words[-1] in _COUNT_KEY_SUFFIXES or words[0] in ("num", "number", "n"):
                         noun = nouns[-1]
@@ -475,11 +518,20 @@ def _context_slots(
                     phrase = f"{float(value):g} {' '.join(nouns)}"
                     counts.append(CountMention(count_key(noun), float(value), phrase, position))
                     position += 1
-            elif isinstance(value, (list, tuple)) and value and all(not isinstance(v, Mapping) for v in value):
+            elif (
+                isinstance(value, (list, tuple))
+                and value
+                and all(not isinstance(v, Mapping) for v in value)
+            ):
                 if words:
                     noun = words[-1]
                     counts.append(
-                        CountMention(count_key(noun), float(len(value)), f"{len(value)} {' '.join(words)}", position)
+                        CountMention(
+                            count_key(noun),
+                            float(len(value)),
+                            f"{len(value)} {' '.join(words)}",
+                            position,
+                        )
                     )
                     position += 1
                 for item in value:
@@ -489,7 +541,12 @@ def _context_slots(
                             position += 1
             elif isinstance(value, (list, tuple)) and value and words:
                 counts.append(
-                    CountMention(count_key(words[-1]), float(len(value)), f"{len(value)} {' '.join(words)}", position)
+                    CountMention(
+                        count_key(words[-1]),
+                        float(len(value)),
+                        f"{len(value)} {' '.join(words)}",
+                        position,
+                    )
                 )
                 position += 1
         del parent
@@ -519,7 +576,7 @@ def extract_slots(
     base = 0
     for text in texts:
         techs.extend(_techs(text, vocab, by_alias, base))
-        counts.extend(_counts(text, base))
+        counts.extend(find_counts(text, base))
         base += len(text) + 1
     c_techs, c_counts = _context_slots(context, vocab, by_alias)
     # Explicit structure wins over the same thing read from text.
@@ -534,9 +591,13 @@ def extract_slots(
         if cur is None:
             best[t.technology.key] = t
         elif not cur.version and t.version:
-            best[t.technology.key] = TechMention(t.technology, t.version, t.from_version, cur.role or t.role, cur.position)
+            best[t.technology.key] = TechMention(
+                t.technology, t.version, t.from_version, cur.role or t.role, cur.position
+            )
         elif not cur.role and t.role:
-            best[t.technology.key] = TechMention(cur.technology, cur.version, cur.from_version, t.role, cur.position)
+            best[t.technology.key] = TechMention(
+                cur.technology, cur.version, cur.from_version, t.role, cur.position
+            )
     ordered_techs = tuple(sorted(best.values(), key=lambda t: t.position))
     ordered_counts = tuple(sorted(counts, key=lambda c: c.position))
     return Slots(ordered_techs, ordered_counts, team_size)
