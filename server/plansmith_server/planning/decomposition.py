@@ -573,13 +573,13 @@ def decompose_task(
         caps = set(prim.capabilities) | parent_caps
         label = _label(task)
         base = prim.estimate
-        if task.estimated_hours is None and prim.scale is not None:
-            counts = slots.count_values()
-            count = next((counts[k] for k in prim.scale.keys if k in counts), None)
+        counts = slots.count_values()
+        for rule in prim.scales if task.estimated_hours is None else ():
+            count = next((counts[k] for k in rule.keys if k in counts), None)
             if count is None:
-                value = next((ctx.get(k) for k in prim.scale.keys if ctx.get(k) is not None), None)
+                value = next((ctx.get(k) for k in rule.keys if ctx.get(k) is not None), None)
                 count = value if isinstance(value, (int, float)) else None
-            base = base.scaled(prim.scale.factor(count))
+            base = base.scaled(rule.factor(count))
         steps = _leaf_steps(prim, label, caps, base, slots, level)
         method = f"library:{name}/steps" if prim.steps else f"leaf:{name}"
         why = f"A leaf: it is library task '{name}' (score {score:.2f}), not a whole domain; " + (

@@ -208,16 +208,16 @@ class _Builder:
             return self.by_primitive[name]
         prim: PrimitiveTask = self.lib.primitives[name]
         estimate = prim.estimate
-        if prim.scale is not None:
+        for rule in prim.scales:
             count = next(
                 (
                     v
-                    for v in (self.ctx.get(k) for k in prim.scale.keys)
+                    for v in (self.ctx.get(k) for k in rule.keys)
                     if isinstance(v, (int, float)) and not isinstance(v, bool)
                 ),
                 None,
             )
-            estimate = estimate.scaled(prim.scale.factor(count))
+            estimate = estimate.scaled(rule.factor(count))
         render = self.slots.render
         key = self.add_node(
             dict(

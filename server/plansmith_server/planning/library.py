@@ -162,19 +162,19 @@ class StepTemplate:
     weight: float
 
 
-Phrase = tuple[frozenset[str], ...]
+Phrase = tuple[str, ...]
 """A library term as the canonical tokens of its words (stemmed, "db" -> database);
 the term is present when every one of them occurs in the text's tokens."""
 
 
 def phrase_of(text: str) -> Phrase:
     """The :data:`Phrase` of a library term ("email campaign")."""
-    return tuple(frozenset((token,)) for token in dict.fromkeys(canonical_tokens(text)))
+    return tuple(dict.fromkeys(canonical_tokens(text)))
 
 
 def phrase_present(phrase: Phrase, tokens: frozenset[str] | set[str]) -> bool:
     """Whether every word of `phrase` occurs in `tokens`."""
-    return bool(phrase) and all(word & tokens for word in phrase)
+    return bool(phrase) and all(token in tokens for token in phrase)
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,9 @@ class PrimitiveTask:
     scale: ScaleRule | None
     file: str
     steps: tuple[StepTemplate, ...] = ()
+    scales: tuple[ScaleRule, ...] = ()
+    """Every scale rule (``scale`` may be one table or an array of them); their factors
+    multiply. ``scale`` is the first."""
 
 
 @dataclass(frozen=True)
@@ -426,23 +429,27 @@ def _parse_primitive(file: str, name: str, raw: Any) -> PrimitiveTask:
                 check.text(risk["mitigation"], f"risks[{i}].mitigation"),
             )
         )
-    scale = None
-    if "scale" in raw:
-        check.fields(raw["scale"], _SCALE_FIELDS, "scale")
-        per_unit, maximum = raw["scale"]["per_unit"], raw["scale"]["max"]
+    scales = []
+    raw_scales = raw.get("scale", [])
+    for i, rule in enumerate(raw_scales if isinstance(raw_scales, list) else [raw_scales]):
+        where = f"scale[{i}]" if isinstance(raw_scales, list) else "scale"
+        check.fields(rule, _SCALE_FIELDS, where)
+        per_unit, maximum = rule["per_unit"], rule["max"]
         if not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in (per_unit, maximum)
         ):
-            raise check.fail("'scale.per_unit' and 'scale.max' must be numbers")
+            raise check.fail(f"'{where}.per_unit' and '{where}.max' must be numbers")
         if per_unit < 0 or maximum < 1:
-            raise check.fail("'scale.per_unit' must be >= 0 and 'scale.max' >= 1")
-        key_raw = raw["scale"]["key"]
+            raise check.fail(f"'{where}.per_unit' must be >= 0 and '{where}.max' >= 1")
+        key_raw = rule["key"]
         keys = (
-            (check.text(key_raw, "scale.key"),)
+            (check.text(key_raw, f"{where}.key"),)
             if isinstance(key_raw, str)
-            else check.texts(key_raw, "scale.key")
+            else check.texts(key_raw, f"{where}.key")
         )
-        scale = ScaleRule(tuple(_scale_key(k) for k in keys), float(per_unit), float(maximum))
+        scales.append(
+            ScaleRule(tuple(_scale_key(k) for k in keys), float(per_unit), float(maximum))
+        )
     steps = []
     for i, step in enumerate(raw.get("steps", [])):
         if isinstance(step, str):
@@ -467,9 +474,10 @@ def _parse_primitive(file: str, name: str, raw: Any) -> PrimitiveTask:
         keywords=check.texts(raw.get("keywords", []), "keywords", allow_empty=True),
         tags=check.texts(raw.get("tags", []), "tags", allow_empty=True),
         risks=tuple(risks),
-        scale=scale,
+        scale=scales[0] if scales else None,
         file=file,
         steps=tuple(steps),
+        scales=tuple(scales),
     )
 
 

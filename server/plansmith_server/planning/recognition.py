@@ -87,10 +87,15 @@ class Recognition:
 
 
 def _match(
-    library: MethodLibrary, name: str, tokens: Sequence[str], gate_tokens: frozenset[str]
+    library: MethodLibrary,
+    name: str,
+    tokens: Sequence[str],
+    gate_tokens: frozenset[str],
+    lexical: float | None = None,
 ) -> DomainMatch:
     compound = library.compounds[name]
-    lexical = library.compound_index.score(tokens, name)
+    if lexical is None:
+        lexical = library.compound_index.score(tokens, name)
     evidence = compound.evidence_found(gate_tokens)
     negatives = compound.negatives_found(gate_tokens)
     score = lexical * (NEGATIVE_FACTOR ** len(negatives)) if evidence else 0.0
@@ -116,10 +121,13 @@ def rank_compounds(
         keys: Restrict to these compounds.
     """
     gate = frozenset(tokens if gate_tokens is None else gate_tokens)
-    names = library.compound_index.keys if keys is None else tuple(keys)
+    lexical = library.compound_index.scores(tokens)
+    names = lexical if keys is None else [k for k in keys if k in lexical]
     out = []
     for name in names:
-        m = _match(library, name, tokens, gate)
+        if lexical[name] < minimum:
+            continue  # the gates only lower a score
+        m = _match(library, name, tokens, gate, lexical[name])
         if m.score >= minimum:
             out.append((name, m.score))
     out.sort(key=lambda item: (-item[1], item[0]))
@@ -141,12 +149,12 @@ def recognize_domain(
         threshold: Minimum gated score.
     """
     gate = frozenset(whole)
+    head_scores = library.compound_index.scores(head)
+    whole_scores = library.compound_index.scores(whole)
     matches = []
-    for name in library.compound_index.keys:
-        on_head = _match(library, name, head, gate)
-        on_whole = _match(library, name, whole, gate)
-        if on_head.lexical == 0 and on_whole.lexical == 0:
-            continue
+    for name in sorted(set(head_scores) | set(whole_scores)):
+        on_head = _match(library, name, head, gate, head_scores.get(name, 0.0))
+        on_whole = _match(library, name, whole, gate, whole_scores.get(name, 0.0))
         score = max(on_head.score, WHOLE_BRIEF_WEIGHT * on_whole.score)
         lexical = max(on_head.lexical, WHOLE_BRIEF_WEIGHT * on_whole.lexical)
         matches.append(

@@ -199,8 +199,10 @@ _FROM_TO = re.compile(
     r"^[^.;\n]{0,40}?\bfrom\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\s+to\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\b"
 )
 _TO_VERSION = re.compile(r"^[^.;\n]{0,30}?\bto\s+(?:version\s+)v?(\d+(?:\.\d+){0,2})\b")
-_SOURCE_CUE = re.compile(r"\b(from|off|replace|replacing|away from|out of)\s+(\w+\s+){0,2}$")
-_TARGET_CUE = re.compile(r"\b(to|into|onto|on|with|in|using|adopt|via)\s+(\w+\s+){0,2}$")
+_ROLE_CUE = re.compile(
+    r"\b(?:(?P<source>from|off|replace|replacing|out of)|(?P<target>to|into|onto|on|with|in"
+    r"|using|adopt|via))\s+(?:[\w.-]+\s+){0,2}$"
+)
 
 _NUMBER_WORDS = {
     "two": 2,
@@ -236,7 +238,7 @@ _UNITS = frozenset(
     euros rps qps rpm req requests/s nines am pm th st nd rd
     """.split()
 )
-_NOT_NOUN = STOPWORDS | frozenset({"than", "per", "more", "less", "new", "other", "plus"})
+_NOT_NOUN = STOPWORDS | frozenset({"than", "per", "more", "less", "plus"})
 
 
 def _count_value(raw: str, suffix: str | None) -> float | None:
@@ -286,6 +288,17 @@ def find_counts(text: str, base: int) -> list[CountMention]:
     return out
 
 
+def _role(before: str) -> str:
+    """ "source" or "target" from the nearest cue word before a mention ("from X", "to
+    Y"), at most two words away; "" when there is none."""
+    words = before.split()
+    for i in range(len(words) - 1, max(-1, len(words) - 4), -1):
+        m = _ROLE_CUE.search(" ".join(words[i:]) + " ")
+        if m and m.start() == 0:
+            return "source" if m.group("source") else "target"
+    return ""
+
+
 @lru_cache(maxsize=64)
 def _alias_regex(technologies: tuple[Technology, ...]) -> re.Pattern[str] | None:
     aliases = sorted(
@@ -326,13 +339,7 @@ def _techs(
             if later:
                 version = later.group(1)
         before = lowered[max(0, m.start() - 30) : m.start()]
-        role = (
-            "source"
-            if _SOURCE_CUE.search(before)
-            else "target"
-            if _TARGET_CUE.search(before)
-            else ""
-        )
+        role = _role(before)
         out.append(TechMention(tech, version, from_version, role, base + m.start()))
     return out
 
