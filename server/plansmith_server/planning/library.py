@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -164,7 +164,7 @@ class StepTemplate:
 
 Phrase = tuple[str, ...]
 """A library term as the canonical tokens of its words (stemmed, "db" -> database);
-the term is present when every one of them occurs in the text's tokens."""
+the term is present when they occur in the text's tokens in a row."""
 
 
 def phrase_of(text: str) -> Phrase:
@@ -172,9 +172,19 @@ def phrase_of(text: str) -> Phrase:
     return tuple(dict.fromkeys(canonical_tokens(text)))
 
 
-def phrase_present(phrase: Phrase, tokens: frozenset[str] | set[str]) -> bool:
-    """Whether every word of `phrase` occurs in `tokens`."""
-    return bool(phrase) and all(token in tokens for token in phrase)
+def phrase_present(phrase: Phrase, tokens: Sequence[str]) -> bool:
+    """Whether `phrase` occurs in the token sequence: one token anywhere, several as a
+    contiguous run ("new engineer" is not in "hiring engineers for the new team")."""
+    if not phrase:
+        return False
+    if len(phrase) == 1:
+        return phrase[0] in tokens
+    n = len(phrase)
+    first = phrase[0]
+    return any(
+        tokens[i] == first and tuple(tokens[i : i + n]) == phrase
+        for i in range(len(tokens) - n + 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -240,13 +250,13 @@ class CompoundTask:
     negative: tuple[tuple[str, Phrase], ...] = ()
     change: str = ""
 
-    def evidence_found(self, tokens: frozenset[str] | set[str]) -> tuple[str, ...]:
+    def evidence_found(self, tokens: Sequence[str]) -> tuple[str, ...]:
         """The `evidence` terms present in `tokens` (all terms when none are declared)."""
         if not self.evidence:
             return ("(no evidence required)",)
         return tuple(term for term, phrase in self.evidence if phrase_present(phrase, tokens))
 
-    def negatives_found(self, tokens: frozenset[str] | set[str]) -> tuple[str, ...]:
+    def negatives_found(self, tokens: Sequence[str]) -> tuple[str, ...]:
         """The `negative` terms present in `tokens`."""
         return tuple(term for term, phrase in self.negative if phrase_present(phrase, tokens))
 

@@ -90,7 +90,7 @@ def _match(
     library: MethodLibrary,
     name: str,
     tokens: Sequence[str],
-    gate_tokens: frozenset[str],
+    gate_tokens: Sequence[str],
     lexical: float | None = None,
 ) -> DomainMatch:
     compound = library.compounds[name]
@@ -120,7 +120,7 @@ def rank_compounds(
         minimum: Drop compounds scoring below this.
         keys: Restrict to these compounds.
     """
-    gate = frozenset(tokens if gate_tokens is None else gate_tokens)
+    gate = tuple(tokens if gate_tokens is None else gate_tokens)
     lexical = library.compound_index.scores(tokens)
     names = lexical if keys is None else [k for k in keys if k in lexical]
     out = []
@@ -148,7 +148,7 @@ def recognize_domain(
         whole: Tokens of the name, description and requirements.
         threshold: Minimum gated score.
     """
-    gate = frozenset(whole)
+    gate = tuple(whole)
     head_scores = library.compound_index.scores(head)
     whole_scores = library.compound_index.scores(whole)
     matches = []
