@@ -47,7 +47,7 @@ from .library import (
 from .plan import AppliedRule, MethodChoice, PlannedTask, PlanWarning, Priority, RequirementCoverage
 from .recognition import DOMAIN_THRESHOLD, Recognition, rank_compounds, recognize_domain
 from .request import PlanRequest
-from .slots import Slots
+from .slots import KIND_AREAS, Slots, context_specifics, specifics_of
 from .text import tokenize
 from .workpackage import size_work_package
 
@@ -668,6 +668,9 @@ def build_task_graph(
                 PlanWarning("GENERIC_DECOMPOSITION", "Nothing in the method library matched.")
             )
 
+    if recognition.best is not None:
+        _carry_specifics(builder, request, library)
+
     # 3-5. Linking, context rules, mandates.
     builder.link_units()
     builder.apply_rules(lib.rules)
@@ -842,3 +845,48 @@ def _cover_requirement(
         0.0,
         f"No library match; planned as one work package{inferred}.",
     )
+
+
+def _carry_specifics(builder: _Builder, request: PlanRequest, library: MethodLibrary) -> None:
+    """Put the brief's specifics in the tasks they belong to: all of them in the plan's
+    scoping task (its first plan/design task), technologies in the tasks of their area,
+    counts in the tasks they size, and what a requirement names in the tasks covering
+    it. Library placeholders already put some in titles; this says the rest."""
+    techs = library.technologies
+    plan_level = specifics_of(f"{request.name}. {request.description}", techs)
+    per_requirement = [specifics_of(r, techs) for r in request.requirements]
+    for constraint in request.constraints:
+        plan_level += specifics_of(constraint, techs)
+    plan_level += context_specifics(request.context)
+    everything = list(dict.fromkeys([*plan_level, *(s for r in per_requirement for s in r)]))
+    if not everything:
+        return
+    mentions = builder.slots.techs
+    counts = builder.slots.count_values()
+    phrases = {f"count:{c.noun}": c.phrase for c in builder.slots.counts}
+    domain_unit = next(iter(builder.compound_units.values()), None)
+    scope_key = None
+    if domain_unit is not None:
+        keys = builder.units[domain_unit].nodes
+        early = [k for k in keys if _STAGE_INDEX[builder.nodes[k].stage] <= _STAGE_INDEX["design"]]
+        scope_key = min(early or keys, key=lambda k: (_STAGE_INDEX[builder.nodes[k].stage], k))
+    for key, node in builder.nodes.items():
+        if key == scope_key:
+            found = everything
+        else:
+            found = [
+                t.label
+                for t in mentions
+                if node.capabilities & set(KIND_AREAS.get(t.technology.kind, ()))
+            ]
+            prim = library.primitives.get(node.name)
+            for rule in prim.scales if prim is not None else ():
+                used = next((k for k in rule.keys if k in counts), None)
+                if used is not None:
+                    found.append(phrases[used])
+            for index in sorted(node.reqs):
+                found.extend(per_requirement[index])
+        shown = [s for s in dict.fromkeys(found) if s.lower() not in node.title.lower()]
+        if shown:
+            label = "Brief specifics" if key == scope_key else "In this brief"
+            node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."

@@ -43,17 +43,20 @@ from typing import Any
 from .text import STOPWORDS, stem
 
 __all__ = [
+    "KIND_AREAS",
     "TECH_ATTRIBUTES",
     "CountMention",
     "Placeholder",
     "Slots",
     "TechMention",
     "Technology",
+    "context_specifics",
     "count_key",
     "extract_slots",
     "find_counts",
     "index_text",
     "parse_placeholders",
+    "specifics_of",
 ]
 
 TECH_ATTRIBUTES = ("name", "version", "from", "source")
@@ -225,7 +228,7 @@ _NUMBER_WORDS = {
     "dozen": 12,
 }
 _COUNT_RE = re.compile(
-    r"(?<![\w.$€£-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|"
+    r"(?<![\w.$€£:-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|"
     + "|".join(_NUMBER_WORDS)
     + r")(k|m)?\+?(\s+|-)([a-z][a-z0-9'/&-]*(?:\s+[a-z][a-z0-9'/&-]*){0,2})"
 )
@@ -238,7 +241,10 @@ _UNITS = frozenset(
     euros rps qps rpm req requests/s nines am pm th st nd rd
     """.split()
 )
-_NOT_NOUN = STOPWORDS | frozenset({"than", "per", "more", "less", "plus"})
+_NOT_NOUN = STOPWORDS | frozenset(
+    """than per more less plus without before after since until during against between
+    through via across within instead""".split()
+)
 
 
 def _count_value(raw: str, suffix: str | None) -> float | None:
@@ -271,7 +277,7 @@ def find_counts(text: str, base: int) -> list[CountMention]:
             w = word.strip("'/&-")
             if not w or w in _NOT_NOUN:
                 break
-            if taken and (w.endswith("ing") or w.endswith("ed")):
+            if taken and (w.endswith("ing") or w.endswith("ed") or w.endswith("ly")):
                 break
             taken.append(w)
             if i == 0 and w in _UNITS:
@@ -608,3 +614,168 @@ def extract_slots(
     ordered_techs = tuple(sorted(best.values(), key=lambda t: t.position))
     ordered_counts = tuple(sorted(counts, key=lambda c: c.position))
     return Slots(ordered_techs, ordered_counts, team_size)
+
+
+# --------------------------------------------------------------------------- specifics
+
+KIND_AREAS: dict[str, tuple[str, ...]] = {
+    "database": ("database", "backend"),
+    "warehouse": ("data-engineering", "database"),
+    "orchestrator": ("data-engineering",),
+    "scheduler": ("data-engineering", "devops"),
+    "transform": ("data-engineering",),
+    "streaming": ("backend", "data-engineering"),
+    "cloud": ("devops", "infrastructure", "kubernetes"),
+    "container_platform": ("devops", "infrastructure", "kubernetes"),
+    "ci": ("ci-cd", "devops"),
+    "iac": ("devops", "infrastructure", "kubernetes"),
+    "monitoring": ("observability", "sre"),
+    "paging": ("observability", "incident-management", "sre"),
+    "frontend_framework": ("frontend", "ui-ux-design"),
+    "backend_framework": ("backend",),
+    "language": ("backend",),
+    "mobile_platform": ("mobile",),
+    "identity_provider": ("security", "it-administration"),
+    "payments": ("backend",),
+    "crm": ("backend",),
+    "cms": ("frontend",),
+    "ecommerce_platform": ("frontend", "backend"),
+    "compliance_framework": ("security",),
+    "secrets_manager": ("security", "devops", "kubernetes"),
+    "cdn": ("frontend", "infrastructure"),
+    "analytics_tool": ("data-engineering",),
+}
+"""Capability areas whose tasks a technology of each kind belongs to (a task of another
+area is not about it). Kinds not listed go only to the scoping task."""
+
+# Capitalized words that are ordinary words at the start of a clause, or too generic
+# to be a specific of the brief.
+_GENERIC_CAPS = frozenset(
+    """
+    a an the and or of to for in on at by with from our we us it its this that these those
+    i my you your they their each every all any no not new build set create add make run
+    use keep get ship move plan deliver write find fix check ensure support must should
+    can will may api apis rest ui ux etl elt slo slos sla sli usd eur gbp utc ci cd qa hr
+    it id url http https sql db ok pr prs mvp kpi okr sev1 sev2 ii iii tbd faq gb mb tb pb
+    organise organize harden localize localise extract reduce roll migrate upgrade deploy
+    release onboard hire troubleshoot split cut map rightsize publish send segment sync
+    restore tell alert backfill ingest load automatic strict short professional dates
+    desks movers network policies access reviews card product staff weekly two three one
+    done first last beat drift rate rates threat dependency penetration endpoints lint
+    laptops ingress secrets infrastructure autoscaling slos alerts contracts each no
+    """.split()
+)
+_SENTENCE_START = re.compile(r"(^|[.!?;]\s+|\n)\s*$")
+_PROPER = re.compile(
+    r"\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:(?:\s*&\s*|\s)[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*)\b"
+)
+_ACRONYM = re.compile(r"\b([A-Z][A-Z0-9]{1,6}(?:-[A-Z0-9]+)?)\b")
+_IDENTIFIER = re.compile(
+    r"(?<![\w.-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)*-?\d[a-z0-9-]*|[a-z0-9-]+(?:\.[a-z0-9-]+)+\.[a-z]{2,}"
+    r"|[a-z][a-z0-9]+(?:\.[a-z]{2,}))(?![\w-])"
+)
+_VERSIONED = re.compile(r"\b([A-Za-z][\w-]*)\s+v?(\d+\.\d+(?:\.\d+)?)\b")
+_GENERIC_CONTEXT_KEYS = frozenset(
+    {"environment", "env", "stage", "channel", "severity", "hours_per_day", "tech_stack"}
+)
+
+
+def _proper_nouns(text: str) -> list[str]:
+    out = []
+    for m in _PROPER.finditer(text):
+        phrase = m.group(1).strip()
+        words = phrase.split()
+        if _SENTENCE_START.search(text[: m.start()]) and (
+            len(words) == 1 or words[0].lower() in _GENERIC_CAPS
+        ):
+            words = words[1:]  # a capital at the start of a clause proves nothing
+            if not words:
+                continue
+        while words and words[0].lower() in _GENERIC_CAPS:
+            words = words[1:]
+        while words and words[-1].lower() in _GENERIC_CAPS | {"&"}:
+            words = words[:-1]
+        if not words:
+            continue
+        joined = " ".join(words)
+        if len(joined) >= 2 and not joined.isupper():
+            out.append(joined)
+    return out
+
+
+def specifics_of(text: str, technologies: Mapping[str, Technology]) -> list[str]:
+    """The specific things one piece of text names, in order of appearance:
+    technologies with versions, counts with their nouns, versions of other named
+    things, identifiers ("customer-portal", "eu-west-1", "api.shipfast.io"), proper
+    nouns and acronyms ("Strava", "BambooHR", "Lisbon", "RDS")."""
+    vocab = tuple(technologies[k] for k in sorted(technologies))
+    by_alias = {alias: t for t in vocab for alias in t.aliases}
+    found: list[tuple[int, str]] = []
+    covered: list[tuple[int, int]] = []
+    for t in _techs(text, vocab, by_alias, 0):
+        label = t.label + (f" (from {t.from_version})" if t.from_version else "")
+        found.append((t.position, label))
+    pattern = _alias_regex(vocab)
+    if pattern is not None:
+        covered += [(m.start(), m.end() + 12) for m in pattern.finditer(text.lower())]
+
+    def free(start: int) -> bool:
+        return not any(a <= start < b for a, b in covered)
+
+    for c in find_counts(text, 0):
+        if free(c.position):
+            found.append((c.position, c.phrase))
+            covered.append((c.position, c.position + len(c.phrase)))
+
+    for m in _VERSIONED.finditer(text):
+        if free(m.start()) and m.group(1).lower() not in STOPWORDS | {"version", "v"}:
+            found.append((m.start(), f"{m.group(1)} {m.group(2)}"))
+            covered.append((m.start(), m.end()))
+    for m in _IDENTIFIER.finditer(text.lower()):
+        if free(m.start()) and re.search(r"[a-z]", m.group(1)) and not m.group(1)[0].isdigit():
+            found.append((m.start(), text[m.start() : m.end()]))
+            covered.append((m.start(), m.end()))
+    for noun in _proper_nouns(text):
+        start = text.find(noun)
+        if start >= 0 and free(start):
+            found.append((start, noun))
+            covered.append((start, start + len(noun)))
+    for m in _ACRONYM.finditer(text):
+        if free(m.start()) and m.group(1).lower() not in _GENERIC_CAPS:
+            found.append((m.start(), m.group(1)))
+            covered.append((m.start(), m.end()))
+    return list(dict.fromkeys(label for _, label in sorted(found)))
+
+
+def context_specifics(context: Mapping[str, Any]) -> list[str]:
+    """Specific values stated in the context: names, identifiers and quantities
+    (``{"service": "customer-portal"}``, ``{"idp": "Okta"}``, ``{"attendees": 300}``);
+    generic settings (environment, channel...) are left out."""
+    out: list[str] = []
+    for path, value in _walk(context, ()):
+        if not path or path[0].lower() in _GENERIC_CONTEXT_KEYS:
+            continue
+        key = path[-1].replace("_", " ")
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, (int, float)):
+            words = key.split()
+            if value >= 2 and words[-1] in ("count", "number", "total") and len(words) > 1:
+                out.append(f"{value:g} {' '.join(words[:-1])}")
+            elif value >= 2 and not key.endswith(("size", "hours")):
+                out.append(f"{key} {value:g}")
+        elif isinstance(value, str):
+            text = value.strip()
+            if (
+                text
+                and len(text) <= 40
+                and (any(ch.isupper() or ch.isdigit() or ch in "-." for ch in text) or " " in text)
+            ):
+                out.append(text)
+        elif isinstance(value, (list, tuple)):
+            out.extend(
+                str(v).strip()
+                for v in value
+                if isinstance(v, str) and str(v).strip() and len(str(v)) <= 40
+            )
+    return list(dict.fromkeys(out))
