@@ -20,7 +20,7 @@ from typing import Any
 from .capabilities import normalize_capability
 from .errors import LibraryError
 from .ranking import TextIndex
-from .slots import Technology, count_key, index_text, parse_placeholders
+from .slots import PLAN_SLOTS, Technology, count_key, index_text, parse_placeholders
 from .text import canonical_tokens, tokenize
 
 __all__ = [
@@ -755,13 +755,14 @@ def _build(directory: Path) -> MethodLibrary:
         for ph in placeholders:
             if ph.kind != "tech" or ph.name in kinds:
                 continue
-            if ph.name == "change" and not where.endswith("change") and not ph.attribute:
-                continue
+            if ph.name in PLAN_SLOTS and not ph.attribute:
+                if ph.name != "change" or not where.endswith("change"):
+                    continue
             raise LibraryError(
                 file,
                 entry,
                 f"{where}: placeholder '{ph.raw}' names no technology kind "
-                f"(known: change, {', '.join(sorted(kinds)) or 'none'})",
+                f"(known: {', '.join(PLAN_SLOTS)}, {', '.join(sorted(kinds)) or 'none'})",
             )
 
     # Cross-file references.

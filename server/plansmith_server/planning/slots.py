@@ -22,6 +22,12 @@ by :meth:`Slots.render`:
   several nouns may be listed (``{count:users,employees,people}``), the first found
   wins; ``{count:jobs.n}`` is the bare number;
 * ``{team_size}`` -- the team size as a number;
+* ``{subject}`` -- what the brief is about: ``context.service`` (or ``app``, ``product``,
+  ``system``) or a phrase such as "the billing database", "the checkout flow";
+* ``{people}`` -- the people the brief names as the ones concerned ("Onboard Maria and
+  Tom", ``context.new_hires``): "Maria and Tom";
+* ``{version}`` -- the release version the brief names ("version 2.8.1", "v5.2",
+  ``context.version``), when it is not a technology's version;
 * ``{change}`` -- the change the plan makes, from the recognized compound's (or its
   method's) ``change`` template ("the move to MySQL 8.0"), for shared tasks such as the
   staging rehearsal;
@@ -44,6 +50,7 @@ from .text import STOPWORDS, stem
 
 __all__ = [
     "KIND_AREAS",
+    "PLAN_SLOTS",
     "TECH_ATTRIBUTES",
     "CountMention",
     "Placeholder",
@@ -60,6 +67,8 @@ __all__ = [
 ]
 
 TECH_ATTRIBUTES = ("name", "version", "from", "source")
+PLAN_SLOTS = ("change", "subject", "version", "people")
+"""Placeholders about the plan itself rather than a technology."""
 
 
 @dataclass(frozen=True)
@@ -358,6 +367,9 @@ class Slots:
     counts: tuple[CountMention, ...] = ()
     team_size: float | None = None
     change: str = ""
+    subject: str = ""
+    version: str = ""
+    people: str = ""
 
     # ----------------------------------------------------------------- lookups
 
@@ -423,8 +435,8 @@ class Slots:
             return f"{c.number:g}" if p.attribute == "n" else c.phrase
         if p.kind == "team_size":
             return f"{self.team_size:g}" if self.team_size else ""
-        if p.name == "change":
-            return self.change
+        if p.name in PLAN_SLOTS:
+            return str(getattr(self, p.name))
         if p.attribute == "source":
             s = self.source(p.name)
             return s.technology.name if s else ""
@@ -592,28 +604,103 @@ def extract_slots(
         counts.extend(find_counts(text, base))
         base += len(text) + 1
     c_techs, c_counts = _context_slots(context, vocab, by_alias)
-    # Explicit structure wins over the same thing read from text.
-    known = {t.technology.key for t in c_techs}
-    techs = [t for t in techs if t.technology.key not in known] + c_techs
     nouns = {c.noun for c in c_counts}
     counts = c_counts + [c for c in counts if c.noun not in nouns]
-    # One mention per technology: keep the most informative (with a version), first.
+    # One mention per technology. Several mentions combine: a later version is the
+    # target ("MySQL 5.7 to MySQL 8.0"); what the context states wins over the text.
     best: dict[str, TechMention] = {}
-    for t in sorted(techs, key=lambda t: t.position):
+    for t in sorted(techs, key=lambda t: t.position) + c_techs:
         cur = best.get(t.technology.key)
         if cur is None:
             best[t.technology.key] = t
-        elif not cur.version and t.version:
-            best[t.technology.key] = TechMention(
-                t.technology, t.version, t.from_version, cur.role or t.role, cur.position
-            )
-        elif not cur.role and t.role:
-            best[t.technology.key] = TechMention(
-                cur.technology, cur.version, cur.from_version, t.role, cur.position
-            )
+            continue
+        explicit = t.position >= 1_000_000
+        version, from_version = cur.version, cur.from_version
+        if t.version and t.version != cur.version:
+            if explicit or not cur.version:
+                version, from_version = t.version, t.from_version or from_version
+            else:
+                from_version, version = cur.version, t.version
+                role = t.role or cur.role
+        if t.from_version and (explicit or not from_version):
+            from_version = t.from_version
+        if not (t.version and t.version != cur.version and not explicit and cur.version):
+            role = t.role if (explicit and t.role) or not cur.role else cur.role
+        best[t.technology.key] = TechMention(
+            cur.technology, version, from_version, role, cur.position
+        )
     ordered_techs = tuple(sorted(best.values(), key=lambda t: t.position))
     ordered_counts = tuple(sorted(counts, key=lambda c: c.position))
-    return Slots(ordered_techs, ordered_counts, team_size)
+    return Slots(
+        ordered_techs,
+        ordered_counts,
+        team_size,
+        subject=_subject(texts, context),
+        version=_release_version(texts, context, ordered_techs),
+        people=_people(texts, context),
+    )
+
+
+_SUBJECT_KEYS = ("service", "app", "application", "product", "system", "subject", "component")
+_SUBJECT = re.compile(
+    r"\b(?:the|our|its|their)\s+((?:[a-z][\w-]*\s+(?:and\s+)?){0,2}?(?:flow|service|api|app|"
+    r"application|platform|portal|database|module|modules|system|product|site|website|cluster|"
+    r"monolith|pipeline|team|store|shop))\b"
+)
+_RELEASE_VERSION = re.compile(
+    r"\b(?:version|release|v)\s*(\d+(?:\.\d+){1,2})\b|\b(\d+\.\d+\.\d+)\b"
+)
+
+
+_PEOPLE_KEYS = ("people", "names", "newcomers", "new_hires", "hires", "members", "joiners")
+_PEOPLE = re.compile(
+    r"\b(?:[Oo]nboard|[Ww]elcome|[Ii]ntroduce)\s+([A-Z][a-z]+(?:(?:,\s*|\s+and\s+)[A-Z][a-z]+)*)"
+)
+
+
+def _people(texts: Sequence[str], context: Mapping[str, Any]) -> str:
+    names: list[str] = []
+    for key in _PEOPLE_KEYS:
+        value = context.get(key)
+        if isinstance(value, (list, tuple)):
+            names = [str(v).strip() for v in value if isinstance(v, str) and v.strip()]
+            break
+    if not names:
+        for text in texts:
+            m = _PEOPLE.search(text)
+            if m:
+                names = re.split(r",\s*|\s+and\s+", m.group(1))
+                break
+    if not names:
+        return ""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _subject(texts: Sequence[str], context: Mapping[str, Any]) -> str:
+    for key in _SUBJECT_KEYS:
+        value = context.get(key)
+        if isinstance(value, str) and value.strip() and len(value) <= 60:
+            return value.strip()
+    for text in texts[:2]:
+        m = _SUBJECT.search(text.lower())
+        if m:
+            return text[m.start(1) : m.end(1)]
+    return ""
+
+
+def _release_version(
+    texts: Sequence[str], context: Mapping[str, Any], techs: Sequence[TechMention]
+) -> str:
+    value = context.get("version")
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value):
+        return str(value)
+    tech_versions = {t.version for t in techs} | {t.from_version for t in techs}
+    for text in texts:
+        for m in _RELEASE_VERSION.finditer(text.lower()):
+            found = m.group(1) or m.group(2)
+            if found not in tech_versions:
+                return found
+    return ""
 
 
 # --------------------------------------------------------------------------- specifics
@@ -644,6 +731,7 @@ KIND_AREAS: dict[str, tuple[str, ...]] = {
     "secrets_manager": ("security", "devops", "kubernetes"),
     "cdn": ("frontend", "infrastructure"),
     "analytics_tool": ("data-engineering",),
+    "cloud_service": ("devops", "infrastructure", "database"),
 }
 """Capability areas whose tasks a technology of each kind belongs to (a task of another
 area is not about it). Kinds not listed go only to the scoping task."""
@@ -675,6 +763,10 @@ _IDENTIFIER = re.compile(
     r"|[a-z][a-z0-9]+(?:\.[a-z]{2,}))(?![\w-])"
 )
 _VERSIONED = re.compile(r"\b([A-Za-z][\w-]*)\s+v?(\d+\.\d+(?:\.\d+)?)\b")
+_DURATION_SPEC = re.compile(
+    r"(?<![\w.])\d+(?:[.,]\d+)?\s*(?:ms|milliseconds?|seconds?|minutes?|hours?|days?|weeks?|"
+    r"months?|years?|gb|tb|mb|%)(?![\w])"
+)
 _GENERIC_CONTEXT_KEYS = frozenset(
     {"environment", "env", "stage", "channel", "severity", "hours_per_day", "tech_stack"}
 )
@@ -717,7 +809,9 @@ def specifics_of(text: str, technologies: Mapping[str, Technology]) -> list[str]
         found.append((t.position, label))
     pattern = _alias_regex(vocab)
     if pattern is not None:
-        covered += [(m.start(), m.end() + 12) for m in pattern.finditer(text.lower())]
+        for m in pattern.finditer(text.lower()):
+            version = _VERSION_AFTER.match(text.lower()[m.end() :])
+            covered.append((m.start(), m.end() + (version.end() if version else 0)))
 
     def free(start: int) -> bool:
         return not any(a <= start < b for a, b in covered)
@@ -733,6 +827,14 @@ def specifics_of(text: str, technologies: Mapping[str, Technology]) -> list[str]
             covered.append((m.start(), m.end()))
     for m in _IDENTIFIER.finditer(text.lower()):
         if free(m.start()) and re.search(r"[a-z]", m.group(1)) and not m.group(1)[0].isdigit():
+            found.append((m.start(), text[m.start() : m.end()]))
+            covered.append((m.start(), m.end()))
+    for m in _SUBJECT.finditer(text.lower()):
+        if free(m.start(1)):
+            found.append((m.start(1), text[m.start(1) : m.end(1)]))
+            covered.append((m.start(1), m.end(1)))
+    for m in _DURATION_SPEC.finditer(text.lower()):
+        if free(m.start()):
             found.append((m.start(), text[m.start() : m.end()]))
             covered.append((m.start(), m.end()))
     for noun in _proper_nouns(text):
