@@ -225,7 +225,7 @@ SCENARIOS: dict[str, PlanRequest] = {
     ),
     "compliance_release": PlanRequest(
         name="HIPAA release",
-        description="Release the patient portal API to production under HIPAA.",
+        description="Deploy version 2.0 of the claims service to production under HIPAA.",
         available_agents=(DEVOPS, SEC, BACKEND),
     ),
     "deadline_tight": PlanRequest(

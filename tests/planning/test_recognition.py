@@ -141,15 +141,15 @@ def test_deploy_update_is_a_release_and_the_warehouse_a_pipeline() -> None:
 
 
 def test_evidence_gate_and_negative_terms() -> None:
-    from plansmith_server.planning.recognition import DOMAIN_THRESHOLD, recognize_domain
+    from plansmith_server.planning.recognition import recognize_domain
 
     lib = load_library()
-    head = tokenize("Analytics. Build a BigQuery warehouse fed from our Postgres database.")
+    head = tokenize("Analytics. Load our Postgres database into a BigQuery warehouse.")
     recognition = recognize_domain(lib, head, head)
     migration = next(m for m in recognition.ranked if m.compound == "database_migration")
     # The words match a database migration well, but nothing says migrate/upgrade/move,
     # and "warehouse"/"bigquery" point elsewhere.
-    assert migration.lexical >= DOMAIN_THRESHOLD
+    assert migration.lexical > 0.3  # what the old planner needed to plan a migration
     assert migration.score == 0.0
     assert not migration.evidence
     assert "warehouse" in migration.negatives

@@ -669,7 +669,7 @@ def build_task_graph(
             )
 
     if recognition.best is not None:
-        _carry_specifics(builder, request, library)
+        _carry_specifics(builder, request, library, constraints)
 
     # 3-5. Linking, context rules, mandates.
     builder.link_units()
@@ -847,7 +847,12 @@ def _cover_requirement(
     )
 
 
-def _carry_specifics(builder: _Builder, request: PlanRequest, library: MethodLibrary) -> None:
+def _carry_specifics(
+    builder: _Builder,
+    request: PlanRequest,
+    library: MethodLibrary,
+    constraints: ConstraintAnalysis,
+) -> None:
     """Put the brief's specifics in the tasks they belong to: all of them in the plan's
     scoping task (its first plan/design task), technologies in the tasks of their area,
     counts in the tasks they size, and what a requirement names in the tasks covering
@@ -855,8 +860,10 @@ def _carry_specifics(builder: _Builder, request: PlanRequest, library: MethodLib
     techs = library.technologies
     plan_level = specifics_of(f"{request.name}. {request.description}", techs)
     per_requirement = [specifics_of(r, techs) for r in request.requirements]
+    deadlines = {d.constraint for d in constraints.deadlines}
     for constraint in request.constraints:
-        plan_level += specifics_of(constraint, techs)
+        if constraint not in deadlines:  # what a deadline names is its target, not scope
+            plan_level += specifics_of(constraint, techs)
     plan_level += context_specifics(request.context)
     everything = list(dict.fromkeys([*plan_level, *(s for r in per_requirement for s in r)]))
     if not everything:

@@ -34,7 +34,7 @@ __all__ = [
     "recognize_domain",
 ]
 
-DOMAIN_THRESHOLD = 0.3
+DOMAIN_THRESHOLD = 0.4
 """Minimum domain score for a brief to be planned as that compound."""
 NEGATIVE_FACTOR = 0.4
 """Score multiplier per negative term of a compound found in the text."""
