@@ -882,7 +882,7 @@ def _carry_specifics(
             found = everything
         else:
             found = [
-                t.label
+                t.label + (f" (from {t.from_version})" if t.from_version else "")
                 for t in mentions
                 if node.capabilities & set(KIND_AREAS.get(t.technology.kind, ()))
             ]
@@ -893,7 +893,13 @@ def _carry_specifics(
                     found.append(phrases[used])
             for index in sorted(node.reqs):
                 found.extend(per_requirement[index])
-        shown = [s for s in dict.fromkeys(found) if s.lower() not in node.title.lower()]
+        distinct = list(dict.fromkeys(found))
+        shown = [
+            s
+            for s in distinct
+            if s.lower() not in node.title.lower()
+            and not any(s != o and s.lower() in o.lower() for o in distinct)
+        ]
         if shown:
             label = "Brief specifics" if key == scope_key else "In this brief"
             node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."

@@ -718,7 +718,7 @@ KIND_AREAS: dict[str, tuple[str, ...]] = {
     "iac": ("devops", "infrastructure", "kubernetes"),
     "monitoring": ("observability", "sre"),
     "paging": ("observability", "incident-management", "sre"),
-    "frontend_framework": ("frontend", "ui-ux-design"),
+    "frontend_framework": ("frontend",),
     "backend_framework": ("backend",),
     "language": ("backend",),
     "mobile_platform": ("mobile",),
