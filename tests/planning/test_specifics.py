@@ -156,3 +156,46 @@ def test_technologies_with_versions_and_roles() -> None:
     assert upgrade.render("{database.name} {database.from} -> {database.version}") == (
         "PostgreSQL 12 -> 15"
     )
+
+
+def test_release_subject_and_version_reach_the_deploy_task() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Deploy application update",
+            "Deploy application update",
+            requirements=("Release version 2.8.1 of the customer portal",),
+            context={"environment": "production", "service": "customer-portal"},
+        )
+    )
+    assert plan.domain == "production_deployment"
+    titles = [t.title for t in plan.tasks]
+    assert "Deploy customer-portal 2.8.1 to production with a rolling update" in titles
+    assert "Rehearse the customer-portal 2.8.1 deployment end-to-end on staging" in titles
+
+
+def test_people_named_in_the_brief_reach_the_onboarding_tasks() -> None:
+    plan = _plan(
+        PlanRequest("Onboarding", "Onboard Maria and Tom, two backend engineers joining us.")
+    )
+    assert plan.domain == "team_onboarding"
+    assert any(t.title.endswith("access for Maria and Tom") for t in plan.tasks)
+
+
+def test_specifics_are_carried_to_the_tasks_they_belong_to() -> None:
+    plan = _plan(
+        PlanRequest(
+            "MySQL 8.0 upgrade",
+            "Upgrade the billing database from MySQL 5.7 to MySQL 8.0 on AWS RDS.",
+            requirements=("Check the 12 stored procedures for 8.0 incompatibilities",),
+            context={"environment": "production"},
+        )
+    )
+    scope = plan.tasks[0]
+    assert "Brief specifics:" in scope.description
+    for specific in ("MySQL 8.0 (from 5.7)", "Amazon RDS", "12 stored procedures"):
+        assert specific in scope.description
+    covering = [t for t in plan.tasks if 0 in t.requirement_indexes]
+    assert covering and all("12 stored procedures" in t.description for t in covering)
+    # A technology goes to the tasks of its area, not to every task.
+    approval = next(t for t in plan.tasks if t.source.endswith("/change_approval"))
+    assert "MySQL" not in approval.description

@@ -858,12 +858,13 @@ def _carry_specifics(
     counts in the tasks they size, and what a requirement names in the tasks covering
     it. Library placeholders already put some in titles; this says the rest."""
     techs = library.technologies
-    plan_level = specifics_of(f"{request.name}. {request.description}", techs)
-    per_requirement = [specifics_of(r, techs) for r in request.requirements]
+    slots = builder.slots
+    plan_level = specifics_of(f"{request.name}. {request.description}", techs, slots)
+    per_requirement = [specifics_of(r, techs, slots) for r in request.requirements]
     deadlines = {d.constraint for d in constraints.deadlines}
     for constraint in request.constraints:
         if constraint not in deadlines:  # what a deadline names is its target, not scope
-            plan_level += specifics_of(constraint, techs)
+            plan_level += specifics_of(constraint, techs, slots)
     plan_level += context_specifics(request.context)
     everything = list(dict.fromkeys([*plan_level, *(s for r in per_requirement for s in r)]))
     if not everything:

@@ -795,17 +795,22 @@ def _proper_nouns(text: str) -> list[str]:
     return out
 
 
-def specifics_of(text: str, technologies: Mapping[str, Technology]) -> list[str]:
+def specifics_of(
+    text: str, technologies: Mapping[str, Technology], slots: Slots | None = None
+) -> list[str]:
     """The specific things one piece of text names, in order of appearance:
     technologies with versions, counts with their nouns, versions of other named
     things, identifiers ("customer-portal", "eu-west-1", "api.shipfast.io"), proper
-    nouns and acronyms ("Strava", "BambooHR", "Lisbon", "RDS")."""
+    nouns and acronyms ("Strava", "BambooHR", "Lisbon", "RDS"). With `slots`, a
+    technology is labelled as the whole brief describes it ("MySQL 8.0 (from 5.7)")."""
     vocab = tuple(technologies[k] for k in sorted(technologies))
     by_alias = {alias: t for t in vocab for alias in t.aliases}
     found: list[tuple[int, str]] = []
     covered: list[tuple[int, int]] = []
+    merged = {m.technology.key: m for m in slots.techs} if slots is not None else {}
     for t in _techs(text, vocab, by_alias, 0):
-        label = t.label + (f" (from {t.from_version})" if t.from_version else "")
+        best = merged.get(t.technology.key, t)  # the brief's whole story of this technology
+        label = best.label + (f" (from {best.from_version})" if best.from_version else "")
         found.append((t.position, label))
     pattern = _alias_regex(vocab)
     if pattern is not None:
