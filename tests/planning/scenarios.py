@@ -102,6 +102,13 @@ CICD = PlanRequest(
     available_agents=(DEVOPS, QA),
 )
 
+CRON_TO_AIRFLOW = PlanRequest(
+    name="Scheduler move",
+    description="Move the 12 nightly cron jobs to Airflow in production.",
+    requirements=("Alert the data team when a DAG fails", "Compare outputs before switching"),
+    available_agents=(DATA, DEVOPS, SRE),
+)
+
 SCENARIOS: dict[str, PlanRequest] = {
     "website": WEBSITE,
     "pg_migration": PG_MIGRATION,
@@ -111,6 +118,7 @@ SCENARIOS: dict[str, PlanRequest] = {
     "onboarding": ONBOARDING,
     "monolith": MONOLITH,
     "cicd": CICD,
+    "cron_to_airflow": CRON_TO_AIRFLOW,
     "rest_api": PlanRequest(
         name="Inventory API",
         description="Build a REST API service for inventory management.",
@@ -217,7 +225,7 @@ SCENARIOS: dict[str, PlanRequest] = {
     ),
     "compliance_release": PlanRequest(
         name="HIPAA release",
-        description="Release the patient portal API to production under HIPAA.",
+        description="Deploy version 2.0 of the claims service to production under HIPAA.",
         available_agents=(DEVOPS, SEC, BACKEND),
     ),
     "deadline_tight": PlanRequest(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from plansmith_server.planning import (
@@ -11,8 +13,12 @@ from plansmith_server.planning import (
     PlanningInputError,
     TaskToDecompose,
     decompose_task,
+    generate_plan,
+    load_library,
 )
 from plansmith_server.planning.decomposition import LEVEL_RANGES, distribute_hours
+
+from .scenarios import WEBSITE
 
 TASKS = [
     TaskToDecompose(
@@ -68,7 +74,8 @@ def test_context_steers_method() -> None:
 
 
 def test_generic_inherits_parent_capabilities() -> None:
-    result = decompose_task(TASKS[1], DecompositionLevel.STANDARD)
+    task = TaskToDecompose("Add a CSV export to the admin portal", "", 13.37, ("backend",))
+    result = decompose_task(task, DecompositionLevel.STANDARD)
     assert result.method == "generic"
     assert all(s.required_capabilities == ("backend",) for s in result.subtasks)
 
@@ -102,3 +109,49 @@ def test_invalid_and_vague_tasks() -> None:
     with pytest.raises(PlanningInputError) as info:
         decompose_task(TaskToDecompose("Fix it"))
     assert info.value.reason == REASON_TASK_DESCRIPTION_TOO_VAGUE
+
+
+def _domain_titles(compound: str) -> set[str]:
+    lib = load_library()
+    names: set[str] = set()
+    for method in lib.compounds[compound].methods:
+        names |= set(lib.expansion(compound, method.name))
+    return {lib.primitives[n].title for n in names}
+
+
+@pytest.mark.parametrize("level", list(DecompositionLevel))
+def test_a_leaf_splits_its_own_work_not_its_domain(level: DecompositionLevel) -> None:
+    result = decompose_task(TaskToDecompose("Implement responsive pages", "", 20.0), level)
+    assert result.method == "leaf:web_pages"
+    others = _domain_titles("web_application") - {load_library().primitives["web_pages"].title}
+    for subtask in result.subtasks:
+        assert subtask.title not in others
+        assert "responsive pages" in subtask.title.lower()
+    assert result.total_hours == 20.0
+
+
+def test_a_leaf_with_library_steps_uses_them_with_the_briefs_specifics() -> None:
+    result = decompose_task(
+        TaskToDecompose("Execute the MySQL 8.0 upgrade in the maintenance window", "", 12.0)
+    )
+    assert result.method == "library:dbm_upgrade/steps"
+    assert [s.title for s in result.subtasks] == [
+        "Announce the window and stop writes",
+        "Run the MySQL 8.0 upgrade and update statistics",
+        "Repoint applications and reopen traffic",
+        "Check error rates and key queries before closing the window",
+    ]
+    assert [s.dependencies for s in result.subtasks] == [(), ("s1",), ("s2",), ("s3",)]
+    assert result.subtasks[1].estimated_hours == 6.0  # weight 3 of 6
+
+
+def test_a_rendered_plan_title_is_recognized_as_its_leaf() -> None:
+    result = decompose_task(TaskToDecompose("Port the 12 nightly cron jobs to Airflow DAGs"))
+    assert result.method == "library:jobs_port/steps"
+
+
+def test_no_task_of_a_generated_plan_re_expands_its_domain() -> None:
+    plan = generate_plan(WEBSITE, now=date(2026, 11, 2))
+    for task in plan.tasks:
+        result = decompose_task(TaskToDecompose(task.title, task.description, task.estimated_hours))
+        assert not result.method.startswith("library:web_application"), task.title

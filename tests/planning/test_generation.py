@@ -189,8 +189,8 @@ def test_deadline_risk() -> None:
 def test_generic_requirements_are_explained() -> None:
     plan = _plan(SCENARIOS["generic_only"])
     assert all(c.match == "generic" for c in plan.explanation.requirement_coverage)
-    assert "generic" in plan.explanation.requirement_coverage[0].note
-    assert any(w.code == "GENERIC_DECOMPOSITION" for w in plan.warnings)
+    assert "work package" in plan.explanation.requirement_coverage[0].note
+    assert any(w.code == "DOMAIN_NOT_RECOGNIZED" for w in plan.warnings)
 
 
 def test_no_agents_uses_team_size() -> None:

@@ -78,6 +78,43 @@ def test_valid_minimal_library(tmp_path: Path) -> None:
     assert set(lib.primitives) == {"a", "b"}
 
 
+TECH = """
+[technology.mysql]
+name = "MySQL"
+kind = "database"
+"""
+
+
+def test_schema_extensions_load(tmp_path: Path) -> None:
+    text = (
+        GOOD_PRIMITIVE.format(name="a", stage="plan").replace(
+            "Title a", "Upgrade {database|the database} for {count:users|everyone}"
+        )
+        + 'tags = ["training"]\nsteps = ["One", { title = "Two {database.version}", weight = 2 }]\n'
+    )
+    text += 'scale = [{ key = "count:users", per_unit = 0.1, max = 2 }, '
+    text += '{ key = "team_size", per_unit = 0.2, max = 3 }]\n'
+    text += GOOD_PRIMITIVE.format(name="b", stage="build") + 'tags = ["access_grant"]\n'
+    text += _compound('["a", "b"]', 'after.b = ["a"]').replace(
+        'keywords = ["x"]',
+        'keywords = ["x"]\nevidence = ["upgrade"]\nnegative = ["warehouse"]\n'
+        'change = "the move to {database}"',
+    )
+    text += TECH + 'aliases = ["my sql"]\n'
+    text += '[[ordering]]\nname = "o"\ndescription = "d"\nbefore = ["training"]\n'
+    text += 'after = ["access_grant"]\n'
+    lib = validate_library(_write(tmp_path, text))
+    a = lib.primitives["a"]
+    assert [s.weight for s in a.steps] == [1.0, 2.0]
+    assert [r.keys for r in a.scales] == [("count:user",), ("team_size",)]
+    assert lib.technologies["mysql"].aliases == ("my sql", "mysql")
+    assert lib.orderings[0].before == ("training",)
+    c1 = lib.compounds["c1"]
+    assert c1.evidence_found(("upgrad",)) == ("upgrade",)
+    assert c1.negatives_found(("big", "warehous")) == ("warehouse",)
+    assert c1.change == "the move to {database}"
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
@@ -129,6 +166,35 @@ def test_valid_minimal_library(tmp_path: Path) -> None:
             + _compound('["a", "c2"]', name="c1")
             + _compound('["a", "c1"]', name="c2"),
             "expand into each other",
+        ),
+        (
+            GOOD_PRIMITIVE.format(name="a", stage="plan").replace("Title a", "Move {gizmo}"),
+            "placeholder '{gizmo}' names no technology kind",
+        ),
+        (
+            GOOD_PRIMITIVE.format(name="a", stage="plan").replace("Title a", "Port {count:}"),
+            "count placeholders are",
+        ),
+        (
+            GOOD_PRIMITIVE.format(name="a", stage="plan") + TECH + TECH.replace("mysql]", "my2]"),
+            "alias 'mysql' is already used",
+        ),
+        (
+            GOOD_PRIMITIVE.format(name="a", stage="plan")
+            + '[[ordering]]\nname = "o"\ndescription = "d"\nbefore = ["training"]\n'
+            'after = ["access_grant"]\n',
+            "no primitive has the tag 'training'",
+        ),
+        (
+            GOOD_PRIMITIVE.format(name="a", stage="plan") + 'steps = ["only one"]\n',
+            "at least two steps",
+        ),
+        (
+            GOOD_PRIMITIVE.format(name="a", stage="plan")
+            + _compound('["a"]').replace(
+                'keywords = ["x"]', 'keywords = ["x"]\nevidence = ["the"]'
+            ),
+            "has no content words",
         ),
         ("[primitive.a\ntitle = 1", "invalid TOML"),
         ("[other]\nx = 1", "unknown top-level key"),

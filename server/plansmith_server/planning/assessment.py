@@ -3,9 +3,8 @@
 Risks come from two places: the library (each primitive task's known risks) and the
 assessment of the plan as a whole -- deadline vs. scheduled duration, capability gaps,
 load concentrated on one agent, wide estimate ranges, requirements planned generically.
-Confidence is a 0-1 score built from how well the request matched the library, how
-uncertain the estimates are, and the assessed problems; each factor is explained in
-``docs/planning.md``.
+Confidence is the calibrated probability that a reviewer accepts the plan's structure
+(``confidence.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .assignment import Schedule
+from .confidence import confidence_features, plan_confidence
 from .constraints import ConstraintAnalysis
 from .library import RiskTemplate
 from .plan import SEVERITY_ORDER, PlannedTask, PlanWarning, RequirementCoverage, Risk, Severity
+from .recognition import Recognition
 
 __all__ = ["MAX_LIBRARY_RISKS", "Assessment", "assess_plan"]
 
@@ -43,6 +44,7 @@ def assess_plan(
     *,
     agents_given: bool,
     hours_per_day: float,
+    recognition: Recognition | None = None,
 ) -> Assessment:
     """Assess a scheduled plan.
 
@@ -58,7 +60,6 @@ def assess_plan(
     risks: list[Risk] = []
     warnings: list[PlanWarning] = []
     assumptions: list[str] = []
-    penalty = 0.0
     total_effort = sum(t.estimated_hours for t in tasks)
 
     deadline = constraints.deadline
@@ -79,7 +80,6 @@ def assess_plan(
                     "DEADLINE_AT_RISK", f"The deadline '{deadline.constraint}' is already past."
                 )
             )
-            penalty += 0.25
         elif schedule.makespan > deadline.hours:
             ratio = schedule.makespan / deadline.hours
             severity = Severity.CRITICAL if ratio > 1.5 else Severity.HIGH
@@ -104,7 +104,6 @@ def assess_plan(
                     f"({deadline.hours:g} h).",
                 )
             )
-            penalty += 0.2 if ratio > 1.5 else 0.12
         elif schedule.makespan_high > deadline.hours:
             risks.append(
                 Risk(
@@ -117,7 +116,6 @@ def assess_plan(
                     "assessment",
                 )
             )
-            penalty += 0.05
     if constraints.budget_hours is not None and total_effort > constraints.budget_hours:
         risks.append(
             Risk(
@@ -132,7 +130,6 @@ def assess_plan(
         warnings.append(
             PlanWarning("BUDGET_AT_RISK", f"Total effort {total_effort:.1f} h exceeds the budget.")
         )
-        penalty += 0.1
 
     for gap in schedule.gaps:
         risks.append(
@@ -148,11 +145,8 @@ def assess_plan(
             )
         )
         warnings.append(PlanWarning("CAPABILITY_GAP", gap.description))
-    if schedule.gaps:
-        penalty += min(0.3, 0.08 * len(schedule.gaps))
     if not agents_given:
         warnings.append(PlanWarning("NO_AGENTS", "No agents were given; tasks are unassigned."))
-        penalty += 0.05
 
     real_load = [(a, h) for a, h in schedule.load if h > 0]
     if len(schedule.load) > 1 and total_effort > 0:
@@ -171,7 +165,6 @@ def assess_plan(
                     "assessment",
                 )
             )
-            penalty += 0.05
 
     generic = [c for c in coverage if c.match == "generic"]
     if generic:
@@ -217,26 +210,7 @@ def assess_plan(
     stable = {id(r): i for i, r in enumerate(risks)}
     risks.sort(key=lambda r: (-SEVERITY_ORDER[r.severity], stable[id(r)]))
 
-    confidence = _confidence(tasks, coverage) - penalty
-    confidence = round(min(0.95, max(0.05, confidence)), 2)
+    # Schedule, budget and staffing problems are risks above, not doubts about the
+    # plan's structure: confidence is only about the latter (see confidence.py).
+    confidence = plan_confidence(confidence_features(recognition, coverage))
     return Assessment(tuple(risks), confidence, tuple(warnings), tuple(assumptions))
-
-
-def _confidence(tasks: Sequence[PlannedTask], coverage: Sequence[RequirementCoverage]) -> float:
-    """Match quality x estimate certainty, before penalties."""
-    if coverage:
-        quality = []
-        for c in coverage:
-            if c.match == "generic":
-                quality.append(0.45)
-            else:
-                quality.append(0.7 + 0.3 * min(1.0, c.score))
-        match_quality = sum(quality) / len(quality)
-    else:
-        # No requirements: the plan rests on the description match alone.
-        generic_only = all(t.source.startswith("generic") for t in tasks)
-        match_quality = 0.5 if generic_only else 0.8
-    total = sum(t.estimated_hours for t in tasks) or 1.0
-    spread = sum((t.pessimistic_hours - t.optimistic_hours) for t in tasks) / (2.0 * total)
-    certainty = max(0.5, 1.0 - 0.35 * spread)
-    return match_quality * certainty

@@ -11,7 +11,7 @@ explanation can say where a rule's trigger came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ __all__ = [
     "ContextFact",
     "EffectiveContext",
     "condition_holds",
+    "context_constraints",
     "infer_context",
     "normalize_context",
 ]
@@ -98,6 +99,14 @@ class EffectiveContext:
                 return fact
         return None
 
+    def with_facts(self, facts: Iterable[ContextFact]) -> EffectiveContext:
+        """A copy with `facts` added where their key is not already known."""
+        known = {f.key for f in self.facts}
+        extra = [f for f in facts if f.key not in known]
+        if not extra:
+            return self
+        return EffectiveContext(tuple(sorted((*self.facts, *extra), key=lambda f: f.key)))
+
     def as_pairs(self) -> tuple[tuple[str, str], ...]:
         """Sorted ``(key, value as text)`` pairs (for echoing in the plan)."""
         return tuple(sorted((f.key, _as_text(f.value)) for f in self.facts))
@@ -118,22 +127,72 @@ def _norm_key(key: str) -> str:
     return _KEY_ALIASES.get(snake, snake)
 
 
+_NESTED_ALIASES = {
+    "team.size": "team_size",
+    "team.count": "team_size",
+    "team.headcount": "team_size",
+    "team.people": "team_size",
+    "team.members": "team_size",
+    "team.engineers": "team_size",
+    "team_size.count": "team_size",
+}
+_PEOPLE_LISTS = frozenset({"team", "team_members", "members", "engineers", "people", "agents"})
+
+
+def _flatten(raw: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str, Any]]:
+    """``(field path, normalized dotted key, value)`` for every leaf of a nested context.
+    Lists of scalars stay lists; a list of objects is kept as its size under
+    ``<key>.count``; a list of people under a team key gives ``team_size``."""
+    out: list[tuple[str, str, Any]] = []
+    for raw_key in sorted(raw, key=str):
+        value = raw[raw_key]
+        path = f"{prefix}.{raw_key}" if prefix else str(raw_key)
+        segment = re.sub(r"[^a-z0-9]+", "_", str(raw_key).strip().lower()).strip("_")
+        if isinstance(value, Mapping):
+            for field, key, leaf in _flatten(value, path):
+                dotted = f"{segment}.{key}"
+                out.append((field, _NESTED_ALIASES.get(dotted, dotted), leaf))
+            continue
+        key = _norm_key(raw_key) if not prefix else segment
+        if isinstance(value, (list, tuple)) and key in _NUMBER_KEYS and key != "hours_per_day":
+            out.append((path, key, len(value)))  # "services": [...] -> service_count
+            continue
+        if isinstance(value, (list, tuple)) and any(isinstance(v, Mapping) for v in value):
+            if segment in _PEOPLE_LISTS and not prefix:
+                out.append((path, "team_size", len(value)))
+            else:
+                out.append((path, f"{key}.count", len(value)))
+            continue
+        if (
+            isinstance(value, (list, tuple))
+            and not prefix
+            and segment in _PEOPLE_LISTS
+            and key == "team_size"
+        ):
+            out.append((path, "team_size", len(value)))
+            continue
+        out.append((path, key, value))
+    return out
+
+
 def normalize_context(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Normalize the caller's context.
+
+    Nested objects are read as structure: ``{"team": {"size": 5}}`` is ``team_size =
+    5``, ``{"database": {"engine": "MySQL"}}`` is ``database.engine = mysql``, a list of
+    people under ``team`` gives the team size, any other list of objects its count.
 
     Args:
         raw: The request's context mapping.
 
     Returns:
-        ``(values, violations)``: normalized values by key, and ``(field, problem)``
-        pairs for values of the wrong type (e.g. ``team_size = "many"``).
+        ``(values, violations)``: normalized values by (dotted) key, and ``(field,
+        problem)`` pairs for values of the wrong type (e.g. ``team_size = "many"``).
     """
     values: dict[str, Any] = {}
     violations: list[tuple[str, str]] = []
-    for raw_key in sorted(raw, key=str):
-        key = _norm_key(raw_key)
-        value = raw[raw_key]
-        field = f"context.{raw_key}"
+    for path, key, value in _flatten(raw):
+        field = f"context.{path}"
         if value is None:
             continue
         if key in _BOOL_KEYS:
@@ -298,3 +357,78 @@ def describe_fact(fact: ContextFact) -> str:
     if fact.origin == "context":
         return f"context.{fact.key} = {_as_text(fact.value)}"
     return f"{fact.key} = {_as_text(fact.value)} (inferred from '{fact.evidence}')"
+
+
+_DEADLINE_KEYS = frozenset(
+    {
+        "deadline",
+        "due",
+        "due_date",
+        "due_by",
+        "target_date",
+        "end_date",
+        "launch_date",
+        "go_live",
+        "go_live_date",
+        "finish_by",
+        "complete_by",
+        "delivery_date",
+    }
+)
+_TIMELINE_KEYS = frozenset(
+    {"timeline", "duration", "timeframe", "time_frame", "time_box", "timebox"}
+)
+_BUDGET_KEYS = frozenset({"budget", "budget_hours", "effort_budget", "effort", "hours_budget"})
+_UNIT_KEYS = frozenset(
+    {"hours", "days", "weeks", "months", "sprints", "working_days", "business_days"}
+)
+_DATE_LIKE = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}|[a-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+[a-z]{3,9}\s+\d{4}"
+)
+
+
+def context_constraints(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Deadlines, timelines and budgets stated in the context, as constraint sentences.
+
+    ``{"deadline": "2027-01-15"}`` -> ``by 2027-01-15``; ``{"timeline": "6 weeks"}``
+    or ``{"timeline": {"weeks": 6}}`` -> ``within 6 weeks``; ``{"budget": "200
+    hours"}`` or ``{"budget_hours": 200}`` -> ``budget of 200 hours``. They are then
+    read exactly like the request's constraints.
+
+    Returns:
+        ``(context field, constraint sentence)`` pairs, in key order.
+    """
+    out: list[tuple[str, str]] = []
+    for path, _key, value in _flatten(raw):
+        segments = [re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_") for s in path.split(".")]
+        last = segments[-1]
+        parent = segments[-2] if len(segments) > 1 else ""
+        field = f"context.{path}"
+        if isinstance(value, bool) or value is None or isinstance(value, (list, tuple)):
+            continue
+        text = str(value).strip()
+        if not text:
+            continue
+        is_number = isinstance(value, (int, float))
+        if parent in _TIMELINE_KEYS | _DEADLINE_KEYS and last in _UNIT_KEYS and is_number:
+            unit = last.replace("_", " ")
+            out.append((field, f"within {text} {unit} ({field})"))
+        elif parent in _BUDGET_KEYS and last in _UNIT_KEYS and is_number:
+            out.append((field, f"budget of {text} {last.replace('_', ' ')} ({field})"))
+        elif last in _DEADLINE_KEYS:
+            cue = "by" if _DATE_LIKE.search(text.lower()) else "within"
+            out.append((field, f"{cue} {text} ({field})"))
+        elif last in _TIMELINE_KEYS:
+            if is_number:
+                out.append((field, f"{text} ({field}: a number without a unit)"))
+            else:
+                cue = "by" if _DATE_LIKE.search(text.lower()) else "within"
+                out.append((field, f"{cue} {text} ({field})"))
+        elif last in _BUDGET_KEYS:
+            if is_number and last in ("budget_hours", "hours_budget"):
+                out.append((field, f"budget of {text} hours ({field})"))
+            elif is_number:
+                out.append((field, f"budget {text} ({field}: a number without a unit)"))
+            else:
+                out.append((field, f"budget of {text} ({field})"))
+    return out

@@ -1,17 +1,22 @@
 """DecomposeTask: split one task into ordered subtasks at a chosen level of detail.
 
-When the task matches a compound task of the method library, its method's primitives
-are the subtasks (with their own capabilities); otherwise a generic design/build/verify
-breakdown is used (with the parent's capabilities). The result is then fitted to the
-level -- SUMMARY 2-3, STANDARD 4-6, DETAILED 7-12 subtasks -- by merging neighbours in
-topological order or splitting the largest steps. When the parent has an estimate, it
-is distributed over the subtasks in proportion to their own estimates, in whole cents
-with the largest-remainder method, so the subtasks add up to the parent exactly.
+A task that is one step of a domain (a *leaf*: its title names a library task, or no
+compound matches it better than that task) is split into its own work -- the library
+task's ``steps``, or preparing, doing and checking it -- never into its whole domain.
+A task that matches a compound task of the method library better is split by that
+compound's method (its primitives, with their own capabilities); anything else gets a
+generic design/build/verify breakdown (with the parent's capabilities). The result is
+then fitted to the level -- SUMMARY 2-3, STANDARD 4-6, DETAILED 7-12 subtasks -- by
+merging neighbours in topological order or splitting the largest steps. When the parent
+has an estimate, it is distributed over the subtasks in proportion to their own
+estimates, in whole cents with the largest-remainder method, so the subtasks add up to
+the parent exactly.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,9 +32,11 @@ from .context import build_effective_context, normalize_context
 from .errors import REASON_INVALID_TASK, REASON_TASK_DESCRIPTION_TOO_VAGUE, PlanningInputError
 from .estimation import library_estimate
 from .htn import _Builder
-from .library import MethodLibrary, ThreePoint, load_library
+from .library import MethodLibrary, PrimitiveTask, ThreePoint, load_library
 from .plan import PRIORITY_ORDER, Priority
+from .recognition import rank_compounds
 from .request_validation import VAGUE_HINT, is_too_vague
+from .slots import Slots, extract_slots, index_text
 from .text import tokenize
 
 __all__ = [
@@ -298,6 +305,106 @@ def _library_steps(builder: _Builder, compound: str) -> tuple[list[_Step], str]:
     return steps, f"library:{compound_name}/{method_name}"
 
 
+LEAF_MARGIN = 0.05
+"""A task is a leaf when its best library task scores at least the best compound's score
+minus this margin (a task named like one step of a domain is that step)."""
+LEAF_MIN_SCORE = 0.45
+"""Minimum library-task score for a task to be treated as that library task."""
+
+
+def _label(task: TaskToDecompose) -> str:
+    label = task.title.strip() or " ".join(task.description.split()[:8])
+    return label if len(label) <= 60 else label[:57].rsplit(" ", 1)[0] + "..."
+
+
+def _leaf_primitive(
+    lib: MethodLibrary, task: TaskToDecompose, tokens: tuple[str, ...], compound_score: float
+) -> tuple[str, float] | None:
+    """The library task this task is, when it is a leaf of some domain rather than a
+    whole domain: its title names a library task, or no compound matches it better
+    than its own library task does."""
+    if task.title.strip():
+        wanted = _plain(task.title)
+        slots = extract_slots((task.title,), {}, lib.technologies)
+        for name in sorted(lib.primitives):
+            prim = lib.primitives[name]
+            if (
+                _plain(slots.render(prim.title)) == wanted
+                or _plain(index_text(prim.title)) == wanted
+            ):
+                return name, 1.0
+    title_tokens = tokenize(task.title) if task.title.strip() else tokens
+    by_title = lib.primitive_index.rank(title_tokens, minimum=LEAF_MIN_SCORE)
+    by_text = lib.primitive_index.rank(tokens, minimum=LEAF_MIN_SCORE)
+    best = max(
+        (by_title[0] if by_title else ("", 0.0), by_text[0] if by_text else ("", 0.0)),
+        key=lambda item: item[1],
+    )
+    if not best[0]:
+        return None
+    title_is_compound = task.title.strip() and any(
+        rank_compounds(lib, title_tokens, minimum=best[1] + LEAF_MARGIN)
+    )
+    if best[1] + LEAF_MARGIN >= compound_score and not title_is_compound:
+        return best
+    return None
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9.]+", text.lower()))
+
+
+def _leaf_steps(
+    prim: PrimitiveTask,
+    label: str,
+    caps: set[str],
+    estimate: ThreePoint,
+    slots: Slots,
+    level: DecompositionLevel,
+) -> list[_Step]:
+    """A leaf's own steps (its ``steps`` in the library), or prepare / do / check of its
+    own words; in sequence, sharing its estimate by weight."""
+    done = prim.acceptance[0] if prim.acceptance else f"'{label}' is done"
+    if prim.steps:
+        parts = [
+            (slots.render(st.title), st.weight, f"'{slots.render(st.title)}' is done")
+            for st in prim.steps
+        ]
+    elif level is DecompositionLevel.DETAILED:
+        parts = [
+            (f"Confirm scope and acceptance: {label}", 1.0, "Scope and acceptance are agreed"),
+            (f"Gather inputs and access: {label}", 1.0, "Inputs and access are in place"),
+            (f"Do the main work: {label}", 3.0, done),
+            (f"Handle the remaining cases: {label}", 2.0, "Edge cases and leftovers are done"),
+            (f"Review and fix: {label}", 1.0, "Review findings are fixed"),
+            (f"Check against acceptance: {label}", 1.0, "Every acceptance criterion is checked"),
+            (f"Hand over and document: {label}", 1.0, "The owner has taken it over"),
+        ]
+    else:
+        parts = [
+            (f"Confirm scope, inputs and access: {label}", 1.0, "Inputs and access are ready"),
+            (label, 3.0, done),
+            (f"Review and fix: {label}", 1.0, "Review findings are fixed"),
+            (f"Check and hand over: {label}", 1.0, "The result is checked and accepted"),
+        ]
+    total = sum(w for _, w, _ in parts)
+    steps = []
+    for i, (title, weight, acceptance) in enumerate(parts):
+        share = weight / total
+        steps.append(
+            _Step(
+                title,
+                f"Part of '{label}': {title}.",
+                set(caps),
+                estimate.scaled(share),
+                prim.priority,
+                (acceptance,),
+                {i - 1} if i else set(),
+            )
+        )
+    return steps
+
+
 def _generic_steps(
     level: DecompositionLevel, label: str, caps: set[str], total: float, priority: str
 ) -> list[_Step]:
@@ -381,8 +488,14 @@ def _split(steps: list[_Step], target: int) -> list[_Step]:
     while len(steps) < target:
         i = max(range(len(steps)), key=lambda k: (steps[k].estimate.expected, -k))
         s = steps[i]
+        titles = {step.title for step in steps}
+        prepare = f"Prepare: {s.title}"
+        if s.title.startswith("Prepare: ") or prepare in titles:
+            prepare, second_title = f"{s.title} (part 1)", f"{s.title} (part 2)"
+        else:
+            second_title = s.title
         first = _Step(
-            f"Prepare: {s.title}",
+            prepare,
             f"Preparation for: {s.description}",
             set(s.capabilities),
             s.estimate.scaled(0.3),
@@ -391,7 +504,7 @@ def _split(steps: list[_Step], target: int) -> list[_Step]:
             set(s.preds),
         )
         second = _Step(
-            s.title,
+            second_title,
             s.description,
             set(s.capabilities),
             s.estimate.scaled(0.7),
@@ -451,9 +564,31 @@ def decompose_task(
     explicit, _ = normalize_context(context or {})
     ctx = build_effective_context(explicit, text)
 
-    ranked = lib.compound_index.rank(tokens, minimum=COMPOUND_MATCH_THRESHOLD)
-    if ranked:
-        builder = _Builder(lib, ctx, tokens)
+    slots = extract_slots((task.title, task.description), context or {}, lib.technologies)
+    ranked = rank_compounds(lib, tokens, minimum=COMPOUND_MATCH_THRESHOLD)
+    leaf = _leaf_primitive(lib, task, tokens, ranked[0][1] if ranked else 0.0)
+    if leaf is not None:
+        name, score = leaf
+        prim = lib.primitives[name]
+        caps = set(prim.capabilities) | parent_caps
+        label = _label(task)
+        base = prim.estimate
+        counts = slots.count_values()
+        for rule in prim.scales if task.estimated_hours is None else ():
+            count = next((counts[k] for k in rule.keys if k in counts), None)
+            if count is None:
+                value = next((ctx.get(k) for k in rule.keys if ctx.get(k) is not None), None)
+                count = value if isinstance(value, (int, float)) else None
+            base = base.scaled(rule.factor(count))
+        steps = _leaf_steps(prim, label, caps, base, slots, level)
+        method = f"library:{name}/steps" if prim.steps else f"leaf:{name}"
+        why = f"A leaf: it is library task '{name}' (score {score:.2f}), not a whole domain; " + (
+            "split into that task's own steps."
+            if prim.steps
+            else "split into preparing, doing and checking its own work."
+        )
+    elif ranked:
+        builder = _Builder(lib, ctx, tokens, slots)
         steps, method = _library_steps(builder, ranked[0][0])
         # Technologies the parent requires land on the library subtasks of their area.
         techs = [c for c in sorted(parent_caps) if c in known_technologies()]
@@ -466,8 +601,7 @@ def decompose_task(
             f"{builder.methods[-1][2]}"
         )
     else:
-        label = task.title.strip() or " ".join(task.description.split()[:8])
-        label = label if len(label) <= 60 else label[:57].rsplit(" ", 1)[0] + "..."
+        label = _label(task)
         caps = parent_caps or set(infer_capabilities(tokens))
         lib_hit = library_estimate(text, lib)
         base = task.estimated_hours or (lib_hit[2] if lib_hit else 8.0)

@@ -16,7 +16,13 @@ from datetime import date, datetime
 from .assessment import assess_plan
 from .assignment import assign_and_schedule
 from .constraints import analyze_constraints
-from .context import build_effective_context, describe_fact, normalize_context
+from .context import (
+    ContextFact,
+    build_effective_context,
+    context_constraints,
+    describe_fact,
+    normalize_context,
+)
 from .events import (
     CompletedEvent,
     PhaseEvent,
@@ -30,6 +36,7 @@ from .library import MethodLibrary, load_library
 from .plan import AppliedRule, Explanation, GeneratedPlan, PlanWarning
 from .request import DEFAULT_CONFIG, PlanningConfig, PlanRequest
 from .request_validation import validate_plan_request
+from .slots import extract_slots
 
 __all__ = ["generate_plan", "generate_plan_events"]
 
@@ -89,13 +96,27 @@ def generate_plan_events(
     lib = library if library is not None else load_library()
     explicit, _ = normalize_context(request.context)
     hours_per_day = float(explicit.get("hours_per_day", config.hours_per_day))
-    text = " ".join(
-        (request.name, request.description, *request.requirements, *request.constraints)
-    )
+    texts = (request.name, request.description, *request.requirements, *request.constraints)
+    text = " ".join(texts)
     context = build_effective_context(explicit, text)
+    team_size = context.get("team_size")
+    slots = extract_slots(
+        texts,
+        request.context,
+        lib.technologies,
+        float(team_size) if isinstance(team_size, (int, float)) else None,
+    )
+    context = context.with_facts(
+        ContextFact(
+            key, value, "inferred", next(c.phrase for c in slots.counts if f"count:{c.noun}" == key)
+        )
+        for key, value in slots.count_values().items()
+    )
+    from_context = context_constraints(request.context)
+    all_constraints = (*request.constraints, *(sentence for _, sentence in from_context))
     tech_stack = context.get("tech_stack", ())
     constraints = analyze_constraints(
-        request.constraints,
+        all_constraints,
         now=now,
         hours_per_day=hours_per_day,
         working_days_per_week=config.working_days_per_week,
@@ -117,6 +138,17 @@ def generate_plan_events(
                 note,
             )
         )
+    for offset, (field, sentence) in enumerate(from_context):
+        if len(request.constraints) + offset not in constraints.understood:
+            warnings.append(
+                PlanWarning(
+                    "CONSTRAINT_NOT_UNDERSTOOD",
+                    f"{field} ('{sentence}') could not be read as a deadline or an effort budget; "
+                    "give a date, a duration ('6 weeks') or hours ('200 hours').",
+                )
+            )
+    if slots.mentioned():
+        assumptions.append("Specifics read from the brief: " + "; ".join(slots.mentioned()) + ".")
     for index, constraint in enumerate(request.constraints):
         if index not in constraints.understood:
             warnings.append(
@@ -145,7 +177,7 @@ def generate_plan_events(
         yield WarningEvent(warning.code, warning.message, 5)
 
     yield PhaseEvent("decomposing", 20, "Matching the method library and decomposing into tasks")
-    draft = build_task_graph(request, lib, context, constraints)
+    draft = build_task_graph(request, lib, context, constraints, slots)
     warnings.extend(draft.warnings)
     assumptions.extend(draft.assumptions)
     for warning in draft.warnings:
@@ -155,7 +187,6 @@ def generate_plan_events(
         yield TaskProposedEvent(task, 25 + (30 * (i + 1)) // max(count, 1))
 
     yield PhaseEvent("assigning", 55, "Assigning tasks to agents")
-    team_size = context.get("team_size")
     workers = (
         int(team_size)
         if isinstance(team_size, (int, float)) and team_size >= 1
@@ -203,6 +234,7 @@ def generate_plan_events(
         constraints,
         agents_given=bool(request.available_agents),
         hours_per_day=hours_per_day,
+        recognition=draft.recognition,
     )
     for warning in assessment.warnings:
         yield WarningEvent(warning.code, warning.message, 95)
@@ -228,6 +260,7 @@ def generate_plan_events(
             request, draft, schedule.makespan, hours_per_day, assessment.confidence, rules
         ),
     )
+    best = draft.recognition.best if draft.recognition is not None else None
     plan = GeneratedPlan(
         name=request.name,
         description=request.description,
@@ -246,6 +279,8 @@ def generate_plan_events(
         warnings=tuple(warnings),
         explanation=explanation,
         context=context.as_pairs(),
+        domain=best.compound if best is not None else "",
+        domain_score=best.score if best is not None else 0.0,
     )
     yield CompletedEvent(plan)
 

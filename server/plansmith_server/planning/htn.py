@@ -30,15 +30,26 @@ import heapq
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .capabilities import infer_capabilities, normalize_capability
 from .constraints import ConstraintAnalysis
 from .context import EffectiveContext, condition_holds, describe_fact
-from .library import STAGES, ContextRule, MethodLibrary, PrimitiveTask, RiskTemplate, ThreePoint
+from .library import (
+    STAGES,
+    ContextRule,
+    MethodLibrary,
+    OrderingRule,
+    PrimitiveTask,
+    RiskTemplate,
+    ThreePoint,
+)
 from .plan import AppliedRule, MethodChoice, PlannedTask, PlanWarning, Priority, RequirementCoverage
+from .recognition import DOMAIN_THRESHOLD, Recognition, rank_compounds, recognize_domain
 from .request import PlanRequest
+from .slots import KIND_AREAS, Slots, context_specifics, specifics_of
 from .text import tokenize
+from .workpackage import size_work_package
 
 __all__ = [
     "DOMAIN_THRESHOLD",
@@ -48,8 +59,6 @@ __all__ = [
     "build_task_graph",
 ]
 
-DOMAIN_THRESHOLD = 0.3
-"""Minimum score of the name+description against a compound to plan that domain."""
 CLAUSE_COMPOUND_THRESHOLD = 0.6
 """A description clause brings in an extra compound only on a strong match."""
 REQ_COMPOUND_THRESHOLD = 0.55
@@ -107,6 +116,7 @@ class DraftPlan:
         rules: Context rules and mandates applied.
         warnings: Problems found while decomposing.
         assumptions: Assumptions made while decomposing.
+        recognition: The domain recognition the plan rests on.
     """
 
     tasks: tuple[PlannedTask, ...]
@@ -116,6 +126,7 @@ class DraftPlan:
     rules: tuple[AppliedRule, ...]
     warnings: tuple[PlanWarning, ...]
     assumptions: tuple[str, ...]
+    recognition: Recognition | None = None
 
 
 def _round_estimate(estimate: ThreePoint) -> tuple[float, float, float]:
@@ -137,11 +148,16 @@ class _Builder:
     """Mutable graph under construction; lives for one `build_task_graph` call."""
 
     def __init__(
-        self, library: MethodLibrary, context: EffectiveContext, query: Sequence[str]
+        self,
+        library: MethodLibrary,
+        context: EffectiveContext,
+        query: Sequence[str],
+        slots: Slots | None = None,
     ) -> None:
         self.lib = library
         self.ctx = context
         self.query = query
+        self.slots = slots if slots is not None else Slots()
         self.nodes: dict[int, _Node] = {}
         self.units: dict[int, _Unit] = {}
         self.by_primitive: dict[str, int] = {}
@@ -192,21 +208,27 @@ class _Builder:
             return self.by_primitive[name]
         prim: PrimitiveTask = self.lib.primitives[name]
         estimate = prim.estimate
-        if prim.scale is not None:
-            count = self.ctx.get(prim.scale.key)
-            estimate = estimate.scaled(
-                prim.scale.factor(count if isinstance(count, (int, float)) else None)
+        for rule in prim.scales:
+            count = next(
+                (
+                    v
+                    for v in (self.ctx.get(k) for k in rule.keys)
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                ),
+                None,
             )
+            estimate = estimate.scaled(rule.factor(count))
+        render = self.slots.render
         key = self.add_node(
             dict(
                 name=name,
-                title=prim.title,
-                description=prim.description,
+                title=render(prim.title),
+                description=render(prim.description),
                 stage=prim.stage,
                 capabilities=set(prim.capabilities),
                 estimate=estimate,
                 priority=prim.priority,
-                acceptance=prim.acceptance,
+                acceptance=tuple(render(a) for a in prim.acceptance),
                 risks=prim.risks,
                 tags=prim.tags,
                 source=source,
@@ -252,7 +274,11 @@ class _Builder:
     ) -> tuple[list[int], list[int], list[int]]:
         """Expand a compound; returns (entry keys, exit keys, all keys)."""
         method_name, reason = self.choose_method(compound_name)
-        method = next(m for m in self.lib.compounds[compound_name].methods if m.name == method_name)
+        compound = self.lib.compounds[compound_name]
+        method = next(m for m in compound.methods if m.name == method_name)
+        change = method.change or compound.change
+        if change and not self.slots.change:
+            self.slots = replace(self.slots, change=self.slots.render(change))
         spans: dict[str, tuple[list[int], list[int]]] = {}
         produced: list[int] = []
         for sub in method.subtasks:
@@ -285,74 +311,78 @@ class _Builder:
         self.compound_units[name] = unit.key
         return keys
 
-    def add_generic_chain(self, text: str, label: str, req_index: int | None) -> list[int]:
+    def add_work_package(self, text: str, label: str, origin: str) -> list[int]:
+        """One task for a piece of the brief nothing in the library covers: titled with
+        the brief's own words and sized by what they say (see ``workpackage.py``)."""
         tokens = tokenize(text)
         caps = set(infer_capabilities(tokens))
         unit = self.new_unit("generic", True)
-        short = _short(text)
-        design_caps = {"ui-ux-design"} if "frontend" in caps else set(caps)
-        steps = (
-            (
-                "design",
-                "Design",
-                design_caps,
-                ThreePoint(2, 4, 8),
-                f"Clarify and design the approach for: {text}",
-                (
-                    f"Approach for '{short}' is written down and reviewed",
-                    "Open questions are answered by the requester",
+        short = _short(text, 90)
+        title = short[:1].upper() + short[1:]
+        sizing = size_work_package(text)
+        key = self.add_node(
+            dict(
+                name=f"generic:{label}",
+                title=title,
+                description=(
+                    f"{origin}: '{' '.join(text.split())}'. No library method covers it, so it "
+                    "is one work package: agree its scope and acceptance with the requester, do "
+                    f"it, and check it. Sized from its words: {sizing.basis}."
                 ),
-            ),
-            (
-                "build",
-                "Build",
-                set(caps),
-                ThreePoint(6, 12, 28),
-                f"Implement: {text}",
-                (
-                    f"'{short}' is implemented as designed",
-                    "Code/configuration is reviewed and merged",
-                ),
-            ),
-            (
-                "verify",
-                "Verify",
-                set(caps),
-                ThreePoint(2, 4, 8),
-                f"Test and demonstrate: {text}",
-                (
-                    f"'{short}' is demonstrated to work (tests or demo)",
+                stage="build",
+                capabilities=caps,
+                estimate=sizing.estimate,
+                priority="MEDIUM",
+                acceptance=(
+                    f"'{_short(text, 60)}' is delivered as stated",
                     "The requester accepts the result",
                 ),
+                risks=(),
+                tags=(),
+                source="generic:work_package",
             ),
+            unit,
         )
-        keys: list[int] = []
-        for stage, verb, step_caps, estimate, description, acceptance in steps:
-            key = self.add_node(
-                dict(
-                    name=f"generic:{label}:{stage}",
-                    title=f"{verb}: {short}",
-                    description=description,
-                    stage=stage,
-                    capabilities=step_caps,
-                    estimate=estimate,
-                    priority="MEDIUM",
-                    acceptance=acceptance,
-                    risks=(),
-                    tags=(),
-                    source=f"generic:{stage}",
-                ),
-                unit,
-            )
-            if keys:
-                self.add_edge(keys[-1], key)
-            keys.append(key)
         if not caps:
             self.assumptions.append(
-                f"No capability could be inferred for '{short}'; its generic tasks can be done by "
-                "any agent."
+                f"No capability could be inferred for '{_short(text)}'; its work package can be "
+                "done by any agent."
             )
-        return keys
+        return [key]
+
+    def apply_orderings(self, orderings: Sequence[OrderingRule]) -> None:
+        """Add the library's tag orderings between tasks of the plan."""
+        for ordering in orderings:
+            before = [k for k, n in self.nodes.items() if set(n.tags) & set(ordering.before)]
+            after = [k for k, n in self.nodes.items() if set(n.tags) & set(ordering.after)]
+            if not before or not after:
+                continue
+            added: list[int] = []
+            for b in before:
+                for a in after:
+                    if b == a or b in self.ancestors(a):
+                        continue
+                    if self.add_edge(b, a):
+                        added.append(a)
+                    else:
+                        self.warnings.append(
+                            PlanWarning(
+                                "ORDERING_CONFLICT",
+                                f"'{self.nodes[b].title}' should precede '{self.nodes[a].title}' "
+                                f"({ordering.name}: {ordering.description}) but the plan already "
+                                "orders them the other way.",
+                            )
+                        )
+            if added:
+                self.rules.append(
+                    (
+                        f"ordering:{ordering.name}",
+                        ordering.description,
+                        f"tasks tagged {', '.join(ordering.before)} and "
+                        f"{', '.join(ordering.after)}",
+                        sorted(set(added)),
+                    )
+                )
 
     # ------------------------------------------------------------------ linking
 
@@ -505,7 +535,9 @@ class _Builder:
 
 
 def _clauses(description: str) -> list[str]:
-    parts = re.split(r"[.;:\n]|,\s|\band then\b|\bplus\b|\bas well as\b|\band\b", description)
+    parts = re.split(
+        r"\.(?=\s|$)|[;:\n]|,\s|\band then\b|\bplus\b|\bas well as\b|\band\b", description
+    )
     return [p.strip() for p in parts if len(tokenize(p)) >= 2]
 
 
@@ -514,6 +546,7 @@ def build_task_graph(
     library: MethodLibrary,
     context: EffectiveContext,
     constraints: ConstraintAnalysis,
+    slots: Slots | None = None,
 ) -> DraftPlan:
     """Decompose a validated request into a task graph.
 
@@ -522,6 +555,8 @@ def build_task_graph(
         library: The method library.
         context: Effective context (explicit + inferred).
         constraints: Understood constraints (mandates are applied here).
+        slots: The brief's specifics (technologies, counts, team size) for the
+            library's placeholders.
 
     Returns:
         The draft plan: tasks in id order plus coverage, methods and rules.
@@ -529,18 +564,18 @@ def build_task_graph(
     all_text = " ".join(
         (request.name, request.description, *request.requirements, *request.constraints)
     )
-    builder = _Builder(library, context, tokenize(all_text))
+    builder = _Builder(library, context, tokenize(all_text), slots)
     lib = library
 
-    # 1. Domain from the name and description.
+    # 1. Domain from the brief (name and description first, requirements as support).
     head = tokenize(f"{request.name}. {request.description}")
-    ranked = lib.compound_index.rank(head, minimum=DOMAIN_THRESHOLD)
-    if ranked:
-        name, score = ranked[0]
-        builder.add_compound(name, "description", score)
+    whole = tokenize(" ".join((request.name, request.description, *request.requirements)))
+    recognition = recognize_domain(lib, head, whole)
+    if recognition.best is not None:
+        builder.add_compound(recognition.best.compound, "description", recognition.best.score)
         for clause in _clauses(request.description):
             tokens = tokenize(clause)
-            c_ranked = lib.compound_index.rank(tokens, minimum=CLAUSE_COMPOUND_THRESHOLD)
+            c_ranked = rank_compounds(lib, tokens, minimum=CLAUSE_COMPOUND_THRESHOLD)
             if not c_ranked or c_ranked[0][0] in builder.compound_units:
                 continue
             in_plan = lib.primitive_index.rank(
@@ -552,6 +587,27 @@ def build_task_graph(
                 builder.add_compound(
                     c_ranked[0][0], f"description ('{_short(clause, 50)}')", c_ranked[0][1]
                 )
+    else:
+        closest = [m for m in recognition.closest(3) if m.lexical > 0]
+        named = (
+            "; closest: "
+            + ", ".join(
+                f"{m.compound} ({lib.compounds[m.compound].title}) {m.score:.2f}"
+                + ("" if m.evidence else " [none of its evidence terms]")
+                + (f" [against: {', '.join(m.negatives)}]" if m.negatives else "")
+                for m in closest
+            )
+            if closest
+            else "; no compound shares its words"
+        )
+        builder.warnings.append(
+            PlanWarning(
+                "DOMAIN_NOT_RECOGNIZED",
+                "No domain of the method library fits this brief (threshold "
+                f"{recognition.threshold:.2f}){named}. The plan is built from the brief's own "
+                "words: one work package per requirement.",
+            )
+        )
 
     # 2. Requirements.
     coverage: list[tuple[int, str, list[int], str, str, float, str]] = []
@@ -583,23 +639,42 @@ def build_task_graph(
             )
             continue
         seen_requirements[normalized] = index
+        if recognition.best is None:
+            keys = builder.add_work_package(requirement, f"r{index}", f"requirements[{index}]")
+            for k in keys:
+                builder.nodes[k].reqs.add(index)
+            coverage.append(
+                (
+                    index,
+                    requirement,
+                    keys,
+                    "generic",
+                    "",
+                    0.0,
+                    "Domain not recognized; one work package titled and sized from this "
+                    "requirement's words.",
+                )
+            )
+            continue
         coverage.append((index, requirement, *_cover_requirement(builder, index, requirement)))
 
-    # No domain and no requirements: plan the description itself generically.
+    # No domain and no requirements: plan the description's own parts.
     if not builder.nodes:
-        builder.add_generic_chain(request.description, "objective", None)
-        builder.warnings.append(
-            PlanWarning(
-                "GENERIC_DECOMPOSITION",
-                "Nothing in the method library matches this request; a generic design -> build -> "
-                "verify plan was made. "
-                "Add requirements to get a more specific plan.",
+        parts = _clauses(request.description) or [request.description]
+        for i, part in enumerate(parts[:12]):
+            builder.add_work_package(part, f"d{i}", "From the description")
+        if recognition.best is not None:  # pragma: no cover - a recognized domain adds tasks
+            builder.warnings.append(
+                PlanWarning("GENERIC_DECOMPOSITION", "Nothing in the method library matched.")
             )
-        )
+
+    if recognition.best is not None:
+        _carry_specifics(builder, request, library, constraints)
 
     # 3-5. Linking, context rules, mandates.
     builder.link_units()
     builder.apply_rules(lib.rules)
+    builder.apply_orderings(lib.orderings)
     builder.apply_mandates(constraints)
     builder.transitive_reduction()
 
@@ -636,6 +711,7 @@ def build_task_graph(
                 acceptance_criteria=node.acceptance,
                 requirement_indexes=tuple(sorted(node.reqs)),
                 source=node.source,
+                tags=tuple(node.tags),
             )
         )
         task_risks.extend((ids[k], risk) for risk in node.risks)
@@ -657,6 +733,7 @@ def build_task_graph(
         rules=tuple(AppliedRule(n, d, t, to_ids(keys)) for n, d, t, keys in builder.rules),
         warnings=tuple(builder.warnings),
         assumptions=tuple(builder.assumptions),
+        recognition=recognition,
     )
 
 
@@ -668,7 +745,7 @@ def _cover_requirement(
     tokens = tokenize(requirement)
     in_plan = lib.primitive_index.rank(tokens, keys=builder.by_primitive)
     _p_name, p_score = in_plan[0] if in_plan else ("", 0.0)
-    compounds = lib.compound_index.rank(tokens)
+    compounds = rank_compounds(lib, tokens)
     c_name, c_score = compounds[0] if compounds else ("", 0.0)
 
     def mark(keys: list[int]) -> list[int]:
@@ -751,13 +828,12 @@ def _cover_requirement(
             score,
             f"Matches library task '{name}' (score {score:.2f}); it was added on its own.",
         )
-    keys = builder.add_generic_chain(requirement, f"r{index}", index)
+    keys = builder.add_work_package(requirement, f"r{index}", f"requirements[{index}]")
     builder.warnings.append(
         PlanWarning(
             "GENERIC_DECOMPOSITION",
             f"requirements[{index}] ('{_short(requirement, 60)}') matched nothing in the method "
-            "library; "
-            "planned as a generic design -> build -> verify chain.",
+            "library; planned as one work package sized from its words.",
         )
     )
     caps = sorted({c for k in keys for c in builder.nodes[k].capabilities})
@@ -767,5 +843,64 @@ def _cover_requirement(
         "generic",
         "",
         0.0,
-        f"No library match; planned as a generic design -> build -> verify chain{inferred}.",
+        f"No library match; planned as one work package{inferred}.",
     )
+
+
+def _carry_specifics(
+    builder: _Builder,
+    request: PlanRequest,
+    library: MethodLibrary,
+    constraints: ConstraintAnalysis,
+) -> None:
+    """Put the brief's specifics in the tasks they belong to: all of them in the plan's
+    scoping task (its first plan/design task), technologies in the tasks of their area,
+    counts in the tasks they size, and what a requirement names in the tasks covering
+    it. Library placeholders already put some in titles; this says the rest."""
+    techs = library.technologies
+    slots = builder.slots
+    plan_level = specifics_of(f"{request.name}. {request.description}", techs, slots)
+    per_requirement = [specifics_of(r, techs, slots) for r in request.requirements]
+    deadlines = {d.constraint for d in constraints.deadlines}
+    for constraint in request.constraints:
+        if constraint not in deadlines:  # what a deadline names is its target, not scope
+            plan_level += specifics_of(constraint, techs, slots)
+    plan_level += context_specifics(request.context)
+    everything = list(dict.fromkeys([*plan_level, *(s for r in per_requirement for s in r)]))
+    if not everything:
+        return
+    mentions = builder.slots.techs
+    counts = builder.slots.count_values()
+    phrases = {f"count:{c.noun}": c.phrase for c in builder.slots.counts}
+    domain_unit = next(iter(builder.compound_units.values()), None)
+    scope_key = None
+    if domain_unit is not None:
+        keys = builder.units[domain_unit].nodes
+        early = [k for k in keys if _STAGE_INDEX[builder.nodes[k].stage] <= _STAGE_INDEX["design"]]
+        scope_key = min(early or keys, key=lambda k: (_STAGE_INDEX[builder.nodes[k].stage], k))
+    for key, node in builder.nodes.items():
+        if key == scope_key:
+            found = everything
+        else:
+            found = [
+                t.label + (f" (from {t.from_version})" if t.from_version else "")
+                for t in mentions
+                if node.capabilities & set(KIND_AREAS.get(t.technology.kind, ()))
+            ]
+            prim = library.primitives.get(node.name)
+            for rule in prim.scales if prim is not None else ():
+                used = next((k for k in rule.keys if k in counts), None)
+                if used is not None:
+                    found.append(phrases[used])
+            for index in sorted(node.reqs):
+                found.extend(per_requirement[index])
+        distinct = list(dict.fromkeys(found))
+        shown = [
+            s
+            for s in distinct
+            if s.lower() not in node.title.lower()
+            and not any(s != o and s.lower() in o.lower() for o in distinct)
+        ]
+        if shown:
+            label = "Brief specifics" if key == scope_key else "In this brief"
+            node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."

@@ -8,8 +8,9 @@ library fails fast with a :class:`~.errors.LibraryError` naming the file and ent
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Any
 from .capabilities import normalize_capability
 from .errors import LibraryError
 from .ranking import TextIndex
-from .text import tokenize
+from .slots import PLAN_SLOTS, Technology, count_key, index_text, parse_placeholders
+from .text import canonical_tokens, tokenize
 
 __all__ = [
     "DEFAULT_LIBRARY_DIR",
@@ -28,9 +30,12 @@ __all__ = [
     "ContextRule",
     "Method",
     "MethodLibrary",
+    "OrderingRule",
+    "Phrase",
     "PrimitiveTask",
     "RiskTemplate",
     "ScaleRule",
+    "StepTemplate",
     "ThreePoint",
     "load_library",
     "validate_library",
@@ -56,6 +61,7 @@ _PRIMITIVE_FIELDS = {
     "tags": False,
     "risks": False,
     "scale": False,
+    "steps": False,
 }
 _COMPOUND_FIELDS = {
     "title": True,
@@ -64,6 +70,9 @@ _COMPOUND_FIELDS = {
     "keywords": True,
     "method": True,
     "cross_link": False,
+    "evidence": False,
+    "negative": False,
+    "change": False,
 }
 _METHOD_FIELDS = {
     "name": True,
@@ -72,6 +81,7 @@ _METHOD_FIELDS = {
     "after": False,
     "when": False,
     "keywords": False,
+    "change": False,
 }
 _RULE_FIELDS = {
     "name": True,
@@ -84,6 +94,10 @@ _RULE_FIELDS = {
 }
 _RISK_FIELDS = {"severity": True, "description": True, "mitigation": True}
 _SCALE_FIELDS = {"key": True, "per_unit": True, "max": True}
+_STEP_FIELDS = {"title": True, "weight": False}
+_ORDERING_FIELDS = {"name": True, "description": True, "before": True, "after": True}
+_TECHNOLOGY_FIELDS = {"name": True, "kind": True, "aliases": False}
+_TOP_LEVEL = ("compound", "primitive", "rule", "ordering", "technology")
 
 
 @dataclass(frozen=True)
@@ -117,20 +131,60 @@ class RiskTemplate:
 
 @dataclass(frozen=True)
 class ScaleRule:
-    """Scale an estimate by a count from the context (e.g. number of services).
+    """Scale an estimate by a count (number of services, jobs, users; team size).
 
-    factor = min(max, 1 + per_unit * (count - 1)), count from ``context[key]``.
+    factor = min(max, 1 + per_unit * (count - 1)), count from the first of ``keys``
+    the effective context holds: a context key (``service_count``, ``team_size``) or
+    ``count:<noun>`` (a count the brief states, e.g. "12 nightly cron jobs").
     """
 
-    key: str
+    keys: tuple[str, ...]
     per_unit: float
     max: float
+
+    @property
+    def key(self) -> str:
+        """The first key (kept for callers that show one)."""
+        return self.keys[0]
 
     def factor(self, count: float | None) -> float:
         """Estimate multiplier for `count` units (1.0 when unknown or <= 1)."""
         if count is None or count <= 1:
             return 1.0
         return min(self.max, 1.0 + self.per_unit * (count - 1.0))
+
+
+@dataclass(frozen=True)
+class StepTemplate:
+    """One of a primitive's own steps (what DecomposeTask splits the leaf into)."""
+
+    title: str
+    weight: float
+
+
+Phrase = tuple[str, ...]
+"""A library term as the canonical tokens of its words (stemmed, "db" -> database);
+the term is present when they occur in the text's tokens in a row."""
+
+
+def phrase_of(text: str) -> Phrase:
+    """The :data:`Phrase` of a library term ("email campaign")."""
+    return tuple(dict.fromkeys(canonical_tokens(text)))
+
+
+def phrase_present(phrase: Phrase, tokens: Sequence[str]) -> bool:
+    """Whether `phrase` occurs in the token sequence: one token anywhere, several as a
+    contiguous run ("new engineer" is not in "hiring engineers for the new team")."""
+    if not phrase:
+        return False
+    if len(phrase) == 1:
+        return phrase[0] in tokens
+    n = len(phrase)
+    first = phrase[0]
+    return any(
+        tokens[i] == first and tuple(tokens[i : i + n]) == phrase
+        for i in range(len(tokens) - n + 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -150,6 +204,10 @@ class PrimitiveTask:
     risks: tuple[RiskTemplate, ...]
     scale: ScaleRule | None
     file: str
+    steps: tuple[StepTemplate, ...] = ()
+    scales: tuple[ScaleRule, ...] = ()
+    """Every scale rule (``scale`` may be one table or an array of them); their factors
+    multiply. ``scale`` is the first."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +221,8 @@ class Method:
         after: ``subtask -> subtasks that must finish first``.
         when: Context conditions; all must hold for the method to be eligible.
         keywords: Extra words that favour this method over its siblings.
+        change: Template naming the change this method makes ("the move to
+            {database}"); overrides the compound's for the ``{change}`` placeholder.
     """
 
     name: str
@@ -171,6 +231,7 @@ class Method:
     after: Mapping[str, tuple[str, ...]]
     when: tuple[tuple[str, Any], ...]
     keywords: tuple[str, ...]
+    change: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,6 +245,38 @@ class CompoundTask:
     keywords: tuple[str, ...]
     methods: tuple[Method, ...]
     cross_link: bool
+    file: str
+    evidence: tuple[tuple[str, Phrase], ...] = ()
+    negative: tuple[tuple[str, Phrase], ...] = ()
+    change: str = ""
+
+    def evidence_found(self, tokens: Sequence[str]) -> tuple[str, ...]:
+        """The `evidence` terms present in `tokens` (all terms when none are declared)."""
+        if not self.evidence:
+            return ("(no evidence required)",)
+        return tuple(term for term, phrase in self.evidence if phrase_present(phrase, tokens))
+
+    def negatives_found(self, tokens: Sequence[str]) -> tuple[str, ...]:
+        """The `negative` terms present in `tokens`."""
+        return tuple(term for term, phrase in self.negative if phrase_present(phrase, tokens))
+
+
+@dataclass(frozen=True)
+class OrderingRule:
+    """Tasks tagged with one of `before` precede tasks tagged with one of `after`
+    whenever both are in a plan (``[[ordering]]`` in a library file).
+
+    Attributes:
+        name: Unique rule name.
+        description: Why this order (shown when the validator reports a violation).
+        before: Tags of the tasks that come first.
+        after: Tags of the tasks that wait for them.
+    """
+
+    name: str
+    description: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
     file: str
 
 
@@ -224,6 +317,8 @@ class MethodLibrary:
         primitive_index: Ranking over primitives (title, keywords, description).
         method_index: Ranking over ``"<compound>/<method>"`` (method keywords and text).
         files: Library files loaded, sorted.
+        orderings: ``[[ordering]]`` rules between tags, in file order.
+        technologies: The vocabulary (``[technology.<key>]``) by key.
     """
 
     primitives: Mapping[str, PrimitiveTask]
@@ -233,6 +328,8 @@ class MethodLibrary:
     primitive_index: TextIndex = field(repr=False, compare=False)
     method_index: TextIndex = field(repr=False, compare=False)
     files: tuple[str, ...] = ()
+    orderings: tuple[OrderingRule, ...] = ()
+    technologies: Mapping[str, Technology] = field(default_factory=dict, compare=False)
 
     def expansion(self, compound: str, method: str) -> tuple[str, ...]:
         """All primitive names a compound's method can produce (nested compounds use
@@ -342,19 +439,39 @@ def _parse_primitive(file: str, name: str, raw: Any) -> PrimitiveTask:
                 check.text(risk["mitigation"], f"risks[{i}].mitigation"),
             )
         )
-    scale = None
-    if "scale" in raw:
-        check.fields(raw["scale"], _SCALE_FIELDS, "scale")
-        per_unit, maximum = raw["scale"]["per_unit"], raw["scale"]["max"]
+    scales = []
+    raw_scales = raw.get("scale", [])
+    for i, rule in enumerate(raw_scales if isinstance(raw_scales, list) else [raw_scales]):
+        where = f"scale[{i}]" if isinstance(raw_scales, list) else "scale"
+        check.fields(rule, _SCALE_FIELDS, where)
+        per_unit, maximum = rule["per_unit"], rule["max"]
         if not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in (per_unit, maximum)
         ):
-            raise check.fail("'scale.per_unit' and 'scale.max' must be numbers")
+            raise check.fail(f"'{where}.per_unit' and '{where}.max' must be numbers")
         if per_unit < 0 or maximum < 1:
-            raise check.fail("'scale.per_unit' must be >= 0 and 'scale.max' >= 1")
-        scale = ScaleRule(
-            check.text(raw["scale"]["key"], "scale.key"), float(per_unit), float(maximum)
+            raise check.fail(f"'{where}.per_unit' must be >= 0 and '{where}.max' >= 1")
+        key_raw = rule["key"]
+        keys = (
+            (check.text(key_raw, f"{where}.key"),)
+            if isinstance(key_raw, str)
+            else check.texts(key_raw, f"{where}.key")
         )
+        scales.append(
+            ScaleRule(tuple(_scale_key(k) for k in keys), float(per_unit), float(maximum))
+        )
+    steps = []
+    for i, step in enumerate(raw.get("steps", [])):
+        if isinstance(step, str):
+            steps.append(StepTemplate(check.text(step, f"steps[{i}]"), 1.0))
+            continue
+        check.fields(step, _STEP_FIELDS, f"steps[{i}]")
+        weight = step.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            raise check.fail(f"steps[{i}].weight must be a positive number")
+        steps.append(StepTemplate(check.text(step["title"], f"steps[{i}].title"), float(weight)))
+    if not isinstance(raw.get("steps", []), list) or len(steps) == 1:
+        raise check.fail("'steps' must list at least two steps")
     return PrimitiveTask(
         name=name,
         title=check.text(raw["title"], "title"),
@@ -367,9 +484,29 @@ def _parse_primitive(file: str, name: str, raw: Any) -> PrimitiveTask:
         keywords=check.texts(raw.get("keywords", []), "keywords", allow_empty=True),
         tags=check.texts(raw.get("tags", []), "tags", allow_empty=True),
         risks=tuple(risks),
-        scale=scale,
+        scale=scales[0] if scales else None,
         file=file,
+        steps=tuple(steps),
+        scales=tuple(scales),
     )
+
+
+def _scale_key(key: str) -> str:
+    """``count:jobs`` and ``count:job`` are the same count; context keys stay as written."""
+    if key.startswith("count:"):
+        return "count:" + count_key(key[len("count:") :])
+    return key
+
+
+def _phrases(check: _Checker, raw: Any, name: str) -> tuple[tuple[str, Phrase], ...]:
+    terms = check.texts(raw, name, allow_empty=True)
+    out = []
+    for term in terms:
+        phrase = phrase_of(term)
+        if not phrase:
+            raise check.fail(f"'{name}' term '{term}' has no content words")
+        out.append((term, phrase))
+    return tuple(out)
 
 
 def _find_cycle(nodes: tuple[str, ...], edges: Mapping[str, tuple[str, ...]]) -> list[str] | None:
@@ -434,6 +571,7 @@ def _parse_method(file: str, compound: str, index: int, raw: Any) -> Method:
         MappingProxyType(after),
         when,
         keywords,
+        check.text(raw["change"], "change") if "change" in raw else "",
     )
 
 
@@ -462,6 +600,35 @@ def _parse_compound(file: str, name: str, raw: Any) -> CompoundTask:
         methods=methods,
         cross_link=cross_link,
         file=file,
+        evidence=_phrases(check, raw.get("evidence", []), "evidence"),
+        negative=_phrases(check, raw.get("negative", []), "negative"),
+        change=check.text(raw["change"], "change") if "change" in raw else "",
+    )
+
+
+def _parse_ordering(file: str, index: int, raw: Any) -> OrderingRule:
+    check = _Checker(file, f"ordering #{index + 1}")
+    check.fields(raw, _ORDERING_FIELDS, "ordering")
+    name = check.text(raw["name"], "name")
+    check = _Checker(file, f"ordering '{name}'")
+    before = check.texts(raw["before"], "before")
+    after = check.texts(raw["after"], "after")
+    if set(before) & set(after):
+        raise check.fail("a tag cannot be both before and after itself")
+    return OrderingRule(name, check.text(raw["description"], "description"), before, after, file)
+
+
+def _parse_technology(file: str, key: str, raw: Any) -> Technology:
+    check = _Checker(file, f"technology '{key}'")
+    check.fields(raw, _TECHNOLOGY_FIELDS, "technology")
+    name = check.text(raw["name"], "name")
+    kind = check.text(raw["kind"], "kind")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
+        raise check.fail(f"kind '{kind}' must be lower_snake_case (it is a placeholder name)")
+    aliases = check.texts(raw.get("aliases", []), "aliases", allow_empty=True)
+    spelled = {key.replace("_", " "), name, *aliases}
+    return Technology(
+        key, name, kind, tuple(sorted({a.strip().lower() for a in spelled if a.strip()})), file
     )
 
 
@@ -494,20 +661,21 @@ def _read(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise LibraryError(path.name, "", f"invalid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"compound", "primitive", "rule"})
+    unknown = sorted(set(data) - set(_TOP_LEVEL))
     if unknown:
         raise LibraryError(
             path.name,
             "",
-            f"unknown top-level key(s) {', '.join(unknown)} (expected compound, primitive, rule)",
+            f"unknown top-level key(s) {', '.join(unknown)} (expected {', '.join(_TOP_LEVEL)})",
         )
-    for key in ("compound", "primitive"):
+    for key in ("compound", "primitive", "technology"):
         if key in data and not isinstance(data[key], dict):
             raise LibraryError(
                 path.name, "", f"'{key}' must be a table of named entries ([{key}.<name>])"
             )
-    if "rule" in data and not isinstance(data["rule"], list):
-        raise LibraryError(path.name, "", "'rule' must be an array of tables ([[rule]])")
+    for key in ("rule", "ordering"):
+        if key in data and not isinstance(data[key], list):
+            raise LibraryError(path.name, "", f"'{key}' must be an array of tables ([[{key}]])")
     return data
 
 
@@ -518,11 +686,13 @@ def _build(directory: Path) -> MethodLibrary:
     primitives: dict[str, PrimitiveTask] = {}
     compounds: dict[str, CompoundTask] = {}
     rules: list[ContextRule] = []
+    orderings: list[OrderingRule] = []
+    technologies: dict[str, Technology] = {}
     seen: dict[str, str] = {}  # name -> "file (kind)" for duplicate detection
 
     def claim(name: str, kind: str, file: str) -> None:
         if name in seen:
-            shown = name.removeprefix("rule:")
+            shown = name.split(":", 1)[1] if kind in ("rule", "ordering", "technology") else name
             raise LibraryError(
                 file, f"{kind} '{shown}'", f"duplicate name (already defined as {seen[name]})"
             )
@@ -541,6 +711,59 @@ def _build(directory: Path) -> MethodLibrary:
             # Rules live in their own namespace (a rule may share a primitive's name).
             claim(f"rule:{rule.name}", "rule", path.name)
             rules.append(rule)
+        for i, raw in enumerate(data.get("ordering", [])):
+            ordering = _parse_ordering(path.name, i, raw)
+            claim(f"ordering:{ordering.name}", "ordering", path.name)
+            orderings.append(ordering)
+        for key, raw in data.get("technology", {}).items():
+            claim(f"technology:{key}", "technology", path.name)
+            technologies[key] = _parse_technology(path.name, key, raw)
+
+    aliases: dict[str, str] = {}
+    for tech in technologies.values():
+        for alias in tech.aliases:
+            if alias in aliases and aliases[alias] != tech.key:
+                raise LibraryError(
+                    tech.file,
+                    f"technology '{tech.key}'",
+                    f"alias '{alias}' is already used by technology '{aliases[alias]}'",
+                )
+            aliases[alias] = tech.key
+    kinds = {t.kind for t in technologies.values()}
+    templated: list[tuple[str, str, str, str]] = []  # file, entry, where, text
+    for prim in primitives.values():
+        entry = f"primitive '{prim.name}'"
+        templated += [(prim.file, entry, "title", prim.title)]
+        templated += [(prim.file, entry, "description", prim.description)]
+        templated += [
+            (prim.file, entry, f"acceptance[{i}]", a) for i, a in enumerate(prim.acceptance)
+        ]
+        templated += [
+            (prim.file, entry, f"steps[{i}]", st.title) for i, st in enumerate(prim.steps)
+        ]
+    for comp in compounds.values():
+        entry = f"compound '{comp.name}'"
+        templated += [(comp.file, entry, "change", comp.change)]
+        templated += [
+            (comp.file, entry, f"method '{m.name}' change", m.change) for m in comp.methods
+        ]
+    for file, entry, where, text in templated:
+        try:
+            placeholders = parse_placeholders(text)
+        except ValueError as exc:
+            raise LibraryError(file, entry, f"{where}: {exc}") from None
+        for ph in placeholders:
+            if ph.kind != "tech" or ph.name in kinds:
+                continue
+            if ph.name in PLAN_SLOTS and not ph.attribute:
+                if ph.name != "change" or not where.endswith("change"):
+                    continue
+            raise LibraryError(
+                file,
+                entry,
+                f"{where}: placeholder '{ph.raw}' names no technology kind "
+                f"(known: {', '.join(PLAN_SLOTS)}, {', '.join(sorted(kinds)) or 'none'})",
+            )
 
     # Cross-file references.
     for compound in compounds.values():
@@ -583,6 +806,28 @@ def _build(directory: Path) -> MethodLibrary:
                     rule.file, f"rule '{rule.name}'", f"refers to unknown primitive '{ref}'"
                 )
 
+    used_tags = {tag for p in primitives.values() for tag in p.tags}
+    for ordering in orderings:
+        for tag in (*ordering.before, *ordering.after):
+            if tag not in used_tags:
+                raise LibraryError(
+                    ordering.file,
+                    f"ordering '{ordering.name}'",
+                    f"no primitive has the tag '{tag}'",
+                )
+    tag_edges: dict[str, set[str]] = {}
+    for ordering in orderings:
+        for a in ordering.after:
+            tag_edges.setdefault(a, set()).update(ordering.before)
+    cycle = _find_cycle(
+        tuple(sorted(tag_edges)), {k: tuple(sorted(v)) for k, v in tag_edges.items()}
+    )
+    if cycle:
+        first = next(o for o in orderings if cycle[0] in o.after or cycle[0] in o.before)
+        raise LibraryError(
+            first.file, f"ordering '{first.name}'", "orderings form a cycle: " + " -> ".join(cycle)
+        )
+
     return MethodLibrary(
         primitives=MappingProxyType(primitives),
         compounds=MappingProxyType(compounds),
@@ -591,6 +836,8 @@ def _build(directory: Path) -> MethodLibrary:
         primitive_index=_primitive_index(primitives),
         method_index=_method_index(compounds),
         files=tuple(p.name for p in files),
+        orderings=tuple(orderings),
+        technologies=MappingProxyType(technologies),
     )
 
 
@@ -604,7 +851,7 @@ def _tokens(*texts: str) -> list[str]:
 def _primitive_index(primitives: Mapping[str, PrimitiveTask]) -> TextIndex:
     return TextIndex(
         {
-            name: (_tokens(p.title, *p.keywords), _tokens(p.description))
+            name: (_tokens(index_text(p.title), *p.keywords), _tokens(index_text(p.description)))
             for name, p in primitives.items()
         }
     )
@@ -624,7 +871,8 @@ def _compound_index(
     # Primitive texts only feed document frequencies, so generic words ("implement",
     # "test") that appear everywhere weigh little when choosing a domain.
     vocabulary = [
-        frozenset(_tokens(p.title, p.description, *p.keywords)) for p in primitives.values()
+        frozenset(_tokens(index_text(p.title), index_text(p.description), *p.keywords))
+        for p in primitives.values()
     ]
     return TextIndex(docs, vocabulary)
 

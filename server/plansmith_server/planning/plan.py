@@ -71,6 +71,8 @@ class PlannedTask:
         start_hours: Scheduled start, working hours from plan start.
         finish_hours: Scheduled finish, working hours from plan start.
         on_critical_path: Whether the task drives the plan's duration.
+        tags: Library tags of the task (``prod_change``, ``rehearsal``, ``access_grant``...),
+            which context rules and orderings act on.
     """
 
     id: str
@@ -89,6 +91,7 @@ class PlannedTask:
     start_hours: float = 0.0
     finish_hours: float = 0.0
     on_critical_path: bool = False
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,8 @@ class PlanWarning:
     Attributes:
         code: Machine code, e.g. ``"CAPABILITY_GAP"``, ``"DEADLINE_AT_RISK"``,
             ``"NO_AGENTS"``, ``"CONSTRAINT_NOT_UNDERSTOOD"``, ``"GENERIC_DECOMPOSITION"``,
-            ``"DEADLINE_NEEDS_NOW"``, ``"DUPLICATE_REQUIREMENT"``.
+            ``"DEADLINE_NEEDS_NOW"``, ``"DUPLICATE_REQUIREMENT"``,
+            ``"DOMAIN_NOT_RECOGNIZED"``, ``"ORDERING_CONFLICT"``.
         message: Human-readable text.
     """
 
@@ -242,7 +246,8 @@ class GeneratedPlan:
         total_effort_hours: Sum of task estimates.
         deadline_hours: Tightest deadline found in constraints, in working hours
             (``None`` when none).
-        confidence: 0-1, how much to trust the plan and its estimates.
+        confidence: Probability (0-1) that a reviewer accepts the plan's structure for
+            this brief, calibrated on labelled briefs (see ``confidence.py``).
         risks: Sorted by severity (highest first), then first appearance.
         assumptions: Facts the planner assumed.
         capability_gaps: Work no given agent can do.
@@ -250,6 +255,9 @@ class GeneratedPlan:
         explanation: Requirement coverage, methods chosen, rules applied.
         context: The effective context used (explicit + inferred), as sorted
             ``(key, value-as-text)`` pairs.
+        domain: The library compound the brief was recognized as (``""`` when none
+            fits: then a ``DOMAIN_NOT_RECOGNIZED`` warning says so).
+        domain_score: Its recognition score, 0-1 (0 when none).
     """
 
     name: str
@@ -269,6 +277,8 @@ class GeneratedPlan:
     warnings: tuple[PlanWarning, ...]
     explanation: Explanation
     context: tuple[tuple[str, str], ...]
+    domain: str = ""
+    domain_score: float = 0.0
 
     def task(self, task_id: str) -> PlannedTask:
         """The task with local id `task_id` (KeyError if absent)."""

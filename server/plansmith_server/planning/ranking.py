@@ -55,6 +55,12 @@ class TextIndex:
         for token_set in all_sets:
             for token in token_set:
                 df[token] = df.get(token, 0) + 1
+        self._postings: dict[str, list[tuple[str, bool]]] = {}
+        for key, doc in self._docs.items():
+            for token in doc.strong:
+                self._postings.setdefault(token, []).append((key, True))
+            for token in doc.weak:
+                self._postings.setdefault(token, []).append((key, False))
         n = max(len(all_sets), 1)
         self._idf = {t: math.log(1.0 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         # Tokens the library never uses still carry meaning ("acme", "stripe"); give them
@@ -119,8 +125,27 @@ class TextIndex:
             keys: Restrict ranking to these documents (default: all).
             minimum: Drop documents scoring below this.
         """
+        scores = self.scores(query)
         candidates = self._docs if keys is None else [k for k in keys if k in self._docs]
-        scored = [(k, self.score(query, k)) for k in candidates]
+        scored = [(k, scores.get(k, 0.0)) for k in candidates]
         scored = [(k, s) for k, s in scored if s >= minimum]
         scored.sort(key=lambda item: (-item[1], item[0]))
         return scored
+
+    def scores(self, query: Sequence[str]) -> dict[str, float]:
+        """:meth:`score` of every document sharing a token with the query (one pass over
+        an inverted index; documents absent score 0)."""
+        distinct = dict.fromkeys(query)
+        total = sum(self.idf(t) for t in distinct)
+        if total <= 0:
+            return {}
+        hits: dict[str, float] = {}
+        for token in distinct:
+            postings = self._postings.get(token)
+            if not postings:
+                continue
+            weight = self.idf(token)
+            for key, strong in postings:
+                hits[key] = hits.get(key, 0.0) + (weight if strong else weight * WEAK_FIELD_WEIGHT)
+        denominator = min(total, SATURATION)
+        return {k: min(1.0, h / denominator) for k, h in hits.items()}

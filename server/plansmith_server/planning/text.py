@@ -14,6 +14,7 @@ from functools import lru_cache
 
 __all__ = [
     "STOPWORDS",
+    "canonical_tokens",
     "content_words",
     "normalize_phrases",
     "stem",
@@ -102,7 +103,6 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "ship": ("launch", "release"),
     "launch": ("launch", "release"),
     "rollout": ("rollout", "deploy"),
-    "hire": ("hire", "onboarding"),
     "newcomer": ("onboarding",),
     "vulnerability": ("vulnerability", "security"),
     "vulnerabilities": ("vulnerability", "security"),
@@ -229,6 +229,19 @@ def tokenize(text: str) -> tuple[str, ...]:
             continue
         for expanded in _SYNONYMS.get(raw, (raw,)):
             tokens.append(stem(expanded))
+    return tuple(tokens)
+
+
+@lru_cache(maxsize=4096)
+def canonical_tokens(text: str) -> tuple[str, ...]:
+    """Like :func:`tokenize`, but each word gives only its canonical token ("db" ->
+    ``database``, "etl" -> ``etl``): for library terms that must occur as written,
+    without the broader words a synonym adds ("etl" also means "data")."""
+    tokens: list[str] = []
+    for raw in _TOKEN_RE.findall(normalize_phrases(text)):
+        if raw in STOPWORDS:
+            continue
+        tokens.append(stem(_SYNONYMS.get(raw, (raw,))[0]))
     return tuple(tokens)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .capabilities import agent_can_do
+from .library import MethodLibrary, load_library
 from .plan import GeneratedPlan
 from .request import AgentSpec
 
@@ -15,6 +16,7 @@ def validate_plan(
     plan: GeneratedPlan,
     agents: Sequence[AgentSpec] = (),
     requirements: Sequence[str] | None = None,
+    library: MethodLibrary | None = None,
 ) -> list[str]:
     """List the problems of a plan (empty list = valid).
 
@@ -22,13 +24,17 @@ def validate_plan(
     cycle; estimates positive with ``optimistic <= estimate <= pessimistic``; every
     assigned agent exists and holds the task's required capabilities (normalized, with
     the capability hierarchy); every requirement is served by at least one task, and
-    requirement indexes are in range; capability-gap tasks are unassigned.
+    requirement indexes are in range; capability-gap tasks are unassigned; the
+    library's ``[[ordering]]`` rules hold (every task tagged with an ordering's
+    ``after`` tag waits, directly or not, for every task tagged with its ``before``
+    tag).
 
     Args:
         plan: The plan to check.
         agents: The agents the plan could use.
         requirements: The requirements to check coverage of (default: the plan's
             objectives).
+        library: Whose orderings to check (default: the packaged library).
     """
     problems: list[str] = []
     reqs = list(plan.objectives if requirements is None else requirements)
@@ -80,6 +86,39 @@ def validate_plan(
             problems.append(
                 f"{task.id} is listed as a capability gap but assigned to '{task.assigned_to}'"
             )
+    if not cycle:
+        lib = library if library is not None else load_library()
+        problems.extend(_ordering_problems(plan, lib))
+    return problems
+
+
+def _ordering_problems(plan: GeneratedPlan, library: MethodLibrary) -> list[str]:
+    by_id = {t.id: t for t in plan.tasks}
+    ancestors: dict[str, set[str]] = {}
+
+    def ancestors_of(task_id: str) -> set[str]:
+        if task_id not in ancestors:
+            seen: set[str] = set()
+            stack = [d for d in by_id[task_id].dependencies if d in by_id]
+            while stack:
+                d = stack.pop()
+                if d not in seen:
+                    seen.add(d)
+                    stack.extend(x for x in by_id[d].dependencies if x in by_id)
+            ancestors[task_id] = seen
+        return ancestors[task_id]
+
+    problems = []
+    for ordering in library.orderings:
+        first = [t for t in plan.tasks if set(t.tags) & set(ordering.before)]
+        then = [t for t in plan.tasks if set(t.tags) & set(ordering.after)]
+        for b in then:
+            for a in first:
+                if a.id != b.id and a.id not in ancestors_of(b.id):
+                    problems.append(
+                        f"{b.id} ('{b.title}') does not wait for {a.id} ('{a.title}'): "
+                        f"ordering {ordering.name} ({ordering.description})"
+                    )
     return problems
 
 

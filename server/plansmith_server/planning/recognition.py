@@ -1,0 +1,167 @@
+"""Which domain a brief belongs to -- or that it belongs to none the library knows.
+
+Every compound task of the library is scored against the brief with the lexical model
+of :mod:`.ranking` (IDF-weighted share of the brief's words that the compound's title,
+keywords and descriptions contain), then gated by the compound's own terms:
+
+* **evidence** -- a compound that declares evidence terms is not a candidate unless
+  one of them occurs ("database" alone does not make a warehouse a database migration);
+* **negative** terms -- each one present multiplies the score by ``NEGATIVE_FACTOR``
+  ("campaign" + "email" pulls a website down).
+
+The domain score is the better of the score on the name + description and a discounted
+score on the whole brief (name, description, requirements), so a short description
+backed by specific requirements is still recognized. A brief is recognized when its
+best compound reaches ``DOMAIN_THRESHOLD``; otherwise the planner says so
+(``DOMAIN_NOT_RECOGNIZED``, naming the closest compounds) and plans from the brief's
+own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .library import MethodLibrary
+
+__all__ = [
+    "DOMAIN_THRESHOLD",
+    "NEGATIVE_FACTOR",
+    "WHOLE_BRIEF_WEIGHT",
+    "DomainMatch",
+    "Recognition",
+    "rank_compounds",
+    "recognize_domain",
+]
+
+DOMAIN_THRESHOLD = 0.4
+"""Minimum domain score for a brief to be planned as that compound."""
+NEGATIVE_FACTOR = 0.4
+"""Score multiplier per negative term of a compound found in the text."""
+WHOLE_BRIEF_WEIGHT = 0.8
+"""Weight of the whole-brief score against the name + description score."""
+
+
+@dataclass(frozen=True)
+class DomainMatch:
+    """One compound's standing for a brief.
+
+    Attributes:
+        compound: Compound task name.
+        score: Gated score in [0, 1] (0 when its evidence is missing).
+        lexical: Score before the evidence and negative gates.
+        evidence: Evidence terms found.
+        negatives: Negative terms found.
+    """
+
+    compound: str
+    score: float
+    lexical: float
+    evidence: tuple[str, ...]
+    negatives: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """The outcome of domain recognition.
+
+    Attributes:
+        best: The recognized compound, or None.
+        ranked: Compounds with a non-zero lexical score, best gated score first.
+        threshold: The threshold applied.
+    """
+
+    best: DomainMatch | None
+    ranked: tuple[DomainMatch, ...]
+    threshold: float
+
+    @property
+    def runner_up(self) -> DomainMatch | None:
+        """The best compound after the recognized one (or the best when none is)."""
+        rest = [m for m in self.ranked if self.best is None or m.compound != self.best.compound]
+        return rest[0] if rest else None
+
+    def closest(self, n: int = 3) -> tuple[DomainMatch, ...]:
+        """The `n` closest compounds with a non-zero lexical score."""
+        return self.ranked[:n]
+
+
+def _match(
+    library: MethodLibrary,
+    name: str,
+    tokens: Sequence[str],
+    gate_tokens: Sequence[str],
+    lexical: float | None = None,
+) -> DomainMatch:
+    compound = library.compounds[name]
+    if lexical is None:
+        lexical = library.compound_index.score(tokens, name)
+    evidence = compound.evidence_found(gate_tokens)
+    negatives = compound.negatives_found(gate_tokens)
+    score = lexical * (NEGATIVE_FACTOR ** len(negatives)) if evidence else 0.0
+    return DomainMatch(name, score, lexical, evidence, negatives)
+
+
+def rank_compounds(
+    library: MethodLibrary,
+    tokens: Sequence[str],
+    *,
+    gate_tokens: Iterable[str] | None = None,
+    minimum: float = 1e-9,
+    keys: Iterable[str] | None = None,
+) -> list[tuple[str, float]]:
+    """Compounds by gated score, best first (ties by name).
+
+    Args:
+        library: The method library.
+        tokens: Query tokens (scored).
+        gate_tokens: Tokens the evidence/negative terms are looked up in (default:
+            `tokens`).
+        minimum: Drop compounds scoring below this.
+        keys: Restrict to these compounds.
+    """
+    gate = tuple(tokens if gate_tokens is None else gate_tokens)
+    lexical = library.compound_index.scores(tokens)
+    names = lexical if keys is None else [k for k in keys if k in lexical]
+    out = []
+    for name in names:
+        if lexical[name] < minimum:
+            continue  # the gates only lower a score
+        m = _match(library, name, tokens, gate, lexical[name])
+        if m.score >= minimum:
+            out.append((name, m.score))
+    out.sort(key=lambda item: (-item[1], item[0]))
+    return out
+
+
+def recognize_domain(
+    library: MethodLibrary,
+    head: Sequence[str],
+    whole: Sequence[str],
+    threshold: float = DOMAIN_THRESHOLD,
+) -> Recognition:
+    """Recognize the brief's domain.
+
+    Args:
+        library: The method library.
+        head: Tokens of the name and description.
+        whole: Tokens of the name, description and requirements.
+        threshold: Minimum gated score.
+    """
+    gate = tuple(whole)
+    head_scores = library.compound_index.scores(head)
+    whole_scores = library.compound_index.scores(whole)
+    matches = []
+    for name in sorted(set(head_scores) | set(whole_scores)):
+        on_head = _match(library, name, head, gate, head_scores.get(name, 0.0))
+        on_whole = _match(library, name, whole, gate, whole_scores.get(name, 0.0))
+        score = max(on_head.score, WHOLE_BRIEF_WEIGHT * on_whole.score)
+        lexical = max(on_head.lexical, WHOLE_BRIEF_WEIGHT * on_whole.lexical)
+        matches.append(
+            DomainMatch(
+                name, round(score, 4), round(lexical, 4), on_whole.evidence, on_whole.negatives
+            )
+        )
+    matches.sort(key=lambda m: (-m.score, -m.lexical, m.compound))
+    best = matches[0] if matches and matches[0].score >= threshold else None
+    return Recognition(best, tuple(matches), threshold)

@@ -1,0 +1,77 @@
+"""Sizing a work package that no library method covers, from its own words.
+
+When the library has nothing for a requirement (or for a whole brief), the planner
+makes one work package of it instead of a design/build/verify chain of a fixed size.
+Its estimate follows what the words say:
+
+* the kind of work: building, migrating, integrating or automating something is
+  larger (12 h most likely) than writing, booking, sending or reviewing (4 h); other
+  work is 6 h;
+* the number of separate pieces it lists ("a venue, a caterer and a band" is three);
+* the largest count it names ("200 guests", "12 cron jobs"): ``1 + 0.3 log2(n)``,
+  at most 4x.
+
+The range is wide (optimistic 0.5x, pessimistic 2.5x the most likely): these are the
+plan's least certain estimates, and the confidence says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .library import ThreePoint
+from .slots import find_counts
+from .text import tokenize
+
+__all__ = ["WorkSizing", "size_work_package"]
+
+_LARGE = frozenset(
+    tokenize(
+        "build implement develop migrate migration integrate integration redesign rewrite "
+        "automate platform replatform refactor overhaul launch rollout roll"
+    )
+)
+_SMALL = frozenset(
+    tokenize(
+        "write send book review update schedule announce notify order buy document draft "
+        "email call invite confirm collect approve sign rename check"
+    )
+)
+_PIECES = re.compile(r",|;|\band\b|\bplus\b|&|\bas well as\b")
+
+
+@dataclass(frozen=True)
+class WorkSizing:
+    """A work package's estimate and how it was reached."""
+
+    estimate: ThreePoint
+    basis: str
+
+
+def size_work_package(text: str) -> WorkSizing:
+    """Estimate one work package from its text."""
+    tokens = tokenize(text)
+    first = tokens[:2]
+    if any(t in _LARGE for t in tokens):
+        base, kind = 12.0, "building/migrating work"
+    elif any(t in _SMALL for t in first):
+        base, kind = 4.0, "a bounded errand"
+    else:
+        base, kind = 6.0, "general work"
+    pieces = [p for p in _PIECES.split(text.lower()) if tokenize(p)]
+    n_pieces = max(1, min(len(pieces), 5))
+    piece_factor = 1.0 + 0.6 * (n_pieces - 1)
+    counts = find_counts(text, 0)
+    biggest = max(counts, key=lambda c: c.number, default=None)
+    count_factor = min(4.0, 1.0 + 0.3 * math.log2(biggest.number)) if biggest else 1.0
+    most_likely = round(base * piece_factor * count_factor * 2) / 2
+    parts = [f"{kind} ({base:g} h)"]
+    if n_pieces > 1:
+        parts.append(f"{n_pieces} pieces (x{piece_factor:.1f})")
+    if biggest:
+        parts.append(f"'{biggest.phrase}' (x{count_factor:.2f})")
+    return WorkSizing(
+        ThreePoint(most_likely * 0.5, most_likely, most_likely * 2.5), ", ".join(parts)
+    )

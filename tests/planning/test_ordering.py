@@ -1,0 +1,83 @@
+"""Library orderings: the work's real order (training -> access -> its first use; a
+rehearsal before the change it rehearses), added by the planner and checked by the
+validator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from plansmith_server.planning import PlanRequest, generate_plan, load_library, validate_plan
+
+from .scenarios import ONBOARDING
+
+NOW = date(2026, 11, 2)
+
+
+def _ancestors(plan, task_id: str) -> set[str]:
+    by_id = {t.id: t for t in plan.tasks}
+    seen: set[str] = set()
+    stack = list(by_id[task_id].dependencies)
+    while stack:
+        tid = stack.pop()
+        if tid not in seen:
+            seen.add(tid)
+            stack.extend(by_id[tid].dependencies)
+    return seen
+
+
+def _id(plan, suffix: str) -> str:
+    return next(t.id for t in plan.tasks if t.source.endswith(suffix))
+
+
+def test_onboarding_training_then_access_then_first_production_change() -> None:
+    plan = generate_plan(ONBOARDING, now=NOW)
+    training = _id(plan, "/onb_security_training")
+    access = _id(plan, "/onb_prod_access")
+    first_change = _id(plan, "/onb_first_change")
+    assert training in _ancestors(plan, access)
+    assert access in _ancestors(plan, first_change)
+    assert validate_plan(plan, ONBOARDING.available_agents) == []
+    by_id = {t.id: t for t in plan.tasks}
+    assert by_id[first_change].start_hours >= by_id[access].finish_hours
+
+
+def test_validator_reports_a_broken_ordering() -> None:
+    plan = generate_plan(ONBOARDING, now=NOW)
+    access = _id(plan, "/onb_prod_access")
+    first_change = _id(plan, "/onb_first_change")
+    walkthrough = _id(plan, "/onb_walkthrough")
+    # The old onboarding order: the first production change waited only for the
+    # walkthroughs, not for production access.
+    broken = replace(
+        plan,
+        tasks=tuple(
+            replace(t, dependencies=(walkthrough,)) if t.id == first_change else t
+            for t in plan.tasks
+        ),
+    )
+    problems = validate_plan(broken, ONBOARDING.available_agents)
+    assert any(
+        f"{first_change} " in p and access in p and "access_before_use" in p for p in problems
+    )
+
+
+def test_rehearsal_precedes_every_production_change() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            "Scheduler move",
+            "Move the 12 nightly cron jobs to Airflow in production.",
+        ),
+        now=NOW,
+    )
+    prod_changes = [t.id for t in plan.tasks if "prod_change" in t.tags]
+    rehearsals = [t.id for t in plan.tasks if "rehearsal" in t.tags]
+    assert prod_changes and len(rehearsals) >= 2  # the parallel run and the staging rehearsal
+    for change in prod_changes:
+        assert set(rehearsals) <= _ancestors(plan, change)
+    assert validate_plan(plan) == []
+
+
+def test_library_declares_the_orderings() -> None:
+    names = {o.name for o in load_library().orderings}
+    assert {"training_before_access", "access_before_use", "rehearsal_before_change"} <= names

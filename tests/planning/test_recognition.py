@@ -1,0 +1,172 @@
+"""Domain recognition: the right domain or an honest "not recognized", never another
+domain's plan; confidence means the plan's structure is likely right."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from plansmith_server.planning import PlanRequest, generate_plan, load_library, validate_plan
+from plansmith_server.planning.text import tokenize
+
+NOW = date(2026, 11, 2)
+
+WEDDING = PlanRequest(
+    name="Our wedding",
+    description="Plan a wedding for 120 guests in Lisbon next June.",
+    requirements=(
+        "Book a venue with a garden",
+        "Hire a caterer and a band",
+        "Send the invitations to 120 guests",
+    ),
+)
+KITCHEN = PlanRequest(
+    name="Kitchen renovation",
+    description="Renovate the kitchen of our flat: new cabinets, worktops and flooring.",
+    requirements=(
+        "Get three quotes from contractors",
+        "Replace the cabinets and worktops",
+        "Lay new tiles on the floor",
+    ),
+)
+
+# The briefs the issue reports as confidently wrong, each with the domain(s) the old
+# planner mistook them for (these wordings reproduce the mistake on the old code).
+CONFIDENTLY_WRONG = {
+    "warehouse_from_postgres": (
+        PlanRequest(
+            name="BigQuery warehouse",
+            description="Set up a BigQuery warehouse fed from our production Postgres database.",
+        ),
+        {"database_migration"},
+    ),
+    "black_friday_email": (
+        PlanRequest(
+            name="Black Friday",
+            description="Black Friday email campaign to our customers.",
+            requirements=("Design the email templates", "Build the landing page"),
+        ),
+        {"web_application"},
+    ),
+    "deploy_update": (
+        PlanRequest(name="Deploy application update", description="Deploy application update"),
+        {"cicd_pipeline"},
+    ),
+    "troubleshoot_db": (
+        PlanRequest(
+            name="Troubleshoot database performance issues",
+            description="Troubleshoot database performance issues",
+        ),
+        {"incident_response"},
+    ),
+    "hiring": (
+        PlanRequest(name="Hiring engineers", description="Hiring engineers for the new team"),
+        {"team_onboarding", "production_deployment"},
+    ),
+}
+
+
+def _plan(request: PlanRequest):
+    return generate_plan(request, now=NOW)
+
+
+@pytest.mark.parametrize("request_", [WEDDING, KITCHEN], ids=["wedding", "kitchen"])
+def test_unknown_domain_is_said_and_planned_from_the_brief(request_: PlanRequest) -> None:
+    plan = _plan(request_)
+    warning = next(w for w in plan.warnings if w.code == "DOMAIN_NOT_RECOGNIZED")
+    assert "closest" in warning.message or "no compound" in warning.message
+    assert plan.domain == ""
+    assert not plan.explanation.methods  # no compound of any domain was expanded
+    assert plan.confidence < 0.4
+    # One work package per requirement, titled with the requirement's own words.
+    assert [t.title for t in plan.tasks] == list(request_.requirements)
+    assert all(t.source == "generic:work_package" for t in plan.tasks)
+    assert validate_plan(plan) == []
+
+
+def test_unknown_domain_work_packages_are_sized_by_their_words() -> None:
+    plan = _plan(WEDDING)
+    by_title = {t.title: t for t in plan.tasks}
+    # Two pieces of work ("a caterer and a band") and a count of 120 guests weigh more than
+    # one booking; the old plan gave every requirement the same 22.3 h chain.
+    assert by_title["Hire a caterer and a band"].estimated_hours > (
+        by_title["Book a venue with a garden"].estimated_hours
+    )
+    assert by_title["Send the invitations to 120 guests"].estimated_hours > (
+        by_title["Book a venue with a garden"].estimated_hours
+    )
+    assert len({t.estimated_hours for t in plan.tasks}) > 1
+
+
+def test_unknown_domain_without_requirements_plans_the_description_parts() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Summer party", "Organise the company summer party; book a boat and order food."
+        )
+    )
+    assert any(w.code == "DOMAIN_NOT_RECOGNIZED" for w in plan.warnings)
+    titles = [t.title for t in plan.tasks]
+    assert titles == ["Organise the company summer party", "Book a boat", "Order food"]
+    assert plan.confidence < 0.4
+
+
+def test_not_recognized_names_the_closest_domains_with_scores() -> None:
+    plan = _plan(CONFIDENTLY_WRONG["troubleshoot_db"][0])
+    warning = next(w for w in plan.warnings if w.code == "DOMAIN_NOT_RECOGNIZED")
+    assert "database_migration" in warning.message or "incident_response" in warning.message
+    assert any(ch.isdigit() for ch in warning.message)
+
+
+@pytest.mark.parametrize("key", sorted(CONFIDENTLY_WRONG))
+def test_confidently_wrong_briefs_never_get_the_other_domains_plan(key: str) -> None:
+    request, wrong = CONFIDENTLY_WRONG[key]
+    lib = load_library()
+    plan = _plan(request)
+    assert not [m.compound for m in plan.explanation.methods if m.compound in wrong]
+    wrong_tasks = {
+        name
+        for compound in wrong
+        for method in lib.compounds[compound].methods
+        for name in lib.expansion(compound, method.name)
+    }
+    assert not [t.title for t in plan.tasks if t.source.rsplit("/", 1)[-1] in wrong_tasks]
+    if not plan.explanation.methods:
+        assert plan.confidence < 0.4
+
+
+def test_deploy_update_is_a_release_and_the_warehouse_a_pipeline() -> None:
+    assert _plan(CONFIDENTLY_WRONG["deploy_update"][0]).domain == "production_deployment"
+    assert _plan(CONFIDENTLY_WRONG["warehouse_from_postgres"][0]).domain == "data_pipeline"
+
+
+def test_evidence_gate_and_negative_terms() -> None:
+    from plansmith_server.planning.recognition import recognize_domain
+
+    lib = load_library()
+    head = tokenize("Analytics. Load our Postgres database into a BigQuery warehouse.")
+    recognition = recognize_domain(lib, head, head)
+    migration = next(m for m in recognition.ranked if m.compound == "database_migration")
+    # The words match a database migration well, but nothing says migrate/upgrade/move,
+    # and "warehouse"/"bigquery" point elsewhere.
+    assert migration.lexical > 0.3  # what the old planner needed to plan a migration
+    assert migration.score == 0.0
+    assert not migration.evidence
+    assert "warehouse" in migration.negatives
+
+
+def test_confidence_is_higher_for_recognized_plans() -> None:
+    from plansmith_server.planning.confidence import UNRECOGNIZED_CAP
+
+    recognized = _plan(
+        PlanRequest(
+            "Orders DB upgrade",
+            "Upgrade the orders MySQL database from 5.7 to 8.0.",
+            ("Rehearse on staging", "No data loss"),
+        )
+    )
+    unknown = _plan(WEDDING)
+    assert recognized.domain == "database_migration"
+    assert recognized.confidence >= 0.6
+    assert unknown.confidence <= UNRECOGNIZED_CAP
+    assert recognized.confidence - unknown.confidence >= 0.2

@@ -1,0 +1,201 @@
+"""The brief's specifics reach the plan: names, versions, tools and counts in titles;
+counts and team size in estimates; nested context read as structure; deadlines,
+timelines and budgets from the context."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from plansmith_server.planning import PlanRequest, generate_plan, load_library
+
+NOW = date(2026, 11, 2)
+
+
+def _plan(request: PlanRequest):
+    return generate_plan(request, now=NOW)
+
+
+def _task(plan, source_suffix: str):
+    return next(t for t in plan.tasks if t.source.endswith(source_suffix))
+
+
+def test_database_names_and_versions_reach_the_titles() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Orders DB upgrade",
+            "Upgrade the orders MySQL database from 5.7 to 8.0 in production.",
+        )
+    )
+    assert plan.domain == "database_migration"
+    titles = [t.title for t in plan.tasks]
+    assert "Rehearse the move to MySQL 8.0 end-to-end on staging" in titles
+    assert "Execute the MySQL 8.0 upgrade in the maintenance window" in titles
+    assert "Test application compatibility against MySQL 8.0" in titles
+    assert not any("{" in t.title or "{" in t.description for t in plan.tasks)
+
+
+def test_cron_jobs_count_and_orchestrator_reach_the_titles() -> None:
+    plan = _plan(PlanRequest("Scheduler move", "Move the 12 nightly cron jobs to Airflow."))
+    assert plan.domain == "job_scheduler_migration"
+    titles = [t.title for t in plan.tasks]
+    assert "Port the 12 nightly cron jobs to Airflow DAGs" in titles
+    assert "Switch each job to Airflow and disable its cron entry" in titles
+
+
+def test_placeholders_fall_back_when_the_brief_is_silent() -> None:
+    plan = _plan(PlanRequest("Scheduler move", "Move our crontab jobs onto an orchestrator."))
+    assert plan.domain == "job_scheduler_migration"
+    titles = [t.title for t in plan.tasks]
+    assert "Port the jobs to orchestrator DAGs" in titles
+    assert not any("{" in t.title or "}" in t.title for t in plan.tasks)
+
+
+def test_counts_scale_estimates() -> None:
+    few = _plan(PlanRequest("Scheduler move", "Move the 3 nightly cron jobs to Airflow."))
+    many = _plan(PlanRequest("Scheduler move", "Move the 40 nightly cron jobs to Airflow."))
+    assert _task(many, "/jobs_port").estimated_hours > 5 * _task(few, "/jobs_port").estimated_hours
+    assert many.total_effort_hours > few.total_effort_hours
+
+
+def test_number_of_newcomers_scales_onboarding() -> None:
+    one = _plan(PlanRequest("Onboarding", "Onboard a new engineer joining the payments team."))
+    five = _plan(PlanRequest("Onboarding", "Onboard 5 new engineers joining the payments team."))
+    assert one.domain == five.domain == "team_onboarding"
+    assert _task(five, "/onb_environment").estimated_hours > (
+        3 * _task(one, "/onb_environment").estimated_hours
+    )
+
+
+def test_team_size_scales_training_estimates() -> None:
+    brief = "Set up a CI/CD pipeline with GitHub Actions for our services."
+    small = _plan(PlanRequest("CI", brief))
+    big = _plan(PlanRequest("CI", brief, context={"team": {"size": 20}}))
+    assert _task(big, "/ci_adoption").estimated_hours > _task(small, "/ci_adoption").estimated_hours
+
+
+def test_nested_context_is_read_as_structure() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Orders DB upgrade",
+            "Upgrade the orders database in production.",
+            context={
+                "database": {"engine": "MySQL", "version": "8.0", "from_version": "5.7"},
+                "team": {"size": 5, "lead": "Ana"},
+            },
+        )
+    )
+    context = dict(plan.context)
+    assert context["database.engine"] == "mysql"
+    assert context["team_size"] == "5"
+    assert not any("{" in value for value in context.values())  # no str(dict)
+    assert any("MySQL 8.0" in t.title for t in plan.tasks)
+    assert any("5 parallel worker" in a for a in plan.assumptions)
+
+
+def test_nested_context_lists_give_counts() -> None:
+    services = [{"name": f"svc-{i}"} for i in range(8)]
+    plan = _plan(
+        PlanRequest(
+            "Release",
+            "Zero-downtime deployment of the new version to production.",
+            context={"services": services},
+        )
+    )
+    assert dict(plan.context)["service_count"] == "8"
+
+
+def test_context_deadline_timeline_and_budget_act_as_constraints() -> None:
+    brief = "Move the 12 nightly cron jobs to Airflow."
+    dated = _plan(PlanRequest("Jobs", brief, context={"deadline": "2026-11-16"}))
+    assert dated.deadline_hours == 80.0
+    assert any(r.name == "deadline" for r in dated.explanation.rules_applied)
+    timeline = _plan(PlanRequest("Jobs", brief, context={"project": {"timeline": "1 week"}}))
+    assert timeline.deadline_hours == 40.0
+    assert any(w.code == "DEADLINE_AT_RISK" for w in timeline.warnings)
+    weeks = _plan(PlanRequest("Jobs", brief, context={"timeline": {"weeks": 3}}))
+    assert weeks.deadline_hours == 120.0
+    budget = _plan(PlanRequest("Jobs", brief, context={"budget": "20 hours"}))
+    assert any(w.code == "BUDGET_AT_RISK" for w in budget.warnings)
+
+
+def test_unreadable_context_budget_is_reported() -> None:
+    plan = _plan(PlanRequest("Jobs", "Move the cron jobs to Airflow.", context={"budget": 50000}))
+    assert any(
+        w.code == "CONSTRAINT_NOT_UNDERSTOOD" and "context.budget" in w.message
+        for w in plan.warnings
+    )
+
+
+def test_counts_with_their_nouns() -> None:
+    from plansmith_server.planning.slots import find_counts
+
+    found = {
+        c.noun: (c.number, c.phrase)
+        for c in find_counts(
+            "Move the 12 nightly cron jobs, onboard three backend engineers, email 200k "
+            "subscribers; within 2 weeks, p95 under 200 ms, version 3.4 of all services",
+            0,
+        )
+    }
+    assert found == {
+        "job": (12.0, "12 nightly cron jobs"),
+        "engineer": (3.0, "three backend engineers"),
+        "subscriber": (200000.0, "200k subscribers"),
+    }
+
+
+def test_technologies_with_versions_and_roles() -> None:
+    from plansmith_server.planning.slots import extract_slots
+
+    lib = load_library()
+    slots = extract_slots(("Migrate from MySQL 5.7 to PostgreSQL 16",), {}, lib.technologies)
+    assert slots.render("{database}") == "PostgreSQL 16"
+    assert slots.render("{database.source}") == "MySQL"
+    assert slots.render("{warehouse|the warehouse}") == "the warehouse"
+    upgrade = extract_slots(("Upgrade PostgreSQL 12 to 15",), {}, lib.technologies)
+    assert upgrade.render("{database.name} {database.from} -> {database.version}") == (
+        "PostgreSQL 12 -> 15"
+    )
+
+
+def test_release_subject_and_version_reach_the_deploy_task() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Deploy application update",
+            "Deploy application update",
+            requirements=("Release version 2.8.1 of the customer portal",),
+            context={"environment": "production", "service": "customer-portal"},
+        )
+    )
+    assert plan.domain == "production_deployment"
+    titles = [t.title for t in plan.tasks]
+    assert "Deploy customer-portal 2.8.1 to production with a rolling update" in titles
+    assert "Rehearse the customer-portal 2.8.1 deployment end-to-end on staging" in titles
+
+
+def test_people_named_in_the_brief_reach_the_onboarding_tasks() -> None:
+    plan = _plan(
+        PlanRequest("Onboarding", "Onboard Maria and Tom, two backend engineers joining us.")
+    )
+    assert plan.domain == "team_onboarding"
+    assert any(t.title.endswith("access for Maria and Tom") for t in plan.tasks)
+
+
+def test_specifics_are_carried_to_the_tasks_they_belong_to() -> None:
+    plan = _plan(
+        PlanRequest(
+            "MySQL 8.0 upgrade",
+            "Upgrade the billing database from MySQL 5.7 to MySQL 8.0 on AWS RDS.",
+            requirements=("Check the 12 stored procedures for 8.0 incompatibilities",),
+            context={"environment": "production"},
+        )
+    )
+    scope = plan.tasks[0]
+    assert "Brief specifics:" in scope.description
+    for specific in ("MySQL 8.0 (from 5.7)", "Amazon RDS", "12 stored procedures"):
+        assert specific in scope.description
+    covering = [t for t in plan.tasks if 0 in t.requirement_indexes]
+    assert covering and all("12 stored procedures" in t.description for t in covering)
+    # A technology goes to the tasks of its area, not to every task.
+    approval = next(t for t in plan.tasks if t.source.endswith("/change_approval"))
+    assert "MySQL" not in approval.description
