@@ -6,7 +6,7 @@ import itertools
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, json_format
 
 from plansmith.v1 import agent_pb2, plan_pb2, planning_service_pb2_grpc, task_pb2
 from plansmith.v1 import plan_service_pb2 as ps
@@ -584,3 +584,39 @@ async def test_a_plan_whose_summary_dependencies_explode_is_refused_clearly(plan
         info = details_of(e.value)["ErrorInfo"]
         assert info.reason == "PLAN_TOO_INTERCONNECTED"
         assert "more than 1,000,000 dependencies" in e.value.details()
+
+
+README_BRIEF = {
+    "name": "Orders DB upgrade",
+    "description": "Upgrade the orders PostgreSQL database from 12 to 15 in production",
+    "requirements": ["Upgrade PostgreSQL 12 to 15", "No data loss"],
+    "constraints": ["within 3 weeks"],
+    "available_agents": [
+        {"id": "dba", "capabilities": ["DBA", "PostgreSQL"]},
+        {"id": "ops", "capabilities": ["DevOps engineer", "Kubernetes"]},
+    ],
+    "context": {"environment": "production", "backup_required": True, "downtime_allowed": False},
+}
+
+
+async def test_the_readme_plan_forecasts_no_less_than_its_schedule(sched):
+    # The README's database plan, stored, optimized and applied: its schedule (each agent
+    # one task at a time) at most-likely durations took 88.5 h, and the simulation, which
+    # ignored the agents, forecast a median of 77 h. Durations skewed towards their
+    # pessimistic ends cannot make the plan as assigned faster than that.
+    gen = await sched.GeneratePlan(
+        json_format.ParseDict({"brief": README_BRIEF, "persist": True}, pb.GeneratePlanRequest())
+    )
+    plan_id = gen.result.plan.id
+    opt = await sched.OptimizePlan(
+        pb.OptimizePlanRequest(
+            plan_id=plan_id, time_limit=duration_pb2.Duration(seconds=5), apply=True
+        )
+    )
+    r = await sched.AnalyzePlan(pb.AnalyzePlanRequest(plan_id=plan_id, seed=1))
+    schedule = r.critical_path.resource_constrained_duration_hours
+    assert schedule == pytest.approx(opt.duration_after_hours)
+    assert schedule > r.critical_path.duration_hours  # the agents lengthen this plan
+    ra = r.risk_assessment
+    assert ra.samples == schedules.DEFAULT_SAMPLES and ra.p50_hours >= schedule
+    assert ra.p50_hours <= ra.p80_hours <= ra.p95_hours

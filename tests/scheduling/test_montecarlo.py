@@ -1,13 +1,22 @@
-"""Monte Carlo forecast: determinism, analytic cases, criticality."""
+"""Monte Carlo forecast: determinism, analytic cases, criticality, agents' capacity."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from plansmith_server.scheduling import Distribution, PlanTask, forecast
+from plansmith_server.scheduling import (
+    Distribution,
+    PlanTask,
+    Priority,
+    TaskStatus,
+    cpm_for_tasks,
+    forecast,
+    schedule_current_plan,
+)
 from plansmith_server.scheduling.montecarlo import MAX_CHUNK_CELLS, SimulationCancelled, simulate
 
 
@@ -149,3 +158,97 @@ def test_chunks_of_large_graphs_are_bounded_in_cells() -> None:
     )
     assert len(asked) == 3
     assert sim.totals.tolist() == [1.0] * 1_001
+
+
+# ---- The plan as assigned: an agent does one task at a time -------------------------
+
+
+def fixed(task_id: str, hours: float, agent: str | None = None, deps=(), **kw) -> PlanTask:
+    """A task whose three-point estimate has no spread."""
+    return PlanTask(
+        task_id,
+        dependencies=deps,
+        estimate_hours=hours,
+        optimistic_hours=hours,
+        pessimistic_hours=hours,
+        assigned_agent=agent,
+        **kw,
+    )
+
+
+def test_tasks_on_one_agent_take_the_sum_of_their_durations_in_every_sample() -> None:
+    # Fixed durations: every sample is 2 + 3 + 4, not the longest task (4).
+    f = forecast([fixed("a", 2, "ann"), fixed("b", 3, "ann"), fixed("c", 4, "ann")], seed=1)
+    assert f.p50 == f.p95 == f.mean == pytest.approx(9)
+    assert all(c == 1.0 for c in f.criticality.values())
+    # Sampled durations: the distribution of the sums. The same draws per task as a
+    # dependency chain of the same tasks (which takes their sum by definition).
+    spread = [
+        PlanTask(i, estimate_hours=h, optimistic_hours=h / 2, pessimistic_hours=3 * h)
+        for i, h in (("a", 2), ("b", 3), ("c", 4))
+    ]
+    on_ann = forecast([replace(t, assigned_agent="ann") for t in spread], seed=3, samples=5000)
+    chain = forecast(
+        [
+            spread[0],
+            replace(spread[1], dependencies=("a",)),
+            replace(spread[2], dependencies=("b",)),
+        ],
+        seed=3,
+        samples=5000,
+    )
+    assert (on_ann.p50, on_ann.p80, on_ann.p95, on_ann.mean) == pytest.approx(
+        (chain.p50, chain.p80, chain.p95, chain.mean), rel=1e-12
+    )
+    unassigned = forecast(spread, seed=3, samples=5000)
+    assert on_ann.p50 > unassigned.p95
+
+
+def test_an_agent_busy_elsewhere_lengthens_the_forecast_beyond_the_critical_path() -> None:
+    # Dependencies alone: a1 and b1 in parallel, then "end": 4 + 1 = 5 h. But a2 also sits
+    # on ann, ahead of a1 in priority: ann works 4 + 4 before "end" can start: 9 h.
+    tasks = [
+        fixed("a2", 4, "ann", priority=Priority.HIGH),
+        fixed("a1", 4, "ann"),
+        fixed("b1", 3, "bob"),
+        fixed("end", 1, "bob", deps=("a1", "b1")),
+    ]
+    assert cpm_for_tasks(tasks).project_duration == pytest.approx(5)
+    f = forecast(tasks, seed=0, samples=1000)
+    assert f.p50 == f.p95 == pytest.approx(9)
+    assert f.criticality == {"a2": 1.0, "a1": 1.0, "b1": 0.0, "end": 1.0}
+
+
+def test_without_spread_every_sample_is_the_current_plan_schedule() -> None:
+    # Priorities, dependencies across agents, unassigned work, a running task and a done
+    # one: the simulation at fixed durations is the current-plan list schedule. There, ann
+    # runs "run" (0-3), waits for v's dependencies (w ends at 10), so the serial SGS
+    # slips q (listed after x) into the gap at 3-5, and x goes last: 12-20.
+    tasks = [
+        fixed("run", 3, "ann", status=TaskStatus.IN_PROGRESS),
+        fixed("done", 5, "bob", status=TaskStatus.DONE),
+        fixed("x", 8, "ann", deps=("done",), priority=Priority.LOW),
+        fixed("y", 6, "bob", priority=Priority.CRITICAL),
+        fixed("z", 1, "bob", deps=("run",)),
+        fixed("w", 4, None, deps=("y",)),
+        fixed("v", 2, "ann", deps=("w", "z"), priority=Priority.HIGH),
+        fixed("q", 2, "ann", priority=Priority.LOW),
+    ]
+    current = schedule_current_plan(tasks)
+    assert {a.activity_id: a.start for a in current.activities if a.agent == "ann"} == {
+        "run": 0,
+        "q": 3,
+        "v": 10,
+        "x": 12,
+    }
+    assert current.makespan == 20 > cpm_for_tasks(tasks).project_duration
+    f = forecast(tasks, seed=2, samples=500)
+    assert f.p50 == f.p95 == pytest.approx(20)
+
+
+def test_the_schedule_passed_in_gives_the_same_forecast() -> None:
+    tasks = [
+        PlanTask(f"t{i}", estimate_hours=1 + i % 4, assigned_agent=f"g{i % 3}") for i in range(12)
+    ]
+    own = forecast(tasks, seed=4, samples=800)
+    assert forecast(tasks, seed=4, samples=800, schedule=schedule_current_plan(tasks)) == own

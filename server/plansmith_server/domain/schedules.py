@@ -313,14 +313,11 @@ class ScheduleBook:
 
         def run() -> Analysis:
             util = risk = None
-            # Every analysis starts from the critical path; utilization and the reported
-            # critical chain from the current plan's schedule: each is computed once.
+            # Every analysis starts from the critical path; utilization, the reported
+            # critical chain and the simulation's agent sequences from the current plan's
+            # schedule: each is computed once.
             cpm = scheduling.cpm_for_tasks(snap.work)
-            current = (
-                scheduling.schedule_current_plan(snap.work, snap.agents)
-                if wanted & {ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION}
-                else None
-            )
+            current = scheduling.schedule_current_plan(snap.work, snap.agents)
             if ANALYSIS_UTILIZATION in wanted:
                 util = scheduling.analyze_utilization(
                     snap.work, snap.agents, cpm=cpm, schedule=current
@@ -335,6 +332,7 @@ class ScheduleBook:
                         seed=rng_seed,
                         top_drivers=10,
                         cpm=cpm,
+                        schedule=current,
                         cancelled=lambda: stop.stopped,
                     )
             if ANALYSIS_CRITICAL_PATH not in wanted:

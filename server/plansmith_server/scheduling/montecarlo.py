@@ -2,10 +2,14 @@
 
 Durations are drawn per task from three-point estimates (optimistic, most likely,
 pessimistic) as a ``tasks x samples`` matrix. The longest path is computed for all samples
-at once, level by level (see :mod:`.cpm`): a level's earliest starts are one
-``np.maximum.reduceat`` over the finishes of its incoming edges' sources. A backward pass
-the same way gives each sample's slack; a task is critical in a sample when its slack is
-zero, and its criticality index is the share of such samples.
+at once, level by level (see :mod:`.cpm`): a level's earliest starts are the maximum over
+the finishes of its incoming edges' sources, a few numpy steps per level (see
+`_Segment`). A backward pass the same way gives each sample's slack; a task is critical in
+a sample when its slack is zero, and its criticality index is the share of such samples.
+
+The graph is any DAG: the risk assessment passes the plan's dependencies plus each agent's
+sequence of tasks (:mod:`.agent_sequence`), so that every sample is a schedule of the plan
+as assigned, one task at a time per agent.
 
 Distribution: triangular by default (exact inverse-CDF sampling, fast, its mean
 ``(a + m + b) / 3`` gives pessimistic tails more weight than PERT); PERT-beta
@@ -68,27 +72,77 @@ class SimulationResult:
     correlation: FloatArray
 
 
-def _level_segments(
-    lv: Levels, key: IntArray, other: IntArray
-) -> list[tuple[IntArray, IntArray, IntArray, IntArray]]:
-    """Per level of `lv`: its nodes, then the edges whose `key` end lies on that level,
-    sorted by (level, key): their `other` ends, where each key's run starts, and the
-    key of each run."""
+#: Edges into one node reduced by one numpy step each, rank by rank (see `_Segment`);
+#: a node with more takes one more step for the rest.
+RANKS = 8
+
+
+@dataclass(frozen=True, eq=False)
+class _Segment:
+    """The edges that meet one level's nodes at their `key` end, ready to reduce.
+
+    For each key node ``keys[j]``, the reduction over its edges' `other` ends: rank 0
+    (each key's first edge) is one gather, each further rank up to ``RANKS`` one gather
+    and one elementwise max/min over the keys that have that many edges, and the rest
+    of a key with more, one reduction of its own. ``np.ufunc.reduceat`` along the node
+    axis did the same in one call per level but ran ~20 times slower than a copy of its
+    input, which made deep graphs (an agent's sequence of tasks is a chain) slow.
+
+    Attributes:
+        nodes: The level's nodes.
+        keys: Its nodes that have edges.
+        first: The `other` end of each key's first edge.
+        ranks: Per further rank: positions in `keys` having such an edge, and its
+            `other` ends.
+        rest: Per key with more than `RANKS` edges: its position and its remaining
+            edges' `other` ends.
+    """
+
+    nodes: IntArray
+    keys: IntArray
+    first: IntArray
+    ranks: tuple[tuple[IntArray, IntArray], ...]
+    rest: tuple[tuple[int, IntArray], ...]
+
+    def reduce(self, ufunc: np.ufunc, x: FloatArray) -> FloatArray:
+        """``ufunc`` over the rows of `x` at each key's `other` ends: ``keys x samples``."""
+        out = x[self.first]
+        for pos, other in self.ranks:
+            if len(pos) == len(out):
+                ufunc(out, x[other], out=out)
+            else:
+                out[pos] = ufunc(out[pos], x[other])
+        for j, other in self.rest:
+            ufunc(out[j], ufunc.reduce(x[other], axis=0), out=out[j])
+        return out
+
+
+def _level_segments(lv: Levels, key: IntArray, other: IntArray) -> list[_Segment]:
+    """Per level of `lv`: its nodes and the edges whose `key` end lies on that level."""
     lvl = lv.level
     order = np.lexsort((key, lvl[key])) if len(key) else np.zeros(0, np.int64)
     ks, os_ = key[order], other[order]
     eb = np.searchsorted(lvl[ks], np.arange(lv.count + 1))
     out = []
+    empty = np.zeros(0, np.int64)
     for k in range(lv.count):
         nodes = lv.order[lv.bounds[k] : lv.bounds[k + 1]]
         a, b = eb[k], eb[k + 1]
-        seg = ks[a:b]
-        if len(seg):
-            first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-            keys = seg[first]
-        else:
-            first = keys = np.zeros(0, np.int64)
-        out.append((nodes, os_[a:b], first, keys))
+        seg, oth = ks[a:b], os_[a:b]
+        if not len(seg):
+            out.append(_Segment(nodes, empty, empty, (), ()))
+            continue
+        starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+        counts = np.diff(np.r_[starts, len(seg)])
+        ranks = []
+        for r in range(1, min(int(counts.max()), RANKS)):
+            pos = np.flatnonzero(counts > r)
+            ranks.append((pos, oth[starts[pos] + r]))
+        rest = tuple(
+            (int(j), oth[starts[j] + RANKS : starts[j] + counts[j]])
+            for j in np.flatnonzero(counts > RANKS)
+        )
+        out.append(_Segment(nodes, seg[starts], oth[starts], tuple(ranks), rest))
     return out
 
 
@@ -128,11 +182,20 @@ def sample_durations(
         )
         return a + width * x
     u = rng.random((len(low), size))
-    fc = (m - a) / safe
-    left = a + np.sqrt(u * safe * (m - a))
-    right = b - np.sqrt((1.0 - u) * safe * (b - m))
-    out = np.where(u < fc, left, right)
-    return np.where(width > 0, out, a)
+    # Inverse CDF, both branches computed in place (a chunk is millions of cells).
+    is_left = u < (m - a) / safe
+    left = u * (safe * (m - a))
+    np.sqrt(left, out=left)
+    left += a
+    right = np.subtract(1.0, u, out=u)
+    right *= safe * (b - m)
+    np.sqrt(right, out=right)
+    np.subtract(b, right, out=right)
+    out = np.where(is_left, left, right)
+    point = np.flatnonzero(width[:, 0] <= 0)
+    if len(point):
+        out[point] = a[point]
+    return out
 
 
 def simulate(
@@ -188,21 +251,18 @@ def simulate(
         c = min(chunk, samples - done)
         d = sample_durations(rng, lo, mo, hi, c, distribution)
         ef = np.empty((n, c))
-        for nodes, esrc, first, targets in plan.fwd:
-            if len(esrc):
-                es_t = np.maximum.reduceat(ef[esrc], first, axis=0)
-                ef[nodes] = d[nodes]
-                ef[targets] += es_t
-            else:
-                ef[nodes] = d[nodes]
+        for seg in plan.fwd:
+            ef[seg.nodes] = d[seg.nodes]
+            if len(seg.keys):
+                ef[seg.keys] += seg.reduce(np.maximum, ef)
         total = ef[plan.sinks].max(axis=0) if n else np.zeros(c)
         # Backward pass: latest finish; reuse a buffer for latest starts.
         ls = np.empty((n, c))
-        for nodes, edst, first, owners in reversed(plan.bwd):
-            ls[nodes] = total - d[nodes]
-            if len(edst):
-                lf_o = np.minimum.reduceat(ls[edst], first, axis=0)
-                ls[owners] = np.minimum(lf_o, total) - d[owners]
+        for seg in reversed(plan.bwd):
+            ls[seg.nodes] = total - d[seg.nodes]
+            if len(seg.keys):
+                owners = seg.keys
+                ls[owners] = np.minimum(seg.reduce(np.minimum, ls), total) - d[owners]
         slack = ls - (ef - d)
         tol = 1e-9 * np.maximum(total, 1.0)
         crit += np.count_nonzero(slack <= tol, axis=1)

@@ -1,5 +1,14 @@
 """Plan risk: Monte Carlo completion forecast plus rule-based risk items and a score.
 
+The forecast simulates the plan as assigned: every sample draws each task's duration and
+schedules the sample with the plan's assignments, one task at a time per agent, each agent
+taking its tasks in the order of the current-plan schedule (:func:`schedule_current_plan`,
+the serial SGS at most-likely durations; see :mod:`.agent_sequence`). Work of no agent
+waits only for its dependencies, as in that schedule. With no spread at all, every sample
+is that schedule, so P50 = P95 = its makespan; tasks that all sit on one agent take the sum
+of their durations in every sample. Criticality is then the share of samples in which a
+task is on the critical chain (dependencies and agents' sequences).
+
 Three-point estimates are per task totals; they are scaled to the remaining work
 (``remaining / most_likely``) so in-progress tasks only contribute what is left.
 
@@ -33,7 +42,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .agent_sequence import agent_sequence_edges
 from .cpm import CpmResult, IntArray, cpm_arrays, cpm_for_tasks
+from .current_plan import schedule_current_plan
+from .model import ScheduleResult
 from .montecarlo import DEFAULT_SAMPLES, Distribution, simulate
 from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, Priority, TaskStatus, check_unique_ids
 
@@ -90,7 +102,7 @@ class RiskDriver:
 
     Attributes:
         task_id: The task.
-        criticality: Share of samples where it is on a critical path.
+        criticality: Share of samples where it is on the critical chain.
         std_hours: Standard deviation of its duration.
         correlation: Correlation of its duration with the project duration.
         score: ``criticality x std_hours`` (hours of spread it passes to the end).
@@ -118,7 +130,8 @@ class Forecast:
         deadline_hours: The deadline, if given.
         probability_meet_deadline: Share of samples finishing by the deadline (``None``
             without a deadline).
-        criticality: Per task id, share of samples on a critical path.
+        criticality: Per task id, share of samples in which it is on the critical chain
+            (dependencies and agents' sequences, see the module docstring).
         drivers: Top risk drivers, by score.
     """
 
@@ -218,8 +231,9 @@ def forecast(
     distribution: Distribution = Distribution.TRIANGULAR,
     top_drivers: int = 5,
     default_estimate: float = DEFAULT_ESTIMATE_HOURS,
+    schedule: ScheduleResult | None = None,
 ) -> Forecast:
-    """Monte Carlo forecast of the remaining work (agents not modelled: dependencies only).
+    """Monte Carlo forecast of the remaining work as assigned (see module docstring).
 
     Args:
         tasks: The plan's tasks.
@@ -229,14 +243,18 @@ def forecast(
         distribution: TRIANGULAR (default) or PERT.
         top_drivers: Number of drivers to return.
         default_estimate: Hours for tasks without an estimate.
+        schedule: ``schedule_current_plan`` of the same tasks, if the caller has it
+            already: it orders each agent's tasks.
 
     Raises:
         DependencyCycleError: Names the cycle's task ids.
     """
-    edges = task_edges(tasks, check_unique_ids(tasks))
+    index = check_unique_ids(tasks)
+    edges = task_edges(tasks, index)
     return _forecast(
         tasks,
         edges,
+        _sequence_edges(tasks, index, schedule, default_estimate),
         deadline_hours=deadline_hours,
         samples=samples,
         seed=seed,
@@ -246,9 +264,24 @@ def forecast(
     )
 
 
+def _sequence_edges(
+    tasks: Sequence[PlanTask],
+    index: dict[str, int],
+    schedule: ScheduleResult | None,
+    default_estimate: float,
+) -> tuple[IntArray, IntArray]:
+    """Each agent's sequence of tasks as edges (none when no open task has an agent)."""
+    if not any(t.assigned_agent and t.is_open for t in tasks):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if schedule is None:
+        schedule = schedule_current_plan(tasks, default_estimate=default_estimate)
+    return agent_sequence_edges(schedule, index)
+
+
 def _forecast(
     tasks: Sequence[PlanTask],
     edges: tuple[IntArray, IntArray],
+    sequence: tuple[IntArray, IntArray],
     *,
     deadline_hours: float | None,
     samples: int,
@@ -258,11 +291,13 @@ def _forecast(
     default_estimate: float,
     cancelled: Callable[[], bool] | None = None,
 ) -> Forecast:
-    """:func:`forecast` of tasks already checked, with their ``task_edges``."""
+    """:func:`forecast` of tasks already checked, with their ``task_edges`` and their
+    agents' ``sequence`` edges."""
     pts = np.array([three_point(t, default_estimate) for t in tasks], dtype=np.float64).reshape(
         -1, 3
     )
-    src, dst = edges
+    src = np.concatenate([edges[0], sequence[0]])
+    dst = np.concatenate([edges[1], sequence[1]])
     from .errors import DependencyCycleError
 
     try:
@@ -322,6 +357,7 @@ def assess_risk(
     top_drivers: int = 5,
     default_estimate: float = DEFAULT_ESTIMATE_HOURS,
     cpm: CpmResult | None = None,
+    schedule: ScheduleResult | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> RiskReport:
     """Forecast plus risk items, score and level (see module docstring).
@@ -335,13 +371,16 @@ def assess_risk(
         top_drivers: Number of drivers in the forecast.
         default_estimate: Hours for tasks without an estimate.
         cpm: ``cpm_for_tasks`` of the same tasks, if the caller has it already.
+        schedule: ``schedule_current_plan`` of the same tasks, if the caller has it.
         cancelled: Asked during the simulation; True stops it with ``SimulationCancelled``.
     """
     # Checked and built once for the forecast and the chain rule.
-    edges = task_edges(tasks, check_unique_ids(tasks))
+    index = check_unique_ids(tasks)
+    edges = task_edges(tasks, index)
     fc = _forecast(
         tasks,
         edges,
+        _sequence_edges(tasks, index, schedule, default_estimate),
         deadline_hours=deadline_hours,
         samples=samples,
         seed=seed,
