@@ -10,6 +10,14 @@ Examples::
 a real server process; the server-side time comes from the server's own interceptors
 (OpsService status), so the network and the client are excluded.
 
+``risk``: AnalyzePlan's risk assessment alone, default samples, on the same stored plan
+(8 agents, 80 % of the tasks assigned, so the simulation schedules each agent's sequence).
+With ``--baseline-ref REF`` a second server runs the ``server/`` tree of that commit (the
+version before the simulation respected agents: ``--baseline-ref 4d172b1``); the two are
+called in alternation and the ratio new / baseline printed::
+
+    .venv/bin/python bench/analysis.py --only risk --baseline-ref 4d172b1
+
 ``cpm``: CPM (levels, forward and backward pass) on a random DAG, as index arrays
 (:func:`cpm_arrays`) and through the id-level API (:func:`analyze_cpm`, which also maps
 string ids and lists critical paths). ``montecarlo``: :func:`monte_carlo_timing`.
@@ -24,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--only", choices=("cpm", "montecarlo", "server"), default=None)
+    ap.add_argument("--only", choices=("cpm", "montecarlo", "server", "risk"), default=None)
+    ap.add_argument(
+        "--baseline-ref",
+        default=None,
+        help="risk: also time the server of this commit (git archive of its server/)",
+    )
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--edges", type=int, default=300_000)
     ap.add_argument("--mc-tasks", type=int, default=1000)
@@ -119,31 +133,26 @@ def main(argv: list[str] | None = None) -> int:
             f"AnalyzePlan on a stored {args.mc_tasks}-task plan, {args.samples} samples, all "
             f"analyses: server-side p50 {p50:.3f} s, p95 {p95:.3f} s ({n} calls)"
         )
+    if args.only in (None, "risk"):
+        times = risk_timing(args.mc_tasks, runs=args.runs, baseline_ref=args.baseline_ref)
+        for name, (p50, p95, n, hours) in times.items():
+            print(
+                f"AnalyzePlan risk assessment on a stored {args.mc_tasks}-task plan, default "
+                f"samples, {name}: server-side p50 {p50:.3f} s, p95 {p95:.3f} s ({n} calls); "
+                f"forecast P50 {hours:.1f} h"
+            )
+        if len(times) == 2:
+            (new, *_), (old, *_) = times.values()
+            print(f"ratio this tree / {args.baseline_ref}: {new / old:.2f} (p50)")
     return 0
 
 
-def server_timing(n_tasks: int, samples: int, runs: int) -> tuple[float, float, int]:
-    """Server-side duration of AnalyzePlan on a stored plan of `n_tasks` random tasks."""
-    import asyncio
+def bench_plan(n_tasks: int) -> tuple[list[Any], list[Any]]:
+    """Agents and tasks of the stored benchmark plan: 8 agents, up to 3 dependencies per
+    task on earlier ones, 80 % of the tasks assigned, the first 10 % done."""
     import random
-    import tempfile
 
-    import grpc
-
-    sys.path.insert(0, str(REPO / "bench"))
-    from telemetry_overhead import launch
-
-    from plansmith.v1 import (
-        agent_pb2,
-        ops_service_pb2,
-        ops_service_pb2_grpc,
-        plan_pb2,
-        plan_service_pb2,
-        plan_service_pb2_grpc,
-        planning_service_pb2,
-        planning_service_pb2_grpc,
-        task_pb2,
-    )
+    from plansmith.v1 import agent_pb2, task_pb2
 
     rng = random.Random(1)
     agents = [agent_pb2.Agent(id=f"a{i}", capabilities=["backend"]) for i in range(8)]
@@ -165,40 +174,156 @@ def server_timing(n_tasks: int, samples: int, runs: int) -> tuple[float, float, 
                 else task_pb2.TASK_STATUS_TODO,
             )
         )
+    return agents, tasks
+
+
+async def store_plan(address: str, n_tasks: int) -> str:
+    """Stores the benchmark plan on the server at `address`; returns its id."""
+    import grpc
+
+    from plansmith.v1 import plan_pb2, plan_service_pb2, plan_service_pb2_grpc
+
+    agents, tasks = bench_plan(n_tasks)
+    async with grpc.aio.insecure_channel(address) as ch:
+        plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+        plan = (
+            await plans.CreatePlan(
+                plan_service_pb2.CreatePlanRequest(plan=plan_pb2.Plan(name="big", agents=agents))
+            )
+        ).plan
+        await plans.BatchCreateTasks(
+            plan_service_pb2.BatchCreateTasksRequest(plan_id=plan.id, tasks=tasks)
+        )
+    return str(plan.id)
+
+
+async def analyze_stats(address: str) -> tuple[float, float, int]:
+    """Server-side p50 and p95 seconds and call count of AnalyzePlan (OpsService status)."""
+    import grpc
+
+    from plansmith.v1 import ops_service_pb2, ops_service_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as ch:
+        status = await ops_service_pb2_grpc.OpsServiceStub(ch).GetServiceStatus(
+            ops_service_pb2.GetServiceStatusRequest(window_seconds=3600)
+        )
+    m = {x.method: x for x in status.methods}["/plansmith.v1.PlanningService/AnalyzePlan"]
+    return m.p50_ms / 1000, m.p95_ms / 1000, int(m.window_calls)
+
+
+async def analyze(address: str, request: Any) -> Any:
+    import grpc
+
+    from plansmith.v1 import planning_service_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as ch:
+        return await planning_service_pb2_grpc.PlanningServiceStub(ch).AnalyzePlan(request)
+
+
+def server_timing(n_tasks: int, samples: int, runs: int) -> tuple[float, float, int]:
+    """Server-side duration of AnalyzePlan on a stored plan of `n_tasks` random tasks."""
+    import asyncio
+    import tempfile
+
+    from plansmith.v1 import planning_service_pb2
 
     async def run(address: str) -> tuple[float, float, int]:
-        async with grpc.aio.insecure_channel(address) as ch:
-            plans = plan_service_pb2_grpc.PlanServiceStub(ch)
-            plan = (
-                await plans.CreatePlan(
-                    plan_service_pb2.CreatePlanRequest(
-                        plan=plan_pb2.Plan(name="big", agents=agents)
-                    )
-                )
-            ).plan
-            await plans.BatchCreateTasks(
-                plan_service_pb2.BatchCreateTasksRequest(plan_id=plan.id, tasks=tasks)
+        plan_id = await store_plan(address, n_tasks)
+        for seed in range(runs + 1):
+            await analyze(
+                address,
+                planning_service_pb2.AnalyzePlanRequest(
+                    plan_id=plan_id, monte_carlo_samples=samples, seed=seed
+                ),
             )
-            stub = planning_service_pb2_grpc.PlanningServiceStub(ch)
-            for seed in range(runs + 1):
-                await stub.AnalyzePlan(
-                    planning_service_pb2.AnalyzePlanRequest(
-                        plan_id=plan.id, monte_carlo_samples=samples, seed=seed
-                    )
-                )
-            status = await ops_service_pb2_grpc.OpsServiceStub(ch).GetServiceStatus(
-                ops_service_pb2.GetServiceStatusRequest(window_seconds=3600)
-            )
-            m = {x.method: x for x in status.methods}["/plansmith.v1.PlanningService/AnalyzePlan"]
-            return m.p50_ms / 1000, m.p95_ms / 1000, int(m.window_calls)
+        return await analyze_stats(address)
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, address = launch(f"{tmp}/analysis.db", "off")
+        proc, address = launch_server(f"{tmp}/analysis.db")
         try:
             return asyncio.run(run(address))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def risk_timing(
+    n_tasks: int, runs: int, baseline_ref: str | None = None
+) -> dict[str, tuple[float, float, int, float]]:
+    """Server-side p50, p95 and calls of AnalyzePlan's risk assessment (default samples) on
+    the stored benchmark plan, and the forecast's P50 hours: this tree's server and, given
+    a `baseline_ref`, that commit's, called in alternation (one warm-up call each)."""
+    import asyncio
+    import subprocess
+    import tempfile
+
+    from plansmith.v1 import planning_service_pb2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trees: dict[str, str | None] = {"this tree": None}
+        if baseline_ref:
+            base = Path(tmp) / "baseline"
+            base.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(REPO), "archive", baseline_ref, "server"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+            trees[baseline_ref] = str(base / "server")
+        servers = {
+            name: launch_server(f"{tmp}/{i}.db", server_dir)
+            for i, (name, server_dir) in enumerate(trees.items())
+        }
+        try:
+
+            async def run() -> dict[str, tuple[float, float, int, float]]:
+                ids = {name: await store_plan(addr, n_tasks) for name, (_, addr) in servers.items()}
+                hours = {}
+                for seed in range(runs + 1):
+                    for name, (_, addr) in servers.items():
+                        r = await analyze(
+                            addr,
+                            planning_service_pb2.AnalyzePlanRequest(
+                                plan_id=ids[name],
+                                analysis_types=[planning_service_pb2.ANALYSIS_TYPE_RISK_ASSESSMENT],
+                                seed=seed,
+                            ),
+                        )
+                        hours[name] = r.risk_assessment.p50_hours
+                return {
+                    name: (*await analyze_stats(addr), hours[name])
+                    for name, (_, addr) in servers.items()
+                }
+
+            return asyncio.run(run())
+        finally:
+            for proc, _ in servers.values():
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+def launch_server(db: str, server_dir: str | None = None) -> tuple[Any, str]:
+    """A bench server (`_serve.py`, telemetry off) on `db`, running the `plansmith_server`
+    of `server_dir` instead of the installed one if given."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    if server_dir:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [server_dir, env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "_serve.py"), db, "off"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("ADDRESS "):
+        proc.kill()
+        raise RuntimeError(f"bench server did not start: {line!r}")
+    return proc, line.split()[1]
 
 
 if __name__ == "__main__":
