@@ -2,7 +2,7 @@
 
 Examples::
 
-    .venv/bin/python bench/analysis.py                 # both benchmarks
+    .venv/bin/python bench/analysis.py                 # every benchmark
     .venv/bin/python bench/analysis.py --only cpm --tasks 100000 --edges 300000
     .venv/bin/python bench/analysis.py --only montecarlo --mc-tasks 1000 --samples 10000
 
@@ -12,9 +12,10 @@ a real server process; the server-side time comes from the server's own intercep
 
 ``risk``: AnalyzePlan's risk assessment alone, default samples, on the same stored plan
 (8 agents, 80 % of the tasks assigned, so the simulation schedules each agent's sequence).
-With ``--baseline-ref REF`` a second server runs the ``server/`` tree of that commit (the
-version before the simulation respected agents: ``--baseline-ref 4d172b1``); the two are
-called in alternation and the ratio new / baseline printed::
+
+With ``--baseline-ref REF``, ``server`` and ``risk`` also run a server on the ``server/``
+tree of that commit (e.g. ``4d172b1``, the last whose simulation ignored the agents), call
+both in alternation and print the ratio this tree / baseline::
 
     .venv/bin/python bench/analysis.py --only risk --baseline-ref 4d172b1
 
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--baseline-ref",
         default=None,
-        help="risk: also time the server of this commit (git archive of its server/)",
+        help="server, risk: also time a server running this commit's server/ tree",
     )
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--edges", type=int, default=300_000)
@@ -127,23 +128,32 @@ def main(argv: list[str] | None = None) -> int:
             f"Monte Carlo {args.mc_tasks} tasks x {args.samples} samples: {t:.3f} s "
             f"(median of {min(args.runs, 3)})"
         )
-    if args.only in (None, "server"):
-        p50, p95, n = server_timing(args.mc_tasks, args.samples, runs=args.runs)
-        print(
-            f"AnalyzePlan on a stored {args.mc_tasks}-task plan, {args.samples} samples, all "
-            f"analyses: server-side p50 {p50:.3f} s, p95 {p95:.3f} s ({n} calls)"
+    for mode in ("server", "risk"):
+        if args.only not in (None, mode):
+            continue
+        risk_only = mode == "risk"
+        samples = 0 if risk_only else args.samples
+        what = (
+            "risk assessment, default samples"
+            if risk_only
+            else f"{args.samples} samples, all analyses"
         )
-    if args.only in (None, "risk"):
-        times = risk_timing(args.mc_tasks, runs=args.runs, baseline_ref=args.baseline_ref)
+        times = server_timing(
+            args.mc_tasks,
+            args.runs,
+            samples=samples,
+            risk_only=risk_only,
+            baseline_ref=args.baseline_ref,
+        )
         for name, (p50, p95, n, hours) in times.items():
             print(
-                f"AnalyzePlan risk assessment on a stored {args.mc_tasks}-task plan, default "
-                f"samples, {name}: server-side p50 {p50:.3f} s, p95 {p95:.3f} s ({n} calls); "
+                f"AnalyzePlan on a stored {args.mc_tasks}-task plan, {what}, {name}: "
+                f"server-side p50 {p50:.3f} s, p95 {p95:.3f} s ({n} calls); "
                 f"forecast P50 {hours:.1f} h"
             )
         if len(times) == 2:
             (new, *_), (old, *_) = times.values()
-            print(f"ratio this tree / {args.baseline_ref}: {new / old:.2f} (p50)")
+            print(f"  ratio this tree / {args.baseline_ref}: {new / old:.2f} (p50)")
     return 0
 
 
@@ -220,45 +230,20 @@ async def analyze(address: str, request: Any) -> Any:
         return await planning_service_pb2_grpc.PlanningServiceStub(ch).AnalyzePlan(request)
 
 
-def server_timing(n_tasks: int, samples: int, runs: int) -> tuple[float, float, int]:
-    """Server-side duration of AnalyzePlan on a stored plan of `n_tasks` random tasks."""
-    import asyncio
-    import tempfile
-
-    from plansmith.v1 import planning_service_pb2
-
-    async def run(address: str) -> tuple[float, float, int]:
-        plan_id = await store_plan(address, n_tasks)
-        for seed in range(runs + 1):
-            await analyze(
-                address,
-                planning_service_pb2.AnalyzePlanRequest(
-                    plan_id=plan_id, monte_carlo_samples=samples, seed=seed
-                ),
-            )
-        return await analyze_stats(address)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, address = launch_server(f"{tmp}/analysis.db")
-        try:
-            return asyncio.run(run(address))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def risk_timing(
-    n_tasks: int, runs: int, baseline_ref: str | None = None
+def server_timing(
+    n_tasks: int, runs: int, *, samples: int = 0, risk_only: bool, baseline_ref: str | None = None
 ) -> dict[str, tuple[float, float, int, float]]:
-    """Server-side p50, p95 and calls of AnalyzePlan's risk assessment (default samples) on
-    the stored benchmark plan, and the forecast's P50 hours: this tree's server and, given
-    a `baseline_ref`, that commit's, called in alternation (one warm-up call each)."""
+    """AnalyzePlan on the stored benchmark plan of `n_tasks` tasks: all analyses, or the
+    risk assessment alone; `samples` 0 for the default. Per server (this tree's and, given
+    `baseline_ref`, that commit's, called in alternation after one warm-up call each):
+    server-side p50 and p95 seconds, calls, and the last forecast's P50 hours."""
     import asyncio
     import subprocess
     import tempfile
 
-    from plansmith.v1 import planning_service_pb2
+    from plansmith.v1 import planning_service_pb2 as pb
 
+    types = [pb.ANALYSIS_TYPE_RISK_ASSESSMENT] if risk_only else []
     with tempfile.TemporaryDirectory() as tmp:
         trees: dict[str, str | None] = {"this tree": None}
         if baseline_ref:
@@ -284,9 +269,10 @@ def risk_timing(
                     for name, (_, addr) in servers.items():
                         r = await analyze(
                             addr,
-                            planning_service_pb2.AnalyzePlanRequest(
+                            pb.AnalyzePlanRequest(
                                 plan_id=ids[name],
-                                analysis_types=[planning_service_pb2.ANALYSIS_TYPE_RISK_ASSESSMENT],
+                                analysis_types=types,
+                                monte_carlo_samples=samples,
                                 seed=seed,
                             ),
                         )

@@ -403,7 +403,9 @@ class RiskDriver(_message.Message):
     task_id: _builtins.str
     """Id of the task."""
     criticality_index: _builtins.float
-    """Share of simulated runs in which the task was critical, 0 to 1."""
+    """Share of simulated runs in which the task was critical (on the longest chain of
+    dependencies and agents' sequences that set the completion), 0 to 1.
+    """
     contribution: _builtins.float
     """How much of the completion time's variance the task explains, 0 to 1."""
     def __init__(
@@ -423,7 +425,13 @@ Global___RiskDriver: _TypeAlias = RiskDriver  # noqa: Y015
 
 @_typing.final
 class RiskAssessment(_message.Message):
-    """Monte Carlo risk assessment of the remaining work."""
+    """Monte Carlo risk assessment of the remaining work, as assigned. Each simulated run
+    draws every task's duration from its three-point estimate and schedules the plan with
+    its assignments: an agent does one task at a time, in the order the current-plan
+    schedule gives its tasks (`CriticalPathAnalysis.resource_constrained_duration_hours`),
+    starting each once its dependencies and its previous task are done; unassigned tasks
+    wait only for their dependencies. Without any spread every run is that schedule.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
