@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import replace
 
 import numpy as np
@@ -17,7 +18,14 @@ from plansmith_server.scheduling import (
     forecast,
     schedule_current_plan,
 )
-from plansmith_server.scheduling.montecarlo import MAX_CHUNK_CELLS, SimulationCancelled, simulate
+from plansmith_server.scheduling.agent_sequence import agent_sequence_edges
+from plansmith_server.scheduling.montecarlo import (
+    MAX_CHUNK_CELLS,
+    SimulationCancelled,
+    sample_durations,
+    simulate,
+)
+from plansmith_server.scheduling.risk import three_point
 
 
 def triangular_cdf(x: float, a: float, m: float, b: float) -> float:
@@ -252,3 +260,55 @@ def test_the_schedule_passed_in_gives_the_same_forecast() -> None:
     ]
     own = forecast(tasks, seed=4, samples=800)
     assert forecast(tasks, seed=4, samples=800, schedule=schedule_current_plan(tasks)) == own
+
+
+def test_each_sample_is_the_fixed_sequence_schedule_of_its_durations() -> None:
+    # Random plans: the vectorized simulation against the schedule of each sample built
+    # one task at a time in Python (start = max(dependencies' finishes, the agent's
+    # previous task's finish), agents taking their tasks in the current-plan order).
+    rng = random.Random(11)
+    for _ in range(5):
+        tasks = []
+        for i in range(40):
+            deps = tuple({f"t{rng.randrange(i)}" for _ in range(rng.randint(0, 2))} if i else ())
+            h = rng.uniform(1, 6)
+            agent = rng.choice(["ann", "bob", "cat", None])
+            tasks.append(
+                PlanTask(
+                    f"t{i}",
+                    dependencies=deps,
+                    estimate_hours=h,
+                    optimistic_hours=h / 2,
+                    pessimistic_hours=2 * h,
+                    assigned_agent=agent,
+                )
+            )
+        index = {t.id: i for i, t in enumerate(tasks)}
+        current = schedule_current_plan(tasks)
+        src, dst = agent_sequence_edges(current, index)
+        dep_src = [index[d] for t in tasks for d in t.dependencies]
+        dep_dst = [i for i, t in enumerate(tasks) for _ in t.dependencies]
+        pts = np.array([three_point(t) for t in tasks])
+        sim = simulate(
+            pts[:, 0],
+            pts[:, 1],
+            pts[:, 2],
+            np.r_[dep_src, src].astype(int),
+            np.r_[dep_dst, dst].astype(int),
+            samples=50,
+            seed=5,
+        )
+        d = sample_durations(np.random.default_rng(5), pts[:, 0], pts[:, 1], pts[:, 2], 50)
+        order = [index[a.activity_id] for a in sorted(current.activities, key=lambda a: a.start)]
+        for s in range(50):
+            finish: dict[int, float] = {}
+            free: dict[str, float] = {}
+            for v in order:
+                t = tasks[v]
+                start = max((finish[index[p]] for p in t.dependencies), default=0.0)
+                if t.assigned_agent:
+                    start = max(start, free.get(t.assigned_agent, 0.0))
+                finish[v] = start + d[v, s]
+                if t.assigned_agent:
+                    free[t.assigned_agent] = finish[v]
+            assert sim.totals[s] == pytest.approx(max(finish.values()), rel=1e-12)
