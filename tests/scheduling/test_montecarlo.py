@@ -19,6 +19,7 @@ from plansmith_server.scheduling import (
     schedule_current_plan,
 )
 from plansmith_server.scheduling.agent_sequence import agent_sequence_edges
+from plansmith_server.scheduling.cpm import cpm_arrays
 from plansmith_server.scheduling.montecarlo import (
     MAX_CHUNK_CELLS,
     SimulationCancelled,
@@ -312,3 +313,35 @@ def test_each_sample_is_the_fixed_sequence_schedule_of_its_durations() -> None:
                 if t.assigned_agent:
                     free[t.assigned_agent] = finish[v]
             assert sim.totals[s] == pytest.approx(max(finish.values()), rel=1e-12)
+
+
+def test_long_chains_give_each_sample_its_critical_path() -> None:
+    # Graphs of long chains (an agent's sequence, a run of dependent tasks, computed as
+    # one node of the levels) joined by a few edges, with duplicates and zero-length
+    # tasks: each sample's total and critical tasks are those of the deterministic CPM
+    # at that sample's durations.
+    rng = np.random.default_rng(0)
+    samples, chunk = 24, 10
+    for trial in range(12):
+        n = int(rng.integers(2, 80))
+        perm = rng.permutation(n)
+        edges = [(perm[i], perm[i + 1]) for i in range(n - 1) if rng.random() < 0.9]
+        for _ in range(int(rng.integers(0, 6))):
+            a, b = sorted(rng.integers(0, n, 2))
+            if a != b:
+                edges.append((perm[a], perm[b]))
+        edges += edges[:2]
+        src = np.array([e[0] for e in edges], dtype=np.int64)
+        dst = np.array([e[1] for e in edges], dtype=np.int64)
+        mode = np.where(rng.random(n) < 0.1, 0.0, rng.uniform(0.5, 5, n))
+        lo, hi = 0.5 * mode, 2 * mode
+        sim = simulate(lo, mode, hi, src, dst, samples=samples, seed=trial, chunk=chunk)
+        draws = np.random.default_rng(trial)  # the simulation's draws, chunk by chunk
+        critical = np.zeros(n)
+        for first in range(0, samples, chunk):
+            d = sample_durations(draws, lo, mode, hi, min(chunk, samples - first))
+            for s in range(d.shape[1]):
+                ref = cpm_arrays(d[:, s], src, dst)
+                assert sim.totals[first + s] == pytest.approx(ref.duration, rel=1e-12)
+                critical += (ref.slack <= 1e-9 * max(ref.duration, 1.0)) & (hi > 0)
+        np.testing.assert_allclose(sim.criticality, critical / samples)

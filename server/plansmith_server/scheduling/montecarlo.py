@@ -4,8 +4,10 @@ Durations are drawn per task from three-point estimates (optimistic, most likely
 pessimistic) as a ``tasks x samples`` matrix. The longest path is computed for all samples
 at once, level by level (see :mod:`.cpm`): a level's earliest starts are the maximum over
 the finishes of its incoming edges' sources, a few numpy steps per level (see
-`_Segment`). A backward pass the same way gives each sample's slack; a task is critical in
-a sample when its slack is zero, and its criticality index is the share of such samples.
+`_Segment`); a long chain of tasks is one node of the levels, done by a cumulative sum
+(see `_Plan`). A backward pass the same way gives each sample's slack; a task is critical
+in a sample when its slack is zero, and its criticality index is the share of such
+samples.
 
 The graph is any DAG: the risk assessment passes the plan's dependencies plus each agent's
 sequence of tasks (:mod:`.agent_sequence`), so that every sample is a schedule of the plan
@@ -28,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .cpm import IntArray, Levels, topological_levels
+from .cpm import IntArray, topological_levels
+from .errors import DependencyCycleError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -75,6 +78,8 @@ class SimulationResult:
 #: Edges into one node reduced by one numpy step each, rank by rank (see `_Segment`);
 #: a node with more takes one more step for the rest.
 RANKS = 8
+#: Chains of at least this many tasks are computed as one node of the levels (`_Plan`).
+MIN_CHAIN = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,20 +122,21 @@ class _Segment:
         return out
 
 
-def _level_segments(lv: Levels, key: IntArray, other: IntArray) -> list[_Segment]:
-    """Per level of `lv`: its nodes and the edges whose `key` end lies on that level."""
-    lvl = lv.level
-    order = np.lexsort((key, lvl[key])) if len(key) else np.zeros(0, np.int64)
+def _level_segments(
+    count: int, nodes: list[IntArray], level: IntArray, key: IntArray, other: IntArray
+) -> list[_Segment]:
+    """Per level: its `nodes` and the edges whose `key` end lies on it (`level` of each
+    node)."""
+    order = np.lexsort((key, level[key])) if len(key) else np.zeros(0, np.int64)
     ks, os_ = key[order], other[order]
-    eb = np.searchsorted(lvl[ks], np.arange(lv.count + 1))
+    eb = np.searchsorted(level[ks], np.arange(count + 1))
     out = []
     empty = np.zeros(0, np.int64)
-    for k in range(lv.count):
-        nodes = lv.order[lv.bounds[k] : lv.bounds[k + 1]]
+    for k in range(count):
         a, b = eb[k], eb[k + 1]
         seg, oth = ks[a:b], os_[a:b]
         if not len(seg):
-            out.append(_Segment(nodes, empty, empty, (), ()))
+            out.append(_Segment(nodes[k], empty, empty, (), ()))
             continue
         starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
         counts = np.diff(np.r_[starts, len(seg)])
@@ -142,22 +148,83 @@ def _level_segments(lv: Levels, key: IntArray, other: IntArray) -> list[_Segment
             (int(j), oth[starts[j] + RANKS : starts[j] + counts[j]])
             for j in np.flatnonzero(counts > RANKS)
         )
-        out.append(_Segment(nodes, seg[starts], oth[starts], tuple(ranks), rest))
+        out.append(_Segment(nodes[k], seg[starts], oth[starts], tuple(ranks), rest))
     return out
 
 
+def _long_chains(n: int, src: IntArray, dst: IntArray) -> list[IntArray]:
+    """Maximal runs of at least `MIN_CHAIN` nodes, each the only successor of the one
+    before and having it as its only predecessor (edges without duplicates)."""
+    outdeg = np.bincount(src, minlength=n)
+    indeg = np.bincount(dst, minlength=n)
+    link = (outdeg[src] == 1) & (indeg[dst] == 1)
+    nxt = np.full(n, -1, dtype=np.int64)
+    nxt[src[link]] = dst[link]
+    linked_in = np.zeros(n, dtype=bool)
+    linked_in[dst[link]] = True
+    chains = []
+    nxt_list = nxt.tolist()
+    # Heads: a link starts from them but none ends in them (a ring of links has none and
+    # stays for the cycle check).
+    for h in np.flatnonzero((nxt >= 0) & ~linked_in).tolist():
+        run = [h]
+        v = nxt_list[h]
+        while v >= 0:
+            run.append(v)
+            v = nxt_list[v]
+        if len(run) >= MIN_CHAIN:
+            chains.append(np.array(run, dtype=np.int64))
+    return chains
+
+
 class _Plan:
-    """Edge segments per level, prepared once for all chunks."""
+    """Edge segments per level, prepared once for all chunks.
+
+    A long chain (an agent's sequence of tasks with nothing joining or leaving it midway,
+    a run of dependent tasks) is one node of the levels: its finishes are its head's
+    earliest start plus a cumulative sum of its durations, its latest starts the tail's
+    minus one, instead of one level (and its numpy steps) per task of the chain.
+    """
 
     def __init__(self, n: int, src: IntArray, dst: IntArray) -> None:
-        lv = topological_levels(n, src, dst)
+        if len(src):
+            pairs = np.unique(src * n + dst)  # duplicates change no longest path
+            src, dst = pairs // n, pairs % n
+        chains = _long_chains(n, src, dst)
+        head = np.arange(n, dtype=np.int64)  # each node's chain head (itself if none)
+        tail = np.arange(n, dtype=np.int64)
+        inner = np.zeros(n, dtype=bool)  # chain members other than the head
+        for c in chains:
+            head[c] = c[0]
+            tail[c] = c[-1]
+            inner[c[1:]] = True
+        # Links inside a chain go; the others run from a tail (or lone node) to a head.
+        keep = head[src] != head[dst]
+        src_k, dst_k = src[keep], dst[keep]
+        try:
+            lv = topological_levels(n, head[src_k], dst_k)
+        except DependencyCycleError:
+            topological_levels(n, src, dst)  # names the cycle in tasks, not chains
+            raise
+        if len(src_k) + sum(len(c) - 1 for c in chains) != len(src):
+            topological_levels(n, src, dst)  # an edge back into a chain: a cycle
         self.levels = lv
+        level = lv.level[head]
         has_succ = np.zeros(n, dtype=bool)
         has_succ[src] = True
         self.sinks = np.flatnonzero(~has_succ)
+        fwd_nodes, bwd_nodes = [], []
+        for k in range(lv.count):
+            at = lv.order[lv.bounds[k] : lv.bounds[k + 1]]
+            at = at[~inner[at]]
+            fwd_nodes.append(at)
+            bwd_nodes.append(tail[at])
+        self.chains_at: list[list[IntArray]] = [[] for _ in range(lv.count)]
+        for c in chains:
+            self.chains_at[int(lv.level[c[0]])].append(c)
         # Forward: edges grouped by target, targets by level; backward: by source.
-        self.fwd = _level_segments(lv, key=dst, other=src)
-        self.bwd = _level_segments(lv, key=src, other=dst)
+        self.fwd = _level_segments(lv.count, fwd_nodes, level, key=dst_k, other=src_k)
+        self.bwd = _level_segments(lv.count, bwd_nodes, level, key=src_k, other=dst_k)
 
 
 def sample_durations(
@@ -251,18 +318,26 @@ def simulate(
         c = min(chunk, samples - done)
         d = sample_durations(rng, lo, mo, hi, c, distribution)
         ef = np.empty((n, c))
-        for seg in plan.fwd:
+        for seg, chains in zip(plan.fwd, plan.chains_at, strict=True):
             ef[seg.nodes] = d[seg.nodes]
             if len(seg.keys):
                 ef[seg.keys] += seg.reduce(np.maximum, ef)
+            for chain in chains:
+                run = np.cumsum(d[chain[1:]], axis=0)
+                run += ef[chain[0]]
+                ef[chain[1:]] = run
         total = ef[plan.sinks].max(axis=0) if n else np.zeros(c)
         # Backward pass: latest finish; reuse a buffer for latest starts.
         ls = np.empty((n, c))
-        for seg in reversed(plan.bwd):
+        for seg, chains in zip(reversed(plan.bwd), reversed(plan.chains_at), strict=True):
             ls[seg.nodes] = total - d[seg.nodes]
             if len(seg.keys):
                 owners = seg.keys
                 ls[owners] = np.minimum(seg.reduce(np.minimum, ls), total) - d[owners]
+            for chain in chains:
+                run = np.cumsum(d[chain[-2::-1]], axis=0)
+                np.subtract(ls[chain[-1]], run, out=run)
+                ls[chain[-2::-1]] = run
         slack = ls - (ef - d)
         tol = 1e-9 * np.maximum(total, 1.0)
         crit += np.count_nonzero(slack <= tol, axis=1)
