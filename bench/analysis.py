@@ -145,15 +145,18 @@ def main(argv: list[str] | None = None) -> int:
             risk_only=risk_only,
             baseline_ref=args.baseline_ref,
         )
-        for name, (p50, p95, n, hours) in times.items():
+        for name, (p50, p95, n, hours, cpu) in times.items():
             print(
                 f"AnalyzePlan on a stored {args.mc_tasks}-task plan, {what}, {name}: "
-                f"server-side p50 {p50:.3f} s, p95 {p95:.3f} s ({n} calls); "
-                f"forecast P50 {hours:.1f} h"
+                f"server-side p50 {p50:.3f} s, p95 {p95:.3f} s ({n} calls), "
+                f"server CPU {cpu:.3f} s per call (median); forecast P50 {hours:.1f} h"
             )
         if len(times) == 2:
-            (new, *_), (old, *_) = times.values()
-            print(f"  ratio this tree / {args.baseline_ref}: {new / old:.2f} (p50)")
+            (new, *_, new_cpu), (old, *_, old_cpu) = times.values()
+            print(
+                f"  ratio this tree / {args.baseline_ref}: {new / old:.2f} (p50), "
+                f"{new_cpu / old_cpu:.2f} (CPU)"
+            )
     return 0
 
 
@@ -232,11 +235,13 @@ async def analyze(address: str, request: Any) -> Any:
 
 def server_timing(
     n_tasks: int, runs: int, *, samples: int = 0, risk_only: bool, baseline_ref: str | None = None
-) -> dict[str, tuple[float, float, int, float]]:
+) -> dict[str, tuple[float, float, int, float, float]]:
     """AnalyzePlan on the stored benchmark plan of `n_tasks` tasks: all analyses, or the
     risk assessment alone; `samples` 0 for the default. Per server (this tree's and, given
     `baseline_ref`, that commit's, called in alternation after one warm-up call each):
-    server-side p50 and p95 seconds, calls, and the last forecast's P50 hours."""
+    server-side p50 and p95 seconds, calls, the last forecast's P50 hours, and the median
+    CPU seconds the server process spent per call (warm-up excluded), which other jobs on
+    the machine disturb far less than the elapsed time."""
     import asyncio
     import subprocess
     import tempfile
@@ -262,11 +267,13 @@ def server_timing(
         }
         try:
 
-            async def run() -> dict[str, tuple[float, float, int, float]]:
+            async def run() -> dict[str, tuple[float, float, int, float, float]]:
                 ids = {name: await store_plan(addr, n_tasks) for name, (_, addr) in servers.items()}
                 hours = {}
+                cpu: dict[str, list[float]] = {name: [] for name in servers}
                 for seed in range(runs + 1):
-                    for name, (_, addr) in servers.items():
+                    for name, (proc, addr) in servers.items():
+                        before = cpu_seconds(proc.pid)
                         r = await analyze(
                             addr,
                             pb.AnalyzePlanRequest(
@@ -276,9 +283,11 @@ def server_timing(
                                 seed=seed,
                             ),
                         )
+                        if seed:  # the first call warms up
+                            cpu[name].append(cpu_seconds(proc.pid) - before)
                         hours[name] = r.risk_assessment.p50_hours
                 return {
-                    name: (*await analyze_stats(addr), hours[name])
+                    name: (*await analyze_stats(addr), hours[name], statistics.median(cpu[name]))
                     for name, (_, addr) in servers.items()
                 }
 
@@ -287,6 +296,14 @@ def server_timing(
             for proc, _ in servers.values():
                 proc.terminate()
                 proc.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid`, all its threads (Linux /proc)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def launch_server(db: str, server_dir: str | None = None) -> tuple[Any, str]:

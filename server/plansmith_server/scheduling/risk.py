@@ -5,9 +5,10 @@ schedules the sample with the plan's assignments, one task at a time per agent, 
 taking its tasks in the order of the current-plan schedule (:func:`schedule_current_plan`,
 the serial SGS at most-likely durations; see :mod:`.agent_sequence`). Work of no agent
 waits only for its dependencies, as in that schedule. With no spread at all, every sample
-is that schedule, so P50 = P95 = its makespan; tasks that all sit on one agent take the sum
-of their durations in every sample. Criticality is then the share of samples in which a
-task is on the critical chain (dependencies and agents' sequences).
+is that schedule, so P50 = P95 = its makespan (to the minute it rounds to); tasks that all
+sit on one agent take the sum of their durations in every sample. Criticality is then the
+share of samples in which a task is on the critical chain (dependencies and agents'
+sequences).
 
 Three-point estimates are per task totals; they are scaled to the remaining work
 (``remaining / most_likely``) so in-progress tasks only contribute what is left.
