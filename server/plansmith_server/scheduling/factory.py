@@ -121,9 +121,14 @@ class FallbackScheduler:
             except Exception as exc:
                 reason = f"CP-SAT failed: {exc!r}"
         if result is None:
-            remaining = max(0.05, time_limit_s - (time.perf_counter() - t0))
+            remaining = max(0.0, time_limit_s - (time.perf_counter() - t0))
             result = self.heuristic.solve(
-                problem, time_limit_s=remaining, seed=seed, goals=goals, stop=stop
+                problem,
+                time_limit_s=remaining,
+                seed=seed,
+                goals=goals,
+                stop=stop,
+                initial=() if baseline is None else (baseline,),
             )
             result = replace(result, stats=replace(result.stats, fallback_reason=reason))
         if baseline is not None:
