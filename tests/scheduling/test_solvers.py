@@ -430,3 +430,31 @@ def test_profiles_merge_equal_neighbours_and_find_the_same_starts() -> None:
     for i in range(100):
         back_to_back.add(i * 5, 5, 1)
     assert back_to_back.times == [0, 500]
+
+
+def test_cpsat_stops_building_its_model_at_the_deadline() -> None:
+    # Building a model of thousands of intervals takes a good part of a second: at the
+    # deadline (or a stop) the building ends and the warm start is the answer.
+    rng = random.Random(2)
+    agents = tuple(f"g{k}" for k in range(6))
+    p = SchedulingProblem(
+        activities=tuple(
+            Activity(
+                f"a{i}",
+                rng.uniform(1, 8),
+                predecessors=(f"a{rng.randrange(i)}",) if i else (),
+                eligible_agents=frozenset(rng.sample(agents, 3)),
+            )
+            for i in range(600)
+        ),
+        agents=agents,
+    )
+    stop = StopToken()
+    stop.stop()
+    r = CpSatScheduler().solve(p, time_limit_s=60, stop=stop)
+    assert r.stats.notes == ("stopped while building the model: warm start kept",)
+    assert r.status is ScheduleStatus.FEASIBLE and not r.optimal
+    assert r.stats.wall_time_s < 30 and validate_schedule(p, r) == []
+    r = CpSatScheduler().solve(p, time_limit_s=0.0)
+    assert r.stats.notes == ("time limit reached while building the model: warm start kept",)
+    assert r.status is ScheduleStatus.FEASIBLE and validate_schedule(p, r) == []

@@ -108,6 +108,7 @@ class ScheduleBook:
         self.book = book
         self.store = book.store
         self.telemetry = telemetry or Telemetry.noop()
+        scheduling.preload_solver()
 
     async def snapshot(self, plan_id: str, *, respect_capabilities: bool = True) -> PlanSnapshot:
 

@@ -78,12 +78,11 @@ def build_result(
             plan's, agents pinned): only the precedence bound holds for the problem then;
             the energy bounds of the pinned agents do not.
     """
-    lbs = lower_bounds(cp, solver_bound)
-    if restricted:
-        lbs = LowerBounds(critical_path=lbs.critical_path, resource=0.0)
-        lb_units = cp.critical_path_bound()
-    else:
-        lb_units = max(cp.critical_path_bound(), cp.resource_bound(), solver_bound)
+    path = cp.critical_path_bound()
+    energy = 0 if restricted else cp.resource_bound()
+    solver_bound = 0 if restricted else solver_bound
+    lbs = LowerBounds(cp.to_hours(path), cp.to_hours(energy), cp.to_hours(solver_bound))
+    lb_units = max(path, energy, solver_bound)
     mk = sched.makespan
     partial = bool(cp.unschedulable)
     optimal = not partial and (proven_optimal or mk <= lb_units)
