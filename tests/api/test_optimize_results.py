@@ -201,3 +201,35 @@ async def test_a_time_limit_too_short_for_a_solver_returns_the_current_plan_trut
     assert r.solver.status in STATUSES
     assert (r.solver.status == "OPTIMAL") == r.proven_optimal
     assert_valid(r, stored)
+
+
+async def test_work_no_single_agent_can_do_is_explained(plans, sched):
+    agents = [
+        agent_pb2.Agent(id="ann", capabilities=["frontend"]),
+        agent_pb2.Agent(id="bob", capabilities=["backend"]),
+    ]
+    tasks = [
+        task_pb2.Task(id="ui", title="Build the UI", estimated_hours=3),
+        task_pb2.Task(
+            id="full",
+            title="Full-stack feature",
+            estimated_hours=5,
+            required_capabilities=["frontend", "backend"],
+        ),
+        task_pb2.Task(id="ship", title="Ship it", estimated_hours=1, dependencies=["full"]),
+    ]
+    plan_id, stored = await make_plan(plans, agents, tasks)
+    r = await sched.OptimizePlan(pb.OptimizePlanRequest(plan_id=plan_id))
+    full, ship = stored["Full-stack feature"], stored["Ship it"]
+    got = {u.task_id: u for u in r.unschedulable}
+    assert set(got) == {full.id, ship.id} and r.partial and not r.proven_optimal
+    assert not got[full.id].missing_capabilities  # each is held, by different agents
+    assert (
+        got[full.id].reason == "no single agent of the plan holds all of its required capabilities"
+    )
+    assert list(got[ship.id].blocked_by_task_ids) == [full.id]
+    assert got[ship.id].reason == (
+        f"depends on tasks that cannot be scheduled: 'Full-stack feature' ({full.id})"
+    )
+    assert r.unscheduled_hours == pytest.approx(6)
+    assert r.duration_after_hours == pytest.approx(3)

@@ -24,7 +24,7 @@ from plansmith_server.domain.models import Plan, PlanStatus
 from plansmith_server.domain.schedules import Analysis, Optimization, PlanSnapshot
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.planning import AgentSpec, PlanRequest
-from plansmith_server.scheduling import CpmResult, Suggestion, UnschedulableActivity
+from plansmith_server.scheduling import CpmResult, Suggestion
 
 _SEVERITY = {
     s: getattr(gen_pb, f"RISK_SEVERITY_{s}") for s in ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -212,21 +212,6 @@ def event_to_proto(event: object, brief: Brief) -> pb.StreamGeneratePlanResponse
 _SCHED_SEVERITY = {1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "CRITICAL"}
 
 
-def unschedulable_reason(
-    u: UnschedulableActivity, missing: Sequence[str], titles: dict[str, str]
-) -> str:
-    """Why a task was left out, for people: the capabilities nobody holds, or the tasks
-    nobody can do that it waits for (by title)."""
-    if u.blocked_by:
-        named = ", ".join(f"{titles[b]!r} ({b})" if titles.get(b) else b for b in u.blocked_by)
-        return f"depends on tasks that cannot be scheduled: {named}"
-    if missing:
-        return "no agent of the plan holds " + ", ".join(missing)
-    if u.reason == "no agent can do this activity":
-        return "no single agent of the plan holds all of its required capabilities"
-    return u.reason
-
-
 def optimization_to_proto(o: Optimization) -> pb.OptimizePlanResponse:
     r = o.result
     title = o.titles.get
@@ -270,7 +255,7 @@ def optimization_to_proto(o: Optimization) -> pb.OptimizePlanResponse:
             an_pb.UnschedulableTask(
                 task_id=u.activity_id,
                 task_title=title(u.activity_id, ""),
-                reason=unschedulable_reason(u, o.missing.get(u.activity_id, ()), o.titles),
+                reason=o.reasons.get(u.activity_id, u.reason),
                 missing_capabilities=list(o.missing.get(u.activity_id, ())),
                 blocked_by_task_ids=list(u.blocked_by),
             )

@@ -86,6 +86,8 @@ class Optimization:
     """Unschedulable task id -> its required capabilities no agent of the plan holds."""
     unscheduled_hours: float = 0.0
     """Remaining hours of the unschedulable tasks."""
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Unschedulable task id -> why, for people."""
 
 
 @dataclass(frozen=True)
@@ -417,7 +419,28 @@ def _left_out(snap: PlanSnapshot, result: scheduling.ScheduleResult) -> dict[str
     hours = sum(
         work[u.activity_id].remaining() for u in result.unschedulable if u.activity_id in work
     )
-    return {"titles": titles, "missing": missing, "unscheduled_hours": hours}
+    reasons = {}
+    for u in result.unschedulable:
+        task = work.get(u.activity_id)
+        if u.blocked_by:
+            named = ", ".join(f"{titles[b]!r} ({b})" if titles.get(b) else b for b in u.blocked_by)
+            reasons[u.activity_id] = f"depends on tasks that cannot be scheduled: {named}"
+        elif u.activity_id in missing:
+            reasons[u.activity_id] = "no agent of the plan holds " + ", ".join(
+                missing[u.activity_id]
+            )
+        elif task is not None and task.eligible_agents == frozenset():
+            reasons[u.activity_id] = (
+                "no single agent of the plan holds all of its required capabilities"
+            )
+        else:
+            reasons[u.activity_id] = u.reason
+    return {
+        "titles": titles,
+        "missing": missing,
+        "unscheduled_hours": hours,
+        "reasons": reasons,
+    }
 
 
 def answer_seconds(tasks: int) -> float:
@@ -664,6 +687,7 @@ def _encode_optimization(o: Optimization) -> dict[str, Any]:
         "titles": o.titles,
         "missing": {k: list(v) for k, v in o.missing.items()},
         "unscheduled_hours": o.unscheduled_hours,
+        "reasons": o.reasons,
     }
 
 
@@ -709,4 +733,5 @@ def _decode_optimization(d: dict[str, Any]) -> Optimization:
         titles=d.get("titles", {}),
         missing={k: tuple(v) for k, v in d.get("missing", {}).items()},
         unscheduled_hours=d.get("unscheduled_hours", 0.0),
+        reasons=d.get("reasons", {}),
     )
