@@ -515,10 +515,11 @@ class OptimizePlanRequest(_message.Message):
 
     @_builtins.property
     def time_limit(self) -> _duration_pb2.Duration:
-        """Time the call may take, reading the plan and building the model included: default
-        5 s, at most 60 s. The solver gets what is left; with none left, the current
-        assignment is returned (`solver.solver` = `baseline`). With `apply`, writing the
-        schedule comes on top.
+        """Time the call may take, counted from its start (reading the plan and building the
+        model included): default 5 s, at most 60 s. The solver gets what is left; with none
+        left, the current assignment is returned (`solver.solver` = `baseline`). Reading the
+        plan and scheduling its current assignment always happen, so a limit shorter than
+        they take is exceeded by that much. With `apply`, writing the schedule comes on top.
         """
 
     def __init__(
