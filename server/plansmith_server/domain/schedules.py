@@ -447,7 +447,7 @@ def answer_seconds(tasks: int) -> float:
     """Time OptimizePlan keeps from its limit to turn the solver's schedule into the
     answer (result, response message): about 30 µs a task, measured on 10,000 tasks
     (`bench/optimize_limit.py`), with a margin for a busy machine."""
-    return 0.05 + 30e-6 * tasks
+    return 0.1 + 40e-6 * tasks
 
 
 def _plan_empty(plan_id: str, message: str) -> FailedPreconditionError:
