@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import random
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,14 +19,19 @@ from plansmith_server.scheduling import (
     InfeasibleProblemError,
     Resource,
     ScheduleResult,
+    ScheduleStatus,
     SchedulingProblem,
+    StopToken,
     better_of,
     current_assignment_schedule,
     load_sm,
     make_scheduler,
     validate_schedule,
 )
+from plansmith_server.scheduling.compiled import compile_problem
 from plansmith_server.scheduling.cpsat import CpSatScheduler
+from plansmith_server.scheduling.profile import Profile
+from plansmith_server.scheduling.sgs import PassInterrupted, serial_sgs
 
 SOLVERS = ["cpsat", "heuristic"]
 
@@ -130,7 +138,11 @@ def test_eligibility_pins_and_unschedulable(kind: str) -> None:
     assert blocked.blocked_by == ("nobody",)
     assert "nobody" not in got and "after_nobody" not in got
     assert r.makespan == 6  # x on ann [0,2], y on ann [2,6]
-    assert r.optimal
+    # Optimal for what it scheduled (the gap is 0), but the problem as a whole has no
+    # schedule: the result is partial, never optimal.
+    assert r.gap == 0 and r.lower_bound == 6
+    assert not r.optimal and r.status is ScheduleStatus.FEASIBLE
+    assert r.stats.status != "OPTIMAL"
     loads = {w.agent: w.busy_hours for w in r.workloads}
     assert loads["ann"] + loads["bob"] == pytest.approx(10)
 
@@ -319,3 +331,130 @@ def test_a_tie_keeps_the_current_assignment() -> None:
     faster = current_assignment_schedule(p, {"a": "ann", "b": "bob"})
     slower = current_assignment_schedule(p, {"a": "ann", "b": "ann"})
     assert better_of(faster, slower) is faster  # strictly better: taken
+
+
+def test_the_current_plan_is_optimal_only_when_a_bound_of_the_problem_says_so() -> None:
+    # Both tasks on ann while bob could take one: 4 h, where 2 h is possible. Ann's own
+    # load (4 h) bounds the pinned plan, not the problem: it must not make 4 h "optimal".
+    p = SchedulingProblem(
+        activities=(Activity("a", 2, requires_agent=True), Activity("b", 2, requires_agent=True)),
+        agents=("ann", "bob"),
+    )
+    base = current_assignment_schedule(p, {"a": "ann", "b": "ann"})
+    assert base.makespan == 4
+    assert base.lower_bound == 2 and not base.optimal and base.gap == 0.5
+    assert base.status is ScheduleStatus.FEASIBLE and base.stats.status == "FEASIBLE"
+    # Kept over a candidate no better (one that proved nothing beyond the precedences),
+    # it stays FEASIBLE, status and statistics alike.
+    candidate = replace(base, solver="heuristic", lower_bound=2.0)
+    kept = better_of(candidate, base)
+    assert kept.solver == "baseline" and not kept.optimal
+    assert kept.status is ScheduleStatus.FEASIBLE and kept.stats.status == "FEASIBLE"
+    # Kept over a candidate that proved it optimal (a tie): optimal, and says so.
+    p1 = SchedulingProblem(activities=(Activity("a", 2, requires_agent=True),), agents=("ann",))
+    solved = solve("cpsat", p1)
+    kept = better_of(solved, current_assignment_schedule(p1, {"a": "ann"}))
+    assert kept.solver == "baseline" and kept.optimal
+    assert kept.status is ScheduleStatus.OPTIMAL and kept.stats.status == "OPTIMAL"
+
+
+def test_the_heuristic_ends_at_its_deadline_with_the_schedule_it_was_given() -> None:
+    # A stop (or a deadline) that comes before the first pass ends it: with a schedule
+    # to start from, that schedule is the answer, at once; without, the first pass runs.
+    rng = random.Random(5)
+    n = 2000
+    p = SchedulingProblem(
+        activities=tuple(
+            Activity(
+                f"a{i}",
+                rng.uniform(1, 8),
+                predecessors=(f"a{rng.randrange(i)}",) if i else (),
+                requires_agent=True,
+            )
+            for i in range(n)
+        ),
+        agents=("ann", "bob", "cat"),
+    )
+    base = current_assignment_schedule(p, {f"a{i}": "ann" for i in range(n)})
+    stop = StopToken()
+    stop.stop()
+    r = HeuristicScheduler().solve(p, time_limit_s=60, stop=stop, initial=(base,))
+    assert r.stats.iterations == 0
+    assert [(a.activity_id, a.start, a.agent) for a in r.activities] == [
+        (a.activity_id, a.start, a.agent) for a in base.activities
+    ]
+    assert validate_schedule(p, r) == []
+    r = HeuristicScheduler().solve(p, time_limit_s=0.0)
+    assert r.stats.iterations >= 1 and validate_schedule(p, r) == []
+    assert r.makespan < base.makespan
+
+
+def test_a_pass_is_abandoned_when_asked() -> None:
+    p = SchedulingProblem(
+        activities=tuple(Activity(f"a{i}", 1, requires_agent=True) for i in range(1000)),
+        agents=("ann",),
+    )
+    cp = compile_problem(p)
+    asked = []
+
+    def interrupted() -> bool:
+        asked.append(1)
+        return len(asked) == 2
+
+    with pytest.raises(PassInterrupted):
+        serial_sgs(cp, list(range(cp.n)), interrupted=interrupted)
+    assert len(asked) == 2  # every CHECK_EVERY activities, not on every one
+    assert serial_sgs(cp, list(range(cp.n)), interrupted=lambda: False).makespan == 60_000
+
+
+def test_profiles_merge_equal_neighbours_and_find_the_same_starts() -> None:
+    # Against a unit-by-unit array: same earliest starts; and back-to-back work is one
+    # step (unmerged, a busy agent's profile grew a step per task, which every search
+    # from an early time walked: quadratic on large plans).
+    rng = random.Random(0)
+    for _ in range(500):
+        cap = rng.randint(1, 3)
+        prof, usage = Profile(cap), [0] * 1000
+        for _ in range(rng.randint(1, 30)):
+            t, d, q = rng.randint(0, 60), rng.randint(1, 15), rng.randint(1, cap)
+            s = t
+            while any(usage[x] + q > cap for x in range(s, s + d)):
+                s += 1
+            assert prof.earliest(t, d, q) == s
+            prof.add(s, d, q)
+            for x in range(s, s + d):
+                usage[x] += q
+            assert prof.levels[-1] == 0
+            assert all(a != b for a, b in itertools.pairwise(prof.levels))
+    back_to_back = Profile(1)
+    for i in range(100):
+        back_to_back.add(i * 5, 5, 1)
+    assert back_to_back.times == [0, 500]
+
+
+def test_cpsat_stops_building_its_model_at_the_deadline() -> None:
+    # Building a model of thousands of intervals takes a good part of a second: at the
+    # deadline (or a stop) the building ends and the warm start is the answer.
+    rng = random.Random(2)
+    agents = tuple(f"g{k}" for k in range(6))
+    p = SchedulingProblem(
+        activities=tuple(
+            Activity(
+                f"a{i}",
+                rng.uniform(1, 8),
+                predecessors=(f"a{rng.randrange(i)}",) if i else (),
+                eligible_agents=frozenset(rng.sample(agents, 3)),
+            )
+            for i in range(600)
+        ),
+        agents=agents,
+    )
+    stop = StopToken()
+    stop.stop()
+    r = CpSatScheduler().solve(p, time_limit_s=60, stop=stop)
+    assert r.stats.notes == ("stopped while building the model: warm start kept",)
+    assert r.status is ScheduleStatus.FEASIBLE and not r.optimal
+    assert r.stats.wall_time_s < 30 and validate_schedule(p, r) == []
+    r = CpSatScheduler().solve(p, time_limit_s=0.0)
+    assert r.stats.notes == ("time limit reached while building the model: warm start kept",)
+    assert r.status is ScheduleStatus.FEASIBLE and validate_schedule(p, r) == []

@@ -110,6 +110,8 @@ def generated_to_proto(g: Generated, brief: Brief) -> gen_pb.GeneratedPlan:
     def tid(local: str) -> str:
         return ids.get(local, local)
 
+    titles = {t.id: t.title for t in plan.tasks}
+
     if stored is not None:
         plan_msg = plan_to_proto(stored.plan)
     else:
@@ -152,12 +154,15 @@ def generated_to_proto(g: Generated, brief: Brief) -> gen_pb.GeneratedPlan:
     for r in plan.risks:
         m = risk_to_proto(r)
         m.task_ids[:] = [tid(x) for x in r.task_ids]
+        m.task_titles[:] = [titles.get(x, "") for x in r.task_ids]
         msg.risks.append(m)
     for gap in plan.capability_gaps:
         for task_id in gap.task_ids:
             msg.capability_gaps.append(
                 gen_pb.CapabilityGap(
-                    task_id=tid(task_id), missing_capabilities=list(gap.capabilities)
+                    task_id=tid(task_id),
+                    missing_capabilities=list(gap.capabilities),
+                    task_title=titles.get(task_id, ""),
                 )
             )
     e = plan.explanation
@@ -209,6 +214,7 @@ _SCHED_SEVERITY = {1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "CRITICAL"}
 
 def optimization_to_proto(o: Optimization) -> pb.OptimizePlanResponse:
     r = o.result
+    title = o.titles.get
     return pb.OptimizePlanResponse(
         schedule=[
             an_pb.ScheduledTask(
@@ -216,6 +222,7 @@ def optimization_to_proto(o: Optimization) -> pb.OptimizePlanResponse:
                 start_offset_hours=a.start,
                 end_offset_hours=a.end,
                 agent_id=a.agent or "",
+                task_title=title(a.activity_id, ""),
             )
             for a in r.activities
         ],
@@ -231,7 +238,7 @@ def optimization_to_proto(o: Optimization) -> pb.OptimizePlanResponse:
             for w in r.workloads
         ],
         reassignments=[
-            an_pb.Reassignment(task_id=t, from_agent_id=a, to_agent_id=b)
+            an_pb.Reassignment(task_id=t, from_agent_id=a, to_agent_id=b, task_title=title(t, ""))
             for t, a, b in o.reassignments
         ],
         solver=an_pb.SolverStats(
@@ -243,15 +250,33 @@ def optimization_to_proto(o: Optimization) -> pb.OptimizePlanResponse:
             note=r.stats.fallback_reason or "",
         ),
         critical_chain=list(r.critical_chain),
+        critical_chain_titles=[title(t, "") for t in r.critical_chain],
         unschedulable=[
-            an_pb.UnschedulableTask(task_id=u.activity_id, reason=u.reason) for u in r.unschedulable
+            an_pb.UnschedulableTask(
+                task_id=u.activity_id,
+                task_title=title(u.activity_id, ""),
+                reason=o.reasons.get(u.activity_id, u.reason),
+                missing_capabilities=list(o.missing.get(u.activity_id, ())),
+                blocked_by_task_ids=list(u.blocked_by),
+            )
+            for u in r.unschedulable
         ],
         plan_revision=o.plan_revision,
+        partial=bool(r.unschedulable),
+        unscheduled_hours=o.unscheduled_hours,
     )
 
 
 def analysis_to_proto(a: Analysis) -> pb.AnalyzePlanResponse:
     out = pb.AnalyzePlanResponse()
+    titles = {t.id: t.title for t in a.snapshot.tasks}
+
+    def title(task_id: str) -> str:
+        return titles.get(task_id, "")
+
+    def chain(ids: Sequence[str]) -> an_pb.TaskChain:
+        return an_pb.TaskChain(task_ids=list(ids), task_titles=[title(t) for t in ids])
+
     if a.cpm is not None:
         cp = out.critical_path
         cp.duration_hours = float(a.cpm.project_duration)
@@ -266,13 +291,15 @@ def analysis_to_proto(a: Analysis) -> pb.AnalyzePlanResponse:
                     latest_finish_hours=float(t.latest_finish),
                     slack_hours=float(t.slack),
                     critical=bool(t.critical),
+                    task_title=title(t.task_id),
                 )
             )
         cp.critical_task_ids.extend(a.cpm.critical_task_ids)
+        cp.critical_task_titles.extend(title(t) for t in a.cpm.critical_task_ids)
         for path in a.cpm.critical_paths:
-            cp.critical_paths.append(an_pb.TaskChain(task_ids=list(path)))
+            cp.critical_paths.append(chain(path))
         if a.current is not None:
-            cp.critical_chain.task_ids.extend(a.current.critical_chain)
+            cp.critical_chain.CopyFrom(chain(a.current.critical_chain))
             cp.resource_constrained_duration_hours = a.current.makespan
     if a.utilization is not None:
         u = a.utilization
@@ -289,12 +316,11 @@ def analysis_to_proto(a: Analysis) -> pb.AnalyzePlanResponse:
                     remaining_hours=ag.remaining_hours,
                     utilization=ag.utilization,
                     idle_hours=ag.idle_hours,
-                    overlapping_tasks=[
-                        an_pb.TaskChain(task_ids=list(g)) for g in groups.get(ag.agent, [])
-                    ],
+                    overlapping_tasks=[chain(g) for g in groups.get(ag.agent, [])],
                 )
             )
         ru.unassigned_task_ids.extend(u.unassigned_task_ids)
+        ru.unassigned_task_titles.extend(title(t) for t in u.unassigned_task_ids)
         held = {c for caps in a.snapshot.capabilities.values() for c in caps}
         required = {t.id: t.required_capabilities for t in a.snapshot.tasks}
         for gap in u.capability_gaps:
@@ -304,6 +330,7 @@ def analysis_to_proto(a: Analysis) -> pb.AnalyzePlanResponse:
                     missing_capabilities=list(
                         planning.missing_capabilities(held, required.get(gap.task_id, ()))
                     ),
+                    task_title=title(gap.task_id),
                 )
             )
     if a.risk is not None:
@@ -323,11 +350,16 @@ def analysis_to_proto(a: Analysis) -> pb.AnalyzePlanResponse:
                     task_id=d.task_id,
                     criticality_index=d.criticality,
                     contribution=d.std_hours**2 / variance,
+                    task_title=title(d.task_id),
                 )
             )
         for task_id in sorted(f.criticality):
             ra.criticality.append(
-                an_pb.RiskDriver(task_id=task_id, criticality_index=f.criticality[task_id])
+                an_pb.RiskDriver(
+                    task_id=task_id,
+                    criticality_index=f.criticality[task_id],
+                    task_title=title(task_id),
+                )
             )
         for item in a.risk.items:
             ra.risks.append(
@@ -337,6 +369,7 @@ def analysis_to_proto(a: Analysis) -> pb.AnalyzePlanResponse:
                     description=item.message,
                     mitigation=item.recommendation,
                     task_ids=list(item.task_ids),
+                    task_titles=[title(t) for t in item.task_ids],
                 )
             )
         ra.score = float(a.risk.score)

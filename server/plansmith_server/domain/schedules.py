@@ -9,7 +9,7 @@ import asyncio
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,8 @@ MIN_DEFAULT_SAMPLES = 1_000
 MAX_EXPANDED_EDGES = 1_000_000
 """Dependencies once those on summary tasks are spread over their subtasks (see
 `build_snapshot`); CPM takes ~0.5 s over a million."""
+MIN_SOLVER_SECONDS = 0.02
+"""Less time than this left in OptimizePlan's limit: the current plan is the answer."""
 DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS = 3, 50
 PINNED_KEY = "plansmith.pinned"
 """Task metadata key: `true` keeps the task's agent when a schedule is optimized."""
@@ -78,6 +80,14 @@ class Optimization:
     reassignments: tuple[tuple[str, str, str], ...]
     """(task id, from agent, to agent)."""
     plan_revision: int = 0
+    titles: dict[str, str] = field(default_factory=dict)
+    """Task id -> title, for the tasks the result names."""
+    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Unschedulable task id -> its required capabilities no agent of the plan holds."""
+    unscheduled_hours: float = 0.0
+    """Remaining hours of the unschedulable tasks."""
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Unschedulable task id -> why, for people."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,7 @@ class ScheduleBook:
         self.book = book
         self.store = book.store
         self.telemetry = telemetry or Telemetry.noop()
+        scheduling.preload_solver()
 
     async def snapshot(self, plan_id: str, *, respect_capabilities: bool = True) -> PlanSnapshot:
 
@@ -122,6 +133,7 @@ class ScheduleBook:
         apply: bool = False,
         m: Mutation = NO_MUTATION,
     ) -> Optimization:
+        started = time.perf_counter()
         v = val.Violations()
         val.check_id(v, "plan_id", plan_id)
         val.check_request_id(v, m.request_id)
@@ -168,14 +180,14 @@ class ScheduleBook:
             Goal.MINIMIZE_DURATION if g == GOAL_MINIMIZE_DURATION else Goal.BALANCE_WORKLOAD
             for g in (goals or (GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD))
         )
-        result, before = await self._solve(snap, sched_goals, limit)
+        result, before = await self._solve(snap, sched_goals, started + limit)
         current = {t.id: t.assigned_to for t in snap.tasks}
         moves = tuple(
             (a.activity_id, current.get(a.activity_id, ""), a.agent)
             for a in result.activities
             if a.agent and a.agent != current.get(a.activity_id, "")
         )
-        opt = Optimization(result, before, moves)
+        opt = Optimization(result, before, moves, **_left_out(snap, result))
         if not apply:
             return opt
         return await self.apply_optimization(snap, opt, m)
@@ -195,6 +207,7 @@ class ScheduleBook:
         """
         plan_id = snap.plan.id
         placed_by_id = opt.result.by_id()
+        left_out = {u.activity_id for u in opt.result.unschedulable}
 
         def body(tx: WriteTx) -> Optimization:
             plan = require_plan(tx, plan_id)
@@ -204,14 +217,21 @@ class ScheduleBook:
                 stored = tx.get_task(task.id)
                 if stored is None or stored.version != task.version:
                     raise EtagMismatchError("task", task.id, stored.etag if stored else "")
-                placed = placed_by_id.get(task.id)
-                if placed is None or task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+                if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
                     continue
-                new = replace(
-                    stored,
-                    assigned_to=placed.agent or stored.assigned_to,
-                    schedule=Schedule(placed.start, placed.end),
-                )
+                placed = placed_by_id.get(task.id)
+                if placed is None:
+                    if task.id not in left_out:
+                        continue
+                    # Work no agent can do has no place in the new schedule: a stale one
+                    # would make the stored plan run longer than the schedule returned.
+                    new = replace(stored, schedule=None)
+                else:
+                    new = replace(
+                        stored,
+                        assigned_to=placed.agent or stored.assigned_to,
+                        schedule=Schedule(placed.start, placed.end),
+                    )
                 if new != stored:
                     updated.append(replace(new, update_time=ts, version=stored.version + 1))
             # Every change of the plan or its tasks bumps its revision: one that touched
@@ -239,21 +259,32 @@ class ScheduleBook:
         )
 
     async def _solve(
-        self, snap: PlanSnapshot, goals: tuple[Goal, ...], limit: float
+        self, snap: PlanSnapshot, goals: tuple[Goal, ...], deadline: float
     ) -> tuple[scheduling.ScheduleResult, float]:
-        problem = scheduling.problem_from_tasks(snap.work, snap.agents)
-        assignments = {t.id: t.assigned_agent for t in snap.work if t.assigned_agent}
+        """The best schedule found by `deadline` (a `time.perf_counter()` value), less
+        the time answering will take, and the current plan's duration.
+
+        The time limit bounds the whole call: the solver gets what is left once the plan
+        is read and the current plan scheduled; with nothing left, the current plan is
+        the answer (it is never worse than itself)."""
         start = time.perf_counter()
         with self.telemetry.tracer.start_as_current_span("planning.solver") as span:
             stop = scheduling.StopToken()
 
             def run() -> tuple[scheduling.ScheduleResult, float]:
+                problem = scheduling.problem_from_tasks(snap.work, snap.agents)
+                assignments = {t.id: t.assigned_agent for t in snap.work if t.assigned_agent}
                 baseline = scheduling.current_assignment_schedule(problem, assignments)
+                left = deadline - time.perf_counter() - answer_seconds(len(snap.work))
+                if left < MIN_SOLVER_SECONDS:
+                    why = "no time left for a solver within the time limit"
+                    kept = replace(baseline, stats=replace(baseline.stats, fallback_reason=why))
+                    return kept, baseline.makespan
                 solver = scheduling.FallbackScheduler()
                 return (
                     solver.solve(
                         problem,
-                        time_limit_s=limit,
+                        time_limit_s=left,
                         seed=0,
                         goals=goals,
                         baseline=baseline,
@@ -364,6 +395,57 @@ class ScheduleBook:
             snap.work, agent_id, count or DEFAULT_SUGGESTIONS, cpm=cpm
         )
         return snap, suggestions, cpm
+
+
+def _left_out(snap: PlanSnapshot, result: scheduling.ScheduleResult) -> dict[str, Any]:
+    """What an Optimization says of the tasks it names: titles, and for the work left
+    out the capabilities nobody has and its remaining hours."""
+    named = {a.activity_id for a in result.activities}
+    named.update(u.activity_id for u in result.unschedulable)
+    for u in result.unschedulable:
+        named.update(u.blocked_by)
+    titles = {t.id: t.title for t in snap.tasks if t.id in named}
+    held = {c for caps in snap.capabilities.values() for c in caps}
+    required = {t.id: tuple(t.required_capabilities) for t in snap.tasks}
+    missing = {}
+    for u in result.unschedulable:
+        if not u.blocked_by:
+            gap = tuple(planning.missing_capabilities(held, required.get(u.activity_id, ())))
+            if gap:
+                missing[u.activity_id] = gap
+    work = {w.id: w for w in snap.work}
+    hours = sum(
+        work[u.activity_id].remaining() for u in result.unschedulable if u.activity_id in work
+    )
+    reasons = {}
+    for u in result.unschedulable:
+        task = work.get(u.activity_id)
+        if u.blocked_by:
+            named = ", ".join(f"{titles[b]!r} ({b})" if titles.get(b) else b for b in u.blocked_by)
+            reasons[u.activity_id] = f"depends on tasks that cannot be scheduled: {named}"
+        elif u.activity_id in missing:
+            reasons[u.activity_id] = "no agent of the plan holds " + ", ".join(
+                missing[u.activity_id]
+            )
+        elif task is not None and task.eligible_agents == frozenset():
+            reasons[u.activity_id] = (
+                "no single agent of the plan holds all of its required capabilities"
+            )
+        else:
+            reasons[u.activity_id] = u.reason
+    return {
+        "titles": titles,
+        "missing": missing,
+        "unscheduled_hours": hours,
+        "reasons": reasons,
+    }
+
+
+def answer_seconds(tasks: int) -> float:
+    """Time OptimizePlan keeps from its limit to turn the solver's schedule into the
+    answer (result, response message): about 30 µs a task, measured on 10,000 tasks
+    (`bench/optimize_limit.py`), with a margin for a busy machine."""
+    return 0.1 + 40e-6 * tasks
 
 
 def _plan_empty(plan_id: str, message: str) -> FailedPreconditionError:
@@ -496,6 +578,17 @@ def build_snapshot(
         span = spans.get(dep)
         return span[1] - span[0] if span else 1
 
+    # Plans repeat a few capability sets over many tasks: each is matched once.
+    able: dict[tuple[str, ...], frozenset[str]] = {}
+
+    def eligible_for(required: tuple[str, ...]) -> frozenset[str]:
+        found = able.get(required)
+        if found is None:
+            found = able[required] = frozenset(
+                a for a, held in caps.items() if planning.agent_can_do(held, required)
+            )
+        return found
+
     work: list[PlanTask] = []
     kept: list[Task] = []
     edges = 0
@@ -510,11 +603,7 @@ def build_snapshot(
         deps = tuple(dict.fromkeys(x for d in t.dependencies for x in expand(d)))
         eligible: frozenset[str] | None = None
         if respect_capabilities and t.required_capabilities and caps:
-            eligible = frozenset(
-                a
-                for a, held in caps.items()
-                if planning.agent_can_do(held, t.required_capabilities)
-            )
+            eligible = eligible_for(tuple(t.required_capabilities))
         work.append(
             PlanTask(
                 id=t.id,
@@ -593,6 +682,10 @@ def _encode_optimization(o: Optimization) -> dict[str, Any]:
         "before": o.before_hours,
         "moves": [list(x) for x in o.reassignments],
         "plan_revision": o.plan_revision,
+        "titles": o.titles,
+        "missing": {k: list(v) for k, v in o.missing.items()},
+        "unscheduled_hours": o.unscheduled_hours,
+        "reasons": o.reasons,
     }
 
 
@@ -630,5 +723,13 @@ def _decode_optimization(d: dict[str, Any]) -> Optimization:
         goals=(),
     )
     return Optimization(
-        result, d["before"], tuple(tuple(x) for x in d["moves"]), d["plan_revision"]
+        result,
+        d["before"],
+        tuple(tuple(x) for x in d["moves"]),
+        d["plan_revision"],
+        # Recorded before titles were: the answer names tasks by id only.
+        titles=d.get("titles", {}),
+        missing={k: tuple(v) for k, v in d.get("missing", {}).items()},
+        unscheduled_hours=d.get("unscheduled_hours", 0.0),
+        reasons=d.get("reasons", {}),
     )

@@ -22,7 +22,13 @@ from .errors import (
     InvalidProblemError,
     SchedulingError,
 )
-from .factory import CPSAT_MAX_MODEL_SIZE, FallbackScheduler, Scheduler, make_scheduler
+from .factory import (
+    CPSAT_MAX_MODEL_SIZE,
+    FallbackScheduler,
+    Scheduler,
+    make_scheduler,
+    preload_solver,
+)
 from .heuristic import HeuristicScheduler
 from .model import (
     Activity,
@@ -114,6 +120,7 @@ __all__ = [
     "load_sm",
     "make_scheduler",
     "parse_sm",
+    "preload_solver",
     "problem_from_tasks",
     "schedule_current_plan",
     "suggest_next_tasks",

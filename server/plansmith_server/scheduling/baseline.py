@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from .compiled import compile_problem
-from .model import Goal, ScheduleResult, SchedulingProblem, SolverStats
+from .model import Goal, ScheduleResult, ScheduleStatus, SchedulingProblem, SolverStats
 from .priority_rules import list_from_keys
 from .result import build_result
 from .sgs import serial_sgs
@@ -67,7 +67,9 @@ def current_assignment_schedule(
         respect_eligibility: See :func:`apply_assignments`.
 
     Returns:
-        A result whose ``solver`` is ``"baseline"``.
+        A result whose ``solver`` is ``"baseline"``. Its lower bound is the precedence
+        bound of ``problem`` (the pinned agents' energy bounds are not bounds of the
+        problem), so it is optimal only when it meets that bound.
     """
     t0 = time.perf_counter()
     pinned = apply_assignments(problem, assignments or {}, respect_eligibility=respect_eligibility)
@@ -83,7 +85,7 @@ def current_assignment_schedule(
         objective=cp.to_hours(sched.makespan),
         iterations=1,
     )
-    return build_result(cp, sched, stats)
+    return build_result(cp, sched, stats, restricted=True)
 
 
 def result_score(result: ScheduleResult, goals: Sequence[Goal]) -> tuple[float, ...]:
@@ -110,7 +112,9 @@ def better_of(
     re-optimizing an optimal plan reassigned its tasks back and forth).
 
     Both must be schedules of the same problem. When the baseline wins, its lower bound
-    and optimality flag are taken from the better-informed candidate.
+    is the candidate's (a bound of the problem the candidate solved, which the baseline's
+    pinned agents are not), and it is optimal when it meets that bound and schedules
+    every activity: its status and statistics say the same.
     """
     if not candidate.activities and baseline.activities:
         return baseline
@@ -119,15 +123,19 @@ def better_of(
     if result_score(baseline, goals) <= result_score(candidate, goals):
         lb = max(candidate.lower_bound, baseline.lower_bound)
         mk = baseline.makespan
-        optimal = mk <= lb + 1e-9
+        optimal = not baseline.unschedulable and mk <= lb + 1e-9
+        status = ScheduleStatus.OPTIMAL if optimal else ScheduleStatus.FEASIBLE
         return replace(
             baseline,
-            lower_bound=lb,
+            status=status,
+            lower_bound=mk if optimal else lb,
             lower_bounds=candidate.lower_bounds,
             optimal=optimal,
-            gap=((mk - lb) / mk) if mk > 0 else 0.0,
+            gap=0.0 if optimal or mk <= 0 else (mk - lb) / mk,
             stats=replace(
                 baseline.stats,
+                status=status.value,
+                best_bound=candidate.stats.best_bound,
                 notes=(*baseline.stats.notes, f"kept baseline over {candidate.solver}"),
             ),
         )

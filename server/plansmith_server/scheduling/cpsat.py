@@ -126,7 +126,27 @@ class CpSatScheduler:
             )
             return build_result(cp, warm, stats, goals=goals, proven_optimal=True)
 
-        built = _build_model(cp_model, cp, warm)
+        deadline = t0 + time_limit_s
+
+        def out_of_time() -> bool:
+            return (stop is not None and stop.stopped) or time.perf_counter() >= deadline
+
+        try:
+            built = _build_model(cp_model, cp, warm, out_of_time)
+        except _BuildInterrupted:
+            # Building a model of thousands of intervals can take longer than the limit
+            # leaves: the warm start is the answer then, as the limit bounds the call.
+            stats = SolverStats(
+                solver=self.name,
+                status="FEASIBLE",
+                wall_time_s=time.perf_counter() - t0,
+                objective=cp.to_hours(warm.makespan),
+                notes=(
+                    ("stopped" if stop is not None and stop.stopped else "time limit reached")
+                    + " while building the model: warm start kept",
+                ),
+            )
+            return build_result(cp, warm, stats, goals=goals)
         model = built.model
         solver = cp_model.CpSolver()
         p = solver.parameters
@@ -295,7 +315,22 @@ class _Built:
         return IntSchedule(starts, agents, mk)
 
 
-def _build_model(cp_model: Any, cp: CompiledProblem, warm: IntSchedule) -> _Built:
+class _BuildInterrupted(Exception):
+    """The model was not finished: its `interrupted` check said so."""
+
+
+#: Activities added to the model between two `interrupted` checks.
+BUILD_CHECK_EVERY = 64
+
+
+def _build_model(
+    cp_model: Any,
+    cp: CompiledProblem,
+    warm: IntSchedule,
+    interrupted: Any = None,
+) -> _Built:
+    """The CP-SAT model of `cp`, its horizon `warm`'s makespan. `interrupted` (asked every
+    :data:`BUILD_CHECK_EVERY` activities) ends the building with `_BuildInterrupted`."""
     b = _Built(cp)
     m = cp_model.CpModel()
     b.model = m
@@ -309,6 +344,8 @@ def _build_model(cp_model: Any, cp: CompiledProblem, warm: IntSchedule) -> _Buil
     agent_terms: list[list[tuple[int, Any]]] = [[] for _ in cp.agent_ids]
     agent_const: list[int] = [0] * len(cp.agent_ids)
     for v in range(cp.n):
+        if interrupted is not None and v % BUILD_CHECK_EVERY == 0 and interrupted():
+            raise _BuildInterrupted
         d = cp.dur[v]
         fx = cp.fixed[v]
         if fx is not None:
@@ -341,6 +378,8 @@ def _build_model(cp_model: Any, cp: CompiledProblem, warm: IntSchedule) -> _Buil
         else:
             b.choice.append([])
     for v in range(cp.n):
+        if interrupted is not None and v % BUILD_CHECK_EVERY == 0 and interrupted():
+            raise _BuildInterrupted
         for p in cp.preds[v]:
             m.Add(b.starts[v] >= b.starts[p] + cp.dur[p])
     for ivs in agent_intervals:
@@ -359,7 +398,12 @@ def _build_model(cp_model: Any, cp: CompiledProblem, warm: IntSchedule) -> _Buil
         total = sum(cp.dur)
         for k in range(len(cp.agent_ids)):
             load = m.NewIntVar(0, total, f"load{k}")
-            m.Add(load == agent_const[k] + sum(d * lit for d, lit in agent_terms[k]))
+            terms = agent_terms[k]
+            m.Add(
+                load
+                == agent_const[k]
+                + cp_model.LinearExpr.WeightedSum([lit for _, lit in terms], [d for d, _ in terms])
+            )
             b.loads.append(load)
         b.max_load = m.NewIntVar(0, total, "max_load")
         b.min_load = m.NewIntVar(0, total, "min_load")

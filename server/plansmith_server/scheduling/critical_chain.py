@@ -32,7 +32,8 @@ def critical_chain_indices(
     by_end: dict[int, list[int]] = {}
     for v in range(n):
         by_end.setdefault(ends[v], []).append(v)
-    res_sets = [{r for r, _ in cp.demands[v]} for v in range(n)]
+    # Plans have no general resources: no sets to build for their thousands of tasks.
+    res_sets = [{r for r, _ in cp.demands[v]} for v in range(n)] if cp.capacities else None
     chain = [cur]
     seen = {cur}
     while starts[cur] > 0:
@@ -47,7 +48,7 @@ def critical_chain_indices(
                 link = 0
             elif agents[cur] >= 0 and agents[u] == agents[cur]:
                 link = 1
-            elif res_sets[u] & res_sets[cur]:
+            elif res_sets is not None and res_sets[u] & res_sets[cur]:
                 link = 2
             else:
                 link = 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -18,6 +19,31 @@ from .stop import StopToken
 #: 2 workers: ~120 activities solve well in 10 s; the model grows with the pairs), so
 #: the factory goes straight to the heuristic.
 CPSAT_MAX_MODEL_SIZE = 5000
+
+
+_preloading = threading.Lock()
+_preloaded = False
+
+
+def preload_solver() -> None:
+    """Imports OR-Tools on a thread of its own, once per process, if it is installed.
+
+    The import takes most of a second; paid by the first OptimizePlan, it came on top of
+    that call's time limit."""
+    global _preloaded
+    with _preloading:
+        if _preloaded:
+            return
+        _preloaded = True
+
+    def load() -> None:
+        try:
+            from ortools.sat.python import cp_model  # noqa: F401
+        except ImportError:
+            pass
+
+    # Not a daemon: an import cut short by the interpreter's exit can crash it.
+    threading.Thread(target=load, name="ortools-preload").start()
 
 
 class Scheduler(Protocol):
@@ -121,9 +147,14 @@ class FallbackScheduler:
             except Exception as exc:
                 reason = f"CP-SAT failed: {exc!r}"
         if result is None:
-            remaining = max(0.05, time_limit_s - (time.perf_counter() - t0))
+            remaining = max(0.0, time_limit_s - (time.perf_counter() - t0))
             result = self.heuristic.solve(
-                problem, time_limit_s=remaining, seed=seed, goals=goals, stop=stop
+                problem,
+                time_limit_s=remaining,
+                seed=seed,
+                goals=goals,
+                stop=stop,
+                initial=() if baseline is None else (baseline,),
             )
             result = replace(result, stats=replace(result.stats, fallback_reason=reason))
         if baseline is not None:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .compiled import CompiledProblem, compile_problem
 from .model import Goal, ScheduleResult, SchedulingProblem, SolverStats
 from .priority_rules import list_from_keys, regret_biased_list, rule_keys
-from .result import build_result
-from .sgs import IntSchedule, forward_backward, serial_sgs
+from .result import build_result, int_schedule
+from .sgs import IntSchedule, PassInterrupted, forward_backward, serial_sgs
 from .stop import StopToken
 
 DEFAULT_MAX_ITERATIONS = 5000
@@ -79,23 +79,36 @@ class HeuristicScheduler:
         seed: int = 0,
         goals: Sequence[Goal] = (Goal.MINIMIZE_DURATION,),
         stop: StopToken | None = None,
+        initial: Sequence[ScheduleResult] = (),
     ) -> ScheduleResult:
         """Schedules the problem.
 
         Args:
             problem: The problem.
-            time_limit_s: Wall-clock budget.
+            time_limit_s: Wall-clock budget for the whole call (compiling included).
             seed: Seed of the random sampling.
             goals: Goals in priority order.
-            stop: Once stopped, the search ends after the schedule under way.
+            stop: Once stopped, the search ends within a few hundred activities of the
+                schedule under way.
+            initial: Schedules of the problem to start from (e.g. the current plan's):
+                the result is never worse than the best of them, and with one the search
+                may end at the deadline before it has made a schedule of its own.
+                Without, its first schedule is always completed, deadline or not.
 
         Returns:
             The best schedule found.
         """
         t0 = time.perf_counter()
         cp = compile_problem(problem)
+        given = [s for s in (int_schedule(cp, r) for r in initial) if s is not None]
         sched, iters = self.solve_compiled(
-            cp, time_limit_s=time_limit_s, seed=seed, goals=goals, t0=t0, stop=stop
+            cp,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            goals=goals,
+            t0=t0,
+            stop=stop,
+            initial=given,
         )
         stats = SolverStats(
             solver=self.name,
@@ -154,34 +167,31 @@ class HeuristicScheduler:
                 return True
             return False
 
+        def out_of_time() -> bool:
+            return (stop is not None and stop.stopped) or time.perf_counter() >= deadline
+
         def done() -> bool:
             if can_stop_at_lb and best is not None and best.makespan <= lb:
                 return True
-            if stop is not None and stop.stopped:
-                return True
-            return iters >= self.max_iterations or time.perf_counter() >= deadline
+            return iters >= self.max_iterations or out_of_time()
 
-        keys = rule_keys(cp)
-        for name in ("LFT", "LST", "MTS", "GRPW", "MSLK", "GRD", "SPT"):
-            s = serial_sgs(cp, list_from_keys(cp, keys[name]))
-            iters += 1
-            consider(s)
-            if self.fbi_rounds:
-                s, p = forward_backward(cp, s, topo_pos, max_rounds=self.fbi_rounds)
-                iters += p
-                consider(s)
-            if done():
-                break
-        assert best is not None
-        lft = [k[0] for k in keys["LFT"]]
-        pop_size = self.population
+        def cut() -> Callable[[], bool] | None:
+            """A pass may be abandoned at the deadline once there is a schedule to
+            return; the first one always completes."""
+            return out_of_time if best is not None else None
+
+        # Given schedules first: with one, even the first pass can be abandoned.
+        for init in initial:
+            consider(init)
 
         def evaluate(order: list[int]) -> tuple[tuple[int, ...], list[int], IntSchedule]:
             nonlocal iters
-            s = serial_sgs(cp, order)
+            s = serial_sgs(cp, order, interrupted=out_of_time)
             iters += 1
             if self.fbi_rounds:
-                s, p = forward_backward(cp, s, topo_pos, max_rounds=self.fbi_rounds)
+                s, p = forward_backward(
+                    cp, s, topo_pos, max_rounds=self.fbi_rounds, interrupted=out_of_time
+                )
                 iters += p
             # The justified schedule's start order reproduces it and is what children
             # inherit (as in Valls et al.'s justification GA).
@@ -189,45 +199,64 @@ class HeuristicScheduler:
             consider(s, k, order)
             return k, order, s
 
-        # Initial population: given schedules, the best rule list and regret-biased
-        # LFT samples.
-        population = [(best_key, best_order, best)]
-        for init in initial:
-            consider(init)
-            population.append(evaluate(_order_of(init, cp, topo_pos)))
-        while len(population) < pop_size and not done():
-            population.append(evaluate(regret_biased_list(cp, lft, rng)))
-        # Genetic algorithm: two-point crossover on activity lists (Hartmann 1998),
-        # adjacent-swap mutation, children justified by FBI, elitist survival.
-        n = cp.n
-        while not done() and len(population) >= 2 and n > 1:
-            rng.shuffle(population)
-            children = []
-            for i in range(0, len(population) - 1, 2):
+        keys = rule_keys(cp)
+        try:
+            for name in ("LFT", "LST", "MTS", "GRPW", "MSLK", "GRD", "SPT"):
+                s = serial_sgs(cp, list_from_keys(cp, keys[name]), interrupted=cut())
+                iters += 1
+                consider(s)
+                if self.fbi_rounds:
+                    s, p = forward_backward(
+                        cp, s, topo_pos, max_rounds=self.fbi_rounds, interrupted=cut()
+                    )
+                    iters += p
+                    consider(s)
                 if done():
                     break
-                mother, father = population[i][1], population[i + 1][1]
-                q1 = rng.randrange(n)
-                q2 = rng.randrange(q1, n + 1)
-                for a, b in ((mother, father), (father, mother)):
-                    child = _two_point_crossover(a, b, q1, q2)
-                    _mutate(child, cp, rng, self.mutation_rate)
-                    children.append(evaluate(child))
+            assert best is not None
+            lft = [k[0] for k in keys["LFT"]]
+            pop_size = self.population
+            # Initial population: given schedules, the best rule list and regret-biased
+            # LFT samples.
+            population = [(best_key, best_order, best)]
+            for init in initial:
+                population.append(evaluate(_order_of(init, cp, topo_pos)))
+            while len(population) < pop_size and not done():
+                population.append(evaluate(regret_biased_list(cp, lft, rng)))
+            # Genetic algorithm: two-point crossover on activity lists (Hartmann 1998),
+            # adjacent-swap mutation, children justified by FBI, elitist survival.
+            n = cp.n
+            while not done() and len(population) >= 2 and n > 1:
+                rng.shuffle(population)
+                children = []
+                for i in range(0, len(population) - 1, 2):
                     if done():
                         break
-            merged = sorted(population + children, key=lambda x: x[0])
-            population = []
-            seen: set[tuple[int, ...]] = set()
-            for ind in merged:
-                sig = tuple(ind[2].starts)
-                if sig in seen:
-                    continue
-                seen.add(sig)
-                population.append(ind)
-                if len(population) == pop_size:
-                    break
-            if len(population) < 2:
-                population.append(evaluate(regret_biased_list(cp, lft, rng)))
+                    mother, father = population[i][1], population[i + 1][1]
+                    q1 = rng.randrange(n)
+                    q2 = rng.randrange(q1, n + 1)
+                    for a, b in ((mother, father), (father, mother)):
+                        child = _two_point_crossover(a, b, q1, q2)
+                        _mutate(child, cp, rng, self.mutation_rate)
+                        children.append(evaluate(child))
+                        if done():
+                            break
+                merged = sorted(population + children, key=lambda x: x[0])
+                population = []
+                seen: set[tuple[int, ...]] = set()
+                for ind in merged:
+                    sig = tuple(ind[2].starts)
+                    if sig in seen:
+                        continue
+                    seen.add(sig)
+                    population.append(ind)
+                    if len(population) == pop_size:
+                        break
+                if len(population) < 2:
+                    population.append(evaluate(regret_biased_list(cp, lft, rng)))
+        except PassInterrupted:
+            pass
+        assert best is not None
         return best, iters
 
 

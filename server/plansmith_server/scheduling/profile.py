@@ -63,3 +63,11 @@ class Profile:
         levels = self.levels
         for k in range(i, j):
             levels[k] += q
+        # Equal neighbours merge, so a run of back-to-back work is one step that
+        # `earliest` skips at once: unmerged, an agent's queue of n tasks made every
+        # search from an early time walk n breakpoints (quadratic on large plans).
+        times = self.times
+        if levels[j] == levels[j - 1]:
+            del times[j], levels[j]
+        if i > 0 and levels[i] == levels[i - 1]:
+            del times[i], levels[i]

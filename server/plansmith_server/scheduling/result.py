@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .compiled import CompiledProblem
 from .critical_chain import critical_chain_indices
@@ -16,6 +17,27 @@ from .model import (
     SolverStats,
 )
 from .sgs import IntSchedule
+
+
+def int_schedule(cp: CompiledProblem, result: ScheduleResult) -> IntSchedule | None:
+    """`result` (a schedule of the same problem, e.g. the current plan's) in `cp`'s units
+    and indices, or None when it does not fit `cp` (an activity missing, or on an agent
+    `cp` does not allow it)."""
+    placed = result.by_id()
+    k_of = {g: k for k, g in enumerate(cp.agent_ids)}
+    starts, agents = [0] * cp.n, [-1] * cp.n
+    for v, aid in enumerate(cp.ids):
+        a = placed.get(aid)
+        if a is None:
+            return None
+        starts[v] = round(a.start * cp.resolution)
+        if cp.agent_options[v]:
+            k = k_of.get(a.agent or "", -1)
+            if k not in cp.agent_options[v]:
+                return None
+            agents[v] = k
+    mk = max((starts[v] + cp.dur[v] for v in range(cp.n)), default=0)
+    return IntSchedule(starts, agents, mk)
 
 
 def lower_bounds(cp: CompiledProblem, solver_bound: int = 0) -> LowerBounds:
@@ -35,8 +57,14 @@ def build_result(
     solver_bound: int = 0,
     goals: Sequence[Goal] = (Goal.MINIMIZE_DURATION,),
     proven_optimal: bool = False,
+    restricted: bool = False,
 ) -> ScheduleResult:
     """Builds the public result.
+
+    A problem with unschedulable activities gets a partial result: its makespan, bounds
+    and gap are those of the activities scheduled, and it is never optimal (nor is its
+    status `OPTIMAL`, whatever the solver proved of the part it scheduled): the problem
+    as a whole has no schedule.
 
     Args:
         cp: The compiled problem.
@@ -46,13 +74,28 @@ def build_result(
         goals: Goals that were applied.
         proven_optimal: The solver proved optimality (otherwise optimality is claimed
             only when the makespan meets a lower bound).
+        restricted: `cp` is a restriction of the problem the result answers (the current
+            plan's, agents pinned): only the precedence bound holds for the problem then;
+            the energy bounds of the pinned agents do not.
     """
-    lbs = lower_bounds(cp, solver_bound)
-    lb_units = max(cp.critical_path_bound(), cp.resource_bound(), solver_bound)
+    path = cp.critical_path_bound()
+    energy = 0 if restricted else cp.resource_bound()
+    solver_bound = 0 if restricted else solver_bound
+    lbs = LowerBounds(cp.to_hours(path), cp.to_hours(energy), cp.to_hours(solver_bound))
+    lb_units = max(path, energy, solver_bound)
     mk = sched.makespan
-    optimal = proven_optimal or mk <= lb_units
+    partial = bool(cp.unschedulable)
+    optimal = not partial and (proven_optimal or mk <= lb_units)
     if optimal:
         lb_units = mk
+    if partial and stats.status == "OPTIMAL":
+        stats = replace(
+            stats,
+            status="FEASIBLE",
+            notes=(*stats.notes, "optimal for the scheduled activities only"),
+        )
+    elif optimal and stats.status == "FEASIBLE":
+        stats = replace(stats, status="OPTIMAL")
     acts = sorted(
         (
             ScheduledActivity(

@@ -8,11 +8,18 @@ is what forward-backward improvement (justification) alternates with.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .compiled import CompiledProblem
 from .profile import Profile
+
+#: Activities placed between two calls of a pass's `interrupted` check.
+CHECK_EVERY = 256
+
+
+class PassInterrupted(Exception):
+    """A schedule generation pass was abandoned (its `interrupted` check said so)."""
 
 
 @dataclass
@@ -38,6 +45,7 @@ def serial_sgs(
     *,
     backward: bool = False,
     horizon: int = 0,
+    interrupted: Callable[[], bool] | None = None,
 ) -> IntSchedule:
     """Builds a schedule from an activity list.
 
@@ -50,9 +58,15 @@ def serial_sgs(
             time (distance from the end) and must be mirrored by the caller.
         horizon: For a backward pass, the forward makespan used to mirror fixed
             activities.
+        interrupted: Asked every :data:`CHECK_EVERY` activities; when it says so the
+            pass is abandoned (one pass over 10,000 activities can take most of a
+            second, too long to overrun a deadline by).
 
     Returns:
         Starts (in the pass's time direction), agents and makespan.
+
+    Raises:
+        PassInterrupted: `interrupted` returned true.
     """
     n = cp.n
     dur = cp.dur
@@ -100,9 +114,16 @@ def serial_sgs(
             k = best if best is not None else options[v][0]
         reserve(v, t, k)
 
+    countdown = CHECK_EVERY
     for v in order:
         if has_fixed and fixed[v] is not None:
             continue
+        if interrupted is not None:
+            countdown -= 1
+            if not countdown:
+                countdown = CHECK_EVERY
+                if interrupted():
+                    raise PassInterrupted
         t = 0
         for p in links[v]:
             e = ends[p]
@@ -162,6 +183,7 @@ def forward_backward(
     topo_pos: Sequence[int],
     *,
     max_rounds: int = 4,
+    interrupted: Callable[[], bool] | None = None,
 ) -> tuple[IntSchedule, int]:
     """Forward-backward improvement (double justification).
 
@@ -176,9 +198,13 @@ def forward_backward(
         topo_pos: Position of each activity in a topological order (tie-breaker that
             keeps zero-duration chains precedence-feasible).
         max_rounds: Maximum number of backward+forward rounds.
+        interrupted: See :func:`serial_sgs`.
 
     Returns:
         The best forward schedule found and the number of SGS passes used.
+
+    Raises:
+        PassInterrupted: `interrupted` returned true.
     """
     best = sched
     passes = 0
@@ -187,10 +213,10 @@ def forward_backward(
     for _ in range(max_rounds):
         s = best.starts
         order_b = sorted(range(n), key=lambda v: (-(s[v] + dur[v]), -s[v], -topo_pos[v]))
-        rev = serial_sgs(cp, order_b, backward=True, horizon=best.makespan)
+        rev = serial_sgs(cp, order_b, backward=True, horizon=best.makespan, interrupted=interrupted)
         rs = rev.starts
         order_f = sorted(range(n), key=lambda v: (-(rs[v] + dur[v]), -rs[v], topo_pos[v]))
-        fwd = serial_sgs(cp, order_f)
+        fwd = serial_sgs(cp, order_f, interrupted=interrupted)
         passes += 2
         if fwd.makespan < best.makespan:
             best = fwd

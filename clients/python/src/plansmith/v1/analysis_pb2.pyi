@@ -29,6 +29,7 @@ class ScheduledTask(_message.Message):
     START_OFFSET_HOURS_FIELD_NUMBER: _builtins.int
     END_OFFSET_HOURS_FIELD_NUMBER: _builtins.int
     AGENT_ID_FIELD_NUMBER: _builtins.int
+    TASK_TITLE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Id of the task."""
     start_offset_hours: _builtins.float
@@ -37,6 +38,8 @@ class ScheduledTask(_message.Message):
     """Hours from the plan's start at which the task ends."""
     agent_id: _builtins.str
     """The agent doing it; empty for work nobody is needed for (e.g. already done)."""
+    task_title: _builtins.str
+    """Title of the task, for people reading the schedule."""
     def __init__(
         self,
         *,
@@ -44,10 +47,11 @@ class ScheduledTask(_message.Message):
         start_offset_hours: _builtins.float = ...,
         end_offset_hours: _builtins.float = ...,
         agent_id: _builtins.str = ...,
+        task_title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "end_offset_hours", b"end_offset_hours", "start_offset_hours", b"start_offset_hours", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "end_offset_hours", b"end_offset_hours", "start_offset_hours", b"start_offset_hours", "task_id", b"task_id", "task_title", b"task_title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -92,22 +96,26 @@ class Reassignment(_message.Message):
     TASK_ID_FIELD_NUMBER: _builtins.int
     FROM_AGENT_ID_FIELD_NUMBER: _builtins.int
     TO_AGENT_ID_FIELD_NUMBER: _builtins.int
+    TASK_TITLE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Id of the task."""
     from_agent_id: _builtins.str
     """The agent it had, or empty when unassigned."""
     to_agent_id: _builtins.str
     """The agent it gets."""
+    task_title: _builtins.str
+    """Title of the task."""
     def __init__(
         self,
         *,
         task_id: _builtins.str = ...,
         from_agent_id: _builtins.str = ...,
         to_agent_id: _builtins.str = ...,
+        task_title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_agent_id", b"from_agent_id", "task_id", b"task_id", "to_agent_id", b"to_agent_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_agent_id", b"from_agent_id", "task_id", b"task_id", "task_title", b"task_title", "to_agent_id", b"to_agent_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -126,9 +134,17 @@ class SolverStats(_message.Message):
     CONFLICTS_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     solver: _builtins.str
-    """`cp-sat` or `heuristic`."""
+    """Who made the schedule returned, exactly one of these values (stable):
+    `cpsat` (OR-Tools CP-SAT), `heuristic` (the pure-Python scheduler: OR-Tools missing,
+    plan too large for CP-SAT, or CP-SAT failed; `note` says why), `baseline` (the current
+    assignment, kept because no schedule found was strictly better, or because the time
+    limit left no time for a solver).
+    """
     status: _builtins.str
-    """The solver's final status (e.g. `OPTIMAL`, `FEASIBLE`)."""
+    """`OPTIMAL` when the duration is proven optimal for the whole plan (exactly when
+    `OptimizePlanResponse.proven_optimal` is true), else `FEASIBLE`; never `OPTIMAL` for
+    a partial result.
+    """
     wall_time_seconds: _builtins.float
     """Wall-clock seconds spent."""
     branches: _builtins.int
@@ -136,7 +152,9 @@ class SolverStats(_message.Message):
     conflicts: _builtins.int
     """Conflicts (CP-SAT); 0 for the heuristic."""
     note: _builtins.str
-    """Why the solver was chosen, e.g. a fallback reason."""
+    """Why this solver, e.g. a fallback reason or "no time left for a solver within the
+    time limit".
+    """
     def __init__(
         self,
         *,
@@ -163,19 +181,41 @@ class UnschedulableTask(_message.Message):
 
     TASK_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    TASK_TITLE_FIELD_NUMBER: _builtins.int
+    MISSING_CAPABILITIES_FIELD_NUMBER: _builtins.int
+    BLOCKED_BY_TASK_IDS_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Id of the task."""
     reason: _builtins.str
-    """Why, e.g. no agent holds its required capabilities."""
+    """Why, for people: e.g. "no agent of the plan holds qa", or "depends on tasks that
+    cannot be scheduled: ...".
+    """
+    task_title: _builtins.str
+    """Title of the task."""
+    @_builtins.property
+    def missing_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The task's required capabilities no agent of the plan holds; empty when it is left
+        out for another reason (see `blocked_by_task_ids`).
+        """
+
+    @_builtins.property
+    def blocked_by_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The unschedulable tasks it depends on (directly or not) that no agent can do; empty
+        when the task itself is the cause.
+        """
+
     def __init__(
         self,
         *,
         task_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        task_title: _builtins.str = ...,
+        missing_capabilities: _abc.Iterable[_builtins.str] | None = ...,
+        blocked_by_task_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocked_by_task_ids", b"blocked_by_task_ids", "missing_capabilities", b"missing_capabilities", "reason", b"reason", "task_id", b"task_id", "task_title", b"task_title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -195,6 +235,7 @@ class TaskTiming(_message.Message):
     LATEST_FINISH_HOURS_FIELD_NUMBER: _builtins.int
     SLACK_HOURS_FIELD_NUMBER: _builtins.int
     CRITICAL_FIELD_NUMBER: _builtins.int
+    TASK_TITLE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Id of the task."""
     remaining_hours: _builtins.float
@@ -211,6 +252,8 @@ class TaskTiming(_message.Message):
     """Total slack: how long the task can slip without delaying the plan."""
     critical: _builtins.bool
     """Whether the task has no slack."""
+    task_title: _builtins.str
+    """Title of the task."""
     def __init__(
         self,
         *,
@@ -222,10 +265,11 @@ class TaskTiming(_message.Message):
         latest_finish_hours: _builtins.float = ...,
         slack_hours: _builtins.float = ...,
         critical: _builtins.bool = ...,
+        task_title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["critical", b"critical", "earliest_finish_hours", b"earliest_finish_hours", "earliest_start_hours", b"earliest_start_hours", "latest_finish_hours", b"latest_finish_hours", "latest_start_hours", b"latest_start_hours", "remaining_hours", b"remaining_hours", "slack_hours", b"slack_hours", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["critical", b"critical", "earliest_finish_hours", b"earliest_finish_hours", "earliest_start_hours", b"earliest_start_hours", "latest_finish_hours", b"latest_finish_hours", "latest_start_hours", b"latest_start_hours", "remaining_hours", b"remaining_hours", "slack_hours", b"slack_hours", "task_id", b"task_id", "task_title", b"task_title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -238,18 +282,24 @@ class TaskChain(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TASK_IDS_FIELD_NUMBER: _builtins.int
+    TASK_TITLES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The task ids, first to last."""
+
+    @_builtins.property
+    def task_titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Their titles, in the same order."""
 
     def __init__(
         self,
         *,
         task_ids: _abc.Iterable[_builtins.str] | None = ...,
+        task_titles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_ids", b"task_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_ids", b"task_ids", "task_titles", b"task_titles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -267,6 +317,7 @@ class CriticalPathAnalysis(_message.Message):
     CRITICAL_PATHS_FIELD_NUMBER: _builtins.int
     CRITICAL_CHAIN_FIELD_NUMBER: _builtins.int
     RESOURCE_CONSTRAINED_DURATION_HOURS_FIELD_NUMBER: _builtins.int
+    CRITICAL_TASK_TITLES_FIELD_NUMBER: _builtins.int
     duration_hours: _builtins.float
     """Remaining duration in hours with unlimited agents (dependencies only)."""
     resource_constrained_duration_hours: _builtins.float
@@ -289,6 +340,10 @@ class CriticalPathAnalysis(_message.Message):
         a time), in order.
         """
 
+    @_builtins.property
+    def critical_task_titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Titles of `critical_task_ids`, in the same order."""
+
     def __init__(
         self,
         *,
@@ -298,10 +353,11 @@ class CriticalPathAnalysis(_message.Message):
         critical_paths: _abc.Iterable[Global___TaskChain] | None = ...,
         critical_chain: Global___TaskChain | None = ...,
         resource_constrained_duration_hours: _builtins.float = ...,
+        critical_task_titles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["critical_chain", b"critical_chain"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["critical_chain", b"critical_chain", "critical_paths", b"critical_paths", "critical_task_ids", b"critical_task_ids", "duration_hours", b"duration_hours", "resource_constrained_duration_hours", b"resource_constrained_duration_hours", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["critical_chain", b"critical_chain", "critical_paths", b"critical_paths", "critical_task_ids", b"critical_task_ids", "critical_task_titles", b"critical_task_titles", "duration_hours", b"duration_hours", "resource_constrained_duration_hours", b"resource_constrained_duration_hours", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -361,6 +417,7 @@ class ResourceUtilizationAnalysis(_message.Message):
     UNASSIGNED_TASK_IDS_FIELD_NUMBER: _builtins.int
     CAPABILITY_GAPS_FIELD_NUMBER: _builtins.int
     SPAN_HOURS_FIELD_NUMBER: _builtins.int
+    UNASSIGNED_TASK_TITLES_FIELD_NUMBER: _builtins.int
     span_hours: _builtins.float
     """The span used for utilization, hours."""
     @_builtins.property
@@ -375,6 +432,10 @@ class ResourceUtilizationAnalysis(_message.Message):
     def capability_gaps(self) -> _containers.RepeatedCompositeFieldContainer[_generation_pb2.CapabilityGap]:
         """Tasks whose required capabilities no agent of the plan holds."""
 
+    @_builtins.property
+    def unassigned_task_titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Titles of `unassigned_task_ids`, in the same order."""
+
     def __init__(
         self,
         *,
@@ -382,10 +443,11 @@ class ResourceUtilizationAnalysis(_message.Message):
         unassigned_task_ids: _abc.Iterable[_builtins.str] | None = ...,
         capability_gaps: _abc.Iterable[_generation_pb2.CapabilityGap] | None = ...,
         span_hours: _builtins.float = ...,
+        unassigned_task_titles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "capability_gaps", b"capability_gaps", "span_hours", b"span_hours", "unassigned_task_ids", b"unassigned_task_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "capability_gaps", b"capability_gaps", "span_hours", b"span_hours", "unassigned_task_ids", b"unassigned_task_ids", "unassigned_task_titles", b"unassigned_task_titles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -400,6 +462,7 @@ class RiskDriver(_message.Message):
     TASK_ID_FIELD_NUMBER: _builtins.int
     CRITICALITY_INDEX_FIELD_NUMBER: _builtins.int
     CONTRIBUTION_FIELD_NUMBER: _builtins.int
+    TASK_TITLE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Id of the task."""
     criticality_index: _builtins.float
@@ -408,16 +471,19 @@ class RiskDriver(_message.Message):
     """
     contribution: _builtins.float
     """How much of the completion time's variance the task explains, 0 to 1."""
+    task_title: _builtins.str
+    """Title of the task."""
     def __init__(
         self,
         *,
         task_id: _builtins.str = ...,
         criticality_index: _builtins.float = ...,
         contribution: _builtins.float = ...,
+        task_title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "criticality_index", b"criticality_index", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "criticality_index", b"criticality_index", "task_id", b"task_id", "task_title", b"task_title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -202,6 +202,7 @@ class Risk(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     MITIGATION_FIELD_NUMBER: _builtins.int
     TASK_IDS_FIELD_NUMBER: _builtins.int
+    TASK_TITLES_FIELD_NUMBER: _builtins.int
     severity: Global___RiskSeverity.ValueType
     """How serious the risk is."""
     title: _builtins.str
@@ -214,6 +215,10 @@ class Risk(_message.Message):
     def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the tasks it concerns, if any."""
 
+    @_builtins.property
+    def task_titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Titles of `task_ids`, in the same order."""
+
     def __init__(
         self,
         *,
@@ -222,10 +227,11 @@ class Risk(_message.Message):
         description: _builtins.str = ...,
         mitigation: _builtins.str = ...,
         task_ids: _abc.Iterable[_builtins.str] | None = ...,
+        task_titles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "mitigation", b"mitigation", "severity", b"severity", "task_ids", b"task_ids", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "mitigation", b"mitigation", "severity", b"severity", "task_ids", b"task_ids", "task_titles", b"task_titles", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -239,8 +245,11 @@ class CapabilityGap(_message.Message):
 
     TASK_ID_FIELD_NUMBER: _builtins.int
     MISSING_CAPABILITIES_FIELD_NUMBER: _builtins.int
+    TASK_TITLE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Id of the task nobody can do (left unassigned)."""
+    task_title: _builtins.str
+    """Title of the task."""
     @_builtins.property
     def missing_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The capabilities no agent holds."""
@@ -250,10 +259,11 @@ class CapabilityGap(_message.Message):
         *,
         task_id: _builtins.str = ...,
         missing_capabilities: _abc.Iterable[_builtins.str] | None = ...,
+        task_title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["missing_capabilities", b"missing_capabilities", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["missing_capabilities", b"missing_capabilities", "task_id", b"task_id", "task_title", b"task_title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

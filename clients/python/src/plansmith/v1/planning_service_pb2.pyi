@@ -515,7 +515,12 @@ class OptimizePlanRequest(_message.Message):
 
     @_builtins.property
     def time_limit(self) -> _duration_pb2.Duration:
-        """Time the solver may use: default 5 s, at most 60 s."""
+        """Time the call may take, counted from its start (reading the plan and building the
+        model included): default 5 s, at most 60 s. The solver gets what is left; with none
+        left, the current assignment is returned (`solver.solver` = `baseline`). Reading the
+        plan and scheduling its current assignment always happen, so a limit shorter than
+        they take is exceeded by that much. With `apply`, writing the schedule comes on top.
+        """
 
     def __init__(
         self,
@@ -537,7 +542,13 @@ Global___OptimizePlanRequest: _TypeAlias = OptimizePlanRequest  # noqa: Y015
 
 @_typing.final
 class OptimizePlanResponse(_message.Message):
-    """Response of `PlanningService.OptimizePlan`."""
+    """Response of `PlanningService.OptimizePlan`.
+
+    When some work cannot be scheduled (`partial`: no agent of the plan holds a task's
+    required capabilities, or it depends on such a task), that work is listed in
+    `unschedulable` and left out: the schedule, both durations, the bound, the gap and the
+    critical chain cover the scheduled tasks only, and the result is never optimal.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -553,21 +564,32 @@ class OptimizePlanResponse(_message.Message):
     CRITICAL_CHAIN_FIELD_NUMBER: _builtins.int
     UNSCHEDULABLE_FIELD_NUMBER: _builtins.int
     PLAN_REVISION_FIELD_NUMBER: _builtins.int
+    PARTIAL_FIELD_NUMBER: _builtins.int
+    UNSCHEDULED_HOURS_FIELD_NUMBER: _builtins.int
+    CRITICAL_CHAIN_TITLES_FIELD_NUMBER: _builtins.int
     duration_before_hours: _builtins.float
-    """Duration of the current assignment, one task at a time per agent, hours."""
+    """Duration of the current assignment, one task at a time per agent, hours (of the
+    scheduled tasks when `partial`).
+    """
     duration_after_hours: _builtins.float
-    """Duration of the optimized schedule, hours."""
+    """Duration of the optimized schedule, hours (of the scheduled tasks when `partial`)."""
     lower_bound_hours: _builtins.float
-    """A proven lower bound on the duration, hours."""
+    """A proven lower bound on `duration_after_hours`, hours."""
     proven_optimal: _builtins.bool
-    """Whether the duration is proven optimal."""
+    """Whether the duration is proven optimal for the whole plan: never when `partial`."""
     optimality_gap: _builtins.float
-    """(after - bound) / after; 0 when optimal."""
+    """(after - bound) / after, for the tasks scheduled; 0 when optimal (a partial result can
+    be 0 too: optimal for what it scheduled, not for the plan).
+    """
     plan_revision: _builtins.int
     """The plan's revision after `apply`, else 0."""
+    partial: _builtins.bool
+    """Whether some remaining work could not be scheduled (`unschedulable` is not empty)."""
+    unscheduled_hours: _builtins.float
+    """Remaining hours of the unschedulable work, not counted in the durations."""
     @_builtins.property
     def schedule(self) -> _containers.RepeatedCompositeFieldContainer[_analysis_pb2.ScheduledTask]:
-        """The schedule of the remaining work, by start."""
+        """The schedule of the remaining work, by start (the scheduled tasks only)."""
 
     @_builtins.property
     def workloads(self) -> _containers.RepeatedCompositeFieldContainer[_analysis_pb2.AgentWorkload]:
@@ -587,7 +609,13 @@ class OptimizePlanResponse(_message.Message):
 
     @_builtins.property
     def unschedulable(self) -> _containers.RepeatedCompositeFieldContainer[_analysis_pb2.UnschedulableTask]:
-        """Work that could not be scheduled (e.g. no capable agent)."""
+        """Work that could not be scheduled, with the reason. With `apply`, these tasks keep
+        their agent and lose their schedule: the stored schedule is the one returned.
+        """
+
+    @_builtins.property
+    def critical_chain_titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Titles of `critical_chain`, in the same order."""
 
     def __init__(
         self,
@@ -604,10 +632,13 @@ class OptimizePlanResponse(_message.Message):
         critical_chain: _abc.Iterable[_builtins.str] | None = ...,
         unschedulable: _abc.Iterable[_analysis_pb2.UnschedulableTask] | None = ...,
         plan_revision: _builtins.int = ...,
+        partial: _builtins.bool = ...,
+        unscheduled_hours: _builtins.float = ...,
+        critical_chain_titles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["solver", b"solver"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["critical_chain", b"critical_chain", "duration_after_hours", b"duration_after_hours", "duration_before_hours", b"duration_before_hours", "lower_bound_hours", b"lower_bound_hours", "optimality_gap", b"optimality_gap", "plan_revision", b"plan_revision", "proven_optimal", b"proven_optimal", "reassignments", b"reassignments", "schedule", b"schedule", "solver", b"solver", "unschedulable", b"unschedulable", "workloads", b"workloads"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["critical_chain", b"critical_chain", "critical_chain_titles", b"critical_chain_titles", "duration_after_hours", b"duration_after_hours", "duration_before_hours", b"duration_before_hours", "lower_bound_hours", b"lower_bound_hours", "optimality_gap", b"optimality_gap", "partial", b"partial", "plan_revision", b"plan_revision", "proven_optimal", b"proven_optimal", "reassignments", b"reassignments", "schedule", b"schedule", "solver", b"solver", "unschedulable", b"unschedulable", "unscheduled_hours", b"unscheduled_hours", "workloads", b"workloads"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
