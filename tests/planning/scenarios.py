@@ -213,9 +213,9 @@ SCENARIOS: dict[str, PlanRequest] = {
         context={"environment": "production", "tech_stack": ["React", "Django", "Postgres"]},
     ),
     "generic_only": PlanRequest(
-        name="Company offsite",
-        description="Organize the engineering offsite in Lisbon for 40 people.",
-        requirements=("Book venue and hotel", "Plan two days of talks"),
+        name="Community garden",
+        description="Plant a community vegetable garden on the school grounds.",
+        requirements=("Build raised beds", "Set up a watering rota"),
         available_agents=(LEAD,),
     ),
     "no_agents": PlanRequest(

@@ -298,23 +298,6 @@ CASES: dict[str, Case] = {
 }
 
 
-# data_pipeline.toml lists "data warehouse", "warehouse" and "fed from" among its own
-# keywords, so it ties with data_warehouse at the top score and wins the tie by name: a
-# warehouse brief is planned as an ETL pipeline with the warehouse brought in by a
-# requirement. Dropping "data warehouse"/"warehouse" from its keywords and adding
-# "marts", "star schema", "dashboards", "fed from" to its negative terms lets these pass.
-_PIPELINE_CLAIMS_WAREHOUSES = pytest.mark.xfail(
-    reason="data_pipeline's keywords still claim warehouses (engine helper's file)", strict=False
-)
-
-
-def _keys(keys) -> list:
-    return [
-        pytest.param(k, marks=_PIPELINE_CLAIMS_WAREHOUSES) if k == "data_warehouse" else k
-        for k in sorted(keys)
-    ]
-
-
 def _plan(request: PlanRequest):
     return generate_plan(request, now=NOW)
 
@@ -324,7 +307,7 @@ def _primitives(plan) -> set[str]:
     return {t.source.rsplit("/", 1)[-1] for t in plan.tasks if t.source.startswith("library:")}
 
 
-@pytest.mark.parametrize("key", _keys(CASES))
+@pytest.mark.parametrize("key", sorted(CASES))
 def test_domain_recognized_with_its_key_work(key: str) -> None:
     case = CASES[key]
     plan = _plan(case.request)
@@ -337,7 +320,7 @@ def test_domain_recognized_with_its_key_work(key: str) -> None:
     assert validate_plan(plan) == []
 
 
-@pytest.mark.parametrize("key", _keys(k for k in CASES if CASES[k].specifics))
+@pytest.mark.parametrize("key", sorted(k for k in CASES if CASES[k].specifics))
 def test_domain_carries_the_briefs_specifics_into_titles(key: str) -> None:
     case = CASES[key]
     titles = " | ".join(t.title for t in _plan(case.request).tasks).lower()

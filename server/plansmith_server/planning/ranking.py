@@ -135,10 +135,21 @@ class TextIndex:
     def scores(self, query: Sequence[str]) -> dict[str, float]:
         """:meth:`score` of every document sharing a token with the query (one pass over
         an inverted index; documents absent score 0)."""
+        denominator, hits = self._hits(query)
+        return {k: min(1.0, h / denominator) for k, h in hits.items()}
+
+    def strengths(self, query: Sequence[str]) -> dict[str, float]:
+        """:meth:`scores` before the cap at 1: how much more than enough evidence a
+        document has. Two documents that both reach 1.0 are told apart by this rather
+        than by their names."""
+        denominator, hits = self._hits(query)
+        return {k: h / denominator for k, h in hits.items()}
+
+    def _hits(self, query: Sequence[str]) -> tuple[float, dict[str, float]]:
         distinct = dict.fromkeys(query)
         total = sum(self.idf(t) for t in distinct)
         if total <= 0:
-            return {}
+            return 1.0, {}
         hits: dict[str, float] = {}
         for token in distinct:
             postings = self._postings.get(token)
@@ -147,5 +158,4 @@ class TextIndex:
             weight = self.idf(token)
             for key, strong in postings:
                 hits[key] = hits.get(key, 0.0) + (weight if strong else weight * WEAK_FIELD_WEIGHT)
-        denominator = min(total, SATURATION)
-        return {k: min(1.0, h / denominator) for k, h in hits.items()}
+        return min(total, SATURATION), hits

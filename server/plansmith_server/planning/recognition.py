@@ -52,6 +52,10 @@ class DomainMatch:
         lexical: Score before the evidence and negative gates.
         evidence: Evidence terms found.
         negatives: Negative terms found.
+        strength: The gated score before the cap at 1 -- how much more than enough
+            evidence the brief holds for this compound. It orders compounds whose
+            scores tie (two domains both fully matched), so a tie is decided by the
+            brief's words, never silently by the compounds' names.
     """
 
     compound: str
@@ -59,6 +63,7 @@ class DomainMatch:
     lexical: float
     evidence: tuple[str, ...]
     negatives: tuple[str, ...]
+    strength: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ def rank_compounds(
     minimum: float = 1e-9,
     keys: Iterable[str] | None = None,
 ) -> list[tuple[str, float]]:
-    """Compounds by gated score, best first (ties by name).
+    """Compounds by gated score, best first (ties by uncapped strength, then name).
 
     Args:
         library: The method library.
@@ -121,17 +126,18 @@ def rank_compounds(
         keys: Restrict to these compounds.
     """
     gate = tuple(tokens if gate_tokens is None else gate_tokens)
-    lexical = library.compound_index.scores(tokens)
-    names = lexical if keys is None else [k for k in keys if k in lexical]
+    strengths = library.compound_index.strengths(tokens)
+    names = strengths if keys is None else [k for k in keys if k in strengths]
     out = []
     for name in names:
-        if lexical[name] < minimum:
+        lexical = min(1.0, strengths[name])
+        if lexical < minimum:
             continue  # the gates only lower a score
-        m = _match(library, name, tokens, gate, lexical[name])
+        m = _match(library, name, tokens, gate, lexical)
         if m.score >= minimum:
-            out.append((name, m.score))
-    out.sort(key=lambda item: (-item[1], item[0]))
-    return out
+            out.append((name, m.score, strengths[name] * m.score / lexical))
+    out.sort(key=lambda item: (-item[1], -item[2], item[0]))
+    return [(name, score) for name, score, _ in out]
 
 
 def recognize_domain(
@@ -149,19 +155,31 @@ def recognize_domain(
         threshold: Minimum gated score.
     """
     gate = tuple(whole)
-    head_scores = library.compound_index.scores(head)
-    whole_scores = library.compound_index.scores(whole)
+    index = library.compound_index
+    head_strengths = index.strengths(head)
+    whole_strengths = index.strengths(whole)
     matches = []
-    for name in sorted(set(head_scores) | set(whole_scores)):
-        on_head = _match(library, name, head, gate, head_scores.get(name, 0.0))
-        on_whole = _match(library, name, whole, gate, whole_scores.get(name, 0.0))
+    for name in sorted(set(head_strengths) | set(whole_strengths)):
+        head_raw = head_strengths.get(name, 0.0)
+        whole_raw = whole_strengths.get(name, 0.0)
+        on_head = _match(library, name, head, gate, min(1.0, head_raw))
+        on_whole = _match(library, name, whole, gate, min(1.0, whole_raw))
         score = max(on_head.score, WHOLE_BRIEF_WEIGHT * on_whole.score)
         lexical = max(on_head.lexical, WHOLE_BRIEF_WEIGHT * on_whole.lexical)
+        # The gate factor (0 without evidence, NEGATIVE_FACTOR per negative) applies
+        # to the uncapped strength as it does to the score.
+        factor = on_whole.score / on_whole.lexical if on_whole.lexical else 0.0
+        strength = factor * max(head_raw, WHOLE_BRIEF_WEIGHT * whole_raw)
         matches.append(
             DomainMatch(
-                name, round(score, 4), round(lexical, 4), on_whole.evidence, on_whole.negatives
+                name,
+                round(score, 4),
+                round(lexical, 4),
+                on_whole.evidence,
+                on_whole.negatives,
+                round(strength, 4),
             )
         )
-    matches.sort(key=lambda m: (-m.score, -m.lexical, m.compound))
+    matches.sort(key=lambda m: (-m.score, -m.strength, -m.lexical, m.compound))
     best = matches[0] if matches and matches[0].score >= threshold else None
     return Recognition(best, tuple(matches), threshold)
