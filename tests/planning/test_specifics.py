@@ -191,11 +191,36 @@ def test_specifics_are_carried_to_the_tasks_they_belong_to() -> None:
         )
     )
     scope = plan.tasks[0]
+    # The scoping task lists what no task of its area carries; the technologies are
+    # carried by the tasks of their area instead.
     assert "Brief specifics:" in scope.description
-    for specific in ("MySQL 8.0 (from 5.7)", "Amazon RDS", "12 stored procedures"):
-        assert specific in scope.description
+    assert "12 stored procedures" in scope.description
+    for specific in ("MySQL 8.0 (from 5.7)", "Amazon RDS"):
+        assert specific not in scope.description.split("Brief specifics:")[1]
+        assert any(specific in f"{t.title} {t.description}" for t in plan.tasks[1:])
     covering = [t for t in plan.tasks if 0 in t.requirement_indexes]
     assert covering and all("12 stored procedures" in t.description for t in covering)
     # A technology goes to the tasks of its area, not to every task.
     approval = next(t for t in plan.tasks if t.source.endswith("/change_approval"))
     assert "MySQL" not in approval.description
+
+
+def test_a_bi_tool_reaches_the_dashboard_tasks_only() -> None:
+    """The dashboards tool is named where the dashboards are built, not in the loads,
+    the models or the scoping task (which would put it before the data it reads)."""
+    plan = _plan(
+        PlanRequest(
+            "BigQuery data warehouse",
+            "Build a BigQuery data warehouse fed from our Postgres databases.",
+            requirements=(
+                "Load the orders and payments tables from Postgres every night",
+                "Finance dashboards in Looker Studio",
+            ),
+        )
+    )
+    assert plan.domain == "data_warehouse"
+    naming = [t for t in plan.tasks if "Looker Studio" in f"{t.title} {t.description}"]
+    assert any(t.source.endswith("/dwh_dashboards") for t in naming)
+    for task in naming:
+        assert not task.source.endswith(("/dwh_extract", "/dwh_model", "/dwh_requirements"))
+    assert plan.tasks[0] not in naming

@@ -853,10 +853,11 @@ def _carry_specifics(
     library: MethodLibrary,
     constraints: ConstraintAnalysis,
 ) -> None:
-    """Put the brief's specifics in the tasks they belong to: all of them in the plan's
-    scoping task (its first plan/design task), technologies in the tasks of their area,
-    counts in the tasks they size, and what a requirement names in the tasks covering
-    it. Library placeholders already put some in titles; this says the rest."""
+    """Put the brief's specifics in the tasks they belong to: technologies in the tasks
+    of their area, counts in the tasks they size, what a requirement names in the tasks
+    covering it, and in the plan's scoping task (its first plan/design task) whatever
+    no other task carries. Library placeholders already put some in titles; this says
+    the rest."""
     techs = library.technologies
     slots = builder.slots
     plan_level = specifics_of(f"{request.name}. {request.description}", techs, slots)
@@ -878,29 +879,46 @@ def _carry_specifics(
         keys = builder.units[domain_unit].nodes
         early = [k for k in keys if _STAGE_INDEX[builder.nodes[k].stage] <= _STAGE_INDEX["design"]]
         scope_key = min(early or keys, key=lambda k: (_STAGE_INDEX[builder.nodes[k].stage], k))
+    carried: set[str] = set()  # technologies that reach a task of their area
+    additions: dict[str, list[str]] = {}
     for key, node in builder.nodes.items():
         if key == scope_key:
-            found = everything
-        else:
-            found = [
-                t.label + (f" (from {t.from_version})" if t.from_version else "")
-                for t in mentions
-                if node.capabilities & set(KIND_AREAS.get(t.technology.kind, ()))
-            ]
-            prim = library.primitives.get(node.name)
-            for rule in prim.scales if prim is not None else ():
-                used = next((k for k in rule.keys if k in counts), None)
-                if used is not None:
-                    found.append(phrases[used])
-            for index in sorted(node.reqs):
-                found.extend(per_requirement[index])
-        distinct = list(dict.fromkeys(found))
-        shown = [
-            s
-            for s in distinct
-            if s.lower() not in node.title.lower()
-            and not any(s != o and s.lower() in o.lower() for o in distinct)
+            continue
+        found = [
+            t.label + (f" (from {t.from_version})" if t.from_version else "")
+            for t in mentions
+            if node.capabilities & set(KIND_AREAS.get(t.technology.kind, ()))
         ]
+        carried.update(s.lower() for s in found)
+        carried.update(t.label.lower() for t in mentions if t.label.lower() in node.title.lower())
+        prim = library.primitives.get(node.name)
+        for rule in prim.scales if prim is not None else ():
+            used = next((k for k in rule.keys if k in counts), None)
+            if used is not None:
+                found.append(phrases[used])
+        for index in sorted(node.reqs):
+            found.extend(per_requirement[index])
+        additions[key] = _shown(found, node.title)
+    if scope_key is not None:
+        # The scoping task lists the technologies no task of their area carries, with
+        # the brief's other specifics: naming every tool there would make the first
+        # task of the plan about the dashboards tool as much as about the scope.
+        left = [s for s in everything if s.lower() not in carried]
+        additions[scope_key] = _shown(left, builder.nodes[scope_key].title)
+    for key, shown in additions.items():
         if shown:
+            node = builder.nodes[key]
             label = "Brief specifics" if key == scope_key else "In this brief"
             node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."
+
+
+def _shown(found: list[str], title: str) -> list[str]:
+    """`found` without repeats, without what the title says, and without a specific
+    contained in a longer one."""
+    distinct = list(dict.fromkeys(found))
+    return [
+        s
+        for s in distinct
+        if s.lower() not in title.lower()
+        and not any(s != o and s.lower() in o.lower() for o in distinct)
+    ]

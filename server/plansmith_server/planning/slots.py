@@ -730,7 +730,7 @@ KIND_AREAS: dict[str, tuple[str, ...]] = {
     "compliance_framework": ("security",),
     "secrets_manager": ("security", "devops", "kubernetes"),
     "cdn": ("frontend", "infrastructure"),
-    "analytics_tool": ("data-engineering",),
+    "analytics_tool": ("analytics",),
     "cloud_service": ("devops", "infrastructure", "database"),
 }
 """Capability areas whose tasks a technology of each kind belongs to (a task of another
