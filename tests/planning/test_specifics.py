@@ -224,3 +224,19 @@ def test_a_bi_tool_reaches_the_dashboard_tasks_only() -> None:
     for task in naming:
         assert not task.source.endswith(("/dwh_extract", "/dwh_model", "/dwh_requirements"))
     assert plan.tasks[0] not in naming
+
+
+def test_the_resources_an_api_serves_name_its_endpoint_work() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Inventory API",
+            "Build a REST API for warehouse inventory that our storefronts will call.",
+            requirements=("Endpoints for stock levels, reservations and adjustments",),
+        )
+    )
+    endpoints = next(t for t in plan.tasks if t.source.endswith("/api_endpoints"))
+    assert "stock levels, reservations and adjustments" in endpoints.title
+    # Without endpoint phrases, "an API for ..." names them.
+    plan = _plan(PlanRequest("Inventory API", "Build a REST API for warehouse inventory."))
+    endpoints = next(t for t in plan.tasks if t.source.endswith("/api_endpoints"))
+    assert endpoints.title.endswith("for warehouse inventory")

@@ -26,6 +26,9 @@ by :meth:`Slots.render`:
   ``system``) or a phrase such as "the billing database", "the checkout flow";
 * ``{people}`` -- the people the brief names as the ones concerned ("Onboard Maria and
   Tom", ``context.new_hires``): "Maria and Tom";
+* ``{resources}`` -- the things an API serves, in the brief's words ("Endpoints for
+  stock levels, reservations and adjustments", "an API for warehouse inventory",
+  ``context.resources``): "stock levels, reservations and adjustments";
 * ``{version}`` -- the release version the brief names ("version 2.8.1", "v5.2",
   ``context.version``), when it is not a technology's version;
 * ``{change}`` -- the change the plan makes, from the recognized compound's (or its
@@ -67,7 +70,7 @@ __all__ = [
 ]
 
 TECH_ATTRIBUTES = ("name", "version", "from", "source")
-PLAN_SLOTS = ("change", "subject", "version", "people")
+PLAN_SLOTS = ("change", "subject", "version", "people", "resources")
 """Placeholders about the plan itself rather than a technology."""
 
 
@@ -370,6 +373,7 @@ class Slots:
     subject: str = ""
     version: str = ""
     people: str = ""
+    resources: str = ""
 
     # ----------------------------------------------------------------- lookups
 
@@ -638,6 +642,7 @@ def extract_slots(
         subject=_subject(texts, context),
         version=_release_version(texts, context, ordered_techs),
         people=_people(texts, context),
+        resources=_resources(texts, context),
     )
 
 
@@ -674,6 +679,42 @@ def _people(texts: Sequence[str], context: Mapping[str, Any]) -> str:
     if not names:
         return ""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+_RESOURCE_KEYS = ("resources", "entities")
+# "Endpoints for X, Y and Z", "CRUD for X", "an API for X that ..." -- up to a clause
+# boundary. Endpoint phrases win over "API for" (they list the resources themselves).
+_RESOURCE_END = (
+    r"(?=$|[.;:()]|\s+(?:that|which|with|so|by|in|at|under|to|from|using|via|behind|"
+    r"over|on|within|before|after|for)\b)"
+)
+_RESOURCES = (
+    re.compile(
+        r"\b(?:endpoints?|crud|operations|routes)\s+(?:for|on|to manage|managing)\s+"
+        r"(?:the\s+|our\s+)?([a-z][\w\s,/-]*?)" + _RESOURCE_END
+    ),
+    re.compile(
+        r"\b(?:api|apis|service)\s+(?:for|to manage|managing)\s+(?:the\s+|our\s+)?"
+        r"([a-z][\w\s,/-]*?)" + _RESOURCE_END
+    ),
+)
+
+
+def _resources(texts: Sequence[str], context: Mapping[str, Any]) -> str:
+    for key in _RESOURCE_KEYS:
+        value = context.get(key)
+        if isinstance(value, (list, tuple)):
+            names = [str(v).strip() for v in value if isinstance(v, str) and v.strip()]
+            if names:
+                return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        if isinstance(value, str) and value.strip() and len(value) <= 80:
+            return value.strip()
+    for pattern in _RESOURCES:
+        for text in texts:
+            m = pattern.search(text.lower())
+            if m and len(m.group(1).split()) <= 10:
+                return text[m.start(1) : m.end(1)].strip(" ,")
+    return ""
 
 
 def _subject(texts: Sequence[str], context: Mapping[str, Any]) -> str:
