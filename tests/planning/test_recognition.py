@@ -218,3 +218,19 @@ subtasks = ["p0"]
     assert first.score == second.score == 1.0
     assert recognition.best is not None and recognition.best.compound == "b_warehouse"
     assert first.strength > second.strength
+
+
+def test_choosing_a_monitoring_vendor_is_a_vendor_selection() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Observability vendor",
+            "Evaluate Datadog, New Relic and Grafana Cloud and pick one.",
+        )
+    )
+    assert plan.domain == "vendor_selection"
+
+
+def test_hire_does_not_read_as_onboarding() -> None:
+    # Hiring takes onboarding words as evidence against it; "hire" must not produce them.
+    assert "onboard" not in tokenize("Hire two backend engineers")
+    assert "onboarding" not in tokenize("Hire two backend engineers")
