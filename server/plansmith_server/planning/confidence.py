@@ -52,7 +52,9 @@ COEFFICIENTS: dict[str, float] = {
 }
 """Logistic coefficients for recognized briefs, fitted by ``bench/calibrate_confidence.py``
 on the tune half (14 recognized briefs, 12 right): with so few wrong plans the features
-barely move the estimate, which stays near the observed share of right plans."""
+barely move the estimate, which stays near the observed share of right plans. A refit
+after the library was tuned on that half separates it perfectly (every recognized brief
+right) and is not used: its 0.98 would be an in-sample claim (docs/planning.md)."""
 UNRECOGNIZED_CAP = 0.35
 """Upper bound of the confidence of a plan whose domain was not recognized."""
 UNRECOGNIZED_BASE = 0.056

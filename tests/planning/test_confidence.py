@@ -1,0 +1,32 @@
+"""Confidence means what docs/planning.md says: on the labelled tune briefs, plans a
+reviewer accepts carry clearly more confidence than the rest, and the probabilities
+are not far from the observed outcomes (Brier score)."""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import sys
+from pathlib import Path
+
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "plan_quality.py"
+_spec = importlib.util.spec_from_file_location("plan_quality", _PATH)
+assert _spec is not None and _spec.loader is not None
+pq = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("plan_quality", pq)  # dataclasses resolve their module by name
+_spec.loader.exec_module(pq)
+
+
+def test_right_plans_are_more_confident_than_the_rest_on_the_tune_half() -> None:
+    bench = pq.load_benchmark()
+    planner = pq.EmbeddedPlanner(bench.now)
+    # Only the tune half: the holdout half is the test set of the benchmark.
+    scores = [pq.score_plan(b, planner.plan(b)) for b in bench.briefs if b.half == "tune"]
+    right = [s.confidence for s in scores if s.verdict == pq.RIGHT]
+    rest = [s.confidence for s in scores if s.verdict != pq.RIGHT]
+    assert right and rest
+    assert statistics.mean(right) - statistics.mean(rest) >= 0.2
+    brier = statistics.mean(
+        (s.confidence - (1.0 if s.verdict == pq.RIGHT else 0.0)) ** 2 for s in scores
+    )
+    assert brier < 0.1
