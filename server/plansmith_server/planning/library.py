@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -172,15 +172,35 @@ def phrase_of(text: str) -> Phrase:
     return tuple(dict.fromkeys(canonical_tokens(text)))
 
 
+class IndexedTokens(tuple):  # type: ignore[type-arg]
+    """A token sequence with the positions of each token, for looking many phrases up
+    in one text (every compound's evidence and negative terms against one brief)."""
+
+    positions: dict[str, list[int]]
+
+    def __new__(cls, tokens: Iterable[str]) -> IndexedTokens:
+        obj = super().__new__(cls, tokens)
+        positions: dict[str, list[int]] = {}
+        for i, token in enumerate(obj):
+            positions.setdefault(token, []).append(i)
+        obj.positions = positions
+        return obj
+
+
 def phrase_present(phrase: Phrase, tokens: Sequence[str]) -> bool:
     """Whether `phrase` occurs in the token sequence: one token anywhere, several as a
     contiguous run ("new engineer" is not in "hiring engineers for the new team")."""
     if not phrase:
         return False
-    if len(phrase) == 1:
-        return phrase[0] in tokens
     n = len(phrase)
     first = phrase[0]
+    if isinstance(tokens, IndexedTokens):
+        starts = tokens.positions.get(first)
+        if not starts:
+            return False
+        return n == 1 or any(tuple(tokens[i : i + n]) == phrase for i in starts)
+    if n == 1:
+        return first in tokens
     return any(
         tokens[i] == first and tuple(tokens[i : i + n]) == phrase
         for i in range(len(tokens) - n + 1)

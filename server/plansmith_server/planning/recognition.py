@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .library import MethodLibrary
+from .library import IndexedTokens, MethodLibrary
 
 __all__ = [
     "DOMAIN_THRESHOLD",
@@ -125,7 +125,7 @@ def rank_compounds(
         minimum: Drop compounds scoring below this.
         keys: Restrict to these compounds.
     """
-    gate = tuple(tokens if gate_tokens is None else gate_tokens)
+    gate = IndexedTokens(tokens if gate_tokens is None else gate_tokens)
     strengths = library.compound_index.strengths(tokens)
     names = strengths if keys is None else [k for k in keys if k in strengths]
     out = []
@@ -154,7 +154,7 @@ def recognize_domain(
         whole: Tokens of the name, description and requirements.
         threshold: Minimum gated score.
     """
-    gate = tuple(whole)
+    gate = IndexedTokens(whole)
     index = library.compound_index
     head_strengths = index.strengths(head)
     whole_strengths = index.strengths(whole)

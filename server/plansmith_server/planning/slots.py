@@ -317,21 +317,42 @@ def _role(before: str) -> str:
     return ""
 
 
-@lru_cache(maxsize=64)
-def _alias_regex(technologies: tuple[Technology, ...]) -> re.Pattern[str] | None:
-    aliases = sorted(
-        {alias for t in technologies for alias in t.aliases}, key=lambda a: (-len(a), a)
-    )
-    if not aliases:
-        return None
-    body = "|".join(re.escape(a) for a in aliases)
-    return re.compile(r"(?<![\w.])(" + body + r")(?![\w])")
+@dataclass(frozen=True)
+class _Vocabulary:
+    """A technology mapping prepared for scanning text: entries by name, by alias, and
+    one regex of every alias (longest first)."""
+
+    entries: tuple[Technology, ...]
+    by_alias: Mapping[str, Technology]
+    pattern: re.Pattern[str] | None
 
 
-def _techs(
-    text: str, technologies: tuple[Technology, ...], by_alias: Mapping[str, Technology], base: int
-) -> list[TechMention]:
-    pattern = _alias_regex(technologies)
+# The library's vocabulary is built once and never changes; preparing it per call
+# (hashing every entry to find a cached regex) cost more than scanning the text.
+_VOCABULARIES: dict[int, tuple[Mapping[str, Technology], _Vocabulary]] = {}
+
+
+def _vocabulary(technologies: Mapping[str, Technology]) -> _Vocabulary:
+    cached = _VOCABULARIES.get(id(technologies))
+    if cached is not None and cached[0] is technologies:
+        return cached[1]
+    entries = tuple(technologies[k] for k in sorted(technologies))
+    by_alias = {alias: t for t in entries for alias in t.aliases}
+    aliases = sorted(by_alias, key=lambda a: (-len(a), a))
+    pattern = None
+    if aliases:
+        body = "|".join(re.escape(a) for a in aliases)
+        pattern = re.compile(r"(?<![\w.])(" + body + r")(?![\w])")
+    vocabulary = _Vocabulary(entries, by_alias, pattern)
+    if len(_VOCABULARIES) > 32:  # libraries loaded by tests; keep the cache bounded
+        _VOCABULARIES.clear()
+    _VOCABULARIES[id(technologies)] = (technologies, vocabulary)
+    return vocabulary
+
+
+def _techs(text: str, vocabulary: _Vocabulary, base: int) -> list[TechMention]:
+    pattern = vocabulary.pattern
+    by_alias = vocabulary.by_alias
     if pattern is None:
         return []
     lowered = text.lower()
@@ -486,9 +507,7 @@ _COUNT_KEY_SUFFIXES = ("count", "number", "num", "total", "size")
 
 
 def _context_slots(
-    context: Mapping[str, Any],
-    technologies: tuple[Technology, ...],
-    by_alias: Mapping[str, Technology],
+    context: Mapping[str, Any], vocabulary: _Vocabulary
 ) -> tuple[list[TechMention], list[CountMention]]:
     """Technologies and counts stated as structure: ``{"database": {"engine": "MySQL",
     "version": "8.0"}}``, ``{"cron_jobs": 12}``, ``{"services": ["a", "b"]}``."""
@@ -520,7 +539,7 @@ def _context_slots(
         for key, value in members.items():
             words = _KEY_WORD.findall(key.lower())
             if isinstance(value, str):
-                found = _techs(value, technologies, by_alias, position)
+                found = _techs(value, vocabulary, position)
                 for t in found:
                     role = (
                         "source"
@@ -565,7 +584,7 @@ def _context_slots(
                     position += 1
                 for item in value:
                     if isinstance(item, str):
-                        for t in _techs(item, technologies, by_alias, position):
+                        for t in _techs(item, vocabulary, position):
                             techs.append(t)
                             position += 1
             elif isinstance(value, (list, tuple)) and value and words:
@@ -598,16 +617,15 @@ def extract_slots(
         technologies: The library's vocabulary.
         team_size: Team size already known (context or text), if any.
     """
-    vocab = tuple(technologies[k] for k in sorted(technologies))
-    by_alias = {alias: t for t in vocab for alias in t.aliases}
+    vocabulary = _vocabulary(technologies)
     techs: list[TechMention] = []
     counts: list[CountMention] = []
     base = 0
     for text in texts:
-        techs.extend(_techs(text, vocab, by_alias, base))
+        techs.extend(_techs(text, vocabulary, base))
         counts.extend(find_counts(text, base))
         base += len(text) + 1
-    c_techs, c_counts = _context_slots(context, vocab, by_alias)
+    c_techs, c_counts = _context_slots(context, vocabulary)
     nouns = {c.noun for c in c_counts}
     counts = c_counts + [c for c in counts if c.noun not in nouns]
     # One mention per technology. Several mentions combine: a later version is the
@@ -844,16 +862,15 @@ def specifics_of(
     things, identifiers ("customer-portal", "eu-west-1", "api.shipfast.io"), proper
     nouns and acronyms ("Strava", "BambooHR", "Lisbon", "RDS"). With `slots`, a
     technology is labelled as the whole brief describes it ("MySQL 8.0 (from 5.7)")."""
-    vocab = tuple(technologies[k] for k in sorted(technologies))
-    by_alias = {alias: t for t in vocab for alias in t.aliases}
+    vocabulary = _vocabulary(technologies)
     found: list[tuple[int, str]] = []
     covered: list[tuple[int, int]] = []
     merged = {m.technology.key: m for m in slots.techs} if slots is not None else {}
-    for t in _techs(text, vocab, by_alias, 0):
+    for t in _techs(text, vocabulary, 0):
         best = merged.get(t.technology.key, t)  # the brief's whole story of this technology
         label = best.label + (f" (from {best.from_version})" if best.from_version else "")
         found.append((t.position, label))
-    pattern = _alias_regex(vocab)
+    pattern = vocabulary.pattern
     if pattern is not None:
         for m in pattern.finditer(text.lower()):
             version = _VERSION_AFTER.match(text.lower()[m.end() :])
