@@ -274,11 +274,23 @@ class CompoundTask:
         """The `evidence` terms present in `tokens` (all terms when none are declared)."""
         if not self.evidence:
             return ("(no evidence required)",)
-        return tuple(term for term, phrase in self.evidence if phrase_present(phrase, tokens))
+        return _terms_present(self.evidence, tokens)
 
     def negatives_found(self, tokens: Sequence[str]) -> tuple[str, ...]:
         """The `negative` terms present in `tokens`."""
-        return tuple(term for term, phrase in self.negative if phrase_present(phrase, tokens))
+        return _terms_present(self.negative, tokens)
+
+
+def _terms_present(terms: Sequence[tuple[str, Phrase]], tokens: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(tokens, IndexedTokens):
+        # Most terms' first token is absent: skip them with one dict lookup each.
+        positions = tokens.positions
+        return tuple(
+            term
+            for term, phrase in terms
+            if phrase and phrase[0] in positions and phrase_present(phrase, tokens)
+        )
+    return tuple(term for term, phrase in terms if phrase_present(phrase, tokens))
 
 
 @dataclass(frozen=True)
