@@ -73,3 +73,39 @@ def test_empty_requirements_fit_anyone() -> None:
 def test_expand_and_missing() -> None:
     assert {"react", "frontend", "javascript"} <= expand_capabilities(["ReactJS"])
     assert missing_capabilities(["React"], ["frontend", "k8s"]) == ("kubernetes",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "area"),
+    [
+        ("Recruiter", "recruiting"),
+        ("Senior technical recruiter", "recruiting"),
+        ("Talent acquisition", "recruiting"),
+        ("Talent acquisition specialist", "recruiting"),
+        ("Marketer", "marketing"),
+        ("Marketing manager", "marketing"),
+        ("Event manager", "event-management"),
+        ("Event planner", "event-management"),
+        ("Technical writer", "technical-writing"),
+        ("Translator", "localization"),
+        ("Office manager", "facilities"),
+        ("GRC", "compliance"),
+        ("Compliance officer", "compliance"),
+        ("Email marketing", "marketing"),
+        ("Copywriting", "marketing"),
+        ("FinOps", "finance"),
+        ("Translation", "localization"),
+    ],
+)
+def test_business_roles_and_skills_reach_their_area(raw: str, area: str) -> None:
+    assert agent_can_do([raw], [area])
+
+
+def test_hr_is_its_own_area_not_engineering_management() -> None:
+    assert normalize_capability("HR") == "hr"
+    assert normalize_capability("Human resources") == "hr"
+    assert not agent_can_do(["HR"], ["people-management"])
+    assert not agent_can_do(["Engineering manager"], ["hr"])
+    # The general area does not imply the specific skill.
+    assert not agent_can_do(["marketing"], ["email-marketing"])
+    assert not agent_can_do(["localization"], ["translation"])
