@@ -240,3 +240,34 @@ def test_the_resources_an_api_serves_name_its_endpoint_work() -> None:
     plan = _plan(PlanRequest("Inventory API", "Build a REST API for warehouse inventory."))
     endpoints = next(t for t in plan.tasks if t.source.endswith("/api_endpoints"))
     assert endpoints.title.endswith("for warehouse inventory")
+
+
+def test_count_phrases_keep_the_briefs_casing_and_end_at_a_preposition() -> None:
+    from plansmith_server.planning.slots import find_counts
+
+    assert [c.phrase for c in find_counts("Migrate our 25 SaaS apps to Okta", 0)] == [
+        "25 SaaS apps"
+    ]
+    assert [c.phrase for c in find_counts("Translate 3,400 UI strings", 0)] == ["3,400 UI strings"]
+    found = find_counts("Email our 40,000 subscribers through Mailchimp", 0)
+    assert [(c.noun, c.phrase) for c in found] == [("subscriber", "40,000 subscribers")]
+
+
+def test_a_count_from_the_context_reads_in_the_plural() -> None:
+    from plansmith_server.planning.slots import extract_slots
+
+    lib = load_library()
+    slots = extract_slots([""], {"endpoint_count": 48, "city_count": 3}, lib.technologies)
+    assert sorted(c.phrase for c in slots.counts) == ["3 cities", "48 endpoints"]
+
+
+def test_a_list_placeholder_names_every_technology_of_its_kind() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Localization",
+            "Localize our React web app into German and Japanese.",
+            requirements=("Translation management in Lokalise", "Native speakers review"),
+        )
+    )
+    assert plan.domain == "localization"
+    assert any(t.title == "Translate into German and Japanese" for t in plan.tasks)

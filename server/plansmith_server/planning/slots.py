@@ -21,6 +21,8 @@ by :meth:`Slots.render`:
 * ``{count:jobs}`` -- the brief's own phrase for that count ("12 nightly cron jobs");
   several nouns may be listed (``{count:users,employees,people}``), the first found
   wins; ``{count:jobs.n}`` is the bare number;
+* ``{locale*}`` -- every technology of a kind the brief names (not the ones it moves
+  away from), as a list: "German and Japanese";
 * ``{team_size}`` -- the team size as a number;
 * ``{subject}`` -- what the brief is about: ``context.service`` (or ``app``, ``product``,
   ``system``) or a phrase such as "the billing database", "the checkout flow";
@@ -168,6 +170,11 @@ def parse_placeholders(template: str) -> tuple[Placeholder, ...]:
             out.append(Placeholder(match.group(0), "count", "", attribute, nouns, fb))
         elif spec == "team_size":
             out.append(Placeholder(match.group(0), "team_size", "", "", (), fb))
+        elif spec.endswith("*"):
+            name = spec[:-1]
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in PLAN_SLOTS:
+                raise ValueError(f"'{{{inner}}}': the list form is {{<technology kind>*}}")
+            out.append(Placeholder(match.group(0), "tech", name, "*", (), fb))
         else:
             name, _, attribute = spec.partition(".")
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -259,6 +266,16 @@ _NOT_NOUN = STOPWORDS | frozenset(
 )
 
 
+def _plural(noun: str) -> str:
+    """English plural of a count's noun taken from a context key ("endpoint_count": 48
+    -> "48 endpoints"); a noun already plural is kept."""
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun if noun.endswith("s") and not noun.endswith(("ss", "us")) else noun + "es"
+    if noun.endswith("y") and len(noun) > 1 and noun[-2] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
 def _count_value(raw: str, suffix: str | None) -> float | None:
     if raw in _NUMBER_WORDS:
         value = float(_NUMBER_WORDS[raw])
@@ -297,10 +314,14 @@ def find_counts(text: str, base: int) -> list[CountMention]:
         if not taken or taken[0] in _UNITS or taken[-1] in _UNITS:
             continue
         noun = taken[-1]
+        # The phrase in the brief's own casing ("25 SaaS apps", "3,400 UI strings").
+        shown = text if len(text) == len(lowered) else lowered
+        words_shown = shown[m.start(4) : m.end(4)].split()[: len(taken)]
+        words_shown = [w.strip("'/&-") for w in words_shown]
         phrase = (
-            f"{m.group(1)}{suffix or ''} {' '.join(taken)}"
+            f"{shown[m.start(1) : m.end(1)]}{suffix or ''} {' '.join(words_shown)}"
             if sep != "-"
-            else f"{m.group(1)} {noun}s"
+            else f"{shown[m.start(1) : m.end(1)]} {words_shown[0]}s"
         )
         out.append(CountMention(count_key(noun), value, phrase.strip(), base + m.start()))
     return out
@@ -465,6 +486,8 @@ class Slots:
         if p.attribute == "source":
             s = self.source(p.name)
             return s.technology.name if s else ""
+        if p.attribute == "*":
+            return self._all_of(p.name)
         t = self.tech(p.name)
         if t is None:
             return ""
@@ -475,6 +498,18 @@ class Slots:
         if p.attribute == "from":
             return t.from_version
         return t.label
+
+    def _all_of(self, kind: str) -> str:
+        """Every technology of `kind` the brief names, except the ones it moves away
+        from, in the brief's order: "German and Japanese"."""
+        labels = list(
+            dict.fromkeys(
+                t.label for t in self.techs if t.technology.kind == kind and t.role != "source"
+            )
+        )
+        if len(labels) <= 1:
+            return labels[0] if labels else ""
+        return ", ".join(labels[:-1]) + " and " + labels[-1]
 
     def render(self, template: str) -> str:
         """`template` with its placeholders filled (fallbacks for empty slots)."""
@@ -563,7 +598,7 @@ def _context_slots(
                         noun = nouns[-1]
                     else:
                         noun = nouns[-1]
-                    phrase = f"{float(value):g} {' '.join(nouns)}"
+                    phrase = f"{float(value):g} {' '.join([*nouns[:-1], _plural(nouns[-1])])}"
                     counts.append(CountMention(count_key(noun), float(value), phrase, position))
                     position += 1
             elif (
