@@ -271,3 +271,26 @@ def test_a_list_placeholder_names_every_technology_of_its_kind() -> None:
     )
     assert plan.domain == "localization"
     assert any(t.title == "Translate into German and Japanese" for t in plan.tasks)
+
+
+def test_money_amounts_are_the_spend_and_its_target() -> None:
+    from plansmith_server.planning.slots import extract_slots
+
+    lib = load_library()
+    slots = extract_slots(
+        ["Reduce our AWS bill from 62,000 USD to under 45,000 USD a month."], {}, lib.technologies
+    )
+    assert (slots.spend, slots.spend_target) == ("62,000 USD", "45,000 USD a month")
+    slots = extract_slots(["Save $40k/month on Datadog"], {}, lib.technologies)
+    assert (slots.spend, slots.spend_target) == ("", "$40k/month")
+    plan = _plan(
+        PlanRequest(
+            "Cut the AWS bill",
+            "Reduce our AWS bill from 62,000 USD to under 45,000 USD a month without hurting "
+            "reliability.",
+            requirements=("Find the biggest cost drivers by service and team",),
+        )
+    )
+    assert plan.domain == "cost_reduction"
+    baseline = next(t for t in plan.tasks if t.source.endswith("/cost_baseline"))
+    assert "today 62,000 USD; target 45,000 USD a month" in baseline.description

@@ -898,13 +898,14 @@ def _carry_specifics(
                 found.append(phrases[used])
         for index in sorted(node.reqs):
             found.extend(per_requirement[index])
-        additions[key] = _shown(found, node.title)
+        additions[key] = _shown(found, f"{node.title} {node.description}")
     if scope_key is not None:
         # The scoping task lists the technologies no task of their area carries, with
         # the brief's other specifics: naming every tool there would make the first
         # task of the plan about the dashboards tool as much as about the scope.
         left = [s for s in everything if s.lower() not in carried]
-        additions[scope_key] = _shown(left, builder.nodes[scope_key].title)
+        scope = builder.nodes[scope_key]
+        additions[scope_key] = _shown(left, f"{scope.title} {scope.description}")
     for key, shown in additions.items():
         if shown:
             node = builder.nodes[key]
@@ -912,13 +913,13 @@ def _carry_specifics(
             node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."
 
 
-def _shown(found: list[str], title: str) -> list[str]:
-    """`found` without repeats, without what the title says, and without a specific
-    contained in a longer one."""
+def _shown(found: list[str], said: str) -> list[str]:
+    """`found` without repeats, without what the task already says (`said`: its title
+    and description), and without a specific contained in a longer one."""
     distinct = list(dict.fromkeys(found))
     return [
         s
         for s in distinct
-        if s.lower() not in title.lower()
+        if s.lower() not in said.lower()
         and not any(s != o and s.lower() in o.lower() for o in distinct)
     ]

@@ -31,6 +31,8 @@ by :meth:`Slots.render`:
 * ``{resources}`` -- the things an API serves, in the brief's words ("Endpoints for
   stock levels, reservations and adjustments", "an API for warehouse inventory",
   ``context.resources``): "stock levels, reservations and adjustments";
+* ``{spend}`` / ``{spend_target}`` -- the money the brief starts from and the goal, as
+  written ("from 62,000 USD to under 45,000 USD a month", "save $40k/month");
 * ``{version}`` -- the release version the brief names ("version 2.8.1", "v5.2",
   ``context.version``), when it is not a technology's version;
 * ``{change}`` -- the change the plan makes, from the recognized compound's (or its
@@ -72,7 +74,7 @@ __all__ = [
 ]
 
 TECH_ATTRIBUTES = ("name", "version", "from", "source")
-PLAN_SLOTS = ("change", "subject", "version", "people", "resources")
+PLAN_SLOTS = ("change", "subject", "version", "people", "resources", "spend", "spend_target")
 """Placeholders about the plan itself rather than a technology."""
 
 
@@ -416,6 +418,8 @@ class Slots:
     version: str = ""
     people: str = ""
     resources: str = ""
+    spend: str = ""
+    spend_target: str = ""
 
     # ----------------------------------------------------------------- lookups
 
@@ -696,6 +700,7 @@ def extract_slots(
         version=_release_version(texts, context, ordered_techs),
         people=_people(texts, context),
         resources=_resources(texts, context),
+        **_spend(texts),
     )
 
 
@@ -732,6 +737,37 @@ def _people(texts: Sequence[str], context: Mapping[str, Any]) -> str:
     if not names:
         return ""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+_MONEY = re.compile(
+    r"(?<![\w.])(?:[$€£]\s?\d[\d,]*(?:\.\d+)?\s?(?:k|m|bn)?|(?:usd|eur|gbp|chf)\s?\d[\d,]*"
+    r"(?:\.\d+)?\s?(?:k|m|bn)?|\d[\d,]*(?:\.\d+)?\s?(?:k|m|bn)?\s?(?:usd|eur|gbp|chf|dollars|"
+    r"euros|pounds))(?:\s?(?:/|per|a|an|each)\s?(?:month|mo|year|yr|annum|quarter|week))?(?![\w])",
+    re.IGNORECASE,
+)
+# A cue just before an amount that makes it the goal rather than today's spend.
+_TARGET_CUE = re.compile(r"(?:\bto|under|below|target|save|saving|savings|by|cut|of)\s*$")
+
+
+def money_amounts(text: str) -> list[tuple[int, str]]:
+    """The money amounts of `text` as written ("$40k/month", "USD 12,000", "62,000 USD
+    a month"), with their positions."""
+    return [(m.start(), m.group(0)) for m in _MONEY.finditer(text)]
+
+
+def _spend(texts: Sequence[str]) -> dict[str, str]:
+    """``spend``: the spend the brief starts from (an amount after "from", or the first
+    one without a goal cue); ``spend_target``: the goal ("to under 45,000 USD a month",
+    "save $40k/month")."""
+    spend = target = ""
+    for text in texts:
+        for start, amount in money_amounts(text):
+            before = text[max(0, start - 12) : start].lower().rstrip()
+            if _TARGET_CUE.search(before) and not before.endswith("from"):
+                target = target or amount
+            else:
+                spend = spend or amount
+    return {"spend": spend, "spend_target": target}
 
 
 _RESOURCE_KEYS = ("resources", "entities")
@@ -931,6 +967,10 @@ def specifics_of(
         if free(m.start(1)):
             found.append((m.start(1), text[m.start(1) : m.end(1)]))
             covered.append((m.start(1), m.end(1)))
+    for start, amount in money_amounts(text):
+        if free(start):
+            found.append((start, amount))
+            covered.append((start, start + len(amount)))
     for m in _DURATION_SPEC.finditer(text.lower()):
         if free(m.start()):
             found.append((m.start(), text[m.start() : m.end()]))
