@@ -234,3 +234,29 @@ def test_hire_does_not_read_as_onboarding() -> None:
     # Hiring takes onboarding words as evidence against it; "hire" must not produce them.
     assert "onboard" not in tokenize("Hire two backend engineers")
     assert "onboarding" not in tokenize("Hire two backend engineers")
+
+
+def test_a_latency_target_is_verified_by_the_build_not_a_performance_investigation() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Inventory API",
+            "Build a REST API for warehouse inventory that our storefronts will call.",
+            requirements=(
+                "Endpoints for stock levels and reservations",
+                "p95 latency under 150 ms at 300 requests per second",
+            ),
+        )
+    )
+    assert plan.domain == "backend_api_service"
+    assert not [m for m in plan.explanation.methods if m.compound == "performance_troubleshooting"]
+    covering = [t for t in plan.tasks if 1 in t.requirement_indexes]
+    assert [t.source.rsplit("/", 1)[-1] for t in covering] == ["api_load_test"]
+
+
+def test_a_latency_problem_is_still_a_performance_investigation() -> None:
+    for description in (
+        "The checkout p99 latency spikes to 4 seconds at peak; find and fix the cause.",
+        "The p95 latency of the orders API doubled since the last release.",
+    ):
+        plan = _plan(PlanRequest("API latency", description))
+        assert plan.domain == "performance_troubleshooting", description
