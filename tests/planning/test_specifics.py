@@ -294,3 +294,27 @@ def test_money_amounts_are_the_spend_and_its_target() -> None:
     assert plan.domain == "cost_reduction"
     baseline = next(t for t in plan.tasks if t.source.endswith("/cost_baseline"))
     assert "today 62,000 USD; target 45,000 USD a month" in baseline.description
+
+
+def test_context_from_and_to_name_tools_not_versions() -> None:
+    from plansmith_server.planning.slots import extract_slots
+
+    lib = load_library()
+    slots = extract_slots(
+        ["Move from Jira to Linear"], {"from": "Jira Cloud", "to": "Linear"}, lib.technologies
+    )
+    assert [t.label for t in slots.techs if t.technology.key == "linear"] == ["Linear"]
+    # A version still reads as one.
+    slots = extract_slots(
+        ["Upgrade the database"],
+        {"database": {"engine": "MySQL", "from": "5.7", "to": "8.0"}},
+        lib.technologies,
+    )
+    mysql = next(t for t in slots.techs if t.technology.key == "mysql")
+    assert (mysql.version, mysql.from_version) == ("8.0", "5.7")
+
+
+def test_a_count_in_words_at_a_sentence_start_reads_in_lower_case() -> None:
+    from plansmith_server.planning.slots import find_counts
+
+    assert [c.phrase for c in find_counts("Three emails: teaser and launch", 0)] == ["three emails"]

@@ -320,10 +320,11 @@ def find_counts(text: str, base: int) -> list[CountMention]:
         shown = text if len(text) == len(lowered) else lowered
         words_shown = shown[m.start(4) : m.end(4)].split()[: len(taken)]
         words_shown = [w.strip("'/&-") for w in words_shown]
+        number = raw if raw in _NUMBER_WORDS else shown[m.start(1) : m.end(1)]  # "Three" -> "three"
         phrase = (
-            f"{shown[m.start(1) : m.end(1)]}{suffix or ''} {' '.join(words_shown)}"
+            f"{number}{suffix or ''} {' '.join(words_shown)}"
             if sep != "-"
-            else f"{shown[m.start(1) : m.end(1)]} {words_shown[0]}s"
+            else f"{number} {words_shown[0]}s"
         )
         out.append(CountMention(count_key(noun), value, phrase.strip(), base + m.start()))
     return out
@@ -542,6 +543,9 @@ def _walk(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], 
 
 
 _KEY_WORD = re.compile(r"[a-z]+")
+# "to"/"from" in a context group are versions only when they read as one ("8.0",
+# "v5"); {"from": "Jira Cloud", "to": "Linear"} names the tools themselves.
+_LOOKS_LIKE_VERSION = re.compile(r"^\s*v?\d")
 _COUNT_KEY_SUFFIXES = ("count", "number", "num", "total", "size")
 
 
@@ -563,7 +567,8 @@ def _context_slots(
             (
                 str(v)
                 for k, v in members.items()
-                if k in ("version", "target_version", "to_version", "to")
+                if k in ("version", "target_version", "to_version")
+                or (k == "to" and _LOOKS_LIKE_VERSION.match(str(v)))
             ),
             "",
         )
@@ -571,7 +576,8 @@ def _context_slots(
             (
                 str(v)
                 for k, v in members.items()
-                if k in ("from_version", "current_version", "source_version", "from")
+                if k in ("from_version", "current_version", "source_version")
+                or (k == "from" and _LOOKS_LIKE_VERSION.match(str(v)))
             ),
             "",
         )
