@@ -260,3 +260,27 @@ def test_a_latency_problem_is_still_a_performance_investigation() -> None:
     ):
         plan = _plan(PlanRequest("API latency", description))
         assert plan.domain == "performance_troubleshooting", description
+
+
+def test_an_outage_after_a_deploy_is_rolled_back_not_planned_as_another_domain() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Payments outage",
+            "Card payments are failing for 40% of checkouts since the 14:05 deploy of "
+            "payment-gateway v5.2; customers are complaining.",
+            requirements=(
+                "Restore payments",
+                "Tell customers what happened",
+                "Make sure it cannot happen again",
+            ),
+            context={"service": "payment-gateway"},
+        )
+    )
+    assert plan.domain == "incident_response"
+    # The database method needs a database word; the deploy names the method.
+    assert [m.method for m in plan.explanation.methods] == ["deploy_regression"]
+    sources = {t.source.rsplit("/", 1)[-1] for t in plan.tasks}
+    assert "inc_rollback" in sources and not any(s.startswith("inc_db_") for s in sources)
+    # Every task is the incident's: no office-move memo for "Tell customers".
+    assert all(s.startswith("inc_") for s in sources), sources
+    assert not [c for c in plan.explanation.requirement_coverage if c.match == "generic"]

@@ -38,11 +38,14 @@ from .context import EffectiveContext, condition_holds, describe_fact
 from .library import (
     STAGES,
     ContextRule,
+    IndexedTokens,
     MethodLibrary,
     OrderingRule,
     PrimitiveTask,
     RiskTemplate,
     ThreePoint,
+    phrase_of,
+    phrase_present,
 )
 from .plan import AppliedRule, MethodChoice, PlannedTask, PlanWarning, Priority, RequirementCoverage
 from .recognition import DOMAIN_THRESHOLD, Recognition, rank_compounds, recognize_domain
@@ -249,6 +252,17 @@ class _Builder:
             pool = conditional
         else:
             pool = [m for m in compound.methods if not m.when] or [compound.methods[0]]
+        if len(pool) > 1:
+            # A specialised method (one with keywords) needs one of them in the brief: a
+            # payments outage after a deploy is not a database outage because the
+            # database method's description mentions restoring service.
+            query = IndexedTokens(self.query)
+            named = [
+                m
+                for m in pool
+                if not m.keywords or any(phrase_present(phrase_of(k), query) for k in m.keywords)
+            ]
+            pool = named or pool
         scored = [
             (self.lib.method_index.overlap(self.query, f"{compound_name}/{m.name}"), i, m)
             for i, m in enumerate(pool)
@@ -833,7 +847,15 @@ def _cover_requirement(
             f"Matches library task(s) {', '.join(names)} of the plan (score {p_score:.2f}).",
         )
     standalone = lib.primitive_index.rank(tokens, minimum=REQ_STANDALONE_THRESHOLD)
-    standalone = [(n, s) for n, s in standalone if n not in builder.by_primitive]
+    # A task taken on its own comes from the plan's domains or from no domain at all:
+    # "Tell customers what happened" in an incident is not an office move's staff memo.
+    in_plan_compounds = set(builder.compound_units)
+    standalone = [
+        (n, s)
+        for n, s in standalone
+        if n not in builder.by_primitive
+        and (not lib.owners.get(n) or lib.owners[n] & in_plan_compounds)
+    ]
     if standalone:
         name, score = standalone[0]
         unit = builder.new_unit("primitive", True)

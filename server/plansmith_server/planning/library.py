@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -362,6 +362,24 @@ class MethodLibrary:
     files: tuple[str, ...] = ()
     orderings: tuple[OrderingRule, ...] = ()
     technologies: Mapping[str, Technology] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def owners(self) -> Mapping[str, frozenset[str]]:
+        """``primitive -> compounds`` whose methods (any of them, nested compounds
+        included) can produce it; primitives no compound uses are absent."""
+        out: dict[str, set[str]] = {}
+
+        def walk(compound: str, owner: str, seen: frozenset[str]) -> None:
+            for method in self.compounds[compound].methods:
+                for sub in method.subtasks:
+                    if sub in self.primitives:
+                        out.setdefault(sub, set()).add(owner)
+                    elif sub in self.compounds and sub not in seen:
+                        walk(sub, owner, seen | {sub})
+
+        for name in self.compounds:
+            walk(name, name, frozenset({name}))
+        return {k: frozenset(v) for k, v in out.items()}
 
     def expansion(self, compound: str, method: str) -> tuple[str, ...]:
         """All primitive names a compound's method can produce (nested compounds use
