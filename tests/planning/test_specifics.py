@@ -318,3 +318,14 @@ def test_a_count_in_words_at_a_sentence_start_reads_in_lower_case() -> None:
     from plansmith_server.planning.slots import find_counts
 
     assert [c.phrase for c in find_counts("Three emails: teaser and launch", 0)] == ["three emails"]
+
+
+def test_the_chosen_ci_system_names_the_runner_setup() -> None:
+    plan = _plan(
+        PlanRequest(
+            "CI/CD with GitHub Actions",
+            "Set up CI/CD with GitHub Actions for our Django monolith.",
+        )
+    )
+    assert plan.domain == "cicd_pipeline"
+    assert "Set up GitHub Actions runners, caching and secrets" in [t.title for t in plan.tasks]
