@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plansmith import PlansmithClient
 from tests.test_process import launch
@@ -94,6 +101,51 @@ def test_readme_status_block(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Database: healthy" in out.stdout
     assert '"windowSeconds": 60' in out.stdout
+
+
+def test_readme_port_override_serves_make_run_on_that_port(tmp_path):
+    """The line next to the two commands, as written but on a free port and a scratch
+    database; make's install step is taken as done (the suite runs from that install)."""
+    line = readme_block("listen").strip().splitlines()[0]
+    command = line.split("#")[0].strip()
+    assert command == "PLANSMITH_LISTEN=127.0.0.1:50052 make run", command
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PLANSMITH_DB": str(tmp_path / "db.sqlite")}
+    script = command.replace("50052", str(port)).replace("make run", "make -s -o install run")
+    proc = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        serving = ""
+        while time.monotonic() < deadline and not serving:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            if "serving on" in line:
+                serving = line
+        assert f"serving on 127.0.0.1:{port} " in serving, serving
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            status = health_pb2_grpc.HealthStub(ch).Check(
+                health_pb2.HealthCheckRequest(), timeout=10
+            )
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as in a terminal
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _counts(address: str) -> tuple[int, int]:

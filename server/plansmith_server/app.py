@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from plansmith.v1 import ops_service_pb2, plan_service_pb2, planning_service_pb2
-from plansmith_server import logs, loops
+from plansmith_server import listening, logs, loops
 from plansmith_server.api import backlog, reflection
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
@@ -154,7 +154,8 @@ async def start(
     planner: PlannerBackend | None = None,
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> Running:
-    """Opens the database and starts serving; returns once the port is bound.
+    """Opens the database and starts serving; returns once the port is bound (while it is
+    in use, after waiting up to the grace period for it: see `listening`).
 
     `telemetry` replaces the one built from the configuration (tests pass in-memory
     providers); `planner` replaces the embedded planner; `extra_interceptors` run inside
@@ -193,6 +194,7 @@ async def start(
                 # a stream still being freed counts too, and a client that keeps to the
                 # limit gets REFUSED_STREAM (UNAVAILABLE) now and then.
                 ("grpc.http.overload_protection", 0),
+                listening.EXCLUSIVE,
             ],
         )
         shed.gauge = backlog.CoreCallGauge.find(before, busy_from=config.max_in_flight // 2)
@@ -213,9 +215,7 @@ async def start(
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))
-        port = server.add_insecure_port(config.listen)
-        if port == 0:
-            raise OSError(f"cannot listen on {config.listen}")
+        port = await listening.bind(server, config.listen, config.grace_seconds)
         await server.start()
     except BaseException:
         await store.close()
