@@ -98,6 +98,31 @@ def test_grpcurl_lists_services_and_describes_messages(server_proc):
     assert "Percent complete, 0 to 100." in desc.stdout  # proto comments are the API docs
 
 
+def test_grpcurl_describes_every_method(server_proc):
+    """`describe Service.Method` (grpcio-reflection alone: "Symbol not found")."""
+    out = grpcurl("-plaintext", server_proc.address, "describe", "plansmith.v1.PlanService.GetPlan")
+    assert out.returncode == 0, out.stderr
+    assert "plansmith.v1.PlanService.GetPlan is a method:" in out.stdout
+    assert (
+        "rpc GetPlan ( .plansmith.v1.GetPlanRequest ) returns ( .plansmith.v1.GetPlanResponse );"
+        in out.stdout
+    )
+    assert "// Returns one plan." in out.stdout
+    from plansmith_server.app import SERVICE_NAMES
+
+    for service in (*SERVICE_NAMES, "grpc.health.v1.Health"):
+        listed = grpcurl("-plaintext", server_proc.address, "list", service)
+        assert listed.returncode == 0, listed.stderr
+        for method in listed.stdout.split():
+            out = grpcurl("-plaintext", server_proc.address, "describe", method)
+            assert out.returncode == 0, out.stderr
+            assert f"{method} is a method:" in out.stdout
+    missing = grpcurl(
+        "-plaintext", server_proc.address, "describe", "plansmith.v1.PlanService.NoSuchMethod"
+    )
+    assert missing.returncode != 0 and "Symbol not found" in missing.stderr
+
+
 def test_grpcurl_creates_and_reads_a_plan_through_json(server_proc):
     created = grpcurl(
         "-plaintext",

@@ -51,7 +51,24 @@ class _DocumentedPool:
         return _DocumentedFile(self._pool.FindFileByName(name), self._protos)
 
     def FindFileContainingSymbol(self, symbol: str) -> _DocumentedFile:
-        return _DocumentedFile(self._pool.FindFileContainingSymbol(symbol), self._protos)
+        try:
+            fd = self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            fd = self._file_of_method(symbol)
+        return _DocumentedFile(fd, self._protos)
+
+    def _file_of_method(self, symbol: str) -> Any:
+        """The file of `Package.Service.Method`, which the pool does not index by method
+        (so grpcurl `describe` of a method failed with "Symbol not found": grpc/grpc
+        issue 34743); raises KeyError as the pool does for anything else unknown."""
+        service_name, _, method = symbol.rpartition(".")
+        try:
+            service = self._pool.FindServiceByName(service_name)
+        except KeyError:
+            raise KeyError(f"Couldn't find symbol {symbol}") from None
+        if method not in service.methods_by_name:
+            raise KeyError(f"Couldn't find symbol {symbol}")
+        return service.file
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pool, name)
