@@ -189,6 +189,41 @@ def test_json_logs_carry_method_status_duration_and_request_id(server_proc):
     assert rec["duration_ms"] >= 0
 
 
+def test_json_logs_carry_the_callers_trace_id_without_an_exporter(server_proc):
+    """Defaults (no trace exporter): grpcurl's `traceparent` is continued by the call's
+    span (same trace, a span id of its own) and its ids are on the JSON log line; a call
+    without one starts a trace of its own."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = "00f067aa0ba902b7"
+    for rid, headers in (
+        ("traced-1", ["-H", f"traceparent: 00-{trace_id}-{parent}-01"]),
+        ("untraced-1", []),
+    ):
+        out = grpcurl(
+            "-plaintext",
+            "-H",
+            f"x-request-id: {rid}",
+            *headers,
+            "-d",
+            "{}",
+            server_proc.address,
+            "plansmith.v1.PlanService/ListPlans",
+        )
+        assert out.returncode == 0, out.stderr
+    assert server_proc.stop() == 0
+    records = [json.loads(line) for line in server_proc.lines if line.startswith("{")]
+    traced = [r for r in records if r.get("request_id") == "traced-1"]
+    assert len(traced) == 1, server_proc.lines
+    assert traced[0]["rpc_method"] == "/plansmith.v1.PlanService/ListPlans"
+    assert traced[0]["trace_id"] == trace_id
+    span_id = traced[0]["span_id"]
+    assert len(span_id) == 16 and int(span_id, 16) != 0 and span_id != parent
+    untraced = [r for r in records if r.get("request_id") == "untraced-1"]
+    assert len(untraced) == 1, server_proc.lines
+    assert len(untraced[0]["trace_id"]) == 32 and untraced[0]["trace_id"] != trace_id
+    assert int(untraced[0]["trace_id"], 16) != 0 and int(untraced[0]["span_id"], 16) != 0
+
+
 def test_sigterm_lets_in_flight_calls_finish_and_exits_zero(tmp_path):
     sp = launch(str(tmp_path / "db.sqlite"), "--grace-seconds", "20")
 

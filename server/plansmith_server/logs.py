@@ -7,11 +7,25 @@ import logging
 import sys
 import time
 
+from opentelemetry import trace
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
+def _add_trace_ids(out: dict[str, object]) -> None:
+    """The trace and span ids of the call a record was logged in (the current span's: the
+    server continues each caller's `traceparent`), unless the record has its own."""
+    if "trace_id" in out:
+        return
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        out["trace_id"] = format(ctx.trace_id, "032x")
+        out["span_id"] = format(ctx.span_id, "016x")
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record, with the `extra` fields as keys."""
+    """One JSON object per record, with the `extra` fields as keys, and the trace and span
+    ids of the call it was logged in."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -24,13 +38,15 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = value
+        _add_trace_ids(out)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
 
 
 class TextFormatter(logging.Formatter):
-    """`time level logger message key=value ...` with the request id when there is one."""
+    """`time level logger message key=value ...` with the request and trace ids when the
+    record has them."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -38,7 +54,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         rid = getattr(record, "request_id", None)
-        return f"{base} request_id={rid}" if rid else base
+        tid = getattr(record, "trace_id", None)
+        return base + (f" request_id={rid}" if rid else "") + (f" trace_id={tid}" if tid else "")
 
 
 class _StreamWriteAfterCancel(logging.Filter):

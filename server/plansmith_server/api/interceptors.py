@@ -1,7 +1,8 @@
 """The server's interceptor chain: one wrapper per cross-cutting concern.
 
-Order (outermost first), built in `chain()`: request id, tracing, metrics, access log,
-error mapping, load shedding. Each concern wraps a handler's behavior (through
+Order (outermost first), built in `chain()`: request id, tracing (recorded spans, or
+only the trace context when no exporter is on), metrics, access log, error mapping, load
+shedding. Each concern wraps a handler's behavior (through
 `handlers.wrap_handler`); `InterceptorChain`, the one grpc interceptor, applies them all
 once per method and reuses the result, so a call pays for the wrappers' work and not
 for building them (a grpc interceptor per concern would rebuild every wrapper per call).
@@ -20,13 +21,14 @@ from typing import Any
 
 import grpc
 from grpc_status import rpc_status
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
 
 from plansmith_server.api.errors import internal_status, to_status
 from plansmith_server.api.handlers import StreamBehavior, UnaryBehavior, wrap_handler
 from plansmith_server.errors import PlansmithError
-from plansmith_server.telemetry import Telemetry
+from plansmith_server.telemetry import Telemetry, tracecontext
 
 log = logging.getLogger("plansmith.access")
 errlog = logging.getLogger("plansmith.errors")
@@ -166,6 +168,42 @@ class RequestIdInterceptor(Concern):
             request_id_var.set(rid)
             context.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
             await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+            async for item in behavior(request, context):
+                yield item
+
+        return wrapped
+
+
+_NO_CONTEXT = otel_context.Context()
+
+
+def _call_trace_context(context: grpc.aio.ServicerContext) -> otel_context.Context:
+    """The call's OpenTelemetry context: its span continues the caller's trace context."""
+    span = tracecontext.ContinuedSpan(context.invocation_metadata() or ())
+    # A call starts with nothing current: no need to copy the current context.
+    return trace.set_span_in_context(span, _NO_CONTEXT)
+
+
+class TraceContextInterceptor(Concern):
+    """The trace context of each call when no spans are recorded (no exporter): it
+    continues the caller's `traceparent` (or starts a trace) and makes it current, so the
+    call's log lines carry its trace and span ids and whatever the call sends on can
+    propagate it (see `telemetry.tracecontext`). No SDK: costs next to nothing."""
+
+    def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            token = otel_context.attach(_call_trace_context(context))
+            try:
+                return await behavior(request, context)
+            finally:
+                otel_context.detach(token)
+
+        return wrapped
+
+    def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            # Attached, never detached, as the request id (see RequestIdInterceptor).
+            otel_context.attach(_call_trace_context(context))
             async for item in behavior(request, context):
                 yield item
 
@@ -453,11 +491,11 @@ class ErrorInterceptor(Concern):
 def chain(
     telemetry: Telemetry, *, tracing: bool, innermost: Sequence[Concern] = ()
 ) -> InterceptorChain:
-    """The server's interceptor. Without `tracing` there is no span per call at all, so
-    telemetry off costs next to nothing. `innermost` concerns (load shedding) run inside
+    """The server's interceptor. Without `tracing` no span is recorded, so telemetry off
+    costs next to nothing; each call still continues (or starts) a W3C trace context,
+    which its log lines carry. `innermost` concerns (load shedding) run inside
     error mapping, so that what they raise is answered like any domain error."""
     concerns: list[Concern] = [RequestIdInterceptor()]
-    if tracing:
-        concerns.append(TracingInterceptor(telemetry.tracer))
+    concerns.append(TracingInterceptor(telemetry.tracer) if tracing else TraceContextInterceptor())
     concerns += [MetricsInterceptor(telemetry), AccessLogInterceptor(), ErrorInterceptor()]
     return InterceptorChain([*concerns, *innermost])
