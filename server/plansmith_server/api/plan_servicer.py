@@ -109,6 +109,7 @@ class PlanServicer:
     ) -> Encoded:
         page = await self.book.list_tasks(
             request.plan_id,
+            project_id=request.project_id,
             status=request.status,
             assigned_to=request.assigned_to,
             priority=request.priority,

@@ -510,16 +510,26 @@ class PlanBook:
 
     async def list_tasks(
         self,
-        plan_id: str,
+        plan_id: str = "",
         *,
+        project_id: str = "",
         status: int = 0,
         assigned_to: str = "",
         priority: int = 0,
         page_size: int = 0,
         page_token: str = "",
     ) -> Page:
+        """Tasks of the plan `plan_id`, or of every plan of the project `project_id`
+        (exactly one of them), in creation order."""
         v = val.Violations()
-        val.check_id(v, "plan_id", plan_id)
+        if plan_id and project_id:
+            v.add("project_id", "set either plan_id or project_id, not both")
+        elif project_id:
+            val.check_id(v, "project_id", project_id)
+        else:
+            val.check_id(v, "plan_id", plan_id)
+            if not plan_id:
+                v.add("project_id", "is required when plan_id is not set")
         if status:
             val.check_enum(v, "status", status, TaskStatus)
         if priority:
@@ -530,14 +540,30 @@ class PlanBook:
         filt = ListFilter(
             (
                 ("kind", "tasks"),
-                ("plan_id", plan_id),
+                ("plan_id", plan_id) if plan_id else ("project_id", project_id),
                 ("status", str(status)),
                 ("assigned_to", assigned_to),
                 ("priority", str(priority)),
             )
         )
         after = decode_page_token(page_token, filt)
-        q = TaskQuery(plan_id, status, assigned_to, priority, after_seq=after, limit=size + 1)
+        q = TaskQuery(
+            plan_id,
+            status,
+            assigned_to,
+            priority,
+            after_seq=after,
+            limit=size + 1,
+            project_id=project_id,
+        )
+        if project_id:
+            # Across plans there is no one revision to key a cached page by. Many rows
+            # may be read (and sorted): off the event loop.
+            def project_page(tx: ReadTx) -> Page:
+                rows, total = tx.list_tasks(q, 0)
+                return _page(rows, size, total, filt)
+
+            return await self.store.read(project_page, bulk=True)
 
         pages = self._task_pages
 

@@ -41,7 +41,8 @@ class PlanQuery:
 
 @dataclass(frozen=True)
 class TaskQuery:
-    """Filters and position of a ListTasks page."""
+    """Filters and position of a ListTasks page: the tasks of the plan `plan_id`, or of
+    every plan of the project `project_id` when that is set."""
 
     plan_id: str
     status: int = 0
@@ -49,6 +50,7 @@ class TaskQuery:
     priority: int = 0
     after_seq: int = 0
     limit: int = 50
+    project_id: str = ""
 
 
 class ReadTx(Protocol):
@@ -65,7 +67,7 @@ class ReadTx(Protocol):
     def list_tasks(self, q: TaskQuery, task_count: int) -> tuple[list[tuple[int, Task]], int]:
         """Up to `q.limit` (seq, task) pairs after `q.after_seq`, and how many tasks match
         the filters; `task_count` is the plan's (see `plan_size`), the total when nothing
-        filters."""
+        filters (unused for a project's tasks)."""
         ...
 
     def plan_tasks(self, plan_id: str) -> list[Task]:

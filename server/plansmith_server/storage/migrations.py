@@ -110,6 +110,11 @@ MIGRATIONS: list[str] = [
         UPDATE plans SET task_count = task_count + 1 WHERE id = NEW.plan_id;
     END;
     """,
+    # 4: ListTasks by priority, of a plan or of every plan of a project (an agent's work
+    # across plans), seeks an index instead of reading every task of the plans.
+    """
+    CREATE INDEX tasks_by_plan_priority ON tasks(plan_id, priority, seq);
+    """,
 ]
 
 

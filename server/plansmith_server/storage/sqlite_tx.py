@@ -283,7 +283,14 @@ class SqliteReadTx:
         return [(r[0], _plan_from_row(r[1:])) for r in rows], total
 
     def list_tasks(self, q: TaskQuery, task_count: int) -> tuple[list[tuple[int, Task]], int]:
-        where, params = ["t.plan_id = ?"], [q.plan_id]
+        params: list[Any]
+        if q.project_id:
+            # The project's plans by `plans_by_project`, then each plan's tasks by an index
+            # of tasks that leads with plan_id (the filters pick which one).
+            where = ["t.plan_id IN (SELECT id FROM plans WHERE project_id = ?)"]
+            params = [q.project_id]
+        else:
+            where, params = ["t.plan_id = ?"], [q.plan_id]
         if q.status:
             where.append("t.status = ?")
             params.append(q.status)
@@ -294,7 +301,12 @@ class SqliteReadTx:
             where.append("t.priority = ?")
             params.append(q.priority)
         cond = " AND ".join(where)
-        if not (q.status or q.assigned_to or q.priority):
+        if q.project_id and not (q.status or q.assigned_to or q.priority):
+            total = self._one(
+                "SELECT coalesce(sum(task_count), 0) FROM plans WHERE project_id = ?",
+                (q.project_id,),
+            )[0]
+        elif not (q.status or q.assigned_to or q.priority):
             total = task_count  # kept by triggers: O(1), not a count
         else:
             total = (self._one(f"SELECT count(*) FROM tasks t WHERE {cond}", params))[0]

@@ -438,6 +438,7 @@ class BaseClient:
         assigned_to: str,
         priority: EnumArg | None,
         per_page: int | None,
+        project_id: str = "",
     ) -> Any:
         status_n = parse_enum(task_pb2.TaskStatus, status) if status is not None else 0
         priority_n = parse_enum(task_pb2.TaskPriority, priority) if priority is not None else 0
@@ -445,6 +446,7 @@ class BaseClient:
         def make(token: str) -> plan_service_pb2.ListTasksRequest:
             return plan_service_pb2.ListTasksRequest(
                 plan_id=plan_id,
+                project_id=project_id,
                 status=status_n,
                 assigned_to=assigned_to,
                 priority=priority_n,

@@ -418,8 +418,9 @@ class PlansmithClient(BaseClient):
 
     def get_tasks(
         self,
-        plan_id: str,
+        plan_id: str = "",
         *,
+        project_id: str = "",
         status: EnumArg | None = None,
         assigned_to: str = "",
         priority: EnumArg | None = None,
@@ -429,16 +430,20 @@ class PlansmithClient(BaseClient):
         retry: Retry = DEFAULT,
         call_metadata: Metadata = None,
     ) -> plan_service_pb2.ListTasksResponse:
-        """One page of a plan's tasks (oldest first); `page` as in `get_plans`."""
-        make = self._list_tasks_request(plan_id, status, assigned_to, priority, per_page)
+        """One page of the tasks of a plan, or of every plan of a project (pass exactly
+        one of `plan_id` and `project_id`), oldest first; `page` as in `get_plans`."""
+        make = self._list_tasks_request(
+            plan_id, status, assigned_to, priority, per_page, project_id
+        )
         return self._walk(  # type: ignore[no-any-return]
             self.plans.ListTasks, make, page, timeout, retry, call_metadata
         )
 
     def iter_tasks(
         self,
-        plan_id: str,
+        plan_id: str = "",
         *,
+        project_id: str = "",
         status: EnumArg | None = None,
         assigned_to: str = "",
         priority: EnumArg | None = None,
@@ -447,8 +452,11 @@ class PlansmithClient(BaseClient):
         retry: Retry = DEFAULT,
         call_metadata: Metadata = None,
     ) -> Pager[task_pb2.Task]:
-        """Every matching task of a plan, fetching pages as the loop goes (`for`)."""
-        make = self._list_tasks_request(plan_id, status, assigned_to, priority, per_page)
+        """Every matching task of a plan or of a project (as in `get_tasks`), fetching
+        pages as the loop goes (`for`)."""
+        make = self._list_tasks_request(
+            plan_id, status, assigned_to, priority, per_page, project_id
+        )
 
         def fetch(token: str) -> Any:
             return self._call(self.plans.ListTasks, make(token), timeout, retry, call_metadata)

@@ -499,8 +499,11 @@ class ListTasksRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
     plan_id: _builtins.str
-    """Required. Id of the plan whose tasks to list."""
+    """Id of the plan whose tasks to list. Exactly one of `plan_id` and `project_id` is
+    required.
+    """
     status: _task_pb2.TaskStatus.ValueType
     """Only tasks in this status; `TASK_STATUS_UNSPECIFIED` means any status."""
     assigned_to: _builtins.str
@@ -515,6 +518,11 @@ class ListTasksRequest(_message.Message):
     """The `next_page_token` of a previous call with the same filters, to get the next page.
     A token used with different filters is INVALID_ARGUMENT.
     """
+    project_id: _builtins.str
+    """Id of the project whose tasks to list, across all its plans (an agent's tasks
+    everywhere: with `assigned_to`). Exactly one of `plan_id` and `project_id` is
+    required; a project without plans has no tasks (not an error).
+    """
     def __init__(
         self,
         *,
@@ -524,10 +532,11 @@ class ListTasksRequest(_message.Message):
         priority: _task_pb2.TaskPriority.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        project_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_to", b"assigned_to", "page_size", b"page_size", "page_token", b"page_token", "plan_id", b"plan_id", "priority", b"priority", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_to", b"assigned_to", "page_size", b"page_size", "page_token", b"page_token", "plan_id", b"plan_id", "priority", b"priority", "project_id", b"project_id", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -180,7 +180,8 @@ class PlanServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTasks(self, request, context):
-        """Lists the tasks of a plan in creation order, optionally filtered.
+        """Lists the tasks of a plan, or of every plan of a project, in creation order, optionally
+        filtered.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
         (`PLAN_NOT_FOUND`).
         """

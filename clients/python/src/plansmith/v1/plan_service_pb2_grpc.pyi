@@ -79,7 +79,8 @@ class PlanServiceStub:
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`).
     """
     ListTasks: _grpc.UnaryUnaryMultiCallable[_plan_service_pb2.ListTasksRequest, _plan_service_pb2.ListTasksResponse]
-    """Lists the tasks of a plan in creation order, optionally filtered.
+    """Lists the tasks of a plan, or of every plan of a project, in creation order, optionally
+    filtered.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
     (`PLAN_NOT_FOUND`).
     """
@@ -148,7 +149,8 @@ class PlanServiceAsyncStub(PlanServiceStub):
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`).
     """
     ListTasks: _aio.UnaryUnaryMultiCallable[_plan_service_pb2.ListTasksRequest, _plan_service_pb2.ListTasksResponse]  # type: ignore[assignment]
-    """Lists the tasks of a plan in creation order, optionally filtered.
+    """Lists the tasks of a plan, or of every plan of a project, in creation order, optionally
+    filtered.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
     (`PLAN_NOT_FOUND`).
     """
@@ -268,7 +270,8 @@ class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plan_service_pb2.ListTasksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plan_service_pb2.ListTasksResponse, _abc.Awaitable[_plan_service_pb2.ListTasksResponse]]:
-        """Lists the tasks of a plan in creation order, optionally filtered.
+        """Lists the tasks of a plan, or of every plan of a project, in creation order, optionally
+        filtered.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
         (`PLAN_NOT_FOUND`).
         """
