@@ -29,6 +29,7 @@ from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.app import start
 from plansmith_server.config import Config
 from plansmith_server.telemetry import Telemetry
+from tests.conftest import wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -106,6 +107,12 @@ async def test_server_span_continues_the_callers_trace(observed):
 async def test_error_calls_carry_the_error_status(observed):
     with pytest.raises(grpc.aio.AioRpcError):
         await observed.plans.GetPlan(pb.GetPlanRequest(plan_id="pln_x"))
+
+    async def ended() -> bool:
+        return bool(observed.finished("plansmith.v1.PlanService/GetPlan"))
+
+    # `context.abort` sends the status, then raises: the span may end just after.
+    await wait_for(ended)
     span = observed.finished("plansmith.v1.PlanService/GetPlan")[0]
     assert span.status.status_code == trace.StatusCode.ERROR
     assert span.status.description.startswith("NOT_FOUND")
