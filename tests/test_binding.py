@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 
 from plansmith.v1 import plan_pb2, plan_service_pb2_grpc
 from plansmith.v1 import plan_service_pb2 as pb
@@ -107,3 +108,39 @@ def test_a_server_restarted_while_the_old_one_runs_waits_for_the_port(tmp_path: 
         if new is not None:
             assert new.stop() == 0
         old.stop()
+
+
+async def test_an_address_that_cannot_be_had_fails_at_once_without_waiting(tmp_path: Path):
+    """Only a port in use is waited for: an address of no local interface (TEST-NET-1)
+    fails at once, naming the address and the reason."""
+    from plansmith_server.app import start
+    from plansmith_server.config import Config
+
+    began = time.monotonic()
+    with pytest.raises(OSError, match=r"cannot listen on 192\.0\.2\.1:0: Cannot assign"):
+        await start(
+            Config(listen="192.0.2.1:0", db_path=str(tmp_path / "db.sqlite"), grace_seconds=30)
+        )
+    assert time.monotonic() - began < 10
+
+
+async def test_localhost_counts_as_in_use_when_either_loopback_is(tmp_path: Path):
+    """`localhost` is 127.0.0.1 and ::1 (where the machine has it): a port held on one of
+    them is in use, though gRPC alone would bind the other and serve beside its holder."""
+    import socket
+
+    from plansmith_server.app import start
+    from plansmith_server.config import Config
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(OSError, match=f"port {port} is in use"):
+            await start(
+                Config(
+                    listen=f"localhost:{port}",
+                    db_path=str(tmp_path / "db.sqlite"),
+                    grace_seconds=0.3,
+                )
+            )

@@ -41,8 +41,10 @@ def _host_port(address: str) -> tuple[str, int] | None:
 
 
 def _bind_error(address: str) -> int | None:
-    """Why a plain socket cannot bind the `host:port` `address`: an errno, or None if it
-    can. SO_REUSEPORT stays off here too, so a port held by any server shows as in use."""
+    """Why a plain socket cannot bind the `host:port` `address`: EADDRINUSE if any of its
+    addresses is in use (`localhost`: 127.0.0.1 and ::1), else None if one can be bound,
+    else the first error. SO_REUSEPORT stays off here too, so a port any server holds
+    shows as in use."""
     hp = _host_port(address)
     assert hp is not None
     host, port = hp
@@ -52,14 +54,19 @@ def _bind_error(address: str) -> int | None:
         )
     except socket.gaierror:
         return errno.EADDRNOTAVAIL
+    errors: list[int] = []
     for family, kind, proto, _name, sockaddr in infos:
         with socket.socket(family, kind, proto) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC core does
             try:
                 s.bind(sockaddr)
             except OSError as exc:
-                return exc.errno
-    return None
+                errors.append(exc.errno or errno.EADDRNOTAVAIL)
+    if errno.EADDRINUSE in errors:
+        return errno.EADDRINUSE
+    if len(errors) < len(infos):
+        return None
+    return errors[0] if errors else None
 
 
 def _in_use_message(address: str, waited: float) -> str:
