@@ -1,11 +1,11 @@
 """The server's interceptor chain: one wrapper per cross-cutting concern.
 
-Order (outermost first), built in `chain()`: request id, tracing (recorded spans, or
-only the trace context when no exporter is on), metrics, access log, error mapping, load
-shedding. Each concern wraps a handler's behavior (through
-`handlers.wrap_handler`); `InterceptorChain`, the one grpc interceptor, applies them all
-once per method and reuses the result, so a call pays for the wrappers' work and not
-for building them (a grpc interceptor per concern would rebuild every wrapper per call).
+Order (outermost first), built in `chain()`: request id (and the trace context when no
+spans are recorded), tracing, metrics, access log, error mapping, load shedding. Each
+concern wraps a handler's behavior (through `handlers.wrap_handler`); `InterceptorChain`,
+the one grpc interceptor, applies them all once per method and reuses the result, so a
+call pays for the wrappers' work and not for building them (a grpc interceptor per
+concern would rebuild every wrapper per call).
 """
 
 from __future__ import annotations
@@ -36,12 +36,15 @@ errlog = logging.getLogger("plansmith.errors")
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID = 128
 
+Metadata = Sequence[tuple[str, str | bytes]]
+"""A call's invocation metadata (keys in lowercase)."""
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 """The current call's request id, for logs and error messages."""
 
 
-def _incoming_request_id(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
+def _incoming_request_id(metadata: Metadata) -> str:
+    for key, value in metadata:
         if key == REQUEST_ID_HEADER and isinstance(value, str):
             value = value.strip()
             if 0 < len(value) <= MAX_REQUEST_ID and value.isprintable():
@@ -138,6 +141,18 @@ def _plan_id(request: Any) -> str:
     return ""
 
 
+_NO_CONTEXT = otel_context.Context()
+
+
+def _call_trace_context(metadata: Metadata) -> otel_context.Context:
+    """The call's OpenTelemetry context when no spans are recorded: a non-recording span
+    that continues the caller's `traceparent`, or starts a trace (`telemetry.tracecontext`),
+    so the call's log lines carry its trace and span ids and whatever the call sends on
+    can propagate them."""
+    # A call starts with nothing current: no need to copy the current context.
+    return trace.set_span_in_context(tracecontext.ContinuedSpan(metadata), _NO_CONTEXT)
+
+
 class RequestIdInterceptor(Concern):
     """Assigns the request id (the caller's `x-request-id` or a new one), makes it current
     for everything inside, and returns it in the response's trailing metadata (streams:
@@ -145,65 +160,47 @@ class RequestIdInterceptor(Concern):
 
     Unary calls return it in trailers only: initial metadata sent on its own is one more
     batch through gRPC core per call, measured at 10-12 % of GetTask's throughput, while
-    trailers go out with the status in the same batch as the response."""
+    trailers go out with the status in the same batch as the response.
+
+    With `trace_context` (set when no spans are recorded, so `TracingInterceptor` is not
+    in the chain) it also makes the call's W3C trace context current: from the same read
+    of the metadata, which a concern of its own would read again, in one more wrapper."""
+
+    def __init__(self, *, trace_context: bool = False) -> None:
+        self.trace_context = trace_context
 
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
+        trace_context = self.trace_context
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            rid = _incoming_request_id(context)
+            metadata = context.invocation_metadata() or ()
+            rid = _incoming_request_id(metadata)
             token = request_id_var.set(rid)
+            traced = otel_context.attach(_call_trace_context(metadata)) if trace_context else None
             try:
                 context.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
                 return await behavior(request, context)
             finally:
+                if traced is not None:
+                    otel_context.detach(traced)
                 request_id_var.reset(token)
 
         return wrapped
 
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        trace_context = self.trace_context
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            rid = _incoming_request_id(context)
+            metadata = context.invocation_metadata() or ()
+            rid = _incoming_request_id(metadata)
             # Set, never reset: a generator closed by a cancelled call finishes in another
             # context, where reset() raises. The call's task has a context of its own, so
-            # the value cannot reach another call.
+            # the value cannot reach another call. (The same for the trace context.)
             request_id_var.set(rid)
+            if trace_context:
+                otel_context.attach(_call_trace_context(metadata))
             context.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
             await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
-            async for item in behavior(request, context):
-                yield item
-
-        return wrapped
-
-
-_NO_CONTEXT = otel_context.Context()
-
-
-def _call_trace_context(context: grpc.aio.ServicerContext) -> otel_context.Context:
-    """The call's OpenTelemetry context: its span continues the caller's trace context."""
-    span = tracecontext.ContinuedSpan(context.invocation_metadata() or ())
-    # A call starts with nothing current: no need to copy the current context.
-    return trace.set_span_in_context(span, _NO_CONTEXT)
-
-
-class TraceContextInterceptor(Concern):
-    """The trace context of each call when no spans are recorded (no exporter): it
-    continues the caller's `traceparent` (or starts a trace) and makes it current, so the
-    call's log lines carry its trace and span ids and whatever the call sends on can
-    propagate it (see `telemetry.tracecontext`). No SDK: costs next to nothing."""
-
-    def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = otel_context.attach(_call_trace_context(context))
-            try:
-                return await behavior(request, context)
-            finally:
-                otel_context.detach(token)
-
-        return wrapped
-
-    def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            # Attached, never detached, as the request id (see RequestIdInterceptor).
-            otel_context.attach(_call_trace_context(context))
             async for item in behavior(request, context):
                 yield item
 
@@ -495,7 +492,8 @@ def chain(
     costs next to nothing; each call still continues (or starts) a W3C trace context,
     which its log lines carry. `innermost` concerns (load shedding) run inside
     error mapping, so that what they raise is answered like any domain error."""
-    concerns: list[Concern] = [RequestIdInterceptor()]
-    concerns.append(TracingInterceptor(telemetry.tracer) if tracing else TraceContextInterceptor())
+    concerns: list[Concern] = [RequestIdInterceptor(trace_context=not tracing)]
+    if tracing:
+        concerns.append(TracingInterceptor(telemetry.tracer))
     concerns += [MetricsInterceptor(telemetry), AccessLogInterceptor(), ErrorInterceptor()]
     return InterceptorChain([*concerns, *innermost])
