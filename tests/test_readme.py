@@ -146,12 +146,3 @@ def test_readme_port_override_serves_make_run_on_that_port(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def _counts(address: str) -> tuple[int, int]:
-    """Plans, and tasks over all plans, on the server at `address`."""
-    from plansmith import PlansmithClient
-
-    with PlansmithClient.connect(address) as client:
-        plans = list(client.iter_plans())
-        return len(plans), sum(client.get_tasks(p.id, per_page=1).total_size for p in plans)
