@@ -137,7 +137,7 @@ def terminal(chart: Chart, width: int, fold: int | None = None) -> RenderableTyp
     most that many rows and a line counting the rest."""
     titles = [b.title for b in chart.bars]
     label = min(32, max((len(t) for t in titles), default=8)) + 1
-    times = 14  # " 123.5–130.0h"
+    times = 15  # " 123.5–130.0 h"
     cells = max(20, width - label - 2 - times)
     span = chart.span or 1.0
     scale = cells / span

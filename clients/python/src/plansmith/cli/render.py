@@ -89,7 +89,9 @@ def tasks_table(
 ) -> RenderableType:
     table = Table(title=f"{title} ({total})", title_justify="left")
     for col in ("id", "title", "status", "priority", "assignee", "est", "progress", "deps"):
-        table.add_column(col, justify="right" if col in ("est", "progress") else "left")
+        table.add_column(
+            col, justify="right" if col in ("est", "progress") else "left", no_wrap=col != "title"
+        )
     for t in tasks:
         table.add_row(
             t.id,
@@ -159,7 +161,8 @@ def optimize_result(r: planning_service_pb2.OptimizePlanResponse, applied: bool)
         )
     ]
     for a in r.reassignments:
-        moved = f"  moved {a.task_title or a.task_id}: {a.from_agent_id} → {a.to_agent_id}"
+        before = a.from_agent_id or "(unassigned)"
+        moved = f"  moved {a.task_title or a.task_id}: {before} → {a.to_agent_id}"
         lines.append(Text(moved))
     for u in r.unschedulable:
         why = f"  not scheduled: {u.task_title or u.task_id}: {u.reason}"
