@@ -46,8 +46,11 @@ def test_tasks_add_list_show_update(cli, server_proc):
     assert updated["task"]["status"] == "TASK_STATUS_IN_PROGRESS"
     assert updated["task"]["progress"] == 40
     assert cli.json("tasks", "show", design["id"])["task"]["progress"] == 40
-    text = cli("tasks", "list", plan_id).stdout
+    text = cli("tasks", "list", plan_id, columns=120).stdout
     assert "IN_PROGRESS" in text and "40%" in text
+    # Narrow (80 columns, as when piped): full ids, fewer columns.
+    narrow = cli("tasks", "list", plan_id, columns=80).stdout
+    assert design["id"] in narrow and build["id"] in narrow and "40%" not in narrow
     with PlansmithClient.connect(server_proc.address) as client:
         assert client.get_task(design["id"]).progress == 40
 

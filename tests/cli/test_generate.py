@@ -90,3 +90,31 @@ def test_plain_output_has_no_live_display(cli):
     out = cli("generate", "--name", "Plain", "--description", "A web shop").stdout
     assert "Analyzing" not in out and "\x1b[" not in out
     assert out.startswith("Plan 'Plain':")
+
+
+def _run_in_pty(server_proc, *args: str, **env: str) -> str:
+    child = pexpect.spawn(
+        str(BIN / "plansmith"),
+        ["--target", server_proc.address, *args],
+        env={"TERM": "xterm-256color", "PATH": str(BIN), **env},
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 120),
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    return child.before
+
+
+def test_color_on_a_terminal_unless_turned_off(cli, server_proc):
+    plan_id = cli("plans", "create", "Colours", "-q").stdout.strip()
+    task_id = cli("tasks", "add", plan_id, "Done one", "-q").stdout.strip()
+    cli("tasks", "update", task_id, "--status", "DONE")
+    colored = _run_in_pty(server_proc, "tasks", "list", plan_id)
+    assert "DONE" in colored and "\x1b[32m" in colored  # green
+    for plain in (
+        _run_in_pty(server_proc, "--no-color", "tasks", "list", plan_id),
+        _run_in_pty(server_proc, "tasks", "list", plan_id, NO_COLOR="1"),
+    ):
+        assert "DONE" in plain and "\x1b[32m" not in plain

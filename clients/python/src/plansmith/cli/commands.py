@@ -130,7 +130,7 @@ def _follow(stream: Any, console: Console) -> generation_pb2.GeneratedPlan | Non
         transient=False,
     )
     phases: dict[int, Any] = {}
-    tasks = progress.add_task("Tasks proposed: 0", total=None, visible=False)
+    tasks = None  # the row counting tasks, added under the phase that proposes them
     proposed: list[str] = []
     result = None
     with progress:
@@ -148,10 +148,10 @@ def _follow(stream: Any, console: Console) -> generation_pb2.GeneratedPlan | Non
                 progress.update(phases[p.phase], completed=p.percent)
             elif kind == "task_proposed":
                 proposed.append(event.task_proposed.task.title)
+                if tasks is None:
+                    tasks = progress.add_task("", total=None)
                 progress.update(
-                    tasks,
-                    visible=True,
-                    description=f"Tasks proposed: {len(proposed)} (last: {proposed[-1][:40]})",
+                    tasks, description=f"Tasks proposed: {len(proposed)} ({proposed[-1][:40]})"
                 )
             elif kind == "warning":
                 progress.console.print(Text(f"warning: {event.warning.message}", style="yellow"))
@@ -159,7 +159,10 @@ def _follow(stream: Any, console: Console) -> generation_pb2.GeneratedPlan | Non
                 result = event.completed
                 for row in phases.values():
                     progress.update(row, completed=100)
-                progress.update(tasks, description=f"Tasks proposed: {len(proposed)}")
+                if tasks is not None:
+                    progress.update(
+                        tasks, total=1, completed=1, description=f"Tasks proposed: {len(proposed)}"
+                    )
     return result
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from rich.console import Group, RenderableType
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -35,20 +37,45 @@ def task_status(task: task_pb2.Task) -> Text:
     return Text(name, style=STATUS_STYLE.get(name, ""))
 
 
+class _FitWidth:
+    """A table built for the width it is printed at: narrow outputs (80 columns when
+    piped) leave out the columns `show` is there for, so ids are never cut."""
+
+    def __init__(self, build: Callable[[int], RenderableType]) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.build(options.max_width)
+
+
+WIDE = 110
+
+
 def plans_table(plans: Iterable[plan_pb2.Plan], total: int, next_page: str) -> RenderableType:
-    table = Table(title=f"Plans ({total})", title_justify="left")
-    for col in ("id", "name", "project", "status", "agents", "updated"):
-        table.add_column(col)
-    for p in plans:
-        table.add_row(
-            p.id,
-            p.name,
-            p.project_id,
-            plan_status(p),
-            ", ".join(a.id for a in p.agents),
-            p.update_time.ToDatetime().strftime("%Y-%m-%d %H:%M") if p.update_time.seconds else "",
-        )
-    return _with_next(table, next_page)
+    plans = list(plans)
+
+    def build(width: int) -> RenderableType:
+        wide = width >= WIDE
+        table = Table(title=f"Plans ({total})", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("id", no_wrap=True)
+        table.add_column("name", min_width=12)
+        table.add_column("project")
+        table.add_column("status", no_wrap=True)
+        table.add_column("agents")
+        if wide:
+            table.add_column("updated", no_wrap=True)
+        for p in plans:
+            row = [p.id, p.name, p.project_id, plan_status(p), ", ".join(a.id for a in p.agents)]
+            if wide:
+                row.append(
+                    p.update_time.ToDatetime().strftime("%Y-%m-%d %H:%M")
+                    if p.update_time.seconds
+                    else ""
+                )
+            table.add_row(*row)
+        return _with_next(table, next_page)
+
+    return _FitWidth(build)
 
 
 def _with_next(table: Table, next_page: str) -> RenderableType:
@@ -87,23 +114,32 @@ def plan_detail(plan: plan_pb2.Plan) -> RenderableType:
 def tasks_table(
     tasks: Sequence[task_pb2.Task], total: int, next_page: str, title: str = "Tasks"
 ) -> RenderableType:
-    table = Table(title=f"{title} ({total})", title_justify="left")
-    for col in ("id", "title", "status", "priority", "assignee", "est", "progress", "deps"):
-        table.add_column(
-            col, justify="right" if col in ("est", "progress") else "left", no_wrap=col != "title"
-        )
-    for t in tasks:
-        table.add_row(
-            t.id,
-            t.title,
-            task_status(t),
-            short_name(task_pb2.TaskPriority, t.priority),
-            t.assigned_to,
-            hours(t.estimated_hours),
-            f"{t.progress}%",
-            str(len(t.dependencies)) if t.dependencies else "",
-        )
-    return _with_next(table, next_page)
+    tasks = list(tasks)
+
+    def build(width: int) -> RenderableType:
+        wide = width >= WIDE
+        table = Table(title=f"{title} ({total})", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("id", no_wrap=True)
+        table.add_column("title", min_width=16)
+        table.add_column("status", no_wrap=True)
+        if wide:
+            table.add_column("priority", no_wrap=True)
+        table.add_column("agent", no_wrap=True)
+        table.add_column("est", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("done", justify="right", no_wrap=True)
+            table.add_column("deps", justify="right", no_wrap=True)
+        for t in tasks:
+            row: list[Any] = [t.id, t.title, task_status(t)]
+            if wide:
+                row.append(short_name(task_pb2.TaskPriority, t.priority))
+            row += [t.assigned_to, hours(t.estimated_hours)]
+            if wide:
+                row += [f"{t.progress}%", str(len(t.dependencies)) if t.dependencies else ""]
+            table.add_row(*row)
+        return _with_next(table, next_page)
+
+    return _FitWidth(build)
 
 
 def task_detail(task: task_pb2.Task) -> RenderableType:
