@@ -249,7 +249,8 @@ def svg(chart: Chart) -> str:
         else:
             b = item
             text = ET.SubElement(root, "text", x="24", y=str(y + 15), attrib={"class": "label"})
-            text.text = (CRITICAL_MARK + " " if b.critical else "") + b.title[:40]
+            name = b.title if len(b.title) <= 34 else b.title[:33] + "…"
+            text.text = (CRITICAL_MARK + " " if b.critical else "") + name
             x = SVG_LABEL + b.start * scale
             w = max((b.end - b.start) * scale, 1.0)
             group = ET.SubElement(root, "g")
