@@ -193,7 +193,8 @@ def optimize_result(r: planning_service_pb2.OptimizePlanResponse, applied: bool)
     lines = [
         Text(
             f"Duration {hours(r.duration_before_hours)} → {hours(r.duration_after_hours)} "
-            f"({quality}; {r.solver.solver} {r.solver.status}, {r.solver.wall_time_seconds:.2f}s)"
+            f"({quality}; solver {r.solver.solver}: {r.solver.status}, "
+            f"{r.solver.wall_time_seconds:.2f}s)"
         )
     ]
     for a in r.reassignments:
