@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from plansmith import PlansmithClient
+from plansmith.cli.app import app
+
+BIN = Path(sys.executable).parent
 
 
 def test_plans_create_list_show_delete(cli):
@@ -75,12 +83,33 @@ def test_errors_are_one_line_with_the_exit_code(cli):
 
 
 def test_unavailable_server_exits_4(cli):
-    gone = cli.runner.invoke(
-        __import__("plansmith.cli.app", fromlist=["app"]).app,
-        ["--target", "127.0.0.1:1", "--timeout", "1", "plans", "list"],
-    )
+    gone = cli.runner.invoke(app, ["--target", "127.0.0.1:1", "--timeout", "1", "plans", "list"])
     assert gone.exit_code == 4, gone.stderr
     assert "UNAVAILABLE" in gone.stderr and "127.0.0.1:1" in gone.stderr
+    # PLANSMITH_TARGET names the server when --target does not.
+    env = cli.runner.invoke(
+        app, ["--timeout", "1", "plans", "list"], env={"PLANSMITH_TARGET": "127.0.0.1:1"}
+    )
+    assert env.exit_code == 4 and "127.0.0.1:1" in env.stderr
+    found = cli.runner.invoke(
+        app, ["--json", "plans", "list"], env={"PLANSMITH_TARGET": cli.address}
+    )
+    assert found.exit_code == 0 and "totalSize" in json.loads(found.stdout)
+
+
+def test_shell_completion():
+    def complete(words: str) -> list[str]:
+        out = subprocess.run(
+            [str(BIN / "plansmith")],
+            env={"_PLANSMITH_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                 "COMP_CWORD": str(len(words.split()) - 1), "PATH": str(BIN)},
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return out.stdout.split()
+
+    assert complete("plansmith ta") == ["tasks"]
+    assert complete("plansmith tasks u") == ["update"]
+    assert "--mermaid" in complete("plansmith gantt --")
 
 
 def test_every_command_has_help_with_an_example(cli):
