@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e clients/python -e '.[dev]'
+	$(PY) -m pip install --quiet -e 'clients/python[cli]' -e '.[dev]'
 	touch $(STAMP)
 
 $(BUF): package.json
