@@ -131,6 +131,47 @@ def test_no_brief_is_right_with_a_generic_chain_or_its_own_words() -> None:
         assert pq.score_plan(b, pq.PlanView(tasks=echo)).verdict == "wrong", b.id
 
 
+DEV = pq.load_benchmark(_PATH.parent / "plan_quality" / "dev_briefs.toml")
+
+
+def test_dev_set_one_fresh_brief_per_domain_all_tunable() -> None:
+    """dev_briefs.toml: 30 new briefs, every benchmark domain once, all in `tune`."""
+    briefs = DEV.briefs
+    assert len(briefs) == 30
+    assert all(b.half == "tune" for b in briefs)
+    assert len({b.id for b in briefs}) == 30
+    assert sorted(b.domain for b in briefs) == sorted({b.domain for b in BENCH.briefs})
+    assert sum(b.expect == "honest" for b in briefs) == 2
+    assert {b.known for b in briefs if b.expect == "right"} == {True, False}
+    main_ids = {b.id for b in BENCH.briefs}
+    main_texts = {(b.name, b.description) for b in BENCH.briefs}
+    for b in briefs:
+        assert b.id not in main_ids and (b.name, b.description) not in main_texts, b.id
+    assert len(DEV.timing_brief.requirements) == 10
+
+
+def test_dev_set_labels_are_well_formed_and_not_lax() -> None:
+    for b in DEV.briefs:
+        lab = b.labels
+        assert b.expect in ("right", "honest"), b.id
+        assert lab.min_tasks >= 4, b.id
+        assert 2 <= len(b.requirements) <= 6, b.id
+        for p in [*lab.must, *lab.forbid, *lab.specifics, *(q for pr in lab.order for q in pr)]:
+            re.compile(p)
+        assert all(len(pair) == 2 for pair in lab.order), b.id
+        if b.expect == "right":
+            assert len(lab.must) >= 4 and lab.forbid and lab.order, b.id
+            assert 1 <= len(lab.specifics) <= 2, b.id
+        else:
+            assert lab.forbid and not lab.must, b.id
+        assert pq.score_plan(b, _generic_chain(b)).verdict == "wrong", b.id
+        echo = tuple(
+            T(f"e{i}", text, text, (f"e{i - 1}",) if i else ())
+            for i, text in enumerate([b.name, b.description, *b.requirements, *b.constraints])
+        )
+        assert pq.score_plan(b, pq.PlanView(tasks=echo)).verdict == "wrong", b.id
+
+
 # -- the rubric ---------------------------------------------------------------------------
 
 
