@@ -35,6 +35,7 @@ lint: install $(BUF)
 	$(BUF) lint
 	$(BUF) breaking --against $(BUF_BASELINE)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen_protos.sh --check
+	$(PY) scripts/unasync.py --check
 	$(VENV)/bin/ruff check .
 
 gen: install
