@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 
-.PHONY: install run test lint gen bench soak clean
+.PHONY: install run test lint gen proto-baseline bench soak clean
 
 install: $(STAMP)
 
@@ -27,13 +27,27 @@ run: install
 test: install
 	$(PY) -m pytest
 
+# BUF_BASELINE: the protos of the last release, built into an image (`buf build
+# --exclude-source-info -o`); the protos must stay wire- and JSON-compatible with it.
+BUF_BASELINE := protos/baselines/release-1.binpb
+
 lint: install $(BUF)
 	$(BUF) lint
+	$(BUF) breaking --against $(BUF_BASELINE)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen_protos.sh --check
+	$(PY) scripts/unasync.py --check
 	$(VENV)/bin/ruff check .
 
 gen: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen_protos.sh
+
+# At a release: `make proto-baseline REF=<the release's commit> RELEASE=<n>`, then point
+# BUF_BASELINE at the new image and commit both. Built from the commit, not the work tree.
+proto-baseline: $(BUF)
+	test -n "$(REF)" -a -n "$(RELEASE)" || (echo "usage: make proto-baseline REF=<commit> RELEASE=<n>" >&2; exit 2)
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  git archive $(REF) buf.yaml protos | tar -x -C "$$tmp" && \
+	  (cd "$$tmp" && $(CURDIR)/$(BUF) build --exclude-source-info -o $(CURDIR)/protos/baselines/release-$(RELEASE).binpb)
 
 # The load benchmark against a bare grpc.aio echo server (about 2 minutes). h2load
 # comes from Debian's nghttp2-client.

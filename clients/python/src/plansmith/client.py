@@ -1,5 +1,8 @@
 """`AsyncPlansmithClient`: the grpc.aio client.
 
+`sync_client.py` is generated from this file by `scripts/unasync.py` (`make lint` checks
+it): edit this one and run the script.
+
 Two layers: `client.plans` is the raw generated `PlanServiceStub` on the client's channel
 (with its interceptors); the methods below wrap it with keyword arguments, enum names,
 update masks, idempotency keys and paging, and return the proto messages.
@@ -37,6 +40,7 @@ from plansmith._base import (
     task_message,
     to_task,
 )
+from plansmith._channels import open_aio_channel
 from plansmith._defaults import DEFAULT, UNSET, DefaultType, UnsetType
 from plansmith.enums import EnumArg, parse_enum
 from plansmith.errors import PlansmithError, from_rpc_error
@@ -69,12 +73,12 @@ Resp = TypeVar("Resp")
 
 
 class AsyncPlansmithClient(BaseClient):
-    """Async client of the Plansmith service.
+    """Async client of the Plansmith service (on one event loop).
 
     Make one with `AsyncPlansmithClient.connect(target)` and close it with `async with` or
     `await client.close()`. Every method takes `timeout` (seconds for the whole call,
     retries included; None: no deadline), `retry` (a `RetryPolicy` for this call, None:
-    no retries) and `metadata`; by default the client's settings apply. Failures raise
+    no retries) and `call_metadata`; by default the client's settings apply. Failures raise
     `plansmith.errors.PlansmithError` subclasses.
     """
 
@@ -86,12 +90,12 @@ class AsyncPlansmithClient(BaseClient):
         chain: InterceptorChain | None = None,
         owns_channel: bool = False,
     ) -> None:
-        """Wraps an existing channel, used as it is: pass the `chain` whose `aio()`
-        interceptors it was made with to see its retry counters and breaker.
+        """Wraps an existing channel, used as it is: pass the `chain` whose interceptors
+        (`chain.aio()`) the channel carries to see its retry counters and breaker.
         `owns_channel`: close the channel when the client closes."""
         super().__init__(timeout=timeout, chain=chain)
         self.channel = channel
-        """The grpc.aio channel."""
+        """The channel (grpc.aio)."""
         self.plans = plan_service_pb2_grpc.PlanServiceStub(channel)
         """The raw `PlanService` stub on the client's channel."""
         self.planning = planning_service_pb2_grpc.PlanningServiceStub(channel)
@@ -128,7 +132,7 @@ class AsyncPlansmithClient(BaseClient):
             retry: DEFAULT, a `RetryPolicies`, one `RetryPolicy` for all calls, or None.
             breaker: DEFAULT (shared per target), a `BreakerPolicy`, a `CircuitBreaker`,
                 or None.
-            interceptors: your own grpc.aio interceptors, run outside the client's.
+            interceptors: your own interceptors (grpc.aio's), run outside the client's.
             metadata: sent with every call (a call's own metadata wins per key).
             on_retry: called with a `RetryEvent` before each retry's wait; an exception
                 it raises is logged (logger `plansmith.client`) and the call goes on.
@@ -150,12 +154,7 @@ class AsyncPlansmithClient(BaseClient):
         target, url_tls = parse_target(target)
         creds = credentials_for(True if url_tls and tls is False else tls)
         options = chain.channel_options(options)
-        if creds is None:
-            channel = grpc.aio.insecure_channel(target, options=options, interceptors=chain.aio())
-        else:
-            channel = grpc.aio.secure_channel(
-                target, creds, options=options, interceptors=chain.aio()
-            )
+        channel = open_aio_channel(target, creds, options, chain)
         return cls(channel, timeout=timeout, chain=chain, owns_channel=True)
 
     async def close(self) -> None:
@@ -182,12 +181,13 @@ class AsyncPlansmithClient(BaseClient):
             metadata = call_metadata(metadata)
         token = retry_override.set(retry) if retry is not DEFAULT else None
         try:
-            # grpc.aio starts the interceptors' task here, copying this context.
-            call = rpc(request, timeout=seconds, metadata=metadata)
-        finally:
-            if token is not None:
-                retry_override.reset(token)
-        try:
+            try:
+                # The interceptors see the override: grpc.aio copies this context into
+                # their task when the call starts; a sync channel runs them in here.
+                call = rpc(request, timeout=seconds, metadata=metadata)
+            finally:
+                if token is not None:
+                    retry_override.reset(token)
             return await call
         except PlansmithError:
             raise
@@ -847,10 +847,10 @@ class AsyncPlansmithClient(BaseClient):
         retry: Retry = DEFAULT,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> AsyncResumableStream[Req, Any]:
-        """Opens a server-streaming `method` of a raw stub as an `AsyncResumableStream`:
-        resumed after transport failures (with `resume(request, last_message)`), guarded
-        by the client's breaker, cancelled when the `async with` block ends. Streams have
-        no deadline unless `timeout` is given."""
+        """Opens a server-streaming `method` of a raw stub as a resumable stream
+        (`AsyncResumableStream`): resumed after transport failures (with
+        `resume(request, last_message)`), guarded by the client's breaker, cancelled when
+        the `async with` block ends. Streams have no deadline unless `timeout` is given."""
         chain = self.chain
         return AsyncResumableStream(
             method,

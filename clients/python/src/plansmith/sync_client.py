@@ -1,8 +1,13 @@
-"""`PlansmithClient`: the sync client (grpc's sync channel and sync interceptors).
+# Generated from client.py by scripts/unasync.py: do not edit. Edit client.py and
+# run scripts/unasync.py (make lint fails when this file differs from its output).
+"""`PlansmithClient`: the sync client (grpc's sync channel and interceptors).
 
-The twin of `AsyncPlansmithClient`, method for method: the same arguments, results and
-errors, sharing their request building with it (`plansmith._base`). `client.plans` is the
-raw generated `PlanServiceStub` on the client's channel.
+Generated from `client.py` by `scripts/unasync.py`: the methods, arguments, results
+and errors of the async client.
+
+Two layers: `client.plans` is the raw generated `PlanServiceStub` on the client's channel
+(with its interceptors); the methods below wrap it with keyword arguments, enum names,
+update masks, idempotency keys and paging, and return the proto messages.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from plansmith._base import (
     task_message,
     to_task,
 )
+from plansmith._channels import open_sync_channel
 from plansmith._defaults import DEFAULT, UNSET, DefaultType, UnsetType
 from plansmith.enums import EnumArg, parse_enum
 from plansmith.errors import PlansmithError, from_rpc_error
@@ -66,13 +72,13 @@ Resp = TypeVar("Resp")
 
 
 class PlansmithClient(BaseClient):
-    """Sync client of the Plansmith service.
+    """Sync client of the Plansmith service (safe to share between threads).
 
     Make one with `PlansmithClient.connect(target)` and close it with `with` or
-    `client.close()`. Every method takes `timeout` (seconds for the whole call, retries
-    included; None: no deadline), `retry` (a `RetryPolicy` for this call, None: no
-    retries) and `call_metadata`; by default the client's settings apply. Failures raise
-    `plansmith.errors.PlansmithError` subclasses. Safe to share between threads.
+    `client.close()`. Every method takes `timeout` (seconds for the whole call,
+    retries included; None: no deadline), `retry` (a `RetryPolicy` for this call, None:
+    no retries) and `call_metadata`; by default the client's settings apply. Failures raise
+    `plansmith.errors.PlansmithError` subclasses.
     """
 
     def __init__(
@@ -83,12 +89,12 @@ class PlansmithClient(BaseClient):
         chain: InterceptorChain | None = None,
         owns_channel: bool = False,
     ) -> None:
-        """Wraps an existing channel, used as it is: wrap it with
-        `grpc.intercept_channel(channel, *chain.sync())` and pass the `chain` to get the
-        client's behaviour. `owns_channel`: close the channel when the client closes."""
+        """Wraps an existing channel, used as it is: pass the `chain` whose interceptors
+        (`chain.sync()`) the channel carries to see its retry counters and breaker.
+        `owns_channel`: close the channel when the client closes."""
         super().__init__(timeout=timeout, chain=chain)
         self.channel = channel
-        """The grpc channel."""
+        """The channel (sync grpc)."""
         self.plans = plan_service_pb2_grpc.PlanServiceStub(channel)
         """The raw `PlanService` stub on the client's channel."""
         self.planning = planning_service_pb2_grpc.PlanningServiceStub(channel)
@@ -113,10 +119,26 @@ class PlansmithClient(BaseClient):
         clock: Clock | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> PlansmithClient:
-        """Opens a channel to `target` (`host:port`, or an `http://host:port` URL)
-        carrying the client's interceptors.
-        The arguments are those of `AsyncPlansmithClient.connect`; `interceptors` are sync
-        grpc interceptors."""
+        """Opens a channel to `target` carrying the client's interceptors.
+
+        `target` is `host:port` (or a gRPC target such as `dns:///host:port`); an HTTP
+        URL such as `http://127.0.0.1:50051/api` is taken as its host and port (`https`:
+        with TLS); a target that cannot be one raises `ArgumentError` at once.
+
+        Args:
+            tls: True for TLS with the system's roots, or `grpc.ChannelCredentials`.
+            timeout: default deadline of each call, retries included (None: none).
+            retry: DEFAULT, a `RetryPolicies`, one `RetryPolicy` for all calls, or None.
+            breaker: DEFAULT (shared per target), a `BreakerPolicy`, a `CircuitBreaker`,
+                or None.
+            interceptors: your own interceptors (sync grpc's), run outside the client's.
+            metadata: sent with every call (a call's own metadata wins per key).
+            on_retry: called with a `RetryEvent` before each retry's wait; an exception
+                it raises is logged (logger `plansmith.client`) and the call goes on.
+            options: grpc channel options. The client adds a reconnect backoff that fits
+                its retry policies unless these set `grpc.*_reconnect_backoff_ms`.
+            clock, jitter: time source/sleeper and jitter source (for tests).
+        """
         metadata = call_metadata(metadata, "metadata")
         chain = InterceptorChain(
             parse_target(target)[0],
@@ -131,11 +153,7 @@ class PlansmithClient(BaseClient):
         target, url_tls = parse_target(target)
         creds = credentials_for(True if url_tls and tls is False else tls)
         options = chain.channel_options(options)
-        if creds is None:
-            raw = grpc.insecure_channel(target, options=options)
-        else:
-            raw = grpc.secure_channel(target, creds, options=options)
-        channel = grpc.intercept_channel(raw, *chain.sync())
+        channel = open_sync_channel(target, creds, options, chain)
         return cls(channel, timeout=timeout, chain=chain, owns_channel=True)
 
     def close(self) -> None:
@@ -162,15 +180,19 @@ class PlansmithClient(BaseClient):
             metadata = call_metadata(metadata)
         token = retry_override.set(retry) if retry is not DEFAULT else None
         try:
-            return rpc(request, timeout=seconds, metadata=metadata)
+            try:
+                # The interceptors see the override: grpc.aio copies this context into
+                # their task when the call starts; a sync channel runs them in here.
+                call = rpc(request, timeout=seconds, metadata=metadata)
+            finally:
+                if token is not None:
+                    retry_override.reset(token)
+            return call
         except PlansmithError:
             raise
         except grpc.RpcError as exc:
             # Reached on a channel without the client's interceptors (they raise mapped ones).
             raise from_rpc_error(exc, method=rpc_method(rpc)) from None
-        finally:
-            if token is not None:
-                retry_override.reset(token)
 
     def _walk(
         self,
@@ -816,10 +838,10 @@ class PlansmithClient(BaseClient):
         retry: Retry = DEFAULT,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> ResumableStream[Req, Any]:
-        """Opens a server-streaming `method` of a raw stub as an `ResumableStream`:
-        resumed after transport failures (with `resume(request, last_message)`), guarded
-        by the client's breaker, cancelled when the `with` block ends. Streams have
-        no deadline unless `timeout` is given."""
+        """Opens a server-streaming `method` of a raw stub as a resumable stream
+        (`ResumableStream`): resumed after transport failures (with
+        `resume(request, last_message)`), guarded by the client's breaker, cancelled when
+        the `with` block ends. Streams have no deadline unless `timeout` is given."""
         chain = self.chain
         return ResumableStream(
             method,
