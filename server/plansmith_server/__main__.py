@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from plansmith_server import backends, logs, loops
 from plansmith_server import config as config_mod
-from plansmith_server import logs, loops
 from plansmith_server.app import serve
 from plansmith_server.telemetry import exporters
 
@@ -20,7 +20,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = config_mod.load(args)
     logs.configure(cfg.log_level, cfg.log_format)
     try:
-        loops.run(serve(cfg), cfg.event_loop)
+        # Read before serving: a wrong routing file is a start-up error naming its line.
+        routing = backends.load()
+    except backends.RoutingConfigError as exc:
+        print(f"plansmith-server: routing: {exc}", file=sys.stderr)
+        return 2
+    try:
+        loops.run(serve(cfg, routing=routing), cfg.event_loop)
     except (OSError, exporters.TelemetrySetupError, loops.LoopUnavailable) as exc:
         print(f"plansmith-server: {exc}", file=sys.stderr)
         return 1

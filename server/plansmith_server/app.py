@@ -22,6 +22,7 @@ from plansmith_server.api.limits import LoadShedInterceptor
 from plansmith_server.api.ops_servicer import OpsServicer
 from plansmith_server.api.plan_servicer import PlanServicer
 from plansmith_server.api.planning_servicer import PlanningServicer
+from plansmith_server.backends import Router, RoutingConfig
 from plansmith_server.config import Config
 from plansmith_server.domain.generation import PlanningBook
 from plansmith_server.domain.planner import EmbeddedPlanner, PlannerBackend
@@ -52,6 +53,7 @@ class Running:
     telemetry: Telemetry
     shed: LoadShedInterceptor
     providers: Providers | None = None
+    router: Router | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopped: bool = False
 
@@ -73,6 +75,8 @@ class Running:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         await self.server.stop(grace)
+        if self.router is not None:
+            await self.router.aclose()
         await self.store.close()
         if self.providers is not None:
             self.providers.shutdown()
@@ -153,13 +157,16 @@ async def start(
     telemetry: Telemetry | None = None,
     planner: PlannerBackend | None = None,
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    routing: RoutingConfig | None = None,
 ) -> Running:
     """Opens the database and starts serving; returns once the port is bound (while it is
     in use, after waiting up to the grace period for it: see `listening`).
 
     `telemetry` replaces the one built from the configuration (tests pass in-memory
     providers); `planner` replaces the embedded planner; `extra_interceptors` run inside
-    the standard chain (tests inject faults).
+    the standard chain (tests inject faults); `routing` declares model backends and the
+    rules that choose them (`backends.load()` reads it from the environment); without it
+    every request goes to the embedded planner.
     """
     logs.quiet_grpc_noise()
     providers = None
@@ -168,6 +175,7 @@ async def start(
         telemetry = Telemetry.from_providers(providers.tracer_provider, providers.meter_provider)
         telemetry.tracing_enabled = providers.tracer_provider is not None
     store = SqliteStore(config.db_path, synchronous=config.sqlite_synchronous, telemetry=telemetry)
+    router = Router(planner or EmbeddedPlanner(), routing)
     try:
         await store.open()
         book = PlanBook(
@@ -175,7 +183,7 @@ async def start(
             max_tasks_per_plan=config.max_tasks_per_plan,
             page_cache_tasks=config.page_cache_tasks,
         )
-        planning_book = PlanningBook(book, planner or EmbeddedPlanner(), telemetry)
+        planning_book = PlanningBook(book, router, telemetry)
         shed = LoadShedInterceptor(
             config.max_in_flight, config.max_streams, config.retry_after_ms / 1000
         )
@@ -211,23 +219,26 @@ async def start(
             "task_encodings": plan_servicer.encodings.cache,
             "task_pages": book.task_pages,
         }
-        add_service(server, OpsServicer(telemetry, store, caches), OPS_SERVICE)
+        add_service(server, OpsServicer(telemetry, store, caches, router.status), OPS_SERVICE)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable(server, (*SERVICE_NAMES, health.SERVICE_NAME))
         port = await listening.bind(server, config.listen, config.grace_seconds)
         await server.start()
     except BaseException:
+        await router.aclose()
         await store.close()
         if providers is not None:
             providers.shutdown()
         raise
     running = Running(
-        config, server, store, health_servicer, port, book, telemetry, shed, providers
+        config, server, store, health_servicer, port, book, telemetry, shed, providers, router
     )
     await _set_all(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     running._tasks.append(asyncio.create_task(_probe_database(running)))
     running._tasks.append(asyncio.create_task(_purge_idempotency(running)))
+    if routing is not None:
+        log.info("planner backends: %s (routing from %s)", ", ".join(router.known), routing.source)
     log.info(
         "serving on %s (database %s, event loop %s)",
         running.address,
@@ -248,9 +259,9 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, routing: RoutingConfig | None = None) -> None:
     """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
-    running = await start(config)
+    running = await start(config, routing=routing)
     freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

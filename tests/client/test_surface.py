@@ -119,6 +119,7 @@ EXPORTED = [
     "RetryPolicy",
     "RetryStats",
     "ServiceUnavailableError",
+    "StreamNotResumableError",
     "UnauthenticatedError",
     "UnimplementedError",
     "ValidationError",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -11,6 +11,7 @@ import grpc
 
 from plansmith.v1 import ops_service_pb2 as pb
 from plansmith_server.api.convert import timestamp
+from plansmith_server.backends import BackendState
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.sqlite import SqliteStore
@@ -35,7 +36,9 @@ class OpsServicer:
         telemetry: Telemetry,
         store: SqliteStore,
         caches: Mapping[str, LruCache[Any, Any] | None] | None = None,
+        backends: Callable[[], Sequence[BackendState]] | None = None,
     ) -> None:
+        self.backends = backends or (lambda: ())
         self.telemetry = telemetry
         self.store = store
         self.caches = dict(caches or {})
@@ -95,4 +98,28 @@ class OpsServicer:
                 for name, cache in self.caches.items()
                 if cache is not None
             ],
+            backends=[
+                pb.BackendStatus(
+                    name=b.name,
+                    kind=b.kind,
+                    model=b.model,
+                    breaker_state=_BREAKER.get(b.breaker, pb.BREAKER_STATE_UNSPECIFIED),
+                    calls=b.calls,
+                    failures=b.failures,
+                    fallbacks=b.fallbacks,
+                    p50_ms=b.p50_ms,
+                    p95_ms=b.p95_ms,
+                    p99_ms=b.p99_ms,
+                    last_error=b.last_error,
+                    open_seconds_left=b.open_seconds_left,
+                )
+                for b in self.backends()
+            ],
         )
+
+
+_BREAKER = {
+    "closed": pb.BREAKER_STATE_CLOSED,
+    "open": pb.BREAKER_STATE_OPEN,
+    "half-open": pb.BREAKER_STATE_HALF_OPEN,
+}

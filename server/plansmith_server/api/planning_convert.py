@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import cast
 
@@ -19,6 +20,7 @@ from plansmith_server.api.convert import (
     plan_to_proto,
     task_to_proto,
 )
+from plansmith_server.backends import Attempt, AttemptEvent, Budget, Call
 from plansmith_server.domain.generation import Brief, Generated, planned_task
 from plansmith_server.domain.models import Plan, PlanStatus
 from plansmith_server.domain.schedules import Analysis, Optimization, PlanSnapshot
@@ -146,6 +148,7 @@ def generated_to_proto(g: Generated, brief: Brief) -> gen_pb.GeneratedPlan:
         duration_high_hours=plan.duration_high_hours,
         total_effort_hours=plan.total_effort_hours,
         context_used=dict(plan.context),
+        backend=g.backend,
     )
     if not stored and ids:  # ids free in an existing plan (GeneratePlan's plan_id)
         for gt in msg.tasks:
@@ -204,7 +207,43 @@ def event_to_proto(event: object, brief: Brief) -> pb.StreamGeneratePlanResponse
         )
     if isinstance(event, Generated):
         return pb.StreamGeneratePlanResponse(completed=generated_to_proto(event, brief))
+    if isinstance(event, AttemptEvent):
+        return pb.StreamGeneratePlanResponse(attempt=attempt_to_proto(event.attempt))
     raise TypeError(f"unexpected planner event {type(event).__name__}")
+
+
+# ---- backends ------------------------------------------------------------------------------
+
+
+def attempt_to_proto(a: Attempt) -> gen_pb.BackendAttempt:
+    return gen_pb.BackendAttempt(
+        backend=a.backend,
+        outcome=cast(
+            gen_pb.AttemptOutcome.ValueType,
+            gen_pb.AttemptOutcome.Value(f"ATTEMPT_OUTCOME_{a.outcome}"),
+        ),
+        reason=a.reason,
+        duration_ms=round(a.duration_ms, 3),
+        tokens=a.tokens,
+        cost=a.cost,
+    )
+
+
+def call_from_proto(request: object, time_remaining: float | None) -> Call:
+    """The routing part of a generate, decompose or estimate request, and its deadline."""
+    b = request.budget  # type: ignore[attr-defined]
+    problems = []
+    if not math.isfinite(b.max_cost) or b.max_cost < 0:
+        problems.append(FieldViolation("budget.max_cost", "must be a finite number >= 0"))
+    if b.max_tokens < 0:
+        problems.append(FieldViolation("budget.max_tokens", "must not be negative"))
+    if problems:
+        raise InvalidArgumentError(problems)
+    return Call(
+        backend=request.backend,  # type: ignore[attr-defined]
+        budget=Budget(b.max_cost, b.max_tokens),
+        deadline=time.monotonic() + time_remaining if time_remaining is not None else None,
+    )
 
 
 # ---- schedules and analyses --------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,13 +12,15 @@ from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server.api import convert
 from plansmith_server.api.planning_convert import (
     analysis_to_proto,
+    attempt_to_proto,
     brief_from_proto,
+    call_from_proto,
     event_to_proto,
     generated_to_proto,
     optimization_to_proto,
     suggestions_to_proto,
 )
-from plansmith_server.domain.generation import Generated, PlanningBook
+from plansmith_server.domain.generation import Generated, GenerationInfo, PlanningBook
 from plansmith_server.domain.schedules import ScheduleBook
 
 
@@ -32,11 +35,19 @@ class PlanningServicer:
         self, request: pb.GeneratePlanRequest, context: grpc.aio.ServicerContext
     ) -> pb.GeneratePlanResponse:
         brief = brief_from_proto(request.brief)
+        call = call_from_proto(request, context.time_remaining())
         async for event in self.planning.generate(
-            brief, persist=request.persist, m=convert.mutation(request), plan_id=request.plan_id
+            brief,
+            persist=request.persist,
+            m=convert.mutation(request),
+            plan_id=request.plan_id,
+            call=call,
         ):
             if isinstance(event, Generated):
-                return pb.GeneratePlanResponse(result=generated_to_proto(event, brief))
+                return pb.GeneratePlanResponse(
+                    result=generated_to_proto(event, brief),
+                    attempts=[attempt_to_proto(a) for a in event.attempts],
+                )
         raise RuntimeError("generation ended without a plan")
 
     async def StreamGeneratePlan(
@@ -46,22 +57,37 @@ class PlanningServicer:
         # Same fields and numbers as GeneratePlanRequest: one fingerprint for both, so a
         # request_id first used on one can be retried on the other.
         unary = pb.GeneratePlanRequest.FromString(request.SerializeToString())
+        call = call_from_proto(request, context.time_remaining())
+        # Set when the call ends; checked in the transaction that would store the plan, so
+        # a stream cancelled before its last event stores nothing.
+        gone = threading.Event()
+        context.add_done_callback(lambda _: gone.set())
         sequence = 0
+        info = GenerationInfo("")
         async for event in self.planning.generate(
-            brief, persist=request.persist, m=convert.mutation(unary)
+            brief, persist=request.persist, m=convert.mutation(unary), call=call, gone=gone
         ):
+            if isinstance(event, GenerationInfo):
+                info = event
+                continue
             if sequence == 0:
                 # The brief passed validation (the planner checks it before its first event).
                 sequence += 1
                 yield pb.StreamGeneratePlanResponse(
                     sequence=sequence,
                     started=gen_pb.GenerationStarted(
-                        requirement_count=len(brief.request.requirements)
+                        requirement_count=len(brief.request.requirements),
+                        replayed=info.replay_after is not None,
                     ),
+                    generation_id=info.generation_id,
                 )
+                if info.replay_after is not None:
+                    # The plan's events keep the numbers they had the first time.
+                    sequence += info.replay_after
             sequence += 1
             msg = event_to_proto(event, brief)
             msg.sequence = sequence
+            msg.generation_id = info.generation_id
             yield msg
 
     async def DecomposeTask(
@@ -74,6 +100,7 @@ class PlanningServicer:
             persist=request.persist,
             estimated_hours=request.estimated_hours,
             m=convert.mutation(request),
+            call=call_from_proto(request, context.time_remaining()),
         )
         stored = r.plan_revision > 0
         return pb.DecomposeTaskResponse(
@@ -84,18 +111,22 @@ class PlanningServicer:
             method=r.method,
             rewired_task_ids=list(r.rewired_task_ids),
             plan_revision=r.plan_revision,
+            backend=r.backend,
+            attempts=[attempt_to_proto(a) for a in r.attempts],
         )
 
     async def EstimateTaskDuration(
         self, request: pb.EstimateTaskDurationRequest, context: grpc.aio.ServicerContext
     ) -> pb.EstimateTaskDurationResponse:
-        e = await self.planning.estimate(
+        routed = await self.planning.estimate(
             description=request.task_description,
             agent_id=request.agent_id,
             scope=request.scope,
             plan_id=request.plan_id,
             project_id=request.project_id,
+            call=call_from_proto(request, context.time_remaining()),
         )
+        e = routed.value
         b = e.basis
         return pb.EstimateTaskDurationResponse(
             estimate_hours=e.estimate_hours,
@@ -106,6 +137,8 @@ class PlanningServicer:
             similar_task_ids=list(b.similar_task_ids),
             agent_pace=b.agent_pace if b.agent_pace is not None else 1.0,
             explanation=b.note,
+            backend=routed.backend,
+            attempts=[attempt_to_proto(a) for a in routed.attempts],
         )
 
     async def OptimizePlan(

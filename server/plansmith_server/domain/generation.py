@@ -5,6 +5,7 @@ the planner needs, and persists what it produces in one transaction."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,19 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from plansmith_server import planning
+from plansmith_server.backends import (
+    EMBEDDED,
+    NO_CALL,
+    Attempt,
+    AttemptEvent,
+    Call,
+    Outcome,
+    PlanStart,
+    Routed,
+    Router,
+    plan_events,
+)
+from plansmith_server.domain import plan_codec
 from plansmith_server.domain import validation as val
 from plansmith_server.domain.models import (
     Agent,
@@ -26,7 +40,6 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
-from plansmith_server.domain.planner import PlannerBackend
 from plansmith_server.domain.plans import (
     NO_MUTATION,
     Mutation,
@@ -35,7 +48,12 @@ from plansmith_server.domain.plans import (
     require_plan,
     require_task,
 )
-from plansmith_server.errors import FailedPreconditionError, NotFoundError, PreconditionViolation
+from plansmith_server.errors import (
+    FailedPreconditionError,
+    NotFoundError,
+    PlansmithError,
+    PreconditionViolation,
+)
 from plansmith_server.planning import (
     CompletedEvent,
     CompletedTask,
@@ -73,12 +91,31 @@ class StoredPlan:
 
 @dataclass(frozen=True)
 class Generated:
-    """The end of a generation: the plan, and what was stored when it was persisted."""
+    """The end of a generation: the plan, what was stored when it was persisted, the
+    backend that produced it and every backend tried."""
 
     plan: GeneratedPlan
     stored: StoredPlan | None
+    backend: str = EMBEDDED
+    attempts: tuple[Attempt, ...] = ()
     free_ids: Mapping[str, str] = field(default_factory=dict)
     """For a generation into an existing plan (`plan_id`): each local id's free id."""
+
+
+@dataclass(frozen=True)
+class GenerationInfo:
+    """First item of a generation: its id (empty for the embedded planner alone, which
+    repeats itself exactly) and, for a replay, how many events preceded the plan's."""
+
+    generation_id: str
+    replay_after: int | None = None
+
+
+class CallerGoneError(PlansmithError):
+    """The caller cancelled before the plan was committed: nothing is stored."""
+
+    code = "CANCELLED"
+    reason = "CANCELLED"
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,8 @@ class DecomposeResult:
     method: str
     rewired_task_ids: tuple[str, ...]
     plan_revision: int
+    backend: str = EMBEDDED
+    attempts: tuple[Attempt, ...] = ()
 
 
 def _today() -> date:
@@ -98,9 +137,7 @@ def _today() -> date:
 class PlanningBook:
     """Generation, decomposition and estimation, over a planner and the plan store."""
 
-    def __init__(
-        self, book: PlanBook, planner: PlannerBackend, telemetry: Telemetry | None = None
-    ) -> None:
+    def __init__(self, book: PlanBook, planner: Router, telemetry: Telemetry | None = None) -> None:
         self.book = book
         self.store = book.store
         self.planner = planner
@@ -109,10 +146,25 @@ class PlanningBook:
     # ---- generation ------------------------------------------------------------------
 
     async def generate(
-        self, brief: Brief, *, persist: bool, m: Mutation = NO_MUTATION, plan_id: str = ""
-    ) -> AsyncIterator[PlanEvent | Generated]:
-        """Planner events, then one `Generated`. Nothing is stored unless the stream runs to
-        its end: a consumer that stops early (a cancelled call) leaves nothing behind.
+        self,
+        brief: Brief,
+        *,
+        persist: bool,
+        m: Mutation = NO_MUTATION,
+        call: Call = NO_CALL,
+        gone: threading.Event | None = None,
+        plan_id: str = "",
+    ) -> AsyncIterator[GenerationInfo | PlanEvent | AttemptEvent | Generated]:
+        """A `GenerationInfo`, planner and attempt events, then one `Generated`.
+
+        Nothing is stored unless the stream runs to its end with its caller still there:
+        `gone` (set when the call ends early) is checked inside the transaction that stores
+        the plan, so a cancelled stream stores nothing.
+
+        With a model backend in the chain, a plan is made once per request_id: its events
+        are held until it is recorded (stored with `persist`, else remembered under the
+        request_id), and a retry replays the record instead of asking again.
+
         With `plan_id` (an existing plan), the tasks get ids free in it (`free_task_ids`)."""
         v = val.Violations()
         val.check_request_id(v, m.request_id)
@@ -123,19 +175,37 @@ class PlanningBook:
         v.raise_if_any()
         if plan_id:
             await self.store.read(lambda tx: require_plan(tx, plan_id))
+        deterministic = self.planner.generate_route(brief.request, call).chain == (EMBEDDED,)
         today = _today()
-        if persist and m.request_id:
-            # A retry must regenerate exactly what the first call stored: same day.
+        record = None
+        if m.request_id and (persist or not deterministic):
             record = await self.store.read(lambda tx: tx.get_idempotency(m.request_id))
-            if record is not None and "today" in record.response:
-                today = date.fromisoformat(record.response["today"])
+        if record is not None and record.fingerprint == m.fingerprint:
+            r = record.response
+            if "generated" in r:
+                async for item in self._replay(brief, r):
+                    yield item
+                return
+        if persist and record is not None and "today" in record.response:
+            # A retry must regenerate exactly what the first call stored: same day.
+            today = date.fromisoformat(record.response["today"])
+        generation_id = "" if deterministic else new_id("gen")
+        yield GenerationInfo(generation_id)
         tracer = self.telemetry.tracer
         parent = otel_context.get_current()
         phase_span: trace.Span | None = None
         start = time.perf_counter()
         result: GeneratedPlan | None = None
+        attempts: list[Attempt] = []
+        tail: list[PlanEvent] | None = None
+        sent = 0
         try:
-            async for event in self.planner.generate(brief.request, today=today):
+            async for event in self.planner.generate(brief.request, today=today, call=call):
+                if isinstance(event, PlanStart):
+                    tail = []  # held until the plan is recorded
+                    continue
+                if isinstance(event, AttemptEvent):
+                    attempts.append(event.attempt)
                 if isinstance(event, PhaseEvent):
                     if phase_span is not None:
                         phase_span.end()
@@ -143,38 +213,100 @@ class PlanningBook:
                 if isinstance(event, CompletedEvent):
                     result = event.plan
                     break
-                yield event
+                if tail is not None:
+                    tail.append(event)  # type: ignore[arg-type]
+                else:
+                    sent += 1
+                    yield event
         finally:
             if phase_span is not None:
                 phase_span.end()
+        backend = (
+            attempts[-1].backend
+            if attempts and attempts[-1].outcome == Outcome.SUCCEEDED
+            else EMBEDDED
+        )
         self.telemetry.generation_duration.record(
-            (time.perf_counter() - start) * 1000, {"planner": self.planner.name}
+            (time.perf_counter() - start) * 1000, {"planner": backend}
         )
         if result is None:  # a backend that ended without completing is a bug of its own
-            raise RuntimeError(f"planner {self.planner.name} ended without a plan")
-        stored = await self._persist(brief, result, today, m) if persist else None
+            raise RuntimeError(f"planner {backend} ended without a plan")
+        memo = (
+            {"generation_id": generation_id, "events_before": sent, "today": today.isoformat()}
+            if not deterministic
+            else None
+        )
+        stored = None
+        if persist:
+            stored = await self._persist(
+                brief, result, today, m, backend=backend, gone=gone, memo=memo
+            )
+        elif memo is not None and m.request_id:
+            await self._remember(result, m, backend, memo)
+        for event in tail or ():
+            yield event
         free: Mapping[str, str] = {}
         if plan_id:
             local = [t.id for t in result.tasks]
             free = await self.store.read(lambda tx: free_task_ids(tx, plan_id, local))
-        yield Generated(result, stored, free)
+        yield Generated(result, stored, free, backend, tuple(attempts))
+
+    async def _replay(
+        self, brief: Brief, r: Mapping[str, Any]
+    ) -> AsyncIterator[GenerationInfo | PlanEvent | Generated]:
+        """The recorded generation again: its plan's events with their first numbers."""
+        yield GenerationInfo(r["generation_id"], replay_after=r["events_before"])
+        plan = plan_codec.decode(r["generated"])
+        stored = _decode_stored(r) if r.get("plan") else None
+        if r["backend"] == EMBEDDED:
+            # The embedded planner's own events, as it streamed them (it repeats itself).
+            today = date.fromisoformat(r["today"])
+            async for event in self.planner.embedded.generate(brief.request, today=today):
+                if isinstance(event, CompletedEvent):
+                    break
+                yield event
+        else:
+            for event in plan_events(plan)[:-1]:
+                yield event
+        yield Generated(plan, stored, backend=r["backend"])
+
+    async def _remember(
+        self, plan: GeneratedPlan, m: Mutation, backend: str, memo: Mapping[str, Any]
+    ) -> None:
+        """Keeps an unstored model plan under its request_id, for a retry to replay."""
+
+        def encode(_: None) -> dict[str, Any]:
+            return {**memo, "backend": backend, "generated": plan_codec.encode(plan)}
+
+        await self.book.mutate("GeneratePlan", m, lambda tx: None, encode, lambda d: None)
 
     async def _persist(
-        self, brief: Brief, gen: GeneratedPlan, today: date, m: Mutation
+        self,
+        brief: Brief,
+        gen: GeneratedPlan,
+        today: date,
+        m: Mutation,
+        *,
+        backend: str = EMBEDDED,
+        gone: threading.Event | None = None,
+        memo: Mapping[str, Any] | None = None,
     ) -> StoredPlan:
         def encode(s: StoredPlan) -> dict[str, Any]:
-            return {
+            out = {
                 "plan": s.plan.to_dict(),
                 "tasks": {k: t.to_dict() for k, t in s.tasks.items()},
                 "today": today.isoformat(),
+                "backend": backend,
             }
-
-        def decode(d: dict[str, Any]) -> StoredPlan:
-            return StoredPlan(
-                Plan.from_dict(d["plan"]), {k: Task.from_dict(t) for k, t in d["tasks"].items()}
-            )
+            if memo is not None:  # a model was in the chain: the plan is not made twice
+                out.update(memo, generated=plan_codec.encode(gen))
+            return out
 
         def body(tx: WriteTx) -> StoredPlan:
+            if gone is not None and gone.is_set():
+                # Checked in the transaction itself: the caller left while the plan was
+                # being made or while this write waited its turn.
+                raise CallerGoneError("the caller cancelled before the plan was stored")
             ts = self.book.clock()
             req = brief.request
             plan = Plan(
@@ -184,7 +316,7 @@ class PlanningBook:
                 description=req.description,
                 objectives=tuple(req.requirements),
                 constraints=tuple(req.constraints),
-                metadata=_plan_metadata(gen),
+                metadata=_plan_metadata(gen, backend),
                 status=PlanStatus.DRAFT,
                 agents=brief.agents,
                 create_time=ts,
@@ -214,7 +346,7 @@ class PlanningBook:
             tx.append_changes(plan.id, 1, changes, ts)
             return StoredPlan(plan, tasks)
 
-        return await self.book.mutate("GeneratePlan", m, body, encode, decode, bulk=True)
+        return await self.book.mutate("GeneratePlan", m, body, encode, _decode_stored, bulk=True)
 
     # ---- decomposition ---------------------------------------------------------------
 
@@ -227,6 +359,7 @@ class PlanningBook:
         persist: bool,
         estimated_hours: float = 0.0,
         m: Mutation = NO_MUTATION,
+        call: Call = NO_CALL,
     ) -> DecomposeResult:
         v = val.Violations()
         val.check_request_id(v, m.request_id)
@@ -243,11 +376,20 @@ class PlanningBook:
         v.raise_if_any()
         level_name = LEVELS[level]
         if not task_id:
-            d = await self.planner.decompose(
+            routed = await self.planner.decompose(
                 TaskToDecompose(description=description, estimated_hours=estimated_hours or None),
                 level_name,
+                call=call,
             )
-            return DecomposeResult(tuple(_subtask(s, "", {}) for s in d.subtasks), d.method, (), 0)
+            d = routed.value
+            return DecomposeResult(
+                tuple(_subtask(s, "", {}) for s in d.subtasks),
+                d.method,
+                (),
+                0,
+                routed.backend,
+                routed.attempts,
+            )
 
         def encode(r: DecomposeResult) -> dict[str, Any]:
             return {
@@ -255,6 +397,7 @@ class PlanningBook:
                 "method": r.method,
                 "rewired": list(r.rewired_task_ids),
                 "plan_revision": r.plan_revision,
+                "backend": r.backend,
             }
 
         def decode(d: dict[str, Any]) -> DecomposeResult:
@@ -263,6 +406,7 @@ class PlanningBook:
                 d["method"],
                 tuple(d["rewired"]),
                 d["plan_revision"],
+                d.get("backend", EMBEDDED),
             )
 
         if persist:
@@ -276,13 +420,16 @@ class PlanningBook:
             return task, tx.get_plan(task.plan_id)
 
         task, plan = await self.store.read(load)
-        d = await self.planner.decompose(_to_decompose(task, estimated_hours), level_name)
+        routed = await self.planner.decompose(
+            _to_decompose(task, estimated_hours), level_name, call=call
+        )
+        d = routed.value
         caps = {a.id: a.capabilities for a in plan.agents} if plan else {}
         if not persist:
             subtasks = tuple(
                 _subtask(s, task.plan_id, {}, parent=task, agent_caps=caps) for s in d.subtasks
             )
-            return DecomposeResult(subtasks, d.method, (), 0)
+            return DecomposeResult(subtasks, d.method, (), 0, routed.backend, routed.attempts)
 
         def body(tx: WriteTx) -> DecomposeResult:
             current = require_task(tx, task_id)
@@ -291,7 +438,8 @@ class PlanningBook:
             _check_decomposable(current, tx.children(task_id))
             return self._store_decomposition(tx, current, d, caps)
 
-        return await self.book.mutate("DecomposeTask", m, body, encode, decode)
+        r = await self.book.mutate("DecomposeTask", m, body, encode, decode)
+        return replace(r, backend=routed.backend, attempts=routed.attempts)
 
     def _store_decomposition(
         self, tx: WriteTx, parent: Task, d: Decomposition, caps: Mapping[str, Sequence[str]]
@@ -329,8 +477,15 @@ class PlanningBook:
     # ---- estimation ------------------------------------------------------------------
 
     async def estimate(
-        self, *, description: str, agent_id: str, scope: int, plan_id: str, project_id: str
-    ) -> DurationEstimate:
+        self,
+        *,
+        description: str,
+        agent_id: str,
+        scope: int,
+        plan_id: str,
+        project_id: str,
+        call: Call = NO_CALL,
+    ) -> Routed[DurationEstimate]:
         v = val.Violations()
         val.check_text(v, "task_description", description, val.MAX_TEXT, required=True)
         val.check_id(v, "agent_id", agent_id, required=False)
@@ -371,7 +526,14 @@ class PlanningBook:
                 )
                 for t in history
             ],
+            call=call,
         )
+
+
+def _decode_stored(d: dict[str, Any]) -> StoredPlan:
+    return StoredPlan(
+        Plan.from_dict(d["plan"]), {k: Task.from_dict(t) for k, t in d["tasks"].items()}
+    )
 
 
 # ---- conversions between the planner's data and stored tasks -----------------------------
@@ -424,13 +586,15 @@ def planned_task(t: planning.PlannedTask, plan_id: str) -> Task:
     )
 
 
-def _plan_metadata(gen: GeneratedPlan) -> dict[str, str]:
+def _plan_metadata(gen: GeneratedPlan, backend: str = EMBEDDED) -> dict[str, str]:
     meta = {
         "plansmith.estimated_duration_hours": f"{gen.estimated_duration_hours:g}",
         "plansmith.confidence": f"{gen.confidence:.2f}",
     }
     if gen.deadline_hours is not None:
         meta["plansmith.deadline_hours"] = f"{gen.deadline_hours:g}"
+    if backend != EMBEDDED:
+        meta["plansmith.backend"] = backend
     return meta
 
 

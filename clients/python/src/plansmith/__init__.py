@@ -46,7 +46,7 @@ from plansmith.interceptors import InterceptorChain, bind_request_id, request_id
 from plansmith.pagers import AsyncPager, Pager
 from plansmith.resource_metadata import decode_metadata, encode_metadata
 from plansmith.retry import NO_RETRY, Clock, RetryEvent, RetryPolicies, RetryPolicy, RetryStats
-from plansmith.streams import AsyncResumableStream, ResumableStream
+from plansmith.streams import AsyncResumableStream, ResumableStream, StreamNotResumableError
 from plansmith.sync_client import PlansmithClient
 
 __version__ = "0.1.0"
@@ -88,6 +88,7 @@ __all__ = [
     "RetryPolicy",
     "RetryStats",
     "ServiceUnavailableError",
+    "StreamNotResumableError",
     "UnauthenticatedError",
     "UnimplementedError",
     "ValidationError",

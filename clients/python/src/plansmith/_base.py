@@ -501,13 +501,25 @@ def plan_brief(
 def stream_resume(
     request: planning_service_pb2.StreamGeneratePlanRequest, last: Any
 ) -> planning_service_pb2.StreamGeneratePlanRequest:
-    """StreamGeneratePlan restarts from the beginning (the planner is deterministic and a
-    persisting request is idempotent by its request_id): reopen with the same request."""
+    """StreamGeneratePlan reopens with the same request (and request_id): the embedded
+    planner makes the same events again, and a plan from a model is replayed from what the
+    server recorded under the request_id."""
     return request
 
 
 def stream_seen(last: Any, message: Any) -> bool:
-    """A replayed StreamGeneratePlan event at or before the last one delivered."""
+    """A replayed StreamGeneratePlan event at or before the last one delivered. Events of
+    another generation (a model asked again because its first answer never finished) are
+    never mixed in: `StreamNotResumableError`."""
+    if message.generation_id != last.generation_id:
+        from plansmith.streams import StreamNotResumableError
+
+        raise StreamNotResumableError(
+            "StreamGeneratePlan broke before its plan was made, and the reopened stream is a "
+            f"new generation ({message.generation_id or 'embedded'} after "
+            f"{last.generation_id or 'embedded'}); call it again for a whole plan",
+            method="/plansmith.v1.PlanningService/StreamGeneratePlan",
+        )
     return bool(message.sequence <= last.sequence)
 
 

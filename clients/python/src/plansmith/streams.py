@@ -18,6 +18,10 @@ and own each call they open:
   it by itself.) A stream dropped without closing cancels its call when collected.
 - Every opening sends the same `x-request-id`.
 
+- `seen` may raise instead: a reopened stream that cannot continue the one delivered so
+  far without mixing two of the server's answers (StreamGeneratePlan after a model made a
+  new plan) ends with `StreamNotResumableError`, and its call is cancelled.
+
 Retrying a stream inside an interceptor would leave the caller holding the first call
 (wrong status, a `cancel()` that misses the retried call), which is why this lives here.
 """
@@ -38,7 +42,19 @@ from plansmith.interceptors._common import REQUEST_ID_HEADER, new_correlation_id
 from plansmith.interceptors.metadata import request_id_var
 from plansmith.retry import Clock, OnRetry, RetryPolicies, RetryPolicy, RetryState, RetryStats
 
-__all__ = ["AsyncResumableStream", "ResumableStream"]
+__all__ = ["AsyncResumableStream", "ResumableStream", "StreamNotResumableError"]
+
+
+class StreamNotResumableError(PlansmithError):
+    """A broken stream was reopened, but the server's answer is not the one already partly
+    delivered (a model backend started a new generation because the first one never
+    finished): continuing would mix two plans. Nothing more is delivered; call again for a
+    fresh stream. `status_code` is UNAVAILABLE (the failure that broke the stream)."""
+
+    def __init__(self, message: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("status_code", grpc.StatusCode.UNAVAILABLE)
+        kwargs.setdefault("reason", "STREAM_NOT_RESUMABLE")
+        super().__init__(message, **kwargs)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -203,7 +219,12 @@ class AsyncResumableStream(_StreamBase[Req, Resp]):
             if msg is grpc.aio.EOF:
                 self._finish()
                 raise StopAsyncIteration
-            if self._deliver(msg):
+            try:
+                fresh = self._deliver(msg)
+            except BaseException:
+                self._cancel()
+                raise
+            if fresh:
                 return msg
 
     async def aclose(self) -> None:
@@ -249,7 +270,12 @@ class ResumableStream(_StreamBase[Req, Resp]):
             except BaseException:
                 self._cancel()
                 raise
-            if self._deliver(msg):
+            try:
+                fresh = self._deliver(msg)
+            except BaseException:
+                self._cancel()
+                raise
+            if fresh:
                 return msg
 
     def close(self) -> None:

@@ -91,6 +91,70 @@ PLANNING_PHASE_ASSESSING: PlanningPhase.ValueType  # 5
 """Assessing risks and confidence."""
 Global___PlanningPhase: _TypeAlias = PlanningPhase  # noqa: Y015
 
+class _AttemptOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AttemptOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AttemptOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ATTEMPT_OUTCOME_UNSPECIFIED: _AttemptOutcome.ValueType  # 0
+    """Not set."""
+    ATTEMPT_OUTCOME_SUCCEEDED: _AttemptOutcome.ValueType  # 1
+    """The backend produced the result (always the last attempt of a successful call)."""
+    ATTEMPT_OUTCOME_RETRIED: _AttemptOutcome.ValueType  # 2
+    """The backend was asked again: its output failed validation (the re-ask carries the
+    errors), or it answered 429 with a Retry-After short enough to wait for.
+    """
+    ATTEMPT_OUTCOME_FAILED: _AttemptOutcome.ValueType  # 3
+    """The backend is unhealthy or misconfigured: 5xx, timeout, connection error, 429, or
+    401/403/404. Counts against its circuit breaker.
+    """
+    ATTEMPT_OUTCOME_INVALID_OUTPUT: _AttemptOutcome.ValueType  # 4
+    """The backend's output was not a valid result (bad JSON, a cycle, an unknown agent, ...)
+    even after the repair re-ask. Never counts against its breaker.
+    """
+    ATTEMPT_OUTCOME_TRUNCATED: _AttemptOutcome.ValueType  # 5
+    """The model stopped at its output limit (`finish_reason: length`): truncated output."""
+    ATTEMPT_OUTCOME_REJECTED: _AttemptOutcome.ValueType  # 6
+    """The backend refused the request itself (a 4xx other than 401/403/404/429)."""
+    ATTEMPT_OUTCOME_SKIPPED_BREAKER_OPEN: _AttemptOutcome.ValueType  # 7
+    """Not tried: its circuit breaker is open."""
+    ATTEMPT_OUTCOME_SKIPPED_OVER_BUDGET: _AttemptOutcome.ValueType  # 8
+    """Not tried: its estimated cost exceeds the request's budget."""
+    ATTEMPT_OUTCOME_SKIPPED_NO_TIME: _AttemptOutcome.ValueType  # 9
+    """Not tried: too little of the caller's deadline is left."""
+
+class AttemptOutcome(_AttemptOutcome, metaclass=_AttemptOutcomeEnumTypeWrapper):
+    """How one try of a planner backend ended (see `BackendAttempt`)."""
+
+ATTEMPT_OUTCOME_UNSPECIFIED: AttemptOutcome.ValueType  # 0
+"""Not set."""
+ATTEMPT_OUTCOME_SUCCEEDED: AttemptOutcome.ValueType  # 1
+"""The backend produced the result (always the last attempt of a successful call)."""
+ATTEMPT_OUTCOME_RETRIED: AttemptOutcome.ValueType  # 2
+"""The backend was asked again: its output failed validation (the re-ask carries the
+errors), or it answered 429 with a Retry-After short enough to wait for.
+"""
+ATTEMPT_OUTCOME_FAILED: AttemptOutcome.ValueType  # 3
+"""The backend is unhealthy or misconfigured: 5xx, timeout, connection error, 429, or
+401/403/404. Counts against its circuit breaker.
+"""
+ATTEMPT_OUTCOME_INVALID_OUTPUT: AttemptOutcome.ValueType  # 4
+"""The backend's output was not a valid result (bad JSON, a cycle, an unknown agent, ...)
+even after the repair re-ask. Never counts against its breaker.
+"""
+ATTEMPT_OUTCOME_TRUNCATED: AttemptOutcome.ValueType  # 5
+"""The model stopped at its output limit (`finish_reason: length`): truncated output."""
+ATTEMPT_OUTCOME_REJECTED: AttemptOutcome.ValueType  # 6
+"""The backend refused the request itself (a 4xx other than 401/403/404/429)."""
+ATTEMPT_OUTCOME_SKIPPED_BREAKER_OPEN: AttemptOutcome.ValueType  # 7
+"""Not tried: its circuit breaker is open."""
+ATTEMPT_OUTCOME_SKIPPED_OVER_BUDGET: AttemptOutcome.ValueType  # 8
+"""Not tried: its estimated cost exceeds the request's budget."""
+ATTEMPT_OUTCOME_SKIPPED_NO_TIME: AttemptOutcome.ValueType  # 9
+"""Not tried: too little of the caller's deadline is left."""
+Global___AttemptOutcome: _TypeAlias = AttemptOutcome  # noqa: Y015
+
 @_typing.final
 class PlanBrief(_message.Message):
     """What to plan: the work, its constraints and who can do it."""
@@ -387,6 +451,7 @@ class GeneratedPlan(_message.Message):
     DURATION_HIGH_HOURS_FIELD_NUMBER: _builtins.int
     TOTAL_EFFORT_HOURS_FIELD_NUMBER: _builtins.int
     CONTEXT_USED_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
     estimated_duration_hours: _builtins.float
     """Estimated elapsed duration in working hours, with agents working in parallel and each
     on one task at a time.
@@ -401,6 +466,10 @@ class GeneratedPlan(_message.Message):
     """Pessimistic elapsed duration (every task at its pessimistic estimate), hours."""
     total_effort_hours: _builtins.float
     """Sum of the tasks' estimates, hours of effort."""
+    backend: _builtins.str
+    """The planner backend that produced the plan: `embedded`, or a backend named in the
+    routing file (e.g. `llm`).
+    """
     @_builtins.property
     def plan(self) -> _plan_pb2.Plan:
         """The plan. Without `persist` its `id` is empty."""
@@ -452,10 +521,11 @@ class GeneratedPlan(_message.Message):
         duration_high_hours: _builtins.float = ...,
         total_effort_hours: _builtins.float = ...,
         context_used: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        backend: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["explanation", b"explanation", "plan", b"plan"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assumptions", b"assumptions", "capability_gaps", b"capability_gaps", "confidence", b"confidence", "context_used", b"context_used", "deadline_hours", b"deadline_hours", "duration_high_hours", b"duration_high_hours", "duration_low_hours", b"duration_low_hours", "estimated_duration_hours", b"estimated_duration_hours", "explanation", b"explanation", "plan", b"plan", "risks", b"risks", "tasks", b"tasks", "total_effort_hours", b"total_effort_hours", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assumptions", b"assumptions", "backend", b"backend", "capability_gaps", b"capability_gaps", "confidence", b"confidence", "context_used", b"context_used", "deadline_hours", b"deadline_hours", "duration_high_hours", b"duration_high_hours", "duration_low_hours", b"duration_low_hours", "estimated_duration_hours", b"estimated_duration_hours", "explanation", b"explanation", "plan", b"plan", "risks", b"risks", "tasks", b"tasks", "total_effort_hours", b"total_effort_hours", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -468,16 +538,23 @@ class GenerationStarted(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUIREMENT_COUNT_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     requirement_count: _builtins.int
     """Number of requirements being planned."""
+    replayed: _builtins.bool
+    """This stream replays a generation stored under its `request_id` (a model's plan is
+    never made twice for one request): only the plan's events are sent again, with the
+    sequence numbers they had the first time.
+    """
     def __init__(
         self,
         *,
         requirement_count: _builtins.int = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["requirement_count", b"requirement_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["replayed", b"replayed", "requirement_count", b"requirement_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -568,3 +645,76 @@ class GenerationWarning(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerationWarning: _TypeAlias = GenerationWarning  # noqa: Y015
+
+@_typing.final
+class BackendAttempt(_message.Message):
+    """One try of a planner backend while serving a request: which, how it ended, why, how long."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BACKEND_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    backend: _builtins.str
+    """Name of the backend (`embedded`, or a name from the routing file)."""
+    outcome: Global___AttemptOutcome.ValueType
+    """How the try ended."""
+    reason: _builtins.str
+    """Why, in words (e.g. "HTTP 503", "timed out after 2.0 s", "dependency cycle: t1 -> t2 ->
+    t1", "estimated cost 0.0200 exceeds the budget 0.0100"); empty on success.
+    """
+    duration_ms: _builtins.float
+    """How long the try took, milliseconds (0 for a skipped backend)."""
+    tokens: _builtins.int
+    """Tokens the backend reported using (prompt + completion); 0 when unknown."""
+    cost: _builtins.float
+    """Cost of the try at the backend's configured prices; 0 for the embedded planner."""
+    def __init__(
+        self,
+        *,
+        backend: _builtins.str = ...,
+        outcome: Global___AttemptOutcome.ValueType = ...,
+        reason: _builtins.str = ...,
+        duration_ms: _builtins.float = ...,
+        tokens: _builtins.int = ...,
+        cost: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "cost", b"cost", "duration_ms", b"duration_ms", "outcome", b"outcome", "reason", b"reason", "tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BackendAttempt: _TypeAlias = BackendAttempt  # noqa: Y015
+
+@_typing.final
+class GenerationBudget(_message.Message):
+    """A limit on what a request may spend on model backends. A backend whose estimated cost
+    (prompt size plus its `max_output_tokens`, at its configured prices) exceeds the budget is
+    skipped; the embedded planner costs nothing and is always within it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_COST_FIELD_NUMBER: _builtins.int
+    MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    max_cost: _builtins.float
+    """Most the request may cost, in the currency of the backends' prices; 0 means no limit."""
+    max_tokens: _builtins.int
+    """Most tokens (prompt + completion) the request may use; 0 means no limit."""
+    def __init__(
+        self,
+        *,
+        max_cost: _builtins.float = ...,
+        max_tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_cost", b"max_cost", "max_tokens", b"max_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenerationBudget: _TypeAlias = GenerationBudget  # noqa: Y015

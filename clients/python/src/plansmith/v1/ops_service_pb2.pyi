@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,38 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _BreakerState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BreakerStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BreakerState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BREAKER_STATE_UNSPECIFIED: _BreakerState.ValueType  # 0
+    """Not set (the embedded planner has no breaker)."""
+    BREAKER_STATE_CLOSED: _BreakerState.ValueType  # 1
+    """Calls go through."""
+    BREAKER_STATE_OPEN: _BreakerState.ValueType  # 2
+    """Calls are not made: the backend failed too often, asked to wait (429 Retry-After), or
+    is misconfigured (401/403/404); requests go to the next backend at once.
+    """
+    BREAKER_STATE_HALF_OPEN: _BreakerState.ValueType  # 3
+    """The open period is over: the next call is a trial that closes or reopens it."""
+
+class BreakerState(_BreakerState, metaclass=_BreakerStateEnumTypeWrapper):
+    """State of a backend's circuit breaker."""
+
+BREAKER_STATE_UNSPECIFIED: BreakerState.ValueType  # 0
+"""Not set (the embedded planner has no breaker)."""
+BREAKER_STATE_CLOSED: BreakerState.ValueType  # 1
+"""Calls go through."""
+BREAKER_STATE_OPEN: BreakerState.ValueType  # 2
+"""Calls are not made: the backend failed too often, asked to wait (429 Retry-After), or
+is misconfigured (401/403/404); requests go to the next backend at once.
+"""
+BREAKER_STATE_HALF_OPEN: BreakerState.ValueType  # 3
+"""The open period is over: the next call is a trial that closes or reopens it."""
+Global___BreakerState: _TypeAlias = BreakerState  # noqa: Y015
 
 @_typing.final
 class GetServiceStatusRequest(_message.Message):
@@ -250,6 +283,7 @@ class GetServiceStatusResponse(_message.Message):
     ACTIVE_STREAMS_FIELD_NUMBER: _builtins.int
     CALLS_IN_FLIGHT_FIELD_NUMBER: _builtins.int
     CACHES_FIELD_NUMBER: _builtins.int
+    BACKENDS_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Server version."""
     uptime_seconds: _builtins.float
@@ -276,6 +310,10 @@ class GetServiceStatusResponse(_message.Message):
     def caches(self) -> _containers.RepeatedCompositeFieldContainer[Global___CacheStats]:
         """The server's caches (a cache turned off is not listed)."""
 
+    @_builtins.property
+    def backends(self) -> _containers.RepeatedCompositeFieldContainer[Global___BackendStatus]:
+        """The planner backends, in the routing file's order, the embedded planner last."""
+
     def __init__(
         self,
         *,
@@ -288,11 +326,80 @@ class GetServiceStatusResponse(_message.Message):
         active_streams: _builtins.int = ...,
         calls_in_flight: _builtins.int = ...,
         caches: _abc.Iterable[Global___CacheStats] | None = ...,
+        backends: _abc.Iterable[Global___BackendStatus] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["database", b"database", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_streams", b"active_streams", "caches", b"caches", "calls_in_flight", b"calls_in_flight", "database", b"database", "methods", b"methods", "start_time", b"start_time", "uptime_seconds", b"uptime_seconds", "version", b"version", "window_seconds", b"window_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_streams", b"active_streams", "backends", b"backends", "caches", b"caches", "calls_in_flight", b"calls_in_flight", "database", b"database", "methods", b"methods", "start_time", b"start_time", "uptime_seconds", b"uptime_seconds", "version", b"version", "window_seconds", b"window_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetServiceStatusResponse: _TypeAlias = GetServiceStatusResponse  # noqa: Y015
+
+@_typing.final
+class BackendStatus(_message.Message):
+    """One planner backend: its breaker and how it has served since the server started."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    BREAKER_STATE_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    FAILURES_FIELD_NUMBER: _builtins.int
+    FALLBACKS_FIELD_NUMBER: _builtins.int
+    P50_MS_FIELD_NUMBER: _builtins.int
+    P95_MS_FIELD_NUMBER: _builtins.int
+    P99_MS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    OPEN_SECONDS_LEFT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name (`embedded`, or the name in the routing file)."""
+    kind: _builtins.str
+    """Kind: `embedded` or `openai` (an OpenAI-compatible Chat Completions server)."""
+    model: _builtins.str
+    """Model name asked for (empty for the embedded planner)."""
+    breaker_state: Global___BreakerState.ValueType
+    """The circuit breaker's state."""
+    calls: _builtins.int
+    """Tries made (skipped ones not counted)."""
+    failures: _builtins.int
+    """Tries that ended in a health failure (5xx, timeout, connection error, 429, 401/403/404)."""
+    fallbacks: _builtins.int
+    """Requests that went on to another backend after this one failed, was skipped or gave
+    an invalid result.
+    """
+    p50_ms: _builtins.float
+    """Median duration of the last 1,000 tries, milliseconds."""
+    p95_ms: _builtins.float
+    """95th percentile duration of the last 1,000 tries, milliseconds."""
+    p99_ms: _builtins.float
+    """99th percentile duration of the last 1,000 tries, milliseconds."""
+    last_error: _builtins.str
+    """The last failure's reason (never a credential), empty when none."""
+    open_seconds_left: _builtins.float
+    """Seconds until an open breaker lets a trial call through; 0 when not open."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        model: _builtins.str = ...,
+        breaker_state: Global___BreakerState.ValueType = ...,
+        calls: _builtins.int = ...,
+        failures: _builtins.int = ...,
+        fallbacks: _builtins.int = ...,
+        p50_ms: _builtins.float = ...,
+        p95_ms: _builtins.float = ...,
+        p99_ms: _builtins.float = ...,
+        last_error: _builtins.str = ...,
+        open_seconds_left: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breaker_state", b"breaker_state", "calls", b"calls", "failures", b"failures", "fallbacks", b"fallbacks", "kind", b"kind", "last_error", b"last_error", "model", b"model", "name", b"name", "open_seconds_left", b"open_seconds_left", "p50_ms", b"p50_ms", "p95_ms", b"p95_ms", "p99_ms", b"p99_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BackendStatus: _TypeAlias = BackendStatus  # noqa: Y015

@@ -161,10 +161,14 @@ class GeneratePlanRequest(_message.Message):
     PERSIST_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     PLAN_ID_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
     persist: _builtins.bool
     """Store the plan and its tasks (in one transaction) and return them with their ids."""
     request_id: _builtins.str
-    """Idempotency key (AIP-155) for `persist`, at most 128 characters."""
+    """Idempotency key (AIP-155) for `persist`, at most 128 characters. A retry with the same
+    key gets the first call's plan again, never a new generation.
+    """
     plan_id: _builtins.str
     """An existing plan the tasks are meant for (not with `persist`): the tasks come with
     ids free in it (`tsk_<plan>-t1`, ...; numbers already taken are skipped), in
@@ -173,9 +177,18 @@ class GeneratePlanRequest(_message.Message):
     is no such plan. (Field 4 of `StreamGeneratePlanRequest` must not be used for
     anything else: a stream's request is read as this message for its idempotency key.)
     """
+    backend: _builtins.str
+    """The planner backend to use, bypassing the routing rules (the embedded planner is still
+    the fallback); empty lets the rules choose. An unknown name is INVALID_ARGUMENT listing
+    the configured backends.
+    """
     @_builtins.property
     def brief(self) -> _generation_pb2.PlanBrief:
         """Required. What to plan."""
+
+    @_builtins.property
+    def budget(self) -> _generation_pb2.GenerationBudget:
+        """What the request may spend on model backends (see `GenerationBudget`)."""
 
     def __init__(
         self,
@@ -184,10 +197,12 @@ class GeneratePlanRequest(_message.Message):
         persist: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         plan_id: _builtins.str = ...,
+        backend: _builtins.str = ...,
+        budget: _generation_pb2.GenerationBudget | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief", "budget", b"budget"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief", "persist", b"persist", "plan_id", b"plan_id", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "brief", b"brief", "budget", b"budget", "persist", b"persist", "plan_id", b"plan_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -200,18 +215,24 @@ class GeneratePlanResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RESULT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def result(self) -> _generation_pb2.GeneratedPlan:
         """The generated plan."""
+
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[_generation_pb2.BackendAttempt]:
+        """Every backend tried, in order; the last one produced the plan (`result.backend`)."""
 
     def __init__(
         self,
         *,
         result: _generation_pb2.GeneratedPlan | None = ...,
+        attempts: _abc.Iterable[_generation_pb2.BackendAttempt] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "result", b"result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -226,13 +247,27 @@ class StreamGeneratePlanRequest(_message.Message):
     BRIEF_FIELD_NUMBER: _builtins.int
     PERSIST_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
     persist: _builtins.bool
     """Store the plan when generation completes (never for a cancelled stream)."""
     request_id: _builtins.str
-    """Idempotency key (AIP-155) for `persist`, at most 128 characters."""
+    """Idempotency key (AIP-155), at most 128 characters. A stream reopened with the same key
+    after its plan was generated replays that plan (with its original sequence numbers),
+    never a new generation. The same numbers as `GeneratePlanRequest`.
+    """
+    backend: _builtins.str
+    """The planner backend to use, bypassing the routing rules (the embedded planner is still
+    the fallback); empty lets the rules choose. An unknown name is INVALID_ARGUMENT listing
+    the configured backends.
+    """
     @_builtins.property
     def brief(self) -> _generation_pb2.PlanBrief:
         """Required. What to plan."""
+
+    @_builtins.property
+    def budget(self) -> _generation_pb2.GenerationBudget:
+        """What the request may spend on model backends (see `GenerationBudget`)."""
 
     def __init__(
         self,
@@ -240,10 +275,12 @@ class StreamGeneratePlanRequest(_message.Message):
         brief: _generation_pb2.PlanBrief | None = ...,
         persist: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        backend: _builtins.str = ...,
+        budget: _generation_pb2.GenerationBudget | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief", "budget", b"budget"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brief", b"brief", "persist", b"persist", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "brief", b"brief", "budget", b"budget", "persist", b"persist", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -262,8 +299,17 @@ class StreamGeneratePlanResponse(_message.Message):
     ASSIGNMENT_FIELD_NUMBER: _builtins.int
     WARNING_FIELD_NUMBER: _builtins.int
     COMPLETED_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    GENERATION_ID_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Position of the event in the stream: 1, 2, 3, ..."""
+    generation_id: _builtins.str
+    """Which generation the event belongs to. Empty when the plan comes from the embedded
+    planner alone, which makes the same events again for the same request. Otherwise an
+    id per generation: a stream reopened with the same `request_id` carries the same id
+    when it replays the stored generation, and another one when it had to start a new
+    generation (the first never finished); events of two ids must never be combined.
+    """
     @_builtins.property
     def started(self) -> _generation_pb2.GenerationStarted:
         """Generation started (always the first event)."""
@@ -288,6 +334,12 @@ class StreamGeneratePlanResponse(_message.Message):
     def completed(self) -> _generation_pb2.GeneratedPlan:
         """The finished plan (always the last event); equal to `GeneratePlanResponse.result`."""
 
+    @_builtins.property
+    def attempt(self) -> _generation_pb2.BackendAttempt:
+        """A backend was tried (one event per try, retry and fallback, before the plan's
+        task events).
+        """
+
     def __init__(
         self,
         *,
@@ -298,12 +350,14 @@ class StreamGeneratePlanResponse(_message.Message):
         assignment: _generation_pb2.TaskAssignment | None = ...,
         warning: _generation_pb2.GenerationWarning | None = ...,
         completed: _generation_pb2.GeneratedPlan | None = ...,
+        attempt: _generation_pb2.BackendAttempt | None = ...,
+        generation_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "completed", b"completed", "event", b"event", "progress", b"progress", "started", b"started", "task_proposed", b"task_proposed", "warning", b"warning"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "attempt", b"attempt", "completed", b"completed", "event", b"event", "progress", b"progress", "started", b"started", "task_proposed", b"task_proposed", "warning", b"warning"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "completed", b"completed", "event", b"event", "progress", b"progress", "sequence", b"sequence", "started", b"started", "task_proposed", b"task_proposed", "warning", b"warning"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "attempt", b"attempt", "completed", b"completed", "event", b"event", "generation_id", b"generation_id", "progress", b"progress", "sequence", b"sequence", "started", b"started", "task_proposed", b"task_proposed", "warning", b"warning"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["started", "progress", "task_proposed", "assignment", "warning", "completed"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["started", "progress", "task_proposed", "assignment", "warning", "completed", "attempt"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -321,6 +375,8 @@ class DecomposeTaskRequest(_message.Message):
     PERSIST_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     ESTIMATED_HOURS_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Id of a stored task to decompose. Either this or `description` is required."""
     description: _builtins.str
@@ -337,6 +393,15 @@ class DecomposeTaskRequest(_message.Message):
     """Effort of the free `description` in hours, to split among the subtasks; 0 lets the
     library estimate it.
     """
+    backend: _builtins.str
+    """The planner backend to use, bypassing the routing rules (the embedded planner is still
+    the fallback); empty lets the rules choose. An unknown name is INVALID_ARGUMENT listing
+    the configured backends.
+    """
+    @_builtins.property
+    def budget(self) -> _generation_pb2.GenerationBudget:
+        """What the request may spend on model backends (see `GenerationBudget`)."""
+
     def __init__(
         self,
         *,
@@ -346,10 +411,12 @@ class DecomposeTaskRequest(_message.Message):
         persist: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         estimated_hours: _builtins.float = ...,
+        backend: _builtins.str = ...,
+        budget: _generation_pb2.GenerationBudget | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "estimated_hours", b"estimated_hours", "level", b"level", "persist", b"persist", "request_id", b"request_id", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "budget", b"budget", "description", b"description", "estimated_hours", b"estimated_hours", "level", b"level", "persist", b"persist", "request_id", b"request_id", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -365,10 +432,14 @@ class DecomposeTaskResponse(_message.Message):
     METHOD_FIELD_NUMBER: _builtins.int
     REWIRED_TASK_IDS_FIELD_NUMBER: _builtins.int
     PLAN_REVISION_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     method: _builtins.str
     """The library method used, or `generic`."""
     plan_revision: _builtins.int
     """The plan's revision after the change (`persist`), else 0."""
+    backend: _builtins.str
+    """The planner backend that produced the subtasks."""
     @_builtins.property
     def subtasks(self) -> _containers.RepeatedCompositeFieldContainer[_task_pb2.Task]:
         """The subtasks in dependency order. Without `persist` their ids are local (`s1`, ...)."""
@@ -377,6 +448,10 @@ class DecomposeTaskResponse(_message.Message):
     def rewired_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the tasks now depending on the last subtasks instead of the parent (`persist`)."""
 
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[_generation_pb2.BackendAttempt]:
+        """Every backend tried, in order; the last one produced the subtasks."""
+
     def __init__(
         self,
         *,
@@ -384,10 +459,12 @@ class DecomposeTaskResponse(_message.Message):
         method: _builtins.str = ...,
         rewired_task_ids: _abc.Iterable[_builtins.str] | None = ...,
         plan_revision: _builtins.int = ...,
+        backend: _builtins.str = ...,
+        attempts: _abc.Iterable[_generation_pb2.BackendAttempt] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method", "plan_revision", b"plan_revision", "rewired_task_ids", b"rewired_task_ids", "subtasks", b"subtasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "backend", b"backend", "method", b"method", "plan_revision", b"plan_revision", "rewired_task_ids", b"rewired_task_ids", "subtasks", b"subtasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -404,6 +481,8 @@ class EstimateTaskDurationRequest(_message.Message):
     SCOPE_FIELD_NUMBER: _builtins.int
     PLAN_ID_FIELD_NUMBER: _builtins.int
     PROJECT_ID_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
     task_description: _builtins.str
     """Required. What the task is. 1 to 10,000 characters."""
     agent_id: _builtins.str
@@ -414,6 +493,15 @@ class EstimateTaskDurationRequest(_message.Message):
     """The plan whose history to use (and whose agents `agent_id` names)."""
     project_id: _builtins.str
     """The project whose history to use."""
+    backend: _builtins.str
+    """The planner backend to use, bypassing the routing rules (the embedded planner is still
+    the fallback); empty lets the rules choose. An unknown name is INVALID_ARGUMENT listing
+    the configured backends.
+    """
+    @_builtins.property
+    def budget(self) -> _generation_pb2.GenerationBudget:
+        """What the request may spend on model backends (see `GenerationBudget`)."""
+
     def __init__(
         self,
         *,
@@ -422,10 +510,12 @@ class EstimateTaskDurationRequest(_message.Message):
         scope: Global___EstimationScope.ValueType = ...,
         plan_id: _builtins.str = ...,
         project_id: _builtins.str = ...,
+        backend: _builtins.str = ...,
+        budget: _generation_pb2.GenerationBudget | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "plan_id", b"plan_id", "project_id", b"project_id", "scope", b"scope", "task_description", b"task_description"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "backend", b"backend", "budget", b"budget", "plan_id", b"plan_id", "project_id", b"project_id", "scope", b"scope", "task_description", b"task_description"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -445,6 +535,8 @@ class EstimateTaskDurationResponse(_message.Message):
     SIMILAR_TASK_IDS_FIELD_NUMBER: _builtins.int
     AGENT_PACE_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     estimate_hours: _builtins.float
     """Estimated effort in hours."""
     low_hours: _builtins.float
@@ -461,9 +553,15 @@ class EstimateTaskDurationResponse(_message.Message):
     """
     explanation: _builtins.str
     """Explanation for people."""
+    backend: _builtins.str
+    """The planner backend that made the estimate."""
     @_builtins.property
     def similar_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the finished tasks the estimate leans on, most similar first."""
+
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[_generation_pb2.BackendAttempt]:
+        """Every backend tried, in order; the last one made the estimate."""
 
     def __init__(
         self,
@@ -476,10 +574,12 @@ class EstimateTaskDurationResponse(_message.Message):
         similar_task_ids: _abc.Iterable[_builtins.str] | None = ...,
         agent_pace: _builtins.float = ...,
         explanation: _builtins.str = ...,
+        backend: _builtins.str = ...,
+        attempts: _abc.Iterable[_generation_pb2.BackendAttempt] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_pace", b"agent_pace", "confidence", b"confidence", "estimate_hours", b"estimate_hours", "explanation", b"explanation", "high_hours", b"high_hours", "low_hours", b"low_hours", "method", b"method", "similar_task_ids", b"similar_task_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_pace", b"agent_pace", "attempts", b"attempts", "backend", b"backend", "confidence", b"confidence", "estimate_hours", b"estimate_hours", "explanation", b"explanation", "high_hours", b"high_hours", "low_hours", b"low_hours", "method", b"method", "similar_task_ids", b"similar_task_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
