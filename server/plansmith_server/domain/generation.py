@@ -249,7 +249,7 @@ class PlanningBook:
         if plan_id:
             local = [t.id for t in result.tasks]
             free = await self.store.read(lambda tx: free_task_ids(tx, plan_id, local))
-        yield Generated(result, stored, free, backend, tuple(attempts))
+        yield Generated(result, stored, backend, tuple(attempts), free)
 
     async def _replay(
         self, brief: Brief, r: Mapping[str, Any]
