@@ -80,6 +80,9 @@ def test_live_progress_under_a_terminal(server_proc):
     child.expect("Tasks proposed")
     child.expect("Plan 'Live': ")
     child.expect(pexpect.EOF)
+    # The terminal closes before the process has exited: wait for the exit rather than let
+    # close() hang up on a process that is still shutting down (slow on a loaded machine).
+    child.wait()
     child.close()
     assert child.exitstatus == 0
     screen = child.before
@@ -102,6 +105,9 @@ def _run_in_pty(server_proc, *args: str, **env: str) -> str:
         dimensions=(40, 120),
     )
     child.expect(pexpect.EOF)
+    # The terminal closes before the process has exited: wait for the exit rather than let
+    # close() hang up on a process that is still shutting down (slow on a loaded machine).
+    child.wait()
     child.close()
     assert child.exitstatus == 0, child.before
     return child.before
