@@ -459,7 +459,12 @@ class GeneratedPlan(_message.Message):
     deadline_hours: _builtins.float
     """The deadline found in the constraints, in working hours; 0 when there is none."""
     confidence: _builtins.float
-    """Confidence in the plan and its estimates, 0 to 1."""
+    """Probability (0 to 1) that a reviewer accepts the plan's structure for this brief: the
+    right kind of plan, with the expected work and nothing from another domain. Calibrated
+    on labelled briefs (docs/planning.md, "Measuring plan quality"); not a measure of the
+    schedule (deadline and budget problems are risks). Below 0.4 when no domain was
+    recognized (warning DOMAIN_NOT_RECOGNIZED).
+    """
     duration_low_hours: _builtins.float
     """Optimistic elapsed duration (every task at its optimistic estimate), hours."""
     duration_high_hours: _builtins.float
