@@ -34,6 +34,23 @@ def render(s: ops_service_pb2.GetServiceStatusResponse) -> str:
             lines.append("    errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
     if not s.methods:
         lines.append("(no calls yet)")
+    if s.backends:
+        lines += ["", "Planner backends:"]
+        for b in s.backends:
+            state = "none"  # the embedded planner has no breaker
+            if b.breaker_state != ops_service_pb2.BREAKER_STATE_UNSPECIFIED:
+                name = ops_service_pb2.BreakerState.Name(b.breaker_state)
+                state = name.removeprefix("BREAKER_STATE_")
+            if b.breaker_state == ops_service_pb2.BREAKER_STATE_OPEN:
+                state += f" ({b.open_seconds_left:.0f}s left)"
+            model = f" {b.model}" if b.model else ""
+            lines.append(
+                f"  {b.name:<16} {b.kind}{model}: breaker {state}, {b.calls} call(s), "
+                f"{b.failures} failure(s), {b.fallbacks} fallback(s), "
+                f"p50 {b.p50_ms:.0f} ms, p95 {b.p95_ms:.0f} ms, p99 {b.p99_ms:.0f} ms"
+            )
+            if b.last_error:
+                lines.append(f"    last error: {b.last_error}")
     if s.caches:
         lines += ["", "Caches:"]
         for c in s.caches:
