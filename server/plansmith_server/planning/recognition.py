@@ -27,6 +27,7 @@ from .library import IndexedTokens, MethodLibrary
 __all__ = [
     "DOMAIN_THRESHOLD",
     "NEGATIVE_FACTOR",
+    "REQUIREMENTS_ONLY_FACTOR",
     "WHOLE_BRIEF_WEIGHT",
     "DomainMatch",
     "Recognition",
@@ -40,6 +41,10 @@ NEGATIVE_FACTOR = 0.4
 """Score multiplier per negative term of a compound found in the text."""
 WHOLE_BRIEF_WEIGHT = 0.8
 """Weight of the whole-brief score against the name + description score."""
+REQUIREMENTS_ONLY_FACTOR = 0.5
+"""Score multiplier of a compound whose evidence occurs only in the requirements: the
+name and description say what the work *is*; a requirement naming a tool or a neighbour
+("tokens issued by our Keycloak", "experience with Zendesk") says what it *touches*."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,7 @@ def recognize_domain(
         threshold: Minimum gated score.
     """
     gate = IndexedTokens(whole)
+    head_gate = IndexedTokens(head)
     index = library.compound_index
     head_strengths = index.strengths(head)
     whole_strengths = index.strengths(whole)
@@ -169,6 +175,9 @@ def recognize_domain(
         # The gate factor (0 without evidence, NEGATIVE_FACTOR per negative) applies
         # to the uncapped strength as it does to the score.
         factor = on_whole.score / on_whole.lexical if on_whole.lexical else 0.0
+        if on_whole.evidence and not library.compounds[name].evidence_found(head_gate):
+            score *= REQUIREMENTS_ONLY_FACTOR
+            factor *= REQUIREMENTS_ONLY_FACTOR
         strength = factor * max(head_raw, WHOLE_BRIEF_WEIGHT * whole_raw)
         matches.append(
             DomainMatch(
