@@ -284,3 +284,104 @@ def test_an_outage_after_a_deploy_is_rolled_back_not_planned_as_another_domain()
     # Every task is the incident's: no office-move memo for "Tell customers".
     assert all(s.startswith("inc_") for s in sources), sources
     assert not [c for c in plan.explanation.requirement_coverage if c.match == "generic"]
+
+
+# A tool or neighbour named only in a requirement says what the work touches, not what
+# it is: the name and description decide (recognition.REQUIREMENTS_ONLY_FACTOR).
+REQUIREMENT_NAMES_A_NEIGHBOUR = {
+    "api_with_keycloak_tokens": (
+        PlanRequest(
+            name="Orders backend",
+            description="Our shop's mobile app and the warehouse tool need one backend API "
+            "for orders.",
+            requirements=(
+                "Create, update and cancel orders",
+                "Tokens issued by our existing Keycloak",
+                "Webhook to the courier when an order ships",
+            ),
+        ),
+        "backend_api_service",
+        "identity_sso",
+    ),
+    "hire_with_zendesk_experience": (
+        PlanRequest(
+            name="Support team lead",
+            description="Recruit a support team lead for our customer service desk.",
+            requirements=(
+                "Experience running support for a SaaS product on Zendesk",
+                "Starts by June",
+            ),
+        ),
+        "hiring",
+        "saas_migration",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("request_", "domain", "neighbour"),
+    REQUIREMENT_NAMES_A_NEIGHBOUR.values(),
+    ids=list(REQUIREMENT_NAMES_A_NEIGHBOUR),
+)
+def test_a_requirement_naming_a_neighbour_does_not_decide_the_domain(
+    request_: PlanRequest, domain: str, neighbour: str
+) -> None:
+    plan = _plan(request_)
+    assert plan.domain == domain
+    assert plan.domain != neighbour
+
+
+# How users say it: paraphrases without the library's textbook words.
+PARAPHRASES = {
+    "out_to_prod": (
+        PlanRequest(
+            name="payments-api 2.3 tonight",
+            description="Get payments-api 2.3 out to prod tonight; it changes how refunds "
+            "are calculated.",
+            requirements=("One schema change adds a column to the refunds table",),
+        ),
+        "production_deployment",
+    ),
+    "page_crawls": (
+        PlanRequest(
+            name="Search page crawls",
+            description="Our store's search page takes 8 seconds since the last plugin "
+            "update; it used to take 1.",
+            requirements=("Find out where the time goes", "Get it back under 2 seconds"),
+        ),
+        "performance_troubleshooting",
+    ),
+    "merge_offices": (
+        PlanRequest(
+            name="One Berlin office",
+            description="Merge our two Berlin offices into one new space for 90 people.",
+            requirements=(
+                "Kitchen and meeting rooms fitted out before anyone moves in",
+                "Both old spaces handed back",
+            ),
+        ),
+        "office_move",
+    ),
+    "carve_out_of_monolith": (
+        PlanRequest(
+            name="Carve search out of the Django app",
+            description="Carve the search part out of our Django monolith so the search "
+            "team can ship without waiting on the others.",
+            requirements=("Search gets a database of its own",),
+        ),
+        "monolith_to_microservices",
+    ),
+    "language_versions": (
+        PlanRequest(
+            name="Selling in Germany and Italy",
+            description="Our storefront and order emails need German and Italian versions "
+            "before we open those markets.",
+        ),
+        "localization",
+    ),
+}
+
+
+@pytest.mark.parametrize(("request_", "domain"), PARAPHRASES.values(), ids=list(PARAPHRASES))
+def test_users_paraphrases_are_recognized(request_: PlanRequest, domain: str) -> None:
+    assert _plan(request_).domain == domain
