@@ -385,3 +385,46 @@ PARAPHRASES = {
 @pytest.mark.parametrize(("request_", "domain"), PARAPHRASES.values(), ids=list(PARAPHRASES))
 def test_users_paraphrases_are_recognized(request_: PlanRequest, domain: str) -> None:
     assert _plan(request_).domain == domain
+
+
+def test_a_requirement_naming_another_domains_tools_adds_no_second_project() -> None:
+    plan = _plan(
+        PlanRequest(
+            name="Two analysts start in March",
+            description="Ana and Ben, two junior data analysts, join the analytics team on "
+            "2027-03-01; make their first month count.",
+            requirements=(
+                "Snowflake, Looker and dbt access on the first day",
+                "A starter project each, reviewed by a senior analyst",
+            ),
+        )
+    )
+    compounds = [m.compound for m in plan.explanation.methods]
+    assert compounds == ["team_onboarding"]
+    assert not any("mart" in t.title.lower() for t in plan.tasks)
+
+
+def test_a_requirement_that_is_another_domains_work_still_adds_it() -> None:
+    plan = _plan(
+        PlanRequest(
+            name="Partner portal",
+            description="Web application where partners see their orders.",
+            requirements=("Set up CI/CD", "Order list with search"),
+        )
+    )
+    assert [m.compound for m in plan.explanation.methods][:2] == [
+        "web_application",
+        "cicd_pipeline",
+    ]
+
+
+def test_a_description_clause_argued_against_by_the_rest_adds_no_second_project() -> None:
+    plan = _plan(
+        PlanRequest(
+            name="Know when the jobs break",
+            description="We find out that nightly jobs broke from angry analysts at 9 am; "
+            "give our 25 scheduled batch jobs and 3 internal APIs proper observability.",
+            requirements=("One overview dashboard for managers",),
+        )
+    )
+    assert [m.compound for m in plan.explanation.methods] == ["monitoring_alerting"]

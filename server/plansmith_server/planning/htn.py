@@ -70,6 +70,9 @@ REQ_TASK_THRESHOLD = 0.33
 """A requirement is covered by a library task of the plan at this score."""
 REQ_STANDALONE_THRESHOLD = 0.55
 """A requirement brings in a single library task at this score."""
+REQ_OTHER_DOMAIN_THRESHOLD = 0.95
+"""Score at which a requirement alone adds another domain's compound to a recognized
+plan (below it, that domain must be evidenced in the name or description)."""
 MAX_COMPOUNDS = 6
 """Bound on expanded compounds, so a long requirement list cannot explode the plan."""
 
@@ -160,6 +163,7 @@ class _Builder:
         self.lib = library
         self.ctx = context
         self.query = query
+        self.head: Sequence[str] = ()
         self.slots = slots if slots is not None else Slots()
         self.nodes: dict[int, _Node] = {}
         self.units: dict[int, _Unit] = {}
@@ -585,12 +589,17 @@ def build_task_graph(
     head = tokenize(f"{request.name}. {request.description}")
     whole = tokenize(" ".join((request.name, request.description, *request.requirements)))
     recognition = recognize_domain(lib, head, whole)
+    builder.head = head
     if recognition.best is not None:
         builder.add_compound(recognition.best.compound, "description", recognition.best.score)
         for clause in _clauses(request.description):
             tokens = tokenize(clause)
             c_ranked = rank_compounds(lib, tokens, minimum=CLAUSE_COMPOUND_THRESHOLD)
             if not c_ranked or c_ranked[0][0] in builder.compound_units:
+                continue
+            if lib.compounds[c_ranked[0][0]].negatives_found(head):
+                # The rest of the description argues against it ("... proper
+                # observability" after "nightly jobs broke"): not a second project.
                 continue
             in_plan = lib.primitive_index.rank(
                 tokens, keys=builder.by_primitive, minimum=REQ_TASK_THRESHOLD
@@ -796,6 +805,20 @@ def _cover_requirement(
             c_score,
             f"Matches compound task '{c_name}' already in the plan; all of its tasks serve it.",
         )
+    if (
+        compound_wins
+        and builder.compound_units
+        and c_name not in builder.compound_units
+        and c_score < REQ_OTHER_DOMAIN_THRESHOLD
+        and not lib.compounds[c_name].evidence_found(builder.head)
+    ):
+        # A requirement naming another domain's tools ("Snowflake access on day one",
+        # "replay history after an outage") is part of the brief's own work, not a
+        # second project: another domain joins the plan when the name or description
+        # speaks of it too, or when the requirement is that domain's work outright
+        # ("Set up CI/CD", "Monitoring and alerting") -- the rule of
+        # recognition.REQUIREMENTS_ONLY_FACTOR.
+        compound_wins = False
     if (
         compound_wins
         and c_name not in builder.compound_units
