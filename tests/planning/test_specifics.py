@@ -29,7 +29,7 @@ def test_database_names_and_versions_reach_the_titles() -> None:
     assert plan.domain == "database_migration"
     titles = [t.title for t in plan.tasks]
     assert "Rehearse the move to MySQL 8.0 end-to-end on staging" in titles
-    assert "Execute the MySQL 8.0 upgrade in the maintenance window" in titles
+    assert "Execute the MySQL 8.0 upgrade and cut over in the maintenance window" in titles
     assert "Test application compatibility against MySQL 8.0" in titles
     assert not any("{" in t.title or "{" in t.description for t in plan.tasks)
 
