@@ -193,8 +193,14 @@ CASES: dict[str, Case] = {
             ("Installation, backup and user management articles", "Screenshots"),
         ),
         "documentation",
-        "product_guides",
-        ("docs_audience", "docs_task_articles", "docs_review", "docs_publish"),
+        "self_hosted_product_guides",
+        (
+            "docs_audience",
+            "docs_install_guide",
+            "docs_task_articles",
+            "docs_review",
+            "docs_publish",
+        ),
         ("MkDocs",),
         PlanRequest(
             "Orders API",

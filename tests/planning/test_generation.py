@@ -228,3 +228,19 @@ def test_unknown_constraint_is_echoed_and_reported() -> None:
     plan = _plan(request)
     assert plan.constraints == request.constraints
     assert any(w.code == "CONSTRAINT_NOT_UNDERSTOOD" for w in plan.warnings)
+
+
+def test_a_requirement_naming_a_piece_the_method_left_out_gets_that_piece() -> None:
+    # The public-API method has no GraphQL limits task; the requirement asks for them.
+    plan = _plan(
+        PlanRequest(
+            name="Harden the partner GraphQL API",
+            description="Our public GraphQL API for external integration partners: stop "
+            "scraping and credential stuffing and replace the static API keys.",
+            requirements=("Query depth and cost limits", "Rate limits per partner"),
+        )
+    )
+    assert plan.domain == "api_hardening"
+    coverage = plan.explanation.requirement_coverage[0]
+    assert (coverage.match, coverage.matched) == ("library_primitive", "apih_graphql_limits")
+    assert any("depth" in t.title.lower() for t in plan.tasks)

@@ -797,6 +797,26 @@ def _cover_requirement(
         # investigation) added beside it.
         compound_wins = False
     if compound_wins and c_name in builder.compound_units:
+        # A requirement naming one specific piece of the planned domain that the
+        # chosen method left out ("query depth and cost limits" in a public-API
+        # hardening) gets that piece, not a pointer to the whole compound.
+        own = [
+            (n, sc)
+            for n, sc in lib.primitive_index.rank(tokens, minimum=REQ_STANDALONE_THRESHOLD)
+            if n not in builder.by_primitive and c_name in lib.owners.get(n, ())
+        ]
+        if own and own[0][1] > p_score + 0.1:
+            name, score = own[0]
+            unit = builder.new_unit("primitive", True)
+            key = builder.primitive(name, unit, f"library:{name}")
+            return (
+                mark([key]),
+                "library_primitive",
+                name,
+                score,
+                f"Matches library task '{name}' of compound '{c_name}' (score {score:.2f}); "
+                "it was added to the plan.",
+            )
         unit = builder.units[builder.compound_units[c_name]]
         return (
             mark(list(unit.nodes)),
