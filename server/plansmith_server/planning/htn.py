@@ -805,7 +805,9 @@ def _cover_requirement(
             for n, sc in lib.primitive_index.rank(tokens, minimum=REQ_STANDALONE_THRESHOLD)
             if n not in builder.by_primitive and c_name in lib.owners.get(n, ())
         ]
-        if own and own[0][1] > p_score + 0.1:
+        # ("Upgrade PostgreSQL 12 to 15" names the whole migration better than any of
+        # its tasks: the compound it is.)
+        if own and own[0][1] > p_score + 0.1 and own[0][1] >= c_score:
             name, score = own[0]
             unit = builder.new_unit("primitive", True)
             key = builder.primitive(name, unit, f"library:{name}")
