@@ -133,12 +133,24 @@ def generated_to_proto(g: Generated, brief: Brief) -> gen_pb.GeneratedPlan:
         plan_msg.ClearField("create_time")
         plan_msg.ClearField("update_time")
         plan_msg.etag = ""
+    if stored is not None:
+        # The stored tasks are what the plan holds. A retry of a call recorded by an
+        # older release reruns the planner, which may now plan more or fewer tasks:
+        # requirements and method come from the rerun's task of the same local id
+        # where there is one (the analysis may differ; see docs on idempotency).
+        rerun = {t.id: t for t in plan.tasks}
+        tasks = [
+            generated_task_to_proto(rerun[local], task_to_proto(task))
+            if local in rerun
+            else gen_pb.GeneratedTask(task=task_to_proto(task))
+            # Local ids in plan order: t2 before t10.
+            for local, task in sorted(stored.tasks.items(), key=lambda kv: (len(kv[0]), kv[0]))
+        ]
+    else:
+        tasks = [generated_task_to_proto(t) for t in plan.tasks]
     msg = gen_pb.GeneratedPlan(
         plan=plan_msg,
-        tasks=[
-            generated_task_to_proto(t, task_to_proto(stored.tasks[t.id]) if stored else None)
-            for t in plan.tasks
-        ],
+        tasks=tasks,
         estimated_duration_hours=plan.estimated_duration_hours,
         deadline_hours=plan.deadline_hours or 0.0,
         confidence=plan.confidence,
