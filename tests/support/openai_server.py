@@ -24,6 +24,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     hang: bool = False
+    raw: str | None = None
+    """Sent as the whole body instead of a chat completion or error (malformed answers)."""
+    events: tuple[str, ...] | None = None
+    """Sent as the stream's `data:` payloads instead of chunks of `content`."""
 
 
 @dataclass
@@ -87,7 +91,11 @@ class OpenAIServer:
 
     async def _answer(self, writer: asyncio.StreamWriter, body: dict[str, Any], r: Reply) -> None:
         if r.status != 200:
-            payload = json.dumps(r.body or {"error": {"message": f"status {r.status}"}}).encode()
+            payload = (
+                r.raw.encode("utf-8", "surrogatepass")
+                if r.raw is not None
+                else json.dumps(r.body or {"error": {"message": f"status {r.status}"}}).encode()
+            )
             head = [f"HTTP/1.1 {r.status} Error", "Content-Type: application/json",
                     f"Content-Length: {len(payload)}", *(f"{k}: {v}" for k, v in r.headers.items())]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
@@ -95,6 +103,12 @@ class OpenAIServer:
             return
         usage = {"prompt_tokens": 100, "completion_tokens": len(r.content) // 4,
                  "total_tokens": 100 + len(r.content) // 4}
+        if not body.get("stream") and r.raw is not None:
+            payload = r.raw.encode("utf-8", "surrogatepass")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+            await writer.drain()
+            return
         if not body.get("stream"):
             payload = json.dumps({
                 "id": "c1", "object": "chat.completion", "model": body["model"],
@@ -114,6 +128,12 @@ class OpenAIServer:
             writer.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
             await writer.drain()
 
+        if r.events is not None:
+            for data in r.events:
+                await event(data)
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return
         step = 200
         for i in range(0, len(r.content), step):
             last = i + step >= len(r.content)

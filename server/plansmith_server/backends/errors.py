@@ -61,3 +61,9 @@ class TruncatedOutputError(BackendError):
     """`finish_reason == "length"`: the output hit its token limit and is cut off."""
 
     outcome = "TRUNCATED"
+
+
+def clean_text(text: str) -> str:
+    """`text` with anything that is not valid Unicode (lone surrogates) replaced: a reason
+    may quote a model server, and it must serialise into a proto."""
+    return text.encode("utf-8", "replace").decode("utf-8")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from plansmith_server.backends.errors import (
     MisconfiguredError,
     RateLimitedError,
     TruncatedOutputError,
+    clean_text,
 )
 
 Progress = Callable[[int], None]
@@ -56,19 +58,53 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
+MAX_RETRY_AFTER_SECONDS = 3600.0
+"""The longest Retry-After honoured: a larger one is cut to this, so no answer can
+disable a backend until restart."""
+
+MAX_ANSWER_CHARS = 1_000_000
+"""The most characters of an answer read (a plan of a few hundred tasks is far below);
+a longer one is refused as invalid output while it arrives, before any parsing."""
+
+MAX_ERROR_BODY_CHARS = 65_536
+"""Of an error answer (status >= 400), the most characters read for its message."""
+
+MAX_TOKEN_COUNT = 2**31 - 1
+"""Token counts a server reports are clamped to 0..this (the proto's field is an int64,
+the budget arithmetic wants sane numbers)."""
+
+
 def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), at most
+    `MAX_RETRY_AFTER_SECONDS`; None when absent, negative, not finite or unreadable."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = max(0.0, when.timestamp() - time.time())
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds) or seconds < 0:
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+
+def _count(value: Any) -> int:
+    """A reported token count as a sane int (0 when it is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0
+    return int(min(max(value, 0), MAX_TOKEN_COUNT))
+
+
+def _usage(usage: Any) -> tuple[int, int]:
+    if not isinstance(usage, Mapping):
+        return 0, 0
+    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
 
 
 class ChatClient:
@@ -134,12 +170,11 @@ class ChatClient:
         try:
             async with self._http.stream("POST", "chat/completions", json=body) as r:
                 if r.status_code >= 400:
-                    await r.aread()
-                    raise self._status_error(r)
+                    text = await _read_text(r, MAX_ERROR_BODY_CHARS, refuse=False)
+                    raise self._status_error(r, text)
                 if body.get("stream"):
                     return await self._read_stream(r, progress)
-                await r.aread()
-                return self._read_whole(r)
+                return self._read_whole(await _read_text(r, MAX_ANSWER_CHARS, refuse=True))
         except httpx.TimeoutException:
             raise BackendTimeoutError(
                 f"no answer within {self.config.timeout_seconds:g} s"
@@ -149,15 +184,16 @@ class ChatClient:
                 f"cannot reach the backend: {type(exc).__name__}"
             ) from None
 
-    def _status_error(self, r: httpx.Response) -> Exception:
+    def _status_error(self, r: httpx.Response, text: str) -> Exception:
         code = r.status_code
         detail = ""
         try:
-            err = r.json().get("error")
+            err = json.loads(text).get("error")
             detail = err.get("message", "") if isinstance(err, dict) else str(err or "")
-        except (ValueError, AttributeError):
+            detail = detail if isinstance(detail, str) else ""
+        except (ValueError, AttributeError, TypeError, RecursionError):
             pass
-        detail = self._scrub(detail)[:200]
+        detail = clean_text(self._scrub(detail[:200]))
         reason = f"HTTP {code}" + (f": {detail}" if detail else "")
         if code == 429:
             return RateLimitedError(reason, retry_after(r.headers.get("retry-after")))
@@ -167,27 +203,30 @@ class ChatClient:
             return BackendHealthError(reason)
         return BackendRejectedError(reason)
 
-    def _read_whole(self, r: httpx.Response) -> Answer:
+    def _read_whole(self, text: str) -> Answer:
         try:
-            data = r.json()
+            data = json.loads(text)
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
             finish = choice.get("finish_reason")
-            usage = data.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            usage = data.get("usage")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
             raise BackendOutputError("the response is not a chat completion") from None
+        if not isinstance(content, str):
+            raise BackendOutputError("the answer's content is not text")
+        _check_text(content)
         if finish == "length":
             raise TruncatedOutputError("the answer was cut off at the output token limit")
-        return Answer(
-            content, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        )
+        return Answer(content, *_usage(usage))
 
     async def _read_stream(self, r: httpx.Response, progress: Progress | None) -> Answer:
         parts: list[str] = []
         size = 0
         finish = None
-        usage: Mapping[str, Any] = {}
+        usage: Any = None
         async for line in r.aiter_lines():
+            if len(line) > MAX_ANSWER_CHARS:
+                raise BackendOutputError(_too_long())
             if not line.startswith("data:"):
                 continue
             payload = line[5:].strip()
@@ -195,24 +234,55 @@ class ChatClient:
                 break
             try:
                 chunk = json.loads(payload)
-            except ValueError:
-                raise BackendOutputError("a streamed chunk is not JSON") from None
-            usage = chunk.get("usage") or usage
-            for choice in chunk.get("choices") or ():
-                delta = (choice.get("delta") or {}).get("content") or ""
+                usage = chunk.get("usage") or usage
+                deltas = []
+                for choice in chunk.get("choices") or ():
+                    delta = (choice.get("delta") or {}).get("content") or ""
+                    if not isinstance(delta, str):
+                        raise TypeError("content")
+                    deltas.append(delta)
+                    finish = choice.get("finish_reason") or finish
+            except (ValueError, TypeError, AttributeError, RecursionError):
+                raise BackendOutputError("a streamed chunk is not a completion chunk") from None
+            for delta in deltas:
                 if delta:
                     parts.append(delta)
                     size += len(delta)
+                    if size > MAX_ANSWER_CHARS:
+                        raise BackendOutputError(_too_long())
                     if progress is not None:
                         progress(size)
-                finish = choice.get("finish_reason") or finish
         if finish == "length":
             raise TruncatedOutputError("the answer was cut off at the output token limit")
-        return Answer(
-            "".join(parts),
-            int(usage.get("prompt_tokens") or 0),
-            int(usage.get("completion_tokens") or 0),
-        )
+        content = "".join(parts)
+        _check_text(content)
+        return Answer(content, *_usage(usage))
+
+
+def _check_text(content: str) -> None:
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BackendOutputError("the answer is not valid Unicode text") from None
+
+
+def _too_long() -> str:
+    return f"the answer is longer than {MAX_ANSWER_CHARS} characters"
+
+
+async def _read_text(r: httpx.Response, limit: int, *, refuse: bool) -> str:
+    """The body as text, reading at most about `limit` characters: beyond it the answer is
+    refused (`refuse`) or cut (an error body, only read for its message)."""
+    chunks: list[str] = []
+    size = 0
+    async for chunk in r.aiter_text():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            if refuse:
+                raise BackendOutputError(_too_long())
+            break
+    return "".join(chunks)[:limit]
 
 
 async def bounded(call: Awaitable[Answer], seconds: float) -> Answer:

@@ -135,11 +135,23 @@ def plan_prompt(request: PlanRequest) -> str:
     )
 
 
-def _load(content: str) -> Any:
+MAX_NUMBER = 10**15
+"""An integer above this in an answer is invalid: no plan needs it, and larger ones break
+float arithmetic (`math.isfinite(10**400)` raises) and int64 fields."""
+
+MAX_ITEMS = 300
+"""The most items an array of an answer may hold (tasks, subtasks, dependencies, ...)."""
+
+
+def _load(content: Any) -> Any:
+    if not isinstance(content, str):
+        raise BackendOutputError("the answer is not text")
     try:
         return json.loads(content)
-    except ValueError as exc:
-        raise BackendOutputError(f"the answer is not JSON ({exc.msg} at {exc.pos})") from None
+    except (ValueError, RecursionError) as exc:
+        where = f" at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        why = getattr(exc, "msg", None) or type(exc).__name__
+        raise BackendOutputError(f"the answer is not JSON ({why}{where})") from None
 
 
 def _shape(data: Any, schema: Mapping[str, Any], where: str, problems: list[str]) -> None:
@@ -148,11 +160,12 @@ def _shape(data: Any, schema: Mapping[str, Any], where: str, problems: list[str]
     ok = {
         "object": isinstance(data, dict),
         "array": isinstance(data, list),
-        "string": isinstance(data, str),
-        "integer": isinstance(data, int) and not isinstance(data, bool),
-        "number": isinstance(data, (int, float))
+        "string": isinstance(data, str) and _is_unicode(data),
+        "integer": isinstance(data, int)
         and not isinstance(data, bool)
-        and math.isfinite(data),
+        and abs(data) <= MAX_NUMBER,
+        "number": (isinstance(data, int) and not isinstance(data, bool) and abs(data) <= MAX_NUMBER)
+        or (isinstance(data, float) and math.isfinite(data)),
     }.get(str(kind), True)
     if not ok:
         problems.append(f"{where} must be a {kind}")
@@ -165,11 +178,22 @@ def _shape(data: Any, schema: Mapping[str, Any], where: str, problems: list[str]
             if key in data:
                 _shape(data[key], sub, f"{where}.{key}", problems)
     elif kind == "array":
+        if len(data) > MAX_ITEMS:
+            problems.append(f"{where} has {len(data)} items, more than {MAX_ITEMS}")
+            return
         for i, item in enumerate(data):
             _shape(item, schema["items"], f"{where}[{i}]", problems)
     elif "enum" in schema and data not in schema["enum"]:
         shown = ", ".join(repr(x) for x in schema["enum"][:20])
-        problems.append(f"{where} is {data!r}, not one of {shown}")
+        problems.append(f"{where} is {repr(data)[:80]}, not one of {shown}")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def checked(content: str, schema: Mapping[str, Any]) -> Any:

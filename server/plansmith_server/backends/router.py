@@ -37,6 +37,7 @@ from plansmith_server.backends.errors import (
     BackendError,
     BackendOutputError,
     RateLimitedError,
+    clean_text,
 )
 from plansmith_server.backends.llm import ChatClient, bounded, estimate_tokens
 from plansmith_server.backends.routing import Budget, Route, RouteRequest, choose
@@ -62,6 +63,12 @@ RESERVE_SECONDS = 0.25
 """Of the caller's deadline, kept for the embedded fallback (it needs milliseconds)."""
 MIN_ATTEMPT_SECONDS = 0.2
 """Less time than this left: a model backend is not tried."""
+
+
+def _unexpected(exc: Exception) -> str:
+    """The reason recorded for an exception no check anticipated: its type only (its text
+    may carry anything the server sent)."""
+    return f"the answer could not be read ({type(exc).__name__})"
 
 
 class Outcome(StrEnum):
@@ -398,7 +405,7 @@ class Router:
 
         def attempt(outcome: Outcome, reason: str, start: float | None = None, **kw: Any) -> None:
             took = (time.monotonic() - start) * 1000 if start is not None else 0.0
-            emit(AttemptEvent(Attempt(name, outcome, reason, took, **kw)))
+            emit(AttemptEvent(Attempt(name, outcome, clean_text(reason), took, **kw)))
 
         while True:
             prompt_tokens = estimate_tokens(instructions) + schema_size // 4 + sum(
@@ -462,7 +469,12 @@ class Router:
             except BackendError as exc:
                 attempt(Outcome(exc.outcome), exc.reason, start)
                 if not isinstance(exc, BackendOutputError):
-                    slot.breaker.stats.last_error = exc.reason
+                    slot.breaker.stats.last_error = clean_text(exc.reason)
+                raise _Next from None
+            except Exception as exc:
+                # Whatever a server sends may break a parser in ways nobody listed: it is a
+                # bad answer (not a health failure), and the next backend is asked.
+                attempt(Outcome.INVALID_OUTPUT, _unexpected(exc), start)
                 raise _Next from None
             tokens = answer.tokens or (prompt_tokens + estimate_tokens(answer.content))
             actual = c.estimated_cost(
@@ -474,6 +486,7 @@ class Router:
             try:
                 value = parse(answer.content)
             except BackendOutputError as exc:
+                exc.reason = clean_text(exc.reason)
                 if repaired:
                     attempt(Outcome.INVALID_OUTPUT, exc.reason, start, tokens=tokens, cost=actual)
                     raise _Next from None
@@ -490,6 +503,9 @@ class Router:
                     {"role": "user", "content": repair_prompt(exc.problems)},
                 ]
                 continue
+            except Exception as exc:
+                attempt(Outcome.INVALID_OUTPUT, _unexpected(exc), start, tokens=tokens, cost=actual)
+                raise _Next from None
             attempt(Outcome.SUCCEEDED, "", start, tokens=tokens, cost=actual)
             return value
 
