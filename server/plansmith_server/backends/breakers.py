@@ -3,14 +3,18 @@
 pybreaker is synchronous; with asyncio the pattern that counts failures is
 `with breaker.calling(): await ...` (its `call()` on a coroutine function would count the
 un-awaited coroutine as a success). Only `BackendHealthError`s count: every other
-exception, including a cancelled caller (`CancelledError`), is excluded. A 429's
-Retry-After sets the open period; 401/403/404 open the breaker at once. While it is half
-open, one trial call goes through and the others skip the backend.
+exception is excluded, and a cancelled call (`CancelledError`) counts as nothing: the
+failure count and a half-open state from before it are put back (pybreaker itself would
+count it as a success). A 429's Retry-After sets the open period (at most an hour);
+401/403/404 open the breaker at once. While it is half open, one trial call goes through
+and the others skip the backend.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,6 +29,9 @@ from plansmith_server.backends.errors import (
 )
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+MAX_OPEN_SECONDS = 3600.0
+"""The longest a Retry-After keeps a breaker open (the header is capped to this too)."""
 
 
 class BreakerOpenError(Exception):
@@ -132,8 +139,17 @@ class BackendBreaker:
             except pybreaker.CircuitBreakerError:
                 raise BreakerOpenError(self.seconds_left()) from None
             self.stats.calls += 1
+            storage = self.breaker._state_storage
+            failures = storage.counter
+            half_open = self.breaker.current_state == pybreaker.STATE_HALF_OPEN
             try:
                 yield
+            except asyncio.CancelledError as exc:
+                # pybreaker counts every excluded exception as a success; a cancelled call
+                # says nothing about the backend, so the state before it is put back.
+                admitted.__exit__(type(exc), exc, exc.__traceback__)
+                self._restore(failures, half_open)
+                raise
             except BaseException as exc:
                 if not admitted.__exit__(type(exc), exc, exc.__traceback__):
                     if isinstance(exc, BackendHealthError):
@@ -147,6 +163,13 @@ class BackendBreaker:
             if trial:
                 self._trial = False
 
+    def _restore(self, failures: int, half_open: bool) -> None:
+        if half_open and self.breaker.current_state == pybreaker.STATE_CLOSED:
+            self.breaker.half_open()
+        storage = self.breaker._state_storage
+        while storage.counter < failures:
+            storage.increment_counter()
+
     def _failed(self, exc: BaseException) -> None:
         self.stats.failures += 1
         self.stats.last_error = str(exc)
@@ -158,5 +181,5 @@ class BackendBreaker:
     def _force_open(self, seconds: float | None) -> None:
         if self.breaker.current_state != pybreaker.STATE_OPEN:
             self.breaker.open()
-        if seconds is not None:
-            self._open_until = self.clock() + seconds
+        if seconds is not None and math.isfinite(seconds) and seconds > 0:
+            self._open_until = self.clock() + min(seconds, MAX_OPEN_SECONDS)
