@@ -484,7 +484,9 @@ class Router:
             spent_tokens += tokens
             spent_cost += actual
             try:
-                value = parse(answer.content)
+                # Off the event loop: checking and scheduling a few hundred tasks takes up to
+                # about half a second, and other RPCs go on meanwhile.
+                value = await asyncio.to_thread(parse, answer.content)
             except BackendOutputError as exc:
                 exc.reason = clean_text(exc.reason)
                 if repaired:
