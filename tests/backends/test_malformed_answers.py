@@ -65,6 +65,10 @@ BODIES = {
     "a 5000-digit number as content": (
         Reply(raw=completion(LONG_NUMBER)), "embedded", INVALID, "not JSON",
     ),
+    "an estimate of 1e300 hours": (
+        Reply(ESTIMATE.replace('"high_hours": 9', '"high_hours": 1e300')), "embedded", INVALID,
+        "must be a number",
+    ),
     "usage as a list": (Reply(raw=completion(ESTIMATE, usage=[1])), "est", None, ""),
     "usage tokens as text": (
         Reply(raw=completion(ESTIMATE, usage={"prompt_tokens": "abc"})), "est", None, "",

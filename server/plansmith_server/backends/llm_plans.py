@@ -12,7 +12,6 @@ repair re-ask sends back to the model.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -136,8 +135,8 @@ def plan_prompt(request: PlanRequest) -> str:
 
 
 MAX_NUMBER = 10**15
-"""An integer above this in an answer is invalid: no plan needs it, and larger ones break
-float arithmetic (`math.isfinite(10**400)` raises) and int64 fields."""
+"""A number above this (or not finite) in an answer is invalid: no plan needs it, and
+larger ones break float arithmetic (`float(10**400)` raises) and int64 fields."""
 
 MAX_ITEMS = 300
 """The most items an array of an answer may hold (tasks, subtasks, dependencies, ...)."""
@@ -164,8 +163,9 @@ def _shape(data: Any, schema: Mapping[str, Any], where: str, problems: list[str]
         "integer": isinstance(data, int)
         and not isinstance(data, bool)
         and abs(data) <= MAX_NUMBER,
-        "number": (isinstance(data, int) and not isinstance(data, bool) and abs(data) <= MAX_NUMBER)
-        or (isinstance(data, float) and math.isfinite(data)),
+        "number": isinstance(data, (int, float))
+        and not isinstance(data, bool)
+        and abs(data) <= MAX_NUMBER,
     }.get(str(kind), True)
     if not ok:
         problems.append(f"{where} must be a {kind}")
