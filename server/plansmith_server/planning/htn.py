@@ -783,6 +783,11 @@ def _cover_requirement(
             builder.nodes[k].reqs.add(index)
         return keys
 
+    def single(name: str, score: float, note: str) -> tuple[list[int], str, str, float, str]:
+        """The requirement is covered by one library task, added as a unit of its own."""
+        key = builder.primitive(name, builder.new_unit("primitive", True), f"library:{name}")
+        return mark([key]), "library_primitive", name, score, note
+
     compound_wins = c_score >= REQ_COMPOUND_THRESHOLD and (
         c_score >= p_score + 0.15 or p_score < REQ_TASK_THRESHOLD
     )
@@ -809,11 +814,7 @@ def _cover_requirement(
         # its tasks: the compound it is.)
         if own and own[0][1] > p_score + 0.1 and own[0][1] >= c_score:
             name, score = own[0]
-            unit = builder.new_unit("primitive", True)
-            key = builder.primitive(name, unit, f"library:{name}")
-            return (
-                mark([key]),
-                "library_primitive",
+            return single(
                 name,
                 score,
                 f"Matches library task '{name}' of compound '{c_name}' (score {score:.2f}); "
@@ -871,11 +872,7 @@ def _cover_requirement(
     )
     if r_ranked and r_ranked[0][1] > p_score + 0.1:
         name, score = r_ranked[0]
-        unit = builder.new_unit("primitive", True)
-        key = builder.primitive(name, unit, f"library:{name}")
-        return (
-            mark([key]),
-            "library_primitive",
+        return single(
             name,
             score,
             f"Matches safeguard task '{name}' of an applicable context rule (score {score:.2f}).",
@@ -903,11 +900,7 @@ def _cover_requirement(
     ]
     if standalone:
         name, score = standalone[0]
-        unit = builder.new_unit("primitive", True)
-        key = builder.primitive(name, unit, f"library:{name}")
-        return (
-            mark([key]),
-            "library_primitive",
+        return single(
             name,
             score,
             f"Matches library task '{name}' (score {score:.2f}); it was added on its own.",
