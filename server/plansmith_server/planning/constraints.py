@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from .capabilities import AREA_CAPABILITIES, known_technologies, mandate_areas, normalize_capability
+from .text import NUMBER_WORDS
 
 __all__ = [
     "ConstraintAnalysis",
@@ -27,27 +28,7 @@ __all__ = [
     "working_days_between",
 ]
 
-_NUMBER_WORDS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-    "couple of": 2,
-    "few": 3,
-}
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, **NUMBER_WORDS, "couple of": 2, "few": 3}
 _MONTHS = {
     name: i + 1
     for i, names in enumerate(

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .text import STOPWORDS, stem
+from .text import NUMBER_WORDS, STOPWORDS, stem
 
 __all__ = [
     "KIND_AREAS",
@@ -228,26 +228,7 @@ _ROLE_CUE = re.compile(
     r"|using|adopt|via))\s+(?:[\w.-]+\s+){0,2}$"
 )
 
-_NUMBER_WORDS = {
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "hundred": 100,
-    "dozen": 12,
-}
+_NUMBER_WORDS = {**NUMBER_WORDS, "forty": 40, "fifty": 50, "hundred": 100, "dozen": 12}
 _COUNT_RE = re.compile(
     r"(?<![\w.$€£:-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|"
     + "|".join(_NUMBER_WORDS)

@@ -139,6 +139,25 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "log": ("logging",),
 }
 
+NUMBER_WORDS = {
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+}
+"""Numbers written as words, read by both constraints ("within two weeks") and counts
+("three services"); each reader adds the words only it accepts."""
+
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 
 # Suffix rules tried in order; the first one that leaves a stem of >= 3 letters wins.
