@@ -42,6 +42,11 @@ def preload_solver() -> None:
         except ImportError:
             pass
 
+    # OR-Tools imports pandas, which imports concurrent.futures.thread, which registers an
+    # exit hook; registering one fails once the interpreter has begun to exit (a short
+    # script that ends while the preload still runs). Imported here, it is registered now.
+    import concurrent.futures.thread  # noqa: F401
+
     # Not a daemon: an import cut short by the interpreter's exit can crash it.
     threading.Thread(target=load, name="ortools-preload").start()
 
