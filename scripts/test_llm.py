@@ -11,6 +11,8 @@ What a real model can show, each with its documented outcome:
      still arrives before the deadline, from the embedded planner;
   4. an estimate through the model (validated the same way).
 On this CPU llama.cpp decodes only with n_ubatch=1 (it crashed otherwise).
+llama-cpp-python's server accepts `response_format` types `text` and `json_object` only
+(a `json_schema` request is refused with HTTP 500), hence the `json_object` dialect.
 """
 
 from __future__ import annotations
@@ -71,21 +73,26 @@ def show(what: str, backend: str, attempts, took: float) -> None:
 
 def main() -> int:
     port = free_port()
+    # The server logs every token's timings to stderr: a pipe nobody reads fills up and
+    # blocks it, so the log goes to a file that is shown when the server fails to start.
+    log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
     server = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf()), "--host",
          "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_batch", "1",
          "--n_ubatch", "1", "--model_alias", "smollm2"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
-        return asyncio.run(check(server, f"http://127.0.0.1:{port}/v1"))
+        return asyncio.run(check(server, f"http://127.0.0.1:{port}/v1", Path(log.name)))
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
-async def check(server: subprocess.Popen[bytes], base: str) -> int:
+async def check(server: subprocess.Popen[bytes], base: str, log: Path) -> int:
     deadline = time.monotonic() + 120
     async with httpx.AsyncClient() as http:
         while True:
@@ -93,7 +100,7 @@ async def check(server: subprocess.Popen[bytes], base: str) -> int:
                 if (await http.get(f"{base}/models")).status_code == 200:
                     break
             if server.poll() is not None or time.monotonic() > deadline:
-                print(server.stderr.read().decode()[-2000:] if server.stderr else "")
+                print(log.read_text(errors="replace")[-2000:])
                 raise SystemExit("llama_cpp.server did not start")
             await asyncio.sleep(0.5)
     toml = f"""
@@ -102,7 +109,7 @@ kind = "openai"
 base_url = "{base}"
 model = "smollm2"
 api_key_env = ""
-structured_output = "json_schema"
+structured_output = "json_object"
 timeout_seconds = 300
 max_output_tokens = 1024
 temperature = 0.0
@@ -112,6 +119,7 @@ kind = "openai"
 base_url = "{base}"
 model = "smollm2"
 api_key_env = ""
+structured_output = "json_object"
 max_output_tokens = 16
 """
     cfg = routing_config.parse(toml, "test-llm.toml", os.environ)
