@@ -182,6 +182,7 @@ async def start(
             store,
             max_tasks_per_plan=config.max_tasks_per_plan,
             page_cache_tasks=config.page_cache_tasks,
+            lookups_remembered=lambda: store.remembers_lookups,
         )
         planning_book = PlanningBook(book, router, telemetry)
         shed = LoadShedInterceptor(

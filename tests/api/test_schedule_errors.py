@@ -14,7 +14,7 @@ from plansmith.v1 import plan_service_pb2 as ps
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server.api.errors import to_status
 from plansmith_server.domain.plans import Mutation
-from plansmith_server.domain.schedules import ScheduleBook
+from plansmith_server.domain.schedules import OPTIMIZATION_CODEC, ScheduleBook
 from plansmith_server.errors import EtagMismatchError, NotFoundError
 from tests.conftest import details_of
 
@@ -136,7 +136,7 @@ async def stale_apply(server, pid, change) -> tuple[EtagMismatchError, int]:
     with pytest.raises(EtagMismatchError) as e:
         await book.apply_optimization(snap, opt, m)
     # Nothing recorded under the request_id: a retry computes afresh.
-    assert await server.book.replay("OptimizePlan", m, lambda d: d) is None
+    assert await server.book.replay("OptimizePlan", m, OPTIMIZATION_CODEC) is None
     return e.value, (await book.snapshot(pid)).plan.revision
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from plansmith_server.domain.models import Plan, Task
+from plansmith_server.domain.store import TaskQuery
 from plansmith_server.errors import NotFoundError, UnavailableError
 from plansmith_server.lru import LruCache
-from plansmith_server.storage.base import TaskQuery
 from plansmith_server.storage.sqlite import SqliteStore
 
 

@@ -30,6 +30,7 @@ from plansmith_server.backends import (
 )
 from plansmith_server.domain import plan_codec
 from plansmith_server.domain import validation as val
+from plansmith_server.domain.codec import FunctionCodec, codec_for
 from plansmith_server.domain.models import (
     Agent,
     ChangeRecord,
@@ -40,14 +41,9 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
-from plansmith_server.domain.plans import (
-    NO_MUTATION,
-    Mutation,
-    PlanBook,
-    new_id,
-    require_plan,
-    require_task,
-)
+from plansmith_server.domain.mutations import NO_MUTATION, Applied, Mutation, Writing, new_id
+from plansmith_server.domain.plans import PlanBook, require_plan, require_task
+from plansmith_server.domain.store import ReadTx
 from plansmith_server.errors import (
     FailedPreconditionError,
     NotFoundError,
@@ -65,7 +61,6 @@ from plansmith_server.planning import (
     PlanRequest,
     TaskToDecompose,
 )
-from plansmith_server.storage.base import ReadTx, WriteTx
 from plansmith_server.telemetry import Telemetry
 
 LEVELS = {0: "STANDARD", 1: "SUMMARY", 2: "STANDARD", 3: "DETAILED"}
@@ -124,10 +119,10 @@ class DecomposeResult:
 
     subtasks: tuple[Task, ...]
     method: str
-    rewired_task_ids: tuple[str, ...]
+    rewired_task_ids: tuple[str, ...] = field(metadata={"key": "rewired"})
     plan_revision: int
     backend: str = EMBEDDED
-    attempts: tuple[Attempt, ...] = ()
+    attempts: tuple[Attempt, ...] = field(default=(), metadata={"stored": False})
 
 
 def _today() -> date:
@@ -278,7 +273,9 @@ class PlanningBook:
         def encode(_: None) -> dict[str, Any]:
             return {**memo, "backend": backend, "generated": plan_codec.encode(plan)}
 
-        await self.book.mutate("GeneratePlan", m, lambda tx: None, encode, lambda d: None)
+        await self.book.mutate(
+            "GeneratePlan", m, lambda w: Applied(None), FunctionCodec(encode, lambda d: None)
+        )
 
     async def _persist(
         self,
@@ -302,15 +299,16 @@ class PlanningBook:
                 out.update(memo, generated=plan_codec.encode(gen))
             return out
 
-        def body(tx: WriteTx) -> StoredPlan:
+        def body(w: Writing) -> Applied[StoredPlan]:
             if gone is not None and gone.is_set():
                 # Checked in the transaction itself: the caller left while the plan was
                 # being made or while this write waited its turn.
                 raise CallerGoneError("the caller cancelled before the plan was stored")
-            ts = self.book.clock()
+            tx, ts = w.tx, w.ts
             req = brief.request
+            plan_id = new_id("pln")
             plan = Plan(
-                id=new_id("pln"),
+                id=plan_id,
                 project_id=req.project_id,
                 name=req.name,
                 description=req.description,
@@ -322,7 +320,7 @@ class PlanningBook:
                 create_time=ts,
                 update_time=ts,
                 version=1,
-                revision=1,
+                revision=w.new_plan(plan_id),
             )
             ids = {t.id: new_id("tsk") for t in gen.tasks}
             tasks = {
@@ -343,10 +341,11 @@ class PlanningBook:
             changes += [
                 ChangeRecord("TASK_CREATED", "task", t.id, t.to_dict()) for t in tasks.values()
             ]
-            tx.append_changes(plan.id, 1, changes, ts)
-            return StoredPlan(plan, tasks)
+            return Applied(StoredPlan(plan, tasks), changes)
 
-        return await self.book.mutate("GeneratePlan", m, body, encode, _decode_stored, bulk=True)
+        return await self.book.mutate(
+            "GeneratePlan", m, body, FunctionCodec(encode, _decode_stored), bulk=True
+        )
 
     # ---- decomposition ---------------------------------------------------------------
 
@@ -391,26 +390,8 @@ class PlanningBook:
                 routed.attempts,
             )
 
-        def encode(r: DecomposeResult) -> dict[str, Any]:
-            return {
-                "subtasks": [t.to_dict() for t in r.subtasks],
-                "method": r.method,
-                "rewired": list(r.rewired_task_ids),
-                "plan_revision": r.plan_revision,
-                "backend": r.backend,
-            }
-
-        def decode(d: dict[str, Any]) -> DecomposeResult:
-            return DecomposeResult(
-                tuple(Task.from_dict(t) for t in d["subtasks"]),
-                d["method"],
-                tuple(d["rewired"]),
-                d["plan_revision"],
-                d.get("backend", EMBEDDED),
-            )
-
         if persist:
-            earlier = await self.book.replay("DecomposeTask", m, decode)
+            earlier = await self.book.replay("DecomposeTask", m, codec_for(DecomposeResult))
             if earlier is not None:
                 return earlier
 
@@ -431,48 +412,15 @@ class PlanningBook:
             )
             return DecomposeResult(subtasks, d.method, (), 0, routed.backend, routed.attempts)
 
-        def body(tx: WriteTx) -> DecomposeResult:
-            current = require_task(tx, task_id)
-            self.book.check_room(tx, current.plan_id, len(d.subtasks))
+        def body(w: Writing) -> Applied[DecomposeResult]:
+            current = require_task(w.tx, task_id)
+            self.book.check_room(w.tx, current.plan_id, len(d.subtasks))
             # Checked again: the task may have changed while the planner worked.
-            _check_decomposable(current, tx.children(task_id))
-            return self._store_decomposition(tx, current, d, caps)
+            _check_decomposable(current, w.tx.children(task_id))
+            return _store_decomposition(w, current, d, caps)
 
-        r = await self.book.mutate("DecomposeTask", m, body, encode, decode)
+        r = await self.book.mutate("DecomposeTask", m, body, codec_for(DecomposeResult))
         return replace(r, backend=routed.backend, attempts=routed.attempts)
-
-    def _store_decomposition(
-        self, tx: WriteTx, parent: Task, d: Decomposition, caps: Mapping[str, Sequence[str]]
-    ) -> DecomposeResult:
-        ts = self.book.clock()
-        ids = {s.id: new_id("tsk") for s in d.subtasks}
-        sources = set(d.source_ids)
-        sinks = [ids[s] for s in d.sink_ids]
-        children = []
-        for s in d.subtasks:
-            child = _subtask(s, parent.plan_id, ids, parent=parent, agent_caps=caps)
-            # The first subtasks wait for what the parent waited for.
-            deps = child.dependencies + (parent.dependencies if s.id in sources else ())
-            children.append(replace(child, dependencies=deps, create_time=ts, update_time=ts))
-        tx.insert_tasks(children)
-        revision = tx.bump_revision(parent.plan_id, ts)
-        changes = [ChangeRecord("TASK_CREATED", "task", c.id, c.to_dict()) for c in children]
-        rewired = []
-        for dep_id in tx.dependents(parent.id):
-            other = require_task(tx, dep_id)
-            new_deps: list[str] = []
-            for x in other.dependencies:
-                for y in sinks if x == parent.id else [x]:
-                    if y not in new_deps:
-                        new_deps.append(y)
-            updated = replace(
-                other, dependencies=tuple(new_deps), update_time=ts, version=other.version + 1
-            )
-            tx.update_task(updated)
-            changes.append(ChangeRecord("TASK_UPDATED", "task", dep_id, updated.to_dict()))
-            rewired.append(dep_id)
-        tx.append_changes(parent.plan_id, revision, changes, ts)
-        return DecomposeResult(tuple(children), d.method, tuple(rewired), revision)
 
     # ---- estimation ------------------------------------------------------------------
 
@@ -528,6 +476,39 @@ class PlanningBook:
             ],
             call=call,
         )
+
+
+def _store_decomposition(
+    w: Writing, parent: Task, d: Decomposition, caps: Mapping[str, Sequence[str]]
+) -> Applied[DecomposeResult]:
+    tx, ts = w.tx, w.ts
+    ids = {s.id: new_id("tsk") for s in d.subtasks}
+    sources = set(d.source_ids)
+    sinks = [ids[s] for s in d.sink_ids]
+    children = []
+    for s in d.subtasks:
+        child = _subtask(s, parent.plan_id, ids, parent=parent, agent_caps=caps)
+        # The first subtasks wait for what the parent waited for.
+        deps = child.dependencies + (parent.dependencies if s.id in sources else ())
+        children.append(replace(child, dependencies=deps, create_time=ts, update_time=ts))
+    tx.insert_tasks(children)
+    revision = w.next_revision(parent.plan_id)
+    changes = [ChangeRecord("TASK_CREATED", "task", c.id, c.to_dict()) for c in children]
+    rewired = []
+    for dep_id in tx.dependents(parent.id):
+        other = require_task(tx, dep_id)
+        new_deps: list[str] = []
+        for x in other.dependencies:
+            for y in sinks if x == parent.id else [x]:
+                if y not in new_deps:
+                    new_deps.append(y)
+        updated = replace(
+            other, dependencies=tuple(new_deps), update_time=ts, version=other.version + 1
+        )
+        tx.update_task(updated)
+        changes.append(ChangeRecord("TASK_UPDATED", "task", dep_id, updated.to_dict()))
+        rewired.append(dep_id)
+    return Applied(DecomposeResult(tuple(children), d.method, tuple(rewired), revision), changes)
 
 
 def _decode_stored(d: dict[str, Any]) -> StoredPlan:

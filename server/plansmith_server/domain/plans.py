@@ -11,13 +11,12 @@ import base64
 import binascii
 import json
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from plansmith_server.domain import validation as val
+from plansmith_server.domain.codec import Codec, codec_for
 from plansmith_server.domain.graph import ScheduleCycle, find_schedule_cycle
 from plansmith_server.domain.models import (
     PLAN_MUTABLE_FIELDS,
@@ -31,51 +30,34 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
+from plansmith_server.domain.mutations import (
+    NO_MUTATION,
+    Applied,
+    Body,
+    Mutation,
+    MutationRunner,
+    Writing,
+    new_id,
+    now_us,
+)
+from plansmith_server.domain.store import PlanQuery, ReadTx, Store, TaskQuery
 from plansmith_server.errors import (
     AlreadyExistsError,
     DependencyCycleError,
-    EtagMismatchError,
     FailedPreconditionError,
-    IdempotencyKeyReusedError,
     NotFoundError,
     PageTokenError,
     PreconditionViolation,
     some_ids,
 )
 from plansmith_server.lru import LruCache, blocks
-from plansmith_server.storage.base import (
-    IdempotencyRecord,
-    PlanQuery,
-    ReadTx,
-    Store,
-    TaskQuery,
-    WriteTx,
-)
 
-T = TypeVar("T")
+__all__ = ["NO_MUTATION", "Mutation", "new_id", "now_us"]  # re-exported for the services
+
+R = TypeVar("R")
 
 BULK_TASKS = 20
 """Writes of more tasks than this run off the event loop (see `Store.write`)."""
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
-
-@dataclass(frozen=True)
-class Mutation:
-    """Who asked for a mutation, for idempotency: the key and a hash of the request."""
-
-    request_id: str = ""
-    fingerprint: str = ""
-
-
-NO_MUTATION = Mutation()
-"""A mutation without a request_id (no idempotency)."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +103,16 @@ class PlanBook:
         clock: Callable[[], int] = now_us,
         max_tasks_per_plan: int = 10_000,
         page_cache_tasks: int = 10_000,
+        lookups_remembered: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`lookups_remembered()` says whether the store answers `lookup`s from memory while nothing
+        is committed (SQLite with a readable wal-index): a page read then first tries its
+        cached page by a lookup of the plan's revision, without a snapshot."""
         self.store = store
         self.clock = clock
+        self.mutations = MutationRunner(store, clock)
         self.max_tasks_per_plan = max_tasks_per_plan
+        self.lookups_remembered = lookups_remembered
         # Pages of tasks by (query, plan revision), weighing `page_cache_tasks` in all
         # (0: none): every change of a plan's tasks bumps its revision in the same
         # transaction, so a page at one revision never changes. Weighed like the store's
@@ -163,59 +151,17 @@ class PlanBook:
                 metadata={"limit": str(self.max_tasks_per_plan), "tasks": str(have)},
             )
 
-    # ---- idempotency -------------------------------------------------------------------
+    # ---- the write path, for the other domain services -----------------------------------
 
     async def mutate(
-        self,
-        method: str,
-        m: Mutation,
-        body: Callable[[WriteTx], T],
-        encode: Callable[[T], dict[str, Any]],
-        decode: Callable[[dict[str, Any]], T],
-        *,
-        bulk: bool = False,
-    ) -> T:
-        """Runs `body` in a write transaction, once per request_id.
+        self, method: str, m: Mutation, body: Body[R], codec: Codec[R], *, bulk: bool = False
+    ) -> R:
+        """Runs the mutation `body` through the one write path (`MutationRunner.run`)."""
+        return await self.mutations.run(method, m, body, codec, bulk=bulk)
 
-        `body` is synchronous: the whole transaction runs in one go (see `Store`); `bulk`
-        says it may touch many rows. Public so that other domain services (planning)
-        persist through the same path.
-        """
-
-        def run(tx: WriteTx) -> T:
-            if m.request_id:
-                record = tx.get_idempotency(m.request_id)
-                if record is not None:
-                    if record.method != method or record.fingerprint != m.fingerprint:
-                        raise IdempotencyKeyReusedError(m.request_id, record.method)
-                    return decode(record.response)
-            result = body(tx)
-            if m.request_id:
-                tx.put_idempotency(
-                    IdempotencyRecord(
-                        m.request_id, method, m.fingerprint, encode(result), self.clock()
-                    )
-                )
-            return result
-
-        return await self.store.write(run, bulk=bulk)
-
-    async def replay(
-        self, method: str, m: Mutation, decode: Callable[[dict[str, Any]], T]
-    ) -> T | None:
-        """The recorded result of an earlier call with this request_id, or None.
-
-        For mutations that do slow work before their transaction (planning): a retry must
-        not redo it, nor fail preconditions that the first call itself changed.
-        """
-        if not m.request_id:
-            return None
-        record = await self.store.read(lambda tx: tx.get_idempotency(m.request_id))
-        if record is None:
-            return None
-        if record.method != method or record.fingerprint != m.fingerprint:
-            raise IdempotencyKeyReusedError(m.request_id, record.method)
-        return decode(record.response)
+    async def replay(self, method: str, m: Mutation, codec: Codec[R]) -> R | None:
+        """See `MutationRunner.replay`."""
+        return await self.mutations.replay(method, m, codec)
 
     # ---- plans ---------------------------------------------------------------------------
 
@@ -224,31 +170,28 @@ class PlanBook:
         val.check_request_id(v, m.request_id)
         val.check_plan(v, "plan", draft)
         v.raise_if_any()
-        ts = self.clock()
-        plan = replace(
-            draft,
-            id=new_id("pln"),
-            status=PlanStatus(draft.status) or PlanStatus.DRAFT,
-            create_time=ts,
-            update_time=ts,
-            version=1,
-            revision=1,
-        )
+        plan_id = new_id("pln")
 
-        def body(tx: WriteTx) -> Plan:
-            tx.insert_plan(plan)
-            tx.append_changes(
-                plan.id, 1, [ChangeRecord("PLAN_CREATED", "plan", plan.id, plan.to_dict())], ts
+        def body(w: Writing) -> Applied[Plan]:
+            plan = replace(
+                draft,
+                id=plan_id,
+                status=PlanStatus(draft.status) or PlanStatus.DRAFT,
+                create_time=w.ts,
+                update_time=w.ts,
+                version=1,
+                revision=w.new_plan(plan_id),
             )
-            return plan
+            w.tx.insert_plan(plan)
+            return Applied(plan, [ChangeRecord("PLAN_CREATED", "plan", plan.id, plan.to_dict())])
 
-        return await self.mutate("CreatePlan", m, body, Plan.to_dict, Plan.from_dict)
+        return await self.mutations.run("CreatePlan", m, body, codec_for(Plan))
 
     async def get_plan(self, plan_id: str) -> Plan:
         v = val.Violations()
         val.check_id(v, "plan_id", plan_id)
         v.raise_if_any()
-        return await self.store.read(lambda tx: require_plan(tx, plan_id), snapshot=False)
+        return await self.store.lookup(lambda tx: require_plan(tx, plan_id))
 
     async def list_plans(
         self, *, project_id: str = "", status: int = 0, page_size: int = 0, page_token: str = ""
@@ -276,31 +219,25 @@ class PlanBook:
         val.check_plan(v, "plan", changes, fields)
         v.raise_if_any()
 
-        def body(tx: WriteTx) -> Plan:
-            current = require_plan(tx, changes.id)
-            if etag and etag != current.etag:
-                raise EtagMismatchError("plan", current.id, current.etag)
+        def body(w: Writing) -> Applied[Plan]:
+            current = require_plan(w.tx, changes.id)
+            w.check_etag("plan", current)
             values = {f: getattr(changes, f) for f in fields}
             if "status" in values:
                 values["status"] = PlanStatus(values["status"])
             if "agents" in values:
-                _check_agents_in_use(tx, current, {a.id for a in values["agents"]})
-            ts = self.clock()
-            revision = tx.bump_revision(current.id, ts)
+                _check_agents_in_use(w.tx, current, {a.id for a in values["agents"]})
+            revision = w.next_revision(current.id)
             updated = replace(
-                current, **values, update_time=ts, version=current.version + 1, revision=revision
+                current, **values, update_time=w.ts, version=current.version + 1, revision=revision
             )
-            tx.update_plan(updated)
-            tx.append_changes(
-                current.id,
-                revision,
-                [ChangeRecord("PLAN_UPDATED", "plan", current.id, updated.to_dict())],
-                ts,
+            w.tx.update_plan(updated)
+            return Applied(
+                updated, [ChangeRecord("PLAN_UPDATED", "plan", current.id, updated.to_dict())]
             )
-            return updated
 
-        return await self.mutate(
-            "UpdatePlan", m, body, Plan.to_dict, Plan.from_dict, bulk="agents" in fields
+        return await self.mutations.run(
+            "UpdatePlan", m, body, codec_for(Plan), etag=etag, bulk="agents" in fields
         )
 
     async def delete_plan(
@@ -311,27 +248,22 @@ class PlanBook:
         val.check_id(v, "plan_id", plan_id)
         v.raise_if_any()
 
-        def body(tx: WriteTx) -> PlanDeletion:
-            current = require_plan(tx, plan_id)
-            if etag and etag != current.etag:
-                raise EtagMismatchError("plan", plan_id, current.etag)
-            ts = self.clock()
-            count = tx.delete_plan(plan_id)
-            final = replace(current, revision=current.revision + 1, update_time=ts)
-            tx.append_changes(
-                plan_id,
-                final.revision,
+        def body(w: Writing) -> Applied[PlanDeletion]:
+            current = require_plan(w.tx, plan_id)
+            w.check_etag("plan", current)
+            final = replace(current, revision=w.next_revision(plan_id), update_time=w.ts)
+            count = w.tx.delete_plan(plan_id)
+            return Applied(
+                PlanDeletion(plan_id, count),
                 [ChangeRecord("PLAN_DELETED", "plan", plan_id, final.to_dict())],
-                ts,
             )
-            return PlanDeletion(plan_id, count)
 
-        return await self.mutate(
+        return await self.mutations.run(
             "DeletePlan",
             m,
             body,
-            lambda r: {"plan_id": r.plan_id, "deleted_task_count": r.deleted_task_count},
-            lambda d: PlanDeletion(d["plan_id"], d["deleted_task_count"]),
+            codec_for(PlanDeletion),
+            etag=etag,
             bulk=True,  # the plan's tasks go with it
         )
 
@@ -366,134 +298,27 @@ class PlanBook:
         val.check_id(v, "plan_id", plan_id)
         if task_id:
             val.check_chosen_id(v, "task_id", task_id)
-        if not drafts:
-            v.add(prefix, "at least one task is required")
-        if len(drafts) > val.MAX_BATCH:
-            v.add(prefix, f"has {len(drafts)} tasks; at most {val.MAX_BATCH} per call")
-        batch = prefix == "tasks"
-        refs: dict[str, int] = {}
-        for i, d in enumerate(drafts):
-            p = f"{prefix}[{i}]" if batch else prefix
-            if d.plan_id and d.plan_id != plan_id:
-                v.add(f"{p}.plan_id", f"must be empty or equal the request's plan_id {plan_id!r}")
-            if d.id:
-                if not batch:
-                    pass  # output only on a single create: ignored
-                elif len(d.id) > val.MAX_ID:
-                    v.add(f"{p}.id", f"batch reference longer than {val.MAX_ID} characters")
-                elif d.id in refs:
-                    v.add(f"{p}.id", f"duplicate batch reference {d.id!r}")
-                else:
-                    refs[d.id] = i
-            # a single create ignores the (output-only) id: do not validate it
-            val.check_task(v, p, d if batch or not d.id else replace(d, id=""))
-            val.check_estimate_range(v, p, d)
-        for i, d in enumerate(drafts if refs else ()):
-            # A parent named by batch reference comes earlier in the batch: no task is its
-            # own parent and parents never loop.
-            if refs.get(d.parent_task_id, -1) >= i:
-                v.add(f"{prefix}[{i}].parent_task_id", "must name an earlier task of the batch")
+        batch = _Drafts.checked(v, prefix, plan_id, drafts)
         v.raise_if_any()
 
-        def body(tx: WriteTx) -> TasksResult:
+        def body(w: Writing) -> Applied[TasksResult]:
+            tx = w.tx
             self.check_room(tx, plan_id, len(drafts))  # NotFound if there is no such plan
             if task_id and tx.get_task(task_id) is not None:
                 raise AlreadyExistsError("task", task_id)
-            ts = self.clock()
-            new_ids = {ref: new_id("tsk") for ref in refs}
-            created: list[Task] = []
-            v2 = val.Violations()
-            # The plan's agents only matter to drafts assigned to one (decoding the plan
-            # on every create was a sixth of CreateTask's time in the transaction).
-            agent_ids = (
-                require_plan(tx, plan_id).agent_ids()
-                if any(d.assigned_to for d in drafts)
-                else set()
-            )
-            deps_needed: set[str] = set()
-            for i, d in enumerate(drafts):
-                p = f"{prefix}[{i}]" if batch else prefix
-                if d.assigned_to and agent_ids and d.assigned_to not in agent_ids:
-                    val.check_task(v2, p, d, ("assigned_to",), agent_ids=agent_ids)
-                new = new_ids.get(d.id) if batch and d.id else task_id or new_id("tsk")
-                deps = tuple(new_ids.get(dep, dep) for dep in d.dependencies)
-                deps_needed.update(dep for dep in d.dependencies if dep not in new_ids)
-                created.append(
-                    replace(
-                        d,
-                        id=new,
-                        plan_id=plan_id,
-                        dependencies=deps,
-                        parent_task_id=new_ids.get(d.parent_task_id, d.parent_task_id),
-                        priority=TaskPriority(d.priority) or TaskPriority.MEDIUM,
-                        status=TaskStatus(d.status) or TaskStatus.NOT_STARTED,
-                        create_time=ts,
-                        update_time=ts,
-                        version=1,
-                    )
-                )
-            existing = tx.plan_edges(plan_id) if deps_needed else {}
-            if deps_needed:
-                known = _existing_task_ids(tx, plan_id, deps_needed)
-                for i, d in enumerate(drafts):
-                    p = f"{prefix}[{i}]" if batch else prefix
-                    for j, dep in enumerate(d.dependencies):
-                        if dep not in new_ids and dep not in known:
-                            v2.add(
-                                f"{p}.dependencies[{j}]",
-                                f"no task {dep!r} in plan {plan_id!r}"
-                                + (" or in this batch" if batch else ""),
-                            )
-            # A parent makes its task a subtask, and the parent a summary whose work its
-            # subtasks carry (AnalyzePlan, OptimizePlan): it must be a task of this plan.
-            parents = {d.parent_task_id for d in drafts if d.parent_task_id} - new_ids.keys()
-            if parents:
-                known = _existing_task_ids(tx, plan_id, parents)
-                for i, d in enumerate(drafts):
-                    if d.parent_task_id in parents and d.parent_task_id not in known:
-                        p = f"{prefix}[{i}]" if batch else prefix
-                        v2.add(
-                            f"{p}.parent_task_id",
-                            f"no task {d.parent_task_id!r} in plan {plan_id!r}"
-                            + (" or in this batch" if batch else ""),
-                        )
-            v2.raise_if_any()
-            # New tasks can loop only through one another (batch references) or through
-            # a parent: nothing stored depends on them yet.
-            if any(t.dependencies for t in created) and (
-                refs or any(t.parent_task_id for t in created)
-            ):
-                edges = existing if deps_needed else tx.plan_edges(plan_id)
-                edges.update({t.id: list(t.dependencies) for t in created})
-                parents = tx.plan_parents(plan_id)
-                parents.update({t.id: t.parent_task_id for t in created if t.parent_task_id})
-                cycle = find_schedule_cycle(edges, parents, [t.id for t in created])
-                if cycle:
-                    # Named as the caller knows them: the batch reference, or the position.
-                    names = (
-                        {t.id: f"{prefix}[{i}]" for i, t in enumerate(created)}
-                        if batch
-                        else {created[0].id: "(the new task)"}
-                    )
-                    names.update({nid: ref for ref, nid in new_ids.items()})
-                    raise _cycle_error(f"{prefix}.dependencies", cycle, names)
+            new = batch.new_tasks(w.ts, task_id)
+            new.check_references(tx)
+            new.check_cycles(tx)
+            created = new.tasks
             tx.insert_tasks(created)
-            revision = tx.bump_revision(plan_id, ts)
-            tx.append_changes(
-                plan_id,
-                revision,
+            revision = w.next_revision(plan_id)
+            return Applied(
+                TasksResult(tuple(created), revision),
                 [ChangeRecord("TASK_CREATED", "task", t.id, t.to_dict()) for t in created],
-                ts,
             )
-            return TasksResult(tuple(created), revision)
 
-        return await self.mutate(
-            method,
-            m,
-            body,
-            lambda r: {"tasks": [t.to_dict() for t in r.tasks], "plan_revision": r.plan_revision},
-            lambda d: TasksResult(tuple(Task.from_dict(t) for t in d["tasks"]), d["plan_revision"]),
-            bulk=len(drafts) > BULK_TASKS,
+        return await self.mutations.run(
+            method, m, body, codec_for(TasksResult), bulk=len(drafts) > BULK_TASKS
         )
 
     def task_now(self, task_id: str) -> Task | None:
@@ -506,7 +331,7 @@ class PlanBook:
         v = val.Violations()
         val.check_id(v, "task_id", task_id)
         v.raise_if_any()
-        return await self.store.read(lambda tx: require_task(tx, task_id), snapshot=False)
+        return await self.store.lookup(lambda tx: require_task(tx, task_id))
 
     async def list_tasks(
         self,
@@ -594,17 +419,17 @@ class PlanBook:
                         pages.put((q, revision), cached)
             return cached
 
-        if pages is not None and self.store.remembers_lookups:
+        if pages is not None and self.lookups_remembered():
             # A plan read again and again while it does not change (a dashboard, agents
             # polling for work) costs a lookup of its revision (itself remembered by the
-            # store until something is committed), not a query of its tasks. (A store
-            # that does not remember would read the revision twice on a miss.)
-            hit = await self.store.read(remembered, snapshot=False)
+            # store until something is committed), not a query of its tasks. (A store that
+            # does not remember would read the revision twice on a miss.)
+            hit = await self.store.lookup(remembered)
             if hit is not None:
                 return hit
         # One snapshot: the revision and the rows it keys must be read together (a page
         # read after a change, cached under the revision before it, would be served stale).
-        return await self.store.read(page, snapshot=True)
+        return await self.store.read(page)
 
     async def update_task(
         self, changes: Task, fields: Sequence[str], *, etag: str = "", m: Mutation = NO_MUTATION
@@ -617,10 +442,10 @@ class PlanBook:
         val.check_task(v, "task", changes, fields)
         v.raise_if_any()
 
-        def body(tx: WriteTx) -> TaskResult:
+        def body(w: Writing) -> Applied[TaskResult]:
+            tx = w.tx
             current = require_task(tx, changes.id)
-            if etag and etag != current.etag:
-                raise EtagMismatchError("task", current.id, current.etag)
+            w.check_etag("task", current)
             plan_id = current.plan_id
             values = {f: getattr(changes, f) for f in fields}
             if "priority" in values:
@@ -628,44 +453,16 @@ class PlanBook:
             if "status" in values:
                 values["status"] = TaskStatus(values["status"]) or TaskStatus.NOT_STARTED
             updated = replace(current, **values)
-            v2 = val.Violations()
-            if updated.assigned_to and "assigned_to" in values:
-                # Only a new assignment is checked against the plan's agents (decoding
-                # the plan on every update cost a sixth of the transaction's time).
-                agents = require_plan(tx, plan_id).agent_ids()
-                val.check_task(v2, "task", updated, ("assigned_to",), agent_ids=agents)
-            val.check_estimate_range(v2, "task", updated)
-            if "dependencies" in values and updated.dependencies:
-                known = _existing_task_ids(tx, plan_id, set(updated.dependencies))
-                for j, dep in enumerate(updated.dependencies):
-                    if dep not in known:
-                        v2.add(f"task.dependencies[{j}]", f"no task {dep!r} in plan {plan_id!r}")
-            v2.raise_if_any()
-            if "dependencies" in values and updated.dependencies:
-                edges = tx.plan_edges(plan_id)
-                edges[updated.id] = list(updated.dependencies)
-                cycle = find_schedule_cycle(edges, tx.plan_parents(plan_id), [updated.id])
-                if cycle:
-                    raise _cycle_error("task.dependencies", cycle)
-            ts = self.clock()
-            revision = tx.bump_revision(plan_id, ts)
-            updated = replace(updated, update_time=ts, version=current.version + 1)
+            _check_task_update(tx, updated, values)
+            revision = w.next_revision(plan_id)
+            updated = replace(updated, update_time=w.ts, version=current.version + 1)
             tx.update_task(updated, dependencies="dependencies" in values)
-            tx.append_changes(
-                plan_id,
-                revision,
+            return Applied(
+                TaskResult(updated, revision),
                 [ChangeRecord("TASK_UPDATED", "task", updated.id, updated.to_dict())],
-                ts,
             )
-            return TaskResult(updated, revision)
 
-        return await self.mutate(
-            "UpdateTask",
-            m,
-            body,
-            lambda r: {"task": r.task.to_dict(), "plan_revision": r.plan_revision},
-            lambda d: TaskResult(Task.from_dict(d["task"]), d["plan_revision"]),
-        )
+        return await self.mutations.run("UpdateTask", m, body, codec_for(TaskResult), etag=etag)
 
     async def delete_task(
         self, task_id: str, *, etag: str = "", force: bool = False, m: Mutation = NO_MUTATION
@@ -675,10 +472,10 @@ class PlanBook:
         val.check_id(v, "task_id", task_id)
         v.raise_if_any()
 
-        def body(tx: WriteTx) -> TaskDeletion:
+        def body(w: Writing) -> Applied[TaskDeletion]:
+            tx = w.tx
             current = require_task(tx, task_id)
-            if etag and etag != current.etag:
-                raise EtagMismatchError("task", task_id, current.etag)
+            w.check_etag("task", current)
             dependents = tx.dependents(task_id)
             if dependents and not force:
                 raise _delete_refused(
@@ -703,8 +500,7 @@ class PlanBook:
                     f"task {task_id!r} has {len(subtasks)} subtask(s); delete them first or "
                     "delete with force=true, which gives them this task's parent",
                 )
-            ts = self.clock()
-            revision = tx.bump_revision(current.plan_id, ts)
+            revision = w.next_revision(current.plan_id)
             changes = [ChangeRecord("TASK_DELETED", "task", task_id, current.to_dict())]
             # One update per task: a subtask may depend on its parent too.
             detached = tuple(dict.fromkeys([*dependents, *subtasks]))
@@ -718,26 +514,162 @@ class PlanBook:
                         if other.parent_task_id == task_id
                         else other.parent_task_id
                     ),
-                    update_time=ts,
+                    update_time=w.ts,
                     version=other.version + 1,
                 )
                 tx.update_task(changed, dependencies=changed.dependencies != other.dependencies)
                 changes.append(ChangeRecord("TASK_UPDATED", "task", other_id, changed.to_dict()))
             tx.delete_task(task_id)
-            tx.append_changes(current.plan_id, revision, changes, ts)
-            return TaskDeletion(task_id, detached, revision)
+            return Applied(TaskDeletion(task_id, detached, revision), changes)
 
-        return await self.mutate(
-            "DeleteTask",
-            m,
-            body,
-            lambda r: {
-                "task_id": r.task_id,
-                "detached_task_ids": list(r.detached_task_ids),
-                "plan_revision": r.plan_revision,
-            },
-            lambda d: TaskDeletion(d["task_id"], tuple(d["detached_task_ids"]), d["plan_revision"]),
-        )
+        return await self.mutations.run("DeleteTask", m, body, codec_for(TaskDeletion), etag=etag)
+
+
+# ---- new tasks -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Drafts:
+    """The tasks of a CreateTask (`prefix` "task") or BatchCreateTasks ("tasks"), checked
+    on their own; in a batch, a draft's `id` is a reference other drafts of the batch may
+    name as a dependency or parent (`refs`: reference -> position)."""
+
+    prefix: str
+    plan_id: str
+    drafts: Sequence[Task]
+    refs: Mapping[str, int]
+
+    @property
+    def batch(self) -> bool:
+        return self.prefix == "tasks"
+
+    def path(self, i: int) -> str:
+        return f"{self.prefix}[{i}]" if self.batch else self.prefix
+
+    @classmethod
+    def checked(
+        cls, v: val.Violations, prefix: str, plan_id: str, drafts: Sequence[Task]
+    ) -> _Drafts:
+        """The drafts, with what is wrong with them on their own added to `v`."""
+        if not drafts:
+            v.add(prefix, "at least one task is required")
+        if len(drafts) > val.MAX_BATCH:
+            v.add(prefix, f"has {len(drafts)} tasks; at most {val.MAX_BATCH} per call")
+        refs: dict[str, int] = {}
+        self = cls(prefix, plan_id, drafts, refs)
+        for i, d in enumerate(drafts):
+            p = self.path(i)
+            if d.plan_id and d.plan_id != plan_id:
+                v.add(f"{p}.plan_id", f"must be empty or equal the request's plan_id {plan_id!r}")
+            if d.id and self.batch:  # a single create ignores the (output-only) id
+                if len(d.id) > val.MAX_ID:
+                    v.add(f"{p}.id", f"batch reference longer than {val.MAX_ID} characters")
+                elif d.id in refs:
+                    v.add(f"{p}.id", f"duplicate batch reference {d.id!r}")
+                else:
+                    refs[d.id] = i
+            val.check_task(v, p, d if self.batch or not d.id else replace(d, id=""))
+            val.check_estimate_range(v, p, d)
+        for i, d in enumerate(drafts if refs else ()):
+            # A parent named by batch reference comes earlier in the batch: no task is its
+            # own parent and parents never loop.
+            if refs.get(d.parent_task_id, -1) >= i:
+                v.add(f"{prefix}[{i}].parent_task_id", "must name an earlier task of the batch")
+        return self
+
+    def new_tasks(self, ts: int, task_id: str = "") -> _NewTasks:
+        """The tasks to store: ids given (`task_id` for a single create, if chosen), batch
+        references replaced by those ids."""
+        ids = {ref: new_id("tsk") for ref in self.refs}
+        created = [
+            replace(
+                d,
+                id=ids[d.id] if self.batch and d.id else task_id or new_id("tsk"),
+                plan_id=self.plan_id,
+                dependencies=tuple(ids.get(dep, dep) for dep in d.dependencies),
+                parent_task_id=ids.get(d.parent_task_id, d.parent_task_id),
+                priority=TaskPriority(d.priority) or TaskPriority.MEDIUM,
+                status=TaskStatus(d.status) or TaskStatus.NOT_STARTED,
+                create_time=ts,
+                update_time=ts,
+                version=1,
+            )
+            for d in self.drafts
+        ]
+        return _NewTasks(self, ids, created)
+
+
+@dataclass(frozen=True)
+class _NewTasks:
+    """Drafts given ids (`ids`: batch reference -> id), checked against the stored plan."""
+
+    drafts: _Drafts
+    ids: Mapping[str, str]
+    tasks: list[Task]
+
+    def check_references(self, tx: ReadTx) -> None:
+        """Raises InvalidArgument for agents, dependencies and parents the plan lacks."""
+        v = val.Violations()
+        self._check_agents(tx, v)
+        self._check_known(tx, v, "dependencies", lambda d: d.dependencies)
+        self._check_known(tx, v, "parent_task_id", lambda d: (d.parent_task_id,))
+        v.raise_if_any()
+
+    def _check_agents(self, tx: ReadTx, v: val.Violations) -> None:
+        drafts = self.drafts
+        if not any(d.assigned_to for d in drafts.drafts):
+            return  # the plan's agents only matter to drafts assigned to one
+        agent_ids = require_plan(tx, drafts.plan_id).agent_ids()
+        for i, d in enumerate(drafts.drafts):
+            if d.assigned_to and agent_ids and d.assigned_to not in agent_ids:
+                val.check_task(v, drafts.path(i), d, ("assigned_to",), agent_ids=agent_ids)
+
+    def _check_known(
+        self,
+        tx: ReadTx,
+        v: val.Violations,
+        field: str,
+        named: Callable[[Task], Sequence[str]],
+    ) -> None:
+        """Each task named in `field` is in the batch or a task of the plan. (A parent makes
+        its task a subtask, and the parent a summary whose work its subtasks carry.)"""
+        drafts = self.drafts
+        wanted = {x for d in drafts.drafts for x in named(d) if x and x not in self.ids}
+        if not wanted:
+            return
+        known = tx.existing_task_ids(drafts.plan_id, sorted(wanted))
+        where = f"plan {drafts.plan_id!r}" + (" or in this batch" if drafts.batch else "")
+        for i, d in enumerate(drafts.drafts):
+            values = named(d)
+            for j, x in enumerate(values):
+                if x in wanted and x not in known:
+                    at = f"[{j}]" if field == "dependencies" else ""
+                    v.add(f"{drafts.path(i)}.{field}{at}", f"no task {x!r} in {where}")
+
+    def check_cycles(self, tx: ReadTx) -> None:
+        """Raises DependencyCycleError if the new tasks would loop. They can loop only
+        through one another (batch references) or through a parent: nothing stored
+        depends on them yet."""
+        created = self.tasks
+        if not any(t.dependencies for t in created) or not (
+            self.ids or any(t.parent_task_id for t in created)
+        ):
+            return
+        plan_id, prefix = self.drafts.plan_id, self.drafts.prefix
+        edges = tx.plan_edges(plan_id)
+        edges.update({t.id: list(t.dependencies) for t in created})
+        parents = tx.plan_parents(plan_id)
+        parents.update({t.id: t.parent_task_id for t in created if t.parent_task_id})
+        cycle = find_schedule_cycle(edges, parents, [t.id for t in created])
+        if cycle:
+            # Named as the caller knows them: the batch reference, or the position.
+            names = (
+                {t.id: f"{prefix}[{i}]" for i, t in enumerate(created)}
+                if self.drafts.batch
+                else {created[0].id: "(the new task)"}
+            )
+            names.update({nid: ref for ref, nid in self.ids.items()})
+            raise _cycle_error(f"{prefix}.dependencies", cycle, names)
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -771,6 +703,31 @@ def _cycle_error(
     return DependencyCycleError(
         field, cycle.tasks, cycle.explain() if cycle.through_hierarchy else ""
     )
+
+
+def _check_task_update(tx: ReadTx, updated: Task, values: Mapping[str, Any]) -> None:
+    """Refuses an UpdateTask whose new values the plan does not allow: an agent it lacks,
+    dependencies on tasks it lacks or that would loop."""
+    plan_id = updated.plan_id
+    v = val.Violations()
+    if updated.assigned_to and "assigned_to" in values:
+        # Only a new assignment is checked against the plan's agents.
+        agents = require_plan(tx, plan_id).agent_ids()
+        val.check_task(v, "task", updated, ("assigned_to",), agent_ids=agents)
+    val.check_estimate_range(v, "task", updated)
+    new_deps = "dependencies" in values and updated.dependencies
+    if new_deps:
+        known = _existing_task_ids(tx, plan_id, set(updated.dependencies))
+        for j, dep in enumerate(updated.dependencies):
+            if dep not in known:
+                v.add(f"task.dependencies[{j}]", f"no task {dep!r} in plan {plan_id!r}")
+    v.raise_if_any()
+    if new_deps:
+        edges = tx.plan_edges(plan_id)
+        edges[updated.id] = list(updated.dependencies)
+        cycle = find_schedule_cycle(edges, tx.plan_parents(plan_id), [updated.id])
+        if cycle:
+            raise _cycle_error("task.dependencies", cycle)
 
 
 def require_plan(tx: ReadTx, plan_id: str) -> Plan:

@@ -15,9 +15,12 @@ from typing import Any
 
 from plansmith_server import planning, scheduling
 from plansmith_server.domain import validation as val
+from plansmith_server.domain.codec import FunctionCodec
 from plansmith_server.domain.graph import find_schedule_cycle, parent_loops
 from plansmith_server.domain.models import ChangeRecord, Plan, Schedule, Task, TaskStatus
-from plansmith_server.domain.plans import NO_MUTATION, Mutation, PlanBook, require_plan
+from plansmith_server.domain.mutations import NO_MUTATION, Applied, Mutation, Writing
+from plansmith_server.domain.plans import PlanBook, require_plan
+from plansmith_server.domain.store import ReadTx
 from plansmith_server.errors import (
     EtagMismatchError,
     FailedPreconditionError,
@@ -28,7 +31,6 @@ from plansmith_server.errors import (
     some_ids,
 )
 from plansmith_server.scheduling import Goal, PlanTask
-from plansmith_server.storage.base import ReadTx, WriteTx
 from plansmith_server.telemetry import Telemetry
 
 GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD = 1, 2
@@ -157,7 +159,7 @@ class ScheduleBook:
             v.add("time_limit", f"must be more than 0 and at most {MAX_TIME_LIMIT:g} seconds")
         v.raise_if_any()
         if apply:
-            earlier = await self.book.replay("OptimizePlan", m, _decode_optimization)
+            earlier = await self.book.replay("OptimizePlan", m, OPTIMIZATION_CODEC)
             if earlier is not None:
                 return earlier
         respect = not constraints or CONSTRAINT_CAPABILITIES in constraints
@@ -209,9 +211,9 @@ class ScheduleBook:
         placed_by_id = opt.result.by_id()
         left_out = {u.activity_id for u in opt.result.unschedulable}
 
-        def body(tx: WriteTx) -> Optimization:
+        def body(w: Writing) -> Applied[Optimization]:
+            tx, ts = w.tx, w.ts
             plan = require_plan(tx, plan_id)
-            ts = self.book.clock()
             updated: list[Task] = []
             for task in snap.tasks:
                 stored = tx.get_task(task.id)
@@ -242,21 +244,16 @@ class ScheduleBook:
             if not updated:
                 # Nothing changes: no new revision, so applies computed meanwhile from
                 # this revision (a retry, another client) are not aborted for nothing.
-                return replace(opt, plan_revision=plan.revision)
-            revision = tx.bump_revision(plan_id, ts)
+                return Applied(replace(opt, plan_revision=plan.revision))
+            revision = w.next_revision(plan_id)
             for t in updated:
                 tx.update_task(t, dependencies=False)  # agent and schedule only
-            tx.append_changes(
-                plan_id,
-                revision,
+            return Applied(
+                replace(opt, plan_revision=revision),
                 [ChangeRecord("TASK_UPDATED", "task", t.id, t.to_dict()) for t in updated],
-                ts,
             )
-            return replace(opt, plan_revision=revision)
 
-        return await self.book.mutate(
-            "OptimizePlan", m, body, _encode_optimization, _decode_optimization, bulk=True
-        )
+        return await self.book.mutate("OptimizePlan", m, body, OPTIMIZATION_CODEC, bulk=True)
 
     async def _solve(
         self, snap: PlanSnapshot, goals: tuple[Goal, ...], deadline: float
@@ -733,3 +730,7 @@ def _decode_optimization(d: dict[str, Any]) -> Optimization:
         unscheduled_hours=d.get("unscheduled_hours", 0.0),
         reasons=d.get("reasons", {}),
     )
+
+
+OPTIMIZATION_CODEC = FunctionCodec(_encode_optimization, _decode_optimization)
+"""OptimizePlan's record: the schedule, with the solver's internals summarized."""

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 
 from plansmith_server.domain.models import Task
+from plansmith_server.domain.store import CommitListener
 from plansmith_server.errors import UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.lock_watch import LockWatch
@@ -120,6 +121,8 @@ class SqliteStore:
         """Whether (and since when) writes cannot get the write lock, for health."""
         self.commit_groups = 0
         """How many write groups have committed (each one COMMIT and one fsync)."""
+        self._listeners: list[CommitListener] = []
+        self._appended: list[tuple[str, int]] = []  # by the group being run
 
     @property
     def in_memory(self) -> bool:
@@ -265,6 +268,10 @@ class SqliteStore:
             self._inline, fn, self._task_cache, snapshot=False, lookups=self._current_lookups()
         )
 
+    async def lookup(self, fn: Callable[[SqliteReadTx], T]) -> T:
+        """`read(fn, snapshot=False)`: see `Store.lookup`."""
+        return await self.read(fn, snapshot=False)
+
     def _current_lookups(self) -> Lookups | None:
         """The remembered lookups, emptied if anything was committed since they were read;
         None when that cannot be told. The header is read before any statement runs: a
@@ -287,6 +294,7 @@ class SqliteStore:
 
     @property
     def remembers_lookups(self) -> bool:
+        """Whether `lookup` answers from memory while nothing has been committed."""
         return self._wal_index is not None and self._wal_index.usable
 
     @property
@@ -370,7 +378,8 @@ class SqliteStore:
                 log.exception("write group failed")
                 _fail(jobs, UnavailableError(f"database unavailable: {exc}"))
                 continue
-            if any(ok for ok, _ in outcomes):
+            committed = any(ok for ok, _ in outcomes)
+            if committed:
                 self.commit_groups += 1
             for job, (ok, value) in zip(jobs, outcomes, strict=True):
                 if job.future.done():
@@ -379,6 +388,25 @@ class SqliteStore:
                     job.future.set_result(value)
                 else:
                     job.future.set_exception(value)
+            appended, self._appended = self._appended, []
+            if committed and appended:
+                self._notify(appended)
+
+    def subscribe_commits(self, callback: CommitListener) -> Callable[[], None]:
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self, appended: list[tuple[str, int]]) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(list(appended))
+            except Exception:
+                log.exception("commit listener failed")
 
     # A group runs one of two ways. Small writes run their statements on the event loop,
     # where they cost CPU only: run on the writer thread, each statement would hand the
@@ -454,19 +482,22 @@ class SqliteStore:
             return [(False, _unavailable(exc))] * n
         return None
 
-    @staticmethod
-    def _run_jobs(conn: sqlite3.Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:
-        """Each job in a savepoint of the open transaction; a job that raises is undone."""
+    def _run_jobs(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:
+        """Each job in a savepoint of the open transaction; a job that raises is undone.
+        What the surviving jobs appended to change logs is kept for the listeners."""
         tx = SqliteWriteTx(conn)
+        self._appended = tx.appended
         out: list[tuple[bool, Any]] = []
         for job in jobs:
             if not conn.in_transaction:
                 break  # an error ended the whole transaction (SQLite does on I/O errors)
             conn.execute("SAVEPOINT job")
+            mark = len(tx.appended)
             try:
                 result = job.fn(tx)
                 conn.execute("RELEASE job")
             except Exception as exc:  # the job's own error, for its caller
+                del tx.appended[mark:]
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK TO job")

@@ -22,8 +22,8 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
+from plansmith_server.domain.store import IdempotencyRecord, PlanQuery, TaskQuery
 from plansmith_server.lru import LruCache, all_present, blocks
-from plansmith_server.storage.base import IdempotencyRecord, PlanQuery, TaskQuery
 
 TaskCache = LruCache[tuple[str, int], Task]
 """Decoded tasks by (id, version): a row decodes to the same task until its version moves.
@@ -420,6 +420,12 @@ class SqliteReadTx:
 class SqliteWriteTx(SqliteReadTx):
     """`WriteTx` over the writer connection, inside the store's transaction."""
 
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.appended: list[tuple[str, int]] = []
+        """(plan id, revision) of each `append_changes`, for the commit listeners; the
+        store cuts off what a job that fails appended."""
+
     def insert_plan(self, plan: Plan) -> None:
         self._c.execute(_PLAN_INSERT, _plan_params(plan))
 
@@ -476,6 +482,7 @@ class SqliteWriteTx(SqliteReadTx):
     def append_changes(
         self, plan_id: str, revision: int, changes: Sequence[ChangeRecord], create_time: int
     ) -> None:
+        self.appended.append((plan_id, revision))
         self._c.executemany(
             "INSERT INTO plan_changes (plan_id, revision, position, kind, entity_type, "
             "entity_id, snapshot, create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
