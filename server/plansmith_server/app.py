@@ -24,10 +24,12 @@ from plansmith_server.api.plan_servicer import PlanServicer
 from plansmith_server.api.planning_servicer import PlanningServicer
 from plansmith_server.backends import Router, RoutingConfig
 from plansmith_server.config import Config
-from plansmith_server.domain.generation import PlanningBook
+from plansmith_server.domain.generation import PlanGenerator
+from plansmith_server.domain.mutations import MutationRunner, now_us
 from plansmith_server.domain.planner import EmbeddedPlanner, PlannerBackend
-from plansmith_server.domain.plans import PlanBook, now_us
-from plansmith_server.domain.schedules import ScheduleBook
+from plansmith_server.domain.plans import Plans
+from plansmith_server.domain.schedules import Schedules
+from plansmith_server.domain.tasks import Tasks
 from plansmith_server.storage.sqlite import SqliteStore
 from plansmith_server.telemetry import Telemetry, exporters
 from plansmith_server.telemetry.exporters import Providers
@@ -49,7 +51,8 @@ class Running:
     store: SqliteStore
     health: health.aio.HealthServicer
     port: int
-    book: PlanBook
+    plans: Plans
+    tasks: Tasks
     telemetry: Telemetry
     shed: LoadShedInterceptor
     providers: Providers | None = None
@@ -178,13 +181,12 @@ async def start(
     router = Router(planner or EmbeddedPlanner(), routing)
     try:
         await store.open()
-        book = PlanBook(
-            store,
-            max_tasks_per_plan=config.max_tasks_per_plan,
+        plans = Plans(MutationRunner(store), max_tasks_per_plan=config.max_tasks_per_plan)
+        tasks = Tasks(
+            plans,
             page_cache_tasks=config.page_cache_tasks,
             lookups_remembered=lambda: store.remembers_lookups,
         )
-        planning_book = PlanningBook(book, router, telemetry)
         shed = LoadShedInterceptor(
             config.max_in_flight, config.max_streams, config.retry_after_ms / 1000
         )
@@ -207,18 +209,18 @@ async def start(
             ],
         )
         shed.gauge = backlog.CoreCallGauge.find(before, busy_from=config.max_in_flight // 2)
-        plan_servicer = PlanServicer(book)
+        plan_servicer = PlanServicer(plans, tasks)
         add_service(server, plan_servicer, PLAN_SERVICE)
         add_service(
             server,
-            PlanningServicer(planning_book, ScheduleBook(book, telemetry)),
+            PlanningServicer(PlanGenerator(plans, router, telemetry), Schedules(plans, telemetry)),
             PLANNING_SERVICE,
         )
         caches = {
             "lookups": store.lookups,
             "tasks": store.task_cache,
             "task_encodings": plan_servicer.encodings.cache,
-            "task_pages": book.task_pages,
+            "task_pages": tasks.task_pages,
         }
         add_service(server, OpsServicer(telemetry, store, caches, router.status), OPS_SERVICE)
         health_servicer = health.aio.HealthServicer()
@@ -233,7 +235,17 @@ async def start(
             providers.shutdown()
         raise
     running = Running(
-        config, server, store, health_servicer, port, book, telemetry, shed, providers, router
+        config,
+        server,
+        store,
+        health_servicer,
+        port,
+        plans,
+        tasks,
+        telemetry,
+        shed,
+        providers,
+        router,
     )
     await _set_all(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     running._tasks.append(asyncio.create_task(_probe_database(running)))

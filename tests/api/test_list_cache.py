@@ -167,14 +167,14 @@ async def test_a_page_of_an_unchanged_plan_is_served_from_the_cache(two):
         plan = (await plans.CreatePlan(ps.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
         tasks = [T(title=f"t{i}") for i in range(3)]
         await plans.BatchCreateTasks(ps.BatchCreateTasksRequest(plan_id=plan.id, tasks=tasks))
-        first = await cached.book.list_tasks(plan.id)
+        first = await cached.tasks.list_tasks(plan.id)
         assert len(first.items) == 3
-        assert await cached.book.list_tasks(plan.id) is first
+        assert await cached.tasks.list_tasks(plan.id) is first
         await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="t3")))
-        after = await cached.book.list_tasks(plan.id)
+        after = await cached.tasks.list_tasks(plan.id)
         assert after is not first and len(after.items) == 4
-        assert await cached.book.list_tasks(plan.id) is after
-    assert await fresh.book.list_tasks(plan.id) is not await fresh.book.list_tasks(plan.id)
+        assert await cached.tasks.list_tasks(plan.id) is after
+    assert await fresh.tasks.list_tasks(plan.id) is not await fresh.tasks.list_tasks(plan.id)
 
 
 async def test_a_memory_database_caches_pages_on_its_writer_thread_too():
@@ -187,8 +187,8 @@ async def test_a_memory_database_caches_pages_on_its_writer_thread_too():
             task = (
                 await plans.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="a")))
             ).task
-            first = await running.book.list_tasks(plan.id)
-            assert await running.book.list_tasks(plan.id) is first
+            first = await running.tasks.list_tasks(plan.id)
+            assert await running.tasks.list_tasks(plan.id) is first
             await plans.UpdateTask(
                 ps.UpdateTaskRequest(
                     task=T(id=task.id, title="b"),

@@ -171,7 +171,7 @@ async def test_without_a_readable_wal_index_every_lookup_asks_the_database(serve
     )
     assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task.title == "b"
     # Pages: cached by revision all the same, each read asking the revision once.
-    pages = server.book.task_pages
+    pages = server.tasks.task_pages
     before = (pages.hits, pages.misses)
     for _ in range(2):
         listed = await plans.ListTasks(ps.ListTasksRequest(plan_id=plan.id))
@@ -319,8 +319,8 @@ async def test_get_task_answers_a_remembered_task_without_reading(server, plans)
         asked.append(task_id)
         raise RuntimeError("the read path was taken")
 
-    real = server.book.get_task
-    server.book.get_task = broken
+    real = server.tasks.get_task
+    server.tasks.get_task = broken
     try:
         assert (await plans.GetTask(ps.GetTaskRequest(task_id=task.id))).task == task
         assert asked == []
@@ -329,4 +329,4 @@ async def test_get_task_answers_a_remembered_task_without_reading(server, plans)
             await plans.GetTask(ps.GetTaskRequest(task_id=task.id))
         assert asked == [task.id]
     finally:
-        server.book.get_task = real
+        server.tasks.get_task = real

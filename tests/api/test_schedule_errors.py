@@ -13,8 +13,8 @@ from plansmith.v1 import agent_pb2, plan_pb2, planning_service_pb2_grpc, task_pb
 from plansmith.v1 import plan_service_pb2 as ps
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server.api.errors import to_status
-from plansmith_server.domain.plans import Mutation
-from plansmith_server.domain.schedules import OPTIMIZATION_CODEC, ScheduleBook
+from plansmith_server.domain.mutations import Mutation
+from plansmith_server.domain.schedules import OPTIMIZATION_CODEC, Schedules
 from plansmith_server.errors import EtagMismatchError, NotFoundError
 from tests.conftest import details_of
 
@@ -127,7 +127,7 @@ async def test_apply_with_bad_goals_or_constraints_is_refused_field_by_field(
 async def stale_apply(server, pid, change) -> tuple[EtagMismatchError, int]:
     """Plans `pid`, runs `change()`, applies the stale plan; returns the error and the
     plan revision after `change`."""
-    book = ScheduleBook(server.book)
+    book = Schedules(server.plans)
     snap = await book.snapshot(pid)
     opt = await book.optimize(pid, time_limit=1.0)
     assert opt.result.activities  # a schedule that would change the tasks
@@ -136,7 +136,7 @@ async def stale_apply(server, pid, change) -> tuple[EtagMismatchError, int]:
     with pytest.raises(EtagMismatchError) as e:
         await book.apply_optimization(snap, opt, m)
     # Nothing recorded under the request_id: a retry computes afresh.
-    assert await server.book.replay("OptimizePlan", m, OPTIMIZATION_CODEC) is None
+    assert await server.plans.mutations.replay("OptimizePlan", m, OPTIMIZATION_CODEC) is None
     return e.value, (await book.snapshot(pid)).plan.revision
 
 
@@ -207,7 +207,7 @@ async def test_apply_after_a_task_was_added_is_aborted_and_writes_nothing(server
 
 async def test_apply_after_the_plan_was_deleted_is_not_found(server, plans):
     pid, _ = await make_plan(plans, AGENTS, TWO_TASKS)
-    book = ScheduleBook(server.book)
+    book = Schedules(server.plans)
     snap = await book.snapshot(pid)
     opt = await book.optimize(pid, time_limit=1.0)
     await plans.DeletePlan(ps.DeletePlanRequest(plan_id=pid))
@@ -219,7 +219,7 @@ async def test_apply_after_the_plan_was_deleted_is_not_found(server, plans):
 async def test_apply_from_an_unchanged_snapshot_is_written(server, plans):
     """The control for the stale cases above: same steps, no change in between."""
     pid, _ = await make_plan(plans, AGENTS, TWO_TASKS)
-    book = ScheduleBook(server.book)
+    book = Schedules(server.plans)
     snap = await book.snapshot(pid)
     opt = await book.optimize(pid, time_limit=1.0)
     done = await book.apply_optimization(snap, opt)
@@ -235,7 +235,7 @@ async def test_an_apply_that_changes_nothing_leaves_the_revision_for_others(serv
     """Applying a schedule already applied writes nothing and keeps the revision, so an
     apply computed meanwhile from that revision is not aborted for nothing."""
     pid, _ = await make_plan(plans, AGENTS, TWO_TASKS)
-    book = ScheduleBook(server.book)
+    book = Schedules(server.plans)
     snap = await book.snapshot(pid)
     opt = await book.optimize(pid, time_limit=1.0)
     first = await book.apply_optimization(snap, opt)

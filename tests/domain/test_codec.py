@@ -6,7 +6,8 @@ from __future__ import annotations
 from plansmith_server.domain.codec import codec_for
 from plansmith_server.domain.generation import DecomposeResult
 from plansmith_server.domain.models import Agent, Plan, PlanStatus, Schedule, Task, TaskStatus
-from plansmith_server.domain.plans import PlanDeletion, TaskDeletion, TaskResult, TasksResult
+from plansmith_server.domain.plans import PlanDeletion
+from plansmith_server.domain.tasks import TaskDeletion, TaskResult, TasksResult
 
 TASK = Task(
     id="tsk_1",

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from plansmith_server.domain.models import Plan, Task, TaskStatus
-from plansmith_server.domain.mutations import Mutation
-from plansmith_server.domain.plans import PlanBook
+from plansmith_server.domain.mutations import Mutation, MutationRunner
+from plansmith_server.domain.plans import Plans
+from plansmith_server.domain.tasks import Tasks
 from plansmith_server.errors import (
     DependencyCycleError,
     EtagMismatchError,
@@ -27,16 +28,28 @@ class Clock:
         return self.now
 
 
+class Book:
+    """Plans and tasks over one store, as the server wires them."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.plans = Plans(MutationRunner(store, Clock()))
+        self.tasks = Tasks(self.plans)
+
+    def __getattr__(self, name):
+        return getattr(self.tasks if "task" in name else self.plans, name)
+
+
 @pytest.fixture
-def book(store) -> PlanBook:
-    return PlanBook(store, clock=Clock())
+def book(store) -> Book:
+    return Book(store)
 
 
 def draft(title: str = "t", **kw) -> Task:
     return Task(id=kw.pop("id", ""), plan_id="", title=title, **kw)
 
 
-async def log_of(book: PlanBook, plan_id: str):
+async def log_of(book: Book, plan_id: str):
     return await book.store.read(lambda tx: tx.changes(plan_id, 0, 1000))
 
 

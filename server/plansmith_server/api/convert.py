@@ -28,7 +28,8 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
-from plansmith_server.domain.plans import NO_MUTATION, Mutation, field_names
+from plansmith_server.domain.mutations import NO_MUTATION, Mutation
+from plansmith_server.domain.validation import field_names
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.lru import LruCache, blocks
 

@@ -20,14 +20,14 @@ from plansmith_server.api.planning_convert import (
     optimization_to_proto,
     suggestions_to_proto,
 )
-from plansmith_server.domain.generation import Generated, GenerationInfo, PlanningBook
-from plansmith_server.domain.schedules import ScheduleBook
+from plansmith_server.domain.generation import Generated, GenerationInfo, PlanGenerator
+from plansmith_server.domain.schedules import Schedules
 
 
 class PlanningServicer:
     """The `plansmith.v1.PlanningService` implementation."""
 
-    def __init__(self, planning: PlanningBook, schedules: ScheduleBook) -> None:
+    def __init__(self, planning: PlanGenerator, schedules: Schedules) -> None:
         self.planning = planning
         self.schedules = schedules
 

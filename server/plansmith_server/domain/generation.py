@@ -42,8 +42,9 @@ from plansmith_server.domain.models import (
     TaskStatus,
 )
 from plansmith_server.domain.mutations import NO_MUTATION, Applied, Mutation, Writing, new_id
-from plansmith_server.domain.plans import PlanBook, require_plan, require_task
+from plansmith_server.domain.plans import Plans, require_plan
 from plansmith_server.domain.store import ReadTx
+from plansmith_server.domain.tasks import require_task
 from plansmith_server.errors import (
     FailedPreconditionError,
     NotFoundError,
@@ -129,12 +130,14 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-class PlanningBook:
-    """Generation, decomposition and estimation, over a planner and the plan store."""
+class PlanGenerator:
+    """Makes plans (GeneratePlan) and subtasks (DecomposeTask) with the planner and stores
+    them in the plans (`plans`); estimates durations from the plans' history."""
 
-    def __init__(self, book: PlanBook, planner: Router, telemetry: Telemetry | None = None) -> None:
-        self.book = book
-        self.store = book.store
+    def __init__(self, plans: Plans, planner: Router, telemetry: Telemetry | None = None) -> None:
+        self.plans = plans
+        self.store = plans.store
+        self.mutations = plans.mutations
         self.planner = planner
         self.telemetry = telemetry or Telemetry.noop()
 
@@ -273,7 +276,7 @@ class PlanningBook:
         def encode(_: None) -> dict[str, Any]:
             return {**memo, "backend": backend, "generated": plan_codec.encode(plan)}
 
-        await self.book.mutate(
+        await self.mutations.run(
             "GeneratePlan", m, lambda w: Applied(None), FunctionCodec(encode, lambda d: None)
         )
 
@@ -335,7 +338,7 @@ class PlanningBook:
             }
             tx.insert_plan(plan)
             # The same limit as every other way of adding tasks (nothing is kept if not).
-            self.book.check_room(tx, plan.id, len(tasks))
+            self.plans.check_room(tx, plan.id, len(tasks))
             tx.insert_tasks(list(tasks.values()))
             changes = [ChangeRecord("PLAN_CREATED", "plan", plan.id, plan.to_dict())]
             changes += [
@@ -343,7 +346,7 @@ class PlanningBook:
             ]
             return Applied(StoredPlan(plan, tasks), changes)
 
-        return await self.book.mutate(
+        return await self.mutations.run(
             "GeneratePlan", m, body, FunctionCodec(encode, _decode_stored), bulk=True
         )
 
@@ -391,7 +394,7 @@ class PlanningBook:
             )
 
         if persist:
-            earlier = await self.book.replay("DecomposeTask", m, codec_for(DecomposeResult))
+            earlier = await self.mutations.replay("DecomposeTask", m, codec_for(DecomposeResult))
             if earlier is not None:
                 return earlier
 
@@ -414,12 +417,12 @@ class PlanningBook:
 
         def body(w: Writing) -> Applied[DecomposeResult]:
             current = require_task(w.tx, task_id)
-            self.book.check_room(w.tx, current.plan_id, len(d.subtasks))
+            self.plans.check_room(w.tx, current.plan_id, len(d.subtasks))
             # Checked again: the task may have changed while the planner worked.
             _check_decomposable(current, w.tx.children(task_id))
             return _store_decomposition(w, current, d, caps)
 
-        r = await self.book.mutate("DecomposeTask", m, body, codec_for(DecomposeResult))
+        r = await self.mutations.run("DecomposeTask", m, body, codec_for(DecomposeResult))
         return replace(r, backend=routed.backend, attempts=routed.attempts)
 
     # ---- estimation ------------------------------------------------------------------

@@ -19,7 +19,7 @@ from plansmith_server.domain.codec import FunctionCodec
 from plansmith_server.domain.graph import find_schedule_cycle, parent_loops
 from plansmith_server.domain.models import ChangeRecord, Plan, Schedule, Task, TaskStatus
 from plansmith_server.domain.mutations import NO_MUTATION, Applied, Mutation, Writing
-from plansmith_server.domain.plans import PlanBook, require_plan
+from plansmith_server.domain.plans import Plans, require_plan
 from plansmith_server.domain.store import ReadTx
 from plansmith_server.errors import (
     EtagMismatchError,
@@ -105,12 +105,13 @@ class Analysis:
     seed: int
 
 
-class ScheduleBook:
-    """Optimize, analyze, suggest."""
+class Schedules:
+    """The plans' schedules: optimize (and apply), analyze, suggest the next tasks."""
 
-    def __init__(self, book: PlanBook, telemetry: Telemetry | None = None) -> None:
-        self.book = book
-        self.store = book.store
+    def __init__(self, plans: Plans, telemetry: Telemetry | None = None) -> None:
+        self.plans = plans
+        self.store = plans.store
+        self.mutations = plans.mutations
         self.telemetry = telemetry or Telemetry.noop()
         scheduling.preload_solver()
 
@@ -159,7 +160,7 @@ class ScheduleBook:
             v.add("time_limit", f"must be more than 0 and at most {MAX_TIME_LIMIT:g} seconds")
         v.raise_if_any()
         if apply:
-            earlier = await self.book.replay("OptimizePlan", m, OPTIMIZATION_CODEC)
+            earlier = await self.mutations.replay("OptimizePlan", m, OPTIMIZATION_CODEC)
             if earlier is not None:
                 return earlier
         respect = not constraints or CONSTRAINT_CAPABILITIES in constraints
@@ -253,7 +254,7 @@ class ScheduleBook:
                 [ChangeRecord("TASK_UPDATED", "task", t.id, t.to_dict()) for t in updated],
             )
 
-        return await self.book.mutate("OptimizePlan", m, body, OPTIMIZATION_CODEC, bulk=True)
+        return await self.mutations.run("OptimizePlan", m, body, OPTIMIZATION_CODEC, bulk=True)
 
     async def _solve(
         self, snap: PlanSnapshot, goals: tuple[Goal, ...], deadline: float

@@ -293,3 +293,22 @@ def page_size(v: Violations, requested: int) -> int:
     if requested == 0:
         return DEFAULT_PAGE_SIZE
     return min(requested, MAX_PAGE_SIZE)
+
+
+def check_mask(v: Violations, fields: Sequence[str], allowed: Sequence[str]) -> None:
+    """An update_mask names at least one field, and only fields in `allowed`."""
+    if not fields:
+        v.add("update_mask", f"names no field to change; allowed: {', '.join(allowed)}")
+    for f in fields:
+        if f not in allowed:
+            v.add("update_mask", f"{f!r} cannot be updated; allowed: {', '.join(allowed)}")
+
+
+def field_names(mask: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    """Expands `*`; keeps the caller's order otherwise."""
+    out: list[str] = []
+    for f in mask:
+        for name in allowed if f == "*" else [f]:
+            if name not in out:
+                out.append(name)
+    return out
