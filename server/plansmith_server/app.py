@@ -216,12 +216,8 @@ async def start(
             PlanningServicer(PlanGenerator(plans, router, telemetry), Schedules(plans, telemetry)),
             PLANNING_SERVICE,
         )
-        caches = {
-            "lookups": store.lookups,
-            "tasks": store.task_cache,
-            "task_encodings": plan_servicer.encodings.cache,
-            "task_pages": tasks.task_pages,
-        }
+        # Each layer reports the caches it keeps (none by another's attribute names).
+        caches = {**store.caches(), **tasks.caches(), **plan_servicer.caches()}
         add_service(server, OpsServicer(telemetry, store, caches, router.status), OPS_SERVICE)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from plansmith.v1 import plan_service_pb2 as pb
@@ -9,6 +11,7 @@ from plansmith_server.api import convert
 from plansmith_server.api.handlers import Encoded
 from plansmith_server.domain.plans import Plans
 from plansmith_server.domain.tasks import Tasks
+from plansmith_server.lru import LruCache
 
 
 class PlanServicer:
@@ -18,6 +21,10 @@ class PlanServicer:
         self.plans = plans
         self.tasks = tasks
         self.encodings = convert.TaskEncodings()
+
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        """The caches kept here, by name, for the status report."""
+        return {"task_encodings": self.encodings.cache}
 
     async def CreatePlan(
         self, request: pb.CreatePlanRequest, context: grpc.aio.ServicerContext

@@ -97,8 +97,12 @@ class Tasks:
 
     @property
     def task_pages(self) -> LruCache[tuple[TaskQuery, int], Page] | None:
-        """The cache of ListTasks pages (None when turned off), for the status report."""
+        """The cache of ListTasks pages (None when turned off)."""
         return self._task_pages
+
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        """The caches kept here, by name, for the status report (none when turned off)."""
+        return {"task_pages": self._task_pages} if self._task_pages is not None else {}
 
     async def create_task(
         self, plan_id: str, draft: Task, m: Mutation = NO_MUTATION, *, task_id: str = ""

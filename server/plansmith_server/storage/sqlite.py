@@ -592,6 +592,11 @@ class SqliteStore:
     async def purge_idempotency(self, older_than: int) -> int:
         return await self.write(lambda tx: tx.purge_idempotency(older_than))
 
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        """The caches this store keeps, by name, for the status report: lookups remembered
+        since the last commit and decoded tasks."""
+        return {"lookups": self._lookups, "tasks": self._task_cache}
+
     @property
     def task_cache(self) -> TaskCache:
         """Decoded tasks by (id, version), for the status report."""
