@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from plansmith.v1 import ops_service_pb2, plan_service_pb2, planning_service_pb2
+from plansmith.v1 import (
+    flow_service_pb2,
+    ops_service_pb2,
+    plan_service_pb2,
+    planning_service_pb2,
+)
 from plansmith_server import listening, logs, loops
 from plansmith_server.api import backlog, reflection
+from plansmith_server.api.flow_servicer import FlowServicer
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
 from plansmith_server.api.limits import LoadShedInterceptor
@@ -30,6 +36,8 @@ from plansmith_server.domain.planner import EmbeddedPlanner, PlannerBackend
 from plansmith_server.domain.plans import Plans
 from plansmith_server.domain.schedules import Schedules
 from plansmith_server.domain.tasks import Tasks
+from plansmith_server.flows.book import FlowBook
+from plansmith_server.storage.flows_sqlite import SqliteFlowStore
 from plansmith_server.storage.sqlite import SqliteStore
 from plansmith_server.telemetry import Telemetry, exporters
 from plansmith_server.telemetry.exporters import Providers
@@ -39,7 +47,13 @@ log = logging.getLogger("plansmith.server")
 PLAN_SERVICE = plan_service_pb2.DESCRIPTOR.services_by_name["PlanService"]
 PLANNING_SERVICE = planning_service_pb2.DESCRIPTOR.services_by_name["PlanningService"]
 OPS_SERVICE = ops_service_pb2.DESCRIPTOR.services_by_name["OpsService"]
-SERVICE_NAMES = (PLAN_SERVICE.full_name, PLANNING_SERVICE.full_name, OPS_SERVICE.full_name)
+FLOW_SERVICE = flow_service_pb2.DESCRIPTOR.services_by_name["FlowService"]
+SERVICE_NAMES = (
+    PLAN_SERVICE.full_name,
+    PLANNING_SERVICE.full_name,
+    OPS_SERVICE.full_name,
+    FLOW_SERVICE.full_name,
+)
 
 
 @dataclass
@@ -216,6 +230,7 @@ async def start(
             PlanningServicer(PlanGenerator(plans, router, telemetry), Schedules(plans, telemetry)),
             PLANNING_SERVICE,
         )
+        add_service(server, FlowServicer(FlowBook(SqliteFlowStore(store))), FLOW_SERVICE)
         # Each layer reports the caches it keeps (none by another's attribute names).
         caches = {**store.caches(), **tasks.caches(), **plan_servicer.caches()}
         add_service(server, OpsServicer(telemetry, store, caches, router.status), OPS_SERVICE)

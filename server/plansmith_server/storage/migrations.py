@@ -115,6 +115,32 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX tasks_by_plan_priority ON tasks(plan_id, priority, seq);
     """,
+    # 5: flows (every version kept: runs keep the one they started on) and their runs;
+    # a completed run keeps its message and collapsed path for the planner to learn from.
+    """
+    CREATE TABLE flows (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order, for paging
+        id              TEXT NOT NULL UNIQUE,
+        latest_version  INTEGER NOT NULL
+    );
+    CREATE TABLE flow_versions (
+        flow_id     TEXT NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+        version     INTEGER NOT NULL,
+        definition  TEXT NOT NULL,       -- JSON of the flow at this version
+        PRIMARY KEY (flow_id, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE flow_runs (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        id              TEXT NOT NULL UNIQUE,
+        flow_id         TEXT NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+        status          INTEGER NOT NULL,
+        body            TEXT NOT NULL,   -- JSON of the run
+        message         TEXT NOT NULL,
+        completed_path  TEXT NOT NULL    -- JSON array; [] until the run completes
+    );
+    CREATE INDEX flow_runs_by_flow ON flow_runs(flow_id, status, seq);
+    CREATE INDEX flow_runs_by_status ON flow_runs(status, seq);
+    """,
 ]
 
 

@@ -1,0 +1,13 @@
+"""FlowService fixtures: the real server (tests/conftest.py) and a stub on its channel."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from plansmith.v1 import flow_service_pb2_grpc
+
+
+@pytest.fixture
+def flows(channel: grpc.aio.Channel) -> flow_service_pb2_grpc.FlowServiceStub:
+    return flow_service_pb2_grpc.FlowServiceStub(channel)
