@@ -230,7 +230,8 @@ async def start(
             PlanningServicer(PlanGenerator(plans, router, telemetry), Schedules(plans, telemetry)),
             PLANNING_SERVICE,
         )
-        add_service(server, FlowServicer(FlowBook(SqliteFlowStore(store))), FLOW_SERVICE)
+        flow_book = FlowBook(SqliteFlowStore(store), retained_runs=config.flow_runs_retained)
+        add_service(server, FlowServicer(flow_book), FLOW_SERVICE)
         # Each layer reports the caches it keeps (none by another's attribute names).
         caches = {**store.caches(), **tasks.caches(), **plan_servicer.caches()}
         add_service(server, OpsServicer(telemetry, store, caches, router.status), OPS_SERVICE)

@@ -57,6 +57,8 @@ class Config:
     page_cache_tasks: int = 10_000
     """Tasks the cached ListTasks pages may hold in all (pages of an unchanged plan are
     served again from memory); 0 turns the cache off."""
+    flow_runs_retained: int = 1_000
+    """Completed runs kept per flow (the oldest go first); the path planner learns from them."""
     event_loop: str = "auto"
     """auto (uvloop where installed, else asyncio's loop), uvloop or asyncio."""
 
@@ -119,6 +121,7 @@ _FLAGS: list[tuple[str, str, str, type]] = [
     ("--max-message-bytes", "max_message_bytes", "PLANSMITH_MAX_MESSAGE_BYTES", int),
     ("--max-tasks-per-plan", "max_tasks_per_plan", "PLANSMITH_MAX_TASKS_PER_PLAN", int),
     ("--page-cache-tasks", "page_cache_tasks", "PLANSMITH_PAGE_CACHE_TASKS", int),
+    ("--flow-runs-retained", "flow_runs_retained", "PLANSMITH_FLOW_RUNS_RETAINED", int),
     ("--event-loop", "event_loop", "PLANSMITH_EVENT_LOOP", str),
 ]
 
@@ -159,6 +162,7 @@ _HELP = {
         "tasks the cached ListTasks pages may hold in all (a large task counts one more per "
         "4 KiB); 0 turns it off"
     ),
+    "flow_runs_retained": "completed runs kept per flow (the path planner learns from them)",
     "event_loop": "asyncio event loop: auto takes uvloop where installed (faster), else asyncio's",
 }
 
@@ -203,6 +207,8 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 if value not in _CHOICES[field]:
                     p.error(f"{var}={raw!r}: choose from {', '.join(_CHOICES[field])}")
         if isinstance(value, int) and field.startswith("max_") and value < 1:
+            p.error(f"{flag} must be at least 1, not {value}")
+        if isinstance(value, int) and field == "flow_runs_retained" and value < 1:
             p.error(f"{flag} must be at least 1, not {value}")
         if isinstance(value, int) and field == "page_cache_tasks" and value < 0:
             p.error(f"{flag} must not be negative, not {value}")
