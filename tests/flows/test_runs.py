@@ -208,9 +208,7 @@ async def test_the_planner_prefers_the_path_similar_runs_completed(flows):
 
 
 async def test_completed_runs_past_the_retention_are_dropped(tmp_path):
-    config = Config(
-        listen="127.0.0.1:0", db_path=str(tmp_path / "db.sqlite"), flow_runs_retained=2
-    )
+    config = Config(listen="127.0.0.1:0", db_path=str(tmp_path / "db.sqlite"), flow_runs_retained=2)
     running = await start(config)
     try:
         async with grpc.aio.insecure_channel(running.address) as ch:

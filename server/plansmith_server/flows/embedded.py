@@ -184,8 +184,11 @@ def search(
                 edge_need[(e.src, e.dst)] = 0 if c.holds(state) else None
             else:
                 edge_need[(e.src, e.dst)] = mask(k for k in missing if k not in g.initial_keys)
+    begin = mask(start_keys)
+    if need_mask[start] & ~begin:
+        raise NoPathError(f"the inputs of {g.names[start]!r} are not all available")
     labels: dict[int, list[_Label]] = {
-        start: [_Label(weight[start], 1, mask(start_keys) | out_mask[start], start, None)]
+        start: [_Label(weight[start], 1, begin | out_mask[start], start, None)]
     }
     best: _Label | None = None
     for v in g.topo_order():
