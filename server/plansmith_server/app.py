@@ -29,6 +29,7 @@ from plansmith_server.api.ops_servicer import OpsServicer
 from plansmith_server.api.plan_servicer import PlanServicer
 from plansmith_server.api.planning_servicer import PlanningServicer
 from plansmith_server.backends import Router, RoutingConfig
+from plansmith_server.backends.flow_paths import RouterPathModel
 from plansmith_server.config import Config
 from plansmith_server.domain.generation import PlanGenerator
 from plansmith_server.domain.mutations import MutationRunner, now_us
@@ -230,7 +231,11 @@ async def start(
             PlanningServicer(PlanGenerator(plans, router, telemetry), Schedules(plans, telemetry)),
             PLANNING_SERVICE,
         )
-        flow_book = FlowBook(SqliteFlowStore(store), retained_runs=config.flow_runs_retained)
+        flow_book = FlowBook(
+            SqliteFlowStore(store),
+            model=RouterPathModel(router),
+            retained_runs=config.flow_runs_retained,
+        )
         add_service(server, FlowServicer(flow_book), FLOW_SERVICE)
         # Each layer reports the caches it keeps (none by another's attribute names).
         caches = {**store.caches(), **tasks.caches(), **plan_servicer.caches()}

@@ -30,7 +30,7 @@ def random_flow(rng: random.Random) -> Flow:
         nxt = (
             []
             if last
-            else sorted(set([names[i + 1]] + rng.sample(names[i + 1 :], k=min(2, n - i - 1))))
+            else sorted({names[i + 1], *rng.sample(names[i + 1 :], k=min(2, n - i - 1))})
         )
         retry = []
         if not last and i > 0 and rng.random() < 0.3:

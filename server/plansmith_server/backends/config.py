@@ -33,7 +33,7 @@ from typing import Any
 
 EMBEDDED = "embedded"
 DIALECTS = ("json_schema", "ollama_format", "json_object")
-METHODS = ("generate", "decompose", "estimate")
+METHODS = ("generate", "decompose", "estimate", "plan_path")
 KINDS = ("openai", EMBEDDED)
 OPERATORS = ("equals", "gt", "lt", "in")
 

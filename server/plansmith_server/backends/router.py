@@ -377,6 +377,32 @@ class Router:
             return Routed(value, name, tuple(attempts))
         raise AssertionError("a chain always ends with the embedded planner")
 
+    async def ask_models(
+        self,
+        method: str,
+        text: str,
+        context: Mapping[str, Any],
+        instructions: str,
+        prompt: str,
+        schema: Mapping[str, Any],
+        schema_name: str,
+        parse: Callable[[str, str], T],
+    ) -> Routed[T | None] | None:
+        """For a caller with its own embedded planner (flow paths): the answer of the model
+        backends the rules route `method` to, in order, each with its one repair re-ask;
+        None when the rules route it to the embedded planner alone; a value of None when
+        no model backend gave a usable answer (the attempts say why)."""
+        route = self.route(RouteRequest(method, text, 0, context), NO_CALL)
+        if route.chain == (EMBEDDED,):
+            return None
+
+        async def nothing() -> None:
+            return None
+
+        return await self._unary(
+            route, NO_CALL, nothing, instructions, prompt, schema, schema_name, parse
+        )
+
     # ---- one model backend --------------------------------------------------------------
 
     async def _ask(

@@ -18,34 +18,25 @@ from plansmith_server.flows.embedded import (
 )
 from plansmith_server.flows.graph import Graph
 from plansmith_server.flows.model import Attempt, ExecutionPath
-from plansmith_server.flows.paths import check_path
 
 FULL = "full"
 
 
 @dataclass(frozen=True)
-class Proposal:
-    """A model's answer: the node names in order."""
+class ModelAnswer:
+    """What the model backends routing chose answered: a valid path, or None when none
+    gave one; and every try (with the paths they proposed)."""
 
-    nodes: tuple[str, ...]
-
-
-class ProposalError(Exception):
-    """The model could not be asked or did not answer a path (why, in words)."""
+    nodes: tuple[str, ...] | None
+    attempts: tuple[Attempt, ...]
 
 
 class PathModel(Protocol):
-    """A model that proposes paths (backends/flow_paths.py), chosen by routing."""
+    """Model backends that propose paths (backends/flow_paths.py), chosen by routing."""
 
-    def route(self, message: str, state: dict[str, Any]) -> str | None:
-        """The backend routing sends this request to, or None for the embedded planner."""
-        ...
-
-    async def propose(
-        self, backend: str, g: Graph, message: str, state: dict[str, Any], violations: str
-    ) -> Proposal:
-        """The backend's path; `violations` (non-empty on the repair re-ask) says what was
-        wrong with its previous answer. Raises ProposalError."""
+    async def propose(self, g: Graph, message: str, state: dict[str, Any]) -> ModelAnswer | None:
+        """The routed backends' answer, each invalid answer re-asked once with its
+        violations; None when routing sends the request to the embedded planner."""
         ...
 
 
@@ -80,27 +71,23 @@ async def plan(
     FailedPreconditionError NO_VALID_PATH when no planner allowed finds one."""
     attempts: list[Attempt] = []
     fallback_reason = ""
-    backend = model.route(message, state) if model is not None else None
-    if model is not None and backend is not None:
-        name = f"llm:{backend}"
-        feedback = ""
-        for outcome in ("accepted", "repaired"):
-            try:
-                proposal = await model.propose(backend, g, message, state, feedback)
-            except ProposalError as exc:
-                attempts.append(Attempt(name, "failed", str(exc)))
-                fallback_reason = f"{name} failed: {exc}"
-                break
-            check = check_path(g, proposal.nodes, state)
-            if check.valid:
-                attempts.append(Attempt(name, outcome, "", proposal.nodes))
-                rel = relevance(g, message, state)
-                embedded_view = _confidence_of(g, proposal.nodes, message, state, history)
-                path = describe(g, proposal.nodes, state, rel, name, embedded_view)
-                return replace(path, attempts=tuple(attempts))
-            feedback = check.summary(limit=20)
-            attempts.append(Attempt(name, "invalid", feedback, proposal.nodes))
-            fallback_reason = f"{name} answered an invalid path twice: {feedback}"
+    answer = await model.propose(g, message, state) if model is not None else None
+    if answer is not None:
+        attempts.extend(answer.attempts)
+        if answer.nodes is not None:
+            planner = next(
+                (a.planner for a in answer.attempts if a.outcome in ("accepted", "repaired")), "llm"
+            )
+            rel = relevance(g, message, state)
+            confidence = _confidence_of(g, answer.nodes, message, state, history)
+            path = describe(g, answer.nodes, state, rel, planner, confidence)
+            return replace(path, attempts=tuple(attempts))
+        last = answer.attempts[-1] if answer.attempts else None
+        fallback_reason = (
+            f"{last.planner} gave no valid path ({last.outcome}: {last.detail})"
+            if last
+            else "no model backend answered"
+        )
         if not fallback_enabled:
             raise no_path(fallback_reason, attempts)
     try:
