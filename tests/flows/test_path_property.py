@@ -28,9 +28,7 @@ def random_flow(rng: random.Random) -> Flow:
     for i in range(n):
         last = i == n - 1
         nxt = (
-            []
-            if last
-            else sorted({names[i + 1], *rng.sample(names[i + 1 :], k=min(2, n - i - 1))})
+            [] if last else sorted({names[i + 1], *rng.sample(names[i + 1 :], k=min(2, n - i - 1))})
         )
         retry = []
         if not last and i > 0 and rng.random() < 0.3:

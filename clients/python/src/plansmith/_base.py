@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
-from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, json_format, struct_pb2
 
 from plansmith._defaults import DEFAULT, UNSET, DefaultType
 from plansmith.enums import EnumArg, parse_enum
@@ -26,12 +26,47 @@ from plansmith.resource_metadata import encode_metadata
 from plansmith.retry import NO_RETRY, RetryPolicy, RetryStats
 from plansmith.v1 import (
     agent_pb2,
+    flow_pb2,
     generation_pb2,
     plan_pb2,
     plan_service_pb2,
     planning_service_pb2,
     task_pb2,
 )
+
+FlowArg = flow_pb2.Flow | Mapping[str, Any]
+"""A flow: the message, or a dict in its JSON form (as in examples/flows/*.json)."""
+
+
+def flow_message(flow: FlowArg, flow_id: str = "", etag: str = "") -> flow_pb2.Flow:
+    """`flow` as a `Flow` message (a copy), with `id` and `etag` set when given."""
+    if isinstance(flow, flow_pb2.Flow):
+        msg = flow_pb2.Flow()
+        msg.CopyFrom(flow)
+    elif isinstance(flow, Mapping):
+        try:
+            msg = json_format.ParseDict(dict(flow), flow_pb2.Flow())
+        except json_format.ParseError as exc:
+            raise argument_error("flow", f"is not a Flow in its JSON form: {exc}") from None
+    else:
+        raise argument_error("flow", "must be a Flow message or a dict in its JSON form")
+    if flow_id:
+        msg.id = flow_id
+    if etag:
+        msg.etag = etag
+    return msg
+
+
+def struct_of(values: Mapping[str, Any] | None, name: str) -> struct_pb2.Struct:
+    """A state as a `google.protobuf.Struct` (JSON values)."""
+    out = struct_pb2.Struct()
+    if values:
+        try:
+            out.update(dict(values))
+        except (TypeError, ValueError) as exc:
+            raise argument_error(name, f"must hold JSON values: {exc}") from None
+    return out
+
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a call may take, all retries included, unless the client or call says otherwise."""
@@ -56,6 +91,16 @@ RPC_METHODS: dict[str, str] = {
     "/plansmith.v1.PlanningService/AnalyzePlan": "analyze_plan",
     "/plansmith.v1.PlanningService/SuggestNextTasks": "suggest_next_tasks",
     "/plansmith.v1.OpsService/GetServiceStatus": "get_service_status",
+    "/plansmith.v1.FlowService/CreateFlow": "create_flow",
+    "/plansmith.v1.FlowService/GetFlow": "get_flow",
+    "/plansmith.v1.FlowService/ListFlows": "get_flows",
+    "/plansmith.v1.FlowService/UpdateFlow": "update_flow",
+    "/plansmith.v1.FlowService/DeleteFlow": "delete_flow",
+    "/plansmith.v1.FlowService/PlanExecutionPath": "plan_execution_path",
+    "/plansmith.v1.FlowService/StartFlowRun": "start_flow_run",
+    "/plansmith.v1.FlowService/AdvanceFlowRun": "advance_flow_run",
+    "/plansmith.v1.FlowService/GetFlowRun": "get_flow_run",
+    "/plansmith.v1.FlowService/ListFlowRuns": "get_flow_runs",
 }
 """The client method of every RPC (a test fails when an RPC of plansmith.v1 is missing)."""
 
@@ -63,6 +108,7 @@ SERVICE_STUBS: dict[str, str] = {
     "plansmith.v1.PlanService": "plans",
     "plansmith.v1.PlanningService": "planning",
     "plansmith.v1.OpsService": "ops",
+    "plansmith.v1.FlowService": "flows",
 }
 """The client attribute holding each service's raw stub."""
 

@@ -21,6 +21,7 @@ import grpc
 from plansmith._base import (
     AgentArg,
     BaseClient,
+    FlowArg,
     ScheduleArg,
     TaskArg,
     build_request,
@@ -28,6 +29,7 @@ from plansmith._base import (
     credentials_for,
     duration,
     enum_list,
+    flow_message,
     new_request_id,
     page_walk,
     parse_target,
@@ -36,6 +38,7 @@ from plansmith._base import (
     split_context,
     stream_resume,
     stream_seen,
+    struct_of,
     task_message,
     to_task,
 )
@@ -50,6 +53,9 @@ from plansmith.retry import Clock, OnRetry, RetryPolicy
 from plansmith.streams import ResumableStream
 from plansmith.v1 import (
     analysis_pb2,
+    flow_pb2,
+    flow_service_pb2,
+    flow_service_pb2_grpc,
     generation_pb2,
     ops_service_pb2,
     ops_service_pb2_grpc,
@@ -101,6 +107,8 @@ class PlansmithClient(BaseClient):
         """The raw `PlanningService` stub on the client's channel."""
         self.ops = ops_service_pb2_grpc.OpsServiceStub(channel)
         """The raw `OpsService` stub on the client's channel."""
+        self.flows = flow_service_pb2_grpc.FlowServiceStub(channel)
+        """The raw `FlowService` stub on the client's channel."""
         self._owns_channel = owns_channel
 
     @classmethod
@@ -823,6 +831,219 @@ class PlansmithClient(BaseClient):
         )
         return self._call(  # type: ignore[no-any-return]
             self.ops.GetServiceStatus, request, timeout, retry, call_metadata
+        )
+
+    # -- flows ------------------------------------------------------------------------------
+
+    def create_flow(
+        self,
+        flow: FlowArg,
+        *,
+        flow_id: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_pb2.Flow:
+        """Registers a flow (a `Flow` message or a dict in its JSON form, as in
+        examples/flows/text_to_sql.json) as version 1; `flow_id` chooses its id."""
+        request = flow_service_pb2.CreateFlowRequest(
+            flow=flow_message(flow), flow_id=flow_id, request_id=request_id or new_request_id()
+        )
+        response = self._call(self.flows.CreateFlow, request, timeout, retry, call_metadata)
+        return response.flow  # type: ignore[no-any-return]
+
+    def get_flow(
+        self,
+        flow_id: str,
+        *,
+        version: int = 0,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_pb2.Flow:
+        """A flow at its latest version, or at `version`."""
+        request = build_request(flow_service_pb2.GetFlowRequest, flow_id=flow_id, version=version)
+        response = self._call(self.flows.GetFlow, request, timeout, retry, call_metadata)
+        return response.flow  # type: ignore[no-any-return]
+
+    def get_flows(
+        self,
+        *,
+        page: int | str | None = None,
+        per_page: int | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_service_pb2.ListFlowsResponse:
+        """One page of flows (oldest first); `page` as in `get_plans`."""
+        build_request(flow_service_pb2.ListFlowsRequest, page_size=per_page or 0)
+
+        def make(token: str) -> flow_service_pb2.ListFlowsRequest:
+            return flow_service_pb2.ListFlowsRequest(page_size=per_page or 0, page_token=token)
+
+        return self._walk(  # type: ignore[no-any-return]
+            self.flows.ListFlows, make, page, timeout, retry, call_metadata
+        )
+
+    def update_flow(
+        self,
+        flow_id: str,
+        flow: FlowArg,
+        *,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_pb2.Flow:
+        """Replaces the flow's definition: a new version. With `etag`, fails with
+        `EtagMismatchError` if another version was stored since it was read."""
+        request = flow_service_pb2.UpdateFlowRequest(
+            flow=flow_message(flow, flow_id, etag), request_id=request_id or new_request_id()
+        )
+        response = self._call(self.flows.UpdateFlow, request, timeout, retry, call_metadata)
+        return response.flow  # type: ignore[no-any-return]
+
+    def delete_flow(
+        self,
+        flow_id: str,
+        *,
+        etag: str = "",
+        force: bool = False,
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_service_pb2.DeleteFlowResponse:
+        """Deletes a flow, its versions and runs; refused while runs are in progress
+        unless `force`."""
+        request = build_request(
+            flow_service_pb2.DeleteFlowRequest,
+            flow_id=flow_id,
+            etag=etag,
+            force=force,
+            request_id=request_id or new_request_id(),
+        )
+        return self._call(  # type: ignore[no-any-return]
+            self.flows.DeleteFlow, request, timeout, retry, call_metadata
+        )
+
+    def plan_execution_path(
+        self,
+        flow_id: str,
+        user_message: str,
+        *,
+        state: Mapping[str, Any] | None = None,
+        version: int = 0,
+        fallback_enabled: bool | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_pb2.ExecutionPath:
+        """The path the request needs through the flow (nothing is stored)."""
+        request = build_request(
+            flow_service_pb2.PlanExecutionPathRequest,
+            flow_id=flow_id,
+            version=version,
+            user_message=user_message,
+            state=struct_of(state, "state"),
+            fallback_enabled=fallback_enabled,
+        )
+        response = self._call(self.flows.PlanExecutionPath, request, timeout, retry, call_metadata)
+        return response.path  # type: ignore[no-any-return]
+
+    def start_flow_run(
+        self,
+        flow_id: str,
+        user_message: str,
+        *,
+        state: Mapping[str, Any] | None = None,
+        version: int = 0,
+        fallback_enabled: bool | None = None,
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_pb2.FlowRun:
+        """Plans a path and starts a run along it."""
+        request = build_request(
+            flow_service_pb2.StartFlowRunRequest,
+            flow_id=flow_id,
+            version=version,
+            user_message=user_message,
+            state=struct_of(state, "state"),
+            fallback_enabled=fallback_enabled,
+            request_id=request_id or new_request_id(),
+        )
+        response = self._call(self.flows.StartFlowRun, request, timeout, retry, call_metadata)
+        return response.run  # type: ignore[no-any-return]
+
+    def advance_flow_run(
+        self,
+        run_id: str,
+        node: str,
+        *,
+        outputs: Mapping[str, Any] | None = None,
+        state_patch: Mapping[str, Any] | None = None,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_service_pb2.AdvanceFlowRunResponse:
+        """Records that `node` completed with `outputs`; the response has the run, the
+        next node (empty once completed) and whether the rest was replanned."""
+        request = build_request(
+            flow_service_pb2.AdvanceFlowRunRequest,
+            run_id=run_id,
+            node=node,
+            outputs=struct_of(outputs, "outputs"),
+            state_patch=struct_of(state_patch, "state_patch"),
+            etag=etag,
+            request_id=request_id or new_request_id(),
+        )
+        return self._call(  # type: ignore[no-any-return]
+            self.flows.AdvanceFlowRun, request, timeout, retry, call_metadata
+        )
+
+    def get_flow_run(
+        self,
+        run_id: str,
+        *,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_pb2.FlowRun:
+        """One run."""
+        request = build_request(flow_service_pb2.GetFlowRunRequest, run_id=run_id)
+        response = self._call(self.flows.GetFlowRun, request, timeout, retry, call_metadata)
+        return response.run  # type: ignore[no-any-return]
+
+    def get_flow_runs(
+        self,
+        *,
+        flow_id: str = "",
+        status: EnumArg | None = None,
+        page: int | str | None = None,
+        per_page: int | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> flow_service_pb2.ListFlowRunsResponse:
+        """One page of runs (oldest first), of one flow and in one status if given."""
+        status_n = parse_enum(flow_pb2.FlowRunStatus, status, "status") if status is not None else 0
+        build_request(
+            flow_service_pb2.ListFlowRunsRequest, flow_id=flow_id, page_size=per_page or 0
+        )
+
+        def make(token: str) -> flow_service_pb2.ListFlowRunsRequest:
+            return flow_service_pb2.ListFlowRunsRequest(
+                flow_id=flow_id, status=status_n, page_size=per_page or 0, page_token=token
+            )
+
+        return self._walk(  # type: ignore[no-any-return]
+            self.flows.ListFlowRuns, make, page, timeout, retry, call_metadata
         )
 
     # -- streams ----------------------------------------------------------------------------
