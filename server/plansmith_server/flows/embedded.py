@@ -138,9 +138,11 @@ def relevance(g: Graph, message: str, state: dict[str, Any]) -> Relevance:
 
 @dataclass
 class _Label:
-    cov: float
+    cov: int
+    """Covered relevance, in millionths (integers compare exactly)."""
     length: int
     keys: int
+    """The state keys the path provides, of those some input or condition needs (bits)."""
     node: int
     parent: _Label | None
 
@@ -157,38 +159,41 @@ def search(
     `start_keys`: state keys available at `start` (after it ran); `stale`: keys of the
     state that nodes still to run will write again, so conditions on them are assumed,
     not checked."""
-    bit: dict[str, int] = {}
-
-    def mask(keys: Any) -> int:
-        m = 0
-        for k in keys:
-            b = bit.get(k)
-            if b is None:
-                b = bit[k] = 1 << len(bit)
-            m |= b
-        return m
-
     have = set(state) | set(g.initial_keys)
-    out_mask = [mask(o) for o in g.outputs]
-    need_mask = [mask(k for k in ins if k not in have) for ins in g.inputs]
-    # Per forward edge: False (the condition fails now), or the keys it needs from the path.
-    edge_need: dict[tuple[int, int], int | None] = {}
+    # Per forward edge: None (the condition fails now), or the keys it needs from the path.
+    edge_keys: dict[tuple[int, int], list[str] | None] = {}
     for edges in g.forward:
         for e in edges:
             c = e.condition
             if c is None:
-                edge_need[(e.src, e.dst)] = 0
                 continue
             missing = [k for k in c.keys if k not in state or k in stale]
             if not missing:
-                edge_need[(e.src, e.dst)] = 0 if c.holds(state) else None
+                if not c.holds(state):
+                    edge_keys[(e.src, e.dst)] = None
             else:
-                edge_need[(e.src, e.dst)] = mask(k for k in missing if k not in g.initial_keys)
+                edge_keys[(e.src, e.dst)] = [k for k in missing if k not in g.initial_keys]
+    # Only keys some input or condition needs are tracked: paths that differ in other
+    # keys are the same to the search.
+    needed_keys = {k for ins in g.inputs for k in ins if k not in have}
+    needed_keys.update(k for ks in edge_keys.values() if ks for k in ks)
+    bit = {k: 1 << i for i, k in enumerate(sorted(needed_keys))}
+
+    def mask(keys: Any) -> int:
+        m = 0
+        for k in keys:
+            m |= bit.get(k, 0)
+        return m
+
+    out_mask = [mask(o) for o in g.outputs]
+    need_mask = [mask(k for k in ins if k not in have) for ins in g.inputs]
+    edge_need = {k: (None if v is None else mask(v)) for k, v in edge_keys.items()}
+    score = [round(w * 1_000_000) for w in weight]
     begin = mask(start_keys)
     if need_mask[start] & ~begin:
         raise NoPathError(f"the inputs of {g.names[start]!r} are not all available")
     labels: dict[int, list[_Label]] = {
-        start: [_Label(weight[start], 1, begin | out_mask[start], start, None)]
+        start: [_Label(score[start], 1, begin | out_mask[start], start, None)]
     }
     best: _Label | None = None
     for v in g.topo_order():
@@ -197,22 +202,21 @@ def search(
             continue
         if v in g.terminals:
             for lab in here:
-                if best is None or (round(-lab.cov, 9), lab.length) < (
-                    round(-best.cov, 9),
-                    best.length,
-                ):
+                if best is None or (-lab.cov, lab.length) < (-best.cov, best.length):
                     best = lab
             continue
         for lab in here:
             for e in g.forward[v]:
                 w = e.dst
-                need = edge_need[(v, w)]
-                if need is None or need & ~lab.keys:
+                need = edge_need.get((v, w), 0)
+                if need is None or need & ~lab.keys or need_mask[w] & ~lab.keys:
                     continue
-                if need_mask[w] & ~lab.keys:
-                    continue
-                new = _Label(lab.cov + weight[w], lab.length + 1, lab.keys | out_mask[w], w, lab)
-                _add(labels.setdefault(w, []), new)
+                new = _Label(lab.cov + score[w], lab.length + 1, lab.keys | out_mask[w], w, lab)
+                bucket = labels.get(w)
+                if bucket is None:
+                    labels[w] = [new]
+                else:
+                    _add(bucket, new)
     if best is None:
         raise NoPathError(f"no valid path from {g.names[start]!r} to a terminal node")
     path: list[int] = []
@@ -224,24 +228,19 @@ def search(
 
 
 def _add(bucket: list[_Label], new: _Label) -> None:
-    """Keeps the labels no other dominates (more covered, no longer, no fewer keys)."""
+    """Keeps the labels no other dominates (as covered or more, no longer, no fewer
+    keys); at most LABELS_PER_NODE, the best first."""
     for old in bucket:
-        if (
-            round(old.cov - new.cov, 9) >= 0
-            and old.length <= new.length
-            and new.keys & ~old.keys == 0
-        ):
+        if old.cov >= new.cov and old.length <= new.length and new.keys & ~old.keys == 0:
             return
     bucket[:] = [
         o
         for o in bucket
-        if not (
-            round(new.cov - o.cov, 9) >= 0 and new.length <= o.length and o.keys & ~new.keys == 0
-        )
+        if not (new.cov >= o.cov and new.length <= o.length and o.keys & ~new.keys == 0)
     ]
     bucket.append(new)
     if len(bucket) > LABELS_PER_NODE:
-        bucket.sort(key=lambda lab: (round(-lab.cov, 9), lab.length))
+        bucket.sort(key=lambda lab: (-lab.cov, lab.length))
         del bucket[LABELS_PER_NODE:]
 
 

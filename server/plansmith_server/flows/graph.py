@@ -340,29 +340,49 @@ def _graph_rules(g: Graph, add_: Callable[[str, str], None]) -> None:
     for i in range(n):
         if i not in finishing and i not in trapped:
             add_(node_field(i), f"{who(i)}: no route to a terminal node (retry-loop edges aside)")
-    # Inputs: available on some route from the entry (initial keys, outputs upstream).
-    avail: list[set[str] | None] = [None] * n
-    avail[g.entry] = set(g.initial_keys)
-    work = [g.entry]
-    while work:
-        i = work.pop()
-        here = avail[i]
-        assert here is not None
-        out = here | g.outputs[i]
-        for e in g.out[i]:
-            cur = avail[e.dst]
-            if cur is None:
-                avail[e.dst] = set(out)
-                work.append(e.dst)
-            elif not out <= cur:
-                cur |= out
-                work.append(e.dst)
+    # Inputs: available on some route from the entry (initial keys, outputs upstream),
+    # as bit masks over the components of the graph in topological order (Tarjan lists
+    # a component after every component it reaches).
+    bit: dict[str, int] = {}
+
+    def mask(keys: Iterable[str]) -> int:
+        m = 0
+        for k in keys:
+            b = bit.get(k)
+            if b is None:
+                b = bit[k] = 1 << len(bit)
+            m |= b
+        return m
+
+    comps = _sccs(n, g.out)
+    comp_of = [0] * n
+    for ci, comp in enumerate(comps):
+        for i in comp:
+            comp_of[i] = ci
+    avail_in: list[int | None] = [None] * len(comps)
+    avail_in[comp_of[g.entry]] = mask(g.initial_keys)
+    for ci in range(len(comps) - 1, -1, -1):
+        here = avail_in[ci]
+        if here is None:
+            continue  # unreachable from the entry: said above
+        comp = comps[ci]
+        produced = mask(k for i in comp for k in g.outputs[i])
+        if len(comp) > 1 or any(e.dst == comp[0] for e in g.out[comp[0]]):
+            here |= produced  # around the cycle, each member sees the others' outputs
+            avail_in[ci] = here
+        passed = here | produced
+        for i in comp:
+            for e in g.out[i]:
+                cj = comp_of[e.dst]
+                if cj != ci:
+                    prev = avail_in[cj]
+                    avail_in[cj] = passed if prev is None else prev | passed
     for i in range(n):
-        have = avail[i]
+        have = avail_in[comp_of[i]]
         if have is None:
-            continue  # unreachable: said above
+            continue
         for j, k in enumerate(g.inputs[i]):
-            if k not in have:
+            if not have & bit.get(k, 0):
                 add_(
                     f"{node_field(i)}.inputs[{j}]",
                     f"{who(i)}: input {k!r} is provided by no upstream node and is not an "
