@@ -146,3 +146,30 @@ def test_readme_port_override_serves_make_run_on_that_port(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_readme_flows_block(tmp_path):
+    # Twice: the request_ids make the second run answer with the first results.
+    sp = launch(str(tmp_path / "db.sqlite"))
+    try:
+        first = run_block("flows", sp.address)
+        again = run_block("flows", sp.address)
+        with PlansmithClient.connect(sp.address) as client:
+            flows = client.get_flows().total_size
+            runs = list(client.get_flow_runs().runs)
+    finally:
+        sp.stop()
+    for out in (first, again):
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "flow: text-to-sql version 1" in out.stdout
+        assert '"planner": "embedded"' in out.stdout
+        assert '"replanned": true' in out.stdout
+        assert '"nextNode": "validate_sql"' in out.stdout
+        assert "node 'a': unknown target 'ghost'" in out.stderr
+        assert "node 'lost': unreachable" in out.stderr
+    assert re.search(r"run: (run_\w+)", first.stdout).group(1) == re.search(
+        r"run: (run_\w+)", again.stdout
+    ).group(1)
+    assert flows == 1
+    assert len(runs) == 1 and list(runs[0].completed_nodes) == ["classify_prompt"]
+    assert "has_user_approved" in runs[0].initial_plan.nodes

@@ -107,3 +107,23 @@ def test_state_known_now_is_checked_not_assumed():
     assumed = {(a.from_node, a.to_node) for a in path.check.assumptions}
     assert ("get_relevant_tables", "trim_relevant_tables") not in assumed
     assert path.check.conditions_checked >= 1
+
+
+def test_confidence_is_the_share_of_the_evidence_on_the_path():
+    from plansmith_server.flows.embedded import relevance
+
+    g = Graph(text_to_sql())
+    assert plan_embedded(g, "zzz qqq", {}).confidence == 0.0  # nothing matched
+    assert plan_embedded(g, "How many orders shipped last month?", {}).confidence == 1.0
+    message = "Explain the SQL join, then how many orders shipped"
+    path = plan_embedded(g, message, {})
+    rel = relevance(g, message, {})
+    on_path = {g.index[n] for n in path.nodes}
+    share = sum(rel.scores[i] for i in rel.needed & on_path) / sum(
+        rel.scores[i] for i in rel.needed
+    )
+    assert 0 < path.confidence < 1
+    assert path.confidence == round(share, 4)
+    # The needed node the path leaves out says so.
+    left_out = [s for s in path.skipped if g.index[s.node] in rel.needed]
+    assert left_out and all("matches the request" in s.reason for s in left_out)
