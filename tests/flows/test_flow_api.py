@@ -154,3 +154,31 @@ async def test_unknown_flow_is_not_found(flows):
         await flows.PlanExecutionPath(pb.PlanExecutionPathRequest(flow_id="nope"))
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
     assert details_of(e.value)["ErrorInfo"].reason == "FLOW_NOT_FOUND"
+
+
+async def test_a_flow_created_again_under_its_id_is_planned_afresh(flows):
+    await create_example(flows)
+    msg = "Fix this SQL: SELECT * FORM users"
+    first = (
+        await flows.PlanExecutionPath(
+            pb.PlanExecutionPathRequest(flow_id="text-to-sql", user_message=msg)
+        )
+    ).path
+    assert "validate_sql" in first.nodes
+    await flows.DeleteFlow(pb.DeleteFlowRequest(flow_id="text-to-sql"))
+    smaller = flow_pb2.Flow(
+        name="two nodes",
+        entry_node="start",
+        terminal_nodes=["done"],
+        nodes=[
+            flow_pb2.FlowNode(name="start", possible_next_nodes=["done"]),
+            flow_pb2.FlowNode(name="done"),
+        ],
+    )
+    await flows.CreateFlow(pb.CreateFlowRequest(flow=smaller, flow_id="text-to-sql"))
+    again = (
+        await flows.PlanExecutionPath(
+            pb.PlanExecutionPathRequest(flow_id="text-to-sql", user_message=msg)
+        )
+    ).path
+    assert list(again.nodes) == ["start", "done"]

@@ -100,8 +100,8 @@ class FlowBook:
         self.model = model
         self.retained_runs = retained_runs
         self.clock = clock
-        # Compiled graphs by (flow id, version): a version never changes.
-        self._graphs: LruCache[tuple[str, int], Graph] = LruCache(256)
+        # Compiled graphs by (flow id, version, update time): a version never changes.
+        self._graphs: LruCache[tuple[str, int, int], Graph] = LruCache(256)
 
     # ---- idempotency ---------------------------------------------------------------
 
@@ -247,16 +247,16 @@ class FlowBook:
     # ---- planning --------------------------------------------------------------------
 
     async def _graph(self, flow_id: str, version: int) -> Graph:
-        if version:
-            cached = self._graphs.get((flow_id, version))
+        """The compiled flow; cached by (id, version, update time), so a flow deleted and
+        created again under its id is never answered from the cache."""
+        stamp = await self.store.read(lambda tx: tx.flow_stamp(flow_id, version))
+        if stamp is not None:
+            cached = self._graphs.get((flow_id, *stamp))
             if cached is not None:
                 return cached
         flow = await self.store.read(lambda tx: _require_flow(tx, flow_id, version))
-        cached = self._graphs.get((flow.id, flow.version))
-        if cached is not None:
-            return cached
         g = Graph(flow)
-        self._graphs.put((flow.id, flow.version), g)
+        self._graphs.put((flow.id, flow.version, flow.update_time), g)
         return g
 
     async def _history(self, flow_id: str) -> list[CompletedRun]:

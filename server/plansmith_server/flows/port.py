@@ -36,6 +36,11 @@ class FlowTx(Protocol):
         """The flow at `version` (0: the latest), or None."""
         ...
 
+    def flow_stamp(self, flow_id: str, version: int = 0) -> tuple[int, int] | None:
+        """(version, update time) of the flow at `version` (0: the latest), without
+        reading its definition; None when there is none."""
+        ...
+
     def list_flows(self, after_seq: int, limit: int) -> tuple[list[tuple[int, Flow]], int]:
         """Up to `limit` (seq, latest flow) pairs after `after_seq`, and the total."""
         ...

@@ -52,6 +52,15 @@ class SqliteFlowTx:
             )
         return Flow.from_dict(json.loads(row[0])) if row else None
 
+    def flow_stamp(self, flow_id: str, version: int = 0) -> tuple[int, int] | None:
+        row = self._one(
+            "SELECT v.version, json_extract(v.definition, '$.update_time') "
+            "FROM flows f JOIN flow_versions v ON v.flow_id = f.id "
+            "AND v.version = CASE WHEN ? = 0 THEN f.latest_version ELSE ? END WHERE f.id = ?",
+            (version, version, flow_id),
+        )
+        return (row[0], row[1]) if row else None
+
     def list_flows(self, after_seq: int, limit: int) -> tuple[list[tuple[int, Flow]], int]:
         rows = self._all(
             "SELECT f.seq, v.definition FROM flows f JOIN flow_versions v "
