@@ -12,6 +12,8 @@ median of ``--runs``:
 - ``plan``: ``plan_embedded`` on the compiled graph (what PlanExecutionPath does once the
   version is cached), including the reasons and the check of the returned path;
 - ``full``: the full-path fallback;
+- ``learned``: ``plan`` with 1,000 completed runs in the history it learns from (the
+  retention default), a tenth of them similar to the request;
 - ``bfs``: the baseline, a plain breadth-first shortest path from the entry to a terminal
   over the same edges, measured in the same run; ``plan/bfs`` is the planner's cost in
   units of it.
@@ -33,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "server"))
 
-from plansmith_server.flows.embedded import plan_embedded  # noqa: E402
+from plansmith_server.flows.embedded import CompletedRun, plan_embedded, words  # noqa: E402
 from plansmith_server.flows.graph import Graph, validate  # noqa: E402
 from plansmith_server.flows.model import Flow, FlowNode  # noqa: E402
 from plansmith_server.flows.planning import full_path  # noqa: E402
@@ -130,7 +132,7 @@ def main() -> None:
     state = {"message": message, "k1": 2}
     print(
         f"{'nodes':>6} {'edges':>6} {'register ms':>12} {'plan ms':>9} {'full ms':>9} "
-        f"{'bfs ms':>8} {'plan/bfs':>9} {'path':>5} {'target':>10}"
+        f"{'learned ms':>11} {'bfs ms':>8} {'plan/bfs':>9} {'path':>5} {'target':>10}"
     )
     for n in args.nodes:
         flow = layered_flow(n)
@@ -146,10 +148,18 @@ def main() -> None:
         plan = median_ms(lambda g=g: plan_embedded(g, message, state), runs)
         full = median_ms(lambda g=g: full_path(g, message, state), runs)
         base = median_ms(lambda g=g: bfs(g), runs)
+        rng = random.Random(n)
+        similar = frozenset(words(message))
+        history = [
+            CompletedRun(similar if i % 10 == 0 else frozenset(rng.sample(VOCAB, k=6)), path.nodes)
+            for i in range(1000)
+        ]
+        learned = median_ms(lambda g=g, h=history: plan_embedded(g, message, state, h), runs)
         target = TARGETS_MS.get(n)
         verdict = "" if target is None else ("ok" if plan < target else "MISSED") + f" <{target:g}"
         print(
-            f"{n:>6} {edges:>6} {register:>12.2f} {plan:>9.2f} {full:>9.2f} {base:>8.3f} "
+            f"{n:>6} {edges:>6} {register:>12.2f} {plan:>9.2f} {full:>9.2f} {learned:>11.2f} "
+            f"{base:>8.3f} "
             f"{plan / base:>9.1f} {len(path.nodes):>5} {verdict:>10}"
         )
 

@@ -147,7 +147,7 @@ class FlowBook:
         val.check_request_id(v, m.request_id)
         if flow_id:
             val.check_chosen_id(v, "flow_id", flow_id)
-        v.extend(validate(draft))
+        v.extend(await planning.off_loop(len(draft.nodes), validate, draft))
         v.raise_if_any()
         ts = self.clock()
         flow = replace(
@@ -187,7 +187,7 @@ class FlowBook:
         v = val.Violations()
         val.check_request_id(v, m.request_id)
         val.check_id(v, "flow.id", changes.id)
-        v.extend(validate(changes))
+        v.extend(await planning.off_loop(len(changes.nodes), validate, changes))
         v.raise_if_any()
 
         def body(tx: FlowTx) -> Flow:
@@ -388,7 +388,9 @@ class FlowBook:
         if etag and etag != run.etag:
             raise EtagMismatchError("flow_run", run_id, run.etag)
         g = await self._graph(run.flow_id, run.flow_version)
-        result, completed_path = self._step(g, run, node, outputs, state_patch)
+        result, completed_path = await planning.off_loop(
+            len(g.names), self._step, g, run, node, outputs, state_patch
+        )
 
         def body(tx: FlowTx) -> Advance:
             current = _require_run(tx, run_id)

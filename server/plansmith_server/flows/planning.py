@@ -3,9 +3,10 @@ repair of an invalid model answer, then the embedded planner, then the full path
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from plansmith_server.errors import FailedPreconditionError, PreconditionViolation
 from plansmith_server.flows.embedded import (
@@ -19,7 +20,19 @@ from plansmith_server.flows.embedded import (
 from plansmith_server.flows.graph import Graph
 from plansmith_server.flows.model import Attempt, ExecutionPath
 
+T = TypeVar("T")
+
 FULL = "full"
+OFF_LOOP_NODES = 100
+"""Flows with more nodes are planned (and registered) in a worker thread: a 1,000-node
+search takes tens of milliseconds, which the event loop spends serving other calls."""
+
+
+async def off_loop(nodes: int, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)`, in a worker thread when the flow has more than OFF_LOOP_NODES nodes."""
+    if nodes > OFF_LOOP_NODES:
+        return await asyncio.to_thread(fn, *args)
+    return fn(*args)
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,7 @@ async def plan(
                 (a.planner for a in answer.attempts if a.outcome in ("accepted", "repaired")), "llm"
             )
             rel = relevance(g, message, state)
-            confidence = _confidence_of(g, answer.nodes, message, state, history)
+            confidence = _confidence_of(g, answer.nodes, message, state)
             path = describe(g, answer.nodes, state, rel, planner, confidence)
             return replace(path, attempts=tuple(attempts))
         last = answer.attempts[-1] if answer.attempts else None
@@ -91,7 +104,7 @@ async def plan(
         if not fallback_enabled:
             raise no_path(fallback_reason, attempts)
     try:
-        path = plan_embedded(g, message, state, history)
+        path = await off_loop(len(g.names), plan_embedded, g, message, state, history)
         attempts.append(Attempt(path.planner, "accepted", "", path.nodes))
         return replace(path, attempts=tuple(attempts), fallback_reason=fallback_reason)
     except NoPathError as exc:
@@ -100,7 +113,7 @@ async def plan(
     if not fallback_enabled:
         raise no_path(fallback_reason, attempts)
     try:
-        path = full_path(g, message, state)
+        path = await off_loop(len(g.names), full_path, g, message, state)
     except NoPathError as exc:
         attempts.append(Attempt(FULL, "failed", str(exc)))
         raise no_path(str(exc), attempts) from None
@@ -113,7 +126,6 @@ def _confidence_of(
     nodes: Sequence[str],
     message: str,
     state: dict[str, Any],
-    history: Sequence[CompletedRun],
 ) -> float:
     """The embedded planner's confidence figure for a path it did not choose: the share
     of the request's word evidence on the path."""
