@@ -461,8 +461,8 @@ class AdvanceFlowRunRequest(_message.Message):
     run_id: _builtins.str
     """Required. The run's id."""
     node: _builtins.str
-    """Required. The node that completed: the run's current node, or (after a retry-loop
-    edge the run took) a node the current one leads back to by one.
+    """Required. The node that completed: the run's current node (a retry loop the state
+    calls for is planned into the path by the step before, so it is the current node too).
     """
     etag: _builtins.str
     """When set and not the run's etag, the call fails with ABORTED."""
