@@ -3,6 +3,8 @@ path (and along a retry loop), versions kept, idempotency, errors, learning, ret
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2
@@ -220,3 +222,30 @@ async def test_completed_runs_past_the_retention_are_dropped(tmp_path):
             assert [r.user_message for r in kept.runs] == ["hello number 1", "hello number 2"]
     finally:
         await running.stop(grace=0.5)
+
+
+async def test_a_state_that_rules_out_every_way_on_is_refused_and_changes_nothing(flows):
+    run = await setup(flows, "How many orders shipped last month?")
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await advance(flows, run.id, "classify_prompt", intent="nonsense")
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert details_of(e.value)["ErrorInfo"].reason == "NO_VALID_PATH"
+    assert "classify_prompt" in e.value.details()
+    assert (await flows.GetFlowRun(pb.GetFlowRunRequest(run_id=run.id))).run == run
+
+
+async def test_racing_advances_of_one_node_record_it_once(flows):
+    run = await setup(flows, "hello")
+    results = await asyncio.gather(
+        *(advance(flows, run.id, "classify_prompt", intent="general") for _ in range(4)),
+        return_exceptions=True,
+    )
+    ok = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(ok) == 1 and len(refused) == 3
+    assert {r.code() for r in refused} <= {
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    }
+    got = (await flows.GetFlowRun(pb.GetFlowRunRequest(run_id=run.id))).run
+    assert list(got.completed_nodes) == ["classify_prompt"]
