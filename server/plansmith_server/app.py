@@ -233,6 +233,7 @@ async def start(
         )
         flow_book = FlowBook(
             SqliteFlowStore(store),
+            MutationRunner(store),
             model=RouterPathModel(router),
             retained_runs=config.flow_runs_retained,
         )

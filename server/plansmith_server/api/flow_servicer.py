@@ -8,14 +8,8 @@ import grpc
 
 from plansmith.v1 import flow_service_pb2 as pb
 from plansmith_server.api import flow_convert as fc
-from plansmith_server.api.convert import fingerprint
-from plansmith_server.flows.book import NO_MUTATION, FlowBook, Mutation
-
-
-def _mutation(request: Any) -> Mutation:
-    if not request.request_id:
-        return NO_MUTATION
-    return Mutation(request.request_id, fingerprint(request))
+from plansmith_server.api.convert import mutation as _mutation
+from plansmith_server.flows.book import FlowBook
 
 
 def _fallback(request: Any) -> bool:

@@ -9,21 +9,28 @@ checks that nothing it relied on changed meanwhile.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from plansmith_server.domain import validation as val
+from plansmith_server.domain.codec import FunctionCodec
 from plansmith_server.domain.models import ListFilter, Page
+from plansmith_server.domain.mutations import (
+    NO_MUTATION,
+    Applied,
+    Mutation,
+    MutationRunner,
+    Writing,
+    now_us,
+)
 from plansmith_server.domain.paging import decode_page_token, encode_page_token
 from plansmith_server.errors import (
     AlreadyExistsError,
     EtagMismatchError,
     FailedPreconditionError,
     FieldViolation,
-    IdempotencyKeyReusedError,
     InvalidArgumentError,
     NotFoundError,
     PreconditionViolation,
@@ -45,7 +52,7 @@ from plansmith_server.flows.model import (
     RunStatus,
 )
 from plansmith_server.flows.paths import check_path
-from plansmith_server.flows.port import FlowStore, FlowTx, Recorded, RunQuery
+from plansmith_server.flows.port import FlowStore, FlowTx, RunQuery
 from plansmith_server.lru import LruCache
 
 T = TypeVar("T")
@@ -56,21 +63,6 @@ MAX_STATE_BYTES = 256 * 1024
 """A run's state, as JSON."""
 DEFAULT_RETAINED_RUNS = 1_000
 """Completed runs kept per flow (the planner learns from them)."""
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
-
-
-@dataclass(frozen=True)
-class Mutation:
-    """A request's idempotency key and the hash of the request it is checked against."""
-
-    request_id: str = ""
-    fingerprint: str = ""
-
-
-NO_MUTATION = Mutation()
 
 
 @dataclass(frozen=True)
@@ -91,12 +83,14 @@ class FlowBook:
     def __init__(
         self,
         store: FlowStore,
+        runner: MutationRunner,
         *,
         model: planning.PathModel | None = None,
         retained_runs: int = DEFAULT_RETAINED_RUNS,
         clock: Callable[[], int] = now_us,
     ) -> None:
         self.store = store
+        self.runner = runner
         self.model = model
         self.retained_runs = retained_runs
         self.clock = clock
@@ -113,32 +107,21 @@ class FlowBook:
         encode: Callable[[T], dict[str, Any]],
         decode: Callable[[dict[str, Any]], T],
     ) -> T:
-        def run(tx: FlowTx) -> T:
-            if m.request_id:
-                rec = tx.get_recorded(m.request_id)
-                if rec is not None:
-                    if rec.method != method or rec.fingerprint != m.fingerprint:
-                        raise IdempotencyKeyReusedError(m.request_id, rec.method)
-                    return decode(rec.response)
-            result = body(tx)
-            if m.request_id:
-                record = Recorded(method, m.fingerprint, encode(result))
-                tx.record(m.request_id, record, self.clock())
-            return result
+        """`body` through the one write path (request ids, group commit); off the event
+        loop, since a run's JSON may be large."""
 
-        return await self.store.write(run)
+        def applied(w: Writing) -> Applied[T]:
+            return Applied(body(self.store.within(w.tx)))
+
+        codec = FunctionCodec(encode, lambda d: decode(dict(d)))
+        return await self.runner.run(method, m, applied, codec, bulk=True)
 
     async def _replay(
         self, method: str, m: Mutation, decode: Callable[[dict[str, Any]], T]
     ) -> T | None:
-        if not m.request_id:
-            return None
-        rec = await self.store.read(lambda tx: tx.get_recorded(m.request_id))
-        if rec is None:
-            return None
-        if rec.method != method or rec.fingerprint != m.fingerprint:
-            raise IdempotencyKeyReusedError(m.request_id, rec.method)
-        return decode(rec.response)
+        return await self.runner.replay(
+            method, m, FunctionCodec(lambda _: {}, lambda d: decode(dict(d)))
+        )
 
     # ---- flows -----------------------------------------------------------------------
 

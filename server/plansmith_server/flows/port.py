@@ -1,5 +1,5 @@
 """What the flows domain needs from storage (`storage/flows_sqlite.py` implements it on
-the server's database, through the same write path as plans)."""
+the server's database); writes run inside the transactions of the one write path."""
 
 from __future__ import annotations
 
@@ -10,15 +10,6 @@ from typing import Any, Protocol, TypeVar
 from plansmith_server.flows.model import Flow, FlowRun, RunStatus
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What a mutation with a request_id returned the first time."""
-
-    method: str
-    fingerprint: str
-    response: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -76,16 +67,14 @@ class FlowTx(Protocol):
         """Deletes the flow's completed runs but the newest `keep`; returns how many."""
         ...
 
-    def get_recorded(self, request_id: str) -> Recorded | None: ...
-
-    def record(self, request_id: str, recorded: Recorded, create_time: int) -> None: ...
-
 
 class FlowStore(Protocol):
     async def read(self, fn: Callable[[FlowTx], T], *, bulk: bool = False) -> T:
         """Runs `fn` on one snapshot; `bulk` when it reads many rows (off the event loop)."""
         ...
 
-    async def write(self, fn: Callable[[FlowTx], T]) -> T:
-        """Runs `fn` in a write transaction; nothing of it is kept if it raises."""
+    def within(self, write_tx: Any) -> FlowTx:
+        """The flows' statements inside a write transaction of the server's store: flow
+        writes go through the one write path (`domain.mutations.MutationRunner`: request
+        ids, group commit) and commit with it."""
         ...

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from plansmith_server.flows.model import Flow, FlowRun, RunStatus
-from plansmith_server.flows.port import Recorded, RunQuery
+from plansmith_server.flows.port import RunQuery
 from plansmith_server.storage.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -161,28 +161,6 @@ class SqliteFlowTx:
         )
         return cur.rowcount
 
-    # ---- idempotency (the table every service's request ids share) ---------------------
-
-    def get_recorded(self, request_id: str) -> Recorded | None:
-        row = self._one(
-            "SELECT method, fingerprint, response FROM idempotency_keys WHERE request_id = ?",
-            (request_id,),
-        )
-        return Recorded(row[0], row[1], json.loads(row[2])) if row else None
-
-    def record(self, request_id: str, recorded: Recorded, create_time: int) -> None:
-        self._c.execute(
-            "INSERT INTO idempotency_keys (request_id, method, fingerprint, response, create_time) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (
-                request_id,
-                recorded.method,
-                recorded.fingerprint,
-                _JSON.encode(recorded.response),
-                create_time,
-            ),
-        )
-
 
 class SqliteFlowStore:
     """`FlowStore` through the server's `SqliteStore`."""
@@ -193,6 +171,5 @@ class SqliteFlowStore:
     async def read(self, fn: Callable[[SqliteFlowTx], T], *, bulk: bool = False) -> T:
         return await self.store.read(lambda tx: fn(SqliteFlowTx(_connection(tx))), bulk=bulk)
 
-    async def write(self, fn: Callable[[SqliteFlowTx], T]) -> T:
-        # Runs off the event loop: a run's JSON may be large.
-        return await self.store.write(lambda tx: fn(SqliteFlowTx(_connection(tx))), bulk=True)
+    def within(self, write_tx: Any) -> SqliteFlowTx:
+        return SqliteFlowTx(_connection(write_tx))
