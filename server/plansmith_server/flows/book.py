@@ -25,7 +25,7 @@ from plansmith_server.domain.mutations import (
     Writing,
     now_us,
 )
-from plansmith_server.domain.paging import decode_page_token, encode_page_token
+from plansmith_server.domain.paging import decode_page_token, page_of
 from plansmith_server.errors import (
     AlreadyExistsError,
     EtagMismatchError,
@@ -164,7 +164,7 @@ class FlowBook:
         filt = ListFilter((("kind", "flows"),))
         after = decode_page_token(page_token, filt)
         rows, total = await self.store.read(lambda tx: tx.list_flows(after, size + 1))
-        return _page(rows, size, total, filt)
+        return page_of(rows, size, total, filt)
 
     async def update_flow(self, changes: Flow, etag: str = "", m: Mutation = NO_MUTATION) -> Flow:
         v = val.Violations()
@@ -344,7 +344,7 @@ class FlowBook:
         after = decode_page_token(page_token, filt)
         q = RunQuery(flow_id, RunStatus(status), after, size + 1)
         rows, total = await self.store.read(lambda tx: tx.list_runs(q))
-        return _page(rows, size, total, filt)
+        return page_of(rows, size, total, filt)
 
     async def advance_run(
         self,
@@ -554,9 +554,3 @@ def _require_run(tx: FlowTx, run_id: str) -> FlowRun:
     if run is None:
         raise NotFoundError("flow_run", run_id)
     return run
-
-
-def _page(rows: list[tuple[int, Any]], size: int, total: int, filt: ListFilter) -> Page:
-    items = rows[:size]
-    token = encode_page_token(items[-1][0], filt) if len(rows) > size else ""
-    return Page(tuple(item for _, item in items), token, total)
