@@ -5,17 +5,25 @@ travels on the wire: `code` is the name of a gRPC status code and `reason` the
 `google.rpc.ErrorInfo` reason; the API layer (`api/errors.py`) turns them into statuses
 with details. The domain itself never imports grpc.
 
-    PlansmithError
+    PlansmithError                    INTERNAL (a bug: logged; the caller gets the request id)
     ├── InvalidArgumentError          INVALID_ARGUMENT  + BadRequest
     │   ├── DependencyCycleError      reason DEPENDENCY_CYCLE
-    │   └── PageTokenError            reason PAGE_TOKEN_INVALID
+    │   ├── PageTokenError            reason PAGE_TOKEN_INVALID
+    │   ├── PlanningInputError        reason INVALID_PLAN_REQUEST, ... (planning/errors.py)
+    │   └── InvalidProblemError       reason INVALID_PROBLEM (scheduling/errors.py)
     ├── NotFoundError                 NOT_FOUND         + ResourceInfo
     ├── EtagMismatchError             ABORTED
     ├── IdempotencyKeyReusedError     ALREADY_EXISTS
     ├── AlreadyExistsError            ALREADY_EXISTS    reason <TYPE>_ALREADY_EXISTS
     ├── FailedPreconditionError       FAILED_PRECONDITION + PreconditionFailure
+    │   └── InfeasibleProblemError    reason INFEASIBLE_PROBLEM (scheduling/errors.py)
     ├── ResourceExhaustedError        RESOURCE_EXHAUSTED + RetryInfo
-    └── UnavailableError              UNAVAILABLE       + RetryInfo
+    ├── UnavailableError              UNAVAILABLE       + RetryInfo
+    └── SchedulingError               the scheduling package's errors (scheduling/errors.py);
+        └── InvalidScheduleError      INTERNAL, reason INVALID_SCHEDULE (a solver's bug)
+
+An error whose `code` is INTERNAL is a bug, whatever its class: the API logs it and
+answers INTERNAL with the request id only, never the error's text.
 """
 
 from __future__ import annotations
@@ -105,12 +113,17 @@ def some_ids(ids: Sequence[str], sep: str, limit: int = 300) -> str:
 
 
 class DependencyCycleError(InvalidArgumentError):
-    """The dependencies asked for would form a cycle; `cycle` lists it, first id repeated
-    last. ErrorInfo metadata: `cycle` (its first ids when long) and `cycle_length`."""
+    """The dependencies would form a cycle (the one error for it, from every package).
+
+    `cycle` is written the one way `plansmith_server.graph` finds cycles: `[a, b, ..., a]`,
+    each id depending on the next, the first repeated last; the message and metadata show
+    it as `a -> b -> a`. `field` is the request field the violation names. ErrorInfo
+    metadata: `cycle` (its first ids when long) and `cycle_length`."""
 
     reason = "DEPENDENCY_CYCLE"
 
     def __init__(self, field: str, cycle: Sequence[str], explanation: str = "") -> None:
+        self.field = field
         self.cycle = list(cycle)
         path = some_ids(self.cycle, " -> ")
         how = f" ({explanation})" if explanation else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -58,17 +60,18 @@ def test_cycle_is_reported_with_its_ids() -> None:
     with pytest.raises(DependencyCycleError) as exc:
         analyze_cpm(ids, [1, 1, 1, 1], deps)
     cycle = exc.value.cycle
-    assert set(cycle) == {"b", "c", "d"}
-    # In dependency order: each depends on the previous one.
-    for prev, cur in zip(cycle, cycle[1:] + cycle[:1], strict=True):
-        assert prev in deps[ids.index(cur)]
+    # Written the one way: each depends on the next, the first repeated last.
+    assert set(cycle) == {"b", "c", "d"} and len(cycle) == 4 and cycle[0] == cycle[-1]
+    for cur, nxt in itertools.pairwise(cycle):
+        assert nxt in deps[ids.index(cur)]
     assert "a" not in str(exc.value).split(": ")[1]
+    assert exc.value.code == "INVALID_ARGUMENT" and exc.value.reason == "DEPENDENCY_CYCLE"
 
 
 def test_self_dependency_is_a_cycle() -> None:
     with pytest.raises(DependencyCycleError) as exc:
         cpm_for_tasks([PlanTask("a", dependencies=("a",), estimate_hours=1)])
-    assert exc.value.cycle == ("a",)
+    assert exc.value.cycle == ["a", "a"]
 
 
 def test_critical_paths_are_bounded() -> None:

@@ -439,7 +439,7 @@ def status_trailers(status: grpc.Status) -> tuple[tuple[str, str | bytes], ...]:
 
 
 async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext) -> None:
-    if isinstance(exc, PlansmithError):
+    if isinstance(exc, PlansmithError) and exc.code != "INTERNAL":
         status = to_status(exc)
     else:
         rid = request_id_var.get()

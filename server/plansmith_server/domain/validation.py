@@ -197,7 +197,7 @@ def check_task(
 
     `agent_ids` are the plan's agents; when not empty, `assigned_to` must be one of them.
     Dependencies are only checked for shape here; existence and cycles need the plan's
-    other tasks (see `domain/graph.py`).
+    other tasks (see `plansmith_server/graph.py`).
     """
     wanted = set(fields) if fields is not None else None
 

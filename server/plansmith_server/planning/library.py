@@ -17,6 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from plansmith_server.graph import find_cycle, write_cycle
+
 from .capabilities import normalize_capability
 from .errors import LibraryError
 from .ranking import TextIndex
@@ -559,33 +561,6 @@ def _phrases(check: _Checker, raw: Any, name: str) -> tuple[tuple[str, Phrase], 
     return tuple(out)
 
 
-def _find_cycle(nodes: tuple[str, ...], edges: Mapping[str, tuple[str, ...]]) -> list[str] | None:
-    """A cycle in `edges` (node -> predecessors) as a path, or None. Deterministic."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for pred in edges.get(node, ()):
-            if state.get(pred) == 1:
-                return [*stack[stack.index(pred) :], pred]
-            if pred not in state:
-                found = visit(pred)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in nodes:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
-
-
 def _parse_method(file: str, compound: str, index: int, raw: Any) -> Method:
     check = _Checker(file, f"compound '{compound}' method #{index + 1}")
     check.fields(raw, _METHOD_FIELDS, "method")
@@ -609,9 +584,9 @@ def _parse_method(file: str, compound: str, index: int, raw: Any) -> Method:
         if node in preds:
             raise check.fail(f"'{node}' cannot come after itself")
         after[node] = preds
-    cycle = _find_cycle(subtasks, after)
+    cycle = find_cycle(subtasks, lambda node: after.get(node, ()))
     if cycle:
-        raise check.fail("ordering has a cycle: " + " -> ".join(reversed(cycle)))
+        raise check.fail(f"ordering has a cycle (each after the next): {write_cycle(cycle)}")
     when = check.when(raw["when"], "when") if "when" in raw else ()
     keywords = check.texts(raw.get("keywords", []), "keywords", allow_empty=True)
     return Method(
@@ -841,13 +816,13 @@ def _build(directory: Path) -> MethodLibrary:
         c.name: tuple(sorted({s for m in c.methods for s in m.subtasks if s in compounds}))
         for c in compounds.values()
     }
-    cycle = _find_cycle(tuple(sorted(compounds)), nesting)
+    cycle = find_cycle(sorted(compounds), lambda name: nesting.get(name, ()))
     if cycle:
         first = compounds[cycle[0]]
         raise LibraryError(
             first.file,
             f"compound '{first.name}'",
-            "compound tasks expand into each other: " + " -> ".join(cycle),
+            f"compound tasks expand into each other (each into the next): {write_cycle(cycle)}",
         )
     for rule in rules:
         for ref in (*rule.before, *rule.after, *rule.skip_if_present):
@@ -869,13 +844,13 @@ def _build(directory: Path) -> MethodLibrary:
     for ordering in orderings:
         for a in ordering.after:
             tag_edges.setdefault(a, set()).update(ordering.before)
-    cycle = _find_cycle(
-        tuple(sorted(tag_edges)), {k: tuple(sorted(v)) for k, v in tag_edges.items()}
-    )
+    cycle = find_cycle(sorted(tag_edges), lambda tag: sorted(tag_edges.get(tag, ())))
     if cycle:
         first = next(o for o in orderings if cycle[0] in o.after or cycle[0] in o.before)
         raise LibraryError(
-            first.file, f"ordering '{first.name}'", "orderings form a cycle: " + " -> ".join(cycle)
+            first.file,
+            f"ordering '{first.name}'",
+            f"orderings form a cycle (each tag after the next): {write_cycle(cycle)}",
         )
 
     return MethodLibrary(

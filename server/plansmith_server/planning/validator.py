@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from plansmith_server.graph import find_cycle, write_cycle
+
 from .capabilities import agent_can_do
 from .library import MethodLibrary, load_library
 from .plan import GeneratedPlan
@@ -73,9 +75,10 @@ def validate_plan(
         for index in task.requirement_indexes:
             if not 0 <= index < len(reqs):
                 problems.append(f"{task.id} refers to requirement index {index}, out of range")
-    cycle = _find_cycle(plan)
+    deps = {t.id: [d for d in t.dependencies if d != t.id] for t in plan.tasks}
+    cycle = find_cycle(deps, lambda task_id: [d for d in deps[task_id] if d in deps])
     if cycle:
-        problems.append("dependency cycle: " + " -> ".join(cycle))
+        problems.append(f"dependency cycle: {write_cycle(cycle)}")
     served = {i for t in plan.tasks for i in t.requirement_indexes}
     for i, requirement in enumerate(reqs):
         if i not in served:
@@ -120,30 +123,3 @@ def _ordering_problems(plan: GeneratedPlan, library: MethodLibrary) -> list[str]
                         f"ordering {ordering.name} ({ordering.description})"
                     )
     return problems
-
-
-def _find_cycle(plan: GeneratedPlan) -> list[str] | None:
-    deps = {t.id: [d for d in t.dependencies if d != t.id] for t in plan.tasks}
-    state: dict[str, int] = {}
-    for root in deps:
-        if root in state:
-            continue
-        stack: list[tuple[str, int]] = [(root, 0)]
-        path: list[str] = []
-        while stack:
-            node, i = stack.pop()
-            if i == 0:
-                state[node] = 1
-                path.append(node)
-            children = [d for d in deps.get(node, []) if d in deps]
-            if i < len(children):
-                stack.append((node, i + 1))
-                child = children[i]
-                if state.get(child) == 1:
-                    return [*path[path.index(child) :], child]
-                if child not in state:
-                    stack.append((child, 0))
-            else:
-                state[node] = 2
-                path.pop()
-    return None

@@ -10,8 +10,9 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from plansmith_server.graph import topological_order
+
 from .errors import InfeasibleProblemError, InvalidProblemError
-from .graph import topological_order
 from .model import SchedulingProblem, UnschedulableActivity
 
 MAX_UNITS = 2**62

@@ -17,8 +17,9 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
+from plansmith_server.graph import find_cycle
+
 from .errors import DependencyCycleError, InvalidProblemError
-from .graph import find_cycle
 from .plan import DEFAULT_ESTIMATE_HOURS, PlanTask, check_unique_ids
 
 IntArray = npt.NDArray[np.int64]
@@ -95,8 +96,9 @@ def topological_levels(n: int, src: IntArray, dst: IntArray) -> Levels:
         local = {v: i for i, v in enumerate(sub)}
         local_preds = [[local[u] for u in preds[v] if u in local] for v in sub]
         # Every unordered node has an unordered predecessor, so all of them are in sub.
-        cyc = find_cycle(local_preds, list(range(len(sub))))
-        raise DependencyCycleError([str(sub[i]) for i in cyc])
+        cyc = find_cycle(range(len(sub)), local_preds.__getitem__)
+        assert cyc is not None
+        raise DependencyCycleError("dependencies", [str(sub[i]) for i in cyc])
     order = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
     bounds = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum([len(c) for c in chunks], out=bounds[1:])
@@ -314,7 +316,7 @@ def analyze_cpm(
     try:
         arr = cpm_arrays(dur, src, dst)
     except DependencyCycleError as e:
-        raise DependencyCycleError([ids_t[int(i)] for i in e.cycle]) from None
+        raise DependencyCycleError(e.field, [ids_t[int(i)] for i in e.cycle]) from None
     eps = _tolerance(arr.duration)
     crit = (arr.slack <= eps) & (dur > 0)
     paths, truncated = _critical_paths(arr, dur, src, dst, eps, max_paths)

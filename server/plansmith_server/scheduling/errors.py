@@ -1,63 +1,73 @@
-"""Domain errors of the scheduling package.
+"""Domain errors of the scheduling package: branches of the service's one error tree
+(`plansmith_server.errors`), so each reaches a caller with its status code and details.
 
-Every error derives from :class:`SchedulingError`. ``reason`` is a stable machine-readable
-string and ``status_hint`` names the gRPC status code the edge should map it to; the
-package itself never imports grpc, so the hint is just a name.
+Tree (status code, ErrorInfo reason)::
 
-Tree::
+    SchedulingError                 a scheduling/analysis error (catch-all of this package)
+    ├── InvalidProblemError         INVALID_ARGUMENT, INVALID_PROBLEM: malformed input
+    │                               (unknown ids, negative durations, ...) + BadRequest
+    ├── InfeasibleProblemError      FAILED_PRECONDITION, INFEASIBLE_PROBLEM: hard
+    │                               constraints contradict each other + PreconditionFailure
+    └── InvalidScheduleError        INTERNAL, INVALID_SCHEDULE: a solver's bug
+                                    (scheduling/validation.py)
 
-    SchedulingError
-    ├── InvalidProblemError        (INVALID_ARGUMENT)  malformed input (unknown ids, ...)
-    │   └── DependencyCycleError   (INVALID_ARGUMENT)  the dependency graph has a cycle
-    └── InfeasibleProblemError     (FAILED_PRECONDITION) hard constraints contradict each other
+A dependency cycle is `plansmith_server.errors.DependencyCycleError` (INVALID_ARGUMENT,
+DEPENDENCY_CYCLE), the same error the plan writes raise, re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+
+from plansmith_server.errors import (
+    DependencyCycleError,
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    PlansmithError,
+    PreconditionViolation,
+)
+
+__all__ = [
+    "DependencyCycleError",
+    "InfeasibleProblemError",
+    "InvalidProblemError",
+    "SchedulingError",
+]
 
 
-class SchedulingError(Exception):
-    """Base class of all scheduling/analysis domain errors."""
-
-    reason: ClassVar[str] = "SCHEDULING_ERROR"
-    status_hint: ClassVar[str] = "INTERNAL"
+class SchedulingError(PlansmithError):
+    """Base class of the scheduling/analysis errors; the status code and reason come from
+    each subclass (this class itself is a bug: INTERNAL)."""
 
 
-class InvalidProblemError(SchedulingError):
-    """The input is malformed (unknown ids, negative durations, duplicate ids, ...)."""
+class InvalidProblemError(SchedulingError, InvalidArgumentError):
+    """The input is malformed (unknown ids, negative durations, duplicate ids, ...).
+
+    The scheduling package does not know the request's field names: the one field
+    violation names `field` (`tasks` unless the caller says otherwise)."""
 
     reason = "INVALID_PROBLEM"
-    status_hint = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, *, field: str = "tasks") -> None:
+        InvalidArgumentError.__init__(self, [FieldViolation(field, message)], message)
 
 
-class DependencyCycleError(InvalidProblemError):
-    """The dependencies contain a cycle.
-
-    Attributes:
-        cycle: Ids along one cycle in dependency order; each id depends on the one before
-            it and the first depends on the last.
-    """
-
-    reason = "DEPENDENCY_CYCLE"
-    status_hint = "INVALID_ARGUMENT"
-
-    def __init__(self, cycle: Sequence[str]) -> None:
-        self.cycle: tuple[str, ...] = tuple(cycle)
-        super().__init__("dependency cycle: " + " -> ".join([*self.cycle, self.cycle[0]]))
-
-
-class InfeasibleProblemError(SchedulingError):
+class InfeasibleProblemError(SchedulingError, FailedPreconditionError):
     """Hard constraints (fixed starts, pinned agents, capacities) cannot all hold.
 
     Attributes:
-        conflicts: Human-readable descriptions of each conflict found.
+        conflicts: Human-readable descriptions of each conflict found (one precondition
+            violation each).
     """
 
     reason = "INFEASIBLE_PROBLEM"
-    status_hint = "FAILED_PRECONDITION"
 
     def __init__(self, conflicts: Sequence[str]) -> None:
         self.conflicts: tuple[str, ...] = tuple(conflicts)
-        super().__init__("infeasible problem: " + "; ".join(self.conflicts))
+        FailedPreconditionError.__init__(
+            self,
+            "infeasible problem: " + "; ".join(self.conflicts),
+            reason=self.reason,
+            violations=[PreconditionViolation(self.reason, "schedule", c) for c in conflicts],
+        )

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal, Protocol
 
+from plansmith_server.errors import PlansmithError
+
 from .baseline import better_of
-from .errors import SchedulingError
 from .heuristic import DEFAULT_MAX_ITERATIONS, HeuristicScheduler
 from .model import Goal, ScheduleResult, SchedulingProblem
 from .stop import StopToken
@@ -146,8 +147,9 @@ class FallbackScheduler:
                 )
             except ImportError:
                 reason = "OR-Tools is not installed"
-            except SchedulingError:
-                # Bad input is the caller's problem; the heuristic would reject it too.
+            except PlansmithError:
+                # Bad input (a cycle, a malformed or infeasible problem) is the caller's
+                # problem; the heuristic would reject it too.
                 raise
             except Exception as exc:
                 reason = f"CP-SAT failed: {exc!r}"

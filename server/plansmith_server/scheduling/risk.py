@@ -314,7 +314,7 @@ def _forecast(
             cancelled=cancelled,
         )
     except DependencyCycleError as e:
-        raise DependencyCycleError([tasks[int(i)].id for i in e.cycle]) from None
+        raise DependencyCycleError(e.field, [tasks[int(i)].id for i in e.cycle]) from None
     totals = sim.totals
     p50, p80, p95 = (float(x) for x in np.percentile(totals, [50, 80, 95]))
     prob = None

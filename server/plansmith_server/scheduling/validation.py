@@ -17,8 +17,8 @@ class InvalidScheduleError(SchedulingError):
         violations: One description per broken constraint.
     """
 
+    code = "INTERNAL"
     reason = "INVALID_SCHEDULE"
-    status_hint = "INTERNAL"
 
     def __init__(self, violations: list[str]) -> None:
         self.violations = violations
