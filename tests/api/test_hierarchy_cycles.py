@@ -197,7 +197,7 @@ def stored(plan_id: str, tid: str, parent: str = "", deps: tuple[str, ...] = ())
         estimated_hours=4,
         parent_task_id=parent,
         dependencies=deps,
-        status=TaskStatus.NOT_STARTED,
+        status=TaskStatus.TODO,
     )
 
 

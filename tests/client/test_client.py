@@ -163,3 +163,11 @@ async def test_raw_stub_is_reachable_and_intercepted(client, faults):
         response = await asyncio.to_thread(stub.GetPlan, request)
     assert response.plan.id == plan.id
     assert "x-request-id" in faults.metadata["GetPlan"][-1]  # through the interceptors
+
+
+async def test_create_task_pins_the_agent_with_the_typed_field(client):
+    plan = await client.create_plan("Pins", agents=["ann"])
+    pinned = await client.create_task("a", plan_id=plan.id, assigned_to="ann", pinned=True)
+    assert pinned.pinned and pinned.metadata["plansmith.pinned"] == "true"
+    plain = await client.create_task("b", plan_id=plan.id)
+    assert not plain.pinned and "plansmith.pinned" not in plain.metadata

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from plansmith import ResourceNotFoundError, ValidationError
+from plansmith.v1 import analysis_pb2, planning_service_pb2
 
 GENERATE = "GeneratePlan"
 
@@ -68,6 +69,7 @@ async def test_decompose_estimate_optimize_analyze_suggest(client):
         task_description="Build REST endpoint for invoices", context={"plan_id": plan.id}
     )
     assert estimate.low_hours <= estimate.estimate_hours <= estimate.high_hours
+    assert estimate.estimation_method != planning_service_pb2.ESTIMATION_METHOD_UNSPECIFIED
 
     opt = await client.optimize_plan(
         plan_id=plan.id,
@@ -78,6 +80,7 @@ async def test_decompose_estimate_optimize_analyze_suggest(client):
     )
     assert opt.duration_after_hours <= opt.duration_before_hours
     assert opt.plan_revision > 0
+    assert opt.solver.kind != analysis_pb2.SOLVER_KIND_UNSPECIFIED
 
     analysis = await client.analyze_plan(
         plan_id=plan.id,

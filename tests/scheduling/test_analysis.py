@@ -86,7 +86,7 @@ def test_risk_items_and_score() -> None:
         ),
         PlanTask("fail", T.FAILED, ("run",), estimate_hours=3, assigned_agent="ann"),
         PlanTask("blk", T.BLOCKED, estimate_hours=1, assigned_agent="bob"),
-        PlanTask("noest", T.NOT_STARTED, ("fail",)),
+        PlanTask("noest", T.TODO, ("fail",)),
     ]
     rep = assess_risk(tasks, deadline_hours=5, samples=2000, seed=1)
     kinds = {i.kind: i for i in rep.items}
@@ -131,19 +131,17 @@ def test_suggestions_obvious_plan() -> None:
     tasks = [
         PlanTask("done", T.DONE, estimate_hours=1),
         # Critical: heads a long chain; unassigned, ann can do it.
-        PlanTask("crit", T.NOT_STARTED, ("done",), estimate_hours=2, priority=Priority.MEDIUM),
-        PlanTask("c2", T.NOT_STARTED, ("crit",), estimate_hours=8),
-        PlanTask("c3", T.NOT_STARTED, ("c2",), estimate_hours=6),
+        PlanTask("crit", T.TODO, ("done",), estimate_hours=2, priority=Priority.MEDIUM),
+        PlanTask("c2", T.TODO, ("crit",), estimate_hours=8),
+        PlanTask("c3", T.TODO, ("c2",), estimate_hours=6),
         # Ann's own task, low priority, off the critical path: still first (own first).
-        PlanTask(
-            "mine", T.NOT_STARTED, estimate_hours=1, assigned_agent="ann", priority=Priority.LOW
-        ),
+        PlanTask("mine", T.TODO, estimate_hours=1, assigned_agent="ann", priority=Priority.LOW),
         # Unassigned, high priority, not critical.
-        PlanTask("hi", T.NOT_STARTED, estimate_hours=3, priority=Priority.HIGH),
+        PlanTask("hi", T.TODO, estimate_hours=3, priority=Priority.HIGH),
         # Not for ann: someone else's, needs a capability she lacks, not ready, running.
-        PlanTask("bobs", T.NOT_STARTED, estimate_hours=1, assigned_agent="bob"),
-        PlanTask("cap", T.NOT_STARTED, estimate_hours=1, eligible_agents=frozenset({"bob"})),
-        PlanTask("wait", T.NOT_STARTED, ("hi",), estimate_hours=1),
+        PlanTask("bobs", T.TODO, estimate_hours=1, assigned_agent="bob"),
+        PlanTask("cap", T.TODO, estimate_hours=1, eligible_agents=frozenset({"bob"})),
+        PlanTask("wait", T.TODO, ("hi",), estimate_hours=1),
         PlanTask("run", T.IN_PROGRESS, estimate_hours=1, assigned_agent="ann"),
     ]
     s = suggest_next_tasks(tasks, "ann", count=5)

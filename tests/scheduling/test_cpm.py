@@ -43,7 +43,7 @@ def test_done_tasks_are_zero_and_not_critical() -> None:
     tasks = [
         PlanTask("x", TaskStatus.DONE, estimate_hours=5),
         PlanTask("y", TaskStatus.IN_PROGRESS, ("x",), estimate_hours=10, progress=0.4),
-        PlanTask("z", TaskStatus.NOT_STARTED, ("x",), estimate_hours=2, remaining_hours=1.5),
+        PlanTask("z", TaskStatus.TODO, ("x",), estimate_hours=2, remaining_hours=1.5),
     ]
     r = cpm_for_tasks(tasks)
     t = r.by_id()

@@ -36,7 +36,7 @@ def random_plan(
     """A plan of 6-24 tasks; dependencies point to earlier tasks (a DAG)."""
     rng = random.Random(seed)
     n = rng.randint(6, 24)
-    statuses = [T.NOT_STARTED, T.IN_PROGRESS, T.IN_PROGRESS, T.DONE, T.DONE, T.BLOCKED, T.FAILED]
+    statuses = [T.TODO, T.IN_PROGRESS, T.IN_PROGRESS, T.DONE, T.DONE, T.BLOCKED, T.FAILED]
     owners = (*AGENTS, *extra_agents)
     tasks = []
     for i in range(n):
@@ -141,7 +141,7 @@ def chain_plan() -> list[PlanTask]:
     """12 open tasks in a row, with a DONE link and a branch."""
     tasks = [PlanTask("c0", estimate_hours=1)]
     for i in range(1, 14):
-        status = T.DONE if i == 5 else T.NOT_STARTED
+        status = T.DONE if i == 5 else T.TODO
         tasks.append(PlanTask(f"c{i}", status, (f"c{i - 1}",), estimate_hours=1))
     tasks.append(PlanTask("side", dependencies=("c2",), estimate_hours=1))
     return tasks

@@ -1,7 +1,8 @@
 """Conversions between `plansmith.v1` messages and domain models, in pairs.
 
-`*_from_proto` keeps enum values as the raw numbers the caller sent, so that the domain's
-validation can report an unknown value as a field violation instead of failing here.
+`*_from_proto` turns enum numbers into the domain's enums. A number the API does not
+define is not refused here but carried typed (`StoredEnum.from_wire`, `Unrecognized`), so
+that the domain's validation reports it with the request's other problems, all at once.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 from google.protobuf import duration_pb2
@@ -17,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from plansmith.v1 import agent_pb2, plan_pb2, plan_service_pb2, task_pb2
 from plansmith_server.domain.models import (
+    PINNED_KEY,
     PLAN_MUTABLE_FIELDS,
     TASK_MUTABLE_FIELDS,
     Agent,
@@ -73,7 +76,7 @@ def plan_from_proto(p: plan_pb2.Plan) -> Plan:
         objectives=tuple(p.objectives),
         constraints=tuple(p.constraints),
         metadata=dict(p.metadata),
-        status=cast(PlanStatus, p.status),
+        status=PlanStatus.from_wire(p.status),
         agents=tuple(agent_from_proto(a) for a in p.agents),
     )
 
@@ -93,6 +96,7 @@ def plan_to_proto(p: Plan) -> plan_pb2.Plan:
         update_time=timestamp(p.update_time),
         etag=p.etag,
         revision=p.revision,
+        confidence=p.confidence,
     )
 
 
@@ -102,8 +106,8 @@ def task_from_proto(t: task_pb2.Task) -> Task:
         plan_id=t.plan_id,
         title=t.title,
         description=t.description,
-        priority=cast(TaskPriority, t.priority),
-        status=cast(TaskStatus, t.status),
+        priority=TaskPriority.from_wire(t.priority),
+        status=TaskStatus.from_wire(t.status),
         estimated_hours=t.estimated_hours,
         actual_hours=t.actual_hours,
         progress=t.progress,
@@ -121,6 +125,22 @@ def task_from_proto(t: task_pb2.Task) -> Task:
             else None
         ),
     )
+
+
+def new_task_from_proto(t: task_pb2.Task) -> Task:
+    """A task to create: `task_from_proto`, with `pinned`, when set, written as the
+    metadata entry it is the typed form of (`PINNED_KEY`: `true`, or removed). Updates
+    do not do this: an update changes a pin through `metadata`, and a task read, edited
+    and sent back whole must not have its metadata rewritten by the echoed field."""
+    task = task_from_proto(t)
+    if not t.HasField("pinned"):
+        return task
+    metadata = dict(task.metadata)
+    if t.pinned:
+        metadata[PINNED_KEY] = "true"
+    else:
+        metadata.pop(PINNED_KEY, None)
+    return replace(task, metadata=metadata)
 
 
 def _ts_fields(us: int) -> dict[str, int]:
@@ -151,6 +171,7 @@ def task_to_proto(t: Task) -> task_pb2.Task:
         optimistic_hours=t.optimistic_hours,
         pessimistic_hours=t.pessimistic_hours,
         acceptance_criteria=t.acceptance_criteria,
+        pinned=t.pinned,
     )
     if t.schedule is not None:
         msg.schedule.start_offset_hours = t.schedule.start_offset_hours

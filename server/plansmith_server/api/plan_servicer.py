@@ -82,7 +82,7 @@ class PlanServicer:
     ) -> pb.CreateTaskResponse:
         result = await self.tasks.create_task(
             request.plan_id,
-            convert.task_from_proto(request.task),
+            convert.new_task_from_proto(request.task),
             convert.mutation(request),
             task_id=request.task_id,
         )
@@ -95,7 +95,7 @@ class PlanServicer:
     ) -> pb.BatchCreateTasksResponse:
         result = await self.tasks.batch_create_tasks(
             request.plan_id,
-            [convert.task_from_proto(t) for t in request.tasks],
+            [convert.new_task_from_proto(t) for t in request.tasks],
             convert.mutation(request),
         )
         return pb.BatchCreateTasksResponse(

@@ -22,16 +22,58 @@ from plansmith_server.api.convert import (
 )
 from plansmith_server.backends import Attempt, AttemptEvent, Budget, Call
 from plansmith_server.domain.generation import Brief, Generated, planned_task
-from plansmith_server.domain.models import Plan, PlanStatus
+from plansmith_server.domain.models import DecompositionLevel, Plan, PlanStatus, Unrecognized
 from plansmith_server.domain.schedules import Analysis, Optimization, PlanSnapshot
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.planning import AgentSpec, PlanRequest
-from plansmith_server.scheduling import CpmResult, Suggestion
+from plansmith_server.scheduling import CpmResult, Goal, Suggestion
 
 _SEVERITY = {
     s: getattr(gen_pb, f"RISK_SEVERITY_{s}") for s in ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 }
 _PHASE = {p: getattr(gen_pb, f"PLANNING_PHASE_{p.upper()}") for p in planning.PHASES}
+_SOLVER_KIND = {
+    "cpsat": an_pb.SOLVER_KIND_CPSAT,
+    "heuristic": an_pb.SOLVER_KIND_HEURISTIC,
+    "baseline": an_pb.SOLVER_KIND_BASELINE,
+}
+_ESTIMATION_METHOD = {
+    "history": pb.ESTIMATION_METHOD_HISTORY,
+    "library": pb.ESTIMATION_METHOD_LIBRARY,
+    "default": pb.ESTIMATION_METHOD_DEFAULT,
+    "llm": pb.ESTIMATION_METHOD_MODEL,
+}
+
+
+_GOAL = {
+    pb.OPTIMIZATION_GOAL_MINIMIZE_DURATION: Goal.MINIMIZE_DURATION,
+    pb.OPTIMIZATION_GOAL_BALANCE_WORKLOAD: Goal.BALANCE_WORKLOAD,
+}
+_LEVEL = {
+    pb.DECOMPOSITION_LEVEL_UNSPECIFIED: DecompositionLevel.STANDARD,
+    pb.DECOMPOSITION_LEVEL_SUMMARY: DecompositionLevel.SUMMARY,
+    pb.DECOMPOSITION_LEVEL_STANDARD: DecompositionLevel.STANDARD,
+    pb.DECOMPOSITION_LEVEL_DETAILED: DecompositionLevel.DETAILED,
+}
+
+
+def goals_from_proto(goals: Sequence[int]) -> list[Goal | Unrecognized]:
+    """The domain's goals; a number the API does not define (UNSPECIFIED included) is
+    carried as `Unrecognized` for the domain to refuse with the request's other problems."""
+    return [_GOAL.get(g) or Unrecognized(g) for g in goals]
+
+
+def level_from_proto(level: int) -> DecompositionLevel | Unrecognized:
+    """The domain's decomposition level (UNSPECIFIED means STANDARD)."""
+    return _LEVEL.get(level) or Unrecognized(level)
+
+
+def estimation_method(method: str) -> pb.EstimationMethod.ValueType:
+    """The enum of an estimate's method string (`history+agent_pace` is `HISTORY`: the pace
+    has a field of its own; `llm:<backend>` is `MODEL`)."""
+    return _ESTIMATION_METHOD.get(
+        method.partition("+")[0].partition(":")[0], pb.ESTIMATION_METHOD_UNSPECIFIED
+    )
 
 
 def brief_from_proto(b: gen_pb.PlanBrief) -> Brief:
@@ -294,6 +336,7 @@ def optimization_to_proto(o: Optimization) -> pb.OptimizePlanResponse:
         ],
         solver=an_pb.SolverStats(
             solver=r.solver,
+            kind=_SOLVER_KIND.get(r.solver, an_pb.SOLVER_KIND_UNSPECIFIED),
             status=r.status.name,
             wall_time_seconds=r.stats.wall_time_s,
             branches=int(r.stats.branches or 0),

@@ -15,8 +15,11 @@ from plansmith_server.api.planning_convert import (
     attempt_to_proto,
     brief_from_proto,
     call_from_proto,
+    estimation_method,
     event_to_proto,
     generated_to_proto,
+    goals_from_proto,
+    level_from_proto,
     optimization_to_proto,
     suggestions_to_proto,
 )
@@ -96,7 +99,7 @@ class PlanningServicer:
         r = await self.planning.decompose(
             task_id=request.task_id,
             description=request.description,
-            level=request.level,
+            level=level_from_proto(request.level),
             persist=request.persist,
             estimated_hours=request.estimated_hours,
             m=convert.mutation(request),
@@ -134,6 +137,7 @@ class PlanningServicer:
             high_hours=e.high_hours,
             confidence=e.confidence,
             method=b.method,
+            estimation_method=estimation_method(b.method),
             similar_task_ids=list(b.similar_task_ids),
             agent_pace=b.agent_pace if b.agent_pace is not None else 1.0,
             explanation=b.note,
@@ -149,7 +153,7 @@ class PlanningServicer:
             limit = convert.duration_seconds(request.time_limit, "time_limit")
         o = await self.schedules.optimize(
             request.plan_id,
-            goals=list(request.goals),
+            goals=goals_from_proto(request.goals),
             constraints=list(request.constraints),
             time_limit=limit,
             apply=request.apply,

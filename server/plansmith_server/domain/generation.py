@@ -32,14 +32,17 @@ from plansmith_server.domain import plan_codec
 from plansmith_server.domain import validation as val
 from plansmith_server.domain.codec import FunctionCodec, codec_for
 from plansmith_server.domain.models import (
+    CONFIDENCE_KEY,
     Agent,
     ChangeRecord,
+    DecompositionLevel,
     Plan,
     PlanStatus,
     Schedule,
     Task,
     TaskPriority,
     TaskStatus,
+    Unrecognized,
 )
 from plansmith_server.domain.mutations import NO_MUTATION, Applied, Mutation, Writing, new_id
 from plansmith_server.domain.plans import Plans, require_plan
@@ -64,7 +67,6 @@ from plansmith_server.planning import (
 )
 from plansmith_server.telemetry import Telemetry
 
-LEVELS = {0: "STANDARD", 1: "SUMMARY", 2: "STANDARD", 3: "DETAILED"}
 SCOPE_UNSPECIFIED, SCOPE_PLAN, SCOPE_PROJECT = 0, 1, 2
 HISTORY_LIMIT = 5000
 
@@ -357,7 +359,7 @@ class PlanGenerator:
         *,
         task_id: str,
         description: str,
-        level: int,
+        level: DecompositionLevel | Unrecognized,
         persist: bool,
         estimated_hours: float = 0.0,
         m: Mutation = NO_MUTATION,
@@ -370,13 +372,14 @@ class PlanGenerator:
         elif not description.strip():
             v.add("task_id", "either task_id or description is required")
         val.check_text(v, "description", description, val.MAX_TEXT)
-        if level not in LEVELS:
-            v.add("level", f"unknown value {level}; expected SUMMARY, STANDARD or DETAILED")
+        if isinstance(level, Unrecognized):
+            v.add("level", f"unknown value {level.number}; expected SUMMARY, STANDARD or DETAILED")
         if persist and not task_id:
             v.add("persist", "needs task_id: a free description has nowhere to be stored")
         val.check_hours(v, "estimated_hours", estimated_hours)
         v.raise_if_any()
-        level_name = LEVELS[level]
+        assert isinstance(level, DecompositionLevel)  # refused above otherwise
+        level_name = level.value
         if not task_id:
             routed = await self.planner.decompose(
                 TaskToDecompose(description=description, estimated_hours=estimated_hours or None),
@@ -554,7 +557,7 @@ def planned_task(t: planning.PlannedTask, plan_id: str) -> Task:
         title=t.title,
         description=t.description,
         priority=_PRIORITY[str(t.priority.value)],
-        status=TaskStatus.NOT_STARTED,
+        status=TaskStatus.TODO,
         estimated_hours=t.estimated_hours,
         optimistic_hours=t.optimistic_hours,
         pessimistic_hours=t.pessimistic_hours,
@@ -573,7 +576,7 @@ def planned_task(t: planning.PlannedTask, plan_id: str) -> Task:
 def _plan_metadata(gen: GeneratedPlan, backend: str = EMBEDDED) -> dict[str, str]:
     meta = {
         "plansmith.estimated_duration_hours": f"{gen.estimated_duration_hours:g}",
-        "plansmith.confidence": f"{gen.confidence:.2f}",
+        CONFIDENCE_KEY: f"{gen.confidence:.2f}",
     }
     if gen.deadline_hours is not None:
         meta["plansmith.deadline_hours"] = f"{gen.deadline_hours:g}"
@@ -605,7 +608,7 @@ def _subtask(
         title=s.title,
         description=s.description,
         priority=_PRIORITY[str(getattr(s.priority, "value", s.priority))],
-        status=TaskStatus.NOT_STARTED,
+        status=TaskStatus.TODO,
         estimated_hours=s.estimated_hours,
         optimistic_hours=s.optimistic_hours,
         pessimistic_hours=s.pessimistic_hours,

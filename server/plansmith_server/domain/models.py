@@ -10,12 +10,47 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Self
 
 
-class PlanStatus(IntEnum):
+class StoredEnum(IntEnum):
+    """An enum whose numbers are stored (and happen to be the wire's, a test pins it)."""
+
+    @classmethod
+    def from_wire(cls, number: int) -> Self:
+        """The member numbered `number`. A number the enum does not define (a newer or a
+        broken client) gives an unrecognized value of this type (`UNRECOGNIZED_<n>`, not
+        a member) that validation refuses naming the number, so that a typed field never
+        holds a bare integer and every problem of a request is still reported at once."""
+        try:
+            return cls(number)
+        except ValueError:
+            odd = int.__new__(cls, number)
+            odd._name_ = f"UNRECOGNIZED_{number}"
+            odd._value_ = number
+            return odd
+
+
+@dataclass(frozen=True)
+class Unrecognized:
+    """A request's enum value the API does not know (a newer or a broken client), carried
+    to the domain's validation so that it is refused, naming `number`, with the request's
+    other problems."""
+
+    number: int
+
+
+class DecompositionLevel(Enum):
+    """How finely to decompose a task (the planner's level names)."""
+
+    SUMMARY = "SUMMARY"
+    STANDARD = "STANDARD"
+    DETAILED = "DETAILED"
+
+
+class PlanStatus(StoredEnum):
     """Lifecycle state of a plan."""
 
     UNSPECIFIED = 0
@@ -26,7 +61,7 @@ class PlanStatus(IntEnum):
     CANCELLED = 5
 
 
-class TaskPriority(IntEnum):
+class TaskPriority(StoredEnum):
     """Importance of a task."""
 
     UNSPECIFIED = 0
@@ -36,11 +71,14 @@ class TaskPriority(IntEnum):
     CRITICAL = 4
 
 
-class TaskStatus(IntEnum):
+class TaskStatus(StoredEnum):
     """State of a task."""
 
     UNSPECIFIED = 0
-    NOT_STARTED = 1  # the API's to-do status: not started yet
+    TODO = 1
+    """Not started yet (the API's `TASK_STATUS_TODO`: one name on both sides)."""
+    NOT_STARTED = 1
+    """Deprecated alias of `TODO` (same member), for code not yet moved to the one name."""
     IN_PROGRESS = 2
     BLOCKED = 3
     DONE = 4
@@ -71,6 +109,14 @@ class Schedule:
     end_offset_hours: float
 
 
+PINNED_KEY = "plansmith.pinned"
+"""Task metadata key: `true` (any case) keeps the task's agent when a schedule is optimized
+(the API's `Task.pinned` reads and writes it)."""
+CONFIDENCE_KEY = "plansmith.confidence"
+"""Plan metadata key: the planner's confidence in the generated plan a plan was stored
+from, 0 to 1 (the API's `Plan.confidence` reads it)."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """A stored plan."""
@@ -94,6 +140,15 @@ class Plan:
     @property
     def etag(self) -> str:
         return make_etag("plan", self.id, self.version)
+
+    @property
+    def confidence(self) -> float | None:
+        """The `CONFIDENCE_KEY` entry as a number from 0 to 1, or None (absent or not one)."""
+        try:
+            value = float(self.metadata[CONFIDENCE_KEY])
+        except (KeyError, ValueError):
+            return None
+        return value if 0.0 <= value <= 1.0 else None
 
     def agent_ids(self) -> set[str]:
         return {a.id for a in self.agents}
@@ -151,7 +206,7 @@ class Task:
     title: str
     description: str = ""
     priority: TaskPriority = TaskPriority.MEDIUM
-    status: TaskStatus = TaskStatus.NOT_STARTED
+    status: TaskStatus = TaskStatus.TODO
     estimated_hours: float = 0.0
     actual_hours: float = 0.0
     progress: int = 0
@@ -171,6 +226,11 @@ class Task:
     @property
     def etag(self) -> str:
         return make_etag("task", self.id, self.version)
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the `PINNED_KEY` entry is `true`: optimizing keeps the task's agent."""
+        return self.metadata.get(PINNED_KEY, "").lower() == "true"
 
     @cached_property
     def approx_bytes(self) -> int:

@@ -17,7 +17,14 @@ from plansmith_server import planning, scheduling
 from plansmith_server.domain import validation as val
 from plansmith_server.domain.codec import FunctionCodec
 from plansmith_server.domain.graph import find_schedule_cycle, parent_loops
-from plansmith_server.domain.models import ChangeRecord, Plan, Schedule, Task, TaskStatus
+from plansmith_server.domain.models import (
+    ChangeRecord,
+    Plan,
+    Schedule,
+    Task,
+    TaskStatus,
+    Unrecognized,
+)
 from plansmith_server.domain.mutations import NO_MUTATION, Applied, Mutation, Writing
 from plansmith_server.domain.plans import Plans, require_plan
 from plansmith_server.domain.store import ReadTx
@@ -33,7 +40,6 @@ from plansmith_server.errors import (
 from plansmith_server.scheduling import Goal, PlanTask
 from plansmith_server.telemetry import Telemetry
 
-GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD = 1, 2
 CONSTRAINT_DEPENDENCIES, CONSTRAINT_CAPABILITIES = 1, 2
 ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK = 1, 2, 3
 DEFAULT_TIME_LIMIT, MAX_TIME_LIMIT = 5.0, 60.0
@@ -47,11 +53,9 @@ MAX_EXPANDED_EDGES = 1_000_000
 MIN_SOLVER_SECONDS = 0.02
 """Less time than this left in OptimizePlan's limit: the current plan is the answer."""
 DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS = 3, 50
-PINNED_KEY = "plansmith.pinned"
-"""Task metadata key: `true` keeps the task's agent when a schedule is optimized."""
 
 _STATUS = {
-    TaskStatus.NOT_STARTED: scheduling.TaskStatus.NOT_STARTED,
+    TaskStatus.TODO: scheduling.TaskStatus.TODO,
     TaskStatus.IN_PROGRESS: scheduling.TaskStatus.IN_PROGRESS,
     TaskStatus.BLOCKED: scheduling.TaskStatus.BLOCKED,
     TaskStatus.DONE: scheduling.TaskStatus.DONE,
@@ -130,7 +134,7 @@ class Schedules:
         self,
         plan_id: str,
         *,
-        goals: Sequence[int] = (),
+        goals: Sequence[Goal | Unrecognized] = (),
         constraints: Sequence[int] = (),
         time_limit: float | None = None,
         apply: bool = False,
@@ -141,10 +145,10 @@ class Schedules:
         val.check_id(v, "plan_id", plan_id)
         val.check_request_id(v, m.request_id)
         for i, g in enumerate(goals):
-            if g not in (GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD):
+            if isinstance(g, Unrecognized):
                 v.add(
                     f"goals[{i}]",
-                    f"unknown value {g}; expected MINIMIZE_DURATION or BALANCE_WORKLOAD",
+                    f"unknown value {g.number}; expected MINIMIZE_DURATION or BALANCE_WORKLOAD",
                 )
         if len(set(goals)) != len(goals):
             v.add("goals", "lists a goal twice")
@@ -179,9 +183,9 @@ class Schedules:
                     )
                 ],
             )
-        sched_goals = tuple(
-            Goal.MINIMIZE_DURATION if g == GOAL_MINIMIZE_DURATION else Goal.BALANCE_WORKLOAD
-            for g in (goals or (GOAL_MINIMIZE_DURATION, GOAL_BALANCE_WORKLOAD))
+        sched_goals = tuple(g for g in goals if isinstance(g, Goal)) or (
+            Goal.MINIMIZE_DURATION,
+            Goal.BALANCE_WORKLOAD,
         )
         result, before = await self._solve(snap, sched_goals, started + limit)
         current = {t.id: t.assigned_to for t in snap.tasks}
@@ -616,7 +620,7 @@ def build_snapshot(
                 optimistic_hours=t.optimistic_hours or None,
                 most_likely_hours=t.estimated_hours or None,
                 pessimistic_hours=t.pessimistic_hours or None,
-                pinned=t.metadata.get(PINNED_KEY, "").lower() == "true",
+                pinned=t.pinned,
                 name=t.title,
             )
         )

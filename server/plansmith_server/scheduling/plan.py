@@ -22,7 +22,7 @@ DEFAULT_ESTIMATE_HOURS = 8.0
 class TaskStatus(enum.Enum):
     """Task status."""
 
-    NOT_STARTED = "NOT_STARTED"
+    TODO = "TODO"
     IN_PROGRESS = "IN_PROGRESS"
     DONE = "DONE"
     BLOCKED = "BLOCKED"
@@ -64,7 +64,7 @@ class PlanTask:
     """
 
     id: str
-    status: TaskStatus = TaskStatus.NOT_STARTED
+    status: TaskStatus = TaskStatus.TODO
     dependencies: tuple[str, ...] = ()
     estimate_hours: float | None = None
     remaining_hours: float | None = None

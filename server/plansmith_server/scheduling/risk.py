@@ -19,7 +19,7 @@ hours, optimistic / pessimistic; most likely = remaining):
 =============  ==========  ===========
 status         optimistic  pessimistic
 =============  ==========  ===========
-NOT_STARTED    0.8         1.5
+TODO           0.8         1.5
 IN_PROGRESS    0.9         1.3
 BLOCKED        0.9         2.0
 FAILED         0.9         2.0
@@ -76,7 +76,7 @@ class RiskKind(enum.Enum):
 
 #: (optimistic, pessimistic) multipliers of remaining hours by status.
 STATUS_RANGES: dict[TaskStatus, tuple[float, float]] = {
-    TaskStatus.NOT_STARTED: (0.8, 1.5),
+    TaskStatus.TODO: (0.8, 1.5),
     TaskStatus.IN_PROGRESS: (0.9, 1.3),
     TaskStatus.BLOCKED: (0.9, 2.0),
     TaskStatus.FAILED: (0.9, 2.0),

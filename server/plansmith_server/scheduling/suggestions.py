@@ -48,7 +48,7 @@ def suggest_next_tasks(
 ) -> tuple[Suggestion, ...]:
     """Ready tasks the agent can do, best first.
 
-    Ready: NOT_STARTED with every dependency DONE. Candidates: tasks assigned to the agent,
+    Ready: TODO with every dependency DONE. Candidates: tasks assigned to the agent,
     then unassigned ones whose ``eligible_agents`` is ``None`` or contains it. Ranking:
     own first, then critical, then priority, then work unblocked, then shorter.
 
@@ -72,7 +72,7 @@ def suggest_next_tasks(
 
     cands = []
     for t in tasks:
-        if t.status is not TaskStatus.NOT_STARTED:
+        if t.status is not TaskStatus.TODO:
             continue
         if any(by_id[d].status is not TaskStatus.DONE for d in t.dependencies):
             continue

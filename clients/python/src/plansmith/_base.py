@@ -323,6 +323,7 @@ def task_message(
     pessimistic_hours: float | None = None,
     acceptance_criteria: Iterable[str] = (),
     schedule: ScheduleArg | None = None,
+    pinned: bool | None = None,
 ) -> task_pb2.Task:
     """A Task message from keyword fields (enum names allowed)."""
     return _fill(  # type: ignore[no-any-return]
@@ -341,6 +342,7 @@ def task_message(
             "pessimistic_hours": pessimistic_hours,
             "acceptance_criteria": acceptance_criteria,
             "schedule": schedule,
+            "pinned": pinned,
         },
     )
 

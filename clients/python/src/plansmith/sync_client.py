@@ -376,6 +376,7 @@ class PlansmithClient(BaseClient):
         pessimistic_hours: float | None = None,
         acceptance_criteria: Iterable[str] = (),
         task_id: str = "",
+        pinned: bool | None = None,
         request_id: str | None = None,
         timeout: Timeout = DEFAULT,
         retry: Retry = DEFAULT,
@@ -385,7 +386,8 @@ class PlansmithClient(BaseClient):
         `dependencies` are ids of tasks of the same plan; `task_id` is the id to give the
         task (AIP-133; empty: the server picks one), such as a `generate_plan(...,
         plan_id=...)` task's id. `metadata` values other than strings are stored as JSON
-        (see `decode_metadata`)."""
+        (see `decode_metadata`). `pinned` makes `optimize_plan` keep the task's agent (the
+        metadata entry `plansmith.pinned: "true"`; None leaves `metadata` as given)."""
         task = task_message(
             plan_id=plan_id,
             title=title,
@@ -400,6 +402,7 @@ class PlansmithClient(BaseClient):
             optimistic_hours=optimistic_hours,
             pessimistic_hours=pessimistic_hours,
             acceptance_criteria=acceptance_criteria,
+            pinned=pinned,
         )
         request = build_request(
             plan_service_pb2.CreateTaskRequest,

@@ -190,10 +190,15 @@ def optimize_result(r: planning_service_pb2.OptimizePlanResponse, applied: bool)
         if r.proven_optimal
         else f"gap {r.optimality_gap * 100:.0f}% to the lower bound {hours(r.lower_bound_hours)}"
     )
+    solver = (  # the enum; the deprecated string from a server older than it
+        short_name(analysis_pb2.SolverKind, r.solver.kind).lower()
+        if r.solver.kind
+        else r.solver.solver
+    )
     lines = [
         Text(
             f"Duration {hours(r.duration_before_hours)} → {hours(r.duration_after_hours)} "
-            f"({quality}; solver {r.solver.solver}: {r.solver.status}, "
+            f"({quality}; solver {solver}: {r.solver.status}, "
             f"{r.solver.wall_time_seconds:.2f}s)"
         )
     ]

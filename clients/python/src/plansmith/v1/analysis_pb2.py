@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from plansmith.v1 import generation_pb2 as plansmith_dot_v1_dot_generation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bplansmith/v1/analysis.proto\x12\x0cplansmith.v1\x1a\x1dplansmith/v1/generation.proto\"|\n\rScheduledTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x1a\n\x12start_offset_hours\x18\x02 \x01(\x01\x12\x18\n\x10\x65nd_offset_hours\x18\x03 \x01(\x01\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x12\n\ntask_title\x18\x05 \x01(\t\"J\n\rAgentWorkload\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nbusy_hours\x18\x02 \x01(\x01\x12\x13\n\x0butilization\x18\x03 \x01(\x01\"_\n\x0cReassignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x15\n\rfrom_agent_id\x18\x02 \x01(\t\x12\x13\n\x0bto_agent_id\x18\x03 \x01(\t\x12\x12\n\ntask_title\x18\x04 \x01(\t\"{\n\x0bSolverStats\x12\x0e\n\x06solver\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x19\n\x11wall_time_seconds\x18\x03 \x01(\x01\x12\x10\n\x08\x62ranches\x18\x04 \x01(\x03\x12\x11\n\tconflicts\x18\x05 \x01(\x03\x12\x0c\n\x04note\x18\x06 \x01(\t\"\x83\x01\n\x11UnschedulableTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\ntask_title\x18\x03 \x01(\t\x12\x1c\n\x14missing_capabilities\x18\x04 \x03(\t\x12\x1b\n\x13\x62locked_by_task_ids\x18\x05 \x03(\t\"\xe7\x01\n\nTaskTiming\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x17\n\x0fremaining_hours\x18\x02 \x01(\x01\x12\x1c\n\x14\x65\x61rliest_start_hours\x18\x03 \x01(\x01\x12\x1d\n\x15\x65\x61rliest_finish_hours\x18\x04 \x01(\x01\x12\x1a\n\x12latest_start_hours\x18\x05 \x01(\x01\x12\x1b\n\x13latest_finish_hours\x18\x06 \x01(\x01\x12\x13\n\x0bslack_hours\x18\x07 \x01(\x01\x12\x10\n\x08\x63ritical\x18\x08 \x01(\x08\x12\x12\n\ntask_title\x18\t \x01(\t\"2\n\tTaskChain\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12\x13\n\x0btask_titles\x18\x02 \x03(\t\"\xa1\x02\n\x14\x43riticalPathAnalysis\x12\x16\n\x0e\x64uration_hours\x18\x01 \x01(\x01\x12)\n\x07timings\x18\x02 \x03(\x0b\x32\x18.plansmith.v1.TaskTiming\x12\x19\n\x11\x63ritical_task_ids\x18\x03 \x03(\t\x12/\n\x0e\x63ritical_paths\x18\x04 \x03(\x0b\x32\x17.plansmith.v1.TaskChain\x12/\n\x0e\x63ritical_chain\x18\x05 \x01(\x0b\x32\x17.plansmith.v1.TaskChain\x12+\n#resource_constrained_duration_hours\x18\x06 \x01(\x01\x12\x1c\n\x14\x63ritical_task_titles\x18\x07 \x03(\t\"\xb2\x01\n\x10\x41gentUtilization\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61ssigned_hours\x18\x02 \x01(\x01\x12\x17\n\x0fremaining_hours\x18\x03 \x01(\x01\x12\x13\n\x0butilization\x18\x04 \x01(\x01\x12\x12\n\nidle_hours\x18\x05 \x01(\x01\x12\x32\n\x11overlapping_tasks\x18\x06 \x03(\x0b\x32\x17.plansmith.v1.TaskChain\"\xd4\x01\n\x1bResourceUtilizationAnalysis\x12.\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1e.plansmith.v1.AgentUtilization\x12\x1b\n\x13unassigned_task_ids\x18\x02 \x03(\t\x12\x34\n\x0f\x63\x61pability_gaps\x18\x03 \x03(\x0b\x32\x1b.plansmith.v1.CapabilityGap\x12\x12\n\nspan_hours\x18\x04 \x01(\x01\x12\x1e\n\x16unassigned_task_titles\x18\x05 \x03(\t\"b\n\nRiskDriver\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x19\n\x11\x63riticality_index\x18\x02 \x01(\x01\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\x12\x12\n\ntask_title\x18\x04 \x01(\t\"\xd9\x02\n\x0eRiskAssessment\x12\x0f\n\x07samples\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\x11\n\tp50_hours\x18\x03 \x01(\x01\x12\x11\n\tp80_hours\x18\x04 \x01(\x01\x12\x11\n\tp95_hours\x18\x05 \x01(\x01\x12\x16\n\x0e\x64\x65\x61\x64line_hours\x18\x06 \x01(\x01\x12\x1c\n\x14\x64\x65\x61\x64line_probability\x18\x07 \x01(\x01\x12-\n\x0btop_drivers\x18\x08 \x03(\x0b\x32\x18.plansmith.v1.RiskDriver\x12-\n\x0b\x63riticality\x18\t \x03(\x0b\x32\x18.plansmith.v1.RiskDriver\x12!\n\x05risks\x18\n \x03(\x0b\x32\x12.plansmith.v1.Risk\x12\r\n\x05score\x18\x0b \x01(\x01\x12)\n\x05level\x18\x0c \x01(\x0e\x32\x1a.plansmith.v1.RiskSeverity\"\x91\x01\n\x0eTaskSuggestion\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08\x63ritical\x18\x05 \x01(\x08\x12\x13\n\x0bslack_hours\x18\x06 \x01(\x01\x12\x19\n\x11\x61ssigned_to_agent\x18\x07 \x01(\x08\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bplansmith/v1/analysis.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1dplansmith/v1/generation.proto\"|\n\rScheduledTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x1a\n\x12start_offset_hours\x18\x02 \x01(\x01\x12\x18\n\x10\x65nd_offset_hours\x18\x03 \x01(\x01\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x12\n\ntask_title\x18\x05 \x01(\t\"J\n\rAgentWorkload\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nbusy_hours\x18\x02 \x01(\x01\x12\x13\n\x0butilization\x18\x03 \x01(\x01\"_\n\x0cReassignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x15\n\rfrom_agent_id\x18\x02 \x01(\t\x12\x13\n\x0bto_agent_id\x18\x03 \x01(\t\x12\x12\n\ntask_title\x18\x04 \x01(\t\"\xad\x01\n\x0bSolverStats\x12\x12\n\x06solver\x18\x01 \x01(\tB\x02\x18\x01\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x19\n\x11wall_time_seconds\x18\x03 \x01(\x01\x12\x10\n\x08\x62ranches\x18\x04 \x01(\x03\x12\x11\n\tconflicts\x18\x05 \x01(\x03\x12\x0c\n\x04note\x18\x06 \x01(\t\x12,\n\x04kind\x18\x07 \x01(\x0e\x32\x18.plansmith.v1.SolverKindB\x04\xe2\x41\x01\x03\"\x83\x01\n\x11UnschedulableTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\ntask_title\x18\x03 \x01(\t\x12\x1c\n\x14missing_capabilities\x18\x04 \x03(\t\x12\x1b\n\x13\x62locked_by_task_ids\x18\x05 \x03(\t\"\xe7\x01\n\nTaskTiming\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x17\n\x0fremaining_hours\x18\x02 \x01(\x01\x12\x1c\n\x14\x65\x61rliest_start_hours\x18\x03 \x01(\x01\x12\x1d\n\x15\x65\x61rliest_finish_hours\x18\x04 \x01(\x01\x12\x1a\n\x12latest_start_hours\x18\x05 \x01(\x01\x12\x1b\n\x13latest_finish_hours\x18\x06 \x01(\x01\x12\x13\n\x0bslack_hours\x18\x07 \x01(\x01\x12\x10\n\x08\x63ritical\x18\x08 \x01(\x08\x12\x12\n\ntask_title\x18\t \x01(\t\"2\n\tTaskChain\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12\x13\n\x0btask_titles\x18\x02 \x03(\t\"\xa1\x02\n\x14\x43riticalPathAnalysis\x12\x16\n\x0e\x64uration_hours\x18\x01 \x01(\x01\x12)\n\x07timings\x18\x02 \x03(\x0b\x32\x18.plansmith.v1.TaskTiming\x12\x19\n\x11\x63ritical_task_ids\x18\x03 \x03(\t\x12/\n\x0e\x63ritical_paths\x18\x04 \x03(\x0b\x32\x17.plansmith.v1.TaskChain\x12/\n\x0e\x63ritical_chain\x18\x05 \x01(\x0b\x32\x17.plansmith.v1.TaskChain\x12+\n#resource_constrained_duration_hours\x18\x06 \x01(\x01\x12\x1c\n\x14\x63ritical_task_titles\x18\x07 \x03(\t\"\xb2\x01\n\x10\x41gentUtilization\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61ssigned_hours\x18\x02 \x01(\x01\x12\x17\n\x0fremaining_hours\x18\x03 \x01(\x01\x12\x13\n\x0butilization\x18\x04 \x01(\x01\x12\x12\n\nidle_hours\x18\x05 \x01(\x01\x12\x32\n\x11overlapping_tasks\x18\x06 \x03(\x0b\x32\x17.plansmith.v1.TaskChain\"\xd4\x01\n\x1bResourceUtilizationAnalysis\x12.\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1e.plansmith.v1.AgentUtilization\x12\x1b\n\x13unassigned_task_ids\x18\x02 \x03(\t\x12\x34\n\x0f\x63\x61pability_gaps\x18\x03 \x03(\x0b\x32\x1b.plansmith.v1.CapabilityGap\x12\x12\n\nspan_hours\x18\x04 \x01(\x01\x12\x1e\n\x16unassigned_task_titles\x18\x05 \x03(\t\"b\n\nRiskDriver\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x19\n\x11\x63riticality_index\x18\x02 \x01(\x01\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\x12\x12\n\ntask_title\x18\x04 \x01(\t\"\xd9\x02\n\x0eRiskAssessment\x12\x0f\n\x07samples\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\x11\n\tp50_hours\x18\x03 \x01(\x01\x12\x11\n\tp80_hours\x18\x04 \x01(\x01\x12\x11\n\tp95_hours\x18\x05 \x01(\x01\x12\x16\n\x0e\x64\x65\x61\x64line_hours\x18\x06 \x01(\x01\x12\x1c\n\x14\x64\x65\x61\x64line_probability\x18\x07 \x01(\x01\x12-\n\x0btop_drivers\x18\x08 \x03(\x0b\x32\x18.plansmith.v1.RiskDriver\x12-\n\x0b\x63riticality\x18\t \x03(\x0b\x32\x18.plansmith.v1.RiskDriver\x12!\n\x05risks\x18\n \x03(\x0b\x32\x12.plansmith.v1.Risk\x12\r\n\x05score\x18\x0b \x01(\x01\x12)\n\x05level\x18\x0c \x01(\x0e\x32\x1a.plansmith.v1.RiskSeverity\"\x91\x01\n\x0eTaskSuggestion\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08\x63ritical\x18\x05 \x01(\x08\x12\x13\n\x0bslack_hours\x18\x06 \x01(\x01\x12\x19\n\x11\x61ssigned_to_agent\x18\x07 \x01(\x08*u\n\nSolverKind\x12\x1b\n\x17SOLVER_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11SOLVER_KIND_CPSAT\x10\x01\x12\x19\n\x15SOLVER_KIND_HEURISTIC\x10\x02\x12\x18\n\x14SOLVER_KIND_BASELINE\x10\x03\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,30 +34,36 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plansmith.v1.analysis_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.plansmith.v1P\001Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1'
-  _globals['_SCHEDULEDTASK']._serialized_start=76
-  _globals['_SCHEDULEDTASK']._serialized_end=200
-  _globals['_AGENTWORKLOAD']._serialized_start=202
-  _globals['_AGENTWORKLOAD']._serialized_end=276
-  _globals['_REASSIGNMENT']._serialized_start=278
-  _globals['_REASSIGNMENT']._serialized_end=373
-  _globals['_SOLVERSTATS']._serialized_start=375
-  _globals['_SOLVERSTATS']._serialized_end=498
-  _globals['_UNSCHEDULABLETASK']._serialized_start=501
-  _globals['_UNSCHEDULABLETASK']._serialized_end=632
-  _globals['_TASKTIMING']._serialized_start=635
-  _globals['_TASKTIMING']._serialized_end=866
-  _globals['_TASKCHAIN']._serialized_start=868
-  _globals['_TASKCHAIN']._serialized_end=918
-  _globals['_CRITICALPATHANALYSIS']._serialized_start=921
-  _globals['_CRITICALPATHANALYSIS']._serialized_end=1210
-  _globals['_AGENTUTILIZATION']._serialized_start=1213
-  _globals['_AGENTUTILIZATION']._serialized_end=1391
-  _globals['_RESOURCEUTILIZATIONANALYSIS']._serialized_start=1394
-  _globals['_RESOURCEUTILIZATIONANALYSIS']._serialized_end=1606
-  _globals['_RISKDRIVER']._serialized_start=1608
-  _globals['_RISKDRIVER']._serialized_end=1706
-  _globals['_RISKASSESSMENT']._serialized_start=1709
-  _globals['_RISKASSESSMENT']._serialized_end=2054
-  _globals['_TASKSUGGESTION']._serialized_start=2057
-  _globals['_TASKSUGGESTION']._serialized_end=2202
+  _globals['_SOLVERSTATS'].fields_by_name['solver']._loaded_options = None
+  _globals['_SOLVERSTATS'].fields_by_name['solver']._serialized_options = b'\030\001'
+  _globals['_SOLVERSTATS'].fields_by_name['kind']._loaded_options = None
+  _globals['_SOLVERSTATS'].fields_by_name['kind']._serialized_options = b'\342A\001\003'
+  _globals['_SOLVERKIND']._serialized_start=2288
+  _globals['_SOLVERKIND']._serialized_end=2405
+  _globals['_SCHEDULEDTASK']._serialized_start=109
+  _globals['_SCHEDULEDTASK']._serialized_end=233
+  _globals['_AGENTWORKLOAD']._serialized_start=235
+  _globals['_AGENTWORKLOAD']._serialized_end=309
+  _globals['_REASSIGNMENT']._serialized_start=311
+  _globals['_REASSIGNMENT']._serialized_end=406
+  _globals['_SOLVERSTATS']._serialized_start=409
+  _globals['_SOLVERSTATS']._serialized_end=582
+  _globals['_UNSCHEDULABLETASK']._serialized_start=585
+  _globals['_UNSCHEDULABLETASK']._serialized_end=716
+  _globals['_TASKTIMING']._serialized_start=719
+  _globals['_TASKTIMING']._serialized_end=950
+  _globals['_TASKCHAIN']._serialized_start=952
+  _globals['_TASKCHAIN']._serialized_end=1002
+  _globals['_CRITICALPATHANALYSIS']._serialized_start=1005
+  _globals['_CRITICALPATHANALYSIS']._serialized_end=1294
+  _globals['_AGENTUTILIZATION']._serialized_start=1297
+  _globals['_AGENTUTILIZATION']._serialized_end=1475
+  _globals['_RESOURCEUTILIZATIONANALYSIS']._serialized_start=1478
+  _globals['_RESOURCEUTILIZATIONANALYSIS']._serialized_end=1690
+  _globals['_RISKDRIVER']._serialized_start=1692
+  _globals['_RISKDRIVER']._serialized_end=1790
+  _globals['_RISKASSESSMENT']._serialized_start=1793
+  _globals['_RISKASSESSMENT']._serialized_end=2138
+  _globals['_TASKSUGGESTION']._serialized_start=2141
+  _globals['_TASKSUGGESTION']._serialized_end=2286
 # @@protoc_insertion_point(module_scope)

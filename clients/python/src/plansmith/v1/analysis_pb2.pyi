@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from plansmith.v1 import generation_pb2 as _generation_pb2
 import builtins as _builtins
 import sys
@@ -17,7 +18,48 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SolverKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SolverKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SolverKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SOLVER_KIND_UNSPECIFIED: _SolverKind.ValueType  # 0
+    """Not set (a server older than this field)."""
+    SOLVER_KIND_CPSAT: _SolverKind.ValueType  # 1
+    """OR-Tools CP-SAT."""
+    SOLVER_KIND_HEURISTIC: _SolverKind.ValueType  # 2
+    """The pure-Python scheduler: OR-Tools missing, plan too large for CP-SAT, or CP-SAT
+    failed (`SolverStats.note` says why).
+    """
+    SOLVER_KIND_BASELINE: _SolverKind.ValueType  # 3
+    """The current assignment, kept because no schedule found was strictly better, or
+    because the time limit left no time for a solver.
+    """
+
+class SolverKind(_SolverKind, metaclass=_SolverKindEnumTypeWrapper):
+    """Who made a schedule."""
+
+SOLVER_KIND_UNSPECIFIED: SolverKind.ValueType  # 0
+"""Not set (a server older than this field)."""
+SOLVER_KIND_CPSAT: SolverKind.ValueType  # 1
+"""OR-Tools CP-SAT."""
+SOLVER_KIND_HEURISTIC: SolverKind.ValueType  # 2
+"""The pure-Python scheduler: OR-Tools missing, plan too large for CP-SAT, or CP-SAT
+failed (`SolverStats.note` says why).
+"""
+SOLVER_KIND_BASELINE: SolverKind.ValueType  # 3
+"""The current assignment, kept because no schedule found was strictly better, or
+because the time limit left no time for a solver.
+"""
+Global___SolverKind: _TypeAlias = SolverKind  # noqa: Y015
 
 @_typing.final
 class ScheduledTask(_message.Message):
@@ -133,13 +175,21 @@ class SolverStats(_message.Message):
     BRANCHES_FIELD_NUMBER: _builtins.int
     CONFLICTS_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
-    solver: _builtins.str
-    """Who made the schedule returned, exactly one of these values (stable):
-    `cpsat` (OR-Tools CP-SAT), `heuristic` (the pure-Python scheduler: OR-Tools missing,
-    plan too large for CP-SAT, or CP-SAT failed; `note` says why), `baseline` (the current
-    assignment, kept because no schedule found was strictly better, or because the time
-    limit left no time for a solver).
-    """
+    KIND_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def solver(self) -> _builtins.str:
+        """Deprecated: read `kind`. Still filled, with the name of `kind` in lowercase and
+        without its prefix: `cpsat`, `heuristic` or `baseline`.
+        """
+
+    @solver.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def solver(self, value: _builtins.str) -> None:
+        """Deprecated: read `kind`. Still filled, with the name of `kind` in lowercase and
+        without its prefix: `cpsat`, `heuristic` or `baseline`.
+        """
+
     status: _builtins.str
     """`OPTIMAL` when the duration is proven optimal for the whole plan (exactly when
     `OptimizePlanResponse.proven_optimal` is true), else `FEASIBLE`; never `OPTIMAL` for
@@ -155,6 +205,8 @@ class SolverStats(_message.Message):
     """Why this solver, e.g. a fallback reason or "no time left for a solver within the
     time limit".
     """
+    kind: Global___SolverKind.ValueType
+    """Output only. Who made the schedule returned."""
     def __init__(
         self,
         *,
@@ -164,10 +216,11 @@ class SolverStats(_message.Message):
         branches: _builtins.int = ...,
         conflicts: _builtins.int = ...,
         note: _builtins.str = ...,
+        kind: Global___SolverKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branches", b"branches", "conflicts", b"conflicts", "note", b"note", "solver", b"solver", "status", b"status", "wall_time_seconds", b"wall_time_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branches", b"branches", "conflicts", b"conflicts", "kind", b"kind", "note", b"note", "solver", b"solver", "status", b"status", "wall_time_seconds", b"wall_time_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

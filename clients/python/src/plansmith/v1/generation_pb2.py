@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from plansmith.v1 import agent_pb2 as plansmith_dot_v1_dot_agent__pb2
 from plansmith.v1 import plan_pb2 as plansmith_dot_v1_dot_plan__pb2
 from plansmith.v1 import task_pb2 as plansmith_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dplansmith/v1/generation.proto\x12\x0cplansmith.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18plansmith/v1/agent.proto\x1a\x17plansmith/v1/plan.proto\x1a\x17plansmith/v1/task.proto\"\xc6\x01\n\tPlanBrief\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x0crequirements\x18\x04 \x03(\t\x12\x13\n\x0b\x63onstraints\x18\x05 \x03(\t\x12-\n\x10\x61vailable_agents\x18\x06 \x03(\x0b\x32\x13.plansmith.v1.Agent\x12(\n\x07\x63ontext\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"^\n\rGeneratedTask\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Task\x12\x1b\n\x13requirement_indexes\x18\x02 \x03(\x05\x12\x0e\n\x06method\x18\x03 \x01(\t\"\x93\x01\n\x04Risk\x12,\n\x08severity\x18\x01 \x01(\x0e\x32\x1a.plansmith.v1.RiskSeverity\x12\r\n\x05title\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nmitigation\x18\x04 \x01(\t\x12\x10\n\x08task_ids\x18\x05 \x03(\t\x12\x13\n\x0btask_titles\x18\x06 \x03(\t\"R\n\rCapabilityGap\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x1c\n\x14missing_capabilities\x18\x02 \x03(\t\x12\x12\n\ntask_title\x18\x03 \x01(\t\"k\n\x13RequirementCoverage\x12\x19\n\x11requirement_index\x18\x01 \x01(\x05\x12\x13\n\x0brequirement\x18\x02 \x01(\t\x12\x10\n\x08task_ids\x18\x03 \x03(\t\x12\x12\n\nmatched_by\x18\x04 \x01(\t\"\x7f\n\x0fPlanExplanation\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12\x33\n\x08\x63overage\x18\x02 \x03(\x0b\x32!.plansmith.v1.RequirementCoverage\x12\x15\n\rapplied_rules\x18\x03 \x03(\t\x12\x0f\n\x07methods\x18\x04 \x03(\t\"\xde\x04\n\rGeneratedPlan\x12 \n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Plan\x12*\n\x05tasks\x18\x02 \x03(\x0b\x32\x1b.plansmith.v1.GeneratedTask\x12 \n\x18\x65stimated_duration_hours\x18\x03 \x01(\x01\x12\x16\n\x0e\x64\x65\x61\x64line_hours\x18\x04 \x01(\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x01\x12!\n\x05risks\x18\x06 \x03(\x0b\x32\x12.plansmith.v1.Risk\x12\x13\n\x0b\x61ssumptions\x18\x07 \x03(\t\x12\x34\n\x0f\x63\x61pability_gaps\x18\x08 \x03(\x0b\x32\x1b.plansmith.v1.CapabilityGap\x12\x32\n\x0b\x65xplanation\x18\t \x01(\x0b\x32\x1d.plansmith.v1.PlanExplanation\x12\x31\n\x08warnings\x18\n \x03(\x0b\x32\x1f.plansmith.v1.GenerationWarning\x12\x1a\n\x12\x64uration_low_hours\x18\x0b \x01(\x01\x12\x1b\n\x13\x64uration_high_hours\x18\x0c \x01(\x01\x12\x1a\n\x12total_effort_hours\x18\r \x01(\x01\x12\x42\n\x0c\x63ontext_used\x18\x0e \x03(\x0b\x32,.plansmith.v1.GeneratedPlan.ContextUsedEntry\x12\x0f\n\x07\x62\x61\x63kend\x18\x0f \x01(\t\x1a\x32\n\x10\x43ontextUsedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x11GenerationStarted\x12\x19\n\x11requirement_count\x18\x01 \x01(\x05\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"]\n\rPhaseProgress\x12*\n\x05phase\x18\x01 \x01(\x0e\x32\x1b.plansmith.v1.PlanningPhase\x12\x0f\n\x07percent\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"C\n\x0eTaskAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"2\n\x11GenerationWarning\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x93\x01\n\x0e\x42\x61\x63kendAttempt\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12-\n\x07outcome\x18\x02 \x01(\x0e\x32\x1c.plansmith.v1.AttemptOutcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x04 \x01(\x01\x12\x0e\n\x06tokens\x18\x05 \x01(\x03\x12\x0c\n\x04\x63ost\x18\x06 \x01(\x01\"8\n\x10GenerationBudget\x12\x10\n\x08max_cost\x18\x01 \x01(\x01\x12\x12\n\nmax_tokens\x18\x02 \x01(\x03*\x92\x01\n\x0cRiskSeverity\x12\x1d\n\x19RISK_SEVERITY_UNSPECIFIED\x10\x00\x12\x15\n\x11RISK_SEVERITY_LOW\x10\x01\x12\x18\n\x14RISK_SEVERITY_MEDIUM\x10\x02\x12\x16\n\x12RISK_SEVERITY_HIGH\x10\x03\x12\x1a\n\x16RISK_SEVERITY_CRITICAL\x10\x04*\xc8\x01\n\rPlanningPhase\x12\x1e\n\x1aPLANNING_PHASE_UNSPECIFIED\x10\x00\x12\x1c\n\x18PLANNING_PHASE_ANALYZING\x10\x01\x12\x1e\n\x1aPLANNING_PHASE_DECOMPOSING\x10\x02\x12\x1c\n\x18PLANNING_PHASE_ASSIGNING\x10\x03\x12\x1d\n\x19PLANNING_PHASE_SCHEDULING\x10\x04\x12\x1c\n\x18PLANNING_PHASE_ASSESSING\x10\x05*\xe2\x02\n\x0e\x41ttemptOutcome\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41TTEMPT_OUTCOME_SUCCEEDED\x10\x01\x12\x1b\n\x17\x41TTEMPT_OUTCOME_RETRIED\x10\x02\x12\x1a\n\x16\x41TTEMPT_OUTCOME_FAILED\x10\x03\x12\"\n\x1e\x41TTEMPT_OUTCOME_INVALID_OUTPUT\x10\x04\x12\x1d\n\x19\x41TTEMPT_OUTCOME_TRUNCATED\x10\x05\x12\x1c\n\x18\x41TTEMPT_OUTCOME_REJECTED\x10\x06\x12(\n$ATTEMPT_OUTCOME_SKIPPED_BREAKER_OPEN\x10\x07\x12\'\n#ATTEMPT_OUTCOME_SKIPPED_OVER_BUDGET\x10\x08\x12#\n\x1f\x41TTEMPT_OUTCOME_SKIPPED_NO_TIME\x10\tBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dplansmith/v1/generation.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18plansmith/v1/agent.proto\x1a\x17plansmith/v1/plan.proto\x1a\x17plansmith/v1/task.proto\"\xd2\x01\n\tPlanBrief\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0crequirements\x18\x04 \x03(\t\x12\x13\n\x0b\x63onstraints\x18\x05 \x03(\t\x12-\n\x10\x61vailable_agents\x18\x06 \x03(\x0b\x32\x13.plansmith.v1.Agent\x12(\n\x07\x63ontext\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"^\n\rGeneratedTask\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Task\x12\x1b\n\x13requirement_indexes\x18\x02 \x03(\x05\x12\x0e\n\x06method\x18\x03 \x01(\t\"\x93\x01\n\x04Risk\x12,\n\x08severity\x18\x01 \x01(\x0e\x32\x1a.plansmith.v1.RiskSeverity\x12\r\n\x05title\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nmitigation\x18\x04 \x01(\t\x12\x10\n\x08task_ids\x18\x05 \x03(\t\x12\x13\n\x0btask_titles\x18\x06 \x03(\t\"R\n\rCapabilityGap\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x1c\n\x14missing_capabilities\x18\x02 \x03(\t\x12\x12\n\ntask_title\x18\x03 \x01(\t\"k\n\x13RequirementCoverage\x12\x19\n\x11requirement_index\x18\x01 \x01(\x05\x12\x13\n\x0brequirement\x18\x02 \x01(\t\x12\x10\n\x08task_ids\x18\x03 \x03(\t\x12\x12\n\nmatched_by\x18\x04 \x01(\t\"\x7f\n\x0fPlanExplanation\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12\x33\n\x08\x63overage\x18\x02 \x03(\x0b\x32!.plansmith.v1.RequirementCoverage\x12\x15\n\rapplied_rules\x18\x03 \x03(\t\x12\x0f\n\x07methods\x18\x04 \x03(\t\"\xde\x04\n\rGeneratedPlan\x12 \n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Plan\x12*\n\x05tasks\x18\x02 \x03(\x0b\x32\x1b.plansmith.v1.GeneratedTask\x12 \n\x18\x65stimated_duration_hours\x18\x03 \x01(\x01\x12\x16\n\x0e\x64\x65\x61\x64line_hours\x18\x04 \x01(\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x01\x12!\n\x05risks\x18\x06 \x03(\x0b\x32\x12.plansmith.v1.Risk\x12\x13\n\x0b\x61ssumptions\x18\x07 \x03(\t\x12\x34\n\x0f\x63\x61pability_gaps\x18\x08 \x03(\x0b\x32\x1b.plansmith.v1.CapabilityGap\x12\x32\n\x0b\x65xplanation\x18\t \x01(\x0b\x32\x1d.plansmith.v1.PlanExplanation\x12\x31\n\x08warnings\x18\n \x03(\x0b\x32\x1f.plansmith.v1.GenerationWarning\x12\x1a\n\x12\x64uration_low_hours\x18\x0b \x01(\x01\x12\x1b\n\x13\x64uration_high_hours\x18\x0c \x01(\x01\x12\x1a\n\x12total_effort_hours\x18\r \x01(\x01\x12\x42\n\x0c\x63ontext_used\x18\x0e \x03(\x0b\x32,.plansmith.v1.GeneratedPlan.ContextUsedEntry\x12\x0f\n\x07\x62\x61\x63kend\x18\x0f \x01(\t\x1a\x32\n\x10\x43ontextUsedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x11GenerationStarted\x12\x19\n\x11requirement_count\x18\x01 \x01(\x05\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"]\n\rPhaseProgress\x12*\n\x05phase\x18\x01 \x01(\x0e\x32\x1b.plansmith.v1.PlanningPhase\x12\x0f\n\x07percent\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"C\n\x0eTaskAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"2\n\x11GenerationWarning\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x93\x01\n\x0e\x42\x61\x63kendAttempt\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12-\n\x07outcome\x18\x02 \x01(\x0e\x32\x1c.plansmith.v1.AttemptOutcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x04 \x01(\x01\x12\x0e\n\x06tokens\x18\x05 \x01(\x03\x12\x0c\n\x04\x63ost\x18\x06 \x01(\x01\"8\n\x10GenerationBudget\x12\x10\n\x08max_cost\x18\x01 \x01(\x01\x12\x12\n\nmax_tokens\x18\x02 \x01(\x03*\x92\x01\n\x0cRiskSeverity\x12\x1d\n\x19RISK_SEVERITY_UNSPECIFIED\x10\x00\x12\x15\n\x11RISK_SEVERITY_LOW\x10\x01\x12\x18\n\x14RISK_SEVERITY_MEDIUM\x10\x02\x12\x16\n\x12RISK_SEVERITY_HIGH\x10\x03\x12\x1a\n\x16RISK_SEVERITY_CRITICAL\x10\x04*\xc8\x01\n\rPlanningPhase\x12\x1e\n\x1aPLANNING_PHASE_UNSPECIFIED\x10\x00\x12\x1c\n\x18PLANNING_PHASE_ANALYZING\x10\x01\x12\x1e\n\x1aPLANNING_PHASE_DECOMPOSING\x10\x02\x12\x1c\n\x18PLANNING_PHASE_ASSIGNING\x10\x03\x12\x1d\n\x19PLANNING_PHASE_SCHEDULING\x10\x04\x12\x1c\n\x18PLANNING_PHASE_ASSESSING\x10\x05*\xe2\x02\n\x0e\x41ttemptOutcome\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41TTEMPT_OUTCOME_SUCCEEDED\x10\x01\x12\x1b\n\x17\x41TTEMPT_OUTCOME_RETRIED\x10\x02\x12\x1a\n\x16\x41TTEMPT_OUTCOME_FAILED\x10\x03\x12\"\n\x1e\x41TTEMPT_OUTCOME_INVALID_OUTPUT\x10\x04\x12\x1d\n\x19\x41TTEMPT_OUTCOME_TRUNCATED\x10\x05\x12\x1c\n\x18\x41TTEMPT_OUTCOME_REJECTED\x10\x06\x12(\n$ATTEMPT_OUTCOME_SKIPPED_BREAKER_OPEN\x10\x07\x12\'\n#ATTEMPT_OUTCOME_SKIPPED_OVER_BUDGET\x10\x08\x12#\n\x1f\x41TTEMPT_OUTCOME_SKIPPED_NO_TIME\x10\tBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,40 +37,44 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plansmith.v1.generation_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.plansmith.v1P\001Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1'
+  _globals['_PLANBRIEF'].fields_by_name['name']._loaded_options = None
+  _globals['_PLANBRIEF'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_PLANBRIEF'].fields_by_name['description']._loaded_options = None
+  _globals['_PLANBRIEF'].fields_by_name['description']._serialized_options = b'\342A\001\002'
   _globals['_GENERATEDPLAN_CONTEXTUSEDENTRY']._loaded_options = None
   _globals['_GENERATEDPLAN_CONTEXTUSEDENTRY']._serialized_options = b'8\001'
-  _globals['_RISKSEVERITY']._serialized_start=2022
-  _globals['_RISKSEVERITY']._serialized_end=2168
-  _globals['_PLANNINGPHASE']._serialized_start=2171
-  _globals['_PLANNINGPHASE']._serialized_end=2371
-  _globals['_ATTEMPTOUTCOME']._serialized_start=2374
-  _globals['_ATTEMPTOUTCOME']._serialized_end=2728
-  _globals['_PLANBRIEF']._serialized_start=154
-  _globals['_PLANBRIEF']._serialized_end=352
-  _globals['_GENERATEDTASK']._serialized_start=354
-  _globals['_GENERATEDTASK']._serialized_end=448
-  _globals['_RISK']._serialized_start=451
-  _globals['_RISK']._serialized_end=598
-  _globals['_CAPABILITYGAP']._serialized_start=600
-  _globals['_CAPABILITYGAP']._serialized_end=682
-  _globals['_REQUIREMENTCOVERAGE']._serialized_start=684
-  _globals['_REQUIREMENTCOVERAGE']._serialized_end=791
-  _globals['_PLANEXPLANATION']._serialized_start=793
-  _globals['_PLANEXPLANATION']._serialized_end=920
-  _globals['_GENERATEDPLAN']._serialized_start=923
-  _globals['_GENERATEDPLAN']._serialized_end=1529
-  _globals['_GENERATEDPLAN_CONTEXTUSEDENTRY']._serialized_start=1479
-  _globals['_GENERATEDPLAN_CONTEXTUSEDENTRY']._serialized_end=1529
-  _globals['_GENERATIONSTARTED']._serialized_start=1531
-  _globals['_GENERATIONSTARTED']._serialized_end=1595
-  _globals['_PHASEPROGRESS']._serialized_start=1597
-  _globals['_PHASEPROGRESS']._serialized_end=1690
-  _globals['_TASKASSIGNMENT']._serialized_start=1692
-  _globals['_TASKASSIGNMENT']._serialized_end=1759
-  _globals['_GENERATIONWARNING']._serialized_start=1761
-  _globals['_GENERATIONWARNING']._serialized_end=1811
-  _globals['_BACKENDATTEMPT']._serialized_start=1814
-  _globals['_BACKENDATTEMPT']._serialized_end=1961
-  _globals['_GENERATIONBUDGET']._serialized_start=1963
-  _globals['_GENERATIONBUDGET']._serialized_end=2019
+  _globals['_RISKSEVERITY']._serialized_start=2067
+  _globals['_RISKSEVERITY']._serialized_end=2213
+  _globals['_PLANNINGPHASE']._serialized_start=2216
+  _globals['_PLANNINGPHASE']._serialized_end=2416
+  _globals['_ATTEMPTOUTCOME']._serialized_start=2419
+  _globals['_ATTEMPTOUTCOME']._serialized_end=2773
+  _globals['_PLANBRIEF']._serialized_start=187
+  _globals['_PLANBRIEF']._serialized_end=397
+  _globals['_GENERATEDTASK']._serialized_start=399
+  _globals['_GENERATEDTASK']._serialized_end=493
+  _globals['_RISK']._serialized_start=496
+  _globals['_RISK']._serialized_end=643
+  _globals['_CAPABILITYGAP']._serialized_start=645
+  _globals['_CAPABILITYGAP']._serialized_end=727
+  _globals['_REQUIREMENTCOVERAGE']._serialized_start=729
+  _globals['_REQUIREMENTCOVERAGE']._serialized_end=836
+  _globals['_PLANEXPLANATION']._serialized_start=838
+  _globals['_PLANEXPLANATION']._serialized_end=965
+  _globals['_GENERATEDPLAN']._serialized_start=968
+  _globals['_GENERATEDPLAN']._serialized_end=1574
+  _globals['_GENERATEDPLAN_CONTEXTUSEDENTRY']._serialized_start=1524
+  _globals['_GENERATEDPLAN_CONTEXTUSEDENTRY']._serialized_end=1574
+  _globals['_GENERATIONSTARTED']._serialized_start=1576
+  _globals['_GENERATIONSTARTED']._serialized_end=1640
+  _globals['_PHASEPROGRESS']._serialized_start=1642
+  _globals['_PHASEPROGRESS']._serialized_end=1735
+  _globals['_TASKASSIGNMENT']._serialized_start=1737
+  _globals['_TASKASSIGNMENT']._serialized_end=1804
+  _globals['_GENERATIONWARNING']._serialized_start=1806
+  _globals['_GENERATIONWARNING']._serialized_end=1856
+  _globals['_BACKENDATTEMPT']._serialized_start=1859
+  _globals['_BACKENDATTEMPT']._serialized_end=2006
+  _globals['_GENERATIONBUDGET']._serialized_start=2008
+  _globals['_GENERATIONBUDGET']._serialized_end=2064
 # @@protoc_insertion_point(module_scope)

@@ -96,6 +96,7 @@ class Plan(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. Server-assigned identifier (for example `pln_1f0c...`)."""
     project_id: _builtins.str
@@ -109,13 +110,20 @@ class Plan(_message.Message):
     status: Global___PlanStatus.ValueType
     """Lifecycle state. Defaults to `PLAN_STATUS_DRAFT` on create."""
     etag: _builtins.str
-    """Output only. Opaque version tag of the plan's own fields (AIP-154). Send it back on
+    """Opaque version tag, set by the server, of the plan's own fields (AIP-154). Send it back on
     `UpdatePlan` / `DeletePlan` to make them fail with ABORTED if someone else changed the
     plan meanwhile. Changes to the plan's tasks do not change it.
     """
     revision: _builtins.int
     """Output only. Counter of every change to the plan or any of its tasks; it increases by
     one per mutation and orders the plan's change log.
+    """
+    confidence: _builtins.float
+    """Output only. The planner's confidence in the generated plan this plan was stored from
+    (`GeneratedPlan.confidence`), 0 to 1; unset for other plans. The typed form of the
+    metadata entry `plansmith.confidence`, which the server still writes when it stores a
+    generated plan: this field is read from that entry (a number from 0 to 1), whoever
+    wrote it.
     """
     @_builtins.property
     def objectives(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -161,11 +169,14 @@ class Plan(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
         revision: _builtins.int = ...,
+        confidence: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "confidence", b"confidence", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "constraints", b"constraints", "create_time", b"create_time", "description", b"description", "etag", b"etag", "id", b"id", "metadata", b"metadata", "name", b"name", "objectives", b"objectives", "project_id", b"project_id", "revision", b"revision", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "agents", b"agents", "confidence", b"confidence", "constraints", b"constraints", "create_time", b"create_time", "description", b"description", "etag", b"etag", "id", b"id", "metadata", b"metadata", "name", b"name", "objectives", b"objectives", "project_id", b"project_id", "revision", b"revision", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__confidence: _TypeAlias = _typing.Literal["confidence"]  # noqa: Y015
+    _WhichOneofArgType__confidence: _TypeAlias = _typing.Literal["_confidence", b"_confidence"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__confidence) -> _WhichOneofReturnType__confidence | None: ...
 
 Global___Plan: _TypeAlias = Plan  # noqa: Y015

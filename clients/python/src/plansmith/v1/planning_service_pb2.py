@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from plansmith.v1 import analysis_pb2 as plansmith_dot_v1_dot_analysis__pb2
 from plansmith.v1 import generation_pb2 as plansmith_dot_v1_dot_generation__pb2
 from plansmith.v1 import task_pb2 as plansmith_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#plansmith/v1/planning_service.proto\x12\x0cplansmith.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bplansmith/v1/analysis.proto\x1a\x1dplansmith/v1/generation.proto\x1a\x17plansmith/v1/task.proto\"\xb4\x01\n\x13GeneratePlanRequest\x12&\n\x05\x62rief\x18\x01 \x01(\x0b\x32\x17.plansmith.v1.PlanBrief\x12\x0f\n\x07persist\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07plan_id\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12.\n\x06\x62udget\x18\x06 \x01(\x0b\x32\x1e.plansmith.v1.GenerationBudget\"s\n\x14GeneratePlanResponse\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedPlan\x12.\n\x08\x61ttempts\x18\x02 \x03(\x0b\x32\x1c.plansmith.v1.BackendAttempt\"\xaf\x01\n\x19StreamGeneratePlanRequest\x12&\n\x05\x62rief\x18\x01 \x01(\x0b\x32\x17.plansmith.v1.PlanBrief\x12\x0f\n\x07persist\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12.\n\x06\x62udget\x18\x06 \x01(\x0b\x32\x1e.plansmith.v1.GenerationBudgetJ\x04\x08\x04\x10\x05\"\xb4\x03\n\x1aStreamGeneratePlanResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x32\n\x07started\x18\x02 \x01(\x0b\x32\x1f.plansmith.v1.GenerationStartedH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.plansmith.v1.PhaseProgressH\x00\x12\x34\n\rtask_proposed\x18\x04 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedTaskH\x00\x12\x32\n\nassignment\x18\x05 \x01(\x0b\x32\x1c.plansmith.v1.TaskAssignmentH\x00\x12\x32\n\x07warning\x18\x06 \x01(\x0b\x32\x1f.plansmith.v1.GenerationWarningH\x00\x12\x30\n\tcompleted\x18\x07 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedPlanH\x00\x12/\n\x07\x61ttempt\x18\x08 \x01(\x0b\x32\x1c.plansmith.v1.BackendAttemptH\x00\x12\x15\n\rgeneration_id\x18\t \x01(\tB\x07\n\x05\x65vent\"\xec\x01\n\x14\x44\x65\x63omposeTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x05level\x18\x03 \x01(\x0e\x32 .plansmith.v1.DecompositionLevel\x12\x0f\n\x07persist\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x17\n\x0f\x65stimated_hours\x18\x06 \x01(\x01\x12\x0f\n\x07\x62\x61\x63kend\x18\x07 \x01(\t\x12.\n\x06\x62udget\x18\x08 \x01(\x0b\x32\x1e.plansmith.v1.GenerationBudget\"\xbf\x01\n\x15\x44\x65\x63omposeTaskResponse\x12$\n\x08subtasks\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Task\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x18\n\x10rewired_task_ids\x18\x03 \x03(\t\x12\x15\n\rplan_revision\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12.\n\x08\x61ttempts\x18\x06 \x03(\x0b\x32\x1c.plansmith.v1.BackendAttempt\"\xdd\x01\n\x1b\x45stimateTaskDurationRequest\x12\x18\n\x10task_description\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12,\n\x05scope\x18\x03 \x01(\x0e\x32\x1d.plansmith.v1.EstimationScope\x12\x0f\n\x07plan_id\x18\x04 \x01(\t\x12\x12\n\nproject_id\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12.\n\x06\x62udget\x18\x07 \x01(\x0b\x32\x1e.plansmith.v1.GenerationBudget\"\x85\x02\n\x1c\x45stimateTaskDurationResponse\x12\x16\n\x0e\x65stimate_hours\x18\x01 \x01(\x01\x12\x11\n\tlow_hours\x18\x02 \x01(\x01\x12\x12\n\nhigh_hours\x18\x03 \x01(\x01\x12\x12\n\nconfidence\x18\x04 \x01(\x01\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x18\n\x10similar_task_ids\x18\x06 \x03(\t\x12\x12\n\nagent_pace\x18\x07 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12.\n\x08\x61ttempts\x18\n \x03(\x0b\x32\x1c.plansmith.v1.BackendAttempt\"\xe2\x01\n\x13OptimizePlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12-\n\x05goals\x18\x02 \x03(\x0e\x32\x1e.plansmith.v1.OptimizationGoal\x12\x39\n\x0b\x63onstraints\x18\x03 \x03(\x0e\x32$.plansmith.v1.OptimizationConstraint\x12-\n\ntime_limit\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x61pply\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\x8d\x04\n\x14OptimizePlanResponse\x12-\n\x08schedule\x18\x01 \x03(\x0b\x32\x1b.plansmith.v1.ScheduledTask\x12\x1d\n\x15\x64uration_before_hours\x18\x02 \x01(\x01\x12\x1c\n\x14\x64uration_after_hours\x18\x03 \x01(\x01\x12\x19\n\x11lower_bound_hours\x18\x04 \x01(\x01\x12\x16\n\x0eproven_optimal\x18\x05 \x01(\x08\x12\x16\n\x0eoptimality_gap\x18\x06 \x01(\x01\x12.\n\tworkloads\x18\x07 \x03(\x0b\x32\x1b.plansmith.v1.AgentWorkload\x12\x31\n\rreassignments\x18\x08 \x03(\x0b\x32\x1a.plansmith.v1.Reassignment\x12)\n\x06solver\x18\t \x01(\x0b\x32\x19.plansmith.v1.SolverStats\x12\x16\n\x0e\x63ritical_chain\x18\n \x03(\t\x12\x36\n\runschedulable\x18\x0b \x03(\x0b\x32\x1f.plansmith.v1.UnschedulableTask\x12\x15\n\rplan_revision\x18\x0c \x01(\x03\x12\x0f\n\x07partial\x18\r \x01(\x08\x12\x19\n\x11unscheduled_hours\x18\x0e \x01(\x01\x12\x1d\n\x15\x63ritical_chain_titles\x18\x0f \x03(\t\"\x9c\x01\n\x12\x41nalyzePlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x32\n\x0e\x61nalysis_types\x18\x02 \x03(\x0e\x32\x1a.plansmith.v1.AnalysisType\x12\x1b\n\x13monte_carlo_samples\x18\x03 \x01(\x05\x12\x16\n\x0e\x64\x65\x61\x64line_hours\x18\x04 \x01(\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"\xd0\x01\n\x13\x41nalyzePlanResponse\x12\x39\n\rcritical_path\x18\x01 \x01(\x0b\x32\".plansmith.v1.CriticalPathAnalysis\x12G\n\x14resource_utilization\x18\x02 \x01(\x0b\x32).plansmith.v1.ResourceUtilizationAnalysis\x12\x35\n\x0frisk_assessment\x18\x03 \x01(\x0b\x32\x1c.plansmith.v1.RiskAssessment\"K\n\x17SuggestNextTasksRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"M\n\x18SuggestNextTasksResponse\x12\x31\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x1c.plansmith.v1.TaskSuggestion*\x9e\x01\n\x12\x44\x65\x63ompositionLevel\x12#\n\x1f\x44\x45\x43OMPOSITION_LEVEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45\x43OMPOSITION_LEVEL_SUMMARY\x10\x01\x12 \n\x1c\x44\x45\x43OMPOSITION_LEVEL_STANDARD\x10\x02\x12 \n\x1c\x44\x45\x43OMPOSITION_LEVEL_DETAILED\x10\x03*l\n\x0f\x45stimationScope\x12 \n\x1c\x45STIMATION_SCOPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45STIMATION_SCOPE_PLAN\x10\x01\x12\x1c\n\x18\x45STIMATION_SCOPE_PROJECT\x10\x02*\x86\x01\n\x10OptimizationGoal\x12!\n\x1dOPTIMIZATION_GOAL_UNSPECIFIED\x10\x00\x12\'\n#OPTIMIZATION_GOAL_MINIMIZE_DURATION\x10\x01\x12&\n\"OPTIMIZATION_GOAL_BALANCE_WORKLOAD\x10\x02*\xac\x01\n\x16OptimizationConstraint\x12\'\n#OPTIMIZATION_CONSTRAINT_UNSPECIFIED\x10\x00\x12\x31\n-OPTIMIZATION_CONSTRAINT_MAINTAIN_DEPENDENCIES\x10\x01\x12\x36\n2OPTIMIZATION_CONSTRAINT_RESPECT_AGENT_CAPABILITIES\x10\x02*\x99\x01\n\x0c\x41nalysisType\x12\x1d\n\x19\x41NALYSIS_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41NALYSIS_TYPE_CRITICAL_PATH\x10\x01\x12&\n\"ANALYSIS_TYPE_RESOURCE_UTILIZATION\x10\x02\x12!\n\x1d\x41NALYSIS_TYPE_RISK_ASSESSMENT\x10\x03\x32\xaa\x05\n\x0fPlanningService\x12U\n\x0cGeneratePlan\x12!.plansmith.v1.GeneratePlanRequest\x1a\".plansmith.v1.GeneratePlanResponse\x12i\n\x12StreamGeneratePlan\x12\'.plansmith.v1.StreamGeneratePlanRequest\x1a(.plansmith.v1.StreamGeneratePlanResponse0\x01\x12X\n\rDecomposeTask\x12\".plansmith.v1.DecomposeTaskRequest\x1a#.plansmith.v1.DecomposeTaskResponse\x12m\n\x14\x45stimateTaskDuration\x12).plansmith.v1.EstimateTaskDurationRequest\x1a*.plansmith.v1.EstimateTaskDurationResponse\x12U\n\x0cOptimizePlan\x12!.plansmith.v1.OptimizePlanRequest\x1a\".plansmith.v1.OptimizePlanResponse\x12R\n\x0b\x41nalyzePlan\x12 .plansmith.v1.AnalyzePlanRequest\x1a!.plansmith.v1.AnalyzePlanResponse\x12\x61\n\x10SuggestNextTasks\x12%.plansmith.v1.SuggestNextTasksRequest\x1a&.plansmith.v1.SuggestNextTasksResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#plansmith/v1/planning_service.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bplansmith/v1/analysis.proto\x1a\x1dplansmith/v1/generation.proto\x1a\x17plansmith/v1/task.proto\"\xba\x01\n\x13GeneratePlanRequest\x12,\n\x05\x62rief\x18\x01 \x01(\x0b\x32\x17.plansmith.v1.PlanBriefB\x04\xe2\x41\x01\x02\x12\x0f\n\x07persist\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07plan_id\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12.\n\x06\x62udget\x18\x06 \x01(\x0b\x32\x1e.plansmith.v1.GenerationBudget\"s\n\x14GeneratePlanResponse\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedPlan\x12.\n\x08\x61ttempts\x18\x02 \x03(\x0b\x32\x1c.plansmith.v1.BackendAttempt\"\xb5\x01\n\x19StreamGeneratePlanRequest\x12,\n\x05\x62rief\x18\x01 \x01(\x0b\x32\x17.plansmith.v1.PlanBriefB\x04\xe2\x41\x01\x02\x12\x0f\n\x07persist\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12.\n\x06\x62udget\x18\x06 \x01(\x0b\x32\x1e.plansmith.v1.GenerationBudgetJ\x04\x08\x04\x10\x05\"\xb4\x03\n\x1aStreamGeneratePlanResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x32\n\x07started\x18\x02 \x01(\x0b\x32\x1f.plansmith.v1.GenerationStartedH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.plansmith.v1.PhaseProgressH\x00\x12\x34\n\rtask_proposed\x18\x04 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedTaskH\x00\x12\x32\n\nassignment\x18\x05 \x01(\x0b\x32\x1c.plansmith.v1.TaskAssignmentH\x00\x12\x32\n\x07warning\x18\x06 \x01(\x0b\x32\x1f.plansmith.v1.GenerationWarningH\x00\x12\x30\n\tcompleted\x18\x07 \x01(\x0b\x32\x1b.plansmith.v1.GeneratedPlanH\x00\x12/\n\x07\x61ttempt\x18\x08 \x01(\x0b\x32\x1c.plansmith.v1.BackendAttemptH\x00\x12\x15\n\rgeneration_id\x18\t \x01(\tB\x07\n\x05\x65vent\"\xec\x01\n\x14\x44\x65\x63omposeTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x05level\x18\x03 \x01(\x0e\x32 .plansmith.v1.DecompositionLevel\x12\x0f\n\x07persist\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x17\n\x0f\x65stimated_hours\x18\x06 \x01(\x01\x12\x0f\n\x07\x62\x61\x63kend\x18\x07 \x01(\t\x12.\n\x06\x62udget\x18\x08 \x01(\x0b\x32\x1e.plansmith.v1.GenerationBudget\"\xbf\x01\n\x15\x44\x65\x63omposeTaskResponse\x12$\n\x08subtasks\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Task\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x18\n\x10rewired_task_ids\x18\x03 \x03(\t\x12\x15\n\rplan_revision\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12.\n\x08\x61ttempts\x18\x06 \x03(\x0b\x32\x1c.plansmith.v1.BackendAttempt\"\xe3\x01\n\x1b\x45stimateTaskDurationRequest\x12\x1e\n\x10task_description\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12,\n\x05scope\x18\x03 \x01(\x0e\x32\x1d.plansmith.v1.EstimationScope\x12\x0f\n\x07plan_id\x18\x04 \x01(\t\x12\x12\n\nproject_id\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12.\n\x06\x62udget\x18\x07 \x01(\x0b\x32\x1e.plansmith.v1.GenerationBudget\"\xca\x02\n\x1c\x45stimateTaskDurationResponse\x12\x16\n\x0e\x65stimate_hours\x18\x01 \x01(\x01\x12\x11\n\tlow_hours\x18\x02 \x01(\x01\x12\x12\n\nhigh_hours\x18\x03 \x01(\x01\x12\x12\n\nconfidence\x18\x04 \x01(\x01\x12\x12\n\x06method\x18\x05 \x01(\tB\x02\x18\x01\x12\x18\n\x10similar_task_ids\x18\x06 \x03(\t\x12\x12\n\nagent_pace\x18\x07 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12.\n\x08\x61ttempts\x18\n \x03(\x0b\x32\x1c.plansmith.v1.BackendAttempt\x12?\n\x11\x65stimation_method\x18\x0b \x01(\x0e\x32\x1e.plansmith.v1.EstimationMethodB\x04\xe2\x41\x01\x03\"\xe8\x01\n\x13OptimizePlanRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12-\n\x05goals\x18\x02 \x03(\x0e\x32\x1e.plansmith.v1.OptimizationGoal\x12\x39\n\x0b\x63onstraints\x18\x03 \x03(\x0e\x32$.plansmith.v1.OptimizationConstraint\x12-\n\ntime_limit\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x61pply\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\x8d\x04\n\x14OptimizePlanResponse\x12-\n\x08schedule\x18\x01 \x03(\x0b\x32\x1b.plansmith.v1.ScheduledTask\x12\x1d\n\x15\x64uration_before_hours\x18\x02 \x01(\x01\x12\x1c\n\x14\x64uration_after_hours\x18\x03 \x01(\x01\x12\x19\n\x11lower_bound_hours\x18\x04 \x01(\x01\x12\x16\n\x0eproven_optimal\x18\x05 \x01(\x08\x12\x16\n\x0eoptimality_gap\x18\x06 \x01(\x01\x12.\n\tworkloads\x18\x07 \x03(\x0b\x32\x1b.plansmith.v1.AgentWorkload\x12\x31\n\rreassignments\x18\x08 \x03(\x0b\x32\x1a.plansmith.v1.Reassignment\x12)\n\x06solver\x18\t \x01(\x0b\x32\x19.plansmith.v1.SolverStats\x12\x16\n\x0e\x63ritical_chain\x18\n \x03(\t\x12\x36\n\runschedulable\x18\x0b \x03(\x0b\x32\x1f.plansmith.v1.UnschedulableTask\x12\x15\n\rplan_revision\x18\x0c \x01(\x03\x12\x0f\n\x07partial\x18\r \x01(\x08\x12\x19\n\x11unscheduled_hours\x18\x0e \x01(\x01\x12\x1d\n\x15\x63ritical_chain_titles\x18\x0f \x03(\t\"\xa2\x01\n\x12\x41nalyzePlanRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x32\n\x0e\x61nalysis_types\x18\x02 \x03(\x0e\x32\x1a.plansmith.v1.AnalysisType\x12\x1b\n\x13monte_carlo_samples\x18\x03 \x01(\x05\x12\x16\n\x0e\x64\x65\x61\x64line_hours\x18\x04 \x01(\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"\xd0\x01\n\x13\x41nalyzePlanResponse\x12\x39\n\rcritical_path\x18\x01 \x01(\x0b\x32\".plansmith.v1.CriticalPathAnalysis\x12G\n\x14resource_utilization\x18\x02 \x01(\x0b\x32).plansmith.v1.ResourceUtilizationAnalysis\x12\x35\n\x0frisk_assessment\x18\x03 \x01(\x0b\x32\x1c.plansmith.v1.RiskAssessment\"W\n\x17SuggestNextTasksRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x61gent_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"M\n\x18SuggestNextTasksResponse\x12\x31\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x1c.plansmith.v1.TaskSuggestion*\x9e\x01\n\x12\x44\x65\x63ompositionLevel\x12#\n\x1f\x44\x45\x43OMPOSITION_LEVEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45\x43OMPOSITION_LEVEL_SUMMARY\x10\x01\x12 \n\x1c\x44\x45\x43OMPOSITION_LEVEL_STANDARD\x10\x02\x12 \n\x1c\x44\x45\x43OMPOSITION_LEVEL_DETAILED\x10\x03*l\n\x0f\x45stimationScope\x12 \n\x1c\x45STIMATION_SCOPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45STIMATION_SCOPE_PLAN\x10\x01\x12\x1c\n\x18\x45STIMATION_SCOPE_PROJECT\x10\x02*\xaf\x01\n\x10\x45stimationMethod\x12!\n\x1d\x45STIMATION_METHOD_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45STIMATION_METHOD_HISTORY\x10\x01\x12\x1d\n\x19\x45STIMATION_METHOD_LIBRARY\x10\x02\x12\x1d\n\x19\x45STIMATION_METHOD_DEFAULT\x10\x03\x12\x1b\n\x17\x45STIMATION_METHOD_MODEL\x10\x04*\x86\x01\n\x10OptimizationGoal\x12!\n\x1dOPTIMIZATION_GOAL_UNSPECIFIED\x10\x00\x12\'\n#OPTIMIZATION_GOAL_MINIMIZE_DURATION\x10\x01\x12&\n\"OPTIMIZATION_GOAL_BALANCE_WORKLOAD\x10\x02*\xac\x01\n\x16OptimizationConstraint\x12\'\n#OPTIMIZATION_CONSTRAINT_UNSPECIFIED\x10\x00\x12\x31\n-OPTIMIZATION_CONSTRAINT_MAINTAIN_DEPENDENCIES\x10\x01\x12\x36\n2OPTIMIZATION_CONSTRAINT_RESPECT_AGENT_CAPABILITIES\x10\x02*\x99\x01\n\x0c\x41nalysisType\x12\x1d\n\x19\x41NALYSIS_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41NALYSIS_TYPE_CRITICAL_PATH\x10\x01\x12&\n\"ANALYSIS_TYPE_RESOURCE_UTILIZATION\x10\x02\x12!\n\x1d\x41NALYSIS_TYPE_RISK_ASSESSMENT\x10\x03\x32\xaa\x05\n\x0fPlanningService\x12U\n\x0cGeneratePlan\x12!.plansmith.v1.GeneratePlanRequest\x1a\".plansmith.v1.GeneratePlanResponse\x12i\n\x12StreamGeneratePlan\x12\'.plansmith.v1.StreamGeneratePlanRequest\x1a(.plansmith.v1.StreamGeneratePlanResponse0\x01\x12X\n\rDecomposeTask\x12\".plansmith.v1.DecomposeTaskRequest\x1a#.plansmith.v1.DecomposeTaskResponse\x12m\n\x14\x45stimateTaskDuration\x12).plansmith.v1.EstimateTaskDurationRequest\x1a*.plansmith.v1.EstimateTaskDurationResponse\x12U\n\x0cOptimizePlan\x12!.plansmith.v1.OptimizePlanRequest\x1a\".plansmith.v1.OptimizePlanResponse\x12R\n\x0b\x41nalyzePlan\x12 .plansmith.v1.AnalyzePlanRequest\x1a!.plansmith.v1.AnalyzePlanResponse\x12\x61\n\x10SuggestNextTasks\x12%.plansmith.v1.SuggestNextTasksRequest\x1a&.plansmith.v1.SuggestNextTasksResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,44 +37,64 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plansmith.v1.planning_servi
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.plansmith.v1P\001Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1'
-  _globals['_DECOMPOSITIONLEVEL']._serialized_start=3292
-  _globals['_DECOMPOSITIONLEVEL']._serialized_end=3450
-  _globals['_ESTIMATIONSCOPE']._serialized_start=3452
-  _globals['_ESTIMATIONSCOPE']._serialized_end=3560
-  _globals['_OPTIMIZATIONGOAL']._serialized_start=3563
-  _globals['_OPTIMIZATIONGOAL']._serialized_end=3697
-  _globals['_OPTIMIZATIONCONSTRAINT']._serialized_start=3700
-  _globals['_OPTIMIZATIONCONSTRAINT']._serialized_end=3872
-  _globals['_ANALYSISTYPE']._serialized_start=3875
-  _globals['_ANALYSISTYPE']._serialized_end=4028
-  _globals['_GENERATEPLANREQUEST']._serialized_start=171
-  _globals['_GENERATEPLANREQUEST']._serialized_end=351
-  _globals['_GENERATEPLANRESPONSE']._serialized_start=353
-  _globals['_GENERATEPLANRESPONSE']._serialized_end=468
-  _globals['_STREAMGENERATEPLANREQUEST']._serialized_start=471
-  _globals['_STREAMGENERATEPLANREQUEST']._serialized_end=646
-  _globals['_STREAMGENERATEPLANRESPONSE']._serialized_start=649
-  _globals['_STREAMGENERATEPLANRESPONSE']._serialized_end=1085
-  _globals['_DECOMPOSETASKREQUEST']._serialized_start=1088
-  _globals['_DECOMPOSETASKREQUEST']._serialized_end=1324
-  _globals['_DECOMPOSETASKRESPONSE']._serialized_start=1327
-  _globals['_DECOMPOSETASKRESPONSE']._serialized_end=1518
-  _globals['_ESTIMATETASKDURATIONREQUEST']._serialized_start=1521
-  _globals['_ESTIMATETASKDURATIONREQUEST']._serialized_end=1742
-  _globals['_ESTIMATETASKDURATIONRESPONSE']._serialized_start=1745
-  _globals['_ESTIMATETASKDURATIONRESPONSE']._serialized_end=2006
-  _globals['_OPTIMIZEPLANREQUEST']._serialized_start=2009
-  _globals['_OPTIMIZEPLANREQUEST']._serialized_end=2235
-  _globals['_OPTIMIZEPLANRESPONSE']._serialized_start=2238
-  _globals['_OPTIMIZEPLANRESPONSE']._serialized_end=2763
-  _globals['_ANALYZEPLANREQUEST']._serialized_start=2766
-  _globals['_ANALYZEPLANREQUEST']._serialized_end=2922
-  _globals['_ANALYZEPLANRESPONSE']._serialized_start=2925
-  _globals['_ANALYZEPLANRESPONSE']._serialized_end=3133
-  _globals['_SUGGESTNEXTTASKSREQUEST']._serialized_start=3135
-  _globals['_SUGGESTNEXTTASKSREQUEST']._serialized_end=3210
-  _globals['_SUGGESTNEXTTASKSRESPONSE']._serialized_start=3212
-  _globals['_SUGGESTNEXTTASKSRESPONSE']._serialized_end=3289
-  _globals['_PLANNINGSERVICE']._serialized_start=4031
-  _globals['_PLANNINGSERVICE']._serialized_end=4713
+  _globals['_GENERATEPLANREQUEST'].fields_by_name['brief']._loaded_options = None
+  _globals['_GENERATEPLANREQUEST'].fields_by_name['brief']._serialized_options = b'\342A\001\002'
+  _globals['_STREAMGENERATEPLANREQUEST'].fields_by_name['brief']._loaded_options = None
+  _globals['_STREAMGENERATEPLANREQUEST'].fields_by_name['brief']._serialized_options = b'\342A\001\002'
+  _globals['_ESTIMATETASKDURATIONREQUEST'].fields_by_name['task_description']._loaded_options = None
+  _globals['_ESTIMATETASKDURATIONREQUEST'].fields_by_name['task_description']._serialized_options = b'\342A\001\002'
+  _globals['_ESTIMATETASKDURATIONRESPONSE'].fields_by_name['method']._loaded_options = None
+  _globals['_ESTIMATETASKDURATIONRESPONSE'].fields_by_name['method']._serialized_options = b'\030\001'
+  _globals['_ESTIMATETASKDURATIONRESPONSE'].fields_by_name['estimation_method']._loaded_options = None
+  _globals['_ESTIMATETASKDURATIONRESPONSE'].fields_by_name['estimation_method']._serialized_options = b'\342A\001\003'
+  _globals['_OPTIMIZEPLANREQUEST'].fields_by_name['plan_id']._loaded_options = None
+  _globals['_OPTIMIZEPLANREQUEST'].fields_by_name['plan_id']._serialized_options = b'\342A\001\002'
+  _globals['_ANALYZEPLANREQUEST'].fields_by_name['plan_id']._loaded_options = None
+  _globals['_ANALYZEPLANREQUEST'].fields_by_name['plan_id']._serialized_options = b'\342A\001\002'
+  _globals['_SUGGESTNEXTTASKSREQUEST'].fields_by_name['plan_id']._loaded_options = None
+  _globals['_SUGGESTNEXTTASKSREQUEST'].fields_by_name['plan_id']._serialized_options = b'\342A\001\002'
+  _globals['_SUGGESTNEXTTASKSREQUEST'].fields_by_name['agent_id']._loaded_options = None
+  _globals['_SUGGESTNEXTTASKSREQUEST'].fields_by_name['agent_id']._serialized_options = b'\342A\001\002'
+  _globals['_DECOMPOSITIONLEVEL']._serialized_start=3436
+  _globals['_DECOMPOSITIONLEVEL']._serialized_end=3594
+  _globals['_ESTIMATIONSCOPE']._serialized_start=3596
+  _globals['_ESTIMATIONSCOPE']._serialized_end=3704
+  _globals['_ESTIMATIONMETHOD']._serialized_start=3707
+  _globals['_ESTIMATIONMETHOD']._serialized_end=3882
+  _globals['_OPTIMIZATIONGOAL']._serialized_start=3885
+  _globals['_OPTIMIZATIONGOAL']._serialized_end=4019
+  _globals['_OPTIMIZATIONCONSTRAINT']._serialized_start=4022
+  _globals['_OPTIMIZATIONCONSTRAINT']._serialized_end=4194
+  _globals['_ANALYSISTYPE']._serialized_start=4197
+  _globals['_ANALYSISTYPE']._serialized_end=4350
+  _globals['_GENERATEPLANREQUEST']._serialized_start=204
+  _globals['_GENERATEPLANREQUEST']._serialized_end=390
+  _globals['_GENERATEPLANRESPONSE']._serialized_start=392
+  _globals['_GENERATEPLANRESPONSE']._serialized_end=507
+  _globals['_STREAMGENERATEPLANREQUEST']._serialized_start=510
+  _globals['_STREAMGENERATEPLANREQUEST']._serialized_end=691
+  _globals['_STREAMGENERATEPLANRESPONSE']._serialized_start=694
+  _globals['_STREAMGENERATEPLANRESPONSE']._serialized_end=1130
+  _globals['_DECOMPOSETASKREQUEST']._serialized_start=1133
+  _globals['_DECOMPOSETASKREQUEST']._serialized_end=1369
+  _globals['_DECOMPOSETASKRESPONSE']._serialized_start=1372
+  _globals['_DECOMPOSETASKRESPONSE']._serialized_end=1563
+  _globals['_ESTIMATETASKDURATIONREQUEST']._serialized_start=1566
+  _globals['_ESTIMATETASKDURATIONREQUEST']._serialized_end=1793
+  _globals['_ESTIMATETASKDURATIONRESPONSE']._serialized_start=1796
+  _globals['_ESTIMATETASKDURATIONRESPONSE']._serialized_end=2126
+  _globals['_OPTIMIZEPLANREQUEST']._serialized_start=2129
+  _globals['_OPTIMIZEPLANREQUEST']._serialized_end=2361
+  _globals['_OPTIMIZEPLANRESPONSE']._serialized_start=2364
+  _globals['_OPTIMIZEPLANRESPONSE']._serialized_end=2889
+  _globals['_ANALYZEPLANREQUEST']._serialized_start=2892
+  _globals['_ANALYZEPLANREQUEST']._serialized_end=3054
+  _globals['_ANALYZEPLANRESPONSE']._serialized_start=3057
+  _globals['_ANALYZEPLANRESPONSE']._serialized_end=3265
+  _globals['_SUGGESTNEXTTASKSREQUEST']._serialized_start=3267
+  _globals['_SUGGESTNEXTTASKSREQUEST']._serialized_end=3354
+  _globals['_SUGGESTNEXTTASKSRESPONSE']._serialized_start=3356
+  _globals['_SUGGESTNEXTTASKSRESPONSE']._serialized_end=3433
+  _globals['_PLANNINGSERVICE']._serialized_start=4353
+  _globals['_PLANNINGSERVICE']._serialized_end=5035
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _DecompositionLevel:
@@ -74,6 +79,42 @@ ESTIMATION_SCOPE_PLAN: EstimationScope.ValueType  # 1
 ESTIMATION_SCOPE_PROJECT: EstimationScope.ValueType  # 2
 """Finished tasks of every plan of the project `project_id` (or of `plan_id`'s project)."""
 Global___EstimationScope: _TypeAlias = EstimationScope  # noqa: Y015
+
+class _EstimationMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EstimationMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EstimationMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ESTIMATION_METHOD_UNSPECIFIED: _EstimationMethod.ValueType  # 0
+    """Not set (a server older than this field)."""
+    ESTIMATION_METHOD_HISTORY: _EstimationMethod.ValueType  # 1
+    """Similar finished tasks of the plan or project, weighted by similarity."""
+    ESTIMATION_METHOD_LIBRARY: _EstimationMethod.ValueType  # 2
+    """The method library's effort for the closest matching work (too little history)."""
+    ESTIMATION_METHOD_DEFAULT: _EstimationMethod.ValueType  # 3
+    """A default effort: neither history nor the library matched."""
+    ESTIMATION_METHOD_MODEL: _EstimationMethod.ValueType  # 4
+    """A model backend (`EstimateTaskDurationResponse.backend` names it), from the history
+    it was given.
+    """
+
+class EstimationMethod(_EstimationMethod, metaclass=_EstimationMethodEnumTypeWrapper):
+    """What a duration estimate rests on."""
+
+ESTIMATION_METHOD_UNSPECIFIED: EstimationMethod.ValueType  # 0
+"""Not set (a server older than this field)."""
+ESTIMATION_METHOD_HISTORY: EstimationMethod.ValueType  # 1
+"""Similar finished tasks of the plan or project, weighted by similarity."""
+ESTIMATION_METHOD_LIBRARY: EstimationMethod.ValueType  # 2
+"""The method library's effort for the closest matching work (too little history)."""
+ESTIMATION_METHOD_DEFAULT: EstimationMethod.ValueType  # 3
+"""A default effort: neither history nor the library matched."""
+ESTIMATION_METHOD_MODEL: EstimationMethod.ValueType  # 4
+"""A model backend (`EstimateTaskDurationResponse.backend` names it), from the history
+it was given.
+"""
+Global___EstimationMethod: _TypeAlias = EstimationMethod  # noqa: Y015
 
 class _OptimizationGoal:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -365,7 +406,12 @@ Global___StreamGeneratePlanResponse: _TypeAlias = StreamGeneratePlanResponse  # 
 
 @_typing.final
 class DecomposeTaskRequest(_message.Message):
-    """Request of `PlanningService.DecomposeTask`."""
+    """Request of `PlanningService.DecomposeTask`.
+
+    `task_id` and `description` are alternatives (a stored task wins when both are sent),
+    not a `oneof`: moving release 1's fields into one would change their JSON and
+    generated-code contract (buf breaking, WIRE_JSON: FIELD_SAME_ONEOF).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -472,7 +518,12 @@ Global___DecomposeTaskResponse: _TypeAlias = DecomposeTaskResponse  # noqa: Y015
 
 @_typing.final
 class EstimateTaskDurationRequest(_message.Message):
-    """Request of `PlanningService.EstimateTaskDuration`."""
+    """Request of `PlanningService.EstimateTaskDuration`.
+
+    The scope is not a `oneof` of `plan_id` and `project_id`: both may be sent (the plan
+    names the agents, the project the history), and release 1's fields cannot move into a
+    oneof compatibly (buf breaking, WIRE_JSON: FIELD_SAME_ONEOF).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -537,6 +588,7 @@ class EstimateTaskDurationResponse(_message.Message):
     EXPLANATION_FIELD_NUMBER: _builtins.int
     BACKEND_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
+    ESTIMATION_METHOD_FIELD_NUMBER: _builtins.int
     estimate_hours: _builtins.float
     """Estimated effort in hours."""
     low_hours: _builtins.float
@@ -545,8 +597,22 @@ class EstimateTaskDurationResponse(_message.Message):
     """High end (90th percentile) in hours."""
     confidence: _builtins.float
     """Confidence in the estimate, 0 to 1."""
-    method: _builtins.str
-    """How the estimate was made: `history`, `history+agent_pace`, `library` or `default`."""
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def method(self) -> _builtins.str:
+        """Deprecated: read `estimation_method` (and `agent_pace`). Still filled: `history`,
+        `history+agent_pace`, `library`, `library+agent_pace`, `default`, or `llm:<backend>`
+        for an estimate made by a model backend.
+        """
+
+    @method.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def method(self, value: _builtins.str) -> None:
+        """Deprecated: read `estimation_method` (and `agent_pace`). Still filled: `history`,
+        `history+agent_pace`, `library`, `library+agent_pace`, `default`, or `llm:<backend>`
+        for an estimate made by a model backend.
+        """
+
     agent_pace: _builtins.float
     """The agent's pace factor applied (actual over estimated hours, shrunk toward 1); 1 when
     none.
@@ -555,6 +621,10 @@ class EstimateTaskDurationResponse(_message.Message):
     """Explanation for people."""
     backend: _builtins.str
     """The planner backend that made the estimate."""
+    estimation_method: Global___EstimationMethod.ValueType
+    """Output only. What the estimate rests on; whether the agent's pace scaled it is
+    `agent_pace` (1 when it did not).
+    """
     @_builtins.property
     def similar_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the finished tasks the estimate leans on, most similar first."""
@@ -576,10 +646,11 @@ class EstimateTaskDurationResponse(_message.Message):
         explanation: _builtins.str = ...,
         backend: _builtins.str = ...,
         attempts: _abc.Iterable[_generation_pb2.BackendAttempt] | None = ...,
+        estimation_method: Global___EstimationMethod.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_pace", b"agent_pace", "attempts", b"attempts", "backend", b"backend", "confidence", b"confidence", "estimate_hours", b"estimate_hours", "explanation", b"explanation", "high_hours", b"high_hours", "low_hours", b"low_hours", "method", b"method", "similar_task_ids", b"similar_task_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_pace", b"agent_pace", "attempts", b"attempts", "backend", b"backend", "confidence", b"confidence", "estimate_hours", b"estimate_hours", "estimation_method", b"estimation_method", "explanation", b"explanation", "high_hours", b"high_hours", "low_hours", b"low_hours", "method", b"method", "similar_task_ids", b"similar_task_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -165,6 +165,7 @@ class Task(_message.Message):
     PESSIMISTIC_HOURS_FIELD_NUMBER: _builtins.int
     ACCEPTANCE_CRITERIA_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
+    PINNED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. Server-assigned identifier (for example `tsk_9a2e...`). In
     `BatchCreateTasks` a caller may set a batch-local reference here that other tasks of the
@@ -199,7 +200,7 @@ class Task(_message.Message):
     (`id`) of an earlier task of the batch; otherwise INVALID_ARGUMENT. Immutable.
     """
     etag: _builtins.str
-    """Output only. Opaque version tag of the task (AIP-154). Send it back on `UpdateTask` /
+    """Opaque version tag, set by the server, of the task (AIP-154). Send it back on `UpdateTask` /
     `DeleteTask` to make them fail with ABORTED if someone else changed the task meanwhile.
     """
     optimistic_hours: _builtins.float
@@ -208,6 +209,14 @@ class Task(_message.Message):
     """
     pessimistic_hours: _builtins.float
     """Pessimistic effort in hours (the high end of the estimate), or 0 when unknown."""
+    pinned: _builtins.bool
+    """Whether `PlanningService.OptimizePlan` must keep the task's agent (`assigned_to`).
+    The typed form of the metadata entry `plansmith.pinned: "true"`, which stays
+    honoured: on create, setting this field writes that entry (`true`) or removes it
+    (`false`), and leaving it unset leaves `metadata` as sent; on read, it is set, true
+    exactly when the entry is `true` (any case). UpdateTask changes a pin through
+    `metadata`; naming `pinned` in an update is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def dependencies(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of tasks of the same plan that must be finished before this one starts. Must exist,
@@ -266,11 +275,14 @@ class Task(_message.Message):
         pessimistic_hours: _builtins.float = ...,
         acceptance_criteria: _abc.Iterable[_builtins.str] | None = ...,
         schedule: Global___TaskSchedule | None = ...,
+        pinned: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "create_time", b"create_time", "pinned", b"pinned", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acceptance_criteria", b"acceptance_criteria", "actual_hours", b"actual_hours", "assigned_to", b"assigned_to", "create_time", b"create_time", "dependencies", b"dependencies", "description", b"description", "estimated_hours", b"estimated_hours", "etag", b"etag", "id", b"id", "metadata", b"metadata", "optimistic_hours", b"optimistic_hours", "parent_task_id", b"parent_task_id", "pessimistic_hours", b"pessimistic_hours", "plan_id", b"plan_id", "priority", b"priority", "progress", b"progress", "required_capabilities", b"required_capabilities", "schedule", b"schedule", "status", b"status", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "acceptance_criteria", b"acceptance_criteria", "actual_hours", b"actual_hours", "assigned_to", b"assigned_to", "create_time", b"create_time", "dependencies", b"dependencies", "description", b"description", "estimated_hours", b"estimated_hours", "etag", b"etag", "id", b"id", "metadata", b"metadata", "optimistic_hours", b"optimistic_hours", "parent_task_id", b"parent_task_id", "pessimistic_hours", b"pessimistic_hours", "pinned", b"pinned", "plan_id", b"plan_id", "priority", b"priority", "progress", b"progress", "required_capabilities", b"required_capabilities", "schedule", b"schedule", "status", b"status", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__pinned: _TypeAlias = _typing.Literal["pinned"]  # noqa: Y015
+    _WhichOneofArgType__pinned: _TypeAlias = _typing.Literal["_pinned", b"_pinned"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pinned) -> _WhichOneofReturnType__pinned | None: ...
 
 Global___Task: _TypeAlias = Task  # noqa: Y015
