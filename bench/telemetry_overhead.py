@@ -30,7 +30,10 @@ HERE = Path(__file__).resolve().parent
 def start_server(script: str, *args: str) -> tuple[subprocess.Popen[str], str]:
     """Starts `bench/<script>` and waits for the `ADDRESS host:port` line it prints."""
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / script), *args], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(HERE / script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # its logs: written, not read (as a deployment would)
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

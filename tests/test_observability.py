@@ -61,7 +61,9 @@ class Observed:
 @pytest.fixture
 async def observed(db_path):
     obs = Observed()
-    running = await start(Config(listen="127.0.0.1:0", db_path=db_path), telemetry=obs.telemetry)
+    running = await start(
+        Config(listen="127.0.0.1:0", db_path=db_path, access_log="all"), telemetry=obs.telemetry
+    )
     obs.running = running
     try:
         async with grpc.aio.insecure_channel(running.address) as ch:

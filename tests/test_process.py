@@ -189,10 +189,11 @@ def test_json_logs_carry_method_status_duration_and_request_id(server_proc):
     assert rec["duration_ms"] >= 0
 
 
-def test_json_logs_carry_the_callers_trace_id_without_an_exporter(server_proc):
+def test_json_logs_carry_the_callers_trace_id_without_an_exporter(tmp_path):
     """Defaults (no trace exporter): grpcurl's `traceparent` is continued by the call's
     span (same trace, a span id of its own) and its ids are on the JSON log line; a call
-    without one starts a trace of its own."""
+    without one starts a trace of its own. (`--access-log all`: the calls end OK.)"""
+    server_proc = launch(str(tmp_path / "db.sqlite"), "--log-format", "json", "--access-log", "all")
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     parent = "00f067aa0ba902b7"
     for rid, headers in (

@@ -79,7 +79,9 @@ async def test_calls_continue_the_callers_trace_context_without_an_exporter(db_p
     out = JsonLines()
     root = logging.getLogger()
     level = root.level
-    running = await start(Config(listen="127.0.0.1:0", db_path=db_path), extra_interceptors=[see])
+    running = await start(
+        Config(listen="127.0.0.1:0", db_path=db_path, access_log="all"), extra_interceptors=[see]
+    )
     try:
         assert not running.telemetry.tracing_enabled
         async with grpc.aio.insecure_channel(running.address) as ch:

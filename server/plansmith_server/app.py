@@ -208,7 +208,12 @@ async def start(
         before = backlog.server_ids()
         server = grpc.aio.server(
             interceptors=[
-                chain(telemetry, tracing=telemetry.tracing_enabled, innermost=[shed]),
+                chain(
+                    telemetry,
+                    tracing=telemetry.tracing_enabled,
+                    innermost=[shed],
+                    log_every_call=config.access_log == "all",
+                ),
                 *extra_interceptors,
             ],
             options=[

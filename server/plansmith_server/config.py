@@ -23,6 +23,10 @@ class Config:
     """DEBUG, INFO, WARNING or ERROR."""
     log_format: str = "text"
     """`text` for people, `json` for log pipelines (one object per line)."""
+    access_log: str = "errors"
+    """Which calls get an access-log line: `errors` (every call that did not end OK) or
+    `all` (every call; at INFO a line per call costs a busy server a sizeable share of
+    its rate, see docs/performance.md)."""
     grace_seconds: float = 10.0
     """On SIGTERM/SIGINT, how long in-flight calls may take to finish."""
     health_probe_seconds: float = 5.0
@@ -91,6 +95,7 @@ _FLAGS: list[tuple[str, str, str, type]] = [
     ("--db", "db_path", "PLANSMITH_DB", str),
     ("--log-level", "log_level", "PLANSMITH_LOG_LEVEL", str),
     ("--log-format", "log_format", "PLANSMITH_LOG_FORMAT", str),
+    ("--access-log", "access_log", "PLANSMITH_ACCESS_LOG", str),
     ("--grace-seconds", "grace_seconds", "PLANSMITH_GRACE_SECONDS", float),
     ("--health-probe-seconds", "health_probe_seconds", "PLANSMITH_HEALTH_PROBE_SECONDS", float),
     (
@@ -128,12 +133,13 @@ _FLAGS: list[tuple[str, str, str, type]] = [
 _CHOICES = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "log_format": ("text", "json"),
+    "access_log": ("errors", "all"),
     "sqlite_synchronous": ("FULL", "NORMAL"),
     "traces": ("none", "console", "otlp"),
     "metrics": ("none", "otlp", "prometheus"),
     "event_loop": loops.CHOICES,
 }
-_LOWER = {"log_format", "traces", "metrics", "event_loop"}
+_LOWER = {"log_format", "access_log", "traces", "metrics", "event_loop"}
 
 
 _HELP = {
@@ -142,6 +148,8 @@ _HELP = {
     "(no URLs: only SQLite is supported)",
     "log_level": "log level",
     "log_format": "text for people, json for log pipelines",
+    "access_log": "access-log lines for calls that did not end OK (errors) or for every "
+    "call (all)",
     "grace_seconds": "on SIGTERM/SIGINT, how long in-flight calls may take to finish",
     "health_probe_seconds": "how often the database is probed for the health status",
     "health_write_lock_seconds": "health turns NOT_SERVING once writes have been kept this "

@@ -53,6 +53,7 @@ def _incoming_request_id(metadata: Metadata) -> str:
 
 
 _CANCELLED = grpc.StatusCode.CANCELLED
+_OK = grpc.StatusCode.OK
 _DEADLINE_SLACK = 0.005
 """Seconds: gRPC core ends a call at its deadline give or take its timer's precision."""
 
@@ -368,7 +369,11 @@ class MetricsInterceptor(Concern):
 
 class AccessLogInterceptor(Concern):
     """One log line per call: method, status code, duration, peer, request, trace and span
-    ids. Never the payload."""
+    ids. Never the payload. Without `every_call`, only calls that did not end OK: a line
+    per successful call is what costs a busy server (see docs/performance.md)."""
+
+    def __init__(self, *, every_call: bool = True) -> None:
+        self.every_call = every_call
 
     def _log(
         self,
@@ -379,6 +384,8 @@ class AccessLogInterceptor(Concern):
         peer: str | None,
     ) -> None:
         code = _code_after(exc, context)
+        if code is _OK and not self.every_call:
+            return
         ms = (time.perf_counter() - start) * 1000
         level = logging.ERROR if code in _SERVER_FAULTS else logging.INFO
         if not log.isEnabledFor(level):
@@ -486,14 +493,23 @@ class ErrorInterceptor(Concern):
 
 
 def chain(
-    telemetry: Telemetry, *, tracing: bool, innermost: Sequence[Concern] = ()
+    telemetry: Telemetry,
+    *,
+    tracing: bool,
+    innermost: Sequence[Concern] = (),
+    log_every_call: bool = True,
 ) -> InterceptorChain:
     """The server's interceptor. Without `tracing` no span is recorded, so telemetry off
     costs next to nothing; each call still continues (or starts) a W3C trace context,
     which its log lines carry. `innermost` concerns (load shedding) run inside
-    error mapping, so that what they raise is answered like any domain error."""
+    error mapping, so that what they raise is answered like any domain error. Without
+    `log_every_call` only calls that did not end OK get an access-log line."""
     concerns: list[Concern] = [RequestIdInterceptor(trace_context=not tracing)]
     if tracing:
         concerns.append(TracingInterceptor(telemetry.tracer))
-    concerns += [MetricsInterceptor(telemetry), AccessLogInterceptor(), ErrorInterceptor()]
+    concerns += [
+        MetricsInterceptor(telemetry),
+        AccessLogInterceptor(every_call=log_every_call),
+        ErrorInterceptor(),
+    ]
     return InterceptorChain([*concerns, *innermost])
