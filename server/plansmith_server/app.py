@@ -20,11 +20,11 @@ from plansmith.v1 import (
     planning_service_pb2,
 )
 from plansmith_server import listening, logs, loops
-from plansmith_server.api import backlog, reflection
+from plansmith_server.api import core_call_gauge, reflection
 from plansmith_server.api.flow_servicer import FlowServicer
 from plansmith_server.api.handlers import add_service
 from plansmith_server.api.interceptors import chain
-from plansmith_server.api.limits import LoadShedInterceptor
+from plansmith_server.api.limits import LoadSheddingConcern
 from plansmith_server.api.ops_servicer import OpsServicer
 from plansmith_server.api.plan_servicer import PlanServicer
 from plansmith_server.api.planning_servicer import PlanningServicer
@@ -69,7 +69,7 @@ class Running:
     plans: Plans
     tasks: Tasks
     telemetry: Telemetry
-    shed: LoadShedInterceptor
+    shed: LoadSheddingConcern
     providers: Providers | None = None
     router: Router | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -202,10 +202,10 @@ async def start(
             page_cache_tasks=config.page_cache_tasks,
             lookups_remembered=lambda: store.remembers_lookups,
         )
-        shed = LoadShedInterceptor(
+        shed = LoadSheddingConcern(
             config.max_in_flight, config.max_streams, config.retry_after_ms / 1000
         )
-        before = backlog.server_ids()
+        before = core_call_gauge.server_ids()
         server = grpc.aio.server(
             interceptors=[
                 chain(
@@ -219,7 +219,7 @@ async def start(
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", max(config.max_message_bytes, 64 * 1024 * 1024)),
-                ("grpc.enable_channelz", 1),  # the backlog gauge reads core's call counts
+                ("grpc.enable_channelz", 1),  # the core call gauge reads core's call counts
                 ("grpc.max_concurrent_streams", config.max_streams_per_connection),
                 # Count streams as HTTP/2 does: with core's default "overload protection"
                 # a stream still being freed counts too, and a client that keeps to the
@@ -228,7 +228,9 @@ async def start(
                 listening.EXCLUSIVE,
             ],
         )
-        shed.gauge = backlog.CoreCallGauge.find(before, busy_from=config.max_in_flight // 2)
+        shed.gauge = core_call_gauge.CoreCallGauge.find(
+            before, busy_from=config.max_in_flight // 2
+        )
         plan_servicer = PlanServicer(plans, tasks)
         add_service(server, plan_servicer, PLAN_SERVICE)
         add_service(
@@ -286,10 +288,10 @@ async def start(
 
 def freeze_startup_objects() -> None:
     """Takes what the process built to start (modules, protobuf descriptors, the planning
-    library: ~46,000 objects that live as long as it does) out of the garbage collector's
-    sight. A full collection walked them every few seconds under write load and paused
-    every call for ~18 ms; after this, ~0.7 ms (the p99 of CreateTask at 64 in flight
-    fell with it). For the process entry point only: in a host that embeds `start` (the
+    library: tens of thousands of objects that live as long as it does) out of the garbage
+    collector's sight. A full collection walked them every few seconds under write load,
+    pausing every call in flight (the pauses and the p99 they cost are in
+    docs/performance.md). For the process entry point only: in a host that embeds `start` (the
     tests), what to freeze is the host's decision."""
     gc.collect()  # garbage made while starting is freed, not kept forever
     gc.freeze()

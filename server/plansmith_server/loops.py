@@ -3,8 +3,7 @@
 The event loop is most of a call's cost here: a grpc.aio server spends its time in the
 loop's machinery (tasks, futures, callbacks, the wake-ups from gRPC core's poller thread),
 not in our handlers. uvloop (libuv's loop, in C) does that work faster than asyncio's own
-loop. Measured with h2load at 64 calls in flight, alternating servers on the same machine:
-GetTask +15 %, ListTasks(50) +8 %, CreateTask +7 %, a bare grpc.aio echo +28 %.
+loop, for every call measured (docs/performance.md, "The event loop").
 
 `auto` (the default) takes uvloop where it is installed, which is everywhere pip installs
 the server except Windows (uvloop has no Windows build), and asyncio's loop otherwise.

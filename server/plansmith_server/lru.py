@@ -33,7 +33,7 @@ def blocks(size: int) -> int:
 
 def all_present(values: Sequence[Any]) -> bool:
     """No None among `values`, checked in C (`None not in values` calls each value's
-    `__eq__`, a Python function for dataclasses: 2.6 µs for a page of tasks, this 0.9)."""
+    `__eq__`, a Python function for dataclasses, several times slower)."""
     return all(map(is_not, values, repeat(None)))
 
 

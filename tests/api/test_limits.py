@@ -25,7 +25,7 @@ from plansmith.v1 import (
     task_pb2,
 )
 from plansmith.v1 import plan_service_pb2 as pb
-from plansmith_server.api import backlog
+from plansmith_server.api import core_call_gauge
 from plansmith_server.app import Running, start
 from plansmith_server.config import Config
 from tests.api.test_generation import GatedPlanner, brief
@@ -216,16 +216,16 @@ class LoopBlocker(grpc.aio.ServerInterceptor):
 
 async def start_blockable(
     db_path: str, **limits: int
-) -> tuple[Running, LoopBlocker, backlog.CoreCallGauge]:
+) -> tuple[Running, LoopBlocker, core_call_gauge.CoreCallGauge]:
     """A server whose event loop a call can block, and a gauge (read afresh on every
     call) of the calls gRPC core holds for it."""
     blocker = LoopBlocker()
-    before = backlog.server_ids()
+    before = core_call_gauge.server_ids()
     running = await start(
         Config(listen="127.0.0.1:0", db_path=db_path, **limits),  # type: ignore[arg-type]
         extra_interceptors=[blocker],
     )
-    gauge = backlog.CoreCallGauge.find(before, every=0)
+    gauge = core_call_gauge.CoreCallGauge.find(before, every=0)
     assert gauge is not None
     return running, blocker, gauge
 
@@ -333,14 +333,15 @@ async def test_a_call_whose_caller_left_is_recorded_cancelled_not_as_a_fault(db_
 async def test_the_backlog_gauge_needs_exactly_one_new_server(caplog):
     """Which channelz entry is ours is told by what appeared while the server was made;
     when that is ambiguous the limit falls back to calls in handlers, and says so."""
-    before = backlog.server_ids()
+    before = core_call_gauge.server_ids()
     with caplog.at_level(logging.WARNING, logger="plansmith.limits"):
-        assert backlog.CoreCallGauge.find(before) is None  # nothing new
+        assert core_call_gauge.CoreCallGauge.find(before) is None  # nothing new
         servers = [grpc.aio.server(), grpc.aio.server()]
         try:
-            assert len(backlog.server_ids() - before) == 2
-            assert backlog.CoreCallGauge.find(before) is None  # two new: ambiguous
-            one = backlog.CoreCallGauge.find(before | {min(backlog.server_ids() - before)})
+            assert len(core_call_gauge.server_ids() - before) == 2
+            assert core_call_gauge.CoreCallGauge.find(before) is None  # two new: ambiguous
+            first = min(core_call_gauge.server_ids() - before)
+            one = core_call_gauge.CoreCallGauge.find(before | {first})
             assert one is not None and one.open_calls() == 0
         finally:
             for s in servers:
@@ -378,9 +379,9 @@ async def test_one_connection_cannot_open_more_calls_than_its_stream_limit(db_pa
 
 async def test_the_gauge_reads_core_often_only_while_the_server_is_busy(db_path):
     gate = Gate()
-    before = backlog.server_ids()
+    before = core_call_gauge.server_ids()
     running = await start(Config(listen="127.0.0.1:0", db_path=db_path), extra_interceptors=[gate])
-    gauge = backlog.CoreCallGauge.find(before, every=0, idle_every=3600, busy_from=1)
+    gauge = core_call_gauge.CoreCallGauge.find(before, every=0, idle_every=3600, busy_from=1)
     assert gauge is not None and gauge.open_calls() == 0
     try:
         async with grpc.aio.insecure_channel(running.address) as ch:
@@ -405,7 +406,7 @@ async def test_the_gauge_reads_core_often_only_while_the_server_is_busy(db_path)
 
 
 def test_a_gauge_that_cannot_read_core_counts_nothing_and_warns_once(caplog):
-    gauge = backlog.CoreCallGauge(10**9, every=0)  # no such server
+    gauge = core_call_gauge.CoreCallGauge(10**9, every=0)  # no such server
     with caplog.at_level(logging.WARNING, logger="plansmith.limits"):
         assert [gauge.open_calls() for _ in range(3)] == [0, 0, 0]
     assert sum("cannot read" in r.getMessage() for r in caplog.records) == 1
@@ -413,10 +414,10 @@ def test_a_gauge_that_cannot_read_core_counts_nothing_and_warns_once(caplog):
 
 async def test_server_ids_reads_every_page_of_channelz():
     """channelz lists servers 100 to a page; the ids of all of them are read."""
-    before = backlog.server_ids()
+    before = core_call_gauge.server_ids()
     servers = [grpc.aio.server() for _ in range(105)]
     try:
-        assert len(backlog.server_ids() - before) == 105
+        assert len(core_call_gauge.server_ids() - before) == 105
     finally:
         for s in servers:
             await s.stop(None)

@@ -228,8 +228,8 @@ class TaskEncodings:
 
         Protobuf merges concatenated encodings of a message, appending repeated fields,
         so the encodings of one-task responses, cached and joined, are the page's field:
-        no message is built or copied per call (building and serializing a 50-task
-        response cost ~55 µs). Protobuf does all the encoding."""
+        no message is built or copied per call, the bulk of a page's cost (see
+        docs/performance.md). Protobuf does all the encoding."""
         cached = self._cache.get_many([(t.id, t.version) for t in tasks])
         for i, (t, data) in enumerate(zip(tasks, cached, strict=True)):
             if data is None:

@@ -2,19 +2,19 @@
 
 Why this exists: a grpc.aio server takes calls from gRPC core one at a time, one per turn
 of the event loop. When the loop is busy, calls that have arrived wait inside core, where
-no interceptor sees them: measured under twice the sustainable load, over 1,000 calls
-waited there while fewer than 20 were in handlers, so a limit counted in handlers never
-tripped and latency grew with the client's stream count. Core's own backlog limits
+no interceptor sees them: under overload far more calls wait there than run in handlers
+(docs/performance.md), so a limit counted in handlers never trips and latency grows with
+the client's stream count. Core's own backlog limits
 (`grpc.server.max_pending_requests`) apply only to its promise-based call path, not to
 the one grpc.aio uses (tried: no effect), and `grpc.server_max_unrequested_time_in_server`
 drops waiting calls as CANCELLED, which tells the caller nothing useful.
 
 Core does count every call it starts and finishes, for channelz: `callsStarted -
 callsSucceeded - callsFailed` is every call the server holds, queued or running. Reading
-it costs about 80 µs idle and 340 µs under load (core renders JSON under its locks), so
-the count is sampled lazily, when a call is admitted: at most every `every` seconds
-once `busy_from` calls were held at the last sample, every `idle_every` below that
-(sampling every 10 ms at all times cost GetTask about 4 % of its throughput).
+it is not cheap (core renders JSON under its locks, slower under load), so the count is
+sampled lazily, when a call is admitted: at most every `every` seconds once `busy_from`
+calls were held at the last sample, every `idle_every` below that (sampling often at all
+times costs reads a visible share of their rate; figures in docs/performance.md).
 
 The channelz reader lives in `grpc._cython.cygrpc` (the grpcio-channelz package calls the
 same functions); if a grpcio upgrade removes it, `find` returns None and the server falls

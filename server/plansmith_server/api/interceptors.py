@@ -154,16 +154,16 @@ def _call_trace_context(metadata: Metadata) -> otel_context.Context:
     return trace.set_span_in_context(tracecontext.ContinuedSpan(metadata), _NO_CONTEXT)
 
 
-class RequestIdInterceptor(Concern):
+class RequestIdConcern(Concern):
     """Assigns the request id (the caller's `x-request-id` or a new one), makes it current
     for everything inside, and returns it in the response's trailing metadata (streams:
     in the initial metadata too, so a consumer has it before the first message).
 
     Unary calls return it in trailers only: initial metadata sent on its own is one more
-    batch through gRPC core per call, measured at 10-12 % of GetTask's throughput, while
-    trailers go out with the status in the same batch as the response.
+    batch through gRPC core per call (a tenth of GetTask's rate, docs/performance.md),
+    while trailers go out with the status in the same batch as the response.
 
-    With `trace_context` (set when no spans are recorded, so `TracingInterceptor` is not
+    With `trace_context` (set when no spans are recorded, so `TracingConcern` is not
     in the chain) it also makes the call's W3C trace context current: from the same read
     of the metadata, which a concern of its own would read again, in one more wrapper."""
 
@@ -208,11 +208,11 @@ class RequestIdInterceptor(Concern):
         return wrapped
 
 
-class TracingInterceptor(Concern):
+class TracingConcern(Concern):
     """A server span per call, continuing the caller's W3C `traceparent` / `baggage`.
 
     Our own interceptor rather than the contrib one: that one breaks `context.write`
-    streams and hides statuses set by `abort_with_status` (see LIBRARY-NOTES).
+    streams and hides statuses set by `abort_with_status` (see docs/library-notes.md).
     """
 
     def __init__(self, tracer: trace.Tracer) -> None:
@@ -295,7 +295,7 @@ class TracingInterceptor(Concern):
         return wrapped
 
 
-class MetricsInterceptor(Concern):
+class MetricsConcern(Concern):
     """RPC duration by method and status, calls in flight, open streams; and the recent
     samples behind the status report."""
 
@@ -367,7 +367,7 @@ class MetricsInterceptor(Concern):
         return wrapped
 
 
-class AccessLogInterceptor(Concern):
+class AccessLogConcern(Concern):
     """One log line per call: method, status code, duration, peer, request, trace and span
     ids. Never the payload. Without `every_call`, only calls that did not end OK: a line
     per successful call is what costs a busy server (see docs/performance.md)."""
@@ -464,7 +464,7 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext) -> None:
         raise asyncio.CancelledError("the call ended before its status was sent") from gone
 
 
-class ErrorInterceptor(Concern):
+class ErrorMappingConcern(Concern):
     """Maps domain errors to statuses with details; anything else to INTERNAL, logged,
     without leaking exception text."""
 
@@ -504,12 +504,12 @@ def chain(
     which its log lines carry. `innermost` concerns (load shedding) run inside
     error mapping, so that what they raise is answered like any domain error. Without
     `log_every_call` only calls that did not end OK get an access-log line."""
-    concerns: list[Concern] = [RequestIdInterceptor(trace_context=not tracing)]
+    concerns: list[Concern] = [RequestIdConcern(trace_context=not tracing)]
     if tracing:
-        concerns.append(TracingInterceptor(telemetry.tracer))
+        concerns.append(TracingConcern(telemetry.tracer))
     concerns += [
-        MetricsInterceptor(telemetry),
-        AccessLogInterceptor(every_call=log_every_call),
-        ErrorInterceptor(),
+        MetricsConcern(telemetry),
+        AccessLogConcern(every_call=log_every_call),
+        ErrorMappingConcern(),
     ]
     return InterceptorChain([*concerns, *innermost])

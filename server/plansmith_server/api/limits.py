@@ -4,7 +4,7 @@ Beyond the bound a call is answered RESOURCE_EXHAUSTED with a RetryInfo delay as
 the server reaches it, instead of being served after a wait that only grows with the
 offered load (which grows latency and memory without bound). Calls in flight are those
 in handlers and, when a `CoreCallGauge` is given, those still waiting in gRPC core to
-start (see `backlog.py`: under load most of them wait there). One connection cannot fill
+start (see `core_call_gauge.py`: under load most of them wait there). One connection cannot fill
 the server alone: `grpc.max_concurrent_streams` (set in app.py) makes its client queue
 further calls itself, so the server does not spend its time refusing a client that
 refills its streams at once. Health, status and reflection are exempt: an overloaded
@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
-from plansmith_server.api.backlog import CoreCallGauge
+from plansmith_server.api.core_call_gauge import CoreCallGauge
 from plansmith_server.api.errors import to_status
 from plansmith_server.api.handlers import StreamBehavior, UnaryBehavior
 from plansmith_server.api.interceptors import Concern, status_trailers
@@ -33,7 +33,7 @@ EXEMPT_PREFIXES = (
 )
 
 
-class LoadShedInterceptor(Concern):
+class LoadSheddingConcern(Concern):
     """Refuses calls beyond `max_in_flight` (unary and streams together) and streams beyond
     `max_streams`, telling the caller to retry after `retry_after` seconds."""
 
@@ -65,15 +65,15 @@ class LoadShedInterceptor(Concern):
         # Random early refusal, as gRPC core's own backlog protector does: a share growing
         # from none at the limit to all at twice it. Refusing everything past one
         # threshold lets clients that refill their streams at once (no back-off) pin the
-        # backlog above it and get almost nothing served (measured: 31 % of capacity).
+        # backlog above it and get almost nothing served (docs/performance.md).
         return self._random.random() * self.max_in_flight < beyond
 
     def _refuse(self, context: grpc.aio.ServicerContext, what: str, limit: int) -> None:
         """Answers the call RESOURCE_EXHAUSTED by setting its status, not by raising.
 
         Refusing has to cost much less than serving, or under overload the server spends
-        its time refusing (measured: refusals by exception through the chain cost half a
-        CreateTask, and at twice the sustainable load only 7 % of calls were served).
+        its time refusing: a refusal raised through the chain costs about as much as a
+        write, and then few calls are served (docs/performance.md).
         The status is built once per kind; it goes out in the one batch that ends the
         call, and no exception unwinds through the concerns outside."""
         key = (what, limit)

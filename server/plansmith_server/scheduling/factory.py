@@ -16,9 +16,9 @@ from .model import Goal, ScheduleResult, SchedulingProblem
 from .stop import StopToken
 
 #: Above this many (activity, eligible agent) pairs plus activities, CP-SAT rarely
-#: improves on the heuristic within service time limits (measured on PSPLIB j120 with
-#: 2 workers: ~120 activities solve well in 10 s; the model grows with the pairs), so
-#: the factory goes straight to the heuristic.
+#: improves on the heuristic within service time limits (the model grows with the
+#: pairs; PSPLIB runs in docs/scheduling.md), so the factory goes straight to the
+#: heuristic.
 CPSAT_MAX_MODEL_SIZE = 5000
 
 
