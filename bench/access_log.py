@@ -4,11 +4,15 @@ call), both at the default `--log-level INFO`, lines written to /dev/null; with 
 server as the ceiling, in one run.
 
     .venv/bin/python bench/access_log.py [--rounds 3] [--seconds 5] [--inflight 64]
+    .venv/bin/python bench/access_log.py --in-process [--calls 200000]
 
 The servers run alternately, `--rounds` times each, under h2load (see `load.py`). Prints
 calls/s and each rate over the echo's of the same round, and the server's CPU time per
-call (user + system, from /proc): unlike the rate, that barely moves when other jobs
-load the machine, so it is the figure to compare on a shared one.
+call (user + system, from /proc).
+
+`--in-process` times the access-log concern alone around a handler that returns at once,
+logging as the server does (text lines to /dev/null), in CPU time per call: a figure that
+other jobs loading the machine barely move, unlike the rates.
 """
 
 from __future__ import annotations
@@ -36,12 +40,67 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+class _Context:
+    """What the access-log concern reads of a finished unary call."""
+
+    def code(self) -> None:
+        return None  # OK
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:50000"
+
+    def time_remaining(self) -> None:
+        return None
+
+
+def in_process(calls: int) -> None:
+    import logging
+    import time
+
+    from plansmith_server import logs
+    from plansmith_server.api.interceptors import AccessLogConcern
+
+    logs.configure("INFO", "text")
+    logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))
+
+    async def handler(request: object, context: object) -> object:
+        return request
+
+    async def run(every_call: bool) -> float:
+        wrapped = AccessLogConcern(every_call=every_call).unary("/bench.Echo/Unary", handler)
+        context = _Context()
+        t0 = time.process_time()
+        for _ in range(calls):
+            await wrapped(b"", context)
+        return (time.process_time() - t0) / calls * 1e6
+
+    bare = asyncio.run(_bare(handler, calls))
+    for every_call in (False, True, False, True):
+        us = asyncio.run(run(every_call))
+        mode = "all" if every_call else "errors"
+        print(f"--access-log {mode:<6} {us - bare:6.2f} us of CPU per OK call (over the handler)")
+
+
+async def _bare(handler, calls: int) -> float:
+    import time
+
+    t0 = time.process_time()
+    for _ in range(calls):
+        await handler(b"", None)
+    return (time.process_time() - t0) / calls * 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--inflight", type=int, default=64)
+    ap.add_argument("--in-process", action="store_true", help="time the concern alone")
+    ap.add_argument("--calls", type=int, default=200_000, help="calls for --in-process")
     args = ap.parse_args()
+    if args.in_process:
+        in_process(args.calls)
+        return
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     modes = ("errors", "all")
     results: dict[str, list[tuple[float, float, float]]] = {m: [] for m in modes}
