@@ -110,9 +110,9 @@ class Plan(_message.Message):
     status: Global___PlanStatus.ValueType
     """Lifecycle state. Defaults to `PLAN_STATUS_DRAFT` on create."""
     etag: _builtins.str
-    """Opaque version tag, set by the server, of the plan's own fields (AIP-154). Send it back on
-    `UpdatePlan` / `DeletePlan` to make them fail with ABORTED if someone else changed the
-    plan meanwhile. Changes to the plan's tasks do not change it.
+    """Opaque version tag of the plan's own fields, set by the server (AIP-154). Send it
+    back on `UpdatePlan` / `DeletePlan` to make them fail with ABORTED if someone else
+    changed the plan meanwhile. Changes to the plan's tasks do not change it.
     """
     revision: _builtins.int
     """Output only. Counter of every change to the plan or any of its tasks; it increases by

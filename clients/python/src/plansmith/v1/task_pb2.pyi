@@ -200,8 +200,9 @@ class Task(_message.Message):
     (`id`) of an earlier task of the batch; otherwise INVALID_ARGUMENT. Immutable.
     """
     etag: _builtins.str
-    """Opaque version tag, set by the server, of the task (AIP-154). Send it back on `UpdateTask` /
-    `DeleteTask` to make them fail with ABORTED if someone else changed the task meanwhile.
+    """Opaque version tag of the task, set by the server (AIP-154). Send it back on
+    `UpdateTask` / `DeleteTask` to make them fail with ABORTED if someone else changed the
+    task meanwhile.
     """
     optimistic_hours: _builtins.float
     """Optimistic effort in hours (the low end of the estimate), or 0 when unknown. When set
