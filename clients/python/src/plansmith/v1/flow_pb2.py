@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plansmith/v1/flow.proto\x12\x0cplansmith.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x02\n\x08\x46lowNode\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06inputs\x18\x03 \x03(\t\x12\x0f\n\x07outputs\x18\x04 \x03(\t\x12\x1b\n\x13possible_next_nodes\x18\x05 \x03(\t\x12:\n\nconditions\x18\x06 \x03(\x0b\x32&.plansmith.v1.FlowNode.ConditionsEntry\x12%\n\x05kinds\x18\x07 \x03(\x0e\x32\x16.plansmith.v1.NodeKind\x12\x18\n\x10retry_next_nodes\x18\x08 \x03(\t\x1a\x31\n\x0f\x43onditionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa5\x02\n\x04\x46low\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nentry_node\x18\x04 \x01(\t\x12\x16\n\x0eterminal_nodes\x18\x05 \x03(\t\x12\x1a\n\x12initial_state_keys\x18\x06 \x03(\t\x12%\n\x05nodes\x18\x07 \x03(\x0b\x32\x16.plansmith.v1.FlowNode\x12\x0f\n\x07version\x18\x08 \x01(\x05\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x0b \x01(\t\"\'\n\x07PathHop\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"+\n\x0bSkippedNode\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"]\n\x0ePathAssumption\x12\x11\n\tfrom_node\x18\x01 \x01(\t\x12\x0f\n\x07to_node\x18\x02 \x01(\t\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x14\n\x0cunknown_keys\x18\x04 \x03(\t\"A\n\rPathViolation\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\xb6\x01\n\x0ePathValidation\x12\r\n\x05valid\x18\x01 \x01(\x08\x12/\n\nviolations\x18\x02 \x03(\x0b\x32\x1b.plansmith.v1.PathViolation\x12\x14\n\x0chops_checked\x18\x03 \x01(\x05\x12\x1a\n\x12\x63onditions_checked\x18\x04 \x01(\x05\x12\x1a\n\x12\x63onditions_assumed\x18\x05 \x01(\x05\x12\x16\n\x0einputs_checked\x18\x06 \x01(\x05\"P\n\x0ePlannerAttempt\x12\x0f\n\x07planner\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x03(\t\"\xd8\x02\n\rExecutionPath\x12\r\n\x05nodes\x18\x01 \x03(\t\x12#\n\x04hops\x18\x02 \x03(\x0b\x32\x15.plansmith.v1.PathHop\x12*\n\x07skipped\x18\x03 \x03(\x0b\x32\x19.plansmith.v1.SkippedNode\x12\x31\n\x0b\x61ssumptions\x18\x04 \x03(\x0b\x32\x1c.plansmith.v1.PathAssumption\x12\x0f\n\x07planner\x18\x05 \x01(\t\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12\x30\n\nvalidation\x18\x07 \x01(\x0b\x32\x1c.plansmith.v1.PathValidation\x12.\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32\x1c.plansmith.v1.PlannerAttempt\x12\x17\n\x0f\x66\x61llback_reason\x18\t \x01(\t\x12\x14\n\x0c\x66low_version\x18\n \x01(\x05\"\x81\x01\n\x06Replan\x12\x10\n\x08\x61t_index\x18\x01 \x01(\x05\x12\x11\n\tfrom_node\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1a\n\x12previous_remaining\x18\x04 \x03(\t\x12\x15\n\rnew_remaining\x18\x05 \x03(\t\x12\x0f\n\x07planner\x18\x06 \x01(\t\"\xc6\x03\n\x07\x46lowRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x02 \x01(\t\x12\x14\n\x0c\x66low_version\x18\x03 \x01(\x05\x12\x14\n\x0cuser_message\x18\x04 \x01(\t\x12&\n\x05state\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1e\n\x16planned_execution_path\x18\x06 \x03(\t\x12\x1a\n\x12\x63urrent_path_index\x18\x07 \x01(\x05\x12\x17\n\x0f\x63ompleted_nodes\x18\x08 \x03(\t\x12+\n\x06status\x18\t \x01(\x0e\x32\x1b.plansmith.v1.FlowRunStatus\x12\x31\n\x0cinitial_plan\x18\n \x01(\x0b\x32\x1b.plansmith.v1.ExecutionPath\x12%\n\x07replans\x18\x0b \x03(\x0b\x32\x14.plansmith.v1.Replan\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x0e \x01(\t*~\n\x08NodeKind\x12\x19\n\x15NODE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bNODE_KIND_HUMAN_IN_THE_LOOP\x10\x01\x12\x1c\n\x18NODE_KIND_SIDE_EFFECTING\x10\x02\x12\x18\n\x14NODE_KIND_RETRY_LOOP\x10\x03*l\n\rFlowRunStatus\x12\x1f\n\x1b\x46LOW_RUN_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x46LOW_RUN_STATUS_RUNNING\x10\x01\x12\x1d\n\x19\x46LOW_RUN_STATUS_COMPLETED\x10\x02\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plansmith/v1/flow.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x02\n\x08\x46lowNode\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06inputs\x18\x03 \x03(\t\x12\x0f\n\x07outputs\x18\x04 \x03(\t\x12\x1b\n\x13possible_next_nodes\x18\x05 \x03(\t\x12:\n\nconditions\x18\x06 \x03(\x0b\x32&.plansmith.v1.FlowNode.ConditionsEntry\x12%\n\x05kinds\x18\x07 \x03(\x0e\x32\x16.plansmith.v1.NodeKind\x12\x18\n\x10retry_next_nodes\x18\x08 \x03(\t\x1a\x31\n\x0f\x43onditionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcf\x02\n\x04\x46low\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x18\n\nentry_node\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0eterminal_nodes\x18\x05 \x03(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x12initial_state_keys\x18\x06 \x03(\t\x12+\n\x05nodes\x18\x07 \x03(\x0b\x32\x16.plansmith.v1.FlowNodeB\x04\xe2\x41\x01\x02\x12\x15\n\x07version\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x0b \x01(\t\"\'\n\x07PathHop\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"+\n\x0bSkippedNode\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"]\n\x0ePathAssumption\x12\x11\n\tfrom_node\x18\x01 \x01(\t\x12\x0f\n\x07to_node\x18\x02 \x01(\t\x12\x11\n\tcondition\x18\x03 \x01(\t\x12\x14\n\x0cunknown_keys\x18\x04 \x03(\t\"A\n\rPathViolation\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\xb6\x01\n\x0ePathValidation\x12\r\n\x05valid\x18\x01 \x01(\x08\x12/\n\nviolations\x18\x02 \x03(\x0b\x32\x1b.plansmith.v1.PathViolation\x12\x14\n\x0chops_checked\x18\x03 \x01(\x05\x12\x1a\n\x12\x63onditions_checked\x18\x04 \x01(\x05\x12\x1a\n\x12\x63onditions_assumed\x18\x05 \x01(\x05\x12\x16\n\x0einputs_checked\x18\x06 \x01(\x05\"P\n\x0ePlannerAttempt\x12\x0f\n\x07planner\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x03(\t\"\xd8\x02\n\rExecutionPath\x12\r\n\x05nodes\x18\x01 \x03(\t\x12#\n\x04hops\x18\x02 \x03(\x0b\x32\x15.plansmith.v1.PathHop\x12*\n\x07skipped\x18\x03 \x03(\x0b\x32\x19.plansmith.v1.SkippedNode\x12\x31\n\x0b\x61ssumptions\x18\x04 \x03(\x0b\x32\x1c.plansmith.v1.PathAssumption\x12\x0f\n\x07planner\x18\x05 \x01(\t\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12\x30\n\nvalidation\x18\x07 \x01(\x0b\x32\x1c.plansmith.v1.PathValidation\x12.\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32\x1c.plansmith.v1.PlannerAttempt\x12\x17\n\x0f\x66\x61llback_reason\x18\t \x01(\t\x12\x14\n\x0c\x66low_version\x18\n \x01(\x05\"\x81\x01\n\x06Replan\x12\x10\n\x08\x61t_index\x18\x01 \x01(\x05\x12\x11\n\tfrom_node\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1a\n\x12previous_remaining\x18\x04 \x03(\t\x12\x15\n\rnew_remaining\x18\x05 \x03(\t\x12\x0f\n\x07planner\x18\x06 \x01(\t\"\xd8\x03\n\x07\x46lowRun\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0f\n\x07\x66low_id\x18\x02 \x01(\t\x12\x14\n\x0c\x66low_version\x18\x03 \x01(\x05\x12\x14\n\x0cuser_message\x18\x04 \x01(\t\x12&\n\x05state\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1e\n\x16planned_execution_path\x18\x06 \x03(\t\x12\x1a\n\x12\x63urrent_path_index\x18\x07 \x01(\x05\x12\x17\n\x0f\x63ompleted_nodes\x18\x08 \x03(\t\x12+\n\x06status\x18\t \x01(\x0e\x32\x1b.plansmith.v1.FlowRunStatus\x12\x31\n\x0cinitial_plan\x18\n \x01(\x0b\x32\x1b.plansmith.v1.ExecutionPath\x12%\n\x07replans\x18\x0b \x03(\x0b\x32\x14.plansmith.v1.Replan\x12\x35\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x0e \x01(\t*~\n\x08NodeKind\x12\x19\n\x15NODE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bNODE_KIND_HUMAN_IN_THE_LOOP\x10\x01\x12\x1c\n\x18NODE_KIND_SIDE_EFFECTING\x10\x02\x12\x18\n\x14NODE_KIND_RETRY_LOOP\x10\x03*l\n\rFlowRunStatus\x12\x1f\n\x1b\x46LOW_RUN_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x46LOW_RUN_STATUS_RUNNING\x10\x01\x12\x1d\n\x19\x46LOW_RUN_STATUS_COMPLETED\x10\x02\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,32 +37,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.plansmith.v1P\001Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1'
   _globals['_FLOWNODE_CONDITIONSENTRY']._loaded_options = None
   _globals['_FLOWNODE_CONDITIONSENTRY']._serialized_options = b'8\001'
-  _globals['_NODEKIND']._serialized_start=2137
-  _globals['_NODEKIND']._serialized_end=2263
-  _globals['_FLOWRUNSTATUS']._serialized_start=2265
-  _globals['_FLOWRUNSTATUS']._serialized_end=2373
-  _globals['_FLOWNODE']._serialized_start=105
-  _globals['_FLOWNODE']._serialized_end=388
-  _globals['_FLOWNODE_CONDITIONSENTRY']._serialized_start=339
-  _globals['_FLOWNODE_CONDITIONSENTRY']._serialized_end=388
-  _globals['_FLOW']._serialized_start=391
-  _globals['_FLOW']._serialized_end=684
-  _globals['_PATHHOP']._serialized_start=686
-  _globals['_PATHHOP']._serialized_end=725
-  _globals['_SKIPPEDNODE']._serialized_start=727
-  _globals['_SKIPPEDNODE']._serialized_end=770
-  _globals['_PATHASSUMPTION']._serialized_start=772
-  _globals['_PATHASSUMPTION']._serialized_end=865
-  _globals['_PATHVIOLATION']._serialized_start=867
-  _globals['_PATHVIOLATION']._serialized_end=932
-  _globals['_PATHVALIDATION']._serialized_start=935
-  _globals['_PATHVALIDATION']._serialized_end=1117
-  _globals['_PLANNERATTEMPT']._serialized_start=1119
-  _globals['_PLANNERATTEMPT']._serialized_end=1199
-  _globals['_EXECUTIONPATH']._serialized_start=1202
-  _globals['_EXECUTIONPATH']._serialized_end=1546
-  _globals['_REPLAN']._serialized_start=1549
-  _globals['_REPLAN']._serialized_end=1678
-  _globals['_FLOWRUN']._serialized_start=1681
-  _globals['_FLOWRUN']._serialized_end=2135
+  _globals['_FLOWNODE'].fields_by_name['name']._loaded_options = None
+  _globals['_FLOWNODE'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_FLOW'].fields_by_name['name']._loaded_options = None
+  _globals['_FLOW'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_FLOW'].fields_by_name['entry_node']._loaded_options = None
+  _globals['_FLOW'].fields_by_name['entry_node']._serialized_options = b'\342A\001\002'
+  _globals['_FLOW'].fields_by_name['terminal_nodes']._loaded_options = None
+  _globals['_FLOW'].fields_by_name['terminal_nodes']._serialized_options = b'\342A\001\002'
+  _globals['_FLOW'].fields_by_name['nodes']._loaded_options = None
+  _globals['_FLOW'].fields_by_name['nodes']._serialized_options = b'\342A\001\002'
+  _globals['_FLOW'].fields_by_name['version']._loaded_options = None
+  _globals['_FLOW'].fields_by_name['version']._serialized_options = b'\342A\001\003'
+  _globals['_FLOW'].fields_by_name['create_time']._loaded_options = None
+  _globals['_FLOW'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_FLOW'].fields_by_name['update_time']._loaded_options = None
+  _globals['_FLOW'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_FLOWRUN'].fields_by_name['id']._loaded_options = None
+  _globals['_FLOWRUN'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_FLOWRUN'].fields_by_name['create_time']._loaded_options = None
+  _globals['_FLOWRUN'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_FLOWRUN'].fields_by_name['update_time']._loaded_options = None
+  _globals['_FLOWRUN'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_NODEKIND']._serialized_start=2236
+  _globals['_NODEKIND']._serialized_end=2362
+  _globals['_FLOWRUNSTATUS']._serialized_start=2364
+  _globals['_FLOWRUNSTATUS']._serialized_end=2472
+  _globals['_FLOWNODE']._serialized_start=138
+  _globals['_FLOWNODE']._serialized_end=427
+  _globals['_FLOWNODE_CONDITIONSENTRY']._serialized_start=378
+  _globals['_FLOWNODE_CONDITIONSENTRY']._serialized_end=427
+  _globals['_FLOW']._serialized_start=430
+  _globals['_FLOW']._serialized_end=765
+  _globals['_PATHHOP']._serialized_start=767
+  _globals['_PATHHOP']._serialized_end=806
+  _globals['_SKIPPEDNODE']._serialized_start=808
+  _globals['_SKIPPEDNODE']._serialized_end=851
+  _globals['_PATHASSUMPTION']._serialized_start=853
+  _globals['_PATHASSUMPTION']._serialized_end=946
+  _globals['_PATHVIOLATION']._serialized_start=948
+  _globals['_PATHVIOLATION']._serialized_end=1013
+  _globals['_PATHVALIDATION']._serialized_start=1016
+  _globals['_PATHVALIDATION']._serialized_end=1198
+  _globals['_PLANNERATTEMPT']._serialized_start=1200
+  _globals['_PLANNERATTEMPT']._serialized_end=1280
+  _globals['_EXECUTIONPATH']._serialized_start=1283
+  _globals['_EXECUTIONPATH']._serialized_end=1627
+  _globals['_REPLAN']._serialized_start=1630
+  _globals['_REPLAN']._serialized_end=1759
+  _globals['_FLOWRUN']._serialized_start=1762
+  _globals['_FLOWRUN']._serialized_end=2234
 # @@protoc_insertion_point(module_scope)

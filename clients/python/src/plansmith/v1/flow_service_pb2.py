@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from plansmith.v1 import flow_pb2 as plansmith_dot_v1_dot_flow__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fplansmith/v1/flow_service.proto\x12\x0cplansmith.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17plansmith/v1/flow.proto\"Z\n\x11\x43reateFlowRequest\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Flow\x12\x0f\n\x07\x66low_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"6\n\x12\x43reateFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Flow\"2\n\x0eGetFlowRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"3\n\x0fGetFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Flow\"9\n\x10ListFlowsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"c\n\x11ListFlowsResponse\x12!\n\x05\x66lows\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Flow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"I\n\x11UpdateFlowRequest\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Flow\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"6\n\x12UpdateFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Flow\"U\n\x11\x44\x65leteFlowRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"U\n\x12\x44\x65leteFlowResponse\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x18\n\x10\x64\x65leted_versions\x18\x02 \x01(\x05\x12\x14\n\x0c\x64\x65leted_runs\x18\x03 \x01(\x05\"\xae\x01\n\x18PlanExecutionPathRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x14\n\x0cuser_message\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x10\x66\x61llback_enabled\x18\x05 \x01(\x08H\x00\x88\x01\x01\x42\x13\n\x11_fallback_enabled\"F\n\x19PlanExecutionPathResponse\x12)\n\x04path\x18\x01 \x01(\x0b\x32\x1b.plansmith.v1.ExecutionPath\"\xbd\x01\n\x13StartFlowRunRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x14\n\x0cuser_message\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x10\x66\x61llback_enabled\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x13\n\x11_fallback_enabled\":\n\x14StartFlowRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.plansmith.v1.FlowRun\"\xaf\x01\n\x15\x41\x64vanceFlowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12(\n\x07outputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12,\n\x0bstate_patch\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"b\n\x16\x41\x64vanceFlowRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.plansmith.v1.FlowRun\x12\x11\n\tnext_node\x18\x02 \x01(\t\x12\x11\n\treplanned\x18\x03 \x01(\x08\"#\n\x11GetFlowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"8\n\x12GetFlowRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.plansmith.v1.FlowRun\"z\n\x13ListFlowRunsRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.plansmith.v1.FlowRunStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"h\n\x14ListFlowRunsResponse\x12#\n\x04runs\x18\x01 \x03(\x0b\x32\x15.plansmith.v1.FlowRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x32\xd8\x06\n\x0b\x46lowService\x12O\n\nCreateFlow\x12\x1f.plansmith.v1.CreateFlowRequest\x1a .plansmith.v1.CreateFlowResponse\x12\x46\n\x07GetFlow\x12\x1c.plansmith.v1.GetFlowRequest\x1a\x1d.plansmith.v1.GetFlowResponse\x12L\n\tListFlows\x12\x1e.plansmith.v1.ListFlowsRequest\x1a\x1f.plansmith.v1.ListFlowsResponse\x12O\n\nUpdateFlow\x12\x1f.plansmith.v1.UpdateFlowRequest\x1a .plansmith.v1.UpdateFlowResponse\x12O\n\nDeleteFlow\x12\x1f.plansmith.v1.DeleteFlowRequest\x1a .plansmith.v1.DeleteFlowResponse\x12\x64\n\x11PlanExecutionPath\x12&.plansmith.v1.PlanExecutionPathRequest\x1a\'.plansmith.v1.PlanExecutionPathResponse\x12U\n\x0cStartFlowRun\x12!.plansmith.v1.StartFlowRunRequest\x1a\".plansmith.v1.StartFlowRunResponse\x12[\n\x0e\x41\x64vanceFlowRun\x12#.plansmith.v1.AdvanceFlowRunRequest\x1a$.plansmith.v1.AdvanceFlowRunResponse\x12O\n\nGetFlowRun\x12\x1f.plansmith.v1.GetFlowRunRequest\x1a .plansmith.v1.GetFlowRunResponse\x12U\n\x0cListFlowRuns\x12!.plansmith.v1.ListFlowRunsRequest\x1a\".plansmith.v1.ListFlowRunsResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fplansmith/v1/flow_service.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17plansmith/v1/flow.proto\"`\n\x11\x43reateFlowRequest\x12&\n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.FlowB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x66low_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"6\n\x12\x43reateFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Flow\"8\n\x0eGetFlowRequest\x12\x15\n\x07\x66low_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07version\x18\x02 \x01(\x05\"3\n\x0fGetFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Flow\"9\n\x10ListFlowsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"c\n\x11ListFlowsResponse\x12!\n\x05\x66lows\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Flow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"O\n\x11UpdateFlowRequest\x12&\n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.FlowB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"6\n\x12UpdateFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Flow\"[\n\x11\x44\x65leteFlowRequest\x12\x15\n\x07\x66low_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"U\n\x12\x44\x65leteFlowResponse\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x18\n\x10\x64\x65leted_versions\x18\x02 \x01(\x05\x12\x14\n\x0c\x64\x65leted_runs\x18\x03 \x01(\x05\"\xb4\x01\n\x18PlanExecutionPathRequest\x12\x15\n\x07\x66low_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x14\n\x0cuser_message\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x10\x66\x61llback_enabled\x18\x05 \x01(\x08H\x00\x88\x01\x01\x42\x13\n\x11_fallback_enabled\"F\n\x19PlanExecutionPathResponse\x12)\n\x04path\x18\x01 \x01(\x0b\x32\x1b.plansmith.v1.ExecutionPath\"\xc3\x01\n\x13StartFlowRunRequest\x12\x15\n\x07\x66low_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x14\n\x0cuser_message\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x10\x66\x61llback_enabled\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x13\n\x11_fallback_enabled\":\n\x14StartFlowRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.plansmith.v1.FlowRun\"\xbb\x01\n\x15\x41\x64vanceFlowRunRequest\x12\x14\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04node\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x07outputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12,\n\x0bstate_patch\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"b\n\x16\x41\x64vanceFlowRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.plansmith.v1.FlowRun\x12\x11\n\tnext_node\x18\x02 \x01(\t\x12\x11\n\treplanned\x18\x03 \x01(\x08\")\n\x11GetFlowRunRequest\x12\x14\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x12GetFlowRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.plansmith.v1.FlowRun\"z\n\x13ListFlowRunsRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.plansmith.v1.FlowRunStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"h\n\x14ListFlowRunsResponse\x12#\n\x04runs\x18\x01 \x03(\x0b\x32\x15.plansmith.v1.FlowRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x32\xd8\x06\n\x0b\x46lowService\x12O\n\nCreateFlow\x12\x1f.plansmith.v1.CreateFlowRequest\x1a .plansmith.v1.CreateFlowResponse\x12\x46\n\x07GetFlow\x12\x1c.plansmith.v1.GetFlowRequest\x1a\x1d.plansmith.v1.GetFlowResponse\x12L\n\tListFlows\x12\x1e.plansmith.v1.ListFlowsRequest\x1a\x1f.plansmith.v1.ListFlowsResponse\x12O\n\nUpdateFlow\x12\x1f.plansmith.v1.UpdateFlowRequest\x1a .plansmith.v1.UpdateFlowResponse\x12O\n\nDeleteFlow\x12\x1f.plansmith.v1.DeleteFlowRequest\x1a .plansmith.v1.DeleteFlowResponse\x12\x64\n\x11PlanExecutionPath\x12&.plansmith.v1.PlanExecutionPathRequest\x1a\'.plansmith.v1.PlanExecutionPathResponse\x12U\n\x0cStartFlowRun\x12!.plansmith.v1.StartFlowRunRequest\x1a\".plansmith.v1.StartFlowRunResponse\x12[\n\x0e\x41\x64vanceFlowRun\x12#.plansmith.v1.AdvanceFlowRunRequest\x1a$.plansmith.v1.AdvanceFlowRunResponse\x12O\n\nGetFlowRun\x12\x1f.plansmith.v1.GetFlowRunRequest\x1a .plansmith.v1.GetFlowRunResponse\x12U\n\x0cListFlowRuns\x12!.plansmith.v1.ListFlowRunsRequest\x1a\".plansmith.v1.ListFlowRunsResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,46 +35,64 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plansmith.v1.flow_service_p
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.plansmith.v1P\001Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1'
-  _globals['_CREATEFLOWREQUEST']._serialized_start=104
-  _globals['_CREATEFLOWREQUEST']._serialized_end=194
-  _globals['_CREATEFLOWRESPONSE']._serialized_start=196
-  _globals['_CREATEFLOWRESPONSE']._serialized_end=250
-  _globals['_GETFLOWREQUEST']._serialized_start=252
-  _globals['_GETFLOWREQUEST']._serialized_end=302
-  _globals['_GETFLOWRESPONSE']._serialized_start=304
-  _globals['_GETFLOWRESPONSE']._serialized_end=355
-  _globals['_LISTFLOWSREQUEST']._serialized_start=357
-  _globals['_LISTFLOWSREQUEST']._serialized_end=414
-  _globals['_LISTFLOWSRESPONSE']._serialized_start=416
-  _globals['_LISTFLOWSRESPONSE']._serialized_end=515
-  _globals['_UPDATEFLOWREQUEST']._serialized_start=517
-  _globals['_UPDATEFLOWREQUEST']._serialized_end=590
-  _globals['_UPDATEFLOWRESPONSE']._serialized_start=592
-  _globals['_UPDATEFLOWRESPONSE']._serialized_end=646
-  _globals['_DELETEFLOWREQUEST']._serialized_start=648
-  _globals['_DELETEFLOWREQUEST']._serialized_end=733
-  _globals['_DELETEFLOWRESPONSE']._serialized_start=735
-  _globals['_DELETEFLOWRESPONSE']._serialized_end=820
-  _globals['_PLANEXECUTIONPATHREQUEST']._serialized_start=823
-  _globals['_PLANEXECUTIONPATHREQUEST']._serialized_end=997
-  _globals['_PLANEXECUTIONPATHRESPONSE']._serialized_start=999
-  _globals['_PLANEXECUTIONPATHRESPONSE']._serialized_end=1069
-  _globals['_STARTFLOWRUNREQUEST']._serialized_start=1072
-  _globals['_STARTFLOWRUNREQUEST']._serialized_end=1261
-  _globals['_STARTFLOWRUNRESPONSE']._serialized_start=1263
-  _globals['_STARTFLOWRUNRESPONSE']._serialized_end=1321
-  _globals['_ADVANCEFLOWRUNREQUEST']._serialized_start=1324
-  _globals['_ADVANCEFLOWRUNREQUEST']._serialized_end=1499
-  _globals['_ADVANCEFLOWRUNRESPONSE']._serialized_start=1501
-  _globals['_ADVANCEFLOWRUNRESPONSE']._serialized_end=1599
-  _globals['_GETFLOWRUNREQUEST']._serialized_start=1601
-  _globals['_GETFLOWRUNREQUEST']._serialized_end=1636
-  _globals['_GETFLOWRUNRESPONSE']._serialized_start=1638
-  _globals['_GETFLOWRUNRESPONSE']._serialized_end=1694
-  _globals['_LISTFLOWRUNSREQUEST']._serialized_start=1696
-  _globals['_LISTFLOWRUNSREQUEST']._serialized_end=1818
-  _globals['_LISTFLOWRUNSRESPONSE']._serialized_start=1820
-  _globals['_LISTFLOWRUNSRESPONSE']._serialized_end=1924
-  _globals['_FLOWSERVICE']._serialized_start=1927
-  _globals['_FLOWSERVICE']._serialized_end=2783
+  _globals['_CREATEFLOWREQUEST'].fields_by_name['flow']._loaded_options = None
+  _globals['_CREATEFLOWREQUEST'].fields_by_name['flow']._serialized_options = b'\342A\001\002'
+  _globals['_GETFLOWREQUEST'].fields_by_name['flow_id']._loaded_options = None
+  _globals['_GETFLOWREQUEST'].fields_by_name['flow_id']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEFLOWREQUEST'].fields_by_name['flow']._loaded_options = None
+  _globals['_UPDATEFLOWREQUEST'].fields_by_name['flow']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEFLOWREQUEST'].fields_by_name['flow_id']._loaded_options = None
+  _globals['_DELETEFLOWREQUEST'].fields_by_name['flow_id']._serialized_options = b'\342A\001\002'
+  _globals['_PLANEXECUTIONPATHREQUEST'].fields_by_name['flow_id']._loaded_options = None
+  _globals['_PLANEXECUTIONPATHREQUEST'].fields_by_name['flow_id']._serialized_options = b'\342A\001\002'
+  _globals['_STARTFLOWRUNREQUEST'].fields_by_name['flow_id']._loaded_options = None
+  _globals['_STARTFLOWRUNREQUEST'].fields_by_name['flow_id']._serialized_options = b'\342A\001\002'
+  _globals['_ADVANCEFLOWRUNREQUEST'].fields_by_name['run_id']._loaded_options = None
+  _globals['_ADVANCEFLOWRUNREQUEST'].fields_by_name['run_id']._serialized_options = b'\342A\001\002'
+  _globals['_ADVANCEFLOWRUNREQUEST'].fields_by_name['node']._loaded_options = None
+  _globals['_ADVANCEFLOWRUNREQUEST'].fields_by_name['node']._serialized_options = b'\342A\001\002'
+  _globals['_GETFLOWRUNREQUEST'].fields_by_name['run_id']._loaded_options = None
+  _globals['_GETFLOWRUNREQUEST'].fields_by_name['run_id']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEFLOWREQUEST']._serialized_start=137
+  _globals['_CREATEFLOWREQUEST']._serialized_end=233
+  _globals['_CREATEFLOWRESPONSE']._serialized_start=235
+  _globals['_CREATEFLOWRESPONSE']._serialized_end=289
+  _globals['_GETFLOWREQUEST']._serialized_start=291
+  _globals['_GETFLOWREQUEST']._serialized_end=347
+  _globals['_GETFLOWRESPONSE']._serialized_start=349
+  _globals['_GETFLOWRESPONSE']._serialized_end=400
+  _globals['_LISTFLOWSREQUEST']._serialized_start=402
+  _globals['_LISTFLOWSREQUEST']._serialized_end=459
+  _globals['_LISTFLOWSRESPONSE']._serialized_start=461
+  _globals['_LISTFLOWSRESPONSE']._serialized_end=560
+  _globals['_UPDATEFLOWREQUEST']._serialized_start=562
+  _globals['_UPDATEFLOWREQUEST']._serialized_end=641
+  _globals['_UPDATEFLOWRESPONSE']._serialized_start=643
+  _globals['_UPDATEFLOWRESPONSE']._serialized_end=697
+  _globals['_DELETEFLOWREQUEST']._serialized_start=699
+  _globals['_DELETEFLOWREQUEST']._serialized_end=790
+  _globals['_DELETEFLOWRESPONSE']._serialized_start=792
+  _globals['_DELETEFLOWRESPONSE']._serialized_end=877
+  _globals['_PLANEXECUTIONPATHREQUEST']._serialized_start=880
+  _globals['_PLANEXECUTIONPATHREQUEST']._serialized_end=1060
+  _globals['_PLANEXECUTIONPATHRESPONSE']._serialized_start=1062
+  _globals['_PLANEXECUTIONPATHRESPONSE']._serialized_end=1132
+  _globals['_STARTFLOWRUNREQUEST']._serialized_start=1135
+  _globals['_STARTFLOWRUNREQUEST']._serialized_end=1330
+  _globals['_STARTFLOWRUNRESPONSE']._serialized_start=1332
+  _globals['_STARTFLOWRUNRESPONSE']._serialized_end=1390
+  _globals['_ADVANCEFLOWRUNREQUEST']._serialized_start=1393
+  _globals['_ADVANCEFLOWRUNREQUEST']._serialized_end=1580
+  _globals['_ADVANCEFLOWRUNRESPONSE']._serialized_start=1582
+  _globals['_ADVANCEFLOWRUNRESPONSE']._serialized_end=1680
+  _globals['_GETFLOWRUNREQUEST']._serialized_start=1682
+  _globals['_GETFLOWRUNREQUEST']._serialized_end=1723
+  _globals['_GETFLOWRUNRESPONSE']._serialized_start=1725
+  _globals['_GETFLOWRUNRESPONSE']._serialized_end=1781
+  _globals['_LISTFLOWRUNSREQUEST']._serialized_start=1783
+  _globals['_LISTFLOWRUNSREQUEST']._serialized_end=1905
+  _globals['_LISTFLOWRUNSRESPONSE']._serialized_start=1907
+  _globals['_LISTFLOWRUNSRESPONSE']._serialized_end=2011
+  _globals['_FLOWSERVICE']._serialized_start=2014
+  _globals['_FLOWSERVICE']._serialized_end=2870
 # @@protoc_insertion_point(module_scope)
