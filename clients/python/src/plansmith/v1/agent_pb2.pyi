@@ -27,12 +27,17 @@ class Agent(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     CAPABILITIES_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Required. Identifier of the agent, unique within a plan (for example `alice` or `ci-bot`).
     Tasks name it in `Task.assigned_to`. At most 128 characters.
     """
     name: _builtins.str
     """Human-readable name of the agent. At most 200 characters."""
+    capacity: _builtins.int
+    """How many tasks the agent works on at once: `StartTask` refuses more. 0 means 1;
+    at most 1,000.
+    """
     @_builtins.property
     def capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """What the agent can do (for example `React`, `PostgreSQL`, `k8s`). Compared
@@ -45,10 +50,11 @@ class Agent(_message.Message):
         id: _builtins.str = ...,
         name: _builtins.str = ...,
         capabilities: _abc.Iterable[_builtins.str] | None = ...,
+        capacity: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "id", b"id", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "capacity", b"capacity", "id", b"id", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from plansmith.v1 import agent_pb2 as plansmith_dot_v1_dot_agent__pb2
+from plansmith.v1 import execution_pb2 as plansmith_dot_v1_dot_execution__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plansmith/v1/plan.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18plansmith/v1/agent.proto\"\x80\x04\n\x04Plan\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproject_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x12\n\x04name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nobjectives\x18\x05 \x03(\t\x12\x13\n\x0b\x63onstraints\x18\x06 \x03(\t\x12\x32\n\x08metadata\x18\x07 \x03(\x0b\x32 .plansmith.v1.Plan.MetadataEntry\x12(\n\x06status\x18\x08 \x01(\x0e\x32\x18.plansmith.v1.PlanStatus\x12#\n\x06\x61gents\x18\t \x03(\x0b\x32\x13.plansmith.v1.Agent\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08revision\x18\r \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\nconfidence\x18\x0e \x01(\x01\x42\x04\xe2\x41\x01\x03H\x00\x88\x01\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_confidence*\xa7\x01\n\nPlanStatus\x12\x1b\n\x17PLAN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11PLAN_STATUS_DRAFT\x10\x01\x12\x16\n\x12PLAN_STATUS_ACTIVE\x10\x02\x12\x17\n\x13PLAN_STATUS_ON_HOLD\x10\x03\x12\x19\n\x15PLAN_STATUS_COMPLETED\x10\x04\x12\x19\n\x15PLAN_STATUS_CANCELLED\x10\x05\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plansmith/v1/plan.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18plansmith/v1/agent.proto\x1a\x1cplansmith/v1/execution.proto\"\xb3\x04\n\x04Plan\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproject_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x12\n\x04name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nobjectives\x18\x05 \x03(\t\x12\x13\n\x0b\x63onstraints\x18\x06 \x03(\t\x12\x32\n\x08metadata\x18\x07 \x03(\x0b\x32 .plansmith.v1.Plan.MetadataEntry\x12(\n\x06status\x18\x08 \x01(\x0e\x32\x18.plansmith.v1.PlanStatus\x12#\n\x06\x61gents\x18\t \x03(\x0b\x32\x13.plansmith.v1.Agent\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08revision\x18\r \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\nconfidence\x18\x0e \x01(\x01\x42\x04\xe2\x41\x01\x03H\x00\x88\x01\x01\x12\x31\n\rreplan_policy\x18\x0f \x01(\x0b\x32\x1a.plansmith.v1.ReplanPolicy\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_confidence*\xa7\x01\n\nPlanStatus\x12\x1b\n\x17PLAN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11PLAN_STATUS_DRAFT\x10\x01\x12\x16\n\x12PLAN_STATUS_ACTIVE\x10\x02\x12\x17\n\x13PLAN_STATUS_ON_HOLD\x10\x03\x12\x19\n\x15PLAN_STATUS_COMPLETED\x10\x04\x12\x19\n\x15PLAN_STATUS_CANCELLED\x10\x05\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,10 +54,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLAN'].fields_by_name['revision']._serialized_options = b'\342A\001\003'
   _globals['_PLAN'].fields_by_name['confidence']._loaded_options = None
   _globals['_PLAN'].fields_by_name['confidence']._serialized_options = b'\342A\001\003'
-  _globals['_PLANSTATUS']._serialized_start=649
-  _globals['_PLANSTATUS']._serialized_end=816
-  _globals['_PLAN']._serialized_start=134
-  _globals['_PLAN']._serialized_end=646
-  _globals['_PLAN_METADATAENTRY']._serialized_start=584
-  _globals['_PLAN_METADATAENTRY']._serialized_end=631
+  _globals['_PLANSTATUS']._serialized_start=730
+  _globals['_PLANSTATUS']._serialized_end=897
+  _globals['_PLAN']._serialized_start=164
+  _globals['_PLAN']._serialized_end=727
+  _globals['_PLAN_METADATAENTRY']._serialized_start=665
+  _globals['_PLAN_METADATAENTRY']._serialized_end=712
 # @@protoc_insertion_point(module_scope)

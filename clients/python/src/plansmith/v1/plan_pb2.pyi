@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from plansmith.v1 import agent_pb2 as _agent_pb2
+from plansmith.v1 import execution_pb2 as _execution_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -97,6 +98,7 @@ class Plan(_message.Message):
     ETAG_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
     CONFIDENCE_FIELD_NUMBER: _builtins.int
+    REPLAN_POLICY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. Server-assigned identifier (for example `pln_1f0c...`)."""
     project_id: _builtins.str
@@ -153,6 +155,12 @@ class Plan(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When the plan's own fields last changed."""
 
+    @_builtins.property
+    def replan_policy(self) -> _execution_pb2.ReplanPolicy:
+        """How the plan recovers from failures reported with `ReportTaskFailure`; unset means
+        the documented defaults (docs/replanning.md).
+        """
+
     def __init__(
         self,
         *,
@@ -170,10 +178,11 @@ class Plan(_message.Message):
         etag: _builtins.str = ...,
         revision: _builtins.int = ...,
         confidence: _builtins.float | None = ...,
+        replan_policy: _execution_pb2.ReplanPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "confidence", b"confidence", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "confidence", b"confidence", "create_time", b"create_time", "replan_policy", b"replan_policy", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "agents", b"agents", "confidence", b"confidence", "constraints", b"constraints", "create_time", b"create_time", "description", b"description", "etag", b"etag", "id", b"id", "metadata", b"metadata", "name", b"name", "objectives", b"objectives", "project_id", b"project_id", "revision", b"revision", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "agents", b"agents", "confidence", b"confidence", "constraints", b"constraints", "create_time", b"create_time", "description", b"description", "etag", b"etag", "id", b"id", "metadata", b"metadata", "name", b"name", "objectives", b"objectives", "project_id", b"project_id", "replan_policy", b"replan_policy", "revision", b"revision", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__confidence: _TypeAlias = _typing.Literal["confidence"]  # noqa: Y015
     _WhichOneofArgType__confidence: _TypeAlias = _typing.Literal["_confidence", b"_confidence"]  # noqa: Y015

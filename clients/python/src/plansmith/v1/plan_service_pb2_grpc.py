@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from plansmith.v1 import execution_pb2 as plansmith_dot_v1_dot_execution__pb2
 from plansmith.v1 import plan_service_pb2 as plansmith_dot_v1_dot_plan__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -96,6 +97,41 @@ class PlanServiceStub:
                 '/plansmith.v1.PlanService/DeleteTask',
                 request_serializer=plansmith_dot_v1_dot_plan__service__pb2.DeleteTaskRequest.SerializeToString,
                 response_deserializer=plansmith_dot_v1_dot_plan__service__pb2.DeleteTaskResponse.FromString,
+                _registered_method=True)
+        self.StartTask = channel.unary_unary(
+                '/plansmith.v1.PlanService/StartTask',
+                request_serializer=plansmith_dot_v1_dot_execution__pb2.StartTaskRequest.SerializeToString,
+                response_deserializer=plansmith_dot_v1_dot_execution__pb2.StartTaskResponse.FromString,
+                _registered_method=True)
+        self.CompleteTask = channel.unary_unary(
+                '/plansmith.v1.PlanService/CompleteTask',
+                request_serializer=plansmith_dot_v1_dot_execution__pb2.CompleteTaskRequest.SerializeToString,
+                response_deserializer=plansmith_dot_v1_dot_execution__pb2.CompleteTaskResponse.FromString,
+                _registered_method=True)
+        self.ReportTaskFailure = channel.unary_unary(
+                '/plansmith.v1.PlanService/ReportTaskFailure',
+                request_serializer=plansmith_dot_v1_dot_execution__pb2.ReportTaskFailureRequest.SerializeToString,
+                response_deserializer=plansmith_dot_v1_dot_execution__pb2.ReportTaskFailureResponse.FromString,
+                _registered_method=True)
+        self.SetAgentAvailability = channel.unary_unary(
+                '/plansmith.v1.PlanService/SetAgentAvailability',
+                request_serializer=plansmith_dot_v1_dot_execution__pb2.SetAgentAvailabilityRequest.SerializeToString,
+                response_deserializer=plansmith_dot_v1_dot_execution__pb2.SetAgentAvailabilityResponse.FromString,
+                _registered_method=True)
+        self.Heartbeat = channel.unary_unary(
+                '/plansmith.v1.PlanService/Heartbeat',
+                request_serializer=plansmith_dot_v1_dot_execution__pb2.HeartbeatRequest.SerializeToString,
+                response_deserializer=plansmith_dot_v1_dot_execution__pb2.HeartbeatResponse.FromString,
+                _registered_method=True)
+        self.ApplyReplan = channel.unary_unary(
+                '/plansmith.v1.PlanService/ApplyReplan',
+                request_serializer=plansmith_dot_v1_dot_execution__pb2.ApplyReplanRequest.SerializeToString,
+                response_deserializer=plansmith_dot_v1_dot_execution__pb2.ApplyReplanResponse.FromString,
+                _registered_method=True)
+        self.ListReplanRecords = channel.unary_unary(
+                '/plansmith.v1.PlanService/ListReplanRecords',
+                request_serializer=plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsRequest.SerializeToString,
+                response_deserializer=plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsResponse.FromString,
                 _registered_method=True)
 
 
@@ -210,6 +246,85 @@ class PlanServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartTask(self, request, context):
+        """Starts a task: checks every precondition first and refuses with FAILED_PRECONDITION
+        whose `PreconditionFailure` names each unmet one (`DEPENDENCY_NOT_DONE`,
+        `AGENT_LACKS_CAPABILITY`, `AGENT_AT_CAPACITY`, `AGENT_UNAVAILABLE`,
+        `TASK_NOT_STARTABLE`, `TASK_NOT_BEFORE`, `PLAN_NOT_ACTIVE`). The task becomes
+        IN_PROGRESS with the agent; a DRAFT plan becomes ACTIVE with its first started task.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`,
+        `AGENT_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), FAILED_PRECONDITION
+        (`TASK_PRECONDITIONS_UNMET`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteTask(self, request, context):
+        """Finishes an IN_PROGRESS task: DONE, with its effort and outputs.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
+        (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_NOT_IN_PROGRESS`), ALREADY_EXISTS
+        (`IDEMPOTENCY_KEY_REUSED`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportTaskFailure(self, request, context):
+        """Reports that an IN_PROGRESS task failed. The replanner classifies the failure (when
+        its category is unspecified), finds the first matching rule of the plan's recovery
+        policy and climbs its ladder (retry, reassign, insert recovery tasks, re-decompose,
+        escalate); the decision is applied in one revision and recorded, or proposed when its
+        confidence is below the plan's threshold, or only returned for a `dry_run`.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
+        (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_NOT_IN_PROGRESS`), ALREADY_EXISTS
+        (`IDEMPOTENCY_KEY_REUSED`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAgentAvailability(self, request, context):
+        """Says whether an agent takes work. An agent made unavailable has its TODO and
+        IN_PROGRESS tasks sent through the replanner (reassigned where another agent can take
+        them); once available again it takes work again.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+        `AGENT_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Heartbeat(self, request, context):
+        """Says an executor's agent is alive. An agent that sent one and then none within the
+        timeout (`--heartbeat-timeout`, default 60 s) counts as unavailable, as if
+        `SetAgentAvailability` had said so; its next heartbeat makes it available again.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+        `AGENT_NOT_FOUND`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyReplan(self, request, context):
+        """Applies a proposed replanning decision.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+        `REPLAN_RECORD_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), FAILED_PRECONDITION
+        (`REPLAN_NOT_PROPOSED`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReplanRecords(self, request, context):
+        """Lists a plan's replanning decisions, oldest first.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
+        (`PLAN_NOT_FOUND`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlanServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +382,41 @@ def add_PlanServiceServicer_to_server(servicer, server):
                     servicer.DeleteTask,
                     request_deserializer=plansmith_dot_v1_dot_plan__service__pb2.DeleteTaskRequest.FromString,
                     response_serializer=plansmith_dot_v1_dot_plan__service__pb2.DeleteTaskResponse.SerializeToString,
+            ),
+            'StartTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartTask,
+                    request_deserializer=plansmith_dot_v1_dot_execution__pb2.StartTaskRequest.FromString,
+                    response_serializer=plansmith_dot_v1_dot_execution__pb2.StartTaskResponse.SerializeToString,
+            ),
+            'CompleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteTask,
+                    request_deserializer=plansmith_dot_v1_dot_execution__pb2.CompleteTaskRequest.FromString,
+                    response_serializer=plansmith_dot_v1_dot_execution__pb2.CompleteTaskResponse.SerializeToString,
+            ),
+            'ReportTaskFailure': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportTaskFailure,
+                    request_deserializer=plansmith_dot_v1_dot_execution__pb2.ReportTaskFailureRequest.FromString,
+                    response_serializer=plansmith_dot_v1_dot_execution__pb2.ReportTaskFailureResponse.SerializeToString,
+            ),
+            'SetAgentAvailability': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgentAvailability,
+                    request_deserializer=plansmith_dot_v1_dot_execution__pb2.SetAgentAvailabilityRequest.FromString,
+                    response_serializer=plansmith_dot_v1_dot_execution__pb2.SetAgentAvailabilityResponse.SerializeToString,
+            ),
+            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heartbeat,
+                    request_deserializer=plansmith_dot_v1_dot_execution__pb2.HeartbeatRequest.FromString,
+                    response_serializer=plansmith_dot_v1_dot_execution__pb2.HeartbeatResponse.SerializeToString,
+            ),
+            'ApplyReplan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyReplan,
+                    request_deserializer=plansmith_dot_v1_dot_execution__pb2.ApplyReplanRequest.FromString,
+                    response_serializer=plansmith_dot_v1_dot_execution__pb2.ApplyReplanResponse.SerializeToString,
+            ),
+            'ListReplanRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReplanRecords,
+                    request_deserializer=plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsRequest.FromString,
+                    response_serializer=plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -574,6 +724,195 @@ class PlanService:
             '/plansmith.v1.PlanService/DeleteTask',
             plansmith_dot_v1_dot_plan__service__pb2.DeleteTaskRequest.SerializeToString,
             plansmith_dot_v1_dot_plan__service__pb2.DeleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/plansmith.v1.PlanService/StartTask',
+            plansmith_dot_v1_dot_execution__pb2.StartTaskRequest.SerializeToString,
+            plansmith_dot_v1_dot_execution__pb2.StartTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/plansmith.v1.PlanService/CompleteTask',
+            plansmith_dot_v1_dot_execution__pb2.CompleteTaskRequest.SerializeToString,
+            plansmith_dot_v1_dot_execution__pb2.CompleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportTaskFailure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/plansmith.v1.PlanService/ReportTaskFailure',
+            plansmith_dot_v1_dot_execution__pb2.ReportTaskFailureRequest.SerializeToString,
+            plansmith_dot_v1_dot_execution__pb2.ReportTaskFailureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAgentAvailability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/plansmith.v1.PlanService/SetAgentAvailability',
+            plansmith_dot_v1_dot_execution__pb2.SetAgentAvailabilityRequest.SerializeToString,
+            plansmith_dot_v1_dot_execution__pb2.SetAgentAvailabilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/plansmith.v1.PlanService/Heartbeat',
+            plansmith_dot_v1_dot_execution__pb2.HeartbeatRequest.SerializeToString,
+            plansmith_dot_v1_dot_execution__pb2.HeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyReplan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/plansmith.v1.PlanService/ApplyReplan',
+            plansmith_dot_v1_dot_execution__pb2.ApplyReplanRequest.SerializeToString,
+            plansmith_dot_v1_dot_execution__pb2.ApplyReplanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReplanRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/plansmith.v1.PlanService/ListReplanRecords',
+            plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsRequest.SerializeToString,
+            plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

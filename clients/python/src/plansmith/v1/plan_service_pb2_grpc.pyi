@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from plansmith.v1 import execution_pb2 as _execution_pb2
 from plansmith.v1 import plan_service_pb2 as _plan_service_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -97,6 +98,57 @@ class PlanServiceStub:
     (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`, `TASK_HAS_SUBTASKS`),
     ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
     """
+    StartTask: _grpc.UnaryUnaryMultiCallable[_execution_pb2.StartTaskRequest, _execution_pb2.StartTaskResponse]
+    """Starts a task: checks every precondition first and refuses with FAILED_PRECONDITION
+    whose `PreconditionFailure` names each unmet one (`DEPENDENCY_NOT_DONE`,
+    `AGENT_LACKS_CAPABILITY`, `AGENT_AT_CAPACITY`, `AGENT_UNAVAILABLE`,
+    `TASK_NOT_STARTABLE`, `TASK_NOT_BEFORE`, `PLAN_NOT_ACTIVE`). The task becomes
+    IN_PROGRESS with the agent; a DRAFT plan becomes ACTIVE with its first started task.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`,
+    `AGENT_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), FAILED_PRECONDITION
+    (`TASK_PRECONDITIONS_UNMET`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    CompleteTask: _grpc.UnaryUnaryMultiCallable[_execution_pb2.CompleteTaskRequest, _execution_pb2.CompleteTaskResponse]
+    """Finishes an IN_PROGRESS task: DONE, with its effort and outputs.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
+    (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_NOT_IN_PROGRESS`), ALREADY_EXISTS
+    (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    ReportTaskFailure: _grpc.UnaryUnaryMultiCallable[_execution_pb2.ReportTaskFailureRequest, _execution_pb2.ReportTaskFailureResponse]
+    """Reports that an IN_PROGRESS task failed. The replanner classifies the failure (when
+    its category is unspecified), finds the first matching rule of the plan's recovery
+    policy and climbs its ladder (retry, reassign, insert recovery tasks, re-decompose,
+    escalate); the decision is applied in one revision and recorded, or proposed when its
+    confidence is below the plan's threshold, or only returned for a `dry_run`.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
+    (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_NOT_IN_PROGRESS`), ALREADY_EXISTS
+    (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    SetAgentAvailability: _grpc.UnaryUnaryMultiCallable[_execution_pb2.SetAgentAvailabilityRequest, _execution_pb2.SetAgentAvailabilityResponse]
+    """Says whether an agent takes work. An agent made unavailable has its TODO and
+    IN_PROGRESS tasks sent through the replanner (reassigned where another agent can take
+    them); once available again it takes work again.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+    `AGENT_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    Heartbeat: _grpc.UnaryUnaryMultiCallable[_execution_pb2.HeartbeatRequest, _execution_pb2.HeartbeatResponse]
+    """Says an executor's agent is alive. An agent that sent one and then none within the
+    timeout (`--heartbeat-timeout`, default 60 s) counts as unavailable, as if
+    `SetAgentAvailability` had said so; its next heartbeat makes it available again.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+    `AGENT_NOT_FOUND`).
+    """
+    ApplyReplan: _grpc.UnaryUnaryMultiCallable[_execution_pb2.ApplyReplanRequest, _execution_pb2.ApplyReplanResponse]
+    """Applies a proposed replanning decision.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+    `REPLAN_RECORD_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), FAILED_PRECONDITION
+    (`REPLAN_NOT_PROPOSED`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    ListReplanRecords: _grpc.UnaryUnaryMultiCallable[_execution_pb2.ListReplanRecordsRequest, _execution_pb2.ListReplanRecordsResponse]
+    """Lists a plan's replanning decisions, oldest first.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
+    (`PLAN_NOT_FOUND`).
+    """
 
 @_typing.type_check_only
 class PlanServiceAsyncStub(PlanServiceStub):
@@ -166,6 +218,57 @@ class PlanServiceAsyncStub(PlanServiceStub):
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
     (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`, `TASK_HAS_SUBTASKS`),
     ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    StartTask: _aio.UnaryUnaryMultiCallable[_execution_pb2.StartTaskRequest, _execution_pb2.StartTaskResponse]  # type: ignore[assignment]
+    """Starts a task: checks every precondition first and refuses with FAILED_PRECONDITION
+    whose `PreconditionFailure` names each unmet one (`DEPENDENCY_NOT_DONE`,
+    `AGENT_LACKS_CAPABILITY`, `AGENT_AT_CAPACITY`, `AGENT_UNAVAILABLE`,
+    `TASK_NOT_STARTABLE`, `TASK_NOT_BEFORE`, `PLAN_NOT_ACTIVE`). The task becomes
+    IN_PROGRESS with the agent; a DRAFT plan becomes ACTIVE with its first started task.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`,
+    `AGENT_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), FAILED_PRECONDITION
+    (`TASK_PRECONDITIONS_UNMET`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    CompleteTask: _aio.UnaryUnaryMultiCallable[_execution_pb2.CompleteTaskRequest, _execution_pb2.CompleteTaskResponse]  # type: ignore[assignment]
+    """Finishes an IN_PROGRESS task: DONE, with its effort and outputs.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
+    (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_NOT_IN_PROGRESS`), ALREADY_EXISTS
+    (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    ReportTaskFailure: _aio.UnaryUnaryMultiCallable[_execution_pb2.ReportTaskFailureRequest, _execution_pb2.ReportTaskFailureResponse]  # type: ignore[assignment]
+    """Reports that an IN_PROGRESS task failed. The replanner classifies the failure (when
+    its category is unspecified), finds the first matching rule of the plan's recovery
+    policy and climbs its ladder (retry, reassign, insert recovery tasks, re-decompose,
+    escalate); the decision is applied in one revision and recorded, or proposed when its
+    confidence is below the plan's threshold, or only returned for a `dry_run`.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
+    (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_NOT_IN_PROGRESS`), ALREADY_EXISTS
+    (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    SetAgentAvailability: _aio.UnaryUnaryMultiCallable[_execution_pb2.SetAgentAvailabilityRequest, _execution_pb2.SetAgentAvailabilityResponse]  # type: ignore[assignment]
+    """Says whether an agent takes work. An agent made unavailable has its TODO and
+    IN_PROGRESS tasks sent through the replanner (reassigned where another agent can take
+    them); once available again it takes work again.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+    `AGENT_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    Heartbeat: _aio.UnaryUnaryMultiCallable[_execution_pb2.HeartbeatRequest, _execution_pb2.HeartbeatResponse]  # type: ignore[assignment]
+    """Says an executor's agent is alive. An agent that sent one and then none within the
+    timeout (`--heartbeat-timeout`, default 60 s) counts as unavailable, as if
+    `SetAgentAvailability` had said so; its next heartbeat makes it available again.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+    `AGENT_NOT_FOUND`).
+    """
+    ApplyReplan: _aio.UnaryUnaryMultiCallable[_execution_pb2.ApplyReplanRequest, _execution_pb2.ApplyReplanResponse]  # type: ignore[assignment]
+    """Applies a proposed replanning decision.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+    `REPLAN_RECORD_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), FAILED_PRECONDITION
+    (`REPLAN_NOT_PROPOSED`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+    """
+    ListReplanRecords: _aio.UnaryUnaryMultiCallable[_execution_pb2.ListReplanRecordsRequest, _execution_pb2.ListReplanRecordsResponse]  # type: ignore[assignment]
+    """Lists a plan's replanning decisions, oldest first.
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
+    (`PLAN_NOT_FOUND`).
     """
 
 class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -299,6 +402,99 @@ class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
         (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_HAS_DEPENDENTS`, `TASK_HAS_SUBTASKS`),
         ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        """
+
+    @_abc_1.abstractmethod
+    def StartTask(
+        self,
+        request: _execution_pb2.StartTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.StartTaskResponse, _abc.Awaitable[_execution_pb2.StartTaskResponse]]:
+        """Starts a task: checks every precondition first and refuses with FAILED_PRECONDITION
+        whose `PreconditionFailure` names each unmet one (`DEPENDENCY_NOT_DONE`,
+        `AGENT_LACKS_CAPABILITY`, `AGENT_AT_CAPACITY`, `AGENT_UNAVAILABLE`,
+        `TASK_NOT_STARTABLE`, `TASK_NOT_BEFORE`, `PLAN_NOT_ACTIVE`). The task becomes
+        IN_PROGRESS with the agent; a DRAFT plan becomes ACTIVE with its first started task.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`,
+        `AGENT_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), FAILED_PRECONDITION
+        (`TASK_PRECONDITIONS_UNMET`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteTask(
+        self,
+        request: _execution_pb2.CompleteTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.CompleteTaskResponse, _abc.Awaitable[_execution_pb2.CompleteTaskResponse]]:
+        """Finishes an IN_PROGRESS task: DONE, with its effort and outputs.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
+        (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_NOT_IN_PROGRESS`), ALREADY_EXISTS
+        (`IDEMPOTENCY_KEY_REUSED`).
+        """
+
+    @_abc_1.abstractmethod
+    def ReportTaskFailure(
+        self,
+        request: _execution_pb2.ReportTaskFailureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.ReportTaskFailureResponse, _abc.Awaitable[_execution_pb2.ReportTaskFailureResponse]]:
+        """Reports that an IN_PROGRESS task failed. The replanner classifies the failure (when
+        its category is unspecified), finds the first matching rule of the plan's recovery
+        policy and climbs its ladder (retry, reassign, insert recovery tasks, re-decompose,
+        escalate); the decision is applied in one revision and recorded, or proposed when its
+        confidence is below the plan's threshold, or only returned for a `dry_run`.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`TASK_NOT_FOUND`), ABORTED
+        (`ETAG_MISMATCH`), FAILED_PRECONDITION (`TASK_NOT_IN_PROGRESS`), ALREADY_EXISTS
+        (`IDEMPOTENCY_KEY_REUSED`).
+        """
+
+    @_abc_1.abstractmethod
+    def SetAgentAvailability(
+        self,
+        request: _execution_pb2.SetAgentAvailabilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.SetAgentAvailabilityResponse, _abc.Awaitable[_execution_pb2.SetAgentAvailabilityResponse]]:
+        """Says whether an agent takes work. An agent made unavailable has its TODO and
+        IN_PROGRESS tasks sent through the replanner (reassigned where another agent can take
+        them); once available again it takes work again.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+        `AGENT_NOT_FOUND`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        """
+
+    @_abc_1.abstractmethod
+    def Heartbeat(
+        self,
+        request: _execution_pb2.HeartbeatRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.HeartbeatResponse, _abc.Awaitable[_execution_pb2.HeartbeatResponse]]:
+        """Says an executor's agent is alive. An agent that sent one and then none within the
+        timeout (`--heartbeat-timeout`, default 60 s) counts as unavailable, as if
+        `SetAgentAvailability` had said so; its next heartbeat makes it available again.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+        `AGENT_NOT_FOUND`).
+        """
+
+    @_abc_1.abstractmethod
+    def ApplyReplan(
+        self,
+        request: _execution_pb2.ApplyReplanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.ApplyReplanResponse, _abc.Awaitable[_execution_pb2.ApplyReplanResponse]]:
+        """Applies a proposed replanning decision.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`,
+        `REPLAN_RECORD_NOT_FOUND`), ABORTED (`ETAG_MISMATCH`), FAILED_PRECONDITION
+        (`REPLAN_NOT_PROPOSED`), ALREADY_EXISTS (`IDEMPOTENCY_KEY_REUSED`).
+        """
+
+    @_abc_1.abstractmethod
+    def ListReplanRecords(
+        self,
+        request: _execution_pb2.ListReplanRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execution_pb2.ListReplanRecordsResponse, _abc.Awaitable[_execution_pb2.ListReplanRecordsResponse]]:
+        """Lists a plan's replanning decisions, oldest first.
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
+        (`PLAN_NOT_FOUND`).
         """
 
 def add_PlanServiceServicer_to_server(servicer: PlanServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -144,6 +144,26 @@ class Task(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class OutputsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     PLAN_ID_FIELD_NUMBER: _builtins.int
     TITLE_FIELD_NUMBER: _builtins.int
@@ -166,6 +186,8 @@ class Task(_message.Message):
     ACCEPTANCE_CRITERIA_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
     PINNED_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. Server-assigned identifier (for example `tsk_9a2e...`). In
     `BatchCreateTasks` a caller may set a batch-local reference here that other tasks of the
@@ -252,6 +274,16 @@ class Task(_message.Message):
         (`PlanningService.OptimizePlan` with `apply`) or set by the caller.
         """
 
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """The earliest time the task may start (`StartTask` refuses it before, and
+        `SuggestNextTasks` leaves it out); set by a retry's backoff. Unset means any time.
+        """
+
+    @_builtins.property
+    def outputs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Output only. What the task produced, as `CompleteTask` reported it."""
+
     def __init__(
         self,
         *,
@@ -277,10 +309,12 @@ class Task(_message.Message):
         acceptance_criteria: _abc.Iterable[_builtins.str] | None = ...,
         schedule: Global___TaskSchedule | None = ...,
         pinned: _builtins.bool | None = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        outputs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "create_time", b"create_time", "pinned", b"pinned", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "create_time", b"create_time", "not_before", b"not_before", "pinned", b"pinned", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "acceptance_criteria", b"acceptance_criteria", "actual_hours", b"actual_hours", "assigned_to", b"assigned_to", "create_time", b"create_time", "dependencies", b"dependencies", "description", b"description", "estimated_hours", b"estimated_hours", "etag", b"etag", "id", b"id", "metadata", b"metadata", "optimistic_hours", b"optimistic_hours", "parent_task_id", b"parent_task_id", "pessimistic_hours", b"pessimistic_hours", "pinned", b"pinned", "plan_id", b"plan_id", "priority", b"priority", "progress", b"progress", "required_capabilities", b"required_capabilities", "schedule", b"schedule", "status", b"status", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "acceptance_criteria", b"acceptance_criteria", "actual_hours", b"actual_hours", "assigned_to", b"assigned_to", "create_time", b"create_time", "dependencies", b"dependencies", "description", b"description", "estimated_hours", b"estimated_hours", "etag", b"etag", "id", b"id", "metadata", b"metadata", "not_before", b"not_before", "optimistic_hours", b"optimistic_hours", "outputs", b"outputs", "parent_task_id", b"parent_task_id", "pessimistic_hours", b"pessimistic_hours", "pinned", b"pinned", "plan_id", b"plan_id", "priority", b"priority", "progress", b"progress", "required_capabilities", b"required_capabilities", "schedule", b"schedule", "status", b"status", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__pinned: _TypeAlias = _typing.Literal["pinned"]  # noqa: Y015
     _WhichOneofArgType__pinned: _TypeAlias = _typing.Literal["_pinned", b"_pinned"]  # noqa: Y015
