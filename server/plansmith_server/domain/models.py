@@ -14,6 +14,8 @@ from enum import Enum, IntEnum
 from functools import cached_property
 from typing import Any, Self
 
+from plansmith_server.domain.policy import ReplanPolicy
+
 
 class StoredEnum(IntEnum):
     """An enum whose numbers are stored (and happen to be the wire's, a test pins it)."""
@@ -99,6 +101,8 @@ class Agent:
     id: str
     name: str = ""
     capabilities: tuple[str, ...] = ()
+    capacity: int = 0
+    """Tasks it works on at once; 0 means 1."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,8 @@ class Plan:
     """Counts changes of the plan's own fields; the etag derives from it."""
     revision: int = 0
     """Counts every mutation of the plan or its tasks."""
+    replan_policy: ReplanPolicy | None = None
+    """How the plan recovers from failures; None means the defaults."""
 
     @property
     def etag(self) -> str:
@@ -172,6 +178,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["metadata"] = dict(self.metadata)
+        d["replan_policy"] = self.replan_policy.to_dict() if self.replan_policy else None
         return d
 
     @classmethod
@@ -185,11 +192,15 @@ class Plan:
             constraints=tuple(d["constraints"]),
             metadata=dict(d["metadata"]),
             status=PlanStatus(d["status"]),
-            agents=tuple(Agent(a["id"], a["name"], tuple(a["capabilities"])) for a in d["agents"]),
+            agents=tuple(
+                Agent(a["id"], a["name"], tuple(a["capabilities"]), a.get("capacity", 0))
+                for a in d["agents"]
+            ),
             create_time=d["create_time"],
             update_time=d["update_time"],
             version=d["version"],
             revision=d["revision"],
+            replan_policy=ReplanPolicy.from_dict(d.get("replan_policy")),
         )
 
 
@@ -222,6 +233,10 @@ class Task:
     create_time: int = 0
     update_time: int = 0
     version: int = 1
+    not_before: int = 0
+    """µs; the task may not start before it (a retry's backoff); 0 means any time."""
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    """What the task produced (`CompleteTask`)."""
 
     @property
     def etag(self) -> str:
@@ -254,6 +269,7 @@ class Task:
             + _strings(self.required_capabilities)
             + _strings(self.acceptance_criteria)
             + _entries(self.metadata)
+            + _entries(self.outputs)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -289,6 +305,8 @@ class Task:
             "create_time": self.create_time,
             "update_time": self.update_time,
             "version": self.version,
+            "not_before": self.not_before,
+            "outputs": dict(self.outputs),
         }
 
     @classmethod
@@ -316,6 +334,8 @@ class Task:
             create_time=d["create_time"],
             update_time=d["update_time"],
             version=d["version"],
+            not_before=d.get("not_before", 0),
+            outputs=dict(d.get("outputs", {})),
         )
 
 
@@ -328,6 +348,7 @@ PLAN_MUTABLE_FIELDS = (
     "metadata",
     "status",
     "agents",
+    "replan_policy",
 )
 TASK_MUTABLE_FIELDS = (
     "title",
@@ -379,6 +400,71 @@ class ChangeRecord:
     entity_type: str
     entity_id: str
     snapshot: Mapping[str, Any]
+
+
+class ReplanState(IntEnum):
+    """Mirrors `plansmith.v1.ReplanState`."""
+
+    UNSPECIFIED = 0
+    APPLIED = 1
+    PROPOSED = 2
+    SUPERSEDED = 3
+    DRY_RUN = 4
+
+
+class ReplanTrigger(IntEnum):
+    """Mirrors `plansmith.v1.ReplanTrigger`."""
+
+    UNSPECIFIED = 0
+    TASK_FAILURE = 1
+    AGENT_UNAVAILABLE = 2
+
+
+@dataclass(frozen=True)
+class ReplanRecord:
+    """One replanning decision of a plan's history (stored in `replan_records`)."""
+
+    id: str
+    plan_id: str
+    revision: int
+    task_id: str
+    category: int
+    """A `failures.FailureCategory` value."""
+    decision: int
+    """A `policy.ReplanDecision` value."""
+    confidence: float
+    reason: str
+    state: ReplanState
+    trigger: ReplanTrigger
+    create_time: int
+    tasks_added: tuple[str, ...] = ()
+    tasks_changed: tuple[str, ...] = ()
+    tasks_removed: tuple[str, ...] = ()
+    failure: Mapping[str, Any] | None = None
+    """`TaskFailure.to_dict()` of the failure reported, if any."""
+    agent_id: str = ""
+    new_agent_id: str = ""
+    not_before: int = 0
+    attempt: int = 0
+    applied_revision: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["state"] = int(self.state)
+        d["trigger"] = int(self.trigger)
+        d["failure"] = dict(self.failure) if self.failure is not None else None
+        for k in ("tasks_added", "tasks_changed", "tasks_removed"):
+            d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ReplanRecord:
+        values = dict(d)
+        values["state"] = ReplanState(d["state"])
+        values["trigger"] = ReplanTrigger(d["trigger"])
+        for k in ("tasks_added", "tasks_changed", "tasks_removed"):
+            values[k] = tuple(d[k])
+        return cls(**values)
 
 
 _STRING = 64  # a str object's header and its slot in a tuple or dict, roughly
