@@ -31,6 +31,7 @@ from plansmith_server.api.planning_servicer import PlanningServicer
 from plansmith_server.backends import Router, RoutingConfig
 from plansmith_server.backends.flow_paths import RouterPathModel
 from plansmith_server.config import Config
+from plansmith_server.domain.execution import Execution
 from plansmith_server.domain.generation import PlanGenerator
 from plansmith_server.domain.mutations import MutationRunner, now_us
 from plansmith_server.domain.planner import EmbeddedPlanner, PlannerBackend
@@ -169,6 +170,17 @@ async def _purge_idempotency(running: Running) -> None:
         await asyncio.sleep(3600)
 
 
+async def _sweep_heartbeats(execution: Execution) -> None:
+    """Makes agents whose heartbeats stopped unavailable, four times per timeout."""
+    tick = max(execution.heartbeat_timeout / 4e6, 0.05)
+    while True:
+        await asyncio.sleep(tick)
+        try:
+            await execution.sweep_heartbeats()
+        except Exception as exc:
+            log.warning("checking agents' heartbeats failed: %s", exc)
+
+
 async def start(
     config: Config,
     *,
@@ -231,7 +243,13 @@ async def start(
         shed.gauge = core_call_gauge.CoreCallGauge.find(
             before, busy_from=config.max_in_flight // 2
         )
-        plan_servicer = PlanServicer(plans, tasks)
+        execution = Execution(
+            plans,
+            tasks,
+            heartbeat_timeout_s=config.heartbeat_timeout_seconds,
+            reassign_time_limit_s=config.reassign_time_limit_seconds,
+        )
+        plan_servicer = PlanServicer(plans, tasks, execution)
         add_service(server, plan_servicer, PLAN_SERVICE)
         add_service(
             server,
@@ -275,6 +293,7 @@ async def start(
     await _set_all(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     running._tasks.append(asyncio.create_task(_probe_database(running)))
     running._tasks.append(asyncio.create_task(_purge_idempotency(running)))
+    running._tasks.append(asyncio.create_task(_sweep_heartbeats(execution)))
     if routing is not None:
         log.info("planner backends: %s (routing from %s)", ", ".join(router.known), routing.source)
     log.info(

@@ -65,6 +65,10 @@ class Config:
     """Completed runs kept per flow (the oldest go first); the path planner learns from them."""
     event_loop: str = "auto"
     """auto (uvloop where installed, else asyncio's loop), uvloop or asyncio."""
+    heartbeat_timeout_seconds: float = 60.0
+    """An agent that sent a Heartbeat and then none for this long counts as unavailable."""
+    reassign_time_limit_seconds: float = 1.0
+    """How long the optimizer may search when the replanner reassigns a task."""
 
 
 DB_FORMS = "an SQLite file path (e.g. data/plansmith.db, /var/lib/plansmith.db) or :memory:"
@@ -128,6 +132,18 @@ _FLAGS: list[tuple[str, str, str, type]] = [
     ("--page-cache-tasks", "page_cache_tasks", "PLANSMITH_PAGE_CACHE_TASKS", int),
     ("--flow-runs-retained", "flow_runs_retained", "PLANSMITH_FLOW_RUNS_RETAINED", int),
     ("--event-loop", "event_loop", "PLANSMITH_EVENT_LOOP", str),
+    (
+        "--heartbeat-timeout",
+        "heartbeat_timeout_seconds",
+        "PLANSMITH_HEARTBEAT_TIMEOUT",
+        float,
+    ),
+    (
+        "--reassign-time-limit",
+        "reassign_time_limit_seconds",
+        "PLANSMITH_REASSIGN_TIME_LIMIT",
+        float,
+    ),
 ]
 
 _CHOICES = {
@@ -172,6 +188,10 @@ _HELP = {
     ),
     "flow_runs_retained": "completed runs kept per flow (the path planner learns from them)",
     "event_loop": "asyncio event loop: auto takes uvloop where installed (faster), else asyncio's",
+    "heartbeat_timeout_seconds": "seconds without a Heartbeat after which an agent that sent "
+    "one counts as unavailable (its open tasks go through the replanner)",
+    "reassign_time_limit_seconds": "seconds the optimizer may search when the replanner "
+    "reassigns a task",
 }
 
 
@@ -220,7 +240,14 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             p.error(f"{flag} must be at least 1, not {value}")
         if isinstance(value, int) and field == "page_cache_tasks" and value < 0:
             p.error(f"{flag} must not be negative, not {value}")
-        if field.startswith("health_") and value is not None and not 0 < value < 1e6:
+        if (
+            (
+                field.startswith("health_")
+                or (field.endswith("_seconds") and field != "grace_seconds")
+            )
+            and value is not None
+            and not 0 < value < 1e6
+        ):
             p.error(f"{flag} must be a positive number of seconds, not {value}")
         if field == "db_path" and value is not None and (why := db_problem(str(value))):
             p.error(f"{flag if getattr(args, field) is not None else var} {why}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -17,7 +17,8 @@ from google.protobuf import duration_pb2
 from google.protobuf import message as _message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from plansmith.v1 import agent_pb2, plan_pb2, plan_service_pb2, task_pb2
+from plansmith.v1 import agent_pb2, execution_pb2, plan_pb2, plan_service_pb2, task_pb2
+from plansmith_server.domain.failures import FailureCategory, TaskFailure
 from plansmith_server.domain.models import (
     PINNED_KEY,
     PLAN_MUTABLE_FIELDS,
@@ -26,12 +27,20 @@ from plansmith_server.domain.models import (
     Page,
     Plan,
     PlanStatus,
+    ReplanRecord,
     Schedule,
     Task,
     TaskPriority,
     TaskStatus,
 )
 from plansmith_server.domain.mutations import NO_MUTATION, Mutation
+from plansmith_server.domain.policy import (
+    DEFAULT_BACKOFF_S,
+    RecoveryRule,
+    ReplanDecision,
+    ReplanPolicy,
+)
+from plansmith_server.domain.preconditions import Availability
 from plansmith_server.domain.validation import field_names
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.lru import LruCache, blocks
@@ -60,11 +69,50 @@ def duration_seconds(d: duration_pb2.Duration, field: str) -> float:
 
 
 def agent_from_proto(a: agent_pb2.Agent) -> Agent:
-    return Agent(id=a.id, name=a.name, capabilities=tuple(a.capabilities))
+    return Agent(id=a.id, name=a.name, capabilities=tuple(a.capabilities), capacity=a.capacity)
 
 
 def agent_to_proto(a: Agent) -> agent_pb2.Agent:
-    return agent_pb2.Agent(id=a.id, name=a.name, capabilities=list(a.capabilities))
+    return agent_pb2.Agent(
+        id=a.id, name=a.name, capabilities=list(a.capabilities), capacity=a.capacity
+    )
+
+
+def policy_from_proto(p: execution_pb2.ReplanPolicy) -> ReplanPolicy:
+    return ReplanPolicy(
+        confidence_threshold=p.confidence_threshold,
+        rules=tuple(
+            RecoveryRule(
+                category=cast(FailureCategory, r.category),
+                method=r.method,
+                labels=tuple(r.labels),
+                ladder=tuple(cast(ReplanDecision, d) for d in r.ladder),
+                retry_budget=r.retry_budget,
+                retry_backoff_s=(
+                    duration_seconds(
+                        r.retry_backoff, f"plan.replan_policy.rules[{i}].retry_backoff"
+                    )
+                    if r.HasField("retry_backoff")
+                    else DEFAULT_BACKOFF_S
+                ),
+            )
+            for i, r in enumerate(p.rules)
+        ),
+    )
+
+
+def policy_to_proto(p: ReplanPolicy) -> execution_pb2.ReplanPolicy:
+    msg = execution_pb2.ReplanPolicy(confidence_threshold=p.confidence_threshold)
+    for r in p.rules:
+        rule = msg.rules.add(
+            category=cast(Any, int(r.category)),
+            method=r.method,
+            labels=list(r.labels),
+            ladder=[cast(Any, int(d)) for d in r.ladder],
+            retry_budget=r.retry_budget,
+        )
+        rule.retry_backoff.FromNanoseconds(round(r.retry_backoff_s * 1e9))
+    return msg
 
 
 def plan_from_proto(p: plan_pb2.Plan) -> Plan:
@@ -78,10 +126,18 @@ def plan_from_proto(p: plan_pb2.Plan) -> Plan:
         metadata=dict(p.metadata),
         status=PlanStatus.from_wire(p.status),
         agents=tuple(agent_from_proto(a) for a in p.agents),
+        replan_policy=policy_from_proto(p.replan_policy) if p.HasField("replan_policy") else None,
     )
 
 
 def plan_to_proto(p: Plan) -> plan_pb2.Plan:
+    msg = _plan_to_proto(p)
+    if p.replan_policy is not None:
+        msg.replan_policy.CopyFrom(policy_to_proto(p.replan_policy))
+    return msg
+
+
+def _plan_to_proto(p: Plan) -> plan_pb2.Plan:
     return plan_pb2.Plan(
         id=p.id,
         project_id=p.project_id,
@@ -124,6 +180,7 @@ def task_from_proto(t: task_pb2.Task) -> Task:
             if t.HasField("schedule")
             else None
         ),
+        not_before=_us(t.not_before) if t.HasField("not_before") else 0,
     )
 
 
@@ -176,6 +233,11 @@ def task_to_proto(t: Task) -> task_pb2.Task:
     if t.schedule is not None:
         msg.schedule.start_offset_hours = t.schedule.start_offset_hours
         msg.schedule.end_offset_hours = t.schedule.end_offset_hours
+    if t.not_before:
+        msg.not_before.seconds, msg.not_before.nanos = divmod(t.not_before, 1_000_000)
+        msg.not_before.nanos *= 1000
+    if t.outputs:
+        msg.outputs.update(t.outputs)
     return msg
 
 
@@ -278,3 +340,79 @@ def draft_task_to_proto(t: Task) -> task_pb2.Task:
 
 def _encoded_weight(data: bytes) -> int:
     return blocks(len(data))
+
+
+def _us(ts: Timestamp) -> int:
+    return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+def failure_from_proto(f: execution_pb2.TaskFailure) -> TaskFailure:
+    return TaskFailure(
+        category=cast(FailureCategory, f.category),
+        message=f.message,
+        retry_after_s=duration_seconds(f.retry_after, "failure.retry_after"),
+        evidence=dict(f.evidence),
+        facts_added=tuple(f.facts_added),
+        facts_removed=tuple(f.facts_removed),
+    )
+
+
+def failure_to_proto(d: Mapping[str, Any]) -> execution_pb2.TaskFailure:
+    f = TaskFailure.from_dict(d)
+    msg = execution_pb2.TaskFailure(
+        category=cast(Any, int(f.category)),
+        message=f.message,
+        evidence=dict(f.evidence),
+        facts_added=list(f.facts_added),
+        facts_removed=list(f.facts_removed),
+    )
+    msg.retry_after.FromNanoseconds(round(f.retry_after_s * 1e9))
+    return msg
+
+
+def record_to_proto(r: ReplanRecord) -> execution_pb2.ReplanRecord:
+    msg = execution_pb2.ReplanRecord(
+        id=r.id,
+        plan_id=r.plan_id,
+        revision=r.revision,
+        task_id=r.task_id,
+        category=cast(Any, r.category),
+        decision=cast(Any, r.decision),
+        tasks_added=list(r.tasks_added),
+        tasks_changed=list(r.tasks_changed),
+        tasks_removed=list(r.tasks_removed),
+        confidence=r.confidence,
+        reason=r.reason,
+        create_time=timestamp(r.create_time),
+        state=cast(Any, int(r.state)),
+        applied_revision=r.applied_revision,
+        trigger=cast(Any, int(r.trigger)),
+        agent_id=r.agent_id,
+        new_agent_id=r.new_agent_id,
+        attempt=r.attempt,
+    )
+    if r.failure is not None:
+        msg.failure.CopyFrom(failure_to_proto(r.failure))
+    if r.not_before:
+        msg.not_before.CopyFrom(timestamp(r.not_before))
+    return msg
+
+
+def availability_to_proto(a: Availability) -> execution_pb2.AgentAvailability:
+    msg = execution_pb2.AgentAvailability(
+        agent_id=a.agent_id, available=a.available, reason=a.reason
+    )
+    if a.until:
+        msg.until.CopyFrom(timestamp(a.until))
+    if a.last_heartbeat:
+        msg.last_heartbeat_time.CopyFrom(timestamp(a.last_heartbeat))
+    return msg
+
+
+def time_us(ts: Timestamp, field: str) -> int:
+    """A Timestamp in µs since the epoch; one outside the type's rules is the caller's error."""
+    if not 0 <= ts.nanos <= 999_999_999 or ts.seconds < 0 or ts.seconds > 253_402_300_799:
+        raise InvalidArgumentError(
+            [FieldViolation(field, "is not a valid Timestamp after 1970 and before 10000")]
+        )
+    return _us(ts)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 
+from plansmith.v1 import execution_pb2 as ex
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.api import convert
 from plansmith_server.api.handlers import Encoded
+from plansmith_server.domain.execution import Execution
 from plansmith_server.domain.plans import Plans
 from plansmith_server.domain.tasks import Tasks
 from plansmith_server.lru import LruCache
@@ -17,9 +20,10 @@ from plansmith_server.lru import LruCache
 class PlanServicer:
     """The `plansmith.v1.PlanService` implementation (registered via `handlers.add_service`)."""
 
-    def __init__(self, plans: Plans, tasks: Tasks) -> None:
+    def __init__(self, plans: Plans, tasks: Tasks, execution: Execution | None = None) -> None:
         self.plans = plans
         self.tasks = tasks
+        self.execution = execution or Execution(plans, tasks)
         self.encodings = convert.TaskEncodings()
 
     def caches(self) -> dict[str, LruCache[Any, Any]]:
@@ -151,4 +155,97 @@ class PlanServicer:
             task_id=result.task_id,
             detached_task_ids=list(result.detached_task_ids),
             plan_revision=result.plan_revision,
+        )
+
+    # ---- execution and replanning -------------------------------------------------------
+
+    async def StartTask(
+        self, request: ex.StartTaskRequest, context: grpc.aio.ServicerContext
+    ) -> ex.StartTaskResponse:
+        r = await self.execution.start_task(
+            request.task_id, request.agent_id, etag=request.etag, m=convert.mutation(request)
+        )
+        return ex.StartTaskResponse(
+            task=convert.task_to_proto(r.task), plan_revision=r.plan_revision
+        )
+
+    async def CompleteTask(
+        self, request: ex.CompleteTaskRequest, context: grpc.aio.ServicerContext
+    ) -> ex.CompleteTaskResponse:
+        r = await self.execution.complete_task(
+            request.task_id,
+            actual_hours=request.actual_hours,
+            outputs=dict(request.outputs),
+            etag=request.etag,
+            m=convert.mutation(request),
+        )
+        return ex.CompleteTaskResponse(
+            task=convert.task_to_proto(r.task), plan_revision=r.plan_revision
+        )
+
+    async def ReportTaskFailure(
+        self, request: ex.ReportTaskFailureRequest, context: grpc.aio.ServicerContext
+    ) -> ex.ReportTaskFailureResponse:
+        r = await self.execution.report_failure(
+            request.task_id,
+            convert.failure_from_proto(request.failure),
+            etag=request.etag,
+            dry_run=request.dry_run,
+            m=convert.mutation(request),
+        )
+        return ex.ReportTaskFailureResponse(
+            record=convert.record_to_proto(r.record),
+            task=convert.task_to_proto(r.task),
+            plan_revision=r.plan_revision,
+        )
+
+    async def SetAgentAvailability(
+        self, request: ex.SetAgentAvailabilityRequest, context: grpc.aio.ServicerContext
+    ) -> ex.SetAgentAvailabilityResponse:
+        until = convert.time_us(request.until, "until") if request.HasField("until") else 0
+        r = await self.execution.set_availability(
+            request.plan_id,
+            request.agent_id,
+            available=request.available,
+            until=until,
+            reason=request.reason,
+            m=convert.mutation(request),
+        )
+        return ex.SetAgentAvailabilityResponse(
+            availability=convert.availability_to_proto(r.availability),
+            records=[convert.record_to_proto(x) for x in r.records],
+            plan_revision=r.plan_revision,
+        )
+
+    async def Heartbeat(
+        self, request: ex.HeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> ex.HeartbeatResponse:
+        a = await self.execution.heartbeat(request.plan_id, request.agent_id)
+        timeout = Duration()
+        timeout.FromMicroseconds(self.execution.heartbeat_timeout)
+        return ex.HeartbeatResponse(availability=convert.availability_to_proto(a), timeout=timeout)
+
+    async def ApplyReplan(
+        self, request: ex.ApplyReplanRequest, context: grpc.aio.ServicerContext
+    ) -> ex.ApplyReplanResponse:
+        r = await self.execution.apply_replan(
+            request.plan_id, request.record_id, etag=request.etag, m=convert.mutation(request)
+        )
+        return ex.ApplyReplanResponse(
+            record=convert.record_to_proto(r.record), plan_revision=r.plan_revision
+        )
+
+    async def ListReplanRecords(
+        self, request: ex.ListReplanRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> ex.ListReplanRecordsResponse:
+        records, token, total = await self.execution.list_records(
+            request.plan_id,
+            task_id=request.task_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return ex.ListReplanRecordsResponse(
+            records=[convert.record_to_proto(x) for x in records],
+            next_page_token=token,
+            total_size=total,
         )

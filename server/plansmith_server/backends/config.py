@@ -195,18 +195,20 @@ def parse(text: str, source: str, env: Mapping[str, str]) -> RoutingConfig:
     unknown = set(data) - {"backends", "rules", "default"}
     if unknown:
         name = sorted(unknown)[0]
-        raise RoutingConfigError(source, _line(lines, rf"^\s*\[*\s*{re.escape(name)}\b"), (
-            f"unknown section {name!r}; expected backends, rules, default"
-        ))
+        raise RoutingConfigError(
+            source,
+            _line(lines, rf"^\s*\[*\s*{re.escape(name)}\b"),
+            (f"unknown section {name!r}; expected backends, rules, default"),
+        )
     backends: dict[str, BackendConfig] = {}
     for name, raw in _table(data.get("backends", {}), source, None, "backends").items():
         line = _line(lines, rf"^\s*\[\s*backends\.\"?{re.escape(name)}\"?\s*\]")
         backends[name] = _backend(name, raw, source, line, env)
     if EMBEDDED in backends:
         raise RoutingConfigError(
-            source, _line(lines, r"^\s*\[\s*backends\.\"?embedded"), (
-                "'embedded' is the built-in planner's name; choose another"
-            )
+            source,
+            _line(lines, r"^\s*\[\s*backends\.\"?embedded"),
+            ("'embedded' is the built-in planner's name; choose another"),
         )
     known = [*backends, EMBEDDED]
     headers = [i + 1 for i, s in enumerate(lines) if re.match(r"^\s*\[\[\s*rules\s*\]\]", s)]
@@ -270,8 +272,10 @@ def _backend(
     for key, value in raw.items():
         if key not in _BACKEND_KEYS:
             raise RoutingConfigError(
-                source, line, f"backends.{name}: unknown key {key!r}; expected one of "
-                + ", ".join(_BACKEND_KEYS)
+                source,
+                line,
+                f"backends.{name}: unknown key {key!r}; expected one of "
+                + ", ".join(_BACKEND_KEYS),
             )
         values[key] = _typed(value, _BACKEND_KEYS[key], f"backends.{name}.{key}", source, line)
     b = BackendConfig(name=name, **values)
@@ -307,8 +311,9 @@ def _finish_backend(
         key = env.get(b.api_key_env, "")
         if not key:
             raise RoutingConfigError(
-                source, line, f"{where}: the environment variable {b.api_key_env} (api_key_env) "
-                "is not set"
+                source,
+                line,
+                f"{where}: the environment variable {b.api_key_env} (api_key_env) is not set",
             )
     return BackendConfig(**{**b.__dict__, "api_key": key})
 
@@ -347,8 +352,10 @@ def _rule(
     if extra:
         k = sorted(extra)[0]
         raise RoutingConfigError(
-            source, line_of(k), f"rule {name!r}: unknown condition {k!r}; expected one of "
-            + ", ".join(sorted(_WHEN_KEYS))
+            source,
+            line_of(k),
+            f"rule {name!r}: unknown condition {k!r}; expected one of "
+            + ", ".join(sorted(_WHEN_KEYS)),
         )
     keywords = when.get("keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
@@ -366,8 +373,9 @@ def _rule(
         ops = [k for k in c if k in OPERATORS] if isinstance(c, dict) else []
         if not isinstance(c, dict) or "path" not in c or len(ops) != 1 or len(c) != 2:
             raise RoutingConfigError(
-                source, line_of("context"), "each context condition is {path = \"a.b\", "
-                "and one of equals, gt, lt, in}"
+                source,
+                line_of("context"),
+                'each context condition is {path = "a.b", and one of equals, gt, lt, in}',
             )
         op = ops[0]
         value = c[op]
@@ -389,8 +397,9 @@ def _rule(
     for key, value in options.items():
         if key not in _OPTION_KEYS:
             raise RoutingConfigError(
-                source, line_of(key), f"rule {name!r}: unknown option {key!r}; expected "
-                + ", ".join(_OPTION_KEYS)
+                source,
+                line_of(key),
+                f"rule {name!r}: unknown option {key!r}; expected " + ", ".join(_OPTION_KEYS),
             )
         options[key] = _typed(value, _OPTION_KEYS[key], key, source, line_of(key))
     return Rule(

@@ -180,9 +180,7 @@ class ChatClient:
                 f"no answer within {self.config.timeout_seconds:g} s"
             ) from None
         except httpx.HTTPError as exc:
-            raise BackendHealthError(
-                f"cannot reach the backend: {type(exc).__name__}"
-            ) from None
+            raise BackendHealthError(f"cannot reach the backend: {type(exc).__name__}") from None
 
     def _status_error(self, r: httpx.Response, text: str) -> Exception:
         code = r.status_code

@@ -110,7 +110,7 @@ PLAN_INSTRUCTIONS = (
     "dependencies name ids of tasks that must finish first and never form a cycle; hours are "
     "working hours with 0 < optimistic_hours <= estimated_hours <= pessimistic_hours; "
     "assigned_to is the id of an agent holding every required capability of the task, or "
-    "\"\" when no agent does; requirement_indexes are 0-based indexes into the brief's "
+    '"" when no agent does; requirement_indexes are 0-based indexes into the brief\'s '
     "requirements, and every requirement must be served by at least one task; titles are "
     "unique."
 )
@@ -160,9 +160,7 @@ def _shape(data: Any, schema: Mapping[str, Any], where: str, problems: list[str]
         "object": isinstance(data, dict),
         "array": isinstance(data, list),
         "string": isinstance(data, str) and _is_unicode(data),
-        "integer": isinstance(data, int)
-        and not isinstance(data, bool)
-        and abs(data) <= MAX_NUMBER,
+        "integer": isinstance(data, int) and not isinstance(data, bool) and abs(data) <= MAX_NUMBER,
         "number": isinstance(data, (int, float))
         and not isinstance(data, bool)
         and abs(data) <= MAX_NUMBER,
@@ -267,8 +265,9 @@ def plan_from_answer(
             **{
                 **by_old[old].__dict__,
                 "id": new_id[old],
-                "dependencies": tuple(sorted((new_id[d] for d in by_old[old].dependencies),
-                                             key=lambda x: int(x[1:]))),
+                "dependencies": tuple(
+                    sorted((new_id[d] for d in by_old[old].dependencies), key=lambda x: int(x[1:]))
+                ),
             }
         )
         for old in order
@@ -340,8 +339,11 @@ def schedule(tasks: Sequence[PlannedTask], agents: Sequence[planning.AgentSpec])
         critical.add(current)
         t = by_id[current]
         before = [d for d in t.dependencies] + [
-            o.id for o in tasks
-            if t.assigned_to and o.assigned_to == t.assigned_to and finish[o.id] <= start[t.id]
+            o.id
+            for o in tasks
+            if t.assigned_to
+            and o.assigned_to == t.assigned_to
+            and finish[o.id] <= start[t.id]
             and o.id != t.id
         ]
         current = next((p for p in before if abs(finish[p] - start[t.id]) < 0.005), None)
@@ -545,13 +547,12 @@ def decomposition_from_answer(
             if d not in deps or d == s["id"]:
                 problems.append(f"{s['id']} depends on unknown task '{d}'")
         if not 0 < s["optimistic_hours"] <= s["estimated_hours"] <= s["pessimistic_hours"]:
-            problems.append(f"{s['id']}: estimates must satisfy 0 < optimistic <= estimated <= "
-                            "pessimistic")
+            problems.append(
+                f"{s['id']}: estimates must satisfy 0 < optimistic <= estimated <= pessimistic"
+            )
     if not problems:
         order = _topological(ids, deps)
-        if any(
-            order.index(d) > order.index(s["id"]) for s in raw for d in s["dependencies"]
-        ):
+        if any(order.index(d) > order.index(s["id"]) for s in raw for d in s["dependencies"]):
             problems.append("the dependencies form a cycle")
     if problems:
         raise BackendOutputError(f"the decomposition is not valid: {problems[0]}", problems)
@@ -574,8 +575,9 @@ def decomposition_from_answer(
                 estimated_hours=h,
                 optimistic_hours=min(h, round(float(s["optimistic_hours"]) * scale, 2)) or h,
                 pessimistic_hours=max(h, round(float(s["pessimistic_hours"]) * scale, 2)),
-                dependencies=tuple(sorted((new_id[d] for d in s["dependencies"]),
-                                          key=lambda x: int(x[1:]))),
+                dependencies=tuple(
+                    sorted((new_id[d] for d in s["dependencies"]), key=lambda x: int(x[1:]))
+                ),
                 required_capabilities=tuple(sorted(set(s["required_capabilities"]))),
                 priority=planning.Priority(s["priority"]),
                 acceptance_criteria=tuple(s["acceptance_criteria"]),

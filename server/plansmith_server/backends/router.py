@@ -434,8 +434,10 @@ class Router:
             emit(AttemptEvent(Attempt(name, outcome, clean_text(reason), took, **kw)))
 
         while True:
-            prompt_tokens = estimate_tokens(instructions) + schema_size // 4 + sum(
-                estimate_tokens(m["content"]) for m in messages
+            prompt_tokens = (
+                estimate_tokens(instructions)
+                + schema_size // 4
+                + sum(estimate_tokens(m["content"]) for m in messages)
             )
             cost = c.estimated_cost(prompt_tokens, max_out)
             budget = call.budget
@@ -562,8 +564,18 @@ class Router:
         e = self.embedded_stats
         out.append(
             BackendState(
-                EMBEDDED, EMBEDDED, "", "", e.calls, 0, 0,
-                e.percentile(0.5), e.percentile(0.95), e.percentile(0.99), "", 0.0,
+                EMBEDDED,
+                EMBEDDED,
+                "",
+                "",
+                e.calls,
+                0,
+                0,
+                e.percentile(0.5),
+                e.percentile(0.95),
+                e.percentile(0.99),
+                "",
+                0.0,
             )
         )
         return out
@@ -603,8 +615,13 @@ def plan_events(plan: planning.GeneratedPlan) -> list[PlanEvent]:
     events: list[PlanEvent] = [PhaseEvent("decomposing", 50, "The model's plan passed validation")]
     for i, t in enumerate(plan.tasks):
         proposed = planning.PlannedTask(
-            **{**t.__dict__, "assigned_to": "", "start_hours": 0.0, "finish_hours": 0.0,
-               "on_critical_path": False}
+            **{
+                **t.__dict__,
+                "assigned_to": "",
+                "start_hours": 0.0,
+                "finish_hours": 0.0,
+                "on_critical_path": False,
+            }
         )
         events.append(TaskProposedEvent(proposed, 50 + (5 * (i + 1)) // count))
     events.append(PhaseEvent("assigning", 55, "Assignments as the model made them"))

@@ -366,6 +366,7 @@ TASK_MUTABLE_FIELDS = (
     "pessimistic_hours",
     "acceptance_criteria",
     "schedule",
+    "not_before",
 )
 
 

@@ -126,6 +126,8 @@ class History:
     """Other rungs already applied for this task in this category (each is climbed once)."""
     failed_agents: frozenset[str] = frozenset()
     """Agents this task failed with, in any category (a reassignment avoids them)."""
+    attempts: int = 0
+    """Decisions applied for this task in this category (failed attempts before this one)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ class Decision:
     decision: ReplanDecision
     confidence: float
     reason: str
-    rule: RecoveryRule
+    rule: RecoveryRule | None
+    """None for a decision read back from its record (`ApplyReplan`)."""
     not_before_s: float = 0.0
     """For RETRY: seconds from now before the task may start again."""
     recovery: tuple[RecoveryTemplate, ...] = ()

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from plansmith_server.domain.models import ChangeRecord, Plan, Task
+from plansmith_server.domain.models import ChangeRecord, Plan, ReplanRecord, Task
+from plansmith_server.domain.preconditions import Availability
 
 T = TypeVar("T")
 
@@ -135,6 +136,28 @@ class ReadTx(Protocol):
         deleted plan."""
         ...
 
+    def agent_availability(self, plan_id: str) -> dict[str, Availability]:
+        """The stored availability of the plan's agents that have one, by agent id."""
+        ...
+
+    def stale_heartbeats(self, before: int) -> list[tuple[str, str, int]]:
+        """(plan id, agent id, last heartbeat) of available agents whose last heartbeat
+        is older than `before` (µs), oldest first, at most 1,000."""
+        ...
+
+    def get_replan_record(self, record_id: str) -> ReplanRecord | None: ...
+
+    def replan_records(
+        self, plan_id: str, task_id: str, after_seq: int, limit: int
+    ) -> tuple[list[tuple[int, ReplanRecord]], int]:
+        """Up to `limit` (seq, record) pairs of the plan (of one task when `task_id`)
+        after `after_seq`, oldest first, and how many match."""
+        ...
+
+    def task_replan_records(self, task_id: str) -> list[ReplanRecord]:
+        """Every decision about a task, oldest first."""
+        ...
+
 
 class WriteTx(ReadTx, Protocol):
     """A write transaction: everything in it commits together or not at all, and it
@@ -188,6 +211,12 @@ class WriteTx(ReadTx, Protocol):
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         """Records what a request_id's first call returned (the id must be new)."""
         ...
+
+    def put_availability(self, plan_id: str, availability: Availability) -> None: ...
+
+    def insert_replan_record(self, record: ReplanRecord) -> None: ...
+
+    def update_replan_record(self, record: ReplanRecord) -> None: ...
 
 
 class Store(Protocol):

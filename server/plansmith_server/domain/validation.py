@@ -15,6 +15,7 @@ from plansmith_server.domain.models import (
     TaskPriority,
     TaskStatus,
 )
+from plansmith_server.domain.policy import check_policy
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 
 MAX_ID = 128
@@ -140,6 +141,10 @@ def check_hours(v: Violations, field: str, value: float) -> None:
         v.add(field, f"must be at most {MAX_HOURS:g} hours")
 
 
+MAX_CAPACITY = 1_000
+"""Concurrent tasks of one agent."""
+
+
 def check_agents(v: Violations, field: str, agents: Sequence[Agent]) -> None:
     if len(agents) > MAX_AGENTS:
         v.add(field, f"has {len(agents)} agents; at most {MAX_AGENTS} are allowed")
@@ -154,6 +159,8 @@ def check_agents(v: Violations, field: str, agents: Sequence[Agent]) -> None:
         check_string_list(
             v, f"{item}.capabilities", agent.capabilities, MAX_CAPABILITIES, MAX_CAPABILITY_LEN
         )
+        if not 0 <= agent.capacity <= MAX_CAPACITY:
+            v.add(f"{item}.capacity", f"must be between 0 and {MAX_CAPACITY}")
 
 
 def check_plan(v: Violations, prefix: str, plan: Plan, fields: Iterable[str] | None = None) -> None:
@@ -183,6 +190,8 @@ def check_plan(v: Violations, prefix: str, plan: Plan, fields: Iterable[str] | N
         check_enum(v, _join(prefix, "status"), plan.status, PlanStatus)
     if want("agents"):
         check_agents(v, _join(prefix, "agents"), plan.agents)
+    if want("replan_policy") and plan.replan_policy is not None:
+        check_policy(v.add, _join(prefix, "replan_policy"), plan.replan_policy)
 
 
 def check_task(
@@ -243,6 +252,8 @@ def check_task(
                 f"agent {task.assigned_to!r} is not among the plan's agents "
                 f"({_some(sorted(agent_ids))})",
             )
+    if want("not_before") and task.not_before < 0:
+        v.add(_join(prefix, "not_before"), "must not be before 1970")
     if want("required_capabilities"):
         check_string_list(
             v,

@@ -17,11 +17,16 @@ from plansmith_server.domain.models import (
     ChangeRecord,
     Plan,
     PlanStatus,
+    ReplanRecord,
+    ReplanState,
+    ReplanTrigger,
     Schedule,
     Task,
     TaskPriority,
     TaskStatus,
 )
+from plansmith_server.domain.policy import ReplanPolicy
+from plansmith_server.domain.preconditions import Availability
 from plansmith_server.domain.store import IdempotencyRecord, PlanQuery, TaskQuery
 from plansmith_server.lru import LruCache, all_present, blocks
 
@@ -46,7 +51,7 @@ def lookup_weight(value: Any) -> int:
 
 _PLAN_COLS = (
     "id, project_id, name, description, objectives, constraints, metadata, status, agents, "
-    "create_time, update_time, version, revision"
+    "create_time, update_time, version, revision, replan_policy"
 )
 # Dependencies come back in the caller's order as one JSON array, so a task is one row.
 _TASK_COLS = (
@@ -54,6 +59,7 @@ _TASK_COLS = (
     "t.actual_hours, t.progress, t.assigned_to, t.required_capabilities, t.parent_task_id, "
     "t.metadata, t.optimistic_hours, t.pessimistic_hours, t.acceptance_criteria, "
     "t.schedule_start, t.schedule_end, t.create_time, t.update_time, t.version, "
+    "t.not_before, t.outputs, "
     "(SELECT json_group_array(depends_on) FROM (SELECT depends_on FROM task_dependencies d "
     " WHERE d.task_id = t.id ORDER BY d.position)) AS deps"
 )
@@ -103,18 +109,21 @@ def _plan_from_row(r: Sequence[Any]) -> Plan:
         metadata=json.loads(r[6]),
         status=PlanStatus(r[7]),
         agents=tuple(
-            Agent(a["id"], a.get("name", ""), tuple(a.get("capabilities", ())))
+            Agent(
+                a["id"], a.get("name", ""), tuple(a.get("capabilities", ())), a.get("capacity", 0)
+            )
             for a in json.loads(r[8])
         ),
         create_time=r[9],
         update_time=r[10],
         version=r[11],
         revision=r[12],
+        replan_policy=ReplanPolicy.from_dict(json.loads(r[13])) if r[13] else None,
     )
 
 
 def _plan_params(p: Plan) -> tuple[Any, ...]:
-    agents = [{"id": a.id, "name": a.name, "capabilities": list(a.capabilities)} for a in p.agents]
+    agents = [_agent_json(a) for a in p.agents]
     return (
         p.id,
         p.project_id,
@@ -129,7 +138,16 @@ def _plan_params(p: Plan) -> tuple[Any, ...]:
         p.update_time,
         p.version,
         p.revision,
+        _dumps(p.replan_policy.to_dict()) if p.replan_policy else None,
     )
+
+
+def _agent_json(a: Agent) -> dict[str, Any]:
+    # Capacity only when set: agents of release 1 rows read the same either way.
+    d: dict[str, Any] = {"id": a.id, "name": a.name, "capabilities": list(a.capabilities)}
+    if a.capacity:
+        d["capacity"] = a.capacity
+    return d
 
 
 def _task_from_row(r: Sequence[Any]) -> Task:
@@ -155,7 +173,9 @@ def _task_from_row(r: Sequence[Any]) -> Task:
         create_time=r[18],
         update_time=r[19],
         version=r[20],
-        dependencies=_tuple(r[21]),
+        not_before=r[21],
+        outputs=_mapping(r[22]),
+        dependencies=_tuple(r[23]),
     )
 
 
@@ -182,6 +202,65 @@ def _task_params(t: Task) -> tuple[Any, ...]:
         t.create_time,
         t.update_time,
         t.version,
+        t.not_before,
+        _dumps(dict(t.outputs)),
+    )
+
+
+_RECORD_COLS = (
+    "id, plan_id, task_id, revision, category, decision, confidence, reason, state, trigger, "
+    "tasks_added, tasks_changed, tasks_removed, failure, agent_id, new_agent_id, not_before, "
+    "attempt, applied_revision, create_time"
+)
+
+
+def _record_from_row(r: Sequence[Any]) -> ReplanRecord:
+    return ReplanRecord(
+        id=r[0],
+        plan_id=r[1],
+        task_id=r[2],
+        revision=r[3],
+        category=r[4],
+        decision=r[5],
+        confidence=r[6],
+        reason=r[7],
+        state=ReplanState(r[8]),
+        trigger=ReplanTrigger(r[9]),
+        tasks_added=_tuple(r[10]),
+        tasks_changed=_tuple(r[11]),
+        tasks_removed=_tuple(r[12]),
+        failure=json.loads(r[13]) if r[13] else None,
+        agent_id=r[14],
+        new_agent_id=r[15],
+        not_before=r[16],
+        attempt=r[17],
+        applied_revision=r[18],
+        create_time=r[19],
+    )
+
+
+def _record_params(x: ReplanRecord) -> tuple[Any, ...]:
+    return (
+        x.id,
+        x.plan_id,
+        x.task_id,
+        x.revision,
+        int(x.category),
+        int(x.decision),
+        x.confidence,
+        x.reason,
+        int(x.state),
+        int(x.trigger),
+        _dumps(list(x.tasks_added)),
+        _dumps(list(x.tasks_changed)),
+        _dumps(list(x.tasks_removed)),
+        _dumps(dict(x.failure)) if x.failure is not None else None,
+        x.agent_id,
+        x.new_agent_id,
+        x.not_before,
+        x.attempt,
+        x.applied_revision,
+        x.create_time,
     )
 
 
@@ -416,6 +495,49 @@ class SqliteReadTx:
         )
         return [(r[0], ChangeRecord(r[1], r[2], r[3], json.loads(r[4]))) for r in rows]
 
+    def agent_availability(self, plan_id: str) -> dict[str, Availability]:
+        rows = self._all(
+            "SELECT agent_id, available, until, reason, last_heartbeat, timed_out "
+            "FROM agent_availability WHERE plan_id = ?",
+            (plan_id,),
+        )
+        return {r[0]: Availability(r[0], bool(r[1]), r[2], r[3], r[4], bool(r[5])) for r in rows}
+
+    def stale_heartbeats(self, before: int) -> list[tuple[str, str, int]]:
+        rows = self._all(
+            "SELECT plan_id, agent_id, last_heartbeat FROM agent_availability "
+            "WHERE available = 1 AND last_heartbeat > 0 AND last_heartbeat < ? "
+            "ORDER BY last_heartbeat LIMIT 1000",
+            (before,),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def get_replan_record(self, record_id: str) -> ReplanRecord | None:
+        row = self._one(f"SELECT {_RECORD_COLS} FROM replan_records WHERE id = ?", (record_id,))
+        return _record_from_row(row) if row else None
+
+    def replan_records(
+        self, plan_id: str, task_id: str, after_seq: int, limit: int
+    ) -> tuple[list[tuple[int, ReplanRecord]], int]:
+        cond, params = "plan_id = ?", [plan_id]
+        if task_id:
+            cond += " AND task_id = ?"
+            params.append(task_id)
+        total = self._one(f"SELECT count(*) FROM replan_records WHERE {cond}", params)[0]
+        rows = self._all(
+            f"SELECT seq, {_RECORD_COLS} FROM replan_records WHERE {cond} AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            [*params, after_seq, limit],
+        )
+        return [(r[0], _record_from_row(r[1:])) for r in rows], int(total)
+
+    def task_replan_records(self, task_id: str) -> list[ReplanRecord]:
+        rows = self._all(
+            f"SELECT {_RECORD_COLS} FROM replan_records WHERE task_id = ? ORDER BY seq",
+            (task_id,),
+        )
+        return [_record_from_row(r) for r in rows]
+
 
 class SqliteWriteTx(SqliteReadTx):
     """`WriteTx` over the writer connection, inside the store's transaction."""
@@ -433,8 +555,8 @@ class SqliteWriteTx(SqliteReadTx):
         params = _plan_params(plan)
         self._c.execute(
             "UPDATE plans SET project_id=?, name=?, description=?, objectives=?, constraints=?, "
-            "metadata=?, status=?, agents=?, create_time=?, update_time=?, version=?, revision=? "
-            "WHERE id=?",
+            "metadata=?, status=?, agents=?, create_time=?, update_time=?, version=?, revision=?, "
+            "replan_policy=? WHERE id=?",
             (*params[1:], params[0]),
         )
 
@@ -466,7 +588,7 @@ class SqliteWriteTx(SqliteReadTx):
             "estimated_hours=?, actual_hours=?, progress=?, assigned_to=?, "
             "required_capabilities=?, parent_task_id=?, metadata=?, optimistic_hours=?, "
             "pessimistic_hours=?, acceptance_criteria=?, schedule_start=?, schedule_end=?, "
-            "create_time=?, update_time=?, version=? WHERE id=?",
+            "create_time=?, update_time=?, version=?, not_before=?, outputs=? WHERE id=?",
             (*params[1:], params[0]),
         )
         if not dependencies:
@@ -517,4 +639,37 @@ class SqliteWriteTx(SqliteReadTx):
                 _dumps(record.response),
                 record.create_time,
             ),
+        )
+
+    def put_availability(self, plan_id: str, a: Availability) -> None:
+        self._c.execute(
+            "INSERT INTO agent_availability (plan_id, agent_id, available, until, reason, "
+            "last_heartbeat, timed_out) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (plan_id, agent_id) DO UPDATE SET available = excluded.available, "
+            "until = excluded.until, reason = excluded.reason, "
+            "last_heartbeat = excluded.last_heartbeat, timed_out = excluded.timed_out",
+            (
+                plan_id,
+                a.agent_id,
+                int(a.available),
+                a.until,
+                a.reason,
+                a.last_heartbeat,
+                int(a.timed_out),
+            ),
+        )
+
+    def insert_replan_record(self, record: ReplanRecord) -> None:
+        self._c.execute(
+            f"INSERT INTO replan_records ({_RECORD_COLS}) "
+            f"VALUES ({', '.join('?' * len(_RECORD_COLS.split(',')))})",
+            _record_params(record),
+        )
+
+    def update_replan_record(self, record: ReplanRecord) -> None:
+        cols = [c.strip() for c in _RECORD_COLS.split(",")][1:]
+        params = _record_params(record)
+        self._c.execute(
+            f"UPDATE replan_records SET {', '.join(f'{c}=?' for c in cols)} WHERE id=?",
+            (*params[1:], params[0]),
         )
