@@ -227,11 +227,6 @@ class ExecutionBook:
             tx.update_task(done, dependencies=False)
             changes = [ChangeRecord("TASK_UPDATED", "task", task.id, done.to_dict())]
             changes += _supersede_proposals(tx, task.id, revision)
-            plan = require_plan(tx, task.plan_id)
-            if plan.status == PlanStatus.ACTIVE and all(
-                t.status in FINISHED for t in tx.plan_tasks(plan.id) if t.id != task.id
-            ):
-                changes.append(_plan_status(tx, plan, PlanStatus.COMPLETED, revision, now))
             tx.append_changes(task.plan_id, revision, changes, now)
             return TaskResult(done, revision)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
@@ -180,7 +180,7 @@ def categorized(failure: TaskFailure) -> tuple[TaskFailure, str]:
     """The failure with a category: the executor's, or classified from the message; and
     how it was obtained, for the decision's reason."""
     if failure.category != FailureCategory.UNSPECIFIED:
-        return failure, "reported"
+        return replace(failure, category=FailureCategory(failure.category)), "reported"
     category, matched = classify(failure.message)
     how = f"classified from the message ({matched!r})" if matched else "no rule matched"
     return TaskFailure(
