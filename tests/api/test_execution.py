@@ -161,7 +161,7 @@ async def test_retry_budget_runs_out_into_reassignment_then_escalation(plans):
     t = await add(plans, p.id, required_capabilities=["PostgreSQL"])
     seen = []
     agent = "ann"
-    for i in range(5):
+    for _ in range(5):
         # Backoff would hold the task back: clear it as an operator would (UpdateTask).
         await plans.UpdateTask(
             pb.UpdateTaskRequest(task=task_pb2.Task(id=t.id), update_mask={"paths": ["not_before"]})
@@ -361,3 +361,28 @@ async def test_list_replan_records_pages_and_filters(plans):
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await plans.ListReplanRecords(ex.ListReplanRecordsRequest(plan_id="pln_missing"))
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_suggestions_leave_out_a_task_waiting_out_its_backoff(plans, channel):
+    from plansmith.v1 import planning_service_pb2 as pl
+    from plansmith.v1 import planning_service_pb2_grpc
+
+    sched = planning_service_pb2_grpc.PlanningServiceStub(channel)
+    p = await make_plan(plans)
+    t = await add(plans, p.id, title="flaky", assigned_to="ann")
+    other = await add(plans, p.id, title="steady", assigned_to="ann")
+
+    async def suggested() -> list[str]:
+        r = await sched.SuggestNextTasks(
+            pl.SuggestNextTasksRequest(plan_id=p.id, agent_id="ann", count=5)
+        )
+        return [s.task_id for s in r.suggestions]
+
+    assert set(await suggested()) == {t.id, other.id}
+    await start(plans, t.id, "ann")
+    await fail(plans, t.id, C.FAILURE_CATEGORY_TRANSIENT, retry_after=600)
+    assert await suggested() == [other.id]
+    await plans.UpdateTask(
+        pb.UpdateTaskRequest(task=task_pb2.Task(id=t.id), update_mask={"paths": ["not_before"]})
+    )
+    assert set(await suggested()) == {t.id, other.id}

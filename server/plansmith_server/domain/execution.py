@@ -45,7 +45,6 @@ from plansmith_server.domain.plans import (
 )
 from plansmith_server.domain.policy import ReplanDecision
 from plansmith_server.domain.preconditions import (
-    FINISHED,
     Availability,
     children_of,
     start_preconditions,

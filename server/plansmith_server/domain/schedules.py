@@ -393,8 +393,20 @@ class Schedules:
         if agent_id not in snap.agents:
             raise NotFoundError("agent", agent_id)
         cpm = scheduling.cpm_for_tasks(snap.work)
+        # A task waiting out a retry's backoff (`not_before`) is not ready yet: offered as
+        # blocked, it is left out of the suggestions but still counts on the critical path.
+        now = self.book.clock()
+        waiting = {t.id for t in snap.tasks if t.not_before > now}
+        work = (
+            tuple(
+                replace(w, status=scheduling.TaskStatus.BLOCKED) if w.id in waiting else w
+                for w in snap.work
+            )
+            if waiting
+            else snap.work
+        )
         suggestions = scheduling.suggest_next_tasks(
-            snap.work, agent_id, count or DEFAULT_SUGGESTIONS, cpm=cpm
+            work, agent_id, count or DEFAULT_SUGGESTIONS, cpm=cpm
         )
         return snap, suggestions, cpm
 
