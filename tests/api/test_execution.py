@@ -386,3 +386,67 @@ async def test_suggestions_leave_out_a_task_waiting_out_its_backoff(plans, chann
         pb.UpdateTaskRequest(task=task_pb2.Task(id=t.id), update_mask={"paths": ["not_before"]})
     )
     assert set(await suggested()) == {t.id, other.id}
+
+
+async def test_a_silent_agent_times_out_and_its_tasks_move_then_a_heartbeat_brings_it_back(
+    db_path,
+):
+    from plansmith.v1 import plan_service_pb2_grpc
+    from plansmith_server.app import start as start_server
+    from plansmith_server.config import Config
+    from tests.conftest import wait_for
+
+    running = await start_server(
+        Config(listen="127.0.0.1:0", db_path=db_path, heartbeat_timeout_seconds=0.3)
+    )
+    try:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+            p = await make_plan(stub)
+            t = await add(stub, p.id, required_capabilities=["PostgreSQL"])
+            beat = await stub.Heartbeat(ex.HeartbeatRequest(plan_id=p.id, agent_id="ann"))
+            assert beat.timeout.ToMilliseconds() == 300
+            await start(stub, t.id, "ann")
+
+            async def moved() -> bool:
+                return (await get(stub, t.id)).assigned_to == "bob"
+
+            await wait_for(moved, within=10)
+            [rec] = await records(stub, p.id)
+            assert rec.trigger == ex.REPLAN_TRIGGER_AGENT_UNAVAILABLE
+            assert "no heartbeat" in rec.reason
+            fresh = await add(stub, p.id)
+            with pytest.raises(grpc.aio.AioRpcError):
+                await start(stub, fresh.id, "ann")
+            back = await stub.Heartbeat(ex.HeartbeatRequest(plan_id=p.id, agent_id="ann"))
+            assert back.availability.available
+            assert (await start(stub, fresh.id, "ann")).task.status == IN_PROGRESS
+    finally:
+        await running.stop(grace=0.5)
+
+
+async def test_capability_failure_without_another_agent_proposes_a_redecomposition(plans):
+    p = await make_plan(plans)
+    t = await add(
+        plans,
+        p.id,
+        title="Migrate the orders database",
+        description="Move the orders PostgreSQL database to a new cluster",
+        required_capabilities=["React"],
+        assigned_to="cy",
+        estimated_hours=20,
+    )
+    after = await add(plans, p.id, title="announce", dependencies=[t.id])
+    await start(plans, t.id, "cy")
+    r = await fail(plans, t.id, C.FAILURE_CATEGORY_CAPABILITY, "cannot do database work")
+    assert r.record.decision == ex.REPLAN_DECISION_REDECOMPOSE
+    assert r.record.state == ex.REPLAN_STATE_PROPOSED  # 0.55 is below the default 0.6
+    applied = await plans.ApplyReplan(ex.ApplyReplanRequest(plan_id=p.id, record_id=r.record.id))
+    subtasks = list(applied.record.tasks_added)
+    assert len(subtasks) >= 2
+    for s in subtasks:
+        assert (await get(plans, s)).parent_task_id == t.id
+    # Who waited for the task now waits for the subtasks that finish it.
+    deps = set((await get(plans, after.id)).dependencies)
+    assert deps and deps <= set(subtasks)
+    assert after.id in applied.record.tasks_changed

@@ -49,8 +49,9 @@ async def test_a_stream_cancelled_at_any_event_stores_nothing(db_path):
     store = running.store
 
     def ended() -> int:
-        return sum(m.total_calls for m in running.telemetry.stats.summary(3600)
-                   if m.method == METHOD)
+        return sum(
+            m.total_calls for m in running.telemetry.stats.summary(3600) if m.method == METHOD
+        )
 
     try:
         async with grpc.aio.insecure_channel(running.address) as ch:

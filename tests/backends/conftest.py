@@ -61,5 +61,3 @@ def backend_toml(name: str, model: str, **extra: object) -> str:
 
 def every_request_to(name: str) -> str:
     return f'[[rules]]\nname = "all"\nbackend = "{name}"\n'
-
-

@@ -67,8 +67,15 @@ async def test_a_cancelled_half_open_trial_leaves_the_breaker_half_open():
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("inf", None), ("1e400", None), ("nan", None), ("-5", None), ("99999", 3600.0),
-     ("2.5", 2.5), ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0)],
+    [
+        ("inf", None),
+        ("1e400", None),
+        ("nan", None),
+        ("-5", None),
+        ("99999", 3600.0),
+        ("2.5", 2.5),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
+    ],
 )
 def test_retry_after_is_finite_and_at_most_an_hour(header, seconds):
     assert retry_after(header) == seconds

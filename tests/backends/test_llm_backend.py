@@ -60,9 +60,7 @@ GOOD = plan_json(
     task("api", "Build the endpoints", deps=("schema",), agent="bob", reqs=(0,)),
     task("tests", "Test the API", deps=("api",), agent="bob", reqs=(0, 1), hours=4),
 )
-CYCLE = plan_json(
-    task("a", "Design", deps=("b",), reqs=(0, 1)), task("b", "Build", deps=("a",))
-)
+CYCLE = plan_json(task("a", "Design", deps=("b",), reqs=(0, 1)), task("b", "Build", deps=("a",)))
 UNKNOWN_AGENT = plan_json(task("a", "Design", agent="zed", reqs=(0, 1)))
 
 
@@ -288,9 +286,7 @@ async def test_a_request_may_name_a_backend_and_unknown_names_are_refused(llm, p
     assert info.reason == "UNKNOWN_BACKEND" and info.metadata["configured"] == "llm,embedded"
 
 
-async def test_misconfiguration_opens_the_breaker_and_the_key_never_leaks(
-    llm, plansmith, caplog
-):
+async def test_misconfiguration_opens_the_breaker_and_the_key_never_leaks(llm, plansmith, caplog):
     caplog.set_level(logging.DEBUG)
     # A server that echoes the key back in its error must not make us repeat it.
     llm.script("m", Reply(status=401, body={"error": {"message": f"bad key {API_KEY}"}}))
@@ -343,8 +339,10 @@ async def test_decompose_and_estimate_through_the_model(llm, plansmith):
         stub = pb_grpc.PlanningServiceStub(ch)
         d = await stub.DecomposeTask(
             pb.DecomposeTaskRequest(
-                description="Set up CI", level=pb.DECOMPOSITION_LEVEL_SUMMARY,
-                estimated_hours=12, backend="dec",
+                description="Set up CI",
+                level=pb.DECOMPOSITION_LEVEL_SUMMARY,
+                estimated_hours=12,
+                backend="dec",
             )
         )
         assert d.backend == "dec" and d.method == "llm:dec"
@@ -391,8 +389,7 @@ async def test_a_concurrent_breaker_skip_costs_no_time(llm, plansmith):
     results = await asyncio.gather(*(generate(running) for _ in range(5)))
     assert time.monotonic() - start < 2.0
     assert all(
-        outcomes(r.attempts) == [("llm", G.ATTEMPT_OUTCOME_SKIPPED_BREAKER_OPEN)]
-        for r in results
+        outcomes(r.attempts) == [("llm", G.ATTEMPT_OUTCOME_SKIPPED_BREAKER_OPEN)] for r in results
     )
 
 
@@ -444,4 +441,3 @@ async def test_caller_errors_never_reach_the_model(llm, plansmith):
         assert details_of(e.value)["BadRequest"].field_violations[0].field == "budget.max_cost"
     assert not llm.requests
     assert (await status(running))["llm"].failures == 0
-

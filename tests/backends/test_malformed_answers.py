@@ -21,13 +21,20 @@ FAILED, INVALID = G.ATTEMPT_OUTCOME_FAILED, G.ATTEMPT_OUTCOME_INVALID_OUTPUT
 
 
 def completion(content: object, usage: object = None, raw_usage: str = "") -> str:
-    body = json.dumps({
-        "id": "c1",
-        "object": "chat.completion",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": content}}],
-        "usage": usage,
-    })
+    body = json.dumps(
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content},
+                }
+            ],
+            "usage": usage,
+        }
+    )
     return body.replace('"usage": null', f'"usage": {raw_usage}') if raw_usage else body
 
 
@@ -37,10 +44,16 @@ HUGE_HOURS = plan_json(task("a", "Design", reqs=(0, 1))).replace("16.0", "1" + "
 SURROGATE_TITLE = plan_json(task("a", "\ud800", reqs=(0, 1)))
 TOO_MANY = plan_json(*(task(f"t{i}", f"Task {i}", reqs=(0, 1)) for i in range(301)))
 
-ESTIMATE = json.dumps({
-    "estimate_hours": 6, "low_hours": 4, "high_hours": 9, "confidence": 0.6,
-    "similar_task_ids": [], "explanation": "like others",
-})
+ESTIMATE = json.dumps(
+    {
+        "estimate_hours": 6,
+        "low_hours": 4,
+        "high_hours": 9,
+        "confidence": 0.6,
+        "similar_task_ids": [],
+        "explanation": "like others",
+    }
+)
 
 # Plans (asked streamed): the content, and a word of the reason recorded.
 PLANS = {
@@ -56,29 +69,44 @@ BODIES = {
     "a 5000-digit number as the body": (Reply(raw=LONG_NUMBER), "embedded", INVALID, "chat"),
     "a deeply nested body": (Reply(raw=DEEP), "embedded", INVALID, "chat completion"),
     "a 500 with a lone surrogate": (
-        Reply(status=500, body={"error": {"message": "\ud800 down"}}), "embedded", FAILED,
+        Reply(status=500, body={"error": {"message": "\ud800 down"}}),
+        "embedded",
+        FAILED,
         "HTTP 500: ? down",
     ),
     "a 500 with a deeply nested body": (Reply(status=500, raw=DEEP), "embedded", FAILED, "500"),
     "content as an object": (Reply(raw=completion({"a": 1})), "embedded", INVALID, "text"),
     "content as a number": (Reply(raw=completion(5)), "embedded", INVALID, "text"),
     "a 5000-digit number as content": (
-        Reply(raw=completion(LONG_NUMBER)), "embedded", INVALID, "not JSON",
+        Reply(raw=completion(LONG_NUMBER)),
+        "embedded",
+        INVALID,
+        "not JSON",
     ),
     "an estimate of 1e300 hours": (
-        Reply(ESTIMATE.replace('"high_hours": 9', '"high_hours": 1e300')), "embedded", INVALID,
+        Reply(ESTIMATE.replace('"high_hours": 9', '"high_hours": 1e300')),
+        "embedded",
+        INVALID,
         "must be a number",
     ),
     "usage as a list": (Reply(raw=completion(ESTIMATE, usage=[1])), "est", None, ""),
     "usage tokens as text": (
-        Reply(raw=completion(ESTIMATE, usage={"prompt_tokens": "abc"})), "est", None, "",
+        Reply(raw=completion(ESTIMATE, usage={"prompt_tokens": "abc"})),
+        "est",
+        None,
+        "",
     ),
     "usage tokens of 1e400": (
-        Reply(raw=completion(ESTIMATE, raw_usage='{"prompt_tokens": 1e400}')), "est", None, "",
+        Reply(raw=completion(ESTIMATE, raw_usage='{"prompt_tokens": 1e400}')),
+        "est",
+        None,
+        "",
     ),
     "usage tokens of 1e30": (
         Reply(raw=completion(ESTIMATE, usage={"prompt_tokens": 1e30, "completion_tokens": 10**30})),
-        "est", None, "",
+        "est",
+        None,
+        "",
     ),
 }
 

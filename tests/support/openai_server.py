@@ -96,32 +96,56 @@ class OpenAIServer:
                 if r.raw is not None
                 else json.dumps(r.body or {"error": {"message": f"status {r.status}"}}).encode()
             )
-            head = [f"HTTP/1.1 {r.status} Error", "Content-Type: application/json",
-                    f"Content-Length: {len(payload)}", *(f"{k}: {v}" for k, v in r.headers.items())]
+            head = [
+                f"HTTP/1.1 {r.status} Error",
+                "Content-Type: application/json",
+                f"Content-Length: {len(payload)}",
+                *(f"{k}: {v}" for k, v in r.headers.items()),
+            ]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
             await writer.drain()
             return
-        usage = {"prompt_tokens": 100, "completion_tokens": len(r.content) // 4,
-                 "total_tokens": 100 + len(r.content) // 4}
+        usage = {
+            "prompt_tokens": 100,
+            "completion_tokens": len(r.content) // 4,
+            "total_tokens": 100 + len(r.content) // 4,
+        }
         if not body.get("stream") and r.raw is not None:
             payload = r.raw.encode("utf-8", "surrogatepass")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
             await writer.drain()
             return
         if not body.get("stream"):
-            payload = json.dumps({
-                "id": "c1", "object": "chat.completion", "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": r.finish_reason,
-                             "message": {"role": "assistant", "content": r.content}}],
-                "usage": usage,
-            }).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+            payload = json.dumps(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": r.finish_reason,
+                            "message": {"role": "assistant", "content": r.content},
+                        }
+                    ],
+                    "usage": usage,
+                }
+            ).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
             await writer.drain()
             return
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
 
         async def event(data: str) -> None:
             raw = f"data: {data}\n\n".encode()
@@ -137,13 +161,27 @@ class OpenAIServer:
         step = 200
         for i in range(0, len(r.content), step):
             last = i + step >= len(r.content)
-            await event(json.dumps({
-                "id": "c1", "object": "chat.completion.chunk", "model": body["model"],
-                "choices": [{"index": 0, "delta": {"content": r.content[i:i + step]},
-                             "finish_reason": r.finish_reason if last else None}],
-            }))
-        await event(json.dumps({"id": "c1", "object": "chat.completion.chunk",
-                                "choices": [], "usage": usage}))
+            await event(
+                json.dumps(
+                    {
+                        "id": "c1",
+                        "object": "chat.completion.chunk",
+                        "model": body["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {"content": r.content[i : i + step]},
+                                "finish_reason": r.finish_reason if last else None,
+                            }
+                        ],
+                    }
+                )
+            )
+        await event(
+            json.dumps(
+                {"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": usage}
+            )
+        )
         await event("[DONE]")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
