@@ -83,6 +83,13 @@ RPC_METHODS: dict[str, str] = {
     "/plansmith.v1.PlanService/ListTasks": "get_tasks",
     "/plansmith.v1.PlanService/UpdateTask": "update_task",
     "/plansmith.v1.PlanService/DeleteTask": "delete_task",
+    "/plansmith.v1.PlanService/StartTask": "start_task",
+    "/plansmith.v1.PlanService/CompleteTask": "complete_task",
+    "/plansmith.v1.PlanService/ReportTaskFailure": "report_task_failure",
+    "/plansmith.v1.PlanService/SetAgentAvailability": "set_agent_availability",
+    "/plansmith.v1.PlanService/Heartbeat": "heartbeat",
+    "/plansmith.v1.PlanService/ApplyReplan": "apply_replan",
+    "/plansmith.v1.PlanService/ListReplanRecords": "get_replan_records",
     "/plansmith.v1.PlanningService/GeneratePlan": "generate_plan",
     "/plansmith.v1.PlanningService/StreamGeneratePlan": "stream_generate_plan",
     "/plansmith.v1.PlanningService/DecomposeTask": "decompose_task",
@@ -120,6 +127,7 @@ PLAN_UPDATABLE = (
     "metadata",
     "status",
     "agents",
+    "replan_policy",
 )
 TASK_UPDATABLE = (
     "title",
@@ -137,6 +145,7 @@ TASK_UPDATABLE = (
     "pessimistic_hours",
     "acceptance_criteria",
     "schedule",
+    "not_before",
 )
 
 _UPDATES: dict[type[Any], tuple[type[Any], str, Sequence[str]]] = {
@@ -224,6 +233,14 @@ def set_field(msg: Any, name: str, value: Any) -> None:
     with _naming(name, value):
         if name == "schedule":
             msg.schedule.CopyFrom(to_schedule(value))
+        elif name == "replan_policy":
+            policy = getattr(msg, name)
+            if isinstance(value, Mapping):
+                json_format.ParseDict(value, policy)
+            else:
+                policy.CopyFrom(value)
+        elif name == "not_before":
+            msg.not_before.FromDatetime(value)
         elif _is_map(field):
             target = getattr(msg, name)
             target.clear()

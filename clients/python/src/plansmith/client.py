@@ -14,6 +14,7 @@ update masks, idempotency keys and paging, and return the proto messages.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -54,6 +55,7 @@ from plansmith.retry import Clock, OnRetry, RetryPolicy
 from plansmith.streams import AsyncResumableStream
 from plansmith.v1 import (
     analysis_pb2,
+    execution_pb2,
     flow_pb2,
     flow_service_pb2,
     flow_service_pb2_grpc,
@@ -318,6 +320,7 @@ class AsyncPlansmithClient(BaseClient):
         metadata: Mapping[str, Any] | UnsetType = UNSET,
         status: EnumArg | UnsetType = UNSET,
         agents: Iterable[AgentArg] | UnsetType = UNSET,
+        replan_policy: Mapping[str, Any] | Any | UnsetType | None = UNSET,
         etag: str = "",
         request_id: str | None = None,
         timeout: Timeout = DEFAULT,
@@ -325,7 +328,9 @@ class AsyncPlansmithClient(BaseClient):
         call_metadata: Metadata = None,
     ) -> plan_pb2.Plan:
         """Changes the fields given (and only those: the update mask names them). With
-        `etag`, fails with `EtagMismatchError` if the plan changed since it was read."""
+        `etag`, fails with `EtagMismatchError` if the plan changed since it was read.
+        `replan_policy` is a `ReplanPolicy` message or its JSON form as a dict
+        (`{"confidence_threshold": 0.8, "rules": [...]}`); None restores the defaults."""
         fields = dict(
             name=name,
             description=description,
@@ -334,6 +339,7 @@ class AsyncPlansmithClient(BaseClient):
             metadata=metadata,
             status=status,
             agents=agents,
+            replan_policy=replan_policy,
         )
         request = self._update_plan_request(plan_id, fields, etag, request_id)
         response = await self._call(self.plans.UpdatePlan, request, timeout, retry, call_metadata)
@@ -522,6 +528,7 @@ class AsyncPlansmithClient(BaseClient):
         pessimistic_hours: float | UnsetType = UNSET,
         acceptance_criteria: Iterable[str] | UnsetType = UNSET,
         schedule: ScheduleArg | UnsetType = UNSET,
+        not_before: datetime | UnsetType | None = UNSET,
         etag: str = "",
         request_id: str | None = None,
         timeout: Timeout = DEFAULT,
@@ -546,6 +553,7 @@ class AsyncPlansmithClient(BaseClient):
             pessimistic_hours=pessimistic_hours,
             acceptance_criteria=acceptance_criteria,
             schedule=schedule,
+            not_before=not_before,
         )
         request = self._update_task_request(task_id, fields, etag, request_id)
         response = await self._call(self.plans.UpdateTask, request, timeout, retry, call_metadata)
@@ -573,6 +581,193 @@ class AsyncPlansmithClient(BaseClient):
         )
         return await self._call(  # type: ignore[no-any-return]
             self.plans.DeleteTask, request, timeout, retry, call_metadata
+        )
+
+    # -- execution and replanning -----------------------------------------------------------
+
+    async def start_task(
+        self,
+        task_id: str,
+        agent_id: str,
+        *,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> task_pb2.Task:
+        """Starts a task with `agent_id`: the task, now IN_PROGRESS. Refused with
+        `PreconditionFailedError` naming every unmet precondition (its violations)."""
+        request = build_request(
+            execution_pb2.StartTaskRequest,
+            task_id=task_id,
+            agent_id=agent_id,
+            etag=etag,
+            request_id=request_id or new_request_id(),
+        )
+        response = await self._call(self.plans.StartTask, request, timeout, retry, call_metadata)
+        return response.task  # type: ignore[no-any-return]
+
+    async def complete_task(
+        self,
+        task_id: str,
+        *,
+        actual_hours: float = 0.0,
+        outputs: Mapping[str, str] | None = None,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> task_pb2.Task:
+        """Finishes an IN_PROGRESS task: the task, now DONE with its effort and outputs."""
+        request = build_request(
+            execution_pb2.CompleteTaskRequest,
+            task_id=task_id,
+            actual_hours=actual_hours,
+            outputs=dict(outputs or {}),
+            etag=etag,
+            request_id=request_id or new_request_id(),
+        )
+        response = await self._call(self.plans.CompleteTask, request, timeout, retry, call_metadata)
+        return response.task  # type: ignore[no-any-return]
+
+    async def report_task_failure(
+        self,
+        task_id: str,
+        message: str = "",
+        *,
+        category: EnumArg | None = None,
+        retry_after: float | None = None,
+        evidence: Mapping[str, str] | None = None,
+        facts_added: Iterable[str] = (),
+        facts_removed: Iterable[str] = (),
+        dry_run: bool = False,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> execution_pb2.ReportTaskFailureResponse:
+        """Reports that an IN_PROGRESS task failed; the response's `record` is the
+        replanner's decision (applied, proposed, or only computed with `dry_run`).
+        `category` is a `FailureCategory` name (`TRANSIENT`...) or None to have the server
+        classify `message`; `retry_after` is in seconds."""
+        failure = build_request(
+            execution_pb2.TaskFailure,
+            category=(
+                parse_enum(execution_pb2.FailureCategory, category, "category")
+                if category is not None
+                else 0
+            ),
+            message=message,
+            evidence=dict(evidence or {}),
+            facts_added=list(facts_added),
+            facts_removed=list(facts_removed),
+        )
+        wait = duration(retry_after, "retry_after")
+        if wait is not None:
+            failure.retry_after.CopyFrom(wait)
+        request = build_request(
+            execution_pb2.ReportTaskFailureRequest,
+            task_id=task_id,
+            failure=failure,
+            etag=etag,
+            dry_run=dry_run,
+            request_id=request_id or new_request_id(),
+        )
+        return await self._call(  # type: ignore[no-any-return]
+            self.plans.ReportTaskFailure, request, timeout, retry, call_metadata
+        )
+
+    async def set_agent_availability(
+        self,
+        plan_id: str,
+        agent_id: str,
+        *,
+        available: bool,
+        until: datetime | None = None,
+        reason: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> execution_pb2.SetAgentAvailabilityResponse:
+        """Says whether an agent takes work (until `until`, a timezone-aware datetime);
+        the response lists the decisions about an unavailable agent's open tasks."""
+        request = build_request(
+            execution_pb2.SetAgentAvailabilityRequest,
+            plan_id=plan_id,
+            agent_id=agent_id,
+            available=available,
+            reason=reason,
+            request_id=request_id or new_request_id(),
+        )
+        if until is not None:
+            request.until.FromDatetime(until)
+        return await self._call(  # type: ignore[no-any-return]
+            self.plans.SetAgentAvailability, request, timeout, retry, call_metadata
+        )
+
+    async def heartbeat(
+        self,
+        plan_id: str,
+        agent_id: str,
+        *,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> execution_pb2.HeartbeatResponse:
+        """Says the agent is alive; send the next one within the response's `timeout`."""
+        request = build_request(execution_pb2.HeartbeatRequest, plan_id=plan_id, agent_id=agent_id)
+        return await self._call(  # type: ignore[no-any-return]
+            self.plans.Heartbeat, request, timeout, retry, call_metadata
+        )
+
+    async def apply_replan(
+        self,
+        plan_id: str,
+        record_id: str,
+        *,
+        etag: str = "",
+        request_id: str | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> execution_pb2.ApplyReplanResponse:
+        """Applies a proposed replanning decision (`etag`: the failed task's)."""
+        request = build_request(
+            execution_pb2.ApplyReplanRequest,
+            plan_id=plan_id,
+            record_id=record_id,
+            etag=etag,
+            request_id=request_id or new_request_id(),
+        )
+        return await self._call(  # type: ignore[no-any-return]
+            self.plans.ApplyReplan, request, timeout, retry, call_metadata
+        )
+
+    async def get_replan_records(
+        self,
+        plan_id: str,
+        *,
+        task_id: str = "",
+        page: int | str | None = None,
+        per_page: int | None = None,
+        timeout: Timeout = DEFAULT,
+        retry: Retry = DEFAULT,
+        call_metadata: Metadata = None,
+    ) -> execution_pb2.ListReplanRecordsResponse:
+        """One page of a plan's replanning decisions (of one task with `task_id`), oldest
+        first; `page` as in `get_plans`."""
+
+        def make(token: str) -> execution_pb2.ListReplanRecordsRequest:
+            return execution_pb2.ListReplanRecordsRequest(
+                plan_id=plan_id, task_id=task_id, page_size=per_page or 0, page_token=token
+            )
+
+        return await self._walk(  # type: ignore[no-any-return]
+            self.plans.ListReplanRecords, make, page, timeout, retry, call_metadata
         )
 
     # -- planning ---------------------------------------------------------------------------

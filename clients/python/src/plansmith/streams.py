@@ -56,6 +56,7 @@ class StreamNotResumableError(PlansmithError):
         kwargs.setdefault("reason", "STREAM_NOT_RESUMABLE")
         super().__init__(message, **kwargs)
 
+
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
