@@ -14,7 +14,7 @@ from plansmith import PlansmithClient
 from plansmith.cli import errors, render
 from plansmith.cli.output import Output
 from plansmith.errors import PlansmithError
-from plansmith.v1 import plan_service_pb2
+from plansmith.v1 import execution_pb2, plan_service_pb2
 
 DEFAULT_TARGET = "localhost:50051"
 
@@ -351,6 +351,94 @@ def tasks_update(
     with connect(out) as client:
         task = client.update_task(task_id, etag=etag, **fields)
     out.emit(plan_service_pb2.UpdateTaskResponse(task=task), render.task_detail(task))
+
+
+@tasks_app.command("start", epilog="Example:\n\n  plansmith tasks start tsk_123 --agent alice")
+def tasks_start(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    agent: Annotated[str, typer.Option(help="The agent starting it.")],
+    etag: Annotated[str, typer.Option(help="Only if the task still has this etag.")] = "",
+    request_id: RequestIdOpt = None,
+    json_: JsonOpt = False,
+    target: TargetOpt = None,
+) -> None:
+    """Start a task: refused, naming every unmet precondition, when it cannot start."""
+    out = _out(ctx, json_, target)
+    with connect(out) as client:
+        task = client.start_task(task_id, agent, etag=etag, request_id=request_id)
+    out.emit(execution_pb2.StartTaskResponse(task=task), render.task_detail(task))
+
+
+@tasks_app.command(
+    "done", epilog="Example:\n\n  plansmith tasks done tsk_123 --actual 6 --output rows=42"
+)
+def tasks_done(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    actual: Annotated[float, typer.Option(help="Hours spent (0 keeps the task's).")] = 0.0,
+    output: Annotated[list[str] | None, typer.Option(help="KEY=VALUE produced (repeat).")] = None,
+    etag: Annotated[str, typer.Option(help="Only if the task still has this etag.")] = "",
+    request_id: RequestIdOpt = None,
+    json_: JsonOpt = False,
+    target: TargetOpt = None,
+) -> None:
+    """Finish a task in progress."""
+    out = _out(ctx, json_, target)
+    outputs: dict[str, str] = {}
+    for item in output or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise errors.CliError(f"--output {item!r}: expected KEY=VALUE", errors.USAGE)
+        outputs[key] = value
+    with connect(out) as client:
+        task = client.complete_task(
+            task_id, actual_hours=actual, outputs=outputs, etag=etag, request_id=request_id
+        )
+    out.emit(execution_pb2.CompleteTaskResponse(task=task), render.task_detail(task))
+
+
+@tasks_app.command(
+    "fail",
+    epilog=(
+        "Example:\n\n  plansmith tasks fail tsk_123 'connection reset by peer'\n\n"
+        "  plansmith tasks fail tsk_123 'nulls in customer_id' --category DATA_QUALITY --dry-run"
+    ),
+)
+def tasks_fail(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    message: Annotated[str, typer.Argument(help="What went wrong.")],
+    category: Annotated[
+        str | None,
+        typer.Option(
+            help="TRANSIENT, RESOURCE_EXHAUSTION, DATA_QUALITY, SCHEMA_MISMATCH, "
+            "DEPENDENCY_MISSING, PERMISSION, CAPABILITY, UNKNOWN; omitted: the server "
+            "classifies the message."
+        ),
+    ] = None,
+    retry_after: Annotated[
+        float | None, typer.Option(help="Seconds to wait before a retry.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show the decision; change nothing.")] = False,
+    etag: Annotated[str, typer.Option(help="Only if the task still has this etag.")] = "",
+    request_id: RequestIdOpt = None,
+    json_: JsonOpt = False,
+    target: TargetOpt = None,
+) -> None:
+    """Report that a task failed, and show what the replanner decided."""
+    out = _out(ctx, json_, target)
+    with connect(out) as client:
+        r = client.report_task_failure(
+            task_id,
+            message,
+            category=category,
+            retry_after=retry_after,
+            dry_run=dry_run,
+            etag=etag,
+            request_id=request_id,
+        )
+    out.emit(r, render.replan_record(r.record, r.task))
 
 
 # The planning commands and gantt/status register themselves on `app`.

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from plansmith.enums import short_name
-from plansmith.v1 import analysis_pb2, plan_pb2, planning_service_pb2, task_pb2
+from plansmith.v1 import analysis_pb2, execution_pb2, plan_pb2, planning_service_pb2, task_pb2
 
 STATUS_STYLE = {
     "TODO": "",
@@ -168,8 +168,32 @@ def task_detail(task: task_pb2.Task) -> RenderableType:
         grid.add_row("description", task.description)
     if task.acceptance_criteria:
         grid.add_row("acceptance", "\n".join(f"- {x}" for x in task.acceptance_criteria))
+    if task.HasField("not_before"):
+        grid.add_row("not before", task.not_before.ToDatetime().isoformat() + "Z")
+    if task.outputs:
+        grid.add_row("outputs", ", ".join(f"{k}={v}" for k, v in sorted(task.outputs.items())))
     grid.add_row("etag", task.etag)
     return grid
+
+
+def replan_record(r: execution_pb2.ReplanRecord, task: task_pb2.Task) -> RenderableType:
+    """The replanner's decision about a failure, and the task after it."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    state = short_name(execution_pb2.ReplanState, r.state)
+    grid.add_row("decision", Text(short_name(execution_pb2.ReplanDecision, r.decision), "bold"))
+    grid.add_row("state", state + (" (ApplyReplan applies it)" if state == "PROPOSED" else ""))
+    grid.add_row("category", short_name(execution_pb2.FailureCategory, r.category))
+    grid.add_row("confidence", f"{r.confidence:.2f}")
+    grid.add_row("reason", r.reason)
+    if r.new_agent_id:
+        grid.add_row("new agent", r.new_agent_id)
+    if r.tasks_added:
+        grid.add_row("tasks added", ", ".join(r.tasks_added))
+    if r.id:
+        grid.add_row("record", r.id)
+    return Group(grid, Text(""), task_detail(task))
 
 
 def optimize_result(r: planning_service_pb2.OptimizePlanResponse, applied: bool) -> RenderableType:
