@@ -20,7 +20,9 @@ async def test_start_fail_apply_complete_and_history(client):
     )
     assert [a.capacity for a in plan.agents] == [0, 2]
     first = await client.create_task("extract", plan_id=plan.id, estimated_hours=2)
-    t = await client.create_task("load", plan_id=plan.id, estimated_hours=2, dependencies=[first.id])
+    t = await client.create_task(
+        "load", plan_id=plan.id, estimated_hours=2, dependencies=[first.id]
+    )
     with pytest.raises(PreconditionFailedError) as e:
         await client.start_task(t.id, "ann")
     assert [v.type for v in e.value.violations] == ["DEPENDENCY_NOT_DONE"]
@@ -55,7 +57,7 @@ async def test_start_fail_apply_complete_and_history(client):
 
 async def test_a_proposal_is_applied_through_the_client(client):
     plan = await client.create_plan("Proposals", agents=[{"id": "ann"}])
-    await client.update_plan(plan.id, replan_policy={"confidence_threshold": 0.95})
+    await client.update_plan(plan.id, replan_policy={"confidence_threshold": 0.99})
     t = await client.create_task("flaky", plan_id=plan.id, estimated_hours=1)
     await client.start_task(t.id, "ann")
     r = await client.report_task_failure(t.id, "timed out", category="TRANSIENT")
@@ -63,4 +65,4 @@ async def test_a_proposal_is_applied_through_the_client(client):
     applied = await client.apply_replan(plan.id, r.record.id, etag=r.task.etag)
     assert applied.record.state == execution_pb2.REPLAN_STATE_APPLIED
     assert (await client.get_task(t.id)).status == task_pb2.TASK_STATUS_TODO
-    assert (await client.get_plan(plan.id)).replan_policy.confidence_threshold == 0.95
+    assert (await client.get_plan(plan.id)).replan_policy.confidence_threshold == 0.99

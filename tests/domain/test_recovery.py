@@ -111,11 +111,11 @@ def test_a_plans_own_rules_match_first_by_category_method_and_labels() -> None:
 
 def test_proposals_are_decisions_below_the_threshold_and_escalation_never_waits() -> None:
     redecompose = decide(None, TASK, fail(C.CAPABILITY), History(), Options())
-    assert redecompose.proposed(None)  # 0.55 < 0.6
-    assert not redecompose.proposed(ReplanPolicy(confidence_threshold=0.5))
+    assert redecompose.proposed(None)  # 0.3 < 0.6
+    assert not redecompose.proposed(ReplanPolicy(confidence_threshold=0.25))
     retry = decide(None, TASK, fail(C.TRANSIENT), History(), OPTS)
     assert not retry.proposed(None)
-    assert retry.proposed(ReplanPolicy(confidence_threshold=0.9))
+    assert retry.proposed(ReplanPolicy(confidence_threshold=0.99))
     escalate = decide(None, TASK, fail(C.PERMISSION), History(), Options())
     assert not escalate.proposed(ReplanPolicy(confidence_threshold=1.0))
 

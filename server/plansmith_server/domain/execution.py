@@ -280,6 +280,11 @@ class ExecutionBook:
         _require_in_progress(task)
         decision, history = self._decide(read, task, failure)
         prepared = await self._prepare(read, task, decision)
+        if decision.decision == D.REDECOMPOSE:
+            gap = _undoable(read.plan, prepared["decomposition"])
+            if gap:
+                decision, history = self._decide(read, task, failure, not_decomposable=gap)
+                prepared = await self._prepare(read, task, decision)
         now = self.clock()
         record = ReplanRecord(
             id=new_id("rpl"),
@@ -609,7 +614,9 @@ class ExecutionBook:
             if not state.available_at(now, self.heartbeat_timeout)[0]
         }
 
-    def _decide(self, read: _Read, task: Task, failure: TaskFailure) -> tuple[Decision, History]:
+    def _decide(
+        self, read: _Read, task: Task, failure: TaskFailure, *, not_decomposable: str = ""
+    ) -> tuple[Decision, History]:
         mine = [
             r
             for r in read.records
@@ -629,7 +636,11 @@ class ExecutionBook:
             avoid={task.assigned_to, *history.failed_agents},
         )
         children = children_of(list(read.tasks.values()))
-        options = Options(candidates=candidates, decomposable=task.id not in children)
+        options = Options(
+            candidates=candidates,
+            decomposable=task.id not in children and not not_decomposable,
+            not_decomposable=not_decomposable or "already decomposed",
+        )
         return decide(read.plan.replan_policy, task, failure, history, options), history
 
     async def _prepare(
@@ -751,6 +762,19 @@ class ExecutionBook:
             new_agent_id=new_agent or record.new_agent_id,
         )
         return applied, changes
+
+
+def _undoable(plan: Plan, d: planning.Decomposition) -> str:
+    """Why a decomposition would not help: a subtask no agent of the plan can do."""
+    if not plan.agents:
+        return ""
+    for s in d.subtasks:
+        if not any(
+            planning.agent_can_do(a.capabilities, s.required_capabilities) for a in plan.agents
+        ):
+            missing = planning.missing_capabilities((), s.required_capabilities)
+            return f"its subtask {s.title!r} needs {', '.join(missing)}, which no agent holds"
+    return ""
 
 
 class _Moved(Exception):

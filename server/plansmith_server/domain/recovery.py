@@ -54,16 +54,17 @@ DEFAULT_RULES: tuple[RecoveryRule, ...] = (
 """The defaults, tried after a plan's own rules; every category has one."""
 
 CONFIDENCE: Mapping[ReplanDecision, float] = {
-    D.RETRY: 0.7,
-    D.REASSIGN: 0.8,
-    D.INSERT_RECOVERY_TASKS: 0.75,
-    D.REDECOMPOSE: 0.55,
+    D.RETRY: 0.95,
+    D.REASSIGN: 0.65,
+    D.INSERT_RECOVERY_TASKS: 0.8,
+    D.REDECOMPOSE: 0.3,
     D.ESCALATE: 0.0,
 }
-"""How likely the task completes after a decision of each rung: the share measured in the
-scenario test (tests/api/test_replanning_scenario.py, docs/replanning.md), rounded down.
-ESCALATE hands the task to people: nothing automatic completes it, so it is never held
-back as a proposal (it is what happens when nothing else is left)."""
+"""How likely the task completes after a decision of each rung: the share of such decisions
+after which the task completed in the seeded scenario test
+(tests/api/test_replanning_scenario.py; docs/replanning.md has the figures), rounded down
+to 0.05. ESCALATE hands the task to people: nothing automatic completes it, so it is never
+held back as a proposal (it is what happens when nothing else is left)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,10 @@ class Options:
     candidates: tuple[str, ...] = ()
     """Agents other than the current one that can take the task (capabilities, availability)."""
     decomposable: bool = True
-    """The task has no subtasks yet (a summary's work is its subtasks')."""
+    """The task has no subtasks yet (a summary's work is its subtasks'), and its
+    decomposition gives subtasks the plan's agents can do."""
+    not_decomposable: str = "already decomposed"
+    """Why not, for the reason."""
 
 
 @dataclass(frozen=True)
@@ -239,8 +243,10 @@ def decide(
                     recovery=methods,
                 )
         elif rung == D.REDECOMPOSE:
-            if D.REDECOMPOSE in history.used or not options.decomposable:
+            if D.REDECOMPOSE in history.used:
                 skipped.append("already decomposed")
+            elif not options.decomposable:
+                skipped.append(f"not decomposed: {options.not_decomposable}")
             else:
                 return Decision(rung, CONFIDENCE[rung], f"{source}: decompose the task again", rule)
         elif rung == D.ESCALATE:
