@@ -173,3 +173,22 @@ def test_readme_flows_block(tmp_path):
     assert flows == 1
     assert len(runs) == 1 and list(runs[0].completed_nodes) == ["classify_prompt"]
     assert "has_user_approved" in runs[0].initial_plan.nodes
+
+
+def test_readme_replanning_block(tmp_path):
+    # Twice: the request_ids make the second run answer with the first results.
+    sp = launch(str(tmp_path / "db.sqlite"))
+    try:
+        first = run_block("replanning", sp.address)
+        again = run_block("replanning", sp.address)
+        counts = _counts(sp.address)
+    finally:
+        sp.stop()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert counts == (1, 3)  # the task and its two recovery tasks, once
+    for out in (first, again):
+        assert '"decision": "REPLAN_DECISION_INSERT_RECOVERY_TASKS"' in out.stdout
+        assert '"category": "FAILURE_CATEGORY_DATA_QUALITY"' in out.stdout
+        assert '"state": "REPLAN_STATE_APPLIED"' in out.stdout
+        assert out.stdout.count('"totalSize": 1') == 1  # one record in the history
