@@ -450,3 +450,53 @@ async def test_capability_failure_without_another_agent_proposes_a_redecompositi
     deps = set((await get(plans, after.id)).dependencies)
     assert deps and deps <= set(subtasks)
     assert after.id in applied.record.tasks_changed
+
+
+async def test_bad_policies_capacities_and_availabilities_are_invalid(plans):
+    bad_rule = ex.RecoveryRule(
+        category=42, ladder=[ex.REPLAN_DECISION_RETRY, ex.REPLAN_DECISION_RETRY], retry_budget=99
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await make_plan(
+            plans,
+            agents=[agent_pb2.Agent(id="ann", capacity=5000)],
+            replan_policy=ex.ReplanPolicy(confidence_threshold=1.5, rules=[bad_rule]),
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {v.field for v in details_of(e.value)["BadRequest"].field_violations}
+    assert fields == {
+        "plan.agents[0].capacity",
+        "plan.replan_policy.confidence_threshold",
+        "plan.replan_policy.rules[0].category",
+        "plan.replan_policy.rules[0].ladder",
+        "plan.replan_policy.rules[0].retry_budget",
+    }
+    p = await make_plan(plans)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.SetAgentAvailability(
+            ex.SetAgentAvailabilityRequest(
+                plan_id=p.id, agent_id="ann", available=False, until={"seconds": 1}
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await plans.SetAgentAvailability(
+            ex.SetAgentAvailabilityRequest(plan_id=p.id, agent_id="zed", available=False)
+        )
+    assert details_of(e.value)["ErrorInfo"].reason == "AGENT_NOT_FOUND"
+
+
+async def test_a_plans_own_rule_is_stored_and_decides_first(plans):
+    rule = ex.RecoveryRule(
+        category=C.FAILURE_CATEGORY_TRANSIENT,
+        labels=["tier=gold"],
+        ladder=[ex.REPLAN_DECISION_ESCALATE],
+    )
+    p = await make_plan(plans, replan_policy=ex.ReplanPolicy(rules=[rule]))
+    stored = (await plans.GetPlan(pb.GetPlanRequest(plan_id=p.id))).plan.replan_policy
+    assert stored.rules[0].labels == ["tier=gold"]
+    assert stored.rules[0].retry_backoff.seconds == 30  # the default, spelled out
+    gold = await add(plans, p.id, metadata={"tier": "gold"})
+    await start(plans, gold.id, "ann")
+    r = await fail(plans, gold.id, C.FAILURE_CATEGORY_TRANSIENT, "timeout")
+    assert r.record.decision == ex.REPLAN_DECISION_ESCALATE and "plan rule 0" in r.record.reason

@@ -211,7 +211,7 @@ class UpdatePlanRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Fields to change: any of `name`, `description`, `objectives`, `constraints`,
-        `metadata`, `status`, `agents`; `*` for all of them. When empty, every field set to a
+        `metadata`, `status`, `agents`, `replan_policy`; `*` for all of them. When empty, every field set to a
         non-default value in `plan` is changed.
         """
 
@@ -596,7 +596,7 @@ class UpdateTaskRequest(_message.Message):
         """Fields to change: any of `title`, `description`, `priority`, `status`,
         `estimated_hours`, `actual_hours`, `progress`, `dependencies`, `assigned_to`,
         `required_capabilities`, `metadata`, `optimistic_hours`, `pessimistic_hours`,
-        `acceptance_criteria`, `schedule`; `*` for all of them. When empty, every field set to a
+        `acceptance_criteria`, `schedule`, `not_before`; `*` for all of them. When empty, every field set to a
         non-default value in `task` is changed.
         """
 

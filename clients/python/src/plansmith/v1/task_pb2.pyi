@@ -277,7 +277,8 @@ class Task(_message.Message):
     @_builtins.property
     def not_before(self) -> _timestamp_pb2.Timestamp:
         """The earliest time the task may start (`StartTask` refuses it before, and
-        `SuggestNextTasks` leaves it out); set by a retry's backoff. Unset means any time.
+        `SuggestNextTasks` leaves it out): set by a retry's backoff, or by the caller on create
+        and update. Unset means any time; `StartTask` clears it.
         """
 
     @_builtins.property
