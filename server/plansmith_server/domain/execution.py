@@ -24,6 +24,7 @@ from plansmith_server.domain.generation import _subtask, _to_decompose
 from plansmith_server.domain.models import (
     Agent,
     ChangeRecord,
+    ListFilter,
     Plan,
     PlanStatus,
     ReplanRecord,
@@ -43,7 +44,7 @@ from plansmith_server.domain.plans import (
     require_plan,
     require_task,
 )
-from plansmith_server.domain.policy import ReplanDecision
+from plansmith_server.domain.policy import ReplanDecision, ReplanPolicy
 from plansmith_server.domain.preconditions import (
     Availability,
     children_of,
@@ -52,6 +53,7 @@ from plansmith_server.domain.preconditions import (
 from plansmith_server.domain.reassignment import DEFAULT_TIME_LIMIT_S, choose_agents
 from plansmith_server.domain.recovery import (
     CONFIDENCE,
+    RECOVERY_METHODS,
     Decision,
     History,
     Options,
@@ -390,8 +392,6 @@ class ExecutionBook:
     async def list_records(
         self, plan_id: str, *, task_id: str = "", page_size: int = 0, page_token: str = ""
     ) -> tuple[list[ReplanRecord], str, int]:
-        from plansmith_server.domain.models import ListFilter
-
         v = val.Violations()
         val.check_id(v, "plan_id", plan_id)
         val.check_id(v, "task_id", task_id, required=False)
@@ -531,7 +531,7 @@ class ExecutionBook:
                     new_agent_id=target,
                     not_before=until if not target else 0,
                 )
-                threshold = plan.replan_policy.threshold if plan.replan_policy else 0.6
+                threshold = (plan.replan_policy or ReplanPolicy()).threshold
                 if rec.confidence < threshold:
                     stored = rec
                 else:
@@ -694,8 +694,6 @@ class ExecutionBook:
             updated = _touch(task, now, status=TaskStatus.NOT_STARTED, assigned_to=new_agent)
         elif decision == D.INSERT_RECOVERY_TASKS:
             failure = TaskFailure.from_dict(record.failure) if record.failure else TaskFailure()
-            from plansmith_server.domain.recovery import RECOVERY_METHODS
-
             templates = RECOVERY_METHODS.get(FailureCategory(record.category), ())
             drafts = recovery_drafts(task, templates, failure)
             self.book.check_room(tx, plan.id, len(drafts))
