@@ -313,7 +313,10 @@ class ExecutionBook:
         def body(tx: WriteTx) -> FailureResult:
             current = require_task(tx, task_id)
             plan = require_plan(tx, current.plan_id)
-            if current.version != task.version or plan.revision != read.plan.revision:
+            # The decision stands while the task is as read; a reassignment also needs
+            # the plan the optimizer saw (another task moved could change the best agent).
+            moved_plan = decision.decision == D.REASSIGN and plan.revision != read.plan.revision
+            if current.version != task.version or moved_plan:
                 raise _Moved()
             now = self.clock()
             revision = tx.bump_revision(plan.id, now)
@@ -485,8 +488,12 @@ class ExecutionBook:
 
         def body(tx: WriteTx) -> AvailabilityResult:
             plan = require_plan(tx, plan_id)
-            if plan.revision != read.plan.revision:
-                raise _Moved()
+            if chosen and plan.revision != read.plan.revision:
+                raise _Moved()  # the optimizer saw another plan
+            for t in open_tasks:
+                stored = tx.get_task(t.id)
+                if stored is None or stored.version != t.version:
+                    raise _Moved()
             now = self.clock()
             state = Availability(
                 agent_id,
