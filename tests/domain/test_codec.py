@@ -44,9 +44,9 @@ def test_results_come_back_equal() -> None:
 
 def test_release_1_records_decode() -> None:
     # As release 1's hand-written encoders wrote them (domain/plans.py, generation.py).
-    assert codec_for(TaskResult).decode(
-        {"task": TASK.to_dict(), "plan_revision": 7}
-    ) == TaskResult(TASK, 7)
+    assert codec_for(TaskResult).decode({"task": TASK.to_dict(), "plan_revision": 7}) == TaskResult(
+        TASK, 7
+    )
     assert codec_for(TasksResult).decode(
         {"tasks": [TASK.to_dict()], "plan_revision": 8}
     ) == TasksResult((TASK,), 8)

@@ -119,9 +119,7 @@ async def test_a_stale_etag_is_refused_and_changes_nothing(book):
     with pytest.raises(EtagMismatchError):
         await book.delete_task(t.id, etag=t.etag)
     with pytest.raises(EtagMismatchError):
-        await book.update_plan(
-            Plan(id=plan.id, project_id="", name="Q"), ["name"], etag='"stale"'
-        )
+        await book.update_plan(Plan(id=plan.id, project_id="", name="Q"), ["name"], etag='"stale"')
     with pytest.raises(EtagMismatchError):
         await book.delete_plan(plan.id, etag='"stale"')
     assert (await book.get_task(t.id)).title == "b"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from plansmith_server.domain.models import Agent, Plan, PlanStatus, Task, TaskStatus
+from plansmith_server.domain.models import Agent, Availability, Plan, PlanStatus, Task, TaskStatus
 from plansmith_server.domain.preconditions import (
-    Availability,
     children_of,
     start_preconditions,
 )

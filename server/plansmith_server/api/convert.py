@@ -24,6 +24,7 @@ from plansmith_server.domain.models import (
     PLAN_MUTABLE_FIELDS,
     TASK_MUTABLE_FIELDS,
     Agent,
+    Availability,
     Page,
     Plan,
     PlanStatus,
@@ -40,7 +41,6 @@ from plansmith_server.domain.policy import (
     ReplanDecision,
     ReplanPolicy,
 )
-from plansmith_server.domain.preconditions import Availability
 from plansmith_server.domain.validation import field_names
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.lru import LruCache, blocks

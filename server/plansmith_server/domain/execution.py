@@ -1,6 +1,6 @@
 """Executing a plan: starting and finishing tasks, failures and the replanner's decisions,
-agents' availability. Every write is one mutation through `PlanBook.mutate` (idempotent
-by request_id, one revision, its change records).
+agents' availability. Every write is one mutation of the write path
+(`domain/mutations.py`: idempotent by request_id, one revision, its change records).
 
 A failure is decided in three steps: read the plan (one snapshot), decide (`recovery`,
 pure) and do the slow part outside any transaction (the optimizer for a reassignment,
@@ -19,10 +19,12 @@ from typing import Any
 
 from plansmith_server import planning
 from plansmith_server.domain import validation as val
+from plansmith_server.domain.codec import codec_for
 from plansmith_server.domain.failures import FailureCategory, TaskFailure, categorized
-from plansmith_server.domain.generation import _subtask, _to_decompose
+from plansmith_server.domain.generation import _store_decomposition, _to_decompose
 from plansmith_server.domain.models import (
     Agent,
+    Availability,
     ChangeRecord,
     ListFilter,
     Plan,
@@ -33,20 +35,11 @@ from plansmith_server.domain.models import (
     Task,
     TaskStatus,
 )
-from plansmith_server.domain.plans import (
-    NO_MUTATION,
-    Mutation,
-    PlanBook,
-    TaskResult,
-    decode_page_token,
-    encode_page_token,
-    new_id,
-    require_plan,
-    require_task,
-)
+from plansmith_server.domain.mutations import NO_MUTATION, Applied, Mutation, Writing, new_id
+from plansmith_server.domain.paging import decode_page_token, encode_page_token
+from plansmith_server.domain.plans import Plans, require_plan
 from plansmith_server.domain.policy import ReplanDecision, ReplanPolicy
 from plansmith_server.domain.preconditions import (
-    Availability,
     children_of,
     start_preconditions,
 )
@@ -61,13 +54,14 @@ from plansmith_server.domain.recovery import (
     reassign_candidates,
     recovery_drafts,
 )
+from plansmith_server.domain.store import ReadTx, WriteTx
+from plansmith_server.domain.tasks import TaskResult, Tasks, require_task
 from plansmith_server.errors import (
     EtagMismatchError,
     FailedPreconditionError,
     NotFoundError,
     PreconditionViolation,
 )
-from plansmith_server.storage.base import ReadTx, WriteTx
 
 D = ReplanDecision
 DEFAULT_HEARTBEAT_TIMEOUT_S = 60.0
@@ -111,24 +105,27 @@ class _Read:
     records: list[ReplanRecord]
 
 
-class ExecutionBook:
+class Execution:
     """StartTask, CompleteTask, ReportTaskFailure, agents' availability, replan records."""
 
     def __init__(
         self,
-        book: PlanBook,
+        plans: Plans,
+        tasks: Tasks,
         *,
         heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S,
         reassign_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     ) -> None:
-        self.book = book
-        self.store = book.store
+        self.plans = plans
+        self.tasks = tasks
+        self.mutations = plans.mutations
+        self.store = plans.store
         self.heartbeat_timeout = int(heartbeat_timeout_s * S)
         self.reassign_time_limit_s = reassign_time_limit_s
 
     @property
     def clock(self) -> Callable[[], int]:
-        return self.book.clock
+        return self.mutations.clock
 
     # ---- StartTask / CompleteTask --------------------------------------------------------
 
@@ -141,10 +138,10 @@ class ExecutionBook:
         val.check_id(v, "agent_id", agent_id)
         v.raise_if_any()
 
-        def body(tx: WriteTx) -> TaskResult:
+        def body(w: Writing) -> Applied[TaskResult]:
+            tx = w.tx
             task = require_task(tx, task_id)
-            if etag and etag != task.etag:
-                raise EtagMismatchError("task", task_id, task.etag)
+            w.check_etag("task", task)
             plan = require_plan(tx, task.plan_id)
             agent = _agent(plan, agent_id)
             tasks = tx.plan_tasks(plan.id)
@@ -152,7 +149,7 @@ class ExecutionBook:
             load = sum(
                 1 for t in tasks if t.status == TaskStatus.IN_PROGRESS and t.assigned_to == agent_id
             )
-            now = self.clock()
+            now = w.ts
             unmet = start_preconditions(
                 plan,
                 task,
@@ -172,7 +169,7 @@ class ExecutionBook:
                     violations=unmet,
                     metadata={"task_id": task_id, "unmet": ",".join(u.type for u in unmet)},
                 )
-            revision = tx.bump_revision(plan.id, now)
+            revision = w.next_revision(plan.id)
             started = replace(
                 task,
                 status=TaskStatus.IN_PROGRESS,
@@ -184,13 +181,10 @@ class ExecutionBook:
             tx.update_task(started, dependencies=False)
             changes = [ChangeRecord("TASK_UPDATED", "task", task.id, started.to_dict())]
             if plan.status == PlanStatus.DRAFT:
-                changes.append(_plan_status(tx, plan, PlanStatus.ACTIVE, revision, now))
-            tx.append_changes(plan.id, revision, changes, now)
-            return TaskResult(started, revision)
+                changes.append(_plan_status(w, plan, PlanStatus.ACTIVE))
+            return Applied(TaskResult(started, revision), changes)
 
-        return await self.book.mutate(
-            "StartTask", m, body, _encode_task_result, _decode_task_result, bulk=True
-        )
+        return await self.mutations.run("StartTask", m, body, TASK_RESULT, etag=etag, bulk=True)
 
     async def complete_task(
         self,
@@ -209,13 +203,12 @@ class ExecutionBook:
         val.check_metadata(v, "outputs", outputs)
         v.raise_if_any()
 
-        def body(tx: WriteTx) -> TaskResult:
+        def body(w: Writing) -> Applied[TaskResult]:
+            tx, now = w.tx, w.ts
             task = require_task(tx, task_id)
-            if etag and etag != task.etag:
-                raise EtagMismatchError("task", task_id, task.etag)
+            w.check_etag("task", task)
             _require_in_progress(task)
-            now = self.clock()
-            revision = tx.bump_revision(task.plan_id, now)
+            revision = w.next_revision(task.plan_id)
             done = replace(
                 task,
                 status=TaskStatus.DONE,
@@ -227,13 +220,10 @@ class ExecutionBook:
             )
             tx.update_task(done, dependencies=False)
             changes = [ChangeRecord("TASK_UPDATED", "task", task.id, done.to_dict())]
-            changes += _supersede_proposals(tx, task.id, revision)
-            tx.append_changes(task.plan_id, revision, changes, now)
-            return TaskResult(done, revision)
+            changes += _supersede_proposals(tx, task.id)
+            return Applied(TaskResult(done, revision), changes)
 
-        return await self.book.mutate(
-            "CompleteTask", m, body, _encode_task_result, _decode_task_result, bulk=True
-        )
+        return await self.mutations.run("CompleteTask", m, body, TASK_RESULT, etag=etag, bulk=True)
 
     # ---- ReportTaskFailure -------------------------------------------------------------
 
@@ -252,7 +242,7 @@ class ExecutionBook:
         _check_failure(v, "failure", failure)
         v.raise_if_any()
         if not dry_run:
-            earlier = await self.book.replay("ReportTaskFailure", m, _decode_failure_result)
+            earlier = await self.mutations.replay("ReportTaskFailure", m, FAILURE_RESULT)
             if earlier is not None:
                 return earlier
         failure, how = categorized(failure)
@@ -263,7 +253,7 @@ class ExecutionBook:
         try:
             return await self._report_once(task_id, failure, how, etag, dry_run, m)
         except _Moved:
-            current = await self.book.get_task(task_id)
+            current = await self.tasks.get_task(task_id)
             raise EtagMismatchError("task", task_id, current.etag) from None
 
     async def _report_once(
@@ -310,7 +300,8 @@ class ExecutionBook:
             return FailureResult(record, task, read.plan.revision)
         proposed = decision.proposed(read.plan.replan_policy)
 
-        def body(tx: WriteTx) -> FailureResult:
+        def body(w: Writing) -> Applied[FailureResult]:
+            tx, now = w.tx, w.ts
             current = require_task(tx, task_id)
             plan = require_plan(tx, current.plan_id)
             # The decision stands while the task is as read; a reassignment also needs
@@ -318,28 +309,24 @@ class ExecutionBook:
             moved_plan = decision.decision == D.REASSIGN and plan.revision != read.plan.revision
             if current.version != task.version or moved_plan:
                 raise _Moved()
-            now = self.clock()
-            revision = tx.bump_revision(plan.id, now)
+            revision = w.next_revision(plan.id)
             if proposed:
                 failed = _touch(current, now, status=TaskStatus.FAILED)
                 tx.update_task(failed, dependencies=False)
                 changes = [ChangeRecord("TASK_UPDATED", "task", failed.id, failed.to_dict())]
-                changes += _supersede_proposals(tx, task_id, revision)
+                changes += _supersede_proposals(tx, task_id)
                 stored = replace(
                     record, revision=revision, state=ReplanState.PROPOSED, create_time=now
                 )
             else:
-                changes = _supersede_proposals(tx, task_id, revision)
-                stored, more = self._apply(tx, plan, current, record, prepared, revision, now)
+                changes = _supersede_proposals(tx, task_id)
+                stored, more = self._apply(w, plan, current, record, prepared)
                 changes += more
             tx.insert_replan_record(stored)
             changes.append(_record_change(stored))
-            tx.append_changes(plan.id, revision, changes, now)
-            return FailureResult(stored, require_task(tx, task_id), revision)
+            return Applied(FailureResult(stored, require_task(tx, task_id), revision), changes)
 
-        return await self.book.mutate(
-            "ReportTaskFailure", m, body, _encode_failure_result, _decode_failure_result, bulk=True
-        )
+        return await self.mutations.run("ReportTaskFailure", m, body, FAILURE_RESULT, bulk=True)
 
     # ---- ApplyReplan / ListReplanRecords -------------------------------------------------
 
@@ -351,7 +338,7 @@ class ExecutionBook:
         val.check_id(v, "plan_id", plan_id)
         val.check_id(v, "record_id", record_id)
         v.raise_if_any()
-        earlier = await self.book.replay("ApplyReplan", m, _decode_apply_result)
+        earlier = await self.mutations.replay("ApplyReplan", m, APPLY_RESULT)
         if earlier is not None:
             return earlier
 
@@ -372,25 +359,22 @@ class ExecutionBook:
         decision = Decision(D(rec.decision), rec.confidence, rec.reason, rule=None)  # type: ignore[arg-type]
         prepared = await self._prepare(read, task, decision, agent=rec.new_agent_id)
 
-        def body(tx: WriteTx) -> ApplyResult:
+        def body(w: Writing) -> Applied[ApplyResult]:
+            tx = w.tx
             current_rec = tx.get_replan_record(record_id)
-            assert current_rec is not None
+            if current_rec is None:
+                raise NotFoundError("replan_record", record_id)
             _require_proposed(current_rec)
             current = require_task(tx, rec.task_id)
             if current.version != task.version:
                 raise EtagMismatchError("task", current.id, current.etag)
             plan = require_plan(tx, plan_id)
-            now = self.clock()
-            revision = tx.bump_revision(plan_id, now)
-            applied, changes = self._apply(tx, plan, current, current_rec, prepared, revision, now)
+            applied, changes = self._apply(w, plan, current, current_rec, prepared)
             tx.update_replan_record(applied)
             changes.append(_record_change(applied))
-            tx.append_changes(plan_id, revision, changes, now)
-            return ApplyResult(applied, revision)
+            return Applied(ApplyResult(applied, w.revision), changes)
 
-        return await self.book.mutate(
-            "ApplyReplan", m, body, _encode_apply_result, _decode_apply_result, bulk=True
-        )
+        return await self.mutations.run("ApplyReplan", m, body, APPLY_RESULT, bulk=True)
 
     async def list_records(
         self, plan_id: str, *, task_id: str = "", page_size: int = 0, page_token: str = ""
@@ -434,7 +418,7 @@ class ExecutionBook:
         if until and until <= self.clock():
             v.add("until", "must be in the future")
         v.raise_if_any()
-        earlier = await self.book.replay("SetAgentAvailability", m, _decode_availability_result)
+        earlier = await self.mutations.replay("SetAgentAvailability", m, AVAILABILITY_RESULT)
         if earlier is not None:
             return earlier
         args = (plan_id, agent_id, available, until, reason, timed_out, m)
@@ -486,7 +470,8 @@ class ExecutionBook:
                 chosen = await self._choose(read, candidates)
         old = read.availability.get(agent_id)
 
-        def body(tx: WriteTx) -> AvailabilityResult:
+        def body(w: Writing) -> Applied[AvailabilityResult]:
+            tx, now = w.tx, w.ts
             plan = require_plan(tx, plan_id)
             if chosen and plan.revision != read.plan.revision:
                 raise _Moved()  # the optimizer saw another plan
@@ -494,7 +479,6 @@ class ExecutionBook:
                 stored = tx.get_task(t.id)
                 if stored is None or stored.version != t.version:
                     raise _Moved()
-            now = self.clock()
             state = Availability(
                 agent_id,
                 available,
@@ -505,8 +489,8 @@ class ExecutionBook:
             )
             tx.put_availability(plan_id, state)
             if available or not open_tasks:
-                return AvailabilityResult(state, (), plan.revision)
-            revision = tx.bump_revision(plan_id, now)
+                return Applied(AvailabilityResult(state, (), plan.revision))
+            revision = w.next_revision(plan_id)
             changes: list[ChangeRecord] = []
             records: list[ReplanRecord] = []
             why = reason or ("no heartbeat" if timed_out else "set unavailable")
@@ -542,23 +526,15 @@ class ExecutionBook:
                 if rec.confidence < threshold:
                     stored = rec
                 else:
-                    stored, more = self._apply(
-                        tx, plan, current, rec, {"agent": target}, revision, now
-                    )
+                    stored, more = self._apply(w, plan, current, rec, {"agent": target})
                     changes += more
                 tx.insert_replan_record(stored)
                 changes.append(_record_change(stored))
                 records.append(stored)
-            tx.append_changes(plan_id, revision, changes, now)
-            return AvailabilityResult(state, tuple(records), revision)
+            return Applied(AvailabilityResult(state, tuple(records), revision), changes)
 
-        return await self.book.mutate(
-            "SetAgentAvailability",
-            m,
-            body,
-            _encode_availability_result,
-            _decode_availability_result,
-            bulk=True,
+        return await self.mutations.run(
+            "SetAgentAvailability", m, body, AVAILABILITY_RESULT, bulk=True
         )
 
     async def heartbeat(self, plan_id: str, agent_id: str) -> Availability:
@@ -568,11 +544,11 @@ class ExecutionBook:
         val.check_id(v, "agent_id", agent_id)
         v.raise_if_any()
 
-        def body(tx: WriteTx) -> Availability:
+        def body(w: Writing) -> Applied[Availability]:
+            tx, now = w.tx, w.ts
             plan = require_plan(tx, plan_id)
             _agent(plan, agent_id)
             old = tx.agent_availability(plan_id).get(agent_id) or Availability(agent_id)
-            now = self.clock()
             back = old.timed_out or old.available
             state = Availability(
                 agent_id,
@@ -583,9 +559,9 @@ class ExecutionBook:
                 False,
             )
             tx.put_availability(plan_id, state)
-            return state
+            return Applied(state)  # not a change of the plan: no revision
 
-        return await self.store.write(body)
+        return await self.mutations.run("Heartbeat", NO_MUTATION, body, AVAILABILITY)
 
     async def sweep_heartbeats(self) -> int:
         """Makes unavailable every agent whose last heartbeat is older than the timeout
@@ -679,16 +655,16 @@ class ExecutionBook:
 
     def _apply(
         self,
-        tx: WriteTx,
+        w: Writing,
         plan: Plan,
         task: Task,
         record: ReplanRecord,
         prepared: Mapping[str, Any],
-        revision: int,
-        now: int,
     ) -> tuple[ReplanRecord, list[ChangeRecord]]:
-        """Changes the plan as `record` decided; returns the record as applied and the
-        change records."""
+        """Changes the plan as `record` decided, in the mutation `w` (the plan's next
+        revision); returns the record as applied and the change records."""
+        tx, now = w.tx, w.ts
+        revision = w.next_revision(plan.id)
         decision = D(record.decision)
         changes: list[ChangeRecord] = []
         added: list[str] = []
@@ -703,7 +679,7 @@ class ExecutionBook:
             failure = TaskFailure.from_dict(record.failure) if record.failure else TaskFailure()
             templates = RECOVERY_METHODS.get(FailureCategory(record.category), ())
             drafts = recovery_drafts(task, templates, failure)
-            self.book.check_room(tx, plan.id, len(drafts))
+            self.plans.check_room(tx, plan.id, len(drafts))
             ids = {d.id: new_id("tsk") for d in drafts}
             created = [
                 replace(
@@ -725,35 +701,19 @@ class ExecutionBook:
             updated = None
         elif decision == D.REDECOMPOSE:
             d = prepared["decomposition"]
-            self.book.check_room(tx, plan.id, len(d.subtasks))
+            self.plans.check_room(tx, plan.id, len(d.subtasks))
+            # As DecomposeTask stores one: the subtasks take over the task's dependencies,
+            # its dependents wait for the subtasks that finish it.
             caps = {a.id: a.capabilities for a in plan.agents}
-            ids = {s.id: new_id("tsk") for s in d.subtasks}
-            sources = set(d.source_ids)
-            sinks = [ids[s] for s in d.sink_ids]
-            children = []
-            for s in d.subtasks:
-                child = _subtask(s, plan.id, ids, parent=task, agent_caps=caps)
-                deps = child.dependencies + (task.dependencies if s.id in sources else ())
-                children.append(replace(child, dependencies=deps, create_time=now, update_time=now))
-            tx.insert_tasks(children)
-            changes += [ChangeRecord("TASK_CREATED", "task", c.id, c.to_dict()) for c in children]
-            added = [c.id for c in children]
-            for dep_id in tx.dependents(task.id):
-                other = require_task(tx, dep_id)
-                new_deps: list[str] = []
-                for x in other.dependencies:
-                    for y in sinks if x == task.id else [x]:
-                        if y not in new_deps:
-                            new_deps.append(y)
-                rewired = _touch(other, now, dependencies=tuple(new_deps))
-                tx.update_task(rewired)
-                changes.append(ChangeRecord("TASK_UPDATED", "task", dep_id, rewired.to_dict()))
-                changed.append(dep_id)
+            stored = _store_decomposition(w, task, d, caps)
+            changes += stored.changes
+            added = [c.id for c in stored.result.subtasks]
+            changed += stored.result.rewired_task_ids
             updated = _touch(task, now, status=TaskStatus.NOT_STARTED)
         else:  # ESCALATE
             updated = _touch(task, now, status=TaskStatus.FAILED)
             if plan.status != PlanStatus.ON_HOLD:
-                changes.append(_plan_status(tx, plan, PlanStatus.ON_HOLD, revision, now))
+                changes.append(_plan_status(w, plan, PlanStatus.ON_HOLD))
         if updated is not None:
             tx.update_task(updated, dependencies=False)
             changes.append(ChangeRecord("TASK_UPDATED", "task", task.id, updated.to_dict()))
@@ -811,13 +771,15 @@ def _touch(task: Task, now: int, **values: Any) -> Task:
     return replace(task, **values, update_time=now, version=task.version + 1)
 
 
-def _plan_status(
-    tx: WriteTx, plan: Plan, status: PlanStatus, revision: int, now: int
-) -> ChangeRecord:
+def _plan_status(w: Writing, plan: Plan, status: PlanStatus) -> ChangeRecord:
     updated = replace(
-        plan, status=status, update_time=now, version=plan.version + 1, revision=revision
+        plan,
+        status=status,
+        update_time=w.ts,
+        version=plan.version + 1,
+        revision=w.next_revision(plan.id),
     )
-    tx.update_plan(updated)
+    w.tx.update_plan(updated)
     return ChangeRecord("PLAN_UPDATED", "plan", plan.id, updated.to_dict())
 
 
@@ -825,7 +787,7 @@ def _record_change(record: ReplanRecord) -> ChangeRecord:
     return ChangeRecord("REPLAN_RECORDED", "replan_record", record.id, record.to_dict())
 
 
-def _supersede_proposals(tx: WriteTx, task_id: str, revision: int) -> list[ChangeRecord]:
+def _supersede_proposals(tx: WriteTx, task_id: str) -> list[ChangeRecord]:
     """Proposals about a task that moved on can no longer be applied."""
     out = []
     for r in tx.task_replan_records(task_id):
@@ -873,42 +835,8 @@ def _check_failure(v: val.Violations, p: str, f: TaskFailure) -> None:
     val.check_string_list(v, f"{p}.facts_removed", f.facts_removed, 64, 200)
 
 
-def _encode_task_result(r: TaskResult) -> dict[str, Any]:
-    return {"task": r.task.to_dict(), "plan_revision": r.plan_revision}
-
-
-def _decode_task_result(d: dict[str, Any]) -> TaskResult:
-    return TaskResult(Task.from_dict(d["task"]), d["plan_revision"])
-
-
-def _encode_failure_result(r: FailureResult) -> dict[str, Any]:
-    return {"record": r.record.to_dict(), "task": r.task.to_dict(), "rev": r.plan_revision}
-
-
-def _decode_failure_result(d: dict[str, Any]) -> FailureResult:
-    return FailureResult(ReplanRecord.from_dict(d["record"]), Task.from_dict(d["task"]), d["rev"])
-
-
-def _encode_apply_result(r: ApplyResult) -> dict[str, Any]:
-    return {"record": r.record.to_dict(), "rev": r.plan_revision}
-
-
-def _decode_apply_result(d: dict[str, Any]) -> ApplyResult:
-    return ApplyResult(ReplanRecord.from_dict(d["record"]), d["rev"])
-
-
-def _encode_availability_result(r: AvailabilityResult) -> dict[str, Any]:
-    a = r.availability
-    return {
-        "availability": [a.agent_id, a.available, a.until, a.reason, a.last_heartbeat, a.timed_out],
-        "records": [x.to_dict() for x in r.records],
-        "rev": r.plan_revision,
-    }
-
-
-def _decode_availability_result(d: dict[str, Any]) -> AvailabilityResult:
-    return AvailabilityResult(
-        Availability(*d["availability"]),
-        tuple(ReplanRecord.from_dict(x) for x in d["records"]),
-        d["rev"],
-    )
+TASK_RESULT = codec_for(TaskResult)
+FAILURE_RESULT = codec_for(FailureResult)
+APPLY_RESULT = codec_for(ApplyResult)
+AVAILABILITY_RESULT = codec_for(AvailabilityResult)
+AVAILABILITY = codec_for(Availability)

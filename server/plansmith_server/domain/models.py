@@ -403,6 +403,32 @@ class ChangeRecord:
     snapshot: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Availability:
+    """Whether an agent takes work, as stored (`SetAgentAvailability`, `Heartbeat`)."""
+
+    agent_id: str
+    available: bool = True
+    until: int = 0
+    """µs; 0 means until changed. After it the stated availability no longer holds."""
+    reason: str = ""
+    last_heartbeat: int = 0
+    """µs; 0 when the agent never sent one (then no timeout applies)."""
+    timed_out: bool = False
+    """Made unavailable by the heartbeat timeout (its next heartbeat makes it available)."""
+
+    def available_at(self, now: int, heartbeat_timeout: int) -> tuple[bool, str]:
+        """Whether the agent takes work at `now` (µs), and why not."""
+        if not self.available and (self.timed_out or not self.until or now < self.until):
+            return False, self.reason or "set unavailable"
+        if self.available and self.last_heartbeat and now - self.last_heartbeat > heartbeat_timeout:
+            return False, (
+                f"no heartbeat for {(now - self.last_heartbeat) / 1e6:.0f} s "
+                f"(timeout {heartbeat_timeout / 1e6:.0f} s)"
+            )
+        return True, ""
+
+
 class ReplanState(IntEnum):
     """Mirrors `plansmith.v1.ReplanState`."""
 

@@ -7,11 +7,17 @@ snapshot and passes them in.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from plansmith_server import planning
-from plansmith_server.domain.models import Agent, Plan, PlanStatus, Task, TaskStatus
+from plansmith_server.domain.models import (
+    Agent,
+    Availability,
+    Plan,
+    PlanStatus,
+    Task,
+    TaskStatus,
+)
 from plansmith_server.errors import PreconditionViolation
 
 STARTABLE = (TaskStatus.NOT_STARTED, TaskStatus.BLOCKED)
@@ -19,32 +25,6 @@ STARTABLE = (TaskStatus.NOT_STARTED, TaskStatus.BLOCKED)
 FINISHED = (TaskStatus.DONE, TaskStatus.CANCELLED)
 """A dependency in one of these holds nobody up (cancelled work will not be done)."""
 CLOSED_PLANS = (PlanStatus.COMPLETED, PlanStatus.CANCELLED, PlanStatus.ON_HOLD)
-
-
-@dataclass(frozen=True)
-class Availability:
-    """Whether an agent takes work, as stored (`SetAgentAvailability`, `Heartbeat`)."""
-
-    agent_id: str
-    available: bool = True
-    until: int = 0
-    """µs; 0 means until changed. After it the stated availability no longer holds."""
-    reason: str = ""
-    last_heartbeat: int = 0
-    """µs; 0 when the agent never sent one (then no timeout applies)."""
-    timed_out: bool = False
-    """Made unavailable by the heartbeat timeout (its next heartbeat makes it available)."""
-
-    def available_at(self, now: int, heartbeat_timeout: int) -> tuple[bool, str]:
-        """Whether the agent takes work at `now` (µs), and why not."""
-        if not self.available and (self.timed_out or not self.until or now < self.until):
-            return False, self.reason or "set unavailable"
-        if self.available and self.last_heartbeat and now - self.last_heartbeat > heartbeat_timeout:
-            return False, (
-                f"no heartbeat for {(now - self.last_heartbeat) / 1e6:.0f} s "
-                f"(timeout {heartbeat_timeout / 1e6:.0f} s)"
-            )
-        return True, ""
 
 
 def capacity(agent: Agent) -> int:

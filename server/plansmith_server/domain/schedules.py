@@ -395,7 +395,7 @@ class Schedules:
         cpm = scheduling.cpm_for_tasks(snap.work)
         # A task waiting out a retry's backoff (`not_before`) is not ready yet: offered as
         # blocked, it is left out of the suggestions but still counts on the critical path.
-        now = self.book.clock()
+        now = self.mutations.clock()
         waiting = {t.id for t in snap.tasks if t.not_before > now}
         work = (
             tuple(

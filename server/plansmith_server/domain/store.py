@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from plansmith_server.domain.models import ChangeRecord, Plan, ReplanRecord, Task
-from plansmith_server.domain.preconditions import Availability
+from plansmith_server.domain.models import Availability, ChangeRecord, Plan, ReplanRecord, Task
 
 T = TypeVar("T")
 

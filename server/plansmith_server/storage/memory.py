@@ -15,7 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from plansmith_server.domain.models import ChangeRecord, Plan, Task, TaskStatus
+from plansmith_server.domain.models import (
+    Availability,
+    ChangeRecord,
+    Plan,
+    ReplanRecord,
+    Task,
+    TaskStatus,
+)
 from plansmith_server.domain.store import (
     CommitListener,
     IdempotencyRecord,
@@ -40,6 +47,9 @@ class _Data:
         self.plan_task_ids: dict[str, dict[str, None]] = {}  # per plan, in creation order
         self.changes: dict[str, list[tuple[int, ChangeRecord]]] = {}
         self.idempotency: dict[str, IdempotencyRecord] = {}
+        self.availability: dict[str, Availability] = {}  # by "plan_id/agent_id"
+        self.records: dict[str, ReplanRecord] = {}
+        self.record_seq: dict[str, int] = {}
         self.next_seq = 1
 
 
@@ -139,6 +149,37 @@ class MemoryReadTx:
         log_ = self._d.changes.get(plan_id, [])
         return [c for c in log_ if c[0] > after_revision][:limit]
 
+    def agent_availability(self, plan_id: str) -> dict[str, Availability]:
+        prefix = f"{plan_id}/"
+        return {a.agent_id: a for k, a in self._d.availability.items() if k.startswith(prefix)}
+
+    def stale_heartbeats(self, before: int) -> list[tuple[str, str, int]]:
+        found = sorted(
+            (a.last_heartbeat, k.rpartition("/")[0], a.agent_id)
+            for k, a in self._d.availability.items()
+            if a.available and 0 < a.last_heartbeat < before
+        )
+        return [(plan_id, agent_id, last) for last, plan_id, agent_id in found[:1000]]
+
+    def get_replan_record(self, record_id: str) -> ReplanRecord | None:
+        return self._d.records.get(record_id)
+
+    def _records(self, keep: Callable[[ReplanRecord], bool]) -> list[tuple[int, ReplanRecord]]:
+        found = [(self._d.record_seq[r.id], r) for r in self._d.records.values() if keep(r)]
+        found.sort(key=lambda x: x[0])
+        return found
+
+    def replan_records(
+        self, plan_id: str, task_id: str, after_seq: int, limit: int
+    ) -> tuple[list[tuple[int, ReplanRecord]], int]:
+        matching = self._records(
+            lambda r: r.plan_id == plan_id and (not task_id or r.task_id == task_id)
+        )
+        return [x for x in matching if x[0] > after_seq][:limit], len(matching)
+
+    def task_replan_records(self, task_id: str) -> list[ReplanRecord]:
+        return [r for _, r in self._records(lambda r: r.task_id == task_id)]
+
 
 class MemoryWriteTx(MemoryReadTx):
     """`WriteTx` that keeps an undo log (`rollback`) and what it appended to change logs."""
@@ -192,6 +233,11 @@ class MemoryWriteTx(MemoryReadTx):
         self._pop(self._d.plans, plan_id)
         self._pop(self._d.plan_seq, plan_id)
         self._pop(self._d.plan_task_ids, plan_id)
+        for key in [k for k in self._d.availability if k.startswith(f"{plan_id}/")]:
+            self._pop(self._d.availability, key)
+        for r in [r for r in self._d.records.values() if r.plan_id == plan_id]:
+            self._pop(self._d.records, r.id)
+            self._pop(self._d.record_seq, r.id)
         return len(ids)
 
     def bump_revision(self, plan_id: str, update_time: int) -> int:
@@ -268,6 +314,23 @@ class MemoryWriteTx(MemoryReadTx):
         if record.request_id in self._d.idempotency:
             raise ValueError(f"request id {record.request_id!r} is already recorded")
         self._put(self._d.idempotency, record.request_id, record)
+
+    def put_availability(self, plan_id: str, availability: Availability) -> None:
+        if plan_id not in self._d.plans:
+            raise ValueError(f"no plan {plan_id!r}")
+        self._put(self._d.availability, f"{plan_id}/{availability.agent_id}", availability)
+
+    def insert_replan_record(self, record: ReplanRecord) -> None:
+        if record.id in self._d.records:
+            raise ValueError(f"replan record {record.id!r} already exists")
+        if record.plan_id not in self._d.plans:
+            raise ValueError(f"no plan {record.plan_id!r}")
+        self._put(self._d.records, record.id, record)
+        self._put(self._d.record_seq, record.id, self._seq())
+
+    def update_replan_record(self, record: ReplanRecord) -> None:
+        if record.id in self._d.records:
+            self._put(self._d.records, record.id, record)
 
 
 class MemoryStore:

@@ -14,6 +14,7 @@ from typing import Any
 
 from plansmith_server.domain.models import (
     Agent,
+    Availability,
     ChangeRecord,
     Plan,
     PlanStatus,
@@ -26,7 +27,6 @@ from plansmith_server.domain.models import (
     TaskStatus,
 )
 from plansmith_server.domain.policy import ReplanPolicy
-from plansmith_server.domain.preconditions import Availability
 from plansmith_server.domain.store import IdempotencyRecord, PlanQuery, TaskQuery
 from plansmith_server.lru import LruCache, all_present, blocks
 

@@ -188,9 +188,7 @@ async def test_commit_listeners_hear_each_committed_revision_once_on_the_loop(st
     unsubscribe()  # twice: harmless
 
 
-async def test_a_listener_that_raises_affects_neither_the_write_nor_other_listeners(
-    store, caplog
-):
+async def test_a_listener_that_raises_affects_neither_the_write_nor_other_listeners(store, caplog):
     await store.write(lambda tx: tx.insert_plan(plan(0)))
     heard = []
 
