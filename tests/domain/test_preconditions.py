@@ -86,7 +86,7 @@ def test_capacity_counts_concurrent_tasks() -> None:
 def test_a_summary_dependency_is_done_when_its_subtasks_are() -> None:
     summary = Task("s", "p", "sum")
     a = Task("a", "p", "a", parent_task_id="s", status=TaskStatus.DONE)
-    b = Task("b", "p", "b", parent_task_id="s", status=TaskStatus.NOT_STARTED)
+    b = Task("b", "p", "b", parent_task_id="s", status=TaskStatus.TODO)
     task = Task("t", "p", "x", dependencies=("s",))
     assert check(task, [summary, a, b]) == ["DEPENDENCY_NOT_DONE"]
     b2 = Task("b", "p", "b", parent_task_id="s", status=TaskStatus.CANCELLED)

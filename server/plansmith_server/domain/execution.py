@@ -451,7 +451,7 @@ class Execution:
             t
             for t in read.tasks.values()
             if t.assigned_to == agent_id
-            and t.status in (TaskStatus.NOT_STARTED, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
+            and t.status in (TaskStatus.TODO, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
             and t.id not in children_of(list(read.tasks.values()))
         ]
         chosen: dict[str, str] = {}
@@ -671,10 +671,10 @@ class Execution:
         changed: list[str] = [task.id]
         new_agent = ""
         if decision == D.RETRY:
-            updated = _touch(task, now, status=TaskStatus.NOT_STARTED, not_before=record.not_before)
+            updated = _touch(task, now, status=TaskStatus.TODO, not_before=record.not_before)
         elif decision == D.REASSIGN:
             new_agent = prepared["agent"]
-            updated = _touch(task, now, status=TaskStatus.NOT_STARTED, assigned_to=new_agent)
+            updated = _touch(task, now, status=TaskStatus.TODO, assigned_to=new_agent)
         elif decision == D.INSERT_RECOVERY_TASKS:
             failure = TaskFailure.from_dict(record.failure) if record.failure else TaskFailure()
             templates = RECOVERY_METHODS.get(FailureCategory(record.category), ())
@@ -695,7 +695,7 @@ class Execution:
             changes += [ChangeRecord("TASK_CREATED", "task", c.id, c.to_dict()) for c in created]
             added = [c.id for c in created]
             deps = tuple(dict.fromkeys([*task.dependencies, created[-1].id]))
-            updated = _touch(task, now, status=TaskStatus.NOT_STARTED, dependencies=deps)
+            updated = _touch(task, now, status=TaskStatus.TODO, dependencies=deps)
             tx.update_task(updated, dependencies=True)
             changes.append(ChangeRecord("TASK_UPDATED", "task", task.id, updated.to_dict()))
             updated = None
@@ -709,7 +709,7 @@ class Execution:
             changes += stored.changes
             added = [c.id for c in stored.result.subtasks]
             changed += stored.result.rewired_task_ids
-            updated = _touch(task, now, status=TaskStatus.NOT_STARTED)
+            updated = _touch(task, now, status=TaskStatus.TODO)
         else:  # ESCALATE
             updated = _touch(task, now, status=TaskStatus.FAILED)
             if plan.status != PlanStatus.ON_HOLD:
@@ -800,7 +800,7 @@ def _supersede_proposals(tx: WriteTx, task_id: str) -> list[ChangeRecord]:
 
 def _require_in_progress(task: Task) -> None:
     if task.status != TaskStatus.IN_PROGRESS:
-        name = "TODO" if task.status == TaskStatus.NOT_STARTED else TaskStatus(task.status).name
+        name = "TODO" if task.status == TaskStatus.TODO else TaskStatus(task.status).name
         raise FailedPreconditionError(
             f"task {task.id!r} is {name}; only an IN_PROGRESS task finishes or fails",
             reason="TASK_NOT_IN_PROGRESS",

@@ -20,7 +20,7 @@ from plansmith_server.domain.models import (
 )
 from plansmith_server.errors import PreconditionViolation
 
-STARTABLE = (TaskStatus.NOT_STARTED, TaskStatus.BLOCKED)
+STARTABLE = (TaskStatus.TODO, TaskStatus.BLOCKED)
 """A task starts from TODO or BLOCKED."""
 FINISHED = (TaskStatus.DONE, TaskStatus.CANCELLED)
 """A dependency in one of these holds nobody up (cancelled work will not be done)."""
@@ -155,4 +155,4 @@ def children_of(tasks: Sequence[Task]) -> dict[str, list[str]]:
 
 
 def _status_name(status: TaskStatus) -> str:
-    return "TODO" if status == TaskStatus.NOT_STARTED else TaskStatus(status).name
+    return "TODO" if status == TaskStatus.TODO else TaskStatus(status).name

@@ -35,7 +35,7 @@ def choose_agents(
             work.append(
                 replace(
                     w,
-                    status=scheduling.TaskStatus.NOT_STARTED,
+                    status=scheduling.TaskStatus.TODO,
                     assigned_agent=None,
                     pinned=False,
                     eligible_agents=frozenset(candidates[w.id]),
