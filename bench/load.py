@@ -9,7 +9,9 @@ gRPC frame prefix and the serialized request, `content-type: application/grpc` a
 server's counter, Plansmith's per-method status codes from OpsService) confirm that the
 calls it counted ended with grpc-status 0. Time to first event of StreamGeneratePlan is
 measured by a grpc.aio client against the echo server's stream. Prints calls/s, p50 and
-p99, and each rate as a ratio to the echo baseline at the same concurrency.
+p99, and each rate as a ratio to the echo baseline at the same concurrency; and the CPU
+time each server process spent per call, whose ratio to the echo's moves less than the
+rates when other processes load the machine.
 
 ListTasks(50) asks for the same page of an unchanged plan, which the server keeps by the
 plan's revision; "page not cached" is the same call on a server with that cache off (a
@@ -68,6 +70,12 @@ TYPICAL_TASK = task_pb2.Task(
     acceptance_criteria=["p99 under 300 ms", "retries never charge twice"],
     metadata={"team": "payments", "epic": "checkout-v2"},
 )
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def frame(message) -> bytes:
@@ -227,21 +235,26 @@ async def first_event_latency(address: str, make_call, inflight: int, seconds: f
         }
 
 
-def echo_run(address: str, inflight: int, seconds: float, tmp: str) -> dict:
+def echo_run(address: str, inflight: int, seconds: float, tmp: str, pid: int) -> dict:
     """h2load against the echo, checked against its own count of calls served."""
     before = asyncio.run(echo_count(address))
+    cpu = cpu_seconds(pid)
     r = h2load(address, "/bench.Echo/Unary", frame(TYPICAL_TASK), inflight, seconds, tmp)
+    r["cpu"] = cpu_seconds(pid) - cpu
     served = asyncio.run(echo_count(address)) - before
     assert r["failed"] == 0 and served >= r["succeeded"], (r, served)
+    r["cpu_us"] = r["cpu"] / served * 1e6 if served else float("nan")
     return r
 
 
 def plansmith_run(
-    address: str, path: str, body: bytes, inflight: int, seconds: float, tmp: str
+    address: str, path: str, body: bytes, inflight: int, seconds: float, tmp: str, pid: int
 ) -> dict:
     """h2load against Plansmith, checked against the server's count of status codes."""
     before = asyncio.run(plansmith_codes(address, path))
+    cpu = cpu_seconds(pid)
     r = h2load(address, path, body, inflight, seconds, tmp)
+    r["cpu"] = cpu_seconds(pid) - cpu
     after = asyncio.run(plansmith_codes(address, path))
     ok = after.get("OK", 0) - before.get("OK", 0)
     # h2load drops the connection when time is up: calls then in flight end CANCELLED at
@@ -250,6 +263,9 @@ def plansmith_run(
     bad = sum(after.values()) - sum(before.values()) - ok - cancelled
     assert r["failed"] == 0 and bad == 0 and cancelled <= inflight, (path, r, after)
     assert ok >= r["succeeded"], (path, r, after)
+    # Every call the server ended (warm-up included) shared the CPU time measured.
+    served = sum(after.values()) - sum(before.values())
+    r["cpu_us"] = r["cpu"] / served * 1e6 if served else float("nan")
     return r
 
 
@@ -266,7 +282,7 @@ def uncached_pages(tmp: str, levels: list[int], seconds: float, base: dict) -> l
     try:
         body, path = frame(asyncio.run(seed(addr))["ListTasks(50)"]), PATHS["ListTasks(50)"]
         for n in levels:
-            r = plansmith_run(addr, path, body, n, seconds, tmp)
+            r = plansmith_run(addr, path, body, n, seconds, tmp, ps.pid)
             rows.append(("ListTasks(50), page not cached", n, r, base[n]))
     finally:
         ps.terminate()
@@ -306,13 +322,15 @@ def main() -> None:
             reqs = asyncio.run(seed(ps_addr))
             base: dict[int, dict] = {}
             for n in levels:
-                base[n] = r = echo_run(echo_addr, n, args.seconds, tmp)
+                base[n] = r = echo_run(echo_addr, n, args.seconds, tmp, echo.pid)
                 rows.append(("echo (unary)", n, r, None))
             for name, path in PATHS.items():
                 if wanted and name not in wanted:
                     continue
                 for n in levels:
-                    r = plansmith_run(ps_addr, path, frame(reqs[name]), n, args.seconds, tmp)
+                    r = plansmith_run(
+                        ps_addr, path, frame(reqs[name]), n, args.seconds, tmp, ps.pid
+                    )
                     rows.append((name, n, r, base[n]))
                 if name == "ListTasks(50)":
                     rows += uncached_pages(tmp, levels, args.seconds, base)
@@ -353,22 +371,33 @@ def main() -> None:
             echo, echo_addr = launch_echo()
             try:  # at the highest concurrency only, to keep make bench within 3 minutes
                 n = max(levels)
-                r = echo_run(echo_addr, n, args.seconds, tmp)
+                r = echo_run(echo_addr, n, args.seconds, tmp, echo.pid)
                 rows.append(("(reference) echo on asyncio's loop", n, r, None))
             finally:
                 echo.terminate()
                 echo.wait(timeout=30)
     print(f"\n{args.seconds:g} s per measurement (+1 s warm-up for h2load); one h2c connection;")
     print(f"both servers on the {loop_name} event loop")
-    print("| call | in flight | calls/s | p50 ms | p99 ms | rate / echo | p99 / echo p99 |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| call | in flight | calls/s | p50 ms | p99 ms | rate / echo | p99 / echo p99 "
+        "| server CPU µs/call | echo CPU / CPU |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, n, r, b in rows:
         ratio = f"{r['rate'] / b['rate']:.2f}" if b else ""
         p99r = f"{r['p99'] / b['p99']:.1f}" if b and b["p99"] else ""
         cells = f"{r['rate']:.0f} | {r['p50']:.2f} | {r['p99']:.2f}"
-        print(f"| {name} | {n} | {cells} | {ratio} | {p99r} |")
+        cpu = f"{r['cpu_us']:.0f}" if "cpu_us" in r else ""
+        cpu_ratio = f"{b['cpu_us'] / r['cpu_us']:.2f}" if b and "cpu_us" in r else ""
+        print(f"| {name} | {n} | {cells} | {ratio} | {p99r} | {cpu} | {cpu_ratio} |")
     print("\ntargets at 64 in flight: GetTask >= 0.70, CreateTask >= 0.50,", end=" ")
     print("ListTasks(50) >= 0.40; p99 <= 3x echo")
+    print(
+        "server CPU µs/call: the server process's CPU time (all threads) over a measurement,"
+        " per call it ended;\n'echo CPU / CPU' is the rate ratio the two would have if both"
+        " were bound by their CPU alone, which\nother load on the machine disturbs less than"
+        " the rates."
+    )
 
 
 if __name__ == "__main__":
