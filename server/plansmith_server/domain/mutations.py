@@ -16,8 +16,8 @@ it is committed.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -35,7 +35,9 @@ def now_us() -> int:
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+    """`prefix`_ and 80 random bits in hex (as the first 20 hex digits of a uuid4 were,
+    without building the UUID)."""
+    return f"{prefix}_{os.urandom(10).hex()}"
 
 
 @dataclass(frozen=True)

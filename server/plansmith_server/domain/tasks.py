@@ -287,10 +287,9 @@ class Tasks:
                 values["priority"] = TaskPriority(values["priority"]) or TaskPriority.MEDIUM
             if "status" in values:
                 values["status"] = TaskStatus(values["status"]) or TaskStatus.NOT_STARTED
-            updated = replace(current, **values)
+            updated = replace(current, **values, update_time=w.ts, version=current.version + 1)
             _check_task_update(tx, updated, values)
             revision = w.next_revision(plan_id)
-            updated = replace(updated, update_time=w.ts, version=current.version + 1)
             tx.update_task(updated, dependencies="dependencies" in values)
             return Applied(
                 TaskResult(updated, revision),

@@ -86,16 +86,30 @@ def _mapping(text: str) -> dict[str, Any]:
     return {} if text == "{}" else json.loads(text)
 
 
-_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# What `json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode` writes (ASCII,
+# keys sorted, NaN allowed), from the C encoder built once: `encode` builds a new one on
+# every call, which cost more than the encoding of a task's small lists and maps (four
+# per CreateTask). Without the circular-reference check: the values are plain data.
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE = (
+    _C_ENCODER(
+        None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+    if _C_ENCODER is not None
+    else json.JSONEncoder(separators=(",", ":"), sort_keys=True).iterencode
+)
 
 
 def _dumps(value: list[Any] | dict[str, Any]) -> str:
-    # One encoder for all (json.dumps with options builds one per call), and no encoder
-    # at all for the empty lists and maps most tasks have: 4 JSON values per CreateTask.
-    # Callers pass plain lists and dicts (a model's mapping may be any Mapping).
+    # No encoder at all for the empty lists and maps most tasks have. Callers pass plain
+    # lists and dicts (a model's mapping may be any Mapping).
     if not value and type(value) in (list, tuple, dict):
         return "{}" if type(value) is dict else "[]"
-    return _JSON.encode(value)
+    return "".join(_ENCODE(value, 0))
 
 
 def _plan_from_row(r: Sequence[Any]) -> Plan:
