@@ -4,7 +4,9 @@ closing. The store is used directly here; the API tests cover it through the ser
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,6 +53,33 @@ async def test_concurrent_writes_share_commit_groups(store, bulk):
     assert await count_tasks(store) == 200
     # Queued while the first group committed, the rest go in very few groups.
     assert 1 <= groups <= 10, groups
+
+
+def spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+async def test_writes_that_reach_the_store_while_the_loop_is_busy_join_the_group(store):
+    """A group waits while the event loop has other work (calls on their way to the
+    store), so a write that arrives a turn of the loop later still joins it."""
+    await store.write(lambda tx: tx.insert_plan(plan()))
+    before = store.commit_groups
+    loop = asyncio.get_running_loop()
+    late: list[asyncio.Task[None]] = []
+
+    def busy_then_write() -> None:
+        spin(0.0003)  # a call being handled: the loop is busy this turn
+        late.append(loop.create_task(store.write(lambda tx: tx.insert_tasks([task(2)]))))
+
+    first = loop.create_task(store.write(lambda tx: tx.insert_tasks([task(1)])))
+    loop.call_soon(spin, 0.0003)
+    loop.call_soon(lambda: loop.call_soon(busy_then_write))
+    await first
+    await late[0]
+    assert await count_tasks(store) == 2
+    assert store.commit_groups - before == 1
 
 
 @pytest.mark.parametrize("bulk", [False, True], ids=["on-loop", "on-thread"])
@@ -560,3 +589,20 @@ async def test_the_store_tells_how_long_writes_are_kept_from_the_lock(tmp_path, 
     finally:
         other.close()
         await s.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["backend", "python"],
+        {"team": "payments", "epic": "checkout-v2", "a": 1},
+        {"b": [1, 2.5, None, True], "a": {"z": "é ü \u2603 \n\"'", "y": -0.0}},
+        [1e300, float("inf"), float("nan"), 10**20],
+    ],
+)
+def test_json_columns_are_written_as_the_standard_encoder_writes_them(value):
+    """The text stored is what release 1 stored (keys sorted, compact, ASCII)."""
+    from plansmith_server.storage.sqlite_tx import _dumps
+
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    assert _dumps(value) == expected
