@@ -79,8 +79,8 @@ _LOOKUPS_SIZE = 10_000
 # for at most this long (s), and not once it holds this many.
 _LINGER = 0.002
 _GROUP_FULL = 64
-# A turn of the loop that took less CPU time than this (s) found nothing else to do: no other call is on
-# its way to the store, and waiting would only delay the group.
+# A turn of the loop that took less CPU time than this (s) found nothing else to do: no
+# other call is on its way to the store, and waiting would only delay the group.
 _BUSY = 0.00005
 
 
