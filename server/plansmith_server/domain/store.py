@@ -155,6 +155,15 @@ class ReadTx(Protocol):
 
     def task_replan_records(self, task_id: str) -> list[ReplanRecord]:
         """Every decision about a task, oldest first."""
+
+    def change_rows(
+        self, plan_id: str, after_revision: int, limit: int
+    ) -> list[tuple[int, int, ChangeRecord]]:
+        """Like `changes`, with each entry's commit time (µs): (revision, time, change)."""
+        ...
+
+    def change_log_bounds(self, plan_id: str) -> tuple[int, int] | None:
+        """The oldest and newest revision the plan's change log retains; None if none."""
         ...
 
 
@@ -216,6 +225,17 @@ class WriteTx(ReadTx, Protocol):
     def insert_replan_record(self, record: ReplanRecord) -> None: ...
 
     def update_replan_record(self, record: ReplanRecord) -> None: ...
+
+    def prune_changes(
+        self, after_plan_id: str, older_than: int, keep_revisions: int, limit: int
+    ) -> tuple[int, str | None]:
+        """One small batch of change-log retention: deletes the oldest revisions of the
+        first plan (by id) after `after_plan_id` that has any to prune: committed before
+        `older_than` (µs) and not among the plan's last `keep_revisions` (a deleted plan
+        keeps none), in order, stopping at the first to keep (what remains is an unbroken
+        run up to the newest); about `limit` rows at most. Returns the rows deleted and
+        the plan id to continue after, or None when every plan was looked at."""
+        ...
 
 
 class Store(Protocol):

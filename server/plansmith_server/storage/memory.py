@@ -46,6 +46,7 @@ class _Data:
         self.task_seq: dict[str, int] = {}
         self.plan_task_ids: dict[str, dict[str, None]] = {}  # per plan, in creation order
         self.changes: dict[str, list[tuple[int, ChangeRecord]]] = {}
+        self.change_times: dict[str, int] = {}  # "plan_id/revision" -> commit time (µs)
         self.idempotency: dict[str, IdempotencyRecord] = {}
         self.availability: dict[str, Availability] = {}  # by "plan_id/agent_id"
         self.records: dict[str, ReplanRecord] = {}
@@ -180,6 +181,19 @@ class MemoryReadTx:
     def task_replan_records(self, task_id: str) -> list[ReplanRecord]:
         return [r for _, r in self._records(lambda r: r.task_id == task_id)]
 
+    def change_rows(
+        self, plan_id: str, after_revision: int, limit: int
+    ) -> list[tuple[int, int, ChangeRecord]]:
+        times = self._d.change_times
+        return [
+            (r, times.get(f"{plan_id}/{r}", 0), c)
+            for r, c in self.changes(plan_id, after_revision, limit)
+        ]
+
+    def change_log_bounds(self, plan_id: str) -> tuple[int, int] | None:
+        log_ = self._d.changes.get(plan_id)
+        return (log_[0][0], log_[-1][0]) if log_ else None
+
 
 class MemoryWriteTx(MemoryReadTx):
     """`WriteTx` that keeps an undo log (`rollback`) and what it appended to change logs."""
@@ -308,7 +322,43 @@ class MemoryWriteTx(MemoryReadTx):
         if any(r == revision for r, _ in log_):
             raise ValueError(f"revision {revision} of plan {plan_id!r} is already logged")
         self._put(self._d.changes, plan_id, [*log_, *((revision, c) for c in changes)])
+        self._put(self._d.change_times, f"{plan_id}/{revision}", create_time)
         self.appended.append((plan_id, revision))
+
+    def prune_changes(
+        self, after_plan_id: str, older_than: int, keep_revisions: int, limit: int
+    ) -> tuple[int, str | None]:
+        later = sorted(p for p, log_ in self._d.changes.items() if p > after_plan_id and log_)
+        if not later:
+            return 0, None
+        plan_id = later[0]
+        log_ = self._d.changes[plan_id]
+        newest = log_[-1][0]
+        floor = newest - keep_revisions if plan_id in self._d.plans else newest
+        times = self._d.change_times
+        upto = None
+        rows = [r for r, _ in log_ if r <= floor][:limit]
+        for r in rows:
+            if times.get(f"{plan_id}/{r}", 0) >= older_than:
+                break
+            upto = r
+        else:
+            if len(rows) == limit and upto is not None:
+                return self._drop(plan_id, upto), after_plan_id
+        if upto is None:
+            return 0, plan_id
+        return self._drop(plan_id, upto), plan_id
+
+    def _drop(self, plan_id: str, upto: int) -> int:
+        log_ = self._d.changes[plan_id]
+        kept = [e for e in log_ if e[0] > upto]
+        for r in {r for r, _ in log_ if r <= upto}:
+            self._pop(self._d.change_times, f"{plan_id}/{r}")
+        if kept:
+            self._put(self._d.changes, plan_id, kept)
+        else:
+            self._pop(self._d.changes, plan_id)
+        return len(log_) - len(kept)
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         if record.request_id in self._d.idempotency:
@@ -386,6 +436,13 @@ class MemoryStore:
 
     async def purge_idempotency(self, older_than: int) -> int:
         return await self.write(lambda tx: tx.purge_idempotency(older_than))
+
+    async def prune_changes(
+        self, after_plan_id: str, older_than: int, keep_revisions: int, limit: int
+    ) -> tuple[int, str | None]:
+        return await self.write(
+            lambda tx: tx.prune_changes(after_plan_id, older_than, keep_revisions, limit)
+        )
 
     async def close(self) -> None:
         self._data = None

@@ -624,6 +624,14 @@ class SqliteStore:
     async def purge_idempotency(self, older_than: int) -> int:
         return await self.write(lambda tx: tx.purge_idempotency(older_than))
 
+    async def prune_changes(
+        self, after_plan_id: str, older_than: int, keep_revisions: int, limit: int
+    ) -> tuple[int, str | None]:
+        """One small batch of change-log pruning (see `SqliteWriteTx.prune_changes`)."""
+        return await self.write(
+            lambda tx: tx.prune_changes(after_plan_id, older_than, keep_revisions, limit)
+        )
+
     def caches(self) -> dict[str, LruCache[Any, Any]]:
         """The caches this store keeps, by name, for the status report: lookups remembered
         since the last commit and decoded tasks."""

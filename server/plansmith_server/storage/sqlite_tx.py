@@ -552,6 +552,25 @@ class SqliteReadTx:
         )
         return [_record_from_row(r) for r in rows]
 
+    def change_rows(
+        self, plan_id: str, after_revision: int, limit: int
+    ) -> list[tuple[int, int, ChangeRecord]]:
+        """Like `changes`, with each entry's commit time (µs): (revision, time, change)."""
+        rows = self._all(
+            "SELECT revision, create_time, kind, entity_type, entity_id, snapshot "
+            "FROM plan_changes WHERE plan_id = ? AND revision > ? "
+            "ORDER BY revision, position LIMIT ?",
+            (plan_id, after_revision, limit),
+        )
+        return [(r[0], r[1], ChangeRecord(r[2], r[3], r[4], json.loads(r[5]))) for r in rows]
+
+    def change_log_bounds(self, plan_id: str) -> tuple[int, int] | None:
+        """The oldest and newest revision the plan's change log retains; None if none."""
+        row = self._one(
+            "SELECT min(revision), max(revision) FROM plan_changes WHERE plan_id = ?", (plan_id,)
+        )
+        return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
 
 class SqliteWriteTx(SqliteReadTx):
     """`WriteTx` over the writer connection, inside the store's transaction."""
@@ -636,6 +655,57 @@ class SqliteWriteTx(SqliteReadTx):
                 for i, c in enumerate(changes)
             ],
         )
+
+    def prune_changes(
+        self, after_plan_id: str, older_than: int, keep_revisions: int, limit: int
+    ) -> tuple[int, str | None]:
+        """Deletes the oldest revisions of the first plan (by id) after `after_plan_id`
+        whose log has something to prune: revisions committed before `older_than` (µs)
+        and not among the plan's last `keep_revisions` (a deleted plan keeps none), in
+        revision order, stopping at the first one to keep, so that what remains is
+        always an unbroken run up to the newest. About `limit` rows at most (whole
+        revisions). Returns how many rows went and the plan id to continue after (the
+        same one while it has more to prune), or None when every plan was looked at.
+
+        Every statement seeks the primary key (plan_id, revision, position): a pass
+        costs a few seeks per plan, never a scan of the log."""
+        row = self._one(
+            "SELECT plan_id FROM plan_changes WHERE plan_id > ? ORDER BY plan_id LIMIT 1",
+            (after_plan_id,),
+        )
+        if row is None:
+            return 0, None
+        plan_id = row[0]
+        newest = self._one("SELECT max(revision) FROM plan_changes WHERE plan_id = ?", (plan_id,))[
+            0
+        ]
+        exists = self._one("SELECT 1 FROM plans WHERE id = ?", (plan_id,)) is not None
+        floor = newest - keep_revisions if exists else newest
+        rows = self._all(
+            "SELECT revision, create_time FROM plan_changes WHERE plan_id = ? AND revision <= ? "
+            "ORDER BY revision, position LIMIT ?",
+            (plan_id, floor, limit),
+        )
+        upto = None
+        for revision, create_time in rows:
+            if create_time >= older_than:
+                break
+            upto = revision
+        else:
+            if len(rows) == limit and upto is not None:
+                # More may follow: the last revision seen may go on past the limit, and
+                # `revision <= upto` takes it whole; continue with this plan next time.
+                deleted = self._c.execute(
+                    "DELETE FROM plan_changes WHERE plan_id = ? AND revision <= ?",
+                    (plan_id, upto),
+                ).rowcount
+                return deleted, after_plan_id
+        if upto is None:
+            return 0, plan_id
+        deleted = self._c.execute(
+            "DELETE FROM plan_changes WHERE plan_id = ? AND revision <= ?", (plan_id, upto)
+        ).rowcount
+        return deleted, plan_id
 
     def purge_idempotency(self, older_than: int) -> int:
         return self._c.execute(
