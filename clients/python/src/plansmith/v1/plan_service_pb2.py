@@ -27,9 +27,10 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from plansmith.v1 import execution_pb2 as plansmith_dot_v1_dot_execution__pb2
 from plansmith.v1 import plan_pb2 as plansmith_dot_v1_dot_plan__pb2
 from plansmith.v1 import task_pb2 as plansmith_dot_v1_dot_task__pb2
+from plansmith.v1 import watch_pb2 as plansmith_dot_v1_dot_watch__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fplansmith/v1/plan_service.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cplansmith/v1/execution.proto\x1a\x17plansmith/v1/plan.proto\x1a\x17plansmith/v1/task.proto\"O\n\x11\x43reatePlanRequest\x12&\n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.PlanB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"6\n\x12\x43reatePlanResponse\x12 \n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Plan\"\'\n\x0eGetPlanRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x0fGetPlanResponse\x12 \n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Plan\"w\n\x10ListPlansRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.plansmith.v1.PlanStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"c\n\x11ListPlansResponse\x12!\n\x05plans\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Plan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x80\x01\n\x11UpdatePlanRequest\x12&\n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.PlanB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"6\n\x12UpdatePlanResponse\x12 \n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Plan\"L\n\x11\x44\x65letePlanRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"A\n\x12\x44\x65letePlanResponse\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x1a\n\x12\x64\x65leted_task_count\x18\x02 \x01(\x05\"w\n\x11\x43reateTaskRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12&\n\x04task\x18\x02 \x01(\x0b\x32\x12.plansmith.v1.TaskB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\t\"M\n\x12\x43reateTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Task\x12\x15\n\rplan_revision\x18\x02 \x01(\x03\"m\n\x17\x42\x61tchCreateTasksRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\'\n\x05tasks\x18\x02 \x03(\x0b\x32\x12.plansmith.v1.TaskB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"T\n\x18\x42\x61tchCreateTasksResponse\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Task\x12\x15\n\rplan_revision\x18\x02 \x01(\x03\"\'\n\x0eGetTaskRequest\x12\x15\n\x07task_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x0fGetTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Task\"\xcb\x01\n\x10ListTasksRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.plansmith.v1.TaskStatus\x12\x13\n\x0b\x61ssigned_to\x18\x03 \x01(\t\x12,\n\x08priority\x18\x04 \x01(\x0e\x32\x1a.plansmith.v1.TaskPriority\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x12\n\nproject_id\x18\x07 \x01(\t\"c\n\x11ListTasksResponse\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x80\x01\n\x11UpdateTaskRequest\x12&\n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.TaskB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"M\n\x12UpdateTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Task\x12\x15\n\rplan_revision\x18\x02 \x01(\x03\"[\n\x11\x44\x65leteTaskRequest\x12\x15\n\x07task_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"W\n\x12\x44\x65leteTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x19\n\x11\x64\x65tached_task_ids\x18\x02 \x03(\t\x12\x15\n\rplan_revision\x18\x03 \x01(\x03\x32\x84\x0c\n\x0bPlanService\x12O\n\nCreatePlan\x12\x1f.plansmith.v1.CreatePlanRequest\x1a .plansmith.v1.CreatePlanResponse\x12\x46\n\x07GetPlan\x12\x1c.plansmith.v1.GetPlanRequest\x1a\x1d.plansmith.v1.GetPlanResponse\x12L\n\tListPlans\x12\x1e.plansmith.v1.ListPlansRequest\x1a\x1f.plansmith.v1.ListPlansResponse\x12O\n\nUpdatePlan\x12\x1f.plansmith.v1.UpdatePlanRequest\x1a .plansmith.v1.UpdatePlanResponse\x12O\n\nDeletePlan\x12\x1f.plansmith.v1.DeletePlanRequest\x1a .plansmith.v1.DeletePlanResponse\x12O\n\nCreateTask\x12\x1f.plansmith.v1.CreateTaskRequest\x1a .plansmith.v1.CreateTaskResponse\x12\x61\n\x10\x42\x61tchCreateTasks\x12%.plansmith.v1.BatchCreateTasksRequest\x1a&.plansmith.v1.BatchCreateTasksResponse\x12\x46\n\x07GetTask\x12\x1c.plansmith.v1.GetTaskRequest\x1a\x1d.plansmith.v1.GetTaskResponse\x12L\n\tListTasks\x12\x1e.plansmith.v1.ListTasksRequest\x1a\x1f.plansmith.v1.ListTasksResponse\x12O\n\nUpdateTask\x12\x1f.plansmith.v1.UpdateTaskRequest\x1a .plansmith.v1.UpdateTaskResponse\x12O\n\nDeleteTask\x12\x1f.plansmith.v1.DeleteTaskRequest\x1a .plansmith.v1.DeleteTaskResponse\x12L\n\tStartTask\x12\x1e.plansmith.v1.StartTaskRequest\x1a\x1f.plansmith.v1.StartTaskResponse\x12U\n\x0c\x43ompleteTask\x12!.plansmith.v1.CompleteTaskRequest\x1a\".plansmith.v1.CompleteTaskResponse\x12\x64\n\x11ReportTaskFailure\x12&.plansmith.v1.ReportTaskFailureRequest\x1a\'.plansmith.v1.ReportTaskFailureResponse\x12m\n\x14SetAgentAvailability\x12).plansmith.v1.SetAgentAvailabilityRequest\x1a*.plansmith.v1.SetAgentAvailabilityResponse\x12L\n\tHeartbeat\x12\x1e.plansmith.v1.HeartbeatRequest\x1a\x1f.plansmith.v1.HeartbeatResponse\x12R\n\x0b\x41pplyReplan\x12 .plansmith.v1.ApplyReplanRequest\x1a!.plansmith.v1.ApplyReplanResponse\x12\x64\n\x11ListReplanRecords\x12&.plansmith.v1.ListReplanRecordsRequest\x1a\'.plansmith.v1.ListReplanRecordsResponseBT\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fplansmith/v1/plan_service.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cplansmith/v1/execution.proto\x1a\x17plansmith/v1/plan.proto\x1a\x17plansmith/v1/task.proto\x1a\x18plansmith/v1/watch.proto\"O\n\x11\x43reatePlanRequest\x12&\n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.PlanB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"6\n\x12\x43reatePlanResponse\x12 \n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Plan\"\'\n\x0eGetPlanRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x0fGetPlanResponse\x12 \n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Plan\"w\n\x10ListPlansRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.plansmith.v1.PlanStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"c\n\x11ListPlansResponse\x12!\n\x05plans\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Plan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x80\x01\n\x11UpdatePlanRequest\x12&\n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.PlanB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"6\n\x12UpdatePlanResponse\x12 \n\x04plan\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Plan\"L\n\x11\x44\x65letePlanRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"A\n\x12\x44\x65letePlanResponse\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x1a\n\x12\x64\x65leted_task_count\x18\x02 \x01(\x05\"w\n\x11\x43reateTaskRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12&\n\x04task\x18\x02 \x01(\x0b\x32\x12.plansmith.v1.TaskB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\t\"M\n\x12\x43reateTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Task\x12\x15\n\rplan_revision\x18\x02 \x01(\x03\"m\n\x17\x42\x61tchCreateTasksRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\'\n\x05tasks\x18\x02 \x03(\x0b\x32\x12.plansmith.v1.TaskB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"T\n\x18\x42\x61tchCreateTasksResponse\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Task\x12\x15\n\rplan_revision\x18\x02 \x01(\x03\"\'\n\x0eGetTaskRequest\x12\x15\n\x07task_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x0fGetTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Task\"\xcb\x01\n\x10ListTasksRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.plansmith.v1.TaskStatus\x12\x13\n\x0b\x61ssigned_to\x18\x03 \x01(\t\x12,\n\x08priority\x18\x04 \x01(\x0e\x32\x1a.plansmith.v1.TaskPriority\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x12\n\nproject_id\x18\x07 \x01(\t\"c\n\x11ListTasksResponse\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.plansmith.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x80\x01\n\x11UpdateTaskRequest\x12&\n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.TaskB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"M\n\x12UpdateTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.plansmith.v1.Task\x12\x15\n\rplan_revision\x18\x02 \x01(\x03\"[\n\x11\x44\x65leteTaskRequest\x12\x15\n\x07task_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"W\n\x12\x44\x65leteTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x19\n\x11\x64\x65tached_task_ids\x18\x02 \x03(\t\x12\x15\n\rplan_revision\x18\x03 \x01(\x03\x32\xd4\x0c\n\x0bPlanService\x12O\n\nCreatePlan\x12\x1f.plansmith.v1.CreatePlanRequest\x1a .plansmith.v1.CreatePlanResponse\x12\x46\n\x07GetPlan\x12\x1c.plansmith.v1.GetPlanRequest\x1a\x1d.plansmith.v1.GetPlanResponse\x12L\n\tListPlans\x12\x1e.plansmith.v1.ListPlansRequest\x1a\x1f.plansmith.v1.ListPlansResponse\x12O\n\nUpdatePlan\x12\x1f.plansmith.v1.UpdatePlanRequest\x1a .plansmith.v1.UpdatePlanResponse\x12O\n\nDeletePlan\x12\x1f.plansmith.v1.DeletePlanRequest\x1a .plansmith.v1.DeletePlanResponse\x12O\n\nCreateTask\x12\x1f.plansmith.v1.CreateTaskRequest\x1a .plansmith.v1.CreateTaskResponse\x12\x61\n\x10\x42\x61tchCreateTasks\x12%.plansmith.v1.BatchCreateTasksRequest\x1a&.plansmith.v1.BatchCreateTasksResponse\x12\x46\n\x07GetTask\x12\x1c.plansmith.v1.GetTaskRequest\x1a\x1d.plansmith.v1.GetTaskResponse\x12L\n\tListTasks\x12\x1e.plansmith.v1.ListTasksRequest\x1a\x1f.plansmith.v1.ListTasksResponse\x12O\n\nUpdateTask\x12\x1f.plansmith.v1.UpdateTaskRequest\x1a .plansmith.v1.UpdateTaskResponse\x12O\n\nDeleteTask\x12\x1f.plansmith.v1.DeleteTaskRequest\x1a .plansmith.v1.DeleteTaskResponse\x12L\n\tStartTask\x12\x1e.plansmith.v1.StartTaskRequest\x1a\x1f.plansmith.v1.StartTaskResponse\x12U\n\x0c\x43ompleteTask\x12!.plansmith.v1.CompleteTaskRequest\x1a\".plansmith.v1.CompleteTaskResponse\x12\x64\n\x11ReportTaskFailure\x12&.plansmith.v1.ReportTaskFailureRequest\x1a\'.plansmith.v1.ReportTaskFailureResponse\x12m\n\x14SetAgentAvailability\x12).plansmith.v1.SetAgentAvailabilityRequest\x1a*.plansmith.v1.SetAgentAvailabilityResponse\x12L\n\tHeartbeat\x12\x1e.plansmith.v1.HeartbeatRequest\x1a\x1f.plansmith.v1.HeartbeatResponse\x12R\n\x0b\x41pplyReplan\x12 .plansmith.v1.ApplyReplanRequest\x1a!.plansmith.v1.ApplyReplanResponse\x12\x64\n\x11ListReplanRecords\x12&.plansmith.v1.ListReplanRecordsRequest\x1a\'.plansmith.v1.ListReplanRecordsResponse\x12N\n\tWatchPlan\x12\x1e.plansmith.v1.WatchPlanRequest\x1a\x1f.plansmith.v1.WatchPlanResponse0\x01\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,50 +60,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATETASKREQUEST'].fields_by_name['task']._serialized_options = b'\342A\001\002'
   _globals['_DELETETASKREQUEST'].fields_by_name['task_id']._loaded_options = None
   _globals['_DELETETASKREQUEST'].fields_by_name['task_id']._serialized_options = b'\342A\001\002'
-  _globals['_CREATEPLANREQUEST']._serialized_start=196
-  _globals['_CREATEPLANREQUEST']._serialized_end=275
-  _globals['_CREATEPLANRESPONSE']._serialized_start=277
-  _globals['_CREATEPLANRESPONSE']._serialized_end=331
-  _globals['_GETPLANREQUEST']._serialized_start=333
-  _globals['_GETPLANREQUEST']._serialized_end=372
-  _globals['_GETPLANRESPONSE']._serialized_start=374
-  _globals['_GETPLANRESPONSE']._serialized_end=425
-  _globals['_LISTPLANSREQUEST']._serialized_start=427
-  _globals['_LISTPLANSREQUEST']._serialized_end=546
-  _globals['_LISTPLANSRESPONSE']._serialized_start=548
-  _globals['_LISTPLANSRESPONSE']._serialized_end=647
-  _globals['_UPDATEPLANREQUEST']._serialized_start=650
-  _globals['_UPDATEPLANREQUEST']._serialized_end=778
-  _globals['_UPDATEPLANRESPONSE']._serialized_start=780
-  _globals['_UPDATEPLANRESPONSE']._serialized_end=834
-  _globals['_DELETEPLANREQUEST']._serialized_start=836
-  _globals['_DELETEPLANREQUEST']._serialized_end=912
-  _globals['_DELETEPLANRESPONSE']._serialized_start=914
-  _globals['_DELETEPLANRESPONSE']._serialized_end=979
-  _globals['_CREATETASKREQUEST']._serialized_start=981
-  _globals['_CREATETASKREQUEST']._serialized_end=1100
-  _globals['_CREATETASKRESPONSE']._serialized_start=1102
-  _globals['_CREATETASKRESPONSE']._serialized_end=1179
-  _globals['_BATCHCREATETASKSREQUEST']._serialized_start=1181
-  _globals['_BATCHCREATETASKSREQUEST']._serialized_end=1290
-  _globals['_BATCHCREATETASKSRESPONSE']._serialized_start=1292
-  _globals['_BATCHCREATETASKSRESPONSE']._serialized_end=1376
-  _globals['_GETTASKREQUEST']._serialized_start=1378
-  _globals['_GETTASKREQUEST']._serialized_end=1417
-  _globals['_GETTASKRESPONSE']._serialized_start=1419
-  _globals['_GETTASKRESPONSE']._serialized_end=1470
-  _globals['_LISTTASKSREQUEST']._serialized_start=1473
-  _globals['_LISTTASKSREQUEST']._serialized_end=1676
-  _globals['_LISTTASKSRESPONSE']._serialized_start=1678
-  _globals['_LISTTASKSRESPONSE']._serialized_end=1777
-  _globals['_UPDATETASKREQUEST']._serialized_start=1780
-  _globals['_UPDATETASKREQUEST']._serialized_end=1908
-  _globals['_UPDATETASKRESPONSE']._serialized_start=1910
-  _globals['_UPDATETASKRESPONSE']._serialized_end=1987
-  _globals['_DELETETASKREQUEST']._serialized_start=1989
-  _globals['_DELETETASKREQUEST']._serialized_end=2080
-  _globals['_DELETETASKRESPONSE']._serialized_start=2082
-  _globals['_DELETETASKRESPONSE']._serialized_end=2169
-  _globals['_PLANSERVICE']._serialized_start=2172
-  _globals['_PLANSERVICE']._serialized_end=3712
+  _globals['_CREATEPLANREQUEST']._serialized_start=222
+  _globals['_CREATEPLANREQUEST']._serialized_end=301
+  _globals['_CREATEPLANRESPONSE']._serialized_start=303
+  _globals['_CREATEPLANRESPONSE']._serialized_end=357
+  _globals['_GETPLANREQUEST']._serialized_start=359
+  _globals['_GETPLANREQUEST']._serialized_end=398
+  _globals['_GETPLANRESPONSE']._serialized_start=400
+  _globals['_GETPLANRESPONSE']._serialized_end=451
+  _globals['_LISTPLANSREQUEST']._serialized_start=453
+  _globals['_LISTPLANSREQUEST']._serialized_end=572
+  _globals['_LISTPLANSRESPONSE']._serialized_start=574
+  _globals['_LISTPLANSRESPONSE']._serialized_end=673
+  _globals['_UPDATEPLANREQUEST']._serialized_start=676
+  _globals['_UPDATEPLANREQUEST']._serialized_end=804
+  _globals['_UPDATEPLANRESPONSE']._serialized_start=806
+  _globals['_UPDATEPLANRESPONSE']._serialized_end=860
+  _globals['_DELETEPLANREQUEST']._serialized_start=862
+  _globals['_DELETEPLANREQUEST']._serialized_end=938
+  _globals['_DELETEPLANRESPONSE']._serialized_start=940
+  _globals['_DELETEPLANRESPONSE']._serialized_end=1005
+  _globals['_CREATETASKREQUEST']._serialized_start=1007
+  _globals['_CREATETASKREQUEST']._serialized_end=1126
+  _globals['_CREATETASKRESPONSE']._serialized_start=1128
+  _globals['_CREATETASKRESPONSE']._serialized_end=1205
+  _globals['_BATCHCREATETASKSREQUEST']._serialized_start=1207
+  _globals['_BATCHCREATETASKSREQUEST']._serialized_end=1316
+  _globals['_BATCHCREATETASKSRESPONSE']._serialized_start=1318
+  _globals['_BATCHCREATETASKSRESPONSE']._serialized_end=1402
+  _globals['_GETTASKREQUEST']._serialized_start=1404
+  _globals['_GETTASKREQUEST']._serialized_end=1443
+  _globals['_GETTASKRESPONSE']._serialized_start=1445
+  _globals['_GETTASKRESPONSE']._serialized_end=1496
+  _globals['_LISTTASKSREQUEST']._serialized_start=1499
+  _globals['_LISTTASKSREQUEST']._serialized_end=1702
+  _globals['_LISTTASKSRESPONSE']._serialized_start=1704
+  _globals['_LISTTASKSRESPONSE']._serialized_end=1803
+  _globals['_UPDATETASKREQUEST']._serialized_start=1806
+  _globals['_UPDATETASKREQUEST']._serialized_end=1934
+  _globals['_UPDATETASKRESPONSE']._serialized_start=1936
+  _globals['_UPDATETASKRESPONSE']._serialized_end=2013
+  _globals['_DELETETASKREQUEST']._serialized_start=2015
+  _globals['_DELETETASKREQUEST']._serialized_end=2106
+  _globals['_DELETETASKRESPONSE']._serialized_start=2108
+  _globals['_DELETETASKRESPONSE']._serialized_end=2195
+  _globals['_PLANSERVICE']._serialized_start=2198
+  _globals['_PLANSERVICE']._serialized_end=3818
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ import warnings
 
 from plansmith.v1 import execution_pb2 as plansmith_dot_v1_dot_execution__pb2
 from plansmith.v1 import plan_service_pb2 as plansmith_dot_v1_dot_plan__service__pb2
+from plansmith.v1 import watch_pb2 as plansmith_dot_v1_dot_watch__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -132,6 +133,11 @@ class PlanServiceStub:
                 '/plansmith.v1.PlanService/ListReplanRecords',
                 request_serializer=plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsRequest.SerializeToString,
                 response_deserializer=plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsResponse.FromString,
+                _registered_method=True)
+        self.WatchPlan = channel.unary_stream(
+                '/plansmith.v1.PlanService/WatchPlan',
+                request_serializer=plansmith_dot_v1_dot_watch__pb2.WatchPlanRequest.SerializeToString,
+                response_deserializer=plansmith_dot_v1_dot_watch__pb2.WatchPlanResponse.FromString,
                 _registered_method=True)
 
 
@@ -325,6 +331,22 @@ class PlanServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchPlan(self, request, context):
+        """Follows a plan: first every retained revision after `from_revision`, in order, then
+        each new one as it commits; exactly one event per revision, no gaps, no duplicates
+        (resume after a break with the last revision seen). A heartbeat comes when nothing
+        changed for the heartbeat interval; a deleted plan ends the stream with
+        `plan_deleted`, then OK. Guarantees and limits: docs/replanning.md, "WatchPlan".
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`),
+        OUT_OF_RANGE (`REVISION_NOT_RETAINED`, with `oldest_retained_revision`),
+        RESOURCE_EXHAUSTED (`TOO_MANY_WATCHES` before the first event; `WATCHER_TOO_SLOW`
+        with `resume_from_revision` when the watcher fell too far behind), UNAVAILABLE
+        (`SERVER_STOPPING`, with `resume_from_revision`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlanServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -417,6 +439,11 @@ def add_PlanServiceServicer_to_server(servicer, server):
                     servicer.ListReplanRecords,
                     request_deserializer=plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsRequest.FromString,
                     response_serializer=plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsResponse.SerializeToString,
+            ),
+            'WatchPlan': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPlan,
+                    request_deserializer=plansmith_dot_v1_dot_watch__pb2.WatchPlanRequest.FromString,
+                    response_serializer=plansmith_dot_v1_dot_watch__pb2.WatchPlanResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -913,6 +940,33 @@ class PlanService:
             '/plansmith.v1.PlanService/ListReplanRecords',
             plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsRequest.SerializeToString,
             plansmith_dot_v1_dot_execution__pb2.ListReplanRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/plansmith.v1.PlanService/WatchPlan',
+            plansmith_dot_v1_dot_watch__pb2.WatchPlanRequest.SerializeToString,
+            plansmith_dot_v1_dot_watch__pb2.WatchPlanResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from plansmith.v1 import execution_pb2 as _execution_pb2
 from plansmith.v1 import plan_service_pb2 as _plan_service_pb2
+from plansmith.v1 import watch_pb2 as _watch_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -149,6 +150,18 @@ class PlanServiceStub:
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
     (`PLAN_NOT_FOUND`).
     """
+    WatchPlan: _grpc.UnaryStreamMultiCallable[_watch_pb2.WatchPlanRequest, _watch_pb2.WatchPlanResponse]
+    """Follows a plan: first every retained revision after `from_revision`, in order, then
+    each new one as it commits; exactly one event per revision, no gaps, no duplicates
+    (resume after a break with the last revision seen). A heartbeat comes when nothing
+    changed for the heartbeat interval; a deleted plan ends the stream with
+    `plan_deleted`, then OK. Guarantees and limits: docs/replanning.md, "WatchPlan".
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`),
+    OUT_OF_RANGE (`REVISION_NOT_RETAINED`, with `oldest_retained_revision`),
+    RESOURCE_EXHAUSTED (`TOO_MANY_WATCHES` before the first event; `WATCHER_TOO_SLOW`
+    with `resume_from_revision` when the watcher fell too far behind), UNAVAILABLE
+    (`SERVER_STOPPING`, with `resume_from_revision`).
+    """
 
 @_typing.type_check_only
 class PlanServiceAsyncStub(PlanServiceStub):
@@ -269,6 +282,18 @@ class PlanServiceAsyncStub(PlanServiceStub):
     """Lists a plan's replanning decisions, oldest first.
     Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
     (`PLAN_NOT_FOUND`).
+    """
+    WatchPlan: _aio.UnaryStreamMultiCallable[_watch_pb2.WatchPlanRequest, _watch_pb2.WatchPlanResponse]  # type: ignore[assignment]
+    """Follows a plan: first every retained revision after `from_revision`, in order, then
+    each new one as it commits; exactly one event per revision, no gaps, no duplicates
+    (resume after a break with the last revision seen). A heartbeat comes when nothing
+    changed for the heartbeat interval; a deleted plan ends the stream with
+    `plan_deleted`, then OK. Guarantees and limits: docs/replanning.md, "WatchPlan".
+    Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`),
+    OUT_OF_RANGE (`REVISION_NOT_RETAINED`, with `oldest_retained_revision`),
+    RESOURCE_EXHAUSTED (`TOO_MANY_WATCHES` before the first event; `WATCHER_TOO_SLOW`
+    with `resume_from_revision` when the watcher fell too far behind), UNAVAILABLE
+    (`SERVER_STOPPING`, with `resume_from_revision`).
     """
 
 class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -495,6 +520,24 @@ class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists a plan's replanning decisions, oldest first.
         Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`, `PAGE_TOKEN_INVALID`), NOT_FOUND
         (`PLAN_NOT_FOUND`).
+        """
+
+    @_abc_1.abstractmethod
+    def WatchPlan(
+        self,
+        request: _watch_pb2.WatchPlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_watch_pb2.WatchPlanResponse], _abc.AsyncIterator[_watch_pb2.WatchPlanResponse]]:
+        """Follows a plan: first every retained revision after `from_revision`, in order, then
+        each new one as it commits; exactly one event per revision, no gaps, no duplicates
+        (resume after a break with the last revision seen). A heartbeat comes when nothing
+        changed for the heartbeat interval; a deleted plan ends the stream with
+        `plan_deleted`, then OK. Guarantees and limits: docs/replanning.md, "WatchPlan".
+        Errors: INVALID_ARGUMENT (`INVALID_ARGUMENT`), NOT_FOUND (`PLAN_NOT_FOUND`),
+        OUT_OF_RANGE (`REVISION_NOT_RETAINED`, with `oldest_retained_revision`),
+        RESOURCE_EXHAUSTED (`TOO_MANY_WATCHES` before the first event; `WATCHER_TOO_SLOW`
+        with `resume_from_revision` when the watcher fell too far behind), UNAVAILABLE
+        (`SERVER_STOPPING`, with `resume_from_revision`).
         """
 
 def add_PlanServiceServicer_to_server(servicer: PlanServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
