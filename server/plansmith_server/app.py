@@ -28,6 +28,7 @@ from plansmith_server.api.limits import LoadSheddingConcern
 from plansmith_server.api.ops_servicer import OpsServicer
 from plansmith_server.api.plan_servicer import PlanServicer
 from plansmith_server.api.planning_servicer import PlanningServicer
+from plansmith_server.api.watch_convert import encode_revision
 from plansmith_server.backends import Router, RoutingConfig
 from plansmith_server.backends.flow_paths import RouterPathModel
 from plansmith_server.config import Config
@@ -36,8 +37,10 @@ from plansmith_server.domain.generation import PlanGenerator
 from plansmith_server.domain.mutations import MutationRunner, now_us
 from plansmith_server.domain.planner import EmbeddedPlanner, PlannerBackend
 from plansmith_server.domain.plans import Plans
+from plansmith_server.domain.retention import prune_change_log
 from plansmith_server.domain.schedules import Schedules
 from plansmith_server.domain.tasks import Tasks
+from plansmith_server.domain.watch import PlanFeed, WatchLimits
 from plansmith_server.flows.book import FlowBook
 from plansmith_server.storage.flows_sqlite import SqliteFlowStore
 from plansmith_server.storage.sqlite import SqliteStore
@@ -71,6 +74,7 @@ class Running:
     tasks: Tasks
     telemetry: Telemetry
     shed: LoadSheddingConcern
+    feed: PlanFeed
     providers: Providers | None = None
     router: Router | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -88,6 +92,9 @@ class Running:
         self._stopped = True
         grace = self.config.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        # Watches never end by themselves: end them now (UNAVAILABLE, with the revision
+        # to resume from), or they would hold stop() for the whole grace.
+        self.feed.close()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -181,6 +188,30 @@ async def _sweep_heartbeats(execution: Execution) -> None:
             log.warning("checking agents' heartbeats failed: %s", exc)
 
 
+async def prune_changes_once(running: Running) -> int:
+    """One pass of change-log retention (see `domain/retention.py`); rows deleted."""
+    config = running.config
+    return await prune_change_log(
+        running.store,
+        older_than=now_us() - int(config.change_retention_hours * 3600 * 1e6),
+        keep_revisions=config.change_retention_revisions,
+    )
+
+
+async def _prune_changes(running: Running, first_after: float = 10.0) -> None:
+    """Change-log retention, hourly; the first pass a little after start, in the
+    background: a long log is pruned in small batches between other writes."""
+    await asyncio.sleep(first_after)
+    while True:
+        try:
+            pruned = await prune_changes_once(running)
+            if pruned:
+                log.info("pruned %d change-log entries past retention", pruned)
+        except Exception as exc:
+            log.warning("pruning the change log failed: %s", exc)
+        await asyncio.sleep(3600)
+
+
 async def start(
     config: Config,
     *,
@@ -249,7 +280,16 @@ async def start(
             heartbeat_timeout_s=config.heartbeat_timeout_seconds,
             reassign_time_limit_s=config.reassign_time_limit_seconds,
         )
-        plan_servicer = PlanServicer(plans, tasks, execution)
+        feed = PlanFeed(
+            store,
+            encode_revision,
+            WatchLimits(
+                max_watches=config.max_watches,
+                heartbeat_seconds=config.watch_heartbeat_seconds,
+                max_lag_seconds=config.watch_max_lag_seconds,
+            ),
+        )
+        plan_servicer = PlanServicer(plans, tasks, execution, feed)
         add_service(server, plan_servicer, PLAN_SERVICE)
         add_service(
             server,
@@ -287,6 +327,7 @@ async def start(
         tasks,
         telemetry,
         shed,
+        feed,
         providers,
         router,
     )
@@ -294,6 +335,7 @@ async def start(
     running._tasks.append(asyncio.create_task(_probe_database(running)))
     running._tasks.append(asyncio.create_task(_purge_idempotency(running)))
     running._tasks.append(asyncio.create_task(_sweep_heartbeats(execution)))
+    running._tasks.append(asyncio.create_task(_prune_changes(running)))
     if routing is not None:
         log.info("planner backends: %s (routing from %s)", ", ".join(router.known), routing.source)
     log.info(

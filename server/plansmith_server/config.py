@@ -69,6 +69,18 @@ class Config:
     """An agent that sent a Heartbeat and then none for this long counts as unavailable."""
     reassign_time_limit_seconds: float = 1.0
     """How long the optimizer may search when the replanner reassigns a task."""
+    max_watches: int = 256
+    """Open WatchPlan streams beyond which new ones get RESOURCE_EXHAUSTED (apart from
+    `max_streams`, which they do not count against)."""
+    watch_heartbeat_seconds: float = 10.0
+    """Silence after which a watcher gets a heartbeat with the plan's current revision."""
+    watch_max_lag_seconds: float = 30.0
+    """How long a watcher may stay behind committed revisions before it is cut
+    (RESOURCE_EXHAUSTED with the revision to resume from)."""
+    change_retention_hours: float = 168.0
+    """Change-log revisions younger than this are kept (WatchPlan can replay them)."""
+    change_retention_revisions: int = 10_000
+    """The last this many revisions of every plan are kept whatever their age."""
 
 
 DB_FORMS = "an SQLite file path (e.g. data/plansmith.db, /var/lib/plansmith.db) or :memory:"
@@ -144,6 +156,26 @@ _FLAGS: list[tuple[str, str, str, type]] = [
         "PLANSMITH_REASSIGN_TIME_LIMIT",
         float,
     ),
+    ("--max-watches", "max_watches", "PLANSMITH_MAX_WATCHES", int),
+    (
+        "--watch-heartbeat-seconds",
+        "watch_heartbeat_seconds",
+        "PLANSMITH_WATCH_HEARTBEAT_SECONDS",
+        float,
+    ),
+    ("--watch-max-lag-seconds", "watch_max_lag_seconds", "PLANSMITH_WATCH_MAX_LAG_SECONDS", float),
+    (
+        "--change-retention-hours",
+        "change_retention_hours",
+        "PLANSMITH_CHANGE_RETENTION_HOURS",
+        float,
+    ),
+    (
+        "--change-retention-revisions",
+        "change_retention_revisions",
+        "PLANSMITH_CHANGE_RETENTION_REVISIONS",
+        int,
+    ),
 ]
 
 _CHOICES = {
@@ -192,6 +224,14 @@ _HELP = {
     "one counts as unavailable (its open tasks go through the replanner)",
     "reassign_time_limit_seconds": "seconds the optimizer may search when the replanner "
     "reassigns a task",
+    "max_watches": "open WatchPlan streams beyond which new ones are refused (not counted "
+    "against --max-streams)",
+    "watch_heartbeat_seconds": "silence after which a watcher gets a heartbeat",
+    "watch_max_lag_seconds": "how long a watcher may stay behind committed revisions before "
+    "it is cut (RESOURCE_EXHAUSTED, with the revision to resume from)",
+    "change_retention_hours": "change-log revisions younger than this are kept for WatchPlan",
+    "change_retention_revisions": "the last this many revisions of every plan are kept "
+    "whatever their age",
 }
 
 
@@ -238,6 +278,13 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             p.error(f"{flag} must be at least 1, not {value}")
         if isinstance(value, int) and field == "flow_runs_retained" and value < 1:
             p.error(f"{flag} must be at least 1, not {value}")
+        never_negative = ("page_cache_tasks", "change_retention_revisions")
+        if field in never_negative and value is not None and value < 0:
+            p.error(f"{flag} must not be negative, not {value}")
+        if field == "change_retention_hours" and value is not None and value < 0:
+            p.error(f"{flag} must not be negative, not {value}")
+        if field.startswith("watch_") and value is not None and not 0 < value < 1e6:
+            p.error(f"{flag} must be a positive number of seconds, not {value}")
         if isinstance(value, int) and field == "page_cache_tasks" and value < 0:
             p.error(f"{flag} must not be negative, not {value}")
         if (

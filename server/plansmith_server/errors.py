@@ -18,6 +18,7 @@ with details. The domain itself never imports grpc.
     ├── FailedPreconditionError       FAILED_PRECONDITION + PreconditionFailure
     │   └── InfeasibleProblemError    reason INFEASIBLE_PROBLEM (scheduling/errors.py)
     ├── ResourceExhaustedError        RESOURCE_EXHAUSTED + RetryInfo
+    ├── OutOfRangeError               OUT_OF_RANGE      reason REVISION_NOT_RETAINED
     ├── UnavailableError              UNAVAILABLE       + RetryInfo
     └── SchedulingError               the scheduling package's errors (scheduling/errors.py);
         └── InvalidScheduleError      INTERNAL, reason INVALID_SCHEDULE (a solver's bug)
@@ -249,3 +250,23 @@ class UnavailableError(PlansmithError):
     ) -> None:
         self.retry_after = retry_after
         super().__init__(message, reason=reason)
+
+
+class OutOfRangeError(PlansmithError):
+    """A revision the plan's change log no longer retains (or never had)."""
+
+    code = "OUT_OF_RANGE"
+    reason = "REVISION_NOT_RETAINED"
+
+    def __init__(self, plan_id: str, from_revision: int, oldest_retained: int) -> None:
+        self.oldest_retained = oldest_retained
+        super().__init__(
+            f"plan {plan_id!r}: revisions after {from_revision} are no longer all retained; "
+            f"the oldest kept is {oldest_retained} (watch from {oldest_retained - 1}, after "
+            "reading the plan afresh)",
+            metadata={
+                "plan_id": plan_id,
+                "from_revision": str(from_revision),
+                "oldest_retained_revision": str(oldest_retained),
+            },
+        )

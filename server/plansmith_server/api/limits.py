@@ -31,6 +31,9 @@ EXEMPT_PREFIXES = (
     "/grpc.reflection.",
     "/plansmith.v1.OpsService/",
 )
+OWN_LIMIT = ("/plansmith.v1.PlanService/WatchPlan",)
+"""Long-lived streams with a limit of their own (`--max-watches`): not counted against
+`max_streams` nor `max_in_flight`, and taken out of the calls the gauge counts in core."""
 
 
 class LoadSheddingConcern(Concern):
@@ -50,6 +53,8 @@ class LoadSheddingConcern(Concern):
         self.gauge = gauge
         self.in_flight = 0
         self.streams = 0
+        self.own_limit = 0
+        """Open calls of `OWN_LIMIT` methods."""
         self._statuses: dict[tuple[str, int], Any] = {}
         self._random = random.Random(0)
 
@@ -59,7 +64,7 @@ class LoadSheddingConcern(Concern):
         if self.gauge is None:
             return False
         # The gauge counts this call too, and exempt calls (cheap, and few).
-        beyond = self.gauge.open_calls() - self.max_in_flight
+        beyond = self.gauge.open_calls() - self.own_limit - self.max_in_flight
         if beyond <= 0:
             return False
         # Random early refusal, as gRPC core's own backlog protector does: a share growing
@@ -112,6 +117,8 @@ class LoadSheddingConcern(Concern):
     def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
         if method.startswith(EXEMPT_PREFIXES):
             return behavior
+        if method in OWN_LIMIT:
+            return self._own_limit(behavior)
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             if self.streams >= self.max_streams:
@@ -128,5 +135,16 @@ class LoadSheddingConcern(Concern):
             finally:
                 self.in_flight -= 1
                 self.streams -= 1
+
+        return wrapped
+
+    def _own_limit(self, behavior: StreamBehavior) -> StreamBehavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            self.own_limit += 1
+            try:
+                async for item in behavior(request, context):
+                    yield item
+            finally:
+                self.own_limit -= 1
 
         return wrapped

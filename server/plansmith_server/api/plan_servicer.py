@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -9,21 +10,30 @@ from google.protobuf.duration_pb2 import Duration
 
 from plansmith.v1 import execution_pb2 as ex
 from plansmith.v1 import plan_service_pb2 as pb
-from plansmith_server.api import convert
+from plansmith.v1 import watch_pb2
+from plansmith_server.api import convert, watch_convert
 from plansmith_server.api.handlers import Encoded
 from plansmith_server.domain.execution import Execution
 from plansmith_server.domain.plans import Plans
 from plansmith_server.domain.tasks import Tasks
+from plansmith_server.domain.watch import Batch, Heartbeat, PlanFeed
 from plansmith_server.lru import LruCache
 
 
 class PlanServicer:
     """The `plansmith.v1.PlanService` implementation (registered via `handlers.add_service`)."""
 
-    def __init__(self, plans: Plans, tasks: Tasks, execution: Execution | None = None) -> None:
+    def __init__(
+        self,
+        plans: Plans,
+        tasks: Tasks,
+        execution: Execution | None = None,
+        feed: PlanFeed | None = None,
+    ) -> None:
         self.plans = plans
         self.tasks = tasks
         self.execution = execution or Execution(plans, tasks)
+        self.feed = feed
         self.encodings = convert.TaskEncodings()
 
     def caches(self) -> dict[str, LruCache[Any, Any]]:
@@ -249,3 +259,16 @@ class PlanServicer:
             next_page_token=token,
             total_size=total,
         )
+
+    async def WatchPlan(
+        self, request: watch_pb2.WatchPlanRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Encoded | watch_pb2.WatchPlanResponse]:
+        assert self.feed is not None, "WatchPlan needs the server's PlanFeed"
+        start = request.from_revision if request.HasField("from_revision") else None
+        async for event in self.feed.watch(request.plan_id, start):
+            if isinstance(event, Batch):
+                yield Encoded(watch_convert.batch_message(event))
+            elif isinstance(event, Heartbeat):
+                yield watch_convert.heartbeat_message(event)
+            else:
+                yield watch_convert.deleted_message(event)
