@@ -30,7 +30,8 @@ _TYPES = {
 def change_to_proto(c: ChangeRecord) -> pb.PlanChange:
     """A change-log entry as a `PlanChange`; a kind this server does not know goes out
     as UNSPECIFIED with its entity id only."""
-    msg = pb.PlanChange(type=_TYPES.get(c.kind, pb.PLAN_CHANGE_TYPE_UNSPECIFIED), entity_id=c.entity_id)
+    kind = _TYPES.get(c.kind, pb.PLAN_CHANGE_TYPE_UNSPECIFIED)
+    msg = pb.PlanChange(type=kind, entity_id=c.entity_id)
     try:
         if c.entity_type == "plan":
             msg.plan.CopyFrom(plan_to_proto(Plan.from_dict(c.snapshot)))

@@ -347,27 +347,16 @@ class PlanFeed:
                 await self._wait(wake, None)
 
     @staticmethod
-    async def _wait(event: asyncio.Event, timeout: float | None) -> None:
+    async def _wait(event: asyncio.Event, within: float | None) -> None:
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 await event.wait()
 
     def _from_ring(self, tail: _Tail, nxt: int) -> list[Revision]:
-        limits = self.limits
+        ring = tail.ring
         start = nxt - tail.first
-        out: list[Revision] = []
-        size = 0
-        for i in range(start, len(tail.ring)):
-            r = tail.ring[i]
-            if out and (
-                len(out) >= limits.batch_revisions or size + len(r.encoded) > limits.batch_bytes
-            ):
-                break
-            out.append(r)
-            size += len(r.encoded)
-            if r.deleted:
-                break
-        return out
+        end = min(len(ring), start + self.limits.batch_revisions)
+        return _limited([ring[i] for i in range(start, end)], self.limits)
 
     def _check_lag(self, tail: _Tail, sent: int, started: float) -> None:
         """Cuts a watcher that has stayed behind committed revisions for too long."""
@@ -411,7 +400,9 @@ def _limited(revisions: list[Revision], limits: WatchLimits) -> list[Revision]:
     out: list[Revision] = []
     size = 0
     for r in revisions:
-        if out and (len(out) >= limits.batch_revisions or size + len(r.encoded) > limits.batch_bytes):
+        if out and (
+            len(out) >= limits.batch_revisions or size + len(r.encoded) > limits.batch_bytes
+        ):
             break
         out.append(r)
         size += len(r.encoded)
