@@ -75,8 +75,9 @@ class Config:
     watch_heartbeat_seconds: float = 10.0
     """Silence after which a watcher gets a heartbeat with the plan's current revision."""
     watch_max_lag_seconds: float = 30.0
-    """How long a watcher may stay behind committed revisions before it is cut
-    (RESOURCE_EXHAUSTED with the revision to resume from)."""
+    """How long one WatchPlan message may wait for its consumer to take it while later
+    revisions wait too, before the watch is cut (RESOURCE_EXHAUSTED with the revision to
+    resume from)."""
     change_retention_hours: float = 168.0
     """Change-log revisions younger than this are kept (WatchPlan can replay them)."""
     change_retention_revisions: int = 10_000
@@ -227,8 +228,9 @@ _HELP = {
     "max_watches": "open WatchPlan streams beyond which new ones are refused (not counted "
     "against --max-streams)",
     "watch_heartbeat_seconds": "silence after which a watcher gets a heartbeat",
-    "watch_max_lag_seconds": "how long a watcher may stay behind committed revisions before "
-    "it is cut (RESOURCE_EXHAUSTED, with the revision to resume from)",
+    "watch_max_lag_seconds": "how long one watch message may wait for a consumer that does "
+    "not read while later revisions wait, before the watch is cut (RESOURCE_EXHAUSTED, with "
+    "the revision to resume from)",
     "change_retention_hours": "change-log revisions younger than this are kept for WatchPlan",
     "change_retention_revisions": "the last this many revisions of every plan are kept "
     "whatever their age",
