@@ -572,6 +572,48 @@ def stream_resume(
     return request
 
 
+WATCH_RETRY = RetryPolicy(max_retries=30, initial_delay=0.2, max_delay=2.0)
+"""How `watch_plan` reopens: about a minute of tries, enough for a server to restart (the
+count starts again after every message received)."""
+
+
+def watch_policy(retry: RetryPolicy | DefaultType | None) -> RetryPolicy:
+    if retry is DEFAULT:
+        return WATCH_RETRY
+    return retry or NO_RETRY  # type: ignore[return-value]
+
+
+def watch_request(plan_id: str, from_revision: int | None) -> Any:
+    from plansmith.v1 import watch_pb2
+
+    if from_revision is not None and (
+        isinstance(from_revision, bool) or not isinstance(from_revision, int)
+    ):
+        raise argument_error(
+            "from_revision", f"expected a revision number, got {from_revision!r}", wrong_type=True
+        )
+    request = build_request(watch_pb2.WatchPlanRequest, plan_id=plan_id)
+    if from_revision is not None:
+        request.from_revision = from_revision
+    return request
+
+
+def watch_resume(request: Any, last: Any) -> Any:
+    """WatchPlan reopens after the last revision delivered: a batch's last revision, or a
+    heartbeat's current revision (it is sent only once everything up to it was)."""
+    event = last.WhichOneof("event")
+    if event == "changes" and last.changes.revisions:
+        seen = last.changes.revisions[-1].revision
+    elif event == "heartbeat":
+        seen = last.heartbeat.current_revision
+    else:
+        return request
+    resumed = type(request)()
+    resumed.CopyFrom(request)
+    resumed.from_revision = seen
+    return resumed
+
+
 def stream_seen(last: Any, message: Any) -> bool:
     """A replayed StreamGeneratePlan event at or before the last one delivered. Events of
     another generation (a model asked again because its first answer never finished) are

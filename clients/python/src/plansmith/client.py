@@ -43,6 +43,9 @@ from plansmith._base import (
     struct_of,
     task_message,
     to_task,
+    watch_policy,
+    watch_request,
+    watch_resume,
 )
 from plansmith._channels import open_aio_channel
 from plansmith._defaults import DEFAULT, UNSET, DefaultType, UnsetType
@@ -68,6 +71,7 @@ from plansmith.v1 import (
     planning_service_pb2,
     planning_service_pb2_grpc,
     task_pb2,
+    watch_pb2,
 )
 
 __all__ = ["AsyncPlansmithClient"]
@@ -770,6 +774,34 @@ class AsyncPlansmithClient(BaseClient):
             self.plans.ListReplanRecords, make, page, timeout, retry, call_metadata
         )
 
+    def watch_plan(
+        self,
+        plan_id: str,
+        from_revision: int | None = None,
+        *,
+        timeout: Timeout = None,
+        retry: Retry = DEFAULT,
+        call_metadata: Sequence[tuple[str, str]] = (),
+    ) -> AsyncResumableStream[watch_pb2.WatchPlanRequest, watch_pb2.WatchPlanResponse]:
+        """Follows a plan: `WatchPlanResponse` messages, each `changes` (consecutive
+        revisions with what changed), a `heartbeat` or, last, `plan_deleted`. From the
+        revision after `from_revision` (None: from now on). After a disconnect, a server
+        restart or a "too slow" cut the stream reopens by itself from the last revision
+        it delivered, so each revision arrives exactly once (`retry`: the policy for the
+        reopenings, by default patient enough for a restart; it does not go through the
+        circuit breaker). A `from_revision` the server no longer retains raises
+        `RevisionNotRetainedError` (`.oldest_retained_revision`). Use `async with` so
+        leaving early cancels the call."""
+        return self.stream(
+            self.plans.WatchPlan,
+            watch_request(plan_id, from_revision),
+            resume=watch_resume,
+            timeout=timeout,
+            retry=watch_policy(retry),
+            metadata=call_metadata,
+            use_breaker=False,
+        )
+
     # -- planning ---------------------------------------------------------------------------
 
     async def generate_plan(
@@ -1267,11 +1299,13 @@ class AsyncPlansmithClient(BaseClient):
         timeout: Timeout = None,
         retry: Retry = DEFAULT,
         metadata: Sequence[tuple[str, str]] = (),
+        use_breaker: bool = True,
     ) -> AsyncResumableStream[Req, Any]:
         """Opens a server-streaming `method` of a raw stub as a resumable stream
         (`AsyncResumableStream`): resumed after transport failures (with
         `resume(request, last_message)`), guarded by the client's breaker, cancelled when
-        the `async with` block ends. Streams have no deadline unless `timeout` is given."""
+        the `async with` block ends. Streams have no deadline unless `timeout` is given.
+        `use_breaker=False`: the openings do not go through the circuit breaker."""
         chain = self.chain
         return AsyncResumableStream(
             method,
@@ -1279,7 +1313,7 @@ class AsyncPlansmithClient(BaseClient):
             resume=resume,
             seen=seen,
             policy=self._stream_policy(retry),
-            breaker=self.breaker,
+            breaker=self.breaker if use_breaker else None,
             timeout=self._timeout_for(timeout),
             metadata=call_metadata(metadata, "metadata") if metadata else metadata,
             clock=chain.clock if chain is not None else None,

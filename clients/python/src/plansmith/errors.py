@@ -7,9 +7,12 @@ filled from the `google.rpc` details the server attaches::
     PlansmithError                     any failed call; also a grpc.RpcError and grpc.Call
     ├── ValidationError                INVALID_ARGUMENT, OUT_OF_RANGE; also a ValueError
     │   │                              .validation_errors: [FieldViolation(field, description)]
-    │   └── ArgumentError              refused by the client before sending anything (an
-    │       │                          unknown enum name, bad metadata, a malformed target)
-    │       └── ArgumentTypeError      ... because of the value's type; also a TypeError
+    │   ├── ArgumentError              refused by the client before sending anything (an
+    │   │   │                          unknown enum name, bad metadata, a malformed target)
+    │   │   └── ArgumentTypeError      ... because of the value's type; also a TypeError
+    │   └── RevisionNotRetainedError   OUT_OF_RANGE, reason REVISION_NOT_RETAINED: a watch
+    │                                  from a revision the change log no longer keeps
+    │                                  (.oldest_retained_revision)
     ├── ResourceNotFoundError          NOT_FOUND: .resource_type ("plan"), .resource_id
     ├── ConflictError                  ABORTED, ALREADY_EXISTS
     │   ├── EtagMismatchError          reason ETAG_MISMATCH: re-read the resource, then retry
@@ -70,6 +73,7 @@ __all__ = [
     "RateLimitedError",
     "RequestCancelledError",
     "ResourceNotFoundError",
+    "RevisionNotRetainedError",
     "ServiceUnavailableError",
     "UnauthenticatedError",
     "UnimplementedError",
@@ -270,6 +274,22 @@ class ValidationError(PlansmithError, ValueError):
                 else []
             )
         self.validation_errors: list[FieldViolation] = list(validation_errors)
+
+
+class RevisionNotRetainedError(ValidationError):
+    """`watch_plan` from a revision older than the plan's change log retains: read the plan
+    afresh, then watch from `oldest_retained_revision - 1` (or from now)."""
+
+    grpc_codes = (grpc.StatusCode.OUT_OF_RANGE,)
+    reasons = ("REVISION_NOT_RETAINED",)
+
+    @property
+    def oldest_retained_revision(self) -> int:
+        """The oldest revision the server still has (0 when it did not say)."""
+        try:
+            return int(self.error_metadata.get("oldest_retained_revision", "0"))
+        except ValueError:
+            return 0
 
 
 class ArgumentError(ValidationError):
