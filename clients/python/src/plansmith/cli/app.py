@@ -443,6 +443,7 @@ def tasks_fail(
 
 # The planning commands and gantt/status register themselves on `app`.
 from plansmith.cli import commands as _commands  # noqa: E402,F401
+from plansmith.cli import watch as _watch  # noqa: E402,F401
 
 
 def run() -> None:
