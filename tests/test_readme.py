@@ -72,6 +72,26 @@ def test_readme_grpcurl_block(tmp_path):
     assert "PLAN_NOT_FOUND" in out.stderr
 
 
+def test_readme_watch_block(tmp_path):
+    """A watch from 0 replays the plan's three revisions; the resumed one (after 2) gets
+    revision 3 only. Run twice: the writes are idempotent, so nothing changes."""
+    sp = launch(str(tmp_path / "db.sqlite"))
+    try:
+        first = run_block("watch", sp.address)
+        out = run_block("watch", sp.address)
+        counts = _counts(sp.address)
+    finally:
+        sp.stop()
+    for run in (first, out):
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert counts == (1, 2)
+    replay, resumed = out.stdout.split('"currentRevision": "3"')[:2]
+    assert re.findall(r'^        "revision": "(\d+)"', replay, re.M) == ["1", "2", "3"]
+    assert re.findall(r'^        "revision": "(\d+)"', resumed, re.M) == ["3"]
+    assert "PLAN_CHANGE_TYPE_TASK_UPDATED" in resumed
+    assert out.stderr.count("DeadlineExceeded") == 2  # each ended by -max-time, no error
+
+
 def test_readme_planning_block(tmp_path):
     sp = launch(str(tmp_path / "db.sqlite"))
     try:
