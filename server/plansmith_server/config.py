@@ -280,10 +280,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             p.error(f"{flag} must be at least 1, not {value}")
         if isinstance(value, int) and field == "flow_runs_retained" and value < 1:
             p.error(f"{flag} must be at least 1, not {value}")
-        never_negative = ("page_cache_tasks", "change_retention_revisions")
-        if field in never_negative and value is not None and value < 0:
-            p.error(f"{flag} must not be negative, not {value}")
-        if field == "change_retention_hours" and value is not None and value < 0:
+        if field.startswith("change_retention_") and value is not None and value < 0:
             p.error(f"{flag} must not be negative, not {value}")
         if field.startswith("watch_") and value is not None and not 0 < value < 1e6:
             p.error(f"{flag} must be a positive number of seconds, not {value}")

@@ -15,8 +15,10 @@ from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2, watch_pb2
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.app import Running, prune_changes_once, start
 from plansmith_server.config import Config
-from plansmith_server.domain.plans import PlanBook
+from plansmith_server.domain.mutations import MutationRunner
+from plansmith_server.domain.plans import Plans
 from plansmith_server.domain.retention import prune_change_log
+from plansmith_server.domain.tasks import Tasks
 from plansmith_server.storage.sqlite import SqliteStore
 from tests.conftest import details_of, wait_for
 
@@ -201,7 +203,7 @@ async def test_a_write_by_another_process_is_read_from_the_log(serve) -> None:
         try:
             from plansmith_server.domain.models import Task
 
-            await PlanBook(other).create_task(
+            await Tasks(Plans(MutationRunner(other))).create_task(
                 plan_id, Task(id="", plan_id=plan_id, title="elsewhere")
             )
         finally:
@@ -284,12 +286,11 @@ async def test_out_of_range_after_retention_names_the_oldest_kept(serve) -> None
 
 async def test_pruning_goes_in_small_batches_and_keeps_an_unbroken_tail(server: Running) -> None:
     store = server.store
-    book = server.book
     from plansmith_server.domain.models import Plan, Task
 
-    plan = await book.create_plan(Plan(id="", project_id="p", name="long"))
+    plan = await server.plans.create_plan(Plan(id="", project_id="p", name="long"))
     for i in range(60):
-        await book.create_task(plan.id, Task(id="", plan_id=plan.id, title=f"t{i}"))
+        await server.tasks.create_task(plan.id, Task(id="", plan_id=plan.id, title=f"t{i}"))
     groups = store.commit_groups
     pruned = await prune_change_log(store, older_than=2**62, keep_revisions=5, batch_rows=10)
     assert pruned == 56  # revisions 1..56 of 61
