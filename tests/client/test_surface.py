@@ -76,8 +76,15 @@ def test_sync_and_async_clients_are_twins():
     assert list(inspect.signature(AsyncPlansmithClient.connect).parameters) == list(
         inspect.signature(PlansmithClient.connect).parameters
     )
+    streaming = {
+        RPC_METHODS[f"/{service.full_name}/{m.name}"]
+        for service, _ in SERVICES
+        for m in service.methods
+        if m.server_streaming
+    }
+    assert {"stream_generate_plan", "watch_plan"} <= streaming
     for name in RPC_METHODS.values():
-        is_stream = name.startswith("stream_")
+        is_stream = name in streaming
         assert inspect.iscoroutinefunction(getattr(AsyncPlansmithClient, name)) != is_stream
         assert not inspect.iscoroutinefunction(getattr(PlansmithClient, name))
 
@@ -118,6 +125,7 @@ EXPORTED = [
     "RetryPolicies",
     "RetryPolicy",
     "RetryStats",
+    "RevisionNotRetainedError",
     "ServiceUnavailableError",
     "StreamNotResumableError",
     "UnauthenticatedError",

@@ -90,6 +90,7 @@ RPC_METHODS: dict[str, str] = {
     "/plansmith.v1.PlanService/Heartbeat": "heartbeat",
     "/plansmith.v1.PlanService/ApplyReplan": "apply_replan",
     "/plansmith.v1.PlanService/ListReplanRecords": "get_replan_records",
+    "/plansmith.v1.PlanService/WatchPlan": "watch_plan",
     "/plansmith.v1.PlanningService/GeneratePlan": "generate_plan",
     "/plansmith.v1.PlanningService/StreamGeneratePlan": "stream_generate_plan",
     "/plansmith.v1.PlanningService/DecomposeTask": "decompose_task",
