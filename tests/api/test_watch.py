@@ -11,7 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import grpc
 import pytest
 
-from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2, watch_pb2
+from plansmith.v1 import (
+    agent_pb2,
+    execution_pb2,
+    plan_pb2,
+    plan_service_pb2_grpc,
+    task_pb2,
+    watch_pb2,
+)
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.app import Running, prune_changes_once, start
 from plansmith_server.config import Config
@@ -386,3 +393,35 @@ async def test_stopping_the_server_ends_watches_with_where_to_resume(db_path: st
         info = details_of(err.value)["ErrorInfo"]
         assert info.reason == "SERVER_STOPPING"
         assert info.metadata["resume_from_revision"] == "1"
+
+
+async def test_a_replanning_decision_arrives_with_its_record(plans: Stub) -> None:
+    created = await plans.CreatePlan(
+        pb.CreatePlanRequest(
+            plan=plan_pb2.Plan(
+                name="w", project_id="p", agents=[agent_pb2.Agent(id="ann", capabilities=["x"])]
+            )
+        )
+    )
+    plan_id = created.plan.id
+    task = await add_task(plans, plan_id, "load")
+    await plans.StartTask(execution_pb2.StartTaskRequest(task_id=task.id, agent_id="ann"))
+    failure = execution_pb2.TaskFailure(
+        category=execution_pb2.FAILURE_CATEGORY_TRANSIENT, message="timeout"
+    )
+    report = await plans.ReportTaskFailure(
+        execution_pb2.ReportTaskFailureRequest(task_id=task.id, failure=failure)
+    )
+    call = plans.WatchPlan(watch_pb2.WatchPlanRequest(plan_id=plan_id, from_revision=0))
+    try:
+        msgs = await collect(call, report.plan_revision)
+    finally:
+        call.cancel()
+    last = [r for m in msgs for r in m.changes.revisions][-1]
+    assert last.revision == report.plan_revision
+    recorded = [c for c in last.changes if c.type == watch_pb2.PLAN_CHANGE_TYPE_REPLAN_RECORDED]
+    assert len(recorded) == 1
+    assert recorded[0].WhichOneof("entity") == "replan_record"
+    assert recorded[0].replan_record.id == report.record.id
+    assert recorded[0].replan_record.decision == report.record.decision
+    assert any(c.type == watch_pb2.PLAN_CHANGE_TYPE_TASK_UPDATED for c in last.changes)

@@ -11,8 +11,13 @@ from __future__ import annotations
 import logging
 
 from plansmith.v1 import watch_pb2 as pb
-from plansmith_server.api.convert import plan_to_proto, task_to_proto, timestamp
-from plansmith_server.domain.models import ChangeRecord, Plan, Task
+from plansmith_server.api.convert import (
+    plan_to_proto,
+    record_to_proto,
+    task_to_proto,
+    timestamp,
+)
+from plansmith_server.domain.models import ChangeRecord, Plan, ReplanRecord, Task
 from plansmith_server.domain.watch import Batch, Deleted, Heartbeat, Revision
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,7 @@ _TYPES = {
     "TASK_CREATED": pb.PLAN_CHANGE_TYPE_TASK_CREATED,
     "TASK_UPDATED": pb.PLAN_CHANGE_TYPE_TASK_UPDATED,
     "TASK_DELETED": pb.PLAN_CHANGE_TYPE_TASK_DELETED,
+    "REPLAN_RECORDED": pb.PLAN_CHANGE_TYPE_REPLAN_RECORDED,
 }
 
 
@@ -37,6 +43,8 @@ def change_to_proto(c: ChangeRecord) -> pb.PlanChange:
             msg.plan.CopyFrom(plan_to_proto(Plan.from_dict(c.snapshot)))
         elif c.entity_type == "task":
             msg.task.CopyFrom(task_to_proto(Task.from_dict(c.snapshot)))
+        elif c.entity_type == "replan_record":
+            msg.replan_record.CopyFrom(record_to_proto(ReplanRecord.from_dict(c.snapshot)))
     except (KeyError, TypeError, ValueError) as exc:  # a snapshot of an older layout
         log.warning("change of %s %s not decodable: %s", c.entity_type, c.entity_id, exc)
     return msg

@@ -24,11 +24,12 @@ _sym_db = _symbol_database.Default()
 
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from plansmith.v1 import execution_pb2 as plansmith_dot_v1_dot_execution__pb2
 from plansmith.v1 import plan_pb2 as plansmith_dot_v1_dot_plan__pb2
 from plansmith.v1 import task_pb2 as plansmith_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18plansmith/v1/watch.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17plansmith/v1/plan.proto\x1a\x17plansmith/v1/task.proto\"W\n\x10WatchPlanRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\rfrom_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x10\n\x0e_from_revision\"\xbe\x01\n\x11WatchPlanResponse\x12\x31\n\x07\x63hanges\x18\x01 \x01(\x0b\x32\x1e.plansmith.v1.WatchPlanChangesH\x00\x12\x35\n\theartbeat\x18\x02 \x01(\x0b\x32 .plansmith.v1.WatchPlanHeartbeatH\x00\x12\x36\n\x0cplan_deleted\x18\x03 \x01(\x0b\x32\x1e.plansmith.v1.WatchPlanDeletedH\x00\x42\x07\n\x05\x65vent\"[\n\x10WatchPlanChanges\x12-\n\trevisions\x18\x01 \x03(\x0b\x32\x1a.plansmith.v1.PlanRevision\x12\x18\n\x10\x63urrent_revision\x18\x02 \x01(\x03\"X\n\x12WatchPlanHeartbeat\x12\x18\n\x10\x63urrent_revision\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"$\n\x10WatchPlanDeleted\x12\x10\n\x08revision\x18\x01 \x01(\x03\"|\n\x0cPlanRevision\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12/\n\x0b\x63ommit_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x18.plansmith.v1.PlanChange\"\xb2\x01\n\nPlanChange\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.plansmith.v1.PlanChangeType\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\"\n\x04plan\x18\x03 \x01(\x0b\x32\x12.plansmith.v1.PlanH\x00\x12\"\n\x04task\x18\x04 \x01(\x0b\x32\x12.plansmith.v1.TaskH\x00\x42\x08\n\x06\x65ntityJ\x04\x08\x05\x10\x06R\rreplan_record*\x84\x02\n\x0ePlanChangeType\x12 \n\x1cPLAN_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12!\n\x1dPLAN_CHANGE_TYPE_PLAN_CREATED\x10\x01\x12!\n\x1dPLAN_CHANGE_TYPE_PLAN_UPDATED\x10\x02\x12!\n\x1dPLAN_CHANGE_TYPE_PLAN_DELETED\x10\x03\x12!\n\x1dPLAN_CHANGE_TYPE_TASK_CREATED\x10\x04\x12!\n\x1dPLAN_CHANGE_TYPE_TASK_UPDATED\x10\x05\x12!\n\x1dPLAN_CHANGE_TYPE_TASK_DELETED\x10\x06\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18plansmith/v1/watch.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cplansmith/v1/execution.proto\x1a\x17plansmith/v1/plan.proto\x1a\x17plansmith/v1/task.proto\"W\n\x10WatchPlanRequest\x12\x15\n\x07plan_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\rfrom_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x10\n\x0e_from_revision\"\xbe\x01\n\x11WatchPlanResponse\x12\x31\n\x07\x63hanges\x18\x01 \x01(\x0b\x32\x1e.plansmith.v1.WatchPlanChangesH\x00\x12\x35\n\theartbeat\x18\x02 \x01(\x0b\x32 .plansmith.v1.WatchPlanHeartbeatH\x00\x12\x36\n\x0cplan_deleted\x18\x03 \x01(\x0b\x32\x1e.plansmith.v1.WatchPlanDeletedH\x00\x42\x07\n\x05\x65vent\"[\n\x10WatchPlanChanges\x12-\n\trevisions\x18\x01 \x03(\x0b\x32\x1a.plansmith.v1.PlanRevision\x12\x18\n\x10\x63urrent_revision\x18\x02 \x01(\x03\"X\n\x12WatchPlanHeartbeat\x12\x18\n\x10\x63urrent_revision\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"$\n\x10WatchPlanDeleted\x12\x10\n\x08revision\x18\x01 \x01(\x03\"|\n\x0cPlanRevision\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12/\n\x0b\x63ommit_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x18.plansmith.v1.PlanChange\"\xd2\x01\n\nPlanChange\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.plansmith.v1.PlanChangeType\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\"\n\x04plan\x18\x03 \x01(\x0b\x32\x12.plansmith.v1.PlanH\x00\x12\"\n\x04task\x18\x04 \x01(\x0b\x32\x12.plansmith.v1.TaskH\x00\x12\x33\n\rreplan_record\x18\x05 \x01(\x0b\x32\x1a.plansmith.v1.ReplanRecordH\x00\x42\x08\n\x06\x65ntity*\xaa\x02\n\x0ePlanChangeType\x12 \n\x1cPLAN_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12!\n\x1dPLAN_CHANGE_TYPE_PLAN_CREATED\x10\x01\x12!\n\x1dPLAN_CHANGE_TYPE_PLAN_UPDATED\x10\x02\x12!\n\x1dPLAN_CHANGE_TYPE_PLAN_DELETED\x10\x03\x12!\n\x1dPLAN_CHANGE_TYPE_TASK_CREATED\x10\x04\x12!\n\x1dPLAN_CHANGE_TYPE_TASK_UPDATED\x10\x05\x12!\n\x1dPLAN_CHANGE_TYPE_TASK_DELETED\x10\x06\x12$\n PLAN_CHANGE_TYPE_REPLAN_RECORDED\x10\x07\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,20 +39,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.plansmith.v1P\001Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1'
   _globals['_WATCHPLANREQUEST'].fields_by_name['plan_id']._loaded_options = None
   _globals['_WATCHPLANREQUEST'].fields_by_name['plan_id']._serialized_options = b'\342A\001\002'
-  _globals['_PLANCHANGETYPE']._serialized_start=969
-  _globals['_PLANCHANGETYPE']._serialized_end=1229
-  _globals['_WATCHPLANREQUEST']._serialized_start=158
-  _globals['_WATCHPLANREQUEST']._serialized_end=245
-  _globals['_WATCHPLANRESPONSE']._serialized_start=248
-  _globals['_WATCHPLANRESPONSE']._serialized_end=438
-  _globals['_WATCHPLANCHANGES']._serialized_start=440
-  _globals['_WATCHPLANCHANGES']._serialized_end=531
-  _globals['_WATCHPLANHEARTBEAT']._serialized_start=533
-  _globals['_WATCHPLANHEARTBEAT']._serialized_end=621
-  _globals['_WATCHPLANDELETED']._serialized_start=623
-  _globals['_WATCHPLANDELETED']._serialized_end=659
-  _globals['_PLANREVISION']._serialized_start=661
-  _globals['_PLANREVISION']._serialized_end=785
-  _globals['_PLANCHANGE']._serialized_start=788
-  _globals['_PLANCHANGE']._serialized_end=966
+  _globals['_PLANCHANGETYPE']._serialized_start=1031
+  _globals['_PLANCHANGETYPE']._serialized_end=1329
+  _globals['_WATCHPLANREQUEST']._serialized_start=188
+  _globals['_WATCHPLANREQUEST']._serialized_end=275
+  _globals['_WATCHPLANRESPONSE']._serialized_start=278
+  _globals['_WATCHPLANRESPONSE']._serialized_end=468
+  _globals['_WATCHPLANCHANGES']._serialized_start=470
+  _globals['_WATCHPLANCHANGES']._serialized_end=561
+  _globals['_WATCHPLANHEARTBEAT']._serialized_start=563
+  _globals['_WATCHPLANHEARTBEAT']._serialized_end=651
+  _globals['_WATCHPLANDELETED']._serialized_start=653
+  _globals['_WATCHPLANDELETED']._serialized_end=689
+  _globals['_PLANREVISION']._serialized_start=691
+  _globals['_PLANREVISION']._serialized_end=815
+  _globals['_PLANCHANGE']._serialized_start=818
+  _globals['_PLANCHANGE']._serialized_end=1028
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from plansmith.v1 import execution_pb2 as _execution_pb2
 from plansmith.v1 import plan_pb2 as _plan_pb2
 from plansmith.v1 import task_pb2 as _task_pb2
 import builtins as _builtins
@@ -42,6 +43,10 @@ class _PlanChangeTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PlanCh
     """A task changed; `task` is its new state."""
     PLAN_CHANGE_TYPE_TASK_DELETED: _PlanChangeType.ValueType  # 6
     """A task was deleted; `task` is its last state."""
+    PLAN_CHANGE_TYPE_REPLAN_RECORDED: _PlanChangeType.ValueType  # 7
+    """The replanner recorded a decision (applied or proposed) in this revision;
+    `replan_record` is the record; the tasks it changed are the revision's other changes.
+    """
 
 class PlanChangeType(_PlanChangeType, metaclass=_PlanChangeTypeEnumTypeWrapper):
     """What a change did."""
@@ -60,6 +65,10 @@ PLAN_CHANGE_TYPE_TASK_UPDATED: PlanChangeType.ValueType  # 5
 """A task changed; `task` is its new state."""
 PLAN_CHANGE_TYPE_TASK_DELETED: PlanChangeType.ValueType  # 6
 """A task was deleted; `task` is its last state."""
+PLAN_CHANGE_TYPE_REPLAN_RECORDED: PlanChangeType.ValueType  # 7
+"""The replanner recorded a decision (applied or proposed) in this revision;
+`replan_record` is the record; the tasks it changed are the revision's other changes.
+"""
 Global___PlanChangeType: _TypeAlias = PlanChangeType  # noqa: Y015
 
 @_typing.final
@@ -267,6 +276,7 @@ class PlanChange(_message.Message):
     ENTITY_ID_FIELD_NUMBER: _builtins.int
     PLAN_FIELD_NUMBER: _builtins.int
     TASK_FIELD_NUMBER: _builtins.int
+    REPLAN_RECORD_FIELD_NUMBER: _builtins.int
     type: Global___PlanChangeType.ValueType
     """What happened."""
     entity_id: _builtins.str
@@ -279,6 +289,12 @@ class PlanChange(_message.Message):
     def task(self) -> _task_pb2.Task:
         """The task, for the TASK_* types."""
 
+    @_builtins.property
+    def replan_record(self) -> _execution_pb2.ReplanRecord:
+        """The replanning decision, for PLAN_CHANGE_TYPE_REPLAN_RECORDED: recorded in the same
+        revision as the changes it made.
+        """
+
     def __init__(
         self,
         *,
@@ -286,12 +302,13 @@ class PlanChange(_message.Message):
         entity_id: _builtins.str = ...,
         plan: _plan_pb2.Plan | None = ...,
         task: _task_pb2.Task | None = ...,
+        replan_record: _execution_pb2.ReplanRecord | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "plan", b"plan", "task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "plan", b"plan", "replan_record", b"replan_record", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "entity_id", b"entity_id", "plan", b"plan", "task", b"task", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "entity_id", b"entity_id", "plan", b"plan", "replan_record", b"replan_record", "task", b"task", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_entity: _TypeAlias = _typing.Literal["plan", "task"]  # noqa: Y015
+    _WhichOneofReturnType_entity: _TypeAlias = _typing.Literal["plan", "task", "replan_record"]  # noqa: Y015
     _WhichOneofArgType_entity: _TypeAlias = _typing.Literal["entity", b"entity"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_entity) -> _WhichOneofReturnType_entity | None: ...
 
