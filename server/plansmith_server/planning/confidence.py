@@ -46,10 +46,10 @@ FEATURES = ("domain_score", "margin", "library_share")
 """The model's inputs for recognized briefs, in coefficient order."""
 
 COEFFICIENTS: dict[str, float] = {
-    "intercept": 0.208,
-    "domain_score": -0.125,
-    "margin": 0.292,
-    "library_share": 1.687,
+    "intercept": 1.497,
+    "domain_score": -0.166,
+    "margin": 0.387,
+    "library_share": 0.496,
 }
 """Logistic coefficients for recognized briefs, fitted by ``bench/calibrate_confidence.py``
 on the 60 labelled tune briefs of ``briefs.toml`` and ``dev_briefs.toml`` (56 recognized,

@@ -52,7 +52,7 @@ from .recognition import DOMAIN_THRESHOLD, Recognition, rank_compounds, recogniz
 from .request import PlanRequest
 from .slots import KIND_AREAS, Slots, context_specifics, specifics_of
 from .text import tokenize
-from .workpackage import size_work_package
+from .workpackage import headline, size_work_package
 
 __all__ = [
     "DOMAIN_THRESHOLD",
@@ -74,6 +74,11 @@ REQ_OTHER_DOMAIN_THRESHOLD = 0.95
 """Score at which a requirement alone adds another domain's compound to a recognized
 plan (below it, that domain must be evidenced in the name or description)."""
 MAX_COMPOUNDS = 6
+TITLE_LEAD_TOKENS = 3
+"""An ordering's words tag a task when they are among its title's first content words."""
+PEER_THRESHOLD = 0.15
+"""A work package sits beside the plan's library task it resembles at this score (too
+weak to say the task covers the requirement, enough to say where its work belongs)."""
 """Bound on expanded compounds, so a long requirement list cannot explode the plan."""
 
 _STAGE_INDEX = {stage: i for i, stage in enumerate(STAGES)}
@@ -100,6 +105,7 @@ class _Node:
     unit: int
     preds: set[int] = field(default_factory=set)
     reqs: set[int] = field(default_factory=set)
+    words: str = ""  # a work package's own text (the requirement it plans)
 
 
 @dataclass
@@ -329,14 +335,22 @@ class _Builder:
         self.compound_units[name] = unit.key
         return keys
 
-    def add_work_package(self, text: str, label: str, origin: str) -> list[int]:
+    def add_work_package(
+        self, text: str, label: str, origin: str, *, head: bool = False
+    ) -> list[int]:
         """One task for a piece of the brief nothing in the library covers: titled with
-        the brief's own words and sized by what they say (see ``workpackage.py``)."""
+        the brief's own words and sized by what they say (see ``workpackage.py``).
+        With `head`, the title is the requirement's main clause (its qualifiers stay in
+        the description): the task sits among a library plan's tasks and is named as
+        one of them."""
         tokens = tokenize(text)
         caps = set(infer_capabilities(tokens))
         unit = self.new_unit("generic", True)
-        short = _short(text, 90)
-        title = short[:1].upper() + short[1:]
+        if head:
+            title = headline(text)
+        else:
+            short = _short(text, 90)
+            title = short[:1].upper() + short[1:]
         sizing = size_work_package(text)
         key = self.add_node(
             dict(
@@ -358,6 +372,7 @@ class _Builder:
                 risks=(),
                 tags=(),
                 source="generic:work_package",
+                words=text,
             ),
             unit,
         )
@@ -368,9 +383,83 @@ class _Builder:
             )
         return [key]
 
+    def place_work_packages(self) -> None:
+        """Put each work package of a recognized plan where its work belongs: beside
+        the plan's library task its words resemble most ("Quarterly restore tests"
+        beside the restore tests, "Each ships a first change" beside the first change),
+        with that task's prerequisites, stage and tags, and before that task's
+        successors -- so it waits for the training, the contract or the backups the
+        library task waits for. After a plan- or design-stage task it simply follows
+        it. A work package resembling nothing is linked by stage (`link_units`)."""
+        library_tasks = {
+            n.name: k for k, n in self.nodes.items() if not n.source.startswith("generic:")
+        }
+        if not library_tasks:
+            return
+        successors: dict[int, list[int]] = {k: [] for k in self.nodes}
+        for k, n in self.nodes.items():
+            for p in n.preds:
+                successors[p].append(k)
+        for key, node in list(self.nodes.items()):
+            if node.source != "generic:work_package" or node.preds or not node.words:
+                continue
+            ranked = self.lib.primitive_index.rank(
+                tokenize(node.words), keys=library_tasks, minimum=PEER_THRESHOLD
+            )
+            if not ranked:
+                continue
+            peer = self.nodes[library_tasks[ranked[0][0]]]
+            if _STAGE_INDEX[peer.stage] <= _STAGE_INDEX["design"]:
+                self.add_edge(peer.key, key)
+            else:
+                for pred in sorted(peer.preds):
+                    self.add_edge(pred, key)
+                for succ in successors[peer.key]:
+                    self.add_edge(key, succ)
+                node.stage = peer.stage
+                node.tags = tuple(dict.fromkeys((*node.tags, *peer.tags)))
+            self.units[node.unit].cross_link = False  # placed: not linked by stage
+
+    def tag_by_words(self, ordering: OrderingRule) -> None:
+        """Give an ordering's tags to the tasks whose titles say they are that kind of
+        work ("Pilot the migration with one team", "Switch off Nagios"). A task is
+        tagged only when the order can hold without going back in lifecycle stage or
+        against the order already planned -- a "rollout plan" written in the design
+        stage is not the rollout -- and never on both sides."""
+        if not (ordering.before_words or ordering.after_words):
+            return
+        (before_tag,), (after_tag,) = ordering.before, ordering.after
+        # The words must lead the title (what the task does), not qualify it: "Train the
+        # users and communicate the switch-over date" is training, not the switch-over.
+        titles = {
+            k: IndexedTokens(tokenize(n.title)[:TITLE_LEAD_TOKENS]) for k, n in self.nodes.items()
+        }
+
+        def says(key: int, words: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
+            return any(phrase_present(phrase, titles[key]) for _, phrase in words)
+
+        first = {k for k in self.nodes if says(k, ordering.before_words)}
+        then = {k for k in self.nodes if says(k, ordering.after_words)}
+        first, then = first - then, then - first
+        first |= {k for k, n in self.nodes.items() if before_tag in n.tags}
+        then |= {k for k, n in self.nodes.items() if after_tag in n.tags}
+
+        def fits(b: int, a: int) -> bool:
+            stage_ok = _STAGE_INDEX[self.nodes[b].stage] <= _STAGE_INDEX[self.nodes[a].stage]
+            return b == a or (stage_ok and a not in self.ancestors(b))
+
+        for k in sorted(first):
+            if before_tag not in self.nodes[k].tags and all(fits(k, a) for a in then):
+                self.nodes[k].tags = (*self.nodes[k].tags, before_tag)
+        firsts = [k for k, n in self.nodes.items() if before_tag in n.tags]
+        for k in sorted(then):
+            if after_tag not in self.nodes[k].tags and all(fits(b, k) for b in firsts):
+                self.nodes[k].tags = (*self.nodes[k].tags, after_tag)
+
     def apply_orderings(self, orderings: Sequence[OrderingRule]) -> None:
         """Add the library's tag orderings between tasks of the plan."""
         for ordering in orderings:
+            self.tag_by_words(ordering)
             before = [k for k, n in self.nodes.items() if set(n.tags) & set(ordering.before)]
             after = [k for k, n in self.nodes.items() if set(n.tags) & set(ordering.after)]
             if not before or not after:
@@ -692,6 +781,7 @@ def build_task_graph(
             )
 
     if recognition.best is not None:
+        builder.place_work_packages()
         _carry_specifics(builder, request, library, constraints)
 
     # 3-5. Linking, context rules, mandates.
@@ -905,7 +995,7 @@ def _cover_requirement(
             score,
             f"Matches library task '{name}' (score {score:.2f}); it was added on its own.",
         )
-    keys = builder.add_work_package(requirement, f"r{index}", f"requirements[{index}]")
+    keys = builder.add_work_package(requirement, f"r{index}", f"requirements[{index}]", head=True)
     builder.warnings.append(
         PlanWarning(
             "GENERIC_DECOMPOSITION",
@@ -975,7 +1065,10 @@ def _carry_specifics(
                 found.append(phrases[used])
         for index in sorted(node.reqs):
             found.extend(per_requirement[index])
-        additions[key] = _shown(found, f"{node.title} {node.description}")
+        # A work package's description quotes its requirement whole; what the
+        # requirement names is still said on its own, as for any other task.
+        said = node.title if node.source == "generic:work_package" else node.description
+        additions[key] = _shown(found, f"{node.title} {said}")
     if scope_key is not None:
         # The scoping task lists the technologies no task of their area carries, with
         # the brief's other specifics: naming every tool there would make the first

@@ -97,7 +97,14 @@ _RULE_FIELDS = {
 _RISK_FIELDS = {"severity": True, "description": True, "mitigation": True}
 _SCALE_FIELDS = {"key": True, "per_unit": True, "max": True}
 _STEP_FIELDS = {"title": True, "weight": False}
-_ORDERING_FIELDS = {"name": True, "description": True, "before": True, "after": True}
+_ORDERING_FIELDS = {
+    "name": True,
+    "description": True,
+    "before": True,
+    "after": True,
+    "before_words": False,
+    "after_words": False,
+}
 _TECHNOLOGY_FIELDS = {"name": True, "kind": True, "aliases": False}
 _TOP_LEVEL = ("compound", "primitive", "rule", "ordering", "technology")
 
@@ -305,6 +312,10 @@ class OrderingRule:
         description: Why this order (shown when the validator reports a violation).
         before: Tags of the tasks that come first.
         after: Tags of the tasks that wait for them.
+        before_words: Terms that give a task the `before` tag when its title holds one
+            ("pilot", "dry run"): a task of another domain's file, or a work package in
+            the brief's own words, is ordered by what it says it is.
+        after_words: The same for the `after` tag ("roll out", "cut over").
     """
 
     name: str
@@ -312,6 +323,8 @@ class OrderingRule:
     before: tuple[str, ...]
     after: tuple[str, ...]
     file: str
+    before_words: tuple[tuple[str, Phrase], ...] = ()
+    after_words: tuple[tuple[str, Phrase], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -640,7 +653,17 @@ def _parse_ordering(file: str, index: int, raw: Any) -> OrderingRule:
     after = check.texts(raw["after"], "after")
     if set(before) & set(after):
         raise check.fail("a tag cannot be both before and after itself")
-    return OrderingRule(name, check.text(raw["description"], "description"), before, after, file)
+    if ("before_words" in raw or "after_words" in raw) and (len(before) != 1 or len(after) != 1):
+        raise check.fail("an ordering with words names exactly one tag on each side")
+    return OrderingRule(
+        name,
+        check.text(raw["description"], "description"),
+        before,
+        after,
+        file,
+        _phrases(check, raw.get("before_words", []), "before_words"),
+        _phrases(check, raw.get("after_words", []), "after_words"),
+    )
 
 
 def _parse_technology(file: str, key: str, raw: Any) -> Technology:
@@ -832,6 +855,9 @@ def _build(directory: Path) -> MethodLibrary:
                 )
 
     used_tags = {tag for p in primitives.values() for tag in p.tags}
+    # A tag an ordering gives by words need not be on any library task.
+    used_tags |= {t for o in orderings if o.before_words for t in o.before}
+    used_tags |= {t for o in orderings if o.after_words for t in o.after}
     for ordering in orderings:
         for tag in (*ordering.before, *ordering.after):
             if tag not in used_tags:

@@ -25,7 +25,7 @@ from .library import ThreePoint
 from .slots import find_counts
 from .text import tokenize
 
-__all__ = ["WorkSizing", "size_work_package"]
+__all__ = ["WorkSizing", "headline", "size_work_package"]
 
 _LARGE = frozenset(
     tokenize(
@@ -75,3 +75,30 @@ def size_work_package(text: str) -> WorkSizing:
     return WorkSizing(
         ThreePoint(most_likely * 0.5, most_likely, most_likely * 2.5), ", ".join(parts)
     )
+
+
+# Words that start a qualifier of a requirement's main clause: "Shift calendar per
+# warehouse | with a cap of volunteers per shift", "Scan a QR code | at the till to
+# collect a stamp".
+_QUALIFIER = re.compile(
+    r"\s(?:with|without|so|when|whenever|if|after|before|until|against|instead|while|"
+    r"because|via|using|through|on|at|per|within|during|unless|once|whose|which|that)\s",
+    re.IGNORECASE,
+)
+
+
+def headline(text: str, limit: int = 90) -> str:
+    """A work package's title: the requirement's main clause, without the qualifiers
+    that follow it (they stay in the description), capitalized -- "Shift calendar per
+    warehouse" for "Shift calendar per warehouse with a cap of volunteers per shift".
+    A clause of fewer than two words is not a title: the cut moves to the next
+    qualifier, or the whole text stays."""
+    clean = " ".join(text.split()).rstrip(".")
+    for m in _QUALIFIER.finditer(clean):
+        head = clean[: m.start()].rstrip(" ,;:-")
+        if len(tokenize(head)) >= 2 and len(head.split()) >= 2:
+            clean = head
+            break
+    if len(clean) > limit:
+        clean = clean[:limit].rsplit(" ", 1)[0] + "..."
+    return clean[:1].upper() + clean[1:]

@@ -1,0 +1,126 @@
+"""Work packages inside a recognized plan: named by the requirement's main clause,
+placed beside the library task they resemble, carrying what the requirement names; and
+orderings that tag tasks by the words leading their titles."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from plansmith_server.planning import PlanRequest, generate_plan, load_library, validate_plan
+from plansmith_server.planning.workpackage import headline
+
+NOW = date(2026, 11, 2)
+
+
+def _ancestors(plan, task_id: str) -> set[str]:
+    by_id = {t.id: t for t in plan.tasks}
+    seen: set[str] = set()
+    stack = list(by_id[task_id].dependencies)
+    while stack:
+        tid = stack.pop()
+        if tid not in seen:
+            seen.add(tid)
+            stack.extend(by_id[tid].dependencies)
+    return seen
+
+
+def _work_packages(plan):
+    return [t for t in plan.tasks if t.source == "generic:work_package"]
+
+
+def test_headline_is_the_main_clause_without_its_qualifiers() -> None:
+    assert headline("Shift calendar with a cap of volunteers per shift") == "Shift calendar"
+    assert headline("Scan a QR code at the till to collect a stamp") == "Scan a QR code"
+    # A one-word clause is no title: the cut moves on, or the text stays whole.
+    assert headline("Cope with late and duplicated readings") == (
+        "Cope with late and duplicated readings"
+    )
+    assert headline("claim status timeline") == "Claim status timeline"
+
+
+BACKUPS = PlanRequest(
+    name="Trustworthy backups",
+    description=(
+        "Make sure we can recover our file servers after a ransomware attack with immutable "
+        "backups."
+    ),
+    requirements=("Quarterly restore tests with a written report",),
+    context={"environment": "production"},
+)
+
+
+def test_work_package_of_a_recognized_plan_is_titled_by_its_main_clause() -> None:
+    plan = generate_plan(BACKUPS, now=NOW)
+    assert plan.domain == "disaster_recovery"
+    (package,) = _work_packages(plan)
+    assert package.title == "Quarterly restore tests"
+    # The whole requirement is still there, in the description.
+    assert "Quarterly restore tests with a written report" in package.description
+
+
+def test_work_package_sits_beside_the_library_task_it_resembles() -> None:
+    plan = generate_plan(BACKUPS, now=NOW)
+    (package,) = _work_packages(plan)
+    by_source = {t.source.rsplit("/", 1)[-1]: t.id for t in plan.tasks}
+    # It waits for what the library's restore tests wait for (the backups exist) ...
+    assert by_source["dr_backup_setup"] in _ancestors(plan, package.id)
+    # ... and the recovery drill waits for it.
+    assert package.id in _ancestors(plan, by_source["dr_restore_drill"])
+    assert validate_plan(plan) == []
+
+
+ROTA = PlanRequest(
+    name="Volunteer rota web app",
+    description="Build a web application where our volunteers pick shifts.",
+)
+
+
+def test_what_a_work_package_names_is_said_outside_its_quoted_requirement() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            ROTA.name,
+            ROTA.description,
+            requirements=("Contacts kept in step with the Salesforce and HubSpot lists",),
+        ),
+        now=NOW,
+    )
+    assert plan.domain == "web_application"
+    (package,) = _work_packages(plan)
+    assert package.title == "Contacts kept in step"
+    said = package.description.split("In this brief:", 1)
+    assert len(said) == 2 and "Salesforce" in said[1] and "HubSpot" in said[1]
+
+
+def test_ordering_words_tag_tasks_by_what_their_titles_lead_with() -> None:
+    library = load_library()
+    pilot = next(o for o in library.orderings if o.name == "pilot_before_rollout")
+    assert pilot.before_words and pilot.after_words
+    plan = generate_plan(
+        PlanRequest(
+            ROTA.name,
+            ROTA.description,
+            requirements=(
+                "Pilot the shift sign-up with 20 volunteers",
+                "Cut over the rota spreadsheet to the shift sign-up",
+            ),
+        ),
+        now=NOW,
+    )
+    pilot_task, cutover = _work_packages(plan)
+    assert pilot_task.title.startswith("Pilot") and cutover.title.startswith("Cut over")
+    assert "pilot" in pilot_task.tags and "rollout" in cutover.tags
+    assert pilot_task.id in _ancestors(plan, cutover.id)
+    assert validate_plan(plan) == []
+
+
+def test_words_that_only_qualify_a_title_do_not_tag_it() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="Move the support desk to Intercom",
+            description="Migrate our support desk from Zendesk to Intercom.",
+        ),
+        now=NOW,
+    )
+    training = next(t for t in plan.tasks if t.title.startswith("Train the users"))
+    assert "switch-over" in training.title
+    assert "rollout" not in training.tags
