@@ -53,10 +53,10 @@ COEFFICIENTS: dict[str, float] = {
 }
 """Logistic coefficients for recognized briefs, fitted by ``bench/calibrate_confidence.py``
 on the 60 labelled tune briefs of ``briefs.toml`` and ``dev_briefs.toml`` (56 recognized,
-45 right). Leave-one-out, the right plans' mean confidence is 0.22 above the rest's
-(Brier 0.135); docs/planning.md has the figures and what else was tried. The share of
-requirements the library covers carries nearly all the signal; the domain score's small
-negative weight is noise within the L2 prior, not a finding."""
+49 right). Leave-one-out, the right plans' mean confidence is 0.23 above the rest's
+(Brier 0.110), mostly recognized vs unrecognized briefs; among recognized briefs the
+features separate little, and on briefs the library was not tuned on the confidence
+overstates (docs/planning.md has the figures)."""
 UNRECOGNIZED_CAP = 0.35
 """Upper bound of the confidence of a plan whose domain was not recognized."""
 UNRECOGNIZED_BASE = 0.167
