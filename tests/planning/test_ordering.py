@@ -81,3 +81,14 @@ def test_rehearsal_precedes_every_production_change() -> None:
 def test_library_declares_the_orderings() -> None:
     names = {o.name for o in load_library().orderings}
     assert {"training_before_access", "access_before_use", "rehearsal_before_change"} <= names
+
+
+def test_contract_first_api_scaffolds_the_service_from_the_contract() -> None:
+    plan = generate_plan(
+        PlanRequest(name="Orders API", description="Build a REST API for the orders of our shop."),
+        now=NOW,
+    )
+    contract = _id(plan, "/api_contract")
+    # Every build task (the skeleton included) starts from the agreed contract.
+    for suffix in ("/api_scaffold", "/api_auth", "/api_persistence", "/api_endpoints"):
+        assert contract in _ancestors(plan, _id(plan, suffix))

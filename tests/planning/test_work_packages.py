@@ -124,3 +124,18 @@ def test_words_that_only_qualify_a_title_do_not_tag_it() -> None:
     training = next(t for t in plan.tasks if t.title.startswith("Train the users"))
     assert "switch-over" in training.title
     assert "rollout" not in training.tags
+
+
+def test_a_constraint_gives_its_specifics_to_the_task_it_resembles() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="Orders API",
+            description="Build a REST API for the orders of our shop.",
+            constraints=("Load testing with Gatling at 2x the Black Friday peak",),
+        ),
+        now=NOW,
+    )
+    load_test = next(t for t in plan.tasks if t.source.endswith("/api_load_test"))
+    assert "Gatling" in load_test.description
+    # Not in the scoping task, where it would read as the first thing to do.
+    assert "Gatling" not in plan.tasks[0].description

@@ -74,6 +74,9 @@ REQ_OTHER_DOMAIN_THRESHOLD = 0.95
 """Score at which a requirement alone adds another domain's compound to a recognized
 plan (below it, that domain must be evidenced in the name or description)."""
 MAX_COMPOUNDS = 6
+SENTENCE_TASK_THRESHOLD = 0.3
+"""A sentence of the brief gives its specifics to the library task it resembles at this
+score, rather than to the plan's scoping task."""
 TITLE_LEAD_TOKENS = 3
 """An ordering's words tag a task when they are among its title's first content words."""
 PEER_THRESHOLD = 0.15
@@ -1046,7 +1049,9 @@ def _carry_specifics(
         keys = builder.units[domain_unit].nodes
         early = [k for k in keys if _STAGE_INDEX[builder.nodes[k].stage] <= _STAGE_INDEX["design"]]
         scope_key = min(early or keys, key=lambda k: (_STAGE_INDEX[builder.nodes[k].stage], k))
-    carried: set[str] = set()  # technologies that reach a task of their area
+    carried: set[str] = set()  # specifics another task carries (or already says)
+    placed = _specifics_by_sentence(builder, request, library, deadlines)
+    carried.update(s.lower() for k, named in placed.items() if k != scope_key for s in named)
     additions: dict[str, list[str]] = {}
     for key, node in builder.nodes.items():
         if key == scope_key:
@@ -1065,10 +1070,12 @@ def _carry_specifics(
                 found.append(phrases[used])
         for index in sorted(node.reqs):
             found.extend(per_requirement[index])
-        # A work package's description quotes its requirement whole; what the
+        found.extend(placed.get(key, ()))
+        carried.update(s.lower() for s in found)
+        # A work package's title and description quote its requirement; what the
         # requirement names is still said on its own, as for any other task.
-        said = node.title if node.source == "generic:work_package" else node.description
-        additions[key] = _shown(found, f"{node.title} {said}")
+        said = "" if node.source == "generic:work_package" else f"{node.title} {node.description}"
+        additions[key] = _shown(found, said)
     if scope_key is not None:
         # The scoping task lists the technologies no task of their area carries, with
         # the brief's other specifics: naming every tool there would make the first
@@ -1081,6 +1088,41 @@ def _carry_specifics(
             node = builder.nodes[key]
             label = "Brief specifics" if key == scope_key else "In this brief"
             node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."
+
+
+def _specifics_by_sentence(
+    builder: _Builder, request: PlanRequest, library: MethodLibrary, deadlines: set[str]
+) -> dict[int, list[str]]:
+    """The specifics of each sentence of the description, each constraint and each
+    context entry, for the library task of the plan that sentence resembles most
+    ("Distributed through our MDM" -> the distribution task; ``{"ats": "Greenhouse"}``
+    stays with the scoping task unless a task speaks of it). A sentence resembling no
+    task (below `SENTENCE_TASK_THRESHOLD`) gives nothing here."""
+    library_keys = {
+        n.name: k for k, n in builder.nodes.items() if not n.source.startswith("generic:")
+    }
+    techs, slots = library.technologies, builder.slots
+    sources: list[tuple[str, list[str]]] = [
+        (sentence, specifics_of(sentence, techs, slots))
+        for sentence in re.split(r"(?<=[.;:!?])\s+", request.description)
+    ]
+    sources += [
+        (c, specifics_of(c, techs, slots)) for c in request.constraints if c not in deadlines
+    ]
+    sources += [
+        (key.replace("_", " "), context_specifics({key: value}))
+        for key, value in request.context.items()
+    ]
+    placed: dict[int, list[str]] = {}
+    for sentence, named in sources:
+        if not named:
+            continue
+        ranked = library.primitive_index.rank(
+            tokenize(sentence), keys=library_keys, minimum=SENTENCE_TASK_THRESHOLD
+        )
+        if ranked:
+            placed.setdefault(library_keys[ranked[0][0]], []).extend(named)
+    return placed
 
 
 def _shown(found: list[str], said: str) -> list[str]:
