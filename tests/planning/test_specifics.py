@@ -327,3 +327,19 @@ def test_the_chosen_ci_system_names_the_runner_setup() -> None:
     )
     assert plan.domain == "cicd_pipeline"
     assert "Set up GitHub Actions runners, caching and secrets" in [t.title for t in plan.tasks]
+
+
+def test_product_releases_the_brief_names_reach_the_tasks() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Operator handbook",
+            "Write an operator handbook for our self-hosted monitoring appliance.",
+            requirements=("Upgrade guide for the 3.x versions",),
+            constraints=("Publish it with release 3.4 on 2027-05-03",),
+        )
+    )
+    texts = [f"{t.title} {t.description}" for t in plan.tasks]
+    covering = [t for t in plan.tasks if 0 in t.requirement_indexes]
+    assert covering and all("3.x" in t.description.split("In this brief:")[-1] for t in covering)
+    # A deadline names its target, but the release it ships with is part of the scope.
+    assert any("release 3.4" in text for text in texts)

@@ -50,7 +50,7 @@ from .library import (
 from .plan import AppliedRule, MethodChoice, PlannedTask, PlanWarning, Priority, RequirementCoverage
 from .recognition import DOMAIN_THRESHOLD, Recognition, rank_compounds, recognize_domain
 from .request import PlanRequest
-from .slots import KIND_AREAS, Slots, context_specifics, specifics_of
+from .slots import KIND_AREAS, Slots, context_specifics, release_mentions, specifics_of
 from .text import tokenize
 from .workpackage import headline, size_work_package
 
@@ -1036,6 +1036,8 @@ def _carry_specifics(
     for constraint in request.constraints:
         if constraint not in deadlines:  # what a deadline names is its target, not scope
             plan_level += specifics_of(constraint, techs, slots)
+        else:  # ... except the release it ships with ("with the 5.0 release on ...")
+            plan_level += release_mentions(constraint)
     plan_level += context_specifics(request.context)
     everything = list(dict.fromkeys([*plan_level, *(s for r in per_requirement for s in r)]))
     if not everything:
@@ -1107,7 +1109,8 @@ def _specifics_by_sentence(
         for sentence in re.split(r"(?<=[.;:!?])\s+", request.description)
     ]
     sources += [
-        (c, specifics_of(c, techs, slots)) for c in request.constraints if c not in deadlines
+        (c, specifics_of(c, techs, slots) if c not in deadlines else release_mentions(c))
+        for c in request.constraints
     ]
     sources += [
         (key.replace("_", " "), context_specifics({key: value}))

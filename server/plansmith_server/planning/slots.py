@@ -65,6 +65,7 @@ __all__ = [
     "TechMention",
     "Technology",
     "context_specifics",
+    "release_mentions",
     "count_key",
     "extract_slots",
     "find_counts",
@@ -879,6 +880,10 @@ _IDENTIFIER = re.compile(
     r"(?<![\w.-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)*-?\d[a-z0-9-]*|[a-z0-9-]+(?:\.[a-z0-9-]+)+\.[a-z]{2,}"
     r"|[a-z][a-z0-9]+(?:\.[a-z]{2,}))(?![\w-])"
 )
+# A release of the product itself: "version 5", "release 6.2", "the 6.x versions".
+_RELEASE_MENTION = re.compile(
+    r"\b(?:version|release)\s+v?\d+(?:\.(?:\d+|x))*\b|(?<![\w.])\d+\.x\b", re.IGNORECASE
+)
 _VERSIONED = re.compile(r"\b([A-Za-z][\w-]*)\s+v?(\d+\.\d+(?:\.\d+)?)\b")
 _DURATION_SPEC = re.compile(
     r"(?<![\w.])\d+(?:[.,]\d+)?\s*(?:ms|milliseconds?|seconds?|minutes?|hours?|days?|weeks?|"
@@ -942,6 +947,10 @@ def specifics_of(
             found.append((c.position, c.phrase))
             covered.append((c.position, c.position + len(c.phrase)))
 
+    for m in _RELEASE_MENTION.finditer(text):
+        if free(m.start()):
+            found.append((m.start(), m.group(0)))
+            covered.append((m.start(), m.end()))
     for m in _VERSIONED.finditer(text):
         if free(m.start()) and m.group(1).lower() not in STOPWORDS | {"version", "v"}:
             found.append((m.start(), f"{m.group(1)} {m.group(2)}"))
@@ -972,6 +981,11 @@ def specifics_of(
             found.append((m.start(), m.group(1)))
             covered.append((m.start(), m.end()))
     return list(dict.fromkeys(label for _, label in sorted(found)))
+
+
+def release_mentions(text: str) -> list[str]:
+    """The releases of the product `text` names, as written ("release 6.2", "6.x")."""
+    return [m.group(0) for m in _RELEASE_MENTION.finditer(text)]
 
 
 def context_specifics(context: Mapping[str, Any]) -> list[str]:
