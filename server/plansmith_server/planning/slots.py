@@ -65,12 +65,12 @@ __all__ = [
     "TechMention",
     "Technology",
     "context_specifics",
-    "release_mentions",
     "count_key",
     "extract_slots",
     "find_counts",
     "index_text",
     "parse_placeholders",
+    "release_mentions",
     "specifics_of",
 ]
 
