@@ -343,3 +343,34 @@ def test_product_releases_the_brief_names_reach_the_tasks() -> None:
     assert covering and all("3.x" in t.description.split("In this brief:")[-1] for t in covering)
     # A deadline names its target, but the release it ships with is part of the scope.
     assert any("release 3.4" in text for text in texts)
+
+
+def test_named_parts_and_roles_of_the_description_are_specifics() -> None:
+    from plansmith_server.planning.slots import specifics_of
+
+    techs = load_library().technologies
+    said = specifics_of(
+        "Checkout slowed down after this week's tax-rules plugin update; our new gift-card "
+        "feature must keep working.",
+        techs,
+    )
+    assert "tax-rules plugin" in said and "new gift-card feature" in said
+    assert "Director of Platform Engineering" in specifics_of(
+        "Recruit a Director of Platform Engineering for the Berlin office.", techs
+    )
+    assert "head of finance" in specifics_of("Hire a head of finance and two accountants.", techs)
+    # A bare general noun is not a specific ("the tools", "our process").
+    assert not [s for s in specifics_of("Review the tools and our process.", techs)]
+
+
+def test_a_named_part_reaches_a_task_of_the_plan() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Slow checkout",
+            "Our shop's checkout takes 8 seconds since we installed the new tax-rules plugin.",
+            requirements=("Find out where the time goes",),
+            context={"environment": "production"},
+        )
+    )
+    assert plan.domain == "performance_troubleshooting"
+    assert any("tax-rules plugin" in t.description for t in plan.tasks)

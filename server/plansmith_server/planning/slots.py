@@ -698,6 +698,21 @@ _SUBJECT = re.compile(
     r"application|platform|portal|database|module|modules|system|product|site|website|cluster|"
     r"monolith|pipeline|team|store|shop))\b"
 )
+# A named part of the work that is not the whole subject: "the new shipping-rates
+# plugin", "this morning's certificate rotation", "the billing and notification parts"
+# (at least one word before a general noun of project work).
+_THING = re.compile(
+    r"(?:\b(?:the|our|its|their|this|these)\s+|'s\s+)((?:new\s+|old\s+|existing\s+)?"
+    r"(?:(?!(?:the|our|its|their|this|these|a|an|and|or)\b)[a-z][\w-]*\s+(?:and\s+)?){1,2}?"
+    r"(?:features?|plugins?|extensions?|integrations?|"
+    r"tools?|parts?|rotation|engine|rules|workflows?|process(?:es)?|forms?|queues?|tickets?|"
+    r"reports?|dashboards?|partners?|vendors?|contracts?))\b"
+)
+# A role the brief names: "a head of design", "our first Head of Customer Support".
+_ROLE_TITLE = re.compile(
+    r"\b(?:[Hh]ead|[Dd]irector|VP|[Cc]hief|[Mm]anager|[Ll]ead)\s+of\s+(?:the\s+)?[A-Za-z][a-z]+"
+    r"(?:\s+[A-Z][a-z]+)*"
+)
 _RELEASE_VERSION = re.compile(
     r"\b(?:version|release|v)\s*(\d+(?:\.\d+){1,2})\b|\b(\d+\.\d+\.\d+)\b"
 )
@@ -959,10 +974,15 @@ def specifics_of(
         if free(m.start()) and re.search(r"[a-z]", m.group(1)) and not m.group(1)[0].isdigit():
             found.append((m.start(), text[m.start() : m.end()]))
             covered.append((m.start(), m.end()))
-    for m in _SUBJECT.finditer(text.lower()):
-        if free(m.start(1)):
-            found.append((m.start(1), text[m.start(1) : m.end(1)]))
-            covered.append((m.start(1), m.end(1)))
+    for pattern in (_SUBJECT, _THING):
+        for m in pattern.finditer(text.lower()):
+            if free(m.start(1)):
+                found.append((m.start(1), text[m.start(1) : m.end(1)]))
+                covered.append((m.start(1), m.end(1)))
+    for m in _ROLE_TITLE.finditer(text):
+        if free(m.start()):
+            found.append((m.start(), m.group(0)))
+            covered.append((m.start(), m.end()))
     for start, amount in money_amounts(text):
         if free(start):
             found.append((start, amount))
