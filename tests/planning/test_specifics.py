@@ -374,3 +374,18 @@ def test_a_named_part_reaches_a_task_of_the_plan() -> None:
     )
     assert plan.domain == "performance_troubleshooting"
     assert any("tax-rules plugin" in t.description for t in plan.tasks)
+
+
+def test_a_requirement_covered_by_the_whole_compound_names_its_specifics_once() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Operator handbook",
+            "Write an operator handbook for our self-hosted monitoring appliance.",
+            requirements=("Configuration reference for all 75 settings",),
+        )
+    )
+    covering = [t for t in plan.tasks if 0 in t.requirement_indexes]
+    assert len(covering) > 3  # the whole documentation compound serves it
+    naming = [t for t in plan.tasks if "75 settings" in t.description]
+    # Said where the reference is written, not on the screenshots and the review.
+    assert len(naming) == 1

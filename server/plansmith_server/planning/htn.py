@@ -1053,6 +1053,7 @@ def _carry_specifics(
         scope_key = min(early or keys, key=lambda k: (_STAGE_INDEX[builder.nodes[k].stage], k))
     carried: set[str] = set()  # specifics another task carries (or already says)
     placed = _specifics_by_sentence(builder, request, library, deadlines)
+    named_by = [_naming_tasks(builder, library, i, r) for i, r in enumerate(request.requirements)]
     carried.update(s.lower() for k, named in placed.items() if k != scope_key for s in named)
     additions: dict[str, list[str]] = {}
     for key, node in builder.nodes.items():
@@ -1071,7 +1072,8 @@ def _carry_specifics(
             if used is not None:
                 found.append(phrases[used])
         for index in sorted(node.reqs):
-            found.extend(per_requirement[index])
+            if key in named_by[index]:
+                found.extend(per_requirement[index])
         found.extend(placed.get(key, ()))
         carried.update(s.lower() for s in found)
         # A work package's title and description quote its requirement; what the
@@ -1090,6 +1092,19 @@ def _carry_specifics(
             node = builder.nodes[key]
             label = "Brief specifics" if key == scope_key else "In this brief"
             node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."
+
+
+def _naming_tasks(builder: _Builder, library: MethodLibrary, index: int, text: str) -> set[int]:
+    """The tasks that say what requirement `index` names: all the tasks covering it, or,
+    when it is covered by a whole compound (every task of it), the one its words
+    resemble most -- "Configuration reference for all 90 settings" is about the
+    reference guide, not the screenshots."""
+    covering = {k for k, n in builder.nodes.items() if index in n.reqs}
+    if len(covering) <= 3:
+        return covering
+    names = {builder.nodes[k].name: k for k in covering}
+    ranked = library.primitive_index.rank(tokenize(text), keys=names)
+    return {names[ranked[0][0]]} if ranked else covering
 
 
 def _specifics_by_sentence(
