@@ -31,6 +31,8 @@ def _work_packages(plan):
 def test_headline_is_the_main_clause_without_its_qualifiers() -> None:
     assert headline("Shift calendar with a cap of volunteers per shift") == "Shift calendar"
     assert headline("Scan a QR code at the till to collect a stamp") == "Scan a QR code"
+    assert headline("Staging environment for the partners") == "Staging environment"
+    assert headline("Answering chats alone by the end of week two") == "Answering chats alone"
     # A one-word clause is no title: the cut moves on, or the text stays whole.
     assert headline("Cope with late and duplicated readings") == (
         "Cope with late and duplicated readings"

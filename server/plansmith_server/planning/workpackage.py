@@ -81,7 +81,7 @@ def size_work_package(text: str) -> WorkSizing:
 # warehouse | with a cap of volunteers per shift", "Scan a QR code | at the till to
 # collect a stamp".
 _QUALIFIER = re.compile(
-    r"\s(?:with|without|so|when|whenever|if|after|before|until|against|instead|while|"
+    r"\s(?:with|without|for|by|so|when|whenever|if|after|before|until|against|instead|while|"
     r"because|via|using|through|on|at|per|within|during|unless|once|whose|which|that)\s",
     re.IGNORECASE,
 )
