@@ -92,3 +92,22 @@ def test_contract_first_api_scaffolds_the_service_from_the_contract() -> None:
     # Every build task (the skeleton included) starts from the agreed contract.
     for suffix in ("/api_scaffold", "/api_auth", "/api_persistence", "/api_endpoints"):
         assert contract in _ancestors(plan, _id(plan, suffix))
+
+
+def test_customer_facing_newcomers_train_and_shadow_before_working_alone() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="Onboard the new sales reps",
+            description="Onboard 4 new sales reps joining the inside-sales team in March.",
+        ),
+        now=NOW,
+    )
+    assert [m.method for m in plan.explanation.methods] == ["customer_facing_onboarding"]
+    training = _id(plan, "/onb_security_training")
+    access = _id(plan, "/onb_customer_data_access")
+    shadow = _id(plan, "/onb_shadowing")
+    alone = _id(plan, "/onb_supervised_work")
+    assert training in _ancestors(plan, access)
+    assert {access, shadow} <= _ancestors(plan, alone)
+    assert not any(t.source.endswith("/onb_first_change") for t in plan.tasks)
+    assert validate_plan(plan) == []
