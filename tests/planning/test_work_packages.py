@@ -141,3 +141,34 @@ def test_a_constraint_gives_its_specifics_to_the_task_it_resembles() -> None:
     assert "Gatling" in load_test.description
     # Not in the scoping task, where it would read as the first thing to do.
     assert "Gatling" not in plan.tasks[0].description
+
+
+def test_parts_are_the_separate_things_a_requirement_asks_for() -> None:
+    from plansmith_server.planning.workpackage import parts
+
+    assert parts("Photo capture and customer signature") == ["photo capture", "customer signature"]
+    assert parts("API keys per agency with usage limits") == ["API keys per agency", "usage limits"]
+    assert parts("Handle 3,000 events per second") == ["handle 3,000 events per second"]
+    assert parts("Nightly loads from the Salesforce and HubSpot APIs")[1:] == ["HubSpot APIs"]
+
+
+HOTEL_API = PlanRequest(
+    name="Hotel partner API",
+    description="Build a REST API for travel agencies to book rooms in our hotels.",
+    requirements=("API keys per agency with usage limits", "Room photos and floor plans"),
+)
+
+
+def test_a_work_package_lists_its_parts() -> None:
+    plan = generate_plan(HOTEL_API, now=NOW)
+    (package,) = _work_packages(plan)
+    assert "Its parts: room photos; floor plans." in package.description
+    assert "Delivered and checked: floor plans" in package.acceptance_criteria
+
+
+def test_what_a_covering_library_task_does_not_say_is_written_into_it() -> None:
+    plan = generate_plan(HOTEL_API, now=NOW)
+    (coverage, _) = plan.explanation.requirement_coverage
+    assert coverage.match == "library_task"
+    auth = next(t for t in plan.tasks if t.id in coverage.task_ids)
+    assert "Also asked (requirements[0]): API keys per agency; usage limits." in auth.description

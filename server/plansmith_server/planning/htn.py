@@ -52,7 +52,7 @@ from .recognition import DOMAIN_THRESHOLD, Recognition, rank_compounds, recogniz
 from .request import PlanRequest
 from .slots import KIND_AREAS, Slots, context_specifics, release_mentions, specifics_of
 from .text import tokenize
-from .workpackage import headline, size_work_package
+from .workpackage import headline, parts, size_work_package
 
 __all__ = [
     "DOMAIN_THRESHOLD",
@@ -355,6 +355,9 @@ class _Builder:
             short = _short(text, 90)
             title = short[:1].upper() + short[1:]
         sizing = size_work_package(text)
+        pieces = parts(text)
+        pieces = pieces if len(pieces) > 1 else []
+        checklist = f" Its parts: {'; '.join(pieces)}." if pieces else ""
         key = self.add_node(
             dict(
                 name=f"generic:{label}",
@@ -362,13 +365,14 @@ class _Builder:
                 description=(
                     f"{origin}: '{' '.join(text.split())}'. No library method covers it, so it "
                     "is one work package: agree its scope and acceptance with the requester, do "
-                    f"it, and check it. Sized from its words: {sizing.basis}."
+                    f"it, and check it.{checklist} Sized from its words: {sizing.basis}."
                 ),
                 stage="build",
                 capabilities=caps,
                 estimate=sizing.estimate,
                 priority="MEDIUM",
                 acceptance=(
+                    *(f"Delivered and checked: {p}" for p in pieces),
                     f"'{_short(text, 60)}' is delivered as stated",
                     "The requester accepts the result",
                 ),
@@ -786,6 +790,7 @@ def build_task_graph(
     if recognition.best is not None:
         builder.place_work_packages()
         _carry_specifics(builder, request, library, constraints)
+        _say_unsaid_parts(builder, library, coverage)
 
     # 3-5. Linking, context rules, mandates.
     builder.link_units()
@@ -1092,6 +1097,34 @@ def _carry_specifics(
             node = builder.nodes[key]
             label = "Brief specifics" if key == scope_key else "In this brief"
             node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."
+
+
+def _say_unsaid_parts(
+    builder: _Builder,
+    library: MethodLibrary,
+    coverage: Sequence[tuple[int, str, list[int], str, str, float, str]],
+) -> None:
+    """A requirement covered by library tasks may ask for more than they say ("API keys
+    per partner with usage limits" covered by the authentication task): the parts no
+    covering task speaks of are written into the task that names the requirement, so
+    the plan says what it will deliver rather than leaving it to the task's title."""
+    for index, requirement, keys, match, _matched, _score, _note in coverage:
+        if match == "generic" or not keys:
+            continue
+        naming = sorted(_naming_tasks(builder, library, index, requirement))
+        if not naming:
+            continue
+        said = set()
+        for k in keys:
+            node = builder.nodes[k]
+            said.update(tokenize(f"{node.title} {node.description}"))
+        unsaid = [p for p in parts(requirement) if not set(tokenize(p)) <= said]
+        if unsaid:
+            node = builder.nodes[naming[0]]
+            node.description = (
+                f"{node.description.rstrip()} Also asked (requirements[{index}]): "
+                f"{'; '.join(unsaid)}."
+            )
 
 
 def _naming_tasks(builder: _Builder, library: MethodLibrary, index: int, text: str) -> set[int]:

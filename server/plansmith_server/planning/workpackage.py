@@ -25,7 +25,7 @@ from .library import ThreePoint
 from .slots import find_counts
 from .text import tokenize
 
-__all__ = ["WorkSizing", "headline", "size_work_package"]
+__all__ = ["WorkSizing", "headline", "parts", "size_work_package"]
 
 _LARGE = frozenset(
     tokenize(
@@ -102,3 +102,29 @@ def headline(text: str, limit: int = 90) -> str:
     if len(clean) > limit:
         clean = clean[:limit].rsplit(" ", 1)[0] + "..."
     return clean[:1].upper() + clean[1:]
+
+
+_PART_QUALIFIER = re.compile(r"\s(?:with|without|including|for)\s", re.IGNORECASE)
+_PART_LIST = re.compile(r",(?!\d{3})|;|\band\b|\bplus\b|&|\bas well as\b")
+_LEADING = re.compile(
+    r"^(?:(?:the|a|an|our|their|its|all|each|every|also|then)\s+)+", re.IGNORECASE
+)
+
+
+def parts(text: str) -> list[str]:
+    """The separate things a requirement asks for, in its words: split at its lists
+    ("a, b and c") and at the qualifiers of its main clause ("with", "for", "by"...).
+    "Photo capture and customer signature" -> ["photo capture", "customer signature"];
+    "API keys per partner with usage limits" -> ["API keys per partner", "usage
+    limits"]. Pieces without a content word are dropped; one piece means the
+    requirement is one thing."""
+    clean = " ".join(text.split()).rstrip(".")
+    if clean[:1].isupper() and clean[1:2].islower():
+        clean = clean[:1].lower() + clean[1:]  # the sentence's capital, not a name's
+    out: list[str] = []
+    for chunk in _PART_QUALIFIER.split(clean):
+        for piece in _PART_LIST.split(chunk):
+            piece = _LEADING.sub("", piece.strip(" ,;:-"))
+            if tokenize(piece) and len(piece) > 2:
+                out.append(piece)
+    return list(dict.fromkeys(out))
