@@ -428,3 +428,18 @@ def test_a_description_clause_argued_against_by_the_rest_adds_no_second_project(
         )
     )
     assert [m.compound for m in plan.explanation.methods] == ["monitoring_alerting"]
+
+
+def test_a_tie_at_the_cap_goes_to_the_compound_with_more_evidence() -> None:
+    from plansmith_server.planning.recognition import recognize_domain
+    from plansmith_server.planning.text import tokenize
+
+    lib = load_library()
+    text = (
+        "Checkout down. Nobody can log in since this morning's config push to the auth "
+        "service; the mobile and web apps show error 503 and support calls it an outage."
+    )
+    recognition = recognize_domain(lib, tokenize(text), tokenize(text))
+    top = [m for m in recognition.ranked if m.score >= 1.0]
+    assert {m.compound for m in top} >= {"incident_response", "web_application"}
+    assert recognition.best is not None and recognition.best.compound == "incident_response"

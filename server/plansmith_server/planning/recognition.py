@@ -189,6 +189,13 @@ def recognize_domain(
                 round(strength, 4),
             )
         )
-    matches.sort(key=lambda m: (-m.score, -m.strength, -m.lexical, m.compound))
+    matches.sort(key=lambda m: (-m.score, -_tie_evidence(m), -m.strength, -m.lexical, m.compound))
     best = matches[0] if matches and matches[0].score >= threshold else None
     return Recognition(best, tuple(matches), threshold)
+
+
+def _tie_evidence(match: DomainMatch) -> int:
+    """Between compounds that both reach the cap, the one more of whose evidence terms
+    the brief holds comes first: "the mobile and web apps show error 503" after "a config
+    push ... nobody can log in" names a web app once and an outage several ways."""
+    return len(match.evidence) if match.score >= 1.0 else 0
