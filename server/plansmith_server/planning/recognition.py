@@ -58,9 +58,10 @@ class DomainMatch:
         evidence: Evidence terms found.
         negatives: Negative terms found.
         strength: The gated score before the cap at 1 -- how much more than enough
-            evidence the brief holds for this compound. It orders compounds whose
-            scores tie (two domains both fully matched), so a tie is decided by the
-            brief's words, never silently by the compounds' names.
+            evidence the brief holds for this compound. Compounds whose scores tie
+            (two domains both fully matched) are ordered by the number of evidence
+            terms found, then by this, so a tie is decided by the brief's words,
+            never silently by the compounds' names.
     """
 
     compound: str
