@@ -172,3 +172,46 @@ def test_what_a_covering_library_task_does_not_say_is_written_into_it() -> None:
     assert coverage.match == "library_task"
     auth = next(t for t in plan.tasks if t.id in coverage.task_ids)
     assert "Also asked (requirements[0]): API keys per agency; usage limits." in auth.description
+
+
+CLICKS = PlanRequest(
+    name="Clickstream stream",
+    description=(
+        "Build a streaming pipeline that reads click events from Kafka, joins them with "
+        "campaign data and writes sessions to ClickHouse."
+    ),
+    requirements=("Sustain 5,000 events per second at the evening peak",),
+)
+
+
+def test_a_stated_rate_is_verified_by_a_load_test_before_the_release() -> None:
+    plan = generate_plan(CLICKS, now=NOW)
+    assert plan.domain == "data_pipeline"
+    (load_test,) = [t for t in plan.tasks if t.source == "generic:stated_targets"]
+    assert "5,000 events per second at the evening peak" in load_test.description
+    assert 0 in load_test.requirement_indexes
+    processing = next(t for t in plan.tasks if t.source.endswith("/data_stream_processing"))
+    release = next(t for t in plan.tasks if t.source.endswith("/data_release"))
+    assert processing.id in _ancestors(plan, load_test.id)
+    assert load_test.id in _ancestors(plan, release.id)
+    assert validate_plan(plan) == []
+
+
+def test_no_second_load_test_when_the_plan_has_one() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="Orders API",
+            description="Build a REST API for the orders of our shop.",
+            requirements=("p95 latency under 200 ms at 400 requests per second",),
+        ),
+        now=NOW,
+    )
+    assert not [t for t in plan.tasks if t.source == "generic:stated_targets"]
+
+
+def test_a_clause_no_task_speaks_of_is_written_into_the_work_it_belongs_to() -> None:
+    plan = generate_plan(CLICKS, now=NOW)
+    processing = next(t for t in plan.tasks if t.source.endswith("/data_stream_processing"))
+    assert "Also in the brief: joins them with campaign data." in processing.description
+    # The first clause is what the whole plan is about: not repeated anywhere.
+    assert not any("Also in the brief: Build a streaming" in t.description for t in plan.tasks)

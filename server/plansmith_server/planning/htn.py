@@ -74,6 +74,9 @@ REQ_OTHER_DOMAIN_THRESHOLD = 0.95
 """Score at which a requirement alone adds another domain's compound to a recognized
 plan (below it, that domain must be evidenced in the name or description)."""
 MAX_COMPOUNDS = 6
+CLAUSE_TASK_THRESHOLD = 0.25
+"""A description clause no task speaks of is written into the task it resembles at this
+score (one task, not a tie), or else into the domain's first build task."""
 SENTENCE_TASK_THRESHOLD = 0.3
 """A sentence of the brief gives its specifics to the library task it resembles at this
 score, rather than to the plan's scoping task."""
@@ -788,9 +791,10 @@ def build_task_graph(
             )
 
     if recognition.best is not None:
+        _verify_stated_targets(builder, request, coverage)
         builder.place_work_packages()
         _carry_specifics(builder, request, library, constraints)
-        _say_unsaid_parts(builder, library, coverage)
+        _say_unsaid_parts(builder, library, coverage, request.description)
 
     # 3-5. Linking, context rules, mandates.
     builder.link_units()
@@ -1099,15 +1103,79 @@ def _carry_specifics(
             node.description = f"{node.description.rstrip()} {label}: {'; '.join(shown)}."
 
 
+# A rate the brief asks the result to sustain: "3,000 events per second", "50 requests
+# per second at the peak", "200 orders a minute".
+_RATE_TARGET = re.compile(
+    r"\d[\d,.]*\s*k?\s*(?:requests?|events?|messages?|orders?|transactions?|calls?|queries|"
+    r"jobs?|users?|rps|qps|tps)\s*(?:per|/|an?|each)\s*(?:second|sec|s|minute|min|hour)\b",
+    re.IGNORECASE,
+)
+_PERF_WORDS = frozenset(
+    tokenize("load test performance benchmark latency throughput capacity stress")
+)
+
+
+def _verify_stated_targets(
+    builder: _Builder,
+    request: PlanRequest,
+    coverage: list[tuple[int, str, list[int], str, str, float, str]],
+) -> None:
+    """Requirements that state a speed or a rate to reach ("3,000 events per second at
+    peak", "p95 under 150 ms") are verified by a test under load: when no task of the
+    plan is about performance, one is added after the domain's build work (and before
+    its release), carrying the targets in the brief's words."""
+    targets = [
+        (index, text)
+        for index, text in enumerate(request.requirements)
+        if _RATE_TARGET.search(text) or _MEASURABLE_TARGET.search(text)
+    ]
+    if not targets or not builder.compound_units:
+        return
+    if any(set(tokenize(n.title)) & _PERF_WORDS for n in builder.nodes.values()):
+        return
+    domain = builder.units[next(iter(builder.compound_units.values()))]
+    built = builder._maxima(domain, _BUILD, exact=False)
+    caps = {c for k in built for c in builder.nodes[k].capabilities}
+    stated = "; ".join(" ".join(text.split()).rstrip(".") for _, text in targets)
+    key = builder.add_node(
+        dict(
+            name="generic:stated_targets",
+            title="Load test against the stated targets",
+            description=(
+                "Drive production-like load (volumes, mix and peaks) through the finished "
+                "work, measure throughput and latency percentiles against each target, and "
+                f"find where it breaks. Targets in this brief: {stated}."
+            ),
+            stage="verify",
+            capabilities=caps,
+            estimate=ThreePoint(4.0, 8.0, 16.0),
+            priority="HIGH",
+            acceptance=tuple(f"Measured under load: {text}" for _, text in targets),
+            risks=(),
+            tags=(),
+            source="generic:stated_targets",
+        ),
+        builder.new_unit("generic", True),
+    )
+    for k in built:
+        builder.add_edge(k, key)
+    for index, _ in targets:
+        builder.nodes[key].reqs.add(index)
+        entry = next(c for c in coverage if c[0] == index)
+        entry[2].append(key)
+
+
 def _say_unsaid_parts(
     builder: _Builder,
     library: MethodLibrary,
     coverage: Sequence[tuple[int, str, list[int], str, str, float, str]],
+    request_description: str = "",
 ) -> None:
     """A requirement covered by library tasks may ask for more than they say ("API keys
     per partner with usage limits" covered by the authentication task): the parts no
     covering task speaks of are written into the task that names the requirement, so
     the plan says what it will deliver rather than leaving it to the task's title."""
+    _say_unsaid_clauses(builder, library, request_description)
     for index, requirement, keys, match, _matched, _score, _note in coverage:
         if match == "generic" or not keys:
             continue
@@ -1125,6 +1193,42 @@ def _say_unsaid_parts(
                 f"{node.description.rstrip()} Also asked (requirements[{index}]): "
                 f"{'; '.join(unsaid)}."
             )
+
+
+def _say_unsaid_clauses(builder: _Builder, library: MethodLibrary, description: str) -> None:
+    """A clause of the description that no library task of the plan speaks of ("...
+    enriches them with merchant data") is work the brief asks for too: it is written
+    into the library task it resembles most, so the plan says it will be done."""
+    library_tasks = {
+        n.name: k for k, n in builder.nodes.items() if not n.source.startswith("generic:")
+    }
+    if not library_tasks:
+        return
+    said: set[str] = set()
+    for k in library_tasks.values():
+        said.update(tokenize(f"{builder.nodes[k].title} {builder.nodes[k].description}"))
+    domain = builder.units[next(iter(builder.compound_units.values()))]
+    core = next((k for k in domain.nodes if builder.nodes[k].stage == "build"), None)
+    # The first clause says what the project is: the whole plan speaks of it.
+    for clause in _clauses(description)[1:]:
+        words = set(tokenize(clause)) - {t for t in tokenize(clause) if t.isdigit()}
+        unsaid = words - said
+        if len(words) < 2 or len(unsaid) * 2 <= len(words):
+            continue
+        ranked = library.primitive_index.rank(
+            tokenize(clause), keys=library_tasks, minimum=CLAUSE_TASK_THRESHOLD
+        )
+        if ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+            node = builder.nodes[library_tasks[ranked[0][0]]]
+        elif core is not None:
+            # No one task it resembles: what the brief says the work does belongs to
+            # the domain's first build task ("... enriches them with merchant data").
+            node = builder.nodes[core]
+        else:
+            continue
+        if node.stage == "plan":
+            continue  # the scoping task is about the whole brief already
+        node.description = f"{node.description.rstrip()} Also in the brief: {clause.strip()}."
 
 
 def _naming_tasks(builder: _Builder, library: MethodLibrary, index: int, text: str) -> set[int]:

@@ -82,7 +82,7 @@ def size_work_package(text: str) -> WorkSizing:
 # collect a stamp".
 _QUALIFIER = re.compile(
     r"\s(?:with|without|for|by|so|when|whenever|if|after|before|until|against|instead|while|"
-    r"because|via|using|through|on|at|per|within|during|unless|once|whose|which|that)\s",
+    r"because|via|using|through|on|at|within|during|unless|once|whose|which|that)\s",
     re.IGNORECASE,
 )
 
