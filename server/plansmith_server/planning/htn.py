@@ -430,7 +430,9 @@ class _Builder:
                 node.tags = tuple(dict.fromkeys((*node.tags, *peer.tags)))
             self.units[node.unit].cross_link = False  # placed: not linked by stage
 
-    def tag_by_words(self, ordering: OrderingRule) -> None:
+    def tag_by_words(
+        self, ordering: OrderingRule, titles: dict[int, IndexedTokens] | None = None
+    ) -> None:
         """Give an ordering's tags to the tasks whose titles say they are that kind of
         work ("Pilot the migration with one team", "Switch off Nagios"). A task is
         tagged only when the order can hold without going back in lifecycle stage or
@@ -441,9 +443,8 @@ class _Builder:
         (before_tag,), (after_tag,) = ordering.before, ordering.after
         # The words must lead the title (what the task does), not qualify it: "Train the
         # users and communicate the switch-over date" is training, not the switch-over.
-        titles = {
-            k: IndexedTokens(tokenize(n.title)[:TITLE_LEAD_TOKENS]) for k, n in self.nodes.items()
-        }
+        if titles is None:
+            titles = self.title_leads()
 
         def says(key: int, words: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
             return any(phrase_present(phrase, titles[key]) for _, phrase in words)
@@ -466,10 +467,17 @@ class _Builder:
             if after_tag not in self.nodes[k].tags and all(fits(b, k) for b in firsts):
                 self.nodes[k].tags = (*self.nodes[k].tags, after_tag)
 
+    def title_leads(self) -> dict[int, IndexedTokens]:
+        """The first content words of every task's title (what the task does)."""
+        return {
+            k: IndexedTokens(tokenize(n.title)[:TITLE_LEAD_TOKENS]) for k, n in self.nodes.items()
+        }
+
     def apply_orderings(self, orderings: Sequence[OrderingRule]) -> None:
         """Add the library's tag orderings between tasks of the plan."""
+        titles = self.title_leads()
         for ordering in orderings:
-            self.tag_by_words(ordering)
+            self.tag_by_words(ordering, titles)
             before = [k for k, n in self.nodes.items() if set(n.tags) & set(ordering.before)]
             after = [k for k, n in self.nodes.items() if set(n.tags) & set(ordering.after)]
             if not before or not after:
