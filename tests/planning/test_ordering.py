@@ -111,3 +111,17 @@ def test_customer_facing_newcomers_train_and_shadow_before_working_alone() -> No
     assert {access, shadow} <= _ancestors(plan, alone)
     assert not any(t.source.endswith("/onb_first_change") for t in plan.tasks)
     assert validate_plan(plan) == []
+
+
+def test_certification_writes_the_statement_of_applicability_from_the_risk_treatment() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="ISO 27001",
+            description="Get our 60-person company ISO 27001 certified by next autumn.",
+        ),
+        now=NOW,
+    )
+    isms = _id(plan, "/comp_isms")
+    soa = _id(plan, "/comp_soa")
+    assert isms in _ancestors(plan, soa)
+    assert soa in _ancestors(plan, _id(plan, "/comp_controls"))

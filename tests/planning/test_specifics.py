@@ -389,3 +389,11 @@ def test_a_requirement_covered_by_the_whole_compound_names_its_specifics_once() 
     naming = [t for t in plan.tasks if "75 settings" in t.description]
     # Said where the reference is written, not on the screenshots and the review.
     assert len(naming) == 1
+
+
+def test_a_capital_letter_closing_a_name_stays_with_it() -> None:
+    from plansmith_server.planning.slots import specifics_of
+
+    techs = load_library().technologies
+    assert "Annex A" in specifics_of("Map the Annex A controls", techs)
+    assert "Vitamin C" in specifics_of("Add Vitamin C to the label", techs)

@@ -922,7 +922,12 @@ def _proper_nouns(text: str) -> list[str]:
                 continue
         while words and words[0].lower() in _GENERIC_CAPS:
             words = words[1:]
-        while words and words[-1].lower() in _GENERIC_CAPS | {"&"}:
+        # ... but a single capital letter closing a name is part of it ("Annex A").
+        while (
+            words
+            and words[-1].lower() in _GENERIC_CAPS | {"&"}
+            and not (len(words) > 1 and len(words[-1]) == 1 and words[-1].isupper())
+        ):
             words = words[:-1]
         if not words:
             continue
