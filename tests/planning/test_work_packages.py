@@ -215,3 +215,51 @@ def test_a_clause_no_task_speaks_of_is_written_into_the_work_it_belongs_to() -> 
     assert "Also in the brief: joins them with campaign data." in processing.description
     # The first clause is what the whole plan is about: not repeated anywhere.
     assert not any("Also in the brief: Build a streaming" in t.description for t in plan.tasks)
+
+
+def test_what_the_brief_replaces_is_retired_after_the_switch() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="Fraud model",
+            description=(
+                "Deliver a real-time fraud scoring model that replaces the static rules "
+                "engine for card payments."
+            ),
+        ),
+        now=NOW,
+    )
+    (retire,) = [t for t in plan.tasks if t.source == "generic:retire_replaced"]
+    assert "static rules engine" in retire.title and "retire" in retire.tags
+    shadow = next(t for t in plan.tasks if t.source.endswith("/ml_shadow"))
+    assert shadow.id in _ancestors(plan, retire.id)
+    assert validate_plan(plan) == []
+
+
+def test_data_read_from_a_system_does_not_retire_it() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="Warehouse",
+            description="Build a BigQuery data warehouse fed from our Postgres databases.",
+        ),
+        now=NOW,
+    )
+    assert not [t for t in plan.tasks if t.source == "generic:retire_replaced"]
+
+
+def test_a_requirement_to_switch_the_old_system_off_comes_last() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="Alerting that works",
+            description="Replace our Icinga checks with Prometheus and Grafana for 40 hosts.",
+            requirements=("Icinga switched off at the end",),
+        ),
+        now=NOW,
+    )
+    (package,) = _work_packages(plan)
+    assert "retire" in package.tags
+    # After everything the plan builds and verifies, the alert tests included.
+    for suffix in ("/mon_alerts", "/mon_dashboards", "/mon_alert_test"):
+        built = next(t for t in plan.tasks if t.source.endswith(suffix))
+        assert built.id in _ancestors(plan, package.id)
+    # The requirement is the retirement: no second one is added.
+    assert not [t for t in plan.tasks if t.source == "generic:retire_replaced"]

@@ -410,8 +410,18 @@ class _Builder:
         for k, n in self.nodes.items():
             for p in n.preds:
                 successors[p].append(k)
+        domain = self.units[next(iter(self.compound_units.values()))]
         for key, node in list(self.nodes.items()):
             if node.source != "generic:work_package" or node.preds or not node.words:
+                continue
+            if _retiring(node.title):
+                # Switching the old thing off ("Nagios switched off at the end") comes
+                # after everything the plan builds and releases.
+                for k in self._maxima(domain, _RELEASE, exact=False):
+                    self.add_edge(k, key)
+                node.stage = "operate"
+                node.tags = (*node.tags, "retire")
+                self.units[node.unit].cross_link = False
                 continue
             ranked = self.lib.primitive_index.rank(
                 tokenize(node.words), keys=library_tasks, minimum=PEER_THRESHOLD
@@ -800,6 +810,7 @@ def build_task_graph(
 
     if recognition.best is not None:
         _verify_stated_targets(builder, request, coverage)
+        _retire_what_is_replaced(builder, request)
         builder.place_work_packages()
         _carry_specifics(builder, request, library, constraints)
         _say_unsaid_parts(builder, library, coverage, request.description)
@@ -1171,6 +1182,69 @@ def _verify_stated_targets(
         builder.nodes[key].reqs.add(index)
         entry = next(c for c in coverage if c[0] == index)
         entry[2].append(key)
+
+
+# "Replace our Nagios checks with Prometheus", "replaces the static rules engine".
+_REPLACED = re.compile(
+    r"\breplac(?:e|es|ing)\s+(?:our\s+|the\s+|its\s+|their\s+)?"
+    r"((?:(?!(?:with|by|and|so|to|for|of|in|on|at|across|that|which)\b)[a-z][\w-]*\s*){1,4}?)"
+    r"(?=\s+(?:with|by|and|so|to|for|of|in|on|at|across|that|which)\b|[.,;:]|$)",
+    re.IGNORECASE,
+)
+_RETIRING = frozenset(tokenize("decommission retire sunset archive"))
+
+
+def _retiring(title: str) -> bool:
+    """Whether a task's title says it retires something (decommission, archive the old
+    tool, switch off, shut down)."""
+    lowered = title.lower()
+    return bool(set(tokenize(title)) & _RETIRING) or any(
+        phrase in lowered for phrase in ("switch off", "switched off", "shut down", "turn off")
+    )
+
+
+def _retire_what_is_replaced(builder: _Builder, request: PlanRequest) -> None:
+    """A brief that replaces something ("Replace our Nagios checks with Prometheus",
+    "... replaces the static rules engine") ends with retiring the old thing once the
+    new one is live -- unless the plan already does (a decommission, an archive of the
+    old tool)."""
+    # Only "replace" says what goes away: "from X" is as often where data comes from
+    # ("a warehouse fed from Postgres") as what is left behind.
+    olds = [
+        " ".join(m.group(1).split())
+        for text in (request.name, request.description, *request.requirements)
+        for m in _REPLACED.finditer(text)
+    ]
+    olds = list(dict.fromkeys(o for o in olds if tokenize(o)))
+    if not olds or not builder.compound_units:
+        return
+    if any(_retiring(node.title) for node in builder.nodes.values()):
+        return
+    domain = builder.units[next(iter(builder.compound_units.values()))]
+    last = builder._maxima(domain, _RELEASE, exact=False)
+    named = " and ".join(olds[:2])
+    key = builder.add_node(
+        dict(
+            name="generic:retire_replaced",
+            title=f"Retire the replaced {named} after the switch",
+            description=(
+                f"After the agreed period of running on the new system, switch off {named}: "
+                "keep what must be archived, remove its access, integrations and alerts, "
+                "and end its licences or hosting."
+            ),
+            stage="operate",
+            capabilities=set(),
+            estimate=ThreePoint(2.0, 4.0, 8.0),
+            priority="MEDIUM",
+            acceptance=(f"{named[:1].upper() + named[1:]} is switched off; nothing still uses it",),
+            risks=(),
+            tags=("retire",),
+            source="generic:retire_replaced",
+        ),
+        builder.new_unit("generic", False),
+    )
+    for k in last:
+        builder.add_edge(k, key)
 
 
 def _say_unsaid_parts(
