@@ -263,3 +263,19 @@ def test_a_requirement_to_switch_the_old_system_off_comes_last() -> None:
         assert built.id in _ancestors(plan, package.id)
     # The requirement is the retirement: no second one is added.
     assert not [t for t in plan.tasks if t.source == "generic:retire_replaced"]
+
+
+def test_a_work_package_resembling_two_tasks_equally_waits_with_the_later() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            name="Shop in three languages",
+            description="Localize our web shop into French, German and Italian before launch.",
+            requirements=("Machine translation first, then human post-editing",),
+        ),
+        now=NOW,
+    )
+    (package,) = _work_packages(plan)
+    glossary = next(t for t in plan.tasks if t.source.endswith("/l10n_glossary"))
+    # Placed with the translation (which waits for the glossary), not with the
+    # translation tool's setup it resembles as much.
+    assert glossary.id in _ancestors(plan, package.id)

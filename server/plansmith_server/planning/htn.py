@@ -428,7 +428,10 @@ class _Builder:
             )
             if not ranked:
                 continue
-            peer = self.nodes[library_tasks[ranked[0][0]]]
+            # Between tasks it resembles equally, the later one: the requirement's work
+            # then waits for more of the plan, never for less.
+            best = [library_tasks[name] for name, score in ranked if score >= ranked[0][1]]
+            peer = self.nodes[max(best)]
             if _STAGE_INDEX[peer.stage] <= _STAGE_INDEX["design"]:
                 self.add_edge(peer.key, key)
             else:
