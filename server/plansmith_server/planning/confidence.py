@@ -46,17 +46,17 @@ FEATURES = ("domain_score", "margin", "library_share")
 """The model's inputs for recognized briefs, in coefficient order."""
 
 COEFFICIENTS: dict[str, float] = {
-    "intercept": 1.497,
-    "domain_score": -0.166,
-    "margin": 0.387,
-    "library_share": 0.496,
+    "intercept": 2.478,
+    "domain_score": 0.168,
+    "margin": 0.225,
+    "library_share": 0.142,
 }
 """Logistic coefficients for recognized briefs, fitted by ``bench/calibrate_confidence.py``
 on the 60 labelled tune briefs of ``briefs.toml`` and ``dev_briefs.toml`` (56 recognized,
-49 right). Leave-one-out, the right plans' mean confidence is 0.23 above the rest's
-(Brier 0.110), mostly recognized vs unrecognized briefs; among recognized briefs the
-features separate little, and on briefs the library was not tuned on the confidence
-overstates (docs/planning.md has the figures)."""
+53 right). Leave-one-out, the right plans' mean confidence is 0.42 above the rest's
+(Brier 0.052), mostly recognized vs unrecognized briefs; among recognized briefs the
+features separate little, and on briefs the library was not tuned on the confidence of
+a recognized plan overstates (docs/planning.md has the figures)."""
 UNRECOGNIZED_CAP = 0.35
 """Upper bound of the confidence of a plan whose domain was not recognized."""
 UNRECOGNIZED_BASE = 0.167
