@@ -419,8 +419,7 @@ class _Builder:
                 # after everything the plan builds and releases.
                 for k in self._maxima(domain, _RELEASE, exact=False):
                     self.add_edge(k, key)
-                node.stage = "operate"
-                node.tags = (*node.tags, "retire")
+                node.stage = "operate"  # its title gives it the ordering tag `retire`
                 self.units[node.unit].cross_link = False
                 continue
             ranked = self.lib.primitive_index.rank(
@@ -1188,10 +1187,11 @@ def _verify_stated_targets(
 
 
 # "Replace our Nagios checks with Prometheus", "replaces the static rules engine".
+_STOP = r"(?:with|by|and|so|to|for|of|in|on|at|across|that|which)\b"
 _REPLACED = re.compile(
-    r"\breplac(?:e|es|ing)\s+(?:our\s+|the\s+|its\s+|their\s+)?"
-    r"((?:(?!(?:with|by|and|so|to|for|of|in|on|at|across|that|which)\b)[a-z][\w-]*\s*){1,4}?)"
-    r"(?=\s+(?:with|by|and|so|to|for|of|in|on|at|across|that|which)\b|[.,;:]|$)",
+    r"\breplac(?:e|es|ing)\s+(?:(?:our|the|its|their)\s+)?"
+    rf"((?!{_STOP})[a-z][\w-]*(?:\s+(?!{_STOP})[a-z][\w-]*){{0,3}})"
+    rf"(?=\s+{_STOP}|\s*[.,;:]|\s*$)",
     re.IGNORECASE,
 )
 _RETIRING = frozenset(tokenize("decommission retire sunset archive"))
@@ -1241,7 +1241,7 @@ def _retire_what_is_replaced(builder: _Builder, request: PlanRequest) -> None:
             priority="MEDIUM",
             acceptance=(f"{named[:1].upper() + named[1:]} is switched off; nothing still uses it",),
             risks=(),
-            tags=("retire",),
+            tags=(),  # its title gives it the ordering tag `retire` where the order holds
             source="generic:retire_replaced",
         ),
         builder.new_unit("generic", False),
