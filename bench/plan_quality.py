@@ -7,6 +7,7 @@ Examples::
     .venv/bin/python bench/plan_quality.py --half holdout  # the held-back half (report only)
     .venv/bin/python bench/plan_quality.py --half all --json
     .venv/bin/python bench/plan_quality.py --target 127.0.0.1:50051   # a running server
+    .venv/bin/python bench/plan_quality.py --briefs bench/plan_quality/blind_briefs.toml --half blind
 
 The briefs and their labels are in ``bench/plan_quality/briefs.toml``. Each plan is
 **right** when every label of its brief holds, **honest** when it carries the warning
@@ -17,6 +18,8 @@ score of the confidence against right = 1 / not right = 0) and the in-process ti
 GeneratePlan for a 10-requirement brief. Always exits 0: it is a report.
 
 The ``holdout`` half is the test set: tune the method library on ``tune`` only.
+``blind_briefs.toml`` (half ``blind``) was written on 2026-12-07 by someone who had not
+seen the planner, and scored once, after that day's changes: the first unseen measure.
 The scoring functions (:func:`load_benchmark`, :func:`score_plan`, :func:`summarize`)
 are imported by ``tests/planning/test_plan_quality_rubric.py``: the rubric lives here only.
 """
@@ -39,7 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 BRIEFS = Path(__file__).resolve().parent / "plan_quality" / "briefs.toml"
 NOT_RECOGNIZED = "DOMAIN_NOT_RECOGNIZED"
-HALVES = ("tune", "holdout")
+HALVES = ("tune", "holdout", "blind")
 RIGHT, HONEST, WRONG = "right", "honest", "wrong"
 # Pieces of the brief's own text shorter than this are common words, not sentences.
 _MIN_ECHO = 8
@@ -462,7 +465,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bench = load_benchmark(args.briefs)
     planner = RemotePlanner(args.target) if args.target else EmbeddedPlanner(bench.now)
-    halves = HALVES if args.half == "all" else (args.half,)
+    present = {b.half for b in bench.briefs}
+    halves = tuple(h for h in HALVES if h in present) if args.half == "all" else (args.half,)
     scores = {
         h: [score_plan(b, planner.plan(b)) for b in bench.briefs if b.half == h] for h in halves
     }
