@@ -93,14 +93,16 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     return [m[i][n] / m[i][i] if m[i][i] else 0.0 for i in range(n)]
 
 
-def _rows(path: Path) -> list[tuple[str, ConfidenceFeatures, float, int]]:
-    """(brief id, features, current confidence, right) for the tune briefs of `path`."""
+def _rows(
+    path: Path, halves: frozenset[str] = frozenset({"tune"})
+) -> list[tuple[str, ConfidenceFeatures, float, int]]:
+    """(brief id, features, current confidence, right) for the briefs of `path` in `halves`."""
     bench = load_benchmark(path)
     planner = EmbeddedPlanner(bench.now)
     out = []
     for brief in bench.briefs:
-        if brief.half != "tune":
-            continue  # never the holdout half
+        if brief.half not in halves:
+            continue
         request = planner.request(brief)
         plan = generate_plan(request, now=bench.now, library=planner.library)
         view = PlanView(
@@ -154,14 +156,21 @@ def main() -> int:
         action="append",
         help="labelled brief file (repeatable; default: briefs.toml and dev_briefs.toml)",
     )
+    parser.add_argument(
+        "--half",
+        action="append",
+        help="halves to fit on (repeatable; default: tune)",
+    )
     args = parser.parse_args()
     paths = args.briefs or [BRIEFS, BRIEFS.parent / "dev_briefs.toml"]
-    rows = [row for path in paths for row in _rows(path)]
+    halves = frozenset(args.half or ["tune"])
+    rows = [row for path in paths for row in _rows(path, halves)]
     weights, rate = _model(rows)
     n_rec = sum(1 for _, f, _, _ in rows if f.recognized)
     n_rec_right = sum(y for _, f, _, y in rows if f.recognized)
     print(
-        f"{len(rows)} tune briefs from {', '.join(p.name for p in paths)}: "
+        f"{len(rows)} briefs ({', '.join(sorted(halves))}) from "
+        f"{', '.join(p.name for p in paths)}: "
         f"{n_rec} recognized ({n_rec_right} right), {len(rows) - n_rec} unrecognized "
         f"({sum(y for _, f, _, y in rows if not f.recognized)} right)"
     )

@@ -7,7 +7,8 @@ Examples::
     .venv/bin/python bench/plan_quality.py --half holdout  # the held-back half (report only)
     .venv/bin/python bench/plan_quality.py --half all --json
     .venv/bin/python bench/plan_quality.py --target 127.0.0.1:50051   # a running server
-    .venv/bin/python bench/plan_quality.py --briefs bench/plan_quality/blind_briefs.toml --half blind
+    .venv/bin/python bench/plan_quality.py --half blind \
+        --briefs bench/plan_quality/blind_briefs.toml          # the blind set
 
 The briefs and their labels are in ``bench/plan_quality/briefs.toml``. Each plan is
 **right** when every label of its brief holds, **honest** when it carries the warning
