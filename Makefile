@@ -37,6 +37,7 @@ lint: install $(BUF)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen_protos.sh --check
 	$(PY) scripts/unasync.py --check
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 gen: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen_protos.sh
