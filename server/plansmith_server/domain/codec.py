@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -82,10 +81,16 @@ class DataclassCodec(Generic[T]):
         return self.cls(**kwargs)
 
 
-@functools.cache
+_CODECS: dict[type[Any], DataclassCodec[Any]] = {}
+
+
 def codec_for(cls: type[T]) -> DataclassCodec[T]:
     """The codec of a result type (one per type)."""
-    return DataclassCodec(cls)
+    # Not functools.cache: its wrapper would type the result DataclassCodec[Any].
+    codec = _CODECS.get(cls)
+    if codec is None:
+        codec = _CODECS[cls] = DataclassCodec(cls)
+    return codec
 
 
 def _same(x: Any) -> Any:

@@ -517,7 +517,7 @@ def _store_decomposition(
     return Applied(DecomposeResult(tuple(children), d.method, tuple(rewired), revision), changes)
 
 
-def _decode_stored(d: dict[str, Any]) -> StoredPlan:
+def _decode_stored(d: Mapping[str, Any]) -> StoredPlan:
     return StoredPlan(
         Plan.from_dict(d["plan"]), {k: Task.from_dict(t) for k, t in d["tasks"].items()}
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -349,8 +349,10 @@ class Schedules:
             # Every analysis starts from the critical path; utilization, the reported
             # critical chain and the simulation's agent sequences from the current plan's
             # schedule: each is computed once.
-            cpm = scheduling.cpm_for_tasks(snap.work)
-            current = scheduling.schedule_current_plan(snap.work, snap.agents)
+            cpm: scheduling.CpmResult | None = scheduling.cpm_for_tasks(snap.work)
+            current: scheduling.ScheduleResult | None = scheduling.schedule_current_plan(
+                snap.work, snap.agents
+            )
             if ANALYSIS_UTILIZATION in wanted:
                 util = scheduling.analyze_utilization(
                     snap.work, snap.agents, cpm=cpm, schedule=current
@@ -435,8 +437,8 @@ def _left_out(snap: PlanSnapshot, result: scheduling.ScheduleResult) -> dict[str
     for u in result.unschedulable:
         task = work.get(u.activity_id)
         if u.blocked_by:
-            named = ", ".join(f"{titles[b]!r} ({b})" if titles.get(b) else b for b in u.blocked_by)
-            reasons[u.activity_id] = f"depends on tasks that cannot be scheduled: {named}"
+            names = ", ".join(f"{titles[b]!r} ({b})" if titles.get(b) else b for b in u.blocked_by)
+            reasons[u.activity_id] = f"depends on tasks that cannot be scheduled: {names}"
         elif u.activity_id in missing:
             reasons[u.activity_id] = "no agent of the plan holds " + ", ".join(
                 missing[u.activity_id]
@@ -703,7 +705,7 @@ def _encode_optimization(o: Optimization) -> dict[str, Any]:
     }
 
 
-def _decode_optimization(d: dict[str, Any]) -> Optimization:
+def _decode_optimization(d: Mapping[str, Any]) -> Optimization:
     s = d["stats"]
     stats = scheduling.SolverStats(
         solver=d["solver"],
