@@ -15,7 +15,7 @@ default) anonymous workers are assumed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .capabilities import agent_can_do, expand_capabilities, normalize_capability
@@ -164,8 +164,8 @@ def assign_and_schedule(
     for t in tasks:
         worker = worker_of[t.id]
         if worker.startswith("\x00hire:"):
-            missing = worker.removeprefix("\x00hire:").replace("+", ", ")
-            assignments.append(TaskAssignment(t.id, "", f"no available agent has: {missing}"))
+            lacking = worker.removeprefix("\x00hire:").replace("+", ", ")
+            assignments.append(TaskAssignment(t.id, "", f"no available agent has: {lacking}"))
         elif worker.startswith("\x00worker:"):
             assignments.append(TaskAssignment(t.id, "", "no agents were given"))
         else:
@@ -224,7 +224,12 @@ def _missing_for_best(
     return best or tuple(sorted(needed))
 
 
-def _replay(dispatch, by_id, worker_of, duration) -> float:
+def _replay(
+    dispatch: Sequence[str],
+    by_id: Mapping[str, PlannedTask],
+    worker_of: Mapping[str, str],
+    duration: Callable[[PlannedTask], float],
+) -> float:
     free: dict[str, float] = {}
     finish: dict[str, float] = {}
     for tid in dispatch:
@@ -237,7 +242,13 @@ def _replay(dispatch, by_id, worker_of, duration) -> float:
     return max(finish.values(), default=0.0)
 
 
-def _critical_chain(tasks, start, finish, worker_of, dispatch) -> frozenset[str]:
+def _critical_chain(
+    tasks: Sequence[PlannedTask],
+    start: Mapping[str, float],
+    finish: Mapping[str, float],
+    worker_of: Mapping[str, str],
+    dispatch: Sequence[str],
+) -> frozenset[str]:
     """Walk back from the last-finishing task through whatever made each task wait."""
     if not tasks:
         return frozenset()

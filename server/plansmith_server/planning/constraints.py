@@ -259,7 +259,7 @@ def parse_deadline_hours(
     if isinstance(absolute, date):
         if now is None:
             return None, f"'{text}' names a date but no reference time ('now') was given"
-        days = working_days_between(_as_date(now), absolute, working_days_per_week)
+        days: float = working_days_between(_as_date(now), absolute, working_days_per_week)
         hours = days * hours_per_day
         return (
             hours,

@@ -604,8 +604,8 @@ def decompose_task(
         label = _label(task)
         caps = parent_caps or set(infer_capabilities(tokens))
         lib_hit = library_estimate(text, lib)
-        base = task.estimated_hours or (lib_hit[2] if lib_hit else 8.0)
-        steps = _generic_steps(level, label, caps, base, parent_priority.value)
+        estimate = task.estimated_hours or (lib_hit[2] if lib_hit else 8.0)
+        steps = _generic_steps(level, label, caps, estimate, parent_priority.value)
         method = "generic"
         why = "No library compound task matches; generic breakdown with the parent's capabilities."
 

@@ -156,7 +156,7 @@ def _paces(history: Sequence[CompletedTask]) -> tuple[float, dict[str, tuple[flo
     ratios = [
         (t.assigned_agent, math.log(t.actual_hours / t.estimated_hours))
         for t in history
-        if _has_estimate(t)
+        if _has_estimate(t) and t.estimated_hours  # (narrows it for mypy)
     ]
     team = sum(r for _, r in ratios) / (len(ratios) + TEAM_PRIOR_WEIGHT) if ratios else 0.0
     per_agent: dict[str, list[float]] = {}

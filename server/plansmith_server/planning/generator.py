@@ -9,7 +9,7 @@ and returns the final plan, so both always agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -31,7 +31,7 @@ from .events import (
     TaskProposedEvent,
     WarningEvent,
 )
-from .htn import build_task_graph
+from .htn import DraftPlan, build_task_graph
 from .library import MethodLibrary, load_library
 from .plan import AppliedRule, Explanation, GeneratedPlan, PlanWarning
 from .request import DEFAULT_CONFIG, PlanningConfig, PlanRequest
@@ -121,7 +121,7 @@ def generate_plan_events(
         hours_per_day=hours_per_day,
         working_days_per_week=config.working_days_per_week,
         tech_stack=tech_stack
-        if context.fact("tech_stack") and context.fact("tech_stack").origin == "context"
+        if (fact := context.fact("tech_stack")) and fact.origin == "context"
         else (),
     )
     warnings: list[PlanWarning] = []
@@ -285,7 +285,14 @@ def generate_plan_events(
     yield CompletedEvent(plan)
 
 
-def _summary(request, draft, makespan, hours_per_day, confidence, rules) -> str:
+def _summary(
+    request: PlanRequest,
+    draft: DraftPlan,
+    makespan: float,
+    hours_per_day: float,
+    confidence: float,
+    rules: Sequence[AppliedRule],
+) -> str:
     parts = []
     if draft.methods:
         chosen = ", ".join(f"{m.compound} ({m.method})" for m in draft.methods)

@@ -31,6 +31,7 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .capabilities import infer_capabilities, normalize_capability
 from .constraints import ConstraintAnalysis
@@ -194,7 +195,7 @@ class _Builder:
         self.units[unit.key] = unit
         return unit
 
-    def add_node(self, node_args: dict, unit: _Unit) -> int:
+    def add_node(self, node_args: dict[str, Any], unit: _Unit) -> int:
         key = self._next_key
         self._next_key += 1
         self.nodes[key] = _Node(key=key, unit=unit.key, **node_args)
@@ -1085,7 +1086,7 @@ def _carry_specifics(
     placed = _specifics_by_sentence(builder, request, library, deadlines)
     named_by = [_naming_tasks(builder, library, i, r) for i, r in enumerate(request.requirements)]
     carried.update(s.lower() for k, named in placed.items() if k != scope_key for s in named)
-    additions: dict[str, list[str]] = {}
+    additions: dict[int, list[str]] = {}
     for key, node in builder.nodes.items():
         if key == scope_key:
             continue

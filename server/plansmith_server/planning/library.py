@@ -868,14 +868,14 @@ def _build(directory: Path) -> MethodLibrary:
                 )
     tag_edges: dict[str, set[str]] = {}
     for ordering in orderings:
-        for a in ordering.after:
-            tag_edges.setdefault(a, set()).update(ordering.before)
+        for tag in ordering.after:
+            tag_edges.setdefault(tag, set()).update(ordering.before)
     cycle = find_cycle(sorted(tag_edges), lambda tag: sorted(tag_edges.get(tag, ())))
     if cycle:
-        first = next(o for o in orderings if cycle[0] in o.after or cycle[0] in o.before)
+        culprit = next(o for o in orderings if cycle[0] in o.after or cycle[0] in o.before)
         raise LibraryError(
-            first.file,
-            f"ordering '{first.name}'",
+            culprit.file,
+            f"ordering '{culprit.name}'",
             f"orderings form a cycle (each tag after the next): {write_cycle(cycle)}",
         )
 
