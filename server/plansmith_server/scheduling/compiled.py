@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 from plansmith_server.graph import topological_order
 
@@ -175,10 +176,10 @@ def compile_problem(problem: SchedulingProblem) -> CompiledProblem:
     all_preds: list[list[int]] = []
     for a in acts:
         ps = []
-        for p in a.predecessors:
-            if p not in all_index:
-                raise InvalidProblemError(f"activity {a.id!r} depends on unknown {p!r}")
-            ps.append(all_index[p])
+        for pred_id in a.predecessors:
+            if pred_id not in all_index:
+                raise InvalidProblemError(f"activity {a.id!r} depends on unknown {pred_id!r}")
+            ps.append(all_index[pred_id])
         all_preds.append(sorted(set(ps)))
     order = topological_order(all_preds, [a.id for a in acts])
 
@@ -253,7 +254,7 @@ def compile_problem(problem: SchedulingProblem) -> CompiledProblem:
         [(res_index[rid], q) for rid, q in sorted(acts[i].demands.items()) if q > 0] for i in keep
     ]
     fixed = [
-        None if acts[i].fixed_start is None else hours_to_units(acts[i].fixed_start, res)
+        None if (fixed_at := acts[i].fixed_start) is None else hours_to_units(fixed_at, res)
         for i in keep
     ]
     topo = [new_of[v] for v in order if v in new_of]
@@ -444,7 +445,7 @@ def _augment(
             wanted_by[k] = u
             w = owner.get(k)
             if w is None:  # a free agent at the end of the path: shift along it
-                shifted = []
+                shifted: list[int] = []
                 while True:
                     u = wanted_by[k]
                     previous = agent_of.get(u)
@@ -493,7 +494,7 @@ def _keep_agents(
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_time_in_seconds = 10.0
-    status = solver.Solve(model)
+    status = cast(int, solver.Solve(model))  # ortools types the enum's class; it's a value
     if status == cp_model.INFEASIBLE:
         shown = sorted(cp.ids[v] for v in chosen)
         names = ", ".join(map(repr, shown[:10])) + (", ..." if len(shown) > 10 else "")

@@ -17,7 +17,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .compiled import CompiledProblem, compile_problem
 from .heuristic import HeuristicScheduler
@@ -172,7 +172,7 @@ class CpSatScheduler:
             _set_hint(model, built, best)
             model.Minimize(built.objective(goal))
             with _stopping(solver, stop) if stop else contextlib.nullcontext():
-                status = solver.Solve(model)
+                status = cast(int, solver.Solve(model))  # ortools: see compiled.py
             name = solver.StatusName(status)
             status_names.append(f"{goal.value}:{name}")
             counters[0] += solver.NumBranches()

@@ -37,7 +37,6 @@ else CRITICAL; the level is never below the most severe item minus one step.
 from __future__ import annotations
 
 import enum
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -393,7 +392,7 @@ def assess_risk(
     if cpm is None:
         cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
     items = risk_items(tasks, cpm, fc, default_estimate=default_estimate, edges=edges)
-    points = sum(SEVERITY_POINTS[i.severity] for i in items)
+    points: float = sum(SEVERITY_POINTS[i.severity] for i in items)
     if fc.probability_meet_deadline is not None:
         points += 50.0 * (1.0 - fc.probability_meet_deadline)
     score = round(min(100.0, points))
@@ -455,16 +454,16 @@ def risk_items(
             )
 
     # One agent holding most of the critical work.
-    crit_hours: Counter[str] = Counter()
+    crit_hours: dict[str, float] = {}  # hours, so not a Counter (its counts are ints)
     total_crit = 0.0
     for t in tasks:
         if t.id in critical:
             h = t.remaining(default_estimate)
             total_crit += h
             if t.assigned_agent:
-                crit_hours[t.assigned_agent] += h
+                crit_hours[t.assigned_agent] = crit_hours.get(t.assigned_agent, 0.0) + h
     if total_crit > 0 and len(critical) >= 2 and crit_hours:
-        agent, hours = crit_hours.most_common(1)[0]
+        agent, hours = max(crit_hours.items(), key=lambda item: item[1])
         share = hours / total_crit
         if share > 0.5:
             items.append(
