@@ -11,11 +11,12 @@ import contextlib
 import re
 import reprlib
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf import duration_pb2, field_mask_pb2, json_format, struct_pb2
+from google.protobuf.message import Message
 
 from plansmith._defaults import DEFAULT, UNSET, DefaultType
 from plansmith.enums import EnumArg, parse_enum
@@ -169,6 +170,8 @@ _ENUMS: dict[tuple[str, str], Any] = {
     ("Task", "priority"): task_pb2.TaskPriority,
 }
 
+M = TypeVar("M", bound=Message)
+
 
 def to_agent(agent: AgentArg) -> agent_pb2.Agent:
     if isinstance(agent, agent_pb2.Agent):
@@ -270,7 +273,7 @@ def _naming(name: str, value: Any) -> Iterator[None]:
         ) from exc
 
 
-def build_request(message_type: Any, **fields: Any) -> Any:
+def build_request(message_type: type[M], **fields: Any) -> M:
     """`message_type(**fields)`; a field protobuf refuses raises an `ArgumentError`
     naming it (protobuf's own message does not say which)."""
     try:
@@ -286,7 +289,7 @@ def _is_map(field: Any) -> bool:
     return field.message_type is not None and bool(field.message_type.GetOptions().map_entry)
 
 
-def _fill(msg: Any, fields: Mapping[str, Any]) -> Any:
+def _fill(msg: M, fields: Mapping[str, Any]) -> M:
     for name, value in fields.items():
         if value is not None and value is not UNSET:
             set_field(msg, name, value)
@@ -344,7 +347,7 @@ def task_message(
     pinned: bool | None = None,
 ) -> task_pb2.Task:
     """A Task message from keyword fields (enum names allowed)."""
-    return _fill(  # type: ignore[no-any-return]
+    return _fill(
         build_request(task_pb2.Task, id=id, plan_id=plan_id, title=title, description=description),
         {
             "priority": priority,
@@ -485,7 +488,10 @@ class BaseClient:
 
         def make(token: str) -> plan_service_pb2.ListPlansRequest:
             return plan_service_pb2.ListPlansRequest(
-                project_id=project_id, status=status_n, page_size=per_page or 0, page_token=token
+                project_id=project_id,
+                status=plan_pb2.PlanStatus.ValueType(status_n),
+                page_size=per_page or 0,
+                page_token=token,
             )
 
         return make
@@ -513,9 +519,9 @@ class BaseClient:
             return plan_service_pb2.ListTasksRequest(
                 plan_id=plan_id,
                 project_id=project_id,
-                status=status_n,
+                status=task_pb2.TaskStatus.ValueType(status_n),
                 assigned_to=assigned_to,
-                priority=priority_n,
+                priority=task_pb2.TaskPriority.ValueType(priority_n),
                 page_size=per_page or 0,
                 page_token=token,
             )

@@ -104,7 +104,7 @@ def _fail(marker: _Failure) -> None:
     raise marker
 
 
-class _Adapter(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+class _Adapter(pybreaker.CircuitBreakerListener):
     def __init__(self, owner: CircuitBreaker) -> None:
         self.owner = owner
 
@@ -276,7 +276,7 @@ class CircuitBreaker:
         code = getattr(error, "code", None)
         if callable(code) and isinstance(error, grpc.RpcError):
             try:
-                return code() == grpc.StatusCode.CANCELLED
+                return bool(code() == grpc.StatusCode.CANCELLED)
             except Exception:
                 return False
         return False

@@ -32,11 +32,9 @@ from plansmith._base import (
     duration,
     enum_list,
     flow_message,
-    new_request_id,
     page_walk,
     parse_target,
     plan_brief,
-    rpc_method,
     split_context,
     stream_resume,
     stream_seen,
@@ -52,7 +50,7 @@ from plansmith._defaults import DEFAULT, UNSET, DefaultType, UnsetType
 from plansmith.enums import EnumArg, parse_enum
 from plansmith.errors import PlansmithError, from_rpc_error
 from plansmith.interceptors import BreakerArg, InterceptorChain, RetryArg
-from plansmith.interceptors._common import retry_override
+from plansmith.interceptors._common import new_request_id, retry_override, rpc_method
 from plansmith.pagers import AsyncPager
 from plansmith.retry import Clock, OnRetry, RetryPolicy
 from plansmith.streams import AsyncResumableStream

@@ -48,10 +48,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 
@@ -125,7 +126,8 @@ class PreconditionViolation:
     """What is wrong and how to fix it."""
 
 
-class PlansmithError(grpc.RpcError, grpc.Call, grpc.Future):  # type: ignore[misc]
+# grpc.Future is generic in its stubs only (not at run time, where the bases are evaluated).
+class PlansmithError(grpc.RpcError, grpc.Call, grpc.Future):  # type: ignore[type-arg]
     """Base of every error the client raises for a failed call."""
 
     grpc_codes: ClassVar[tuple[grpc.StatusCode, ...]] = ()
@@ -207,7 +209,8 @@ class PlansmithError(grpc.RpcError, grpc.Call, grpc.Future):  # type: ignore[mis
     def details(self) -> str:
         return self.message
 
-    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+    # grpc's stubs type RpcError's and Call's trailing_metadata apart; ours is Call's.
+    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:  # type: ignore[override]
         return self._trailing_metadata
 
     def initial_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
@@ -219,7 +222,8 @@ class PlansmithError(grpc.RpcError, grpc.Call, grpc.Future):  # type: ignore[mis
     def is_active(self) -> bool:
         return False
 
-    def time_remaining(self) -> float | None:
+    # None: no deadline, as grpc documents it (its stubs leave None out).
+    def time_remaining(self) -> float | None:  # type: ignore[override]
         return None
 
     def cancel(self) -> bool:
@@ -352,7 +356,10 @@ class ResourceNotFoundError(PlansmithError):
 class ConflictError(PlansmithError):
     """The request conflicts with the resource's current state."""
 
-    grpc_codes = (grpc.StatusCode.ABORTED, grpc.StatusCode.ALREADY_EXISTS)
+    grpc_codes: ClassVar[tuple[grpc.StatusCode, ...]] = (
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.ALREADY_EXISTS,
+    )
 
 
 class EtagMismatchError(ConflictError):
@@ -501,7 +508,7 @@ def _unpack(any_msg: any_pb2.Any) -> Message:
     """The detail as its message type; an unknown or undecodable one stays an `Any`
     (a corrupt detail must not cost the others, nor the error its class)."""
     for kind in _DETAIL_TYPES:
-        if any_msg.Is(kind.DESCRIPTOR):
+        if any_msg.Is(cast(Descriptor, kind.DESCRIPTOR)):  # types-protobuf: Is takes either
             msg = kind()
             try:
                 any_msg.Unpack(msg)

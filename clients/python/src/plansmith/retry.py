@@ -20,10 +20,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -182,7 +182,8 @@ def classify(method: str, request: object) -> tuple[OperationKind, bool]:
     verb) and may be retried, since the key makes it idempotent. A write without one
     (by its verb) is never retried; anything else is a read.
     """
-    return _classify(method, type(request))
+    # mypy does not take a class for Hashable (the cache's argument type); it is one.
+    return _classify(method, cast(Hashable, type(request)))
 
 
 class Clock:

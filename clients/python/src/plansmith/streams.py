@@ -209,7 +209,7 @@ class AsyncResumableStream(_StreamBase[Req, Resp]):
             if self._call is None:
                 self._open()
             try:
-                msg = await self._call.read()
+                msg: Resp = await self._call.read()
             except grpc.RpcError as exc:
                 delay = self._on_error(exc)
                 await self._clock.async_sleep(delay)
@@ -260,7 +260,7 @@ class ResumableStream(_StreamBase[Req, Resp]):
             if self._call is None:
                 self._open()
             try:
-                msg = next(self._call)
+                msg: Resp = next(self._call)
             except StopIteration:
                 self._finish()
                 raise

@@ -22,7 +22,8 @@ DEFAULT_TARGET = "localhost:50051"
 class _Group(TyperGroup):
     """Turns a failed call anywhere below into one line on stderr and an exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # Any: the Context of click, or of the click that typer 0.2x vendors, by typer's version.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except PlansmithError as err:
@@ -333,7 +334,7 @@ def tasks_update(
 ) -> None:
     """Change the fields given (only those)."""
     out = _out(ctx, json_, target)
-    given = {
+    given: dict[str, Any] = {
         "title": title,
         "description": description,
         "status": status,

@@ -35,7 +35,7 @@ def load(path: Path | None) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise CliError(f"{path}: a brief is a mapping (name:, description:, ...)", USAGE)
-    brief = {ALIASES.get(k, k): v for k, v in data.items()}
+    brief = {ALIASES.get(str(k), str(k)): v for k, v in data.items()}
     unknown = sorted(set(brief) - KEYS)
     if unknown:
         raise CliError(

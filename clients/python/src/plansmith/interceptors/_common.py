@@ -96,7 +96,7 @@ def sync_details(details: grpc.ClientCallDetails, **changes: Any) -> SyncCallDet
 
 
 def aio_details(details: grpc.aio.ClientCallDetails, **changes: Any) -> grpc.aio.ClientCallDetails:
-    values = {
+    values: dict[str, Any] = {
         "method": details.method,
         "timeout": details.timeout,
         "metadata": details.metadata,

@@ -187,7 +187,7 @@ class MetadataInterceptor(
         try:
             outcome = continuation(sync_details(client_call_details, metadata=md), request)
         except grpc.RpcError as exc:
-            _end_span(span, exc.code(), exc.details())  # type: ignore[attr-defined]
+            _end_span(span, exc.code(), exc.details())
             raise
         except BaseException:
             _end_span(span, grpc.StatusCode.UNKNOWN, "the call could not start")
