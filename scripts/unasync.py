@@ -72,6 +72,7 @@ TOKENS: list[tuple[str, str]] = [
     (r"\bAsyncResumableStream\b", "ResumableStream"),
     (r"\bopen_aio_channel\b", "open_sync_channel"),
     (r"\bgrpc\.aio\.Channel\b", "grpc.Channel"),
+    (r"\bgrpc\.aio\.UnaryUnaryMultiCallable\b", "grpc.UnaryUnaryMultiCallable"),
     (r"\bchain\.aio\(\)", "chain.sync()"),
 ]
 

@@ -123,11 +123,13 @@ def wrap_handler(
     coroutine function, not an async generator; it is wrapped as unary so both styles work.
     Client-streaming kinds are left as they are (we serve none).
     """
+    # The ignores: grpc's stubs type RpcMethodHandler for the sync server (its behaviors take
+    # a grpc.ServicerContext and return values) and not as the namedtuple it is (_replace).
     if handler.unary_unary is not None:
-        return handler._replace(unary_unary=unary(handler.unary_unary))  # type: ignore[attr-defined]
+        return handler._replace(unary_unary=unary(handler.unary_unary))  # type: ignore[attr-defined,arg-type]
     if handler.unary_stream is not None:
         fn = handler.unary_stream
         if inspect.isasyncgenfunction(fn):
-            return handler._replace(unary_stream=stream(fn))  # type: ignore[attr-defined]
-        return handler._replace(unary_stream=unary(fn))  # type: ignore[attr-defined]
+            return handler._replace(unary_stream=stream(fn))  # type: ignore[attr-defined,arg-type]
+        return handler._replace(unary_stream=unary(fn))  # type: ignore[attr-defined,arg-type]
     return handler

@@ -13,10 +13,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextvars
+import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -36,7 +37,7 @@ errlog = logging.getLogger("plansmith.errors")
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID = 128
 
-Metadata = Sequence[tuple[str, str | bytes]]
+Metadata = Iterable[tuple[str, str | bytes]]
 """A call's invocation metadata (keys in lowercase)."""
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -102,9 +103,9 @@ class InterceptorChain(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method
         handler = self._handlers.get(method)
         if handler is not None:
@@ -115,8 +116,8 @@ class InterceptorChain(grpc.aio.ServerInterceptor):
         for concern in reversed(self.concerns):  # the innermost wraps first
             handler = wrap_handler(
                 handler,
-                lambda b, c=concern: c.unary(method, b),
-                lambda b, c=concern: c.stream(method, b),
+                functools.partial(concern.unary, method),
+                functools.partial(concern.stream, method),
             )
         self._handlers[method] = handler
         return handler

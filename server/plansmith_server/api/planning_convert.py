@@ -272,10 +272,7 @@ def event_to_proto(event: object, brief: Brief) -> pb.StreamGeneratePlanResponse
 def attempt_to_proto(a: Attempt) -> gen_pb.BackendAttempt:
     return gen_pb.BackendAttempt(
         backend=a.backend,
-        outcome=cast(
-            gen_pb.AttemptOutcome.ValueType,
-            gen_pb.AttemptOutcome.Value(f"ATTEMPT_OUTCOME_{a.outcome}"),
-        ),
+        outcome=gen_pb.AttemptOutcome.Value(f"ATTEMPT_OUTCOME_{a.outcome}"),
         reason=a.reason,
         duration_ms=round(a.duration_ms, 3),
         tokens=a.tokens,

@@ -64,7 +64,8 @@ class PlanningServicer:
         # Set when the call ends; checked in the transaction that would store the plan, so
         # a stream cancelled before its last event stores nothing.
         gone = threading.Event()
-        context.add_done_callback(lambda _: gone.set())
+        # grpc's stubs type the callback as a class (_DoneCallback) no function matches.
+        context.add_done_callback(lambda _: gone.set())  # type: ignore[arg-type]
         sequence = 0
         info = GenerationInfo("")
         async for event in self.planning.generate(

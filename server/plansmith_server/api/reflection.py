@@ -8,7 +8,7 @@ pool answers reflection from it for our files and from the default pool for the 
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -83,5 +83,8 @@ def _load_documented() -> dict[str, descriptor_pb2.FileDescriptorProto]:
 def enable(server: grpc.aio.Server, service_names: tuple[str, ...]) -> None:
     """Registers reflection for `service_names` (and reflection itself)."""
     reflection.enable_server_reflection(
-        (*service_names, reflection.SERVICE_NAME), server, pool=_DocumentedPool(_load_documented())
+        (*service_names, reflection.SERVICE_NAME),
+        server,
+        # Not a DescriptorPool: it answers what reflection asks of one (and delegates the rest).
+        pool=cast(descriptor_pool.DescriptorPool, _DocumentedPool(_load_documented())),
     )

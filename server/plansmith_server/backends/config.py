@@ -259,7 +259,7 @@ def _typed(value: Any, typ: type, what: str, source: str, line: int | None) -> A
         value = float(value)
     if not isinstance(value, typ) or isinstance(value, bool):
         raise RoutingConfigError(source, line, f"{what} must be a {typ.__name__}")
-    if typ is float and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise RoutingConfigError(source, line, f"{what} must be finite")
     return value
 

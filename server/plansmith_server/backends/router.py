@@ -358,6 +358,10 @@ class Router:
                 self.embedded_stats.durations.append((time.monotonic() - start) * 1000)
                 return Routed(value, EMBEDDED, tuple(attempts))
             slot = self.slots[name]
+
+            def parse_reply(content: str, name: str = name) -> T:
+                return parse(content, name)
+
             try:
                 value = await self._ask(
                     slot,
@@ -365,7 +369,7 @@ class Router:
                     prompt,
                     schema,
                     schema_name,
-                    lambda content, name=name: parse(content, name),
+                    parse_reply,
                     call,
                     route.options,
                     note,

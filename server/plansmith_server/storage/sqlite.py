@@ -297,7 +297,7 @@ class SqliteStore:
         if lookups is None:
             return None
         # Not counted as a miss: the read that follows counts it.
-        return lookups.get(("task", task_id), count_miss=False)  # type: ignore[no-any-return]
+        return lookups.get(("task", task_id), count_miss=False)
 
     @property
     def remembers_lookups(self) -> bool:

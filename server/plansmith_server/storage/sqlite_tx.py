@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from plansmith_server.domain.models import (
@@ -104,7 +104,7 @@ _ENCODE = (
 )
 
 
-def _dumps(value: list[Any] | dict[str, Any]) -> str:
+def _dumps(value: list[Any] | Mapping[str, Any]) -> str:
     # No encoder at all for the empty lists and maps most tasks have. Callers pass plain
     # lists and dicts (a model's mapping may be any Mapping).
     if not value and type(value) in (list, tuple, dict):
@@ -317,14 +317,14 @@ class SqliteReadTx:
     def get_plan(self, plan_id: str) -> Plan | None:
         plan = self._remembered("plan", plan_id)
         if plan is not None:
-            return plan  # type: ignore[no-any-return]
+            return plan
         row = self._one(f"SELECT {_PLAN_COLS} FROM plans WHERE id = ?", (plan_id,))
         return self._remember("plan", plan_id, _plan_from_row(row) if row else None)
 
     def get_task(self, task_id: str) -> Task | None:
         task = self._remembered("task", task_id)
         if task is not None:
-            return task  # type: ignore[no-any-return]
+            return task
         if self._tasks is not None:
             row = self._one("SELECT version FROM tasks WHERE id = ?", (task_id,))
             task = self._cached_tasks([(task_id, row[0])])[0] if row else None
@@ -360,7 +360,7 @@ class SqliteReadTx:
         return [found[key[0]] for key in keys]
 
     def list_plans(self, q: PlanQuery) -> tuple[list[tuple[int, Plan]], int]:
-        where, params = ["1 = 1"], []
+        where, params = ["1 = 1"], list[object]()
         if q.project_id:
             where.append("project_id = ?")
             params.append(q.project_id)
@@ -464,7 +464,7 @@ class SqliteReadTx:
     def plan_size(self, plan_id: str) -> tuple[int, int] | None:
         size = self._remembered("plan_size", plan_id)
         if size is not None:
-            return size  # type: ignore[no-any-return]
+            return size
         row = self._one("SELECT revision, task_count FROM plans WHERE id = ?", (plan_id,))
         return self._remember("plan_size", plan_id, (int(row[0]), int(row[1])) if row else None)
 

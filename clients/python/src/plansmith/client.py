@@ -186,17 +186,21 @@ class AsyncPlansmithClient(BaseClient):
         await self.close()
 
     async def _call(
-        self, rpc: Any, request: Any, timeout: Timeout, retry: Retry, metadata: Metadata
-    ) -> Any:
+        self,
+        rpc: grpc.aio.UnaryUnaryMultiCallable[Any, Resp],
+        request: Any,
+        timeout: Timeout,
+        retry: Retry,
+        metadata: Metadata,
+    ) -> Resp:
         seconds = self._unary_timeout(rpc, timeout)
-        if metadata:
-            metadata = call_metadata(metadata)
+        pairs = call_metadata(metadata) if metadata else None
         token = retry_override.set(retry) if retry is not DEFAULT else None
         try:
             try:
                 # The interceptors see the override: grpc.aio copies this context into
                 # their task when the call starts; a sync channel runs them in here.
-                call = rpc(request, timeout=seconds, metadata=metadata)
+                call = rpc(request, timeout=seconds, metadata=pairs)
             finally:
                 if token is not None:
                     retry_override.reset(token)
@@ -209,13 +213,13 @@ class AsyncPlansmithClient(BaseClient):
 
     async def _walk(
         self,
-        rpc: Any,
+        rpc: grpc.aio.UnaryUnaryMultiCallable[Any, Resp],
         make: Any,
         page: int | str | None,
         timeout: Timeout,
         retry: Retry,
         metadata: Metadata,
-    ) -> Any:
+    ) -> Resp:
         walk = page_walk(make, page)
         request = next(walk)
         while True:
@@ -223,7 +227,8 @@ class AsyncPlansmithClient(BaseClient):
             try:
                 request = walk.send(response)
             except StopIteration as done:
-                return done.value
+                found: Resp = done.value  # the response page_walk settled on
+                return found
 
     # -- plans ------------------------------------------------------------------------------
 
@@ -257,7 +262,7 @@ class AsyncPlansmithClient(BaseClient):
             request_id,
         )
         response = await self._call(self.plans.CreatePlan, request, timeout, retry, call_metadata)
-        return response.plan  # type: ignore[no-any-return]
+        return response.plan
 
     async def get_plan(
         self,
@@ -270,7 +275,7 @@ class AsyncPlansmithClient(BaseClient):
         """Returns a plan; `ResourceNotFoundError` if there is none with this id."""
         request = build_request(plan_service_pb2.GetPlanRequest, plan_id=plan_id)
         response = await self._call(self.plans.GetPlan, request, timeout, retry, call_metadata)
-        return response.plan  # type: ignore[no-any-return]
+        return response.plan
 
     async def get_plans(
         self,
@@ -287,7 +292,7 @@ class AsyncPlansmithClient(BaseClient):
         page, or a page number from 1 (reached by following tokens from the first page).
         The response has `plans`, `next_page_token` and `total_size`."""
         make = self._list_plans_request(project_id, status, per_page)
-        return await self._walk(  # type: ignore[no-any-return]
+        return await self._walk(
             self.plans.ListPlans, make, page, timeout, retry, call_metadata
         )
 
@@ -345,7 +350,7 @@ class AsyncPlansmithClient(BaseClient):
         )
         request = self._update_plan_request(plan_id, fields, etag, request_id)
         response = await self._call(self.plans.UpdatePlan, request, timeout, retry, call_metadata)
-        return response.plan  # type: ignore[no-any-return]
+        return response.plan
 
     async def delete_plan(
         self,
@@ -364,7 +369,7 @@ class AsyncPlansmithClient(BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.plans.DeletePlan, request, timeout, retry, call_metadata
         )
 
@@ -423,7 +428,7 @@ class AsyncPlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = await self._call(self.plans.CreateTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     async def batch_create_tasks(
         self,
@@ -460,7 +465,7 @@ class AsyncPlansmithClient(BaseClient):
         """Returns a task; `ResourceNotFoundError` if there is none with this id."""
         request = build_request(plan_service_pb2.GetTaskRequest, task_id=task_id)
         response = await self._call(self.plans.GetTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     async def get_tasks(
         self,
@@ -481,7 +486,7 @@ class AsyncPlansmithClient(BaseClient):
         make = self._list_tasks_request(
             plan_id, status, assigned_to, priority, per_page, project_id
         )
-        return await self._walk(  # type: ignore[no-any-return]
+        return await self._walk(
             self.plans.ListTasks, make, page, timeout, retry, call_metadata
         )
 
@@ -559,7 +564,7 @@ class AsyncPlansmithClient(BaseClient):
         )
         request = self._update_task_request(task_id, fields, etag, request_id)
         response = await self._call(self.plans.UpdateTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     async def delete_task(
         self,
@@ -581,7 +586,7 @@ class AsyncPlansmithClient(BaseClient):
             force=force,
             request_id=request_id or new_request_id(),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.plans.DeleteTask, request, timeout, retry, call_metadata
         )
 
@@ -844,7 +849,7 @@ class AsyncPlansmithClient(BaseClient):
         response = await self._call(
             self.planning.GeneratePlan, request, timeout, retry, call_metadata
         )
-        return response.result  # type: ignore[no-any-return]
+        return response.result
 
     def stream_generate_plan(
         self,
@@ -929,7 +934,7 @@ class AsyncPlansmithClient(BaseClient):
             estimated_hours=estimated_hours,
             request_id=request_id or new_request_id(),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.planning.DecomposeTask, request, timeout, retry, call_metadata
         )
 
@@ -958,7 +963,7 @@ class AsyncPlansmithClient(BaseClient):
             plan_id=plan_id or str(ctx.get("plan_id", "")),
             project_id=project_id or str(ctx.get("project_id", "")),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.planning.EstimateTaskDuration, request, timeout, retry, call_metadata
         )
 
@@ -994,7 +999,7 @@ class AsyncPlansmithClient(BaseClient):
             apply=apply,
             request_id=request_id or new_request_id(),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.planning.OptimizePlan, request, timeout, retry, call_metadata
         )
 
@@ -1024,7 +1029,7 @@ class AsyncPlansmithClient(BaseClient):
             deadline_hours=deadline_hours,
             seed=seed,
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.planning.AnalyzePlan, request, timeout, retry, call_metadata
         )
 
@@ -1066,7 +1071,7 @@ class AsyncPlansmithClient(BaseClient):
         request = build_request(
             ops_service_pb2.GetServiceStatusRequest, window_seconds=window_seconds
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.ops.GetServiceStatus, request, timeout, retry, call_metadata
         )
 

@@ -185,17 +185,21 @@ class PlansmithClient(BaseClient):
         self.close()
 
     def _call(
-        self, rpc: Any, request: Any, timeout: Timeout, retry: Retry, metadata: Metadata
-    ) -> Any:
+        self,
+        rpc: grpc.UnaryUnaryMultiCallable[Any, Resp],
+        request: Any,
+        timeout: Timeout,
+        retry: Retry,
+        metadata: Metadata,
+    ) -> Resp:
         seconds = self._unary_timeout(rpc, timeout)
-        if metadata:
-            metadata = call_metadata(metadata)
+        pairs = call_metadata(metadata) if metadata else None
         token = retry_override.set(retry) if retry is not DEFAULT else None
         try:
             try:
                 # The interceptors see the override: grpc.aio copies this context into
                 # their task when the call starts; a sync channel runs them in here.
-                call = rpc(request, timeout=seconds, metadata=metadata)
+                call = rpc(request, timeout=seconds, metadata=pairs)
             finally:
                 if token is not None:
                     retry_override.reset(token)
@@ -208,13 +212,13 @@ class PlansmithClient(BaseClient):
 
     def _walk(
         self,
-        rpc: Any,
+        rpc: grpc.UnaryUnaryMultiCallable[Any, Resp],
         make: Any,
         page: int | str | None,
         timeout: Timeout,
         retry: Retry,
         metadata: Metadata,
-    ) -> Any:
+    ) -> Resp:
         walk = page_walk(make, page)
         request = next(walk)
         while True:
@@ -222,7 +226,8 @@ class PlansmithClient(BaseClient):
             try:
                 request = walk.send(response)
             except StopIteration as done:
-                return done.value
+                found: Resp = done.value  # the response page_walk settled on
+                return found
 
     # -- plans ------------------------------------------------------------------------------
 
@@ -256,7 +261,7 @@ class PlansmithClient(BaseClient):
             request_id,
         )
         response = self._call(self.plans.CreatePlan, request, timeout, retry, call_metadata)
-        return response.plan  # type: ignore[no-any-return]
+        return response.plan
 
     def get_plan(
         self,
@@ -269,7 +274,7 @@ class PlansmithClient(BaseClient):
         """Returns a plan; `ResourceNotFoundError` if there is none with this id."""
         request = build_request(plan_service_pb2.GetPlanRequest, plan_id=plan_id)
         response = self._call(self.plans.GetPlan, request, timeout, retry, call_metadata)
-        return response.plan  # type: ignore[no-any-return]
+        return response.plan
 
     def get_plans(
         self,
@@ -286,9 +291,7 @@ class PlansmithClient(BaseClient):
         page, or a page number from 1 (reached by following tokens from the first page).
         The response has `plans`, `next_page_token` and `total_size`."""
         make = self._list_plans_request(project_id, status, per_page)
-        return self._walk(  # type: ignore[no-any-return]
-            self.plans.ListPlans, make, page, timeout, retry, call_metadata
-        )
+        return self._walk(self.plans.ListPlans, make, page, timeout, retry, call_metadata)
 
     def iter_plans(
         self,
@@ -342,7 +345,7 @@ class PlansmithClient(BaseClient):
         )
         request = self._update_plan_request(plan_id, fields, etag, request_id)
         response = self._call(self.plans.UpdatePlan, request, timeout, retry, call_metadata)
-        return response.plan  # type: ignore[no-any-return]
+        return response.plan
 
     def delete_plan(
         self,
@@ -361,9 +364,7 @@ class PlansmithClient(BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.plans.DeletePlan, request, timeout, retry, call_metadata
-        )
+        return self._call(self.plans.DeletePlan, request, timeout, retry, call_metadata)
 
     # -- tasks ------------------------------------------------------------------------------
 
@@ -420,7 +421,7 @@ class PlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = self._call(self.plans.CreateTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     def batch_create_tasks(
         self,
@@ -455,7 +456,7 @@ class PlansmithClient(BaseClient):
         """Returns a task; `ResourceNotFoundError` if there is none with this id."""
         request = build_request(plan_service_pb2.GetTaskRequest, task_id=task_id)
         response = self._call(self.plans.GetTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     def get_tasks(
         self,
@@ -476,9 +477,7 @@ class PlansmithClient(BaseClient):
         make = self._list_tasks_request(
             plan_id, status, assigned_to, priority, per_page, project_id
         )
-        return self._walk(  # type: ignore[no-any-return]
-            self.plans.ListTasks, make, page, timeout, retry, call_metadata
-        )
+        return self._walk(self.plans.ListTasks, make, page, timeout, retry, call_metadata)
 
     def iter_tasks(
         self,
@@ -552,7 +551,7 @@ class PlansmithClient(BaseClient):
         )
         request = self._update_task_request(task_id, fields, etag, request_id)
         response = self._call(self.plans.UpdateTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     def delete_task(
         self,
@@ -574,9 +573,7 @@ class PlansmithClient(BaseClient):
             force=force,
             request_id=request_id or new_request_id(),
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.plans.DeleteTask, request, timeout, retry, call_metadata
-        )
+        return self._call(self.plans.DeleteTask, request, timeout, retry, call_metadata)
 
     # -- execution and replanning -----------------------------------------------------------
 
@@ -835,7 +832,7 @@ class PlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = self._call(self.planning.GeneratePlan, request, timeout, retry, call_metadata)
-        return response.result  # type: ignore[no-any-return]
+        return response.result
 
     def stream_generate_plan(
         self,
@@ -920,9 +917,7 @@ class PlansmithClient(BaseClient):
             estimated_hours=estimated_hours,
             request_id=request_id or new_request_id(),
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.planning.DecomposeTask, request, timeout, retry, call_metadata
-        )
+        return self._call(self.planning.DecomposeTask, request, timeout, retry, call_metadata)
 
     def estimate_task_duration(
         self,
@@ -949,7 +944,7 @@ class PlansmithClient(BaseClient):
             plan_id=plan_id or str(ctx.get("plan_id", "")),
             project_id=project_id or str(ctx.get("project_id", "")),
         )
-        return self._call(  # type: ignore[no-any-return]
+        return self._call(
             self.planning.EstimateTaskDuration, request, timeout, retry, call_metadata
         )
 
@@ -985,9 +980,7 @@ class PlansmithClient(BaseClient):
             apply=apply,
             request_id=request_id or new_request_id(),
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.planning.OptimizePlan, request, timeout, retry, call_metadata
-        )
+        return self._call(self.planning.OptimizePlan, request, timeout, retry, call_metadata)
 
     def analyze_plan(
         self,
@@ -1015,9 +1008,7 @@ class PlansmithClient(BaseClient):
             deadline_hours=deadline_hours,
             seed=seed,
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.planning.AnalyzePlan, request, timeout, retry, call_metadata
-        )
+        return self._call(self.planning.AnalyzePlan, request, timeout, retry, call_metadata)
 
     def suggest_next_tasks(
         self,
@@ -1057,9 +1048,7 @@ class PlansmithClient(BaseClient):
         request = build_request(
             ops_service_pb2.GetServiceStatusRequest, window_seconds=window_seconds
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.ops.GetServiceStatus, request, timeout, retry, call_metadata
-        )
+        return self._call(self.ops.GetServiceStatus, request, timeout, retry, call_metadata)
 
     # -- flows ------------------------------------------------------------------------------
 
