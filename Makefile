@@ -38,6 +38,7 @@ lint: install $(BUF)
 	$(PY) scripts/unasync.py --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 gen: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen_protos.sh

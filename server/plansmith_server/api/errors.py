@@ -40,9 +40,9 @@ MAX_VIOLATIONS = 50
 VIOLATIONS_BUDGET_BYTES = 2_000
 
 
-def _pack(msg: object) -> any_pb2.Any:
+def _pack(msg: Message) -> any_pb2.Any:
     a = any_pb2.Any()
-    a.Pack(msg)  # type: ignore[arg-type]
+    a.Pack(msg)
     return a
 
 

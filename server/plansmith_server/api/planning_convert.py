@@ -282,6 +282,7 @@ def attempt_to_proto(a: Attempt) -> gen_pb.BackendAttempt:
 
 def call_from_proto(request: object, time_remaining: float | None) -> Call:
     """The routing part of a generate, decompose or estimate request, and its deadline."""
+    # The ignores: `request` is any of the requests with `budget` and `backend` fields.
     b = request.budget  # type: ignore[attr-defined]
     problems = []
     if not math.isfinite(b.max_cost) or b.max_cost < 0:

@@ -65,6 +65,7 @@ class DataclassCodec(Generic[T]):
         self._models = hasattr(cls, "to_dict") and hasattr(cls, "from_dict")
 
     def encode(self, value: T) -> dict[str, Any]:
+        # The ignores: _models says T has to_dict/from_dict, which T's type cannot say.
         if self._models:
             return value.to_dict()  # type: ignore[attr-defined,no-any-return]
         return {key: enc(getattr(value, name)) for name, key, (enc, _), _ in self._fields}

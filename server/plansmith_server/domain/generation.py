@@ -197,7 +197,7 @@ class PlanGenerator:
         start = time.perf_counter()
         result: GeneratedPlan | None = None
         attempts: list[Attempt] = []
-        tail: list[PlanEvent] | None = None
+        tail: list[PlanEvent | AttemptEvent] | None = None
         sent = 0
         try:
             async for event in self.planner.generate(brief.request, today=today, call=call):
@@ -214,7 +214,7 @@ class PlanGenerator:
                     result = event.plan
                     break
                 if tail is not None:
-                    tail.append(event)  # type: ignore[arg-type]
+                    tail.append(event)
                 else:
                     sent += 1
                     yield event

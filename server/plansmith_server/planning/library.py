@@ -181,7 +181,7 @@ def phrase_of(text: str) -> Phrase:
     return tuple(dict.fromkeys(canonical_tokens(text)))
 
 
-class IndexedTokens(tuple):  # type: ignore[type-arg]
+class IndexedTokens(tuple[str, ...]):
     """A token sequence with the positions of each token, for looking many phrases up
     in one text (every compound's evidence and negative terms against one brief)."""
 

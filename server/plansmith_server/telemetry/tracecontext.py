@@ -83,6 +83,7 @@ class ContinuedSpan(trace.NonRecordingSpan):
     metadata (gRPC's invocation metadata: lowercase keys)."""
 
     def __init__(self, metadata: Iterable[tuple[str, str | bytes]]) -> None:
+        # No SpanContext yet: get_span_context builds it on first use.
         super().__init__(None)  # type: ignore[arg-type]
         self._metadata = metadata
 

@@ -476,6 +476,7 @@ class BaseClient:
         plan_id: str, fields: Mapping[str, Any], etag: str, request_id: str | None
     ) -> plan_service_pb2.UpdatePlanRequest:
         msg = plan_pb2.Plan(id=plan_id, etag=etag)
+        # update_request builds the request of the message's kind: its type says Any.
         return update_request(msg, fields, request_id)  # type: ignore[no-any-return]
 
     @staticmethod
@@ -501,6 +502,7 @@ class BaseClient:
         task_id: str, fields: Mapping[str, Any], etag: str, request_id: str | None
     ) -> plan_service_pb2.UpdateTaskRequest:
         msg = task_pb2.Task(id=task_id, etag=etag)
+        # update_request builds the request of the message's kind: its type says Any.
         return update_request(msg, fields, request_id)  # type: ignore[no-any-return]
 
     @staticmethod

@@ -179,9 +179,9 @@ class PlansmithError(grpc.RpcError, grpc.Call, grpc.Future):  # type: ignore[typ
     @classmethod
     def _default_code(cls) -> grpc.StatusCode:
         for klass in cls.__mro__:
-            codes = klass.__dict__.get("grpc_codes")
+            codes: tuple[grpc.StatusCode, ...] = klass.__dict__.get("grpc_codes", ())
             if codes:
-                return codes[0]  # type: ignore[no-any-return]
+                return codes[0]
         return grpc.StatusCode.UNKNOWN
 
     def detail(self, kind: type[Any]) -> Any:

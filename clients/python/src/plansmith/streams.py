@@ -167,6 +167,7 @@ class _StreamBase(Generic[Req, Resp]):
                 self._closed = True
                 raise error
             if self._received_this_call:
+                # _last is a message: one was received on this call.
                 self._request = self._resume(self._request, self._last)  # type: ignore[arg-type]
         try:
             return self._state.failed(error)
