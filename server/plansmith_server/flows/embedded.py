@@ -111,8 +111,9 @@ def _index(g: Graph) -> tuple[list[set[str]], dict[str, float]]:
         n = len(docs)
         idf = {w: math.log(1 + n / c) for w, c in df.items()}
         cached = (docs, idf)
+        # Cached on the graph it describes (Graph declares no such attribute).
         g._relevance_index = cached  # type: ignore[attr-defined]
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def relevance(g: Graph, message: str, state: dict[str, Any]) -> Relevance:
@@ -374,7 +375,7 @@ def _blocked(g: Graph, state: dict[str, Any]) -> dict[int, str]:
                 failing.setdefault(e.dst, f"`{c.text}` is false on the state")
             else:
                 open_edges[e.src].append(e)
-    reach = g.reachable_from(g.entry, open_edges)  # type: ignore[arg-type]
+    reach = g.reachable_from(g.entry, open_edges)
     return {
         i: f"not reachable under the state: {failing.get(i, 'every route to it is closed')}"
         for i in range(len(g.names))

@@ -250,9 +250,13 @@ def validate(flow: Flow, prefix: str = "flow") -> list[FieldViolation]:
                 f"{p}.possible_next_nodes",
                 f"{who}: {len(n.possible_next_nodes)} next nodes; the limit is {MAX_NEXT}",
             )
-        for j, k in enumerate(n.kinds):
-            if k not in (NodeKind.HUMAN_IN_THE_LOOP, NodeKind.SIDE_EFFECTING, NodeKind.RETRY_LOOP):
-                add(f"{p}.kinds[{j}]", f"{who}: unknown kind {k}")
+        for j, kind in enumerate(n.kinds):
+            if kind not in (
+                NodeKind.HUMAN_IN_THE_LOOP,
+                NodeKind.SIDE_EFFECTING,
+                NodeKind.RETRY_LOOP,
+            ):
+                add(f"{p}.kinds[{j}]", f"{who}: unknown kind {kind}")
     names = set(seen)
     g = Graph(flow)
     if not flow.entry_node:

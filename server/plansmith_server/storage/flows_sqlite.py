@@ -20,7 +20,7 @@ _JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 def _connection(tx: Any) -> sqlite3.Connection:
     # The store hands its transactions' connection to the functions it runs; the flows'
     # statements run on it, inside the same transaction as any other write of the group.
-    return tx._c  # type: ignore[no-any-return]
+    return tx._c
 
 
 class SqliteFlowTx:

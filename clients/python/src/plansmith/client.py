@@ -1093,7 +1093,7 @@ class AsyncPlansmithClient(BaseClient):
             flow=flow_message(flow), flow_id=flow_id, request_id=request_id or new_request_id()
         )
         response = await self._call(self.flows.CreateFlow, request, timeout, retry, call_metadata)
-        return response.flow  # type: ignore[no-any-return]
+        return response.flow
 
     async def get_flow(
         self,
@@ -1107,7 +1107,7 @@ class AsyncPlansmithClient(BaseClient):
         """A flow at its latest version, or at `version`."""
         request = build_request(flow_service_pb2.GetFlowRequest, flow_id=flow_id, version=version)
         response = await self._call(self.flows.GetFlow, request, timeout, retry, call_metadata)
-        return response.flow  # type: ignore[no-any-return]
+        return response.flow
 
     async def get_flows(
         self,
@@ -1124,7 +1124,7 @@ class AsyncPlansmithClient(BaseClient):
         def make(token: str) -> flow_service_pb2.ListFlowsRequest:
             return flow_service_pb2.ListFlowsRequest(page_size=per_page or 0, page_token=token)
 
-        return await self._walk(  # type: ignore[no-any-return]
+        return await self._walk(
             self.flows.ListFlows, make, page, timeout, retry, call_metadata
         )
 
@@ -1145,7 +1145,7 @@ class AsyncPlansmithClient(BaseClient):
             flow=flow_message(flow, flow_id, etag), request_id=request_id or new_request_id()
         )
         response = await self._call(self.flows.UpdateFlow, request, timeout, retry, call_metadata)
-        return response.flow  # type: ignore[no-any-return]
+        return response.flow
 
     async def delete_flow(
         self,
@@ -1167,7 +1167,7 @@ class AsyncPlansmithClient(BaseClient):
             force=force,
             request_id=request_id or new_request_id(),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.flows.DeleteFlow, request, timeout, retry, call_metadata
         )
 
@@ -1195,7 +1195,7 @@ class AsyncPlansmithClient(BaseClient):
         response = await self._call(
             self.flows.PlanExecutionPath, request, timeout, retry, call_metadata
         )
-        return response.path  # type: ignore[no-any-return]
+        return response.path
 
     async def start_flow_run(
         self,
@@ -1221,7 +1221,7 @@ class AsyncPlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = await self._call(self.flows.StartFlowRun, request, timeout, retry, call_metadata)
-        return response.run  # type: ignore[no-any-return]
+        return response.run
 
     async def advance_flow_run(
         self,
@@ -1247,7 +1247,7 @@ class AsyncPlansmithClient(BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.flows.AdvanceFlowRun, request, timeout, retry, call_metadata
         )
 
@@ -1262,7 +1262,7 @@ class AsyncPlansmithClient(BaseClient):
         """One run."""
         request = build_request(flow_service_pb2.GetFlowRunRequest, run_id=run_id)
         response = await self._call(self.flows.GetFlowRun, request, timeout, retry, call_metadata)
-        return response.run  # type: ignore[no-any-return]
+        return response.run
 
     async def get_flow_runs(
         self,
@@ -1283,10 +1283,13 @@ class AsyncPlansmithClient(BaseClient):
 
         def make(token: str) -> flow_service_pb2.ListFlowRunsRequest:
             return flow_service_pb2.ListFlowRunsRequest(
-                flow_id=flow_id, status=status_n, page_size=per_page or 0, page_token=token
+                flow_id=flow_id,
+                status=flow_pb2.FlowRunStatus.ValueType(status_n),
+                page_size=per_page or 0,
+                page_token=token,
             )
 
-        return await self._walk(  # type: ignore[no-any-return]
+        return await self._walk(
             self.flows.ListFlowRuns, make, page, timeout, retry, call_metadata
         )
 

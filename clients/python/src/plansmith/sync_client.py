@@ -1068,7 +1068,7 @@ class PlansmithClient(BaseClient):
             flow=flow_message(flow), flow_id=flow_id, request_id=request_id or new_request_id()
         )
         response = self._call(self.flows.CreateFlow, request, timeout, retry, call_metadata)
-        return response.flow  # type: ignore[no-any-return]
+        return response.flow
 
     def get_flow(
         self,
@@ -1082,7 +1082,7 @@ class PlansmithClient(BaseClient):
         """A flow at its latest version, or at `version`."""
         request = build_request(flow_service_pb2.GetFlowRequest, flow_id=flow_id, version=version)
         response = self._call(self.flows.GetFlow, request, timeout, retry, call_metadata)
-        return response.flow  # type: ignore[no-any-return]
+        return response.flow
 
     def get_flows(
         self,
@@ -1099,9 +1099,7 @@ class PlansmithClient(BaseClient):
         def make(token: str) -> flow_service_pb2.ListFlowsRequest:
             return flow_service_pb2.ListFlowsRequest(page_size=per_page or 0, page_token=token)
 
-        return self._walk(  # type: ignore[no-any-return]
-            self.flows.ListFlows, make, page, timeout, retry, call_metadata
-        )
+        return self._walk(self.flows.ListFlows, make, page, timeout, retry, call_metadata)
 
     def update_flow(
         self,
@@ -1120,7 +1118,7 @@ class PlansmithClient(BaseClient):
             flow=flow_message(flow, flow_id, etag), request_id=request_id or new_request_id()
         )
         response = self._call(self.flows.UpdateFlow, request, timeout, retry, call_metadata)
-        return response.flow  # type: ignore[no-any-return]
+        return response.flow
 
     def delete_flow(
         self,
@@ -1142,9 +1140,7 @@ class PlansmithClient(BaseClient):
             force=force,
             request_id=request_id or new_request_id(),
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.flows.DeleteFlow, request, timeout, retry, call_metadata
-        )
+        return self._call(self.flows.DeleteFlow, request, timeout, retry, call_metadata)
 
     def plan_execution_path(
         self,
@@ -1168,7 +1164,7 @@ class PlansmithClient(BaseClient):
             fallback_enabled=fallback_enabled,
         )
         response = self._call(self.flows.PlanExecutionPath, request, timeout, retry, call_metadata)
-        return response.path  # type: ignore[no-any-return]
+        return response.path
 
     def start_flow_run(
         self,
@@ -1194,7 +1190,7 @@ class PlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = self._call(self.flows.StartFlowRun, request, timeout, retry, call_metadata)
-        return response.run  # type: ignore[no-any-return]
+        return response.run
 
     def advance_flow_run(
         self,
@@ -1220,9 +1216,7 @@ class PlansmithClient(BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.flows.AdvanceFlowRun, request, timeout, retry, call_metadata
-        )
+        return self._call(self.flows.AdvanceFlowRun, request, timeout, retry, call_metadata)
 
     def get_flow_run(
         self,
@@ -1235,7 +1229,7 @@ class PlansmithClient(BaseClient):
         """One run."""
         request = build_request(flow_service_pb2.GetFlowRunRequest, run_id=run_id)
         response = self._call(self.flows.GetFlowRun, request, timeout, retry, call_metadata)
-        return response.run  # type: ignore[no-any-return]
+        return response.run
 
     def get_flow_runs(
         self,
@@ -1256,12 +1250,13 @@ class PlansmithClient(BaseClient):
 
         def make(token: str) -> flow_service_pb2.ListFlowRunsRequest:
             return flow_service_pb2.ListFlowRunsRequest(
-                flow_id=flow_id, status=status_n, page_size=per_page or 0, page_token=token
+                flow_id=flow_id,
+                status=flow_pb2.FlowRunStatus.ValueType(status_n),
+                page_size=per_page or 0,
+                page_token=token,
             )
 
-        return self._walk(  # type: ignore[no-any-return]
-            self.flows.ListFlowRuns, make, page, timeout, retry, call_metadata
-        )
+        return self._walk(self.flows.ListFlowRuns, make, page, timeout, retry, call_metadata)
 
     # -- streams ----------------------------------------------------------------------------
 
