@@ -36,8 +36,8 @@ def setting(
     """A field of `Config`: `help` is what `--help` shows; `flag` and `env` default to the
     field's name; `choices` are matched after `fold` (case-insensitive input); `check` says
     why a value is refused (the message follows the flag), or returns None."""
-    meta = {"help": help, "flag": flag, "env": env, "choices": choices, "fold": fold}
-    return dataclasses.field(default=default, metadata={**meta, "check": check})
+    metadata = dict(help=help, flag=flag, env=env, choices=choices, fold=fold, check=check)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def _at_least(low: int) -> Callable[[int], str | None]:
@@ -65,7 +65,7 @@ class Config:
         "(no URLs: only SQLite is supported)",
         flag="--db",
         env="PLANSMITH_DB",
-        check=lambda value: db_problem(value),
+        check=lambda value: db_problem(value),  # defined below, with what it refuses
     )
     log_level: str = setting("INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = setting(
