@@ -14,6 +14,7 @@ NAMES = {
     ("--db", "PLANSMITH_DB"),
     ("--log-level", "PLANSMITH_LOG_LEVEL"),
     ("--log-format", "PLANSMITH_LOG_FORMAT"),
+    ("--access-log", "PLANSMITH_ACCESS_LOG"),
     ("--grace-seconds", "PLANSMITH_GRACE_SECONDS"),
     ("--health-probe-seconds", "PLANSMITH_HEALTH_PROBE_SECONDS"),
     ("--health-write-lock-seconds", "PLANSMITH_HEALTH_WRITE_LOCK_SECONDS"),
