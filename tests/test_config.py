@@ -32,6 +32,8 @@ NAMES = {
     ("--page-cache-tasks", "PLANSMITH_PAGE_CACHE_TASKS"),
     ("--flow-runs-retained", "PLANSMITH_FLOW_RUNS_RETAINED"),
     ("--event-loop", "PLANSMITH_EVENT_LOOP"),
+    ("--heartbeat-timeout", "PLANSMITH_HEARTBEAT_TIMEOUT"),
+    ("--reassign-time-limit", "PLANSMITH_REASSIGN_TIME_LIMIT"),
 }
 
 
