@@ -356,7 +356,7 @@ class Execution:
             raise NotFoundError("task", rec.task_id)
         if etag and etag != task.etag:
             raise EtagMismatchError("task", task.id, task.etag)
-        decision = Decision(D(rec.decision), rec.confidence, rec.reason, rule=None)  # type: ignore[arg-type]
+        decision = Decision(D(rec.decision), rec.confidence, rec.reason, rule=None)
         prepared = await self._prepare(read, task, decision, agent=rec.new_agent_id)
 
         def body(w: Writing) -> Applied[ApplyResult]:
@@ -524,13 +524,13 @@ class Execution:
                 )
                 threshold = (plan.replan_policy or ReplanPolicy()).threshold
                 if rec.confidence < threshold:
-                    stored = rec
+                    kept = rec
                 else:
-                    stored, more = self._apply(w, plan, current, rec, {"agent": target})
+                    kept, more = self._apply(w, plan, current, rec, {"agent": target})
                     changes += more
-                tx.insert_replan_record(stored)
-                changes.append(_record_change(stored))
-                records.append(stored)
+                tx.insert_replan_record(kept)
+                changes.append(_record_change(kept))
+                records.append(kept)
             return Applied(AvailabilityResult(state, tuple(records), revision), changes)
 
         return await self.mutations.run(

@@ -59,5 +59,5 @@ def choose_agents(
     out: dict[str, str] = {}
     for task_id, allowed in candidates.items():
         a = placed.get(task_id)
-        out[task_id] = a.agent if a is not None and a.agent in allowed else allowed[0]
+        out[task_id] = a.agent if a is not None and a.agent and a.agent in allowed else allowed[0]
     return out

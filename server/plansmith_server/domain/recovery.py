@@ -187,7 +187,7 @@ def matching_rule(
 def backoff_s(rule: RecoveryRule, retries: int, retry_after_s: float) -> float:
     """Seconds before the next attempt: the rule's backoff doubled per earlier retry, at
     most a day, and never less than the executor's `retry_after`."""
-    own = min(rule.retry_backoff_s * (2**retries), MAX_BACKOFF_S)
+    own = min(rule.retry_backoff_s * (2.0**retries), MAX_BACKOFF_S)
     return max(own, retry_after_s)
 
 

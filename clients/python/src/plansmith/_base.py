@@ -240,7 +240,7 @@ def set_field(msg: Any, name: str, value: Any) -> None:
         elif name == "replan_policy":
             policy = getattr(msg, name)
             if isinstance(value, Mapping):
-                json_format.ParseDict(value, policy)
+                json_format.ParseDict(dict(value), policy)
             else:
                 policy.CopyFrom(value)
         elif name == "not_before":

@@ -613,7 +613,7 @@ class AsyncPlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = await self._call(self.plans.StartTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     async def complete_task(
         self,
@@ -637,7 +637,7 @@ class AsyncPlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = await self._call(self.plans.CompleteTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     async def report_task_failure(
         self,
@@ -683,7 +683,7 @@ class AsyncPlansmithClient(BaseClient):
             dry_run=dry_run,
             request_id=request_id or new_request_id(),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.plans.ReportTaskFailure, request, timeout, retry, call_metadata
         )
 
@@ -712,7 +712,7 @@ class AsyncPlansmithClient(BaseClient):
         )
         if until is not None:
             request.until.FromDatetime(until)
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.plans.SetAgentAvailability, request, timeout, retry, call_metadata
         )
 
@@ -727,7 +727,7 @@ class AsyncPlansmithClient(BaseClient):
     ) -> execution_pb2.HeartbeatResponse:
         """Says the agent is alive; send the next one within the response's `timeout`."""
         request = build_request(execution_pb2.HeartbeatRequest, plan_id=plan_id, agent_id=agent_id)
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.plans.Heartbeat, request, timeout, retry, call_metadata
         )
 
@@ -750,7 +750,7 @@ class AsyncPlansmithClient(BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             self.plans.ApplyReplan, request, timeout, retry, call_metadata
         )
 
@@ -773,7 +773,7 @@ class AsyncPlansmithClient(BaseClient):
                 plan_id=plan_id, task_id=task_id, page_size=per_page or 0, page_token=token
             )
 
-        return await self._walk(  # type: ignore[no-any-return]
+        return await self._walk(
             self.plans.ListReplanRecords, make, page, timeout, retry, call_metadata
         )
 

@@ -598,7 +598,7 @@ class PlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = self._call(self.plans.StartTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     def complete_task(
         self,
@@ -622,7 +622,7 @@ class PlansmithClient(BaseClient):
             request_id=request_id or new_request_id(),
         )
         response = self._call(self.plans.CompleteTask, request, timeout, retry, call_metadata)
-        return response.task  # type: ignore[no-any-return]
+        return response.task
 
     def report_task_failure(
         self,
@@ -668,9 +668,7 @@ class PlansmithClient(BaseClient):
             dry_run=dry_run,
             request_id=request_id or new_request_id(),
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.plans.ReportTaskFailure, request, timeout, retry, call_metadata
-        )
+        return self._call(self.plans.ReportTaskFailure, request, timeout, retry, call_metadata)
 
     def set_agent_availability(
         self,
@@ -697,9 +695,7 @@ class PlansmithClient(BaseClient):
         )
         if until is not None:
             request.until.FromDatetime(until)
-        return self._call(  # type: ignore[no-any-return]
-            self.plans.SetAgentAvailability, request, timeout, retry, call_metadata
-        )
+        return self._call(self.plans.SetAgentAvailability, request, timeout, retry, call_metadata)
 
     def heartbeat(
         self,
@@ -712,9 +708,7 @@ class PlansmithClient(BaseClient):
     ) -> execution_pb2.HeartbeatResponse:
         """Says the agent is alive; send the next one within the response's `timeout`."""
         request = build_request(execution_pb2.HeartbeatRequest, plan_id=plan_id, agent_id=agent_id)
-        return self._call(  # type: ignore[no-any-return]
-            self.plans.Heartbeat, request, timeout, retry, call_metadata
-        )
+        return self._call(self.plans.Heartbeat, request, timeout, retry, call_metadata)
 
     def apply_replan(
         self,
@@ -735,9 +729,7 @@ class PlansmithClient(BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        return self._call(  # type: ignore[no-any-return]
-            self.plans.ApplyReplan, request, timeout, retry, call_metadata
-        )
+        return self._call(self.plans.ApplyReplan, request, timeout, retry, call_metadata)
 
     def get_replan_records(
         self,
@@ -758,9 +750,7 @@ class PlansmithClient(BaseClient):
                 plan_id=plan_id, task_id=task_id, page_size=per_page or 0, page_token=token
             )
 
-        return self._walk(  # type: ignore[no-any-return]
-            self.plans.ListReplanRecords, make, page, timeout, retry, call_metadata
-        )
+        return self._walk(self.plans.ListReplanRecords, make, page, timeout, retry, call_metadata)
 
     def watch_plan(
         self,
