@@ -95,7 +95,8 @@ def _not_json(value: Any) -> Any:
 # every call, which cost more than the encoding of a task's small lists and maps (four
 # per CreateTask). Without the circular-reference check: the values are plain data.
 _C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE = (
+# Called as (value, 0): the C encoder's (obj, indent level), iterencode's (obj, one-shot flag).
+_ENCODE: Any = (
     _C_ENCODER(
         None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
     )
