@@ -34,6 +34,11 @@ NAMES = {
     ("--event-loop", "PLANSMITH_EVENT_LOOP"),
     ("--heartbeat-timeout", "PLANSMITH_HEARTBEAT_TIMEOUT"),
     ("--reassign-time-limit", "PLANSMITH_REASSIGN_TIME_LIMIT"),
+    ("--max-watches", "PLANSMITH_MAX_WATCHES"),
+    ("--watch-heartbeat-seconds", "PLANSMITH_WATCH_HEARTBEAT_SECONDS"),
+    ("--watch-max-lag-seconds", "PLANSMITH_WATCH_MAX_LAG_SECONDS"),
+    ("--change-retention-hours", "PLANSMITH_CHANGE_RETENTION_HOURS"),
+    ("--change-retention-revisions", "PLANSMITH_CHANGE_RETENTION_REVISIONS"),
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from plansmith_server.domain.store import Store
+from plansmith_server.domain.store import Store, WriteTx
 
 BATCH_ROWS = 500
 """Rows deleted per write transaction at most (whole revisions: a little more at times)."""
@@ -32,9 +32,11 @@ async def prune_change_log(
     total = 0
     cursor = ""
     while True:
-        deleted, after = await store.write(
-            lambda tx, c=cursor: tx.prune_changes(c, older_than, keep_revisions, batch_rows)
-        )
+
+        def batch(tx: WriteTx, c: str = cursor) -> tuple[int, str | None]:
+            return tx.prune_changes(c, older_than, keep_revisions, batch_rows)
+
+        deleted, after = await store.write(batch)
         total += deleted
         if after is None:
             return total

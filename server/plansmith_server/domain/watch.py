@@ -261,6 +261,7 @@ class PlanFeed:
             size, bounds = await self.store.read(state)
             if size is None and bounds is None:
                 raise NotFoundError("plan", plan_id)
+            # bounds is not None when size is (checked just above).
             current = size[0] if size is not None else bounds[1]  # type: ignore[index]
             if from_revision is None:
                 from_revision = current

@@ -589,7 +589,7 @@ count starts again after every message received)."""
 def watch_policy(retry: RetryPolicy | DefaultType | None) -> RetryPolicy:
     if retry is DEFAULT:
         return WATCH_RETRY
-    return retry or NO_RETRY  # type: ignore[return-value]
+    return retry or NO_RETRY
 
 
 def watch_request(plan_id: str, from_revision: int | None) -> Any:

@@ -260,7 +260,10 @@ class ValidationError(PlansmithError, ValueError):
     Also a `ValueError`: the client's own refusals of an argument (`ArgumentError`) are
     ValidationErrors too, so one `except ValidationError` handles both."""
 
-    grpc_codes = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE)
+    grpc_codes: ClassVar[tuple[grpc.StatusCode, ...]] = (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.OUT_OF_RANGE,
+    )
 
     def __init__(
         self,
