@@ -1268,7 +1268,7 @@ def _say_unsaid_parts(
         naming = sorted(_naming_tasks(builder, library, index, requirement))
         if not naming:
             continue
-        said = set()
+        said: set[str] = set()
         for k in keys:
             node = builder.nodes[k]
             said.update(tokenize(f"{node.title} {node.description}"))
