@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -15,6 +16,7 @@ from plansmith.v1 import plan_service_pb2_grpc
 from plansmith_server import loops
 from plansmith_server.app import Running, start
 from plansmith_server.config import Config
+from tests.support.postgres import PostgresProcess
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict:
@@ -25,8 +27,39 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     return {name: make or asyncio.new_event_loop}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PLANSMITH_TEST_DB", "sqlite") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="SQLite's own mechanics (PLANSMITH_TEST_DB=postgresql)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresProcess]:
+    """One real PostgreSQL for the whole run, started on first use (about a second) and
+    removed at the end; see tests/support/postgres.py."""
+    server = PostgresProcess()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
+def pg_dsn(postgres: PostgresProcess) -> str:
+    """A new empty database on the run's PostgreSQL."""
+    return postgres.create_database()
+
+
+@pytest.fixture
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database the `server` fixture runs on: an SQLite file, or with
+    `PLANSMITH_TEST_DB=postgresql` a new database on the run's PostgreSQL."""
+    if os.environ.get("PLANSMITH_TEST_DB", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("pg_dsn"))
     return str(tmp_path / "plansmith.db")
 
 

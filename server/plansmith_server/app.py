@@ -42,7 +42,9 @@ from plansmith_server.domain.schedules import Schedules
 from plansmith_server.domain.tasks import Tasks
 from plansmith_server.domain.watch import PlanFeed, WatchLimits
 from plansmith_server.flows.book import FlowBook
+from plansmith_server.storage import dsn
 from plansmith_server.storage.flows_sqlite import SqliteFlowStore
+from plansmith_server.storage.postgres import PostgresStore
 from plansmith_server.storage.sqlite import SqliteStore
 from plansmith_server.telemetry import Telemetry, exporters
 from plansmith_server.telemetry.exporters import Providers
@@ -67,7 +69,7 @@ class Running:
 
     config: Config
     server: grpc.aio.Server
-    store: SqliteStore
+    store: SqliteStore | PostgresStore
     health: health.aio.HealthServicer
     port: int
     plans: Plans
@@ -235,7 +237,7 @@ async def start(
         providers = exporters.build(config.traces, config.metrics, config.prometheus_address)
         telemetry = Telemetry.from_providers(providers.tracer_provider, providers.meter_provider)
         telemetry.tracing_enabled = providers.tracer_provider is not None
-    store = SqliteStore(config.db_path, synchronous=config.sqlite_synchronous, telemetry=telemetry)
+    store = open_store(config, telemetry)
     router = Router(planner or EmbeddedPlanner(), routing)
     try:
         await store.open()
@@ -331,7 +333,14 @@ async def start(
         providers,
         router,
     )
-    await _set_all(health_servicer, health_pb2.HealthCheckResponse.SERVING)
+    # PostgreSQL may not be reachable yet: the server is up, NOT_SERVING, and the store
+    # keeps trying (the probe turns health SERVING once it answers).
+    await _set_all(
+        health_servicer,
+        health_pb2.HealthCheckResponse.SERVING
+        if getattr(store, "ready", True)
+        else health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
     running._tasks.append(asyncio.create_task(_probe_database(running)))
     running._tasks.append(asyncio.create_task(_purge_idempotency(running)))
     running._tasks.append(asyncio.create_task(_sweep_heartbeats(execution)))
@@ -341,10 +350,23 @@ async def start(
     log.info(
         "serving on %s (database %s, event loop %s)",
         running.address,
-        config.db_path,
+        store.path,  # a PostgreSQL URL without its password
         loops.running_name(),
     )
     return running
+
+
+def open_store(config: Config, telemetry: Telemetry) -> SqliteStore | PostgresStore:
+    """The store `--db` names: a PostgreSQL URL, else an SQLite file (or `:memory:`)."""
+    if dsn.is_postgres(config.db_path):
+        return PostgresStore(
+            dsn.parse(config.db_path),
+            pool_size=config.pg_pool_size,
+            pool_timeout_ms=config.pg_pool_timeout_ms,
+            statement_timeout_ms=config.pg_statement_timeout_ms,
+            telemetry=telemetry,
+        )
+    return SqliteStore(config.db_path, synchronous=config.sqlite_synchronous, telemetry=telemetry)
 
 
 def freeze_startup_objects() -> None:

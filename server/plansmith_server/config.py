@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from plansmith_server import loops
+from plansmith_server.storage import dsn
 
 _T = TypeVar("_T")
 
@@ -61,11 +62,23 @@ class Config:
     )
     db_path: str = setting(
         "data/plansmith.db",
-        "SQLite database file, created on first run, or :memory: for a throwaway "
-        "(no URLs: only SQLite is supported)",
+        "SQLite database file, created on first run, :memory: for a throwaway, or a "
+        "PostgreSQL URL postgresql://user@host:5432/db (password: prefer PGPASSWORD or "
+        "~/.pgpass)",
         flag="--db",
         env="PLANSMITH_DB",
         check=lambda value: db_problem(value),  # defined below, with what it refuses
+    )
+    pg_pool_size: int = setting(
+        10, "PostgreSQL: connections per server at most", check=_at_least(1)
+    )
+    pg_pool_timeout_ms: int = setting(
+        2000, "PostgreSQL: how long a call waits for a free connection", check=_at_least(1)
+    )
+    pg_statement_timeout_ms: int = setting(
+        5000,
+        "PostgreSQL: longest a statement may run (a call's deadline shortens it)",
+        check=_at_least(1),
     )
     log_level: str = setting("INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = setting(
@@ -202,7 +215,10 @@ class Config:
     )
 
 
-DB_FORMS = "an SQLite file path (e.g. data/plansmith.db, /var/lib/plansmith.db) or :memory:"
+DB_FORMS = (
+    "an SQLite file path (e.g. data/plansmith.db, /var/lib/plansmith.db), :memory:, or a "
+    "PostgreSQL URL (postgresql://user@host:5432/plansmith)"
+)
 """What `--db` takes, as its error says."""
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -211,10 +227,18 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 def db_problem(value: str) -> str | None:
     """Why `value` is not a database `--db` can open, or None when it is.
 
-    Only SQLite is supported. A URL (`postgresql://...`, `file:...`) would otherwise be
-    taken as a relative file name, and its "folder" created in the working directory."""
+    SQLite files and PostgreSQL URLs; a URL of another scheme (`mysql://`, `file:...`)
+    would otherwise be taken as a relative file name, and its "folder" created in the
+    working directory. A PostgreSQL URL is checked as libpq would read it (the message
+    never holds its password)."""
     if not value:
         return f"is empty; give {DB_FORMS}"
+    if dsn.is_postgres(value):
+        try:
+            dsn.parse(value)
+        except dsn.DsnError as exc:
+            return str(exc)
+        return None
     if value != ":memory:" and _SCHEME.match(value):
         scheme = value.split(":", 1)[0]
         return (

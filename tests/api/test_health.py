@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 
 import grpc
@@ -28,6 +30,7 @@ async def test_health_overall_and_per_service(channel):
         raise AssertionError("unknown service should be NOT_FOUND")
 
 
+@pytest.mark.sqlite_only
 async def test_health_flips_when_the_database_goes_away_and_comes_back(db_path):
     running = await start(Config(listen="127.0.0.1:0", db_path=db_path, health_probe_seconds=0.05))
     try:
@@ -74,6 +77,7 @@ async def test_grpc_health_gets_the_same_interceptor_chain_as_our_services(serve
     assert counted["/grpc.health.v1.Health/Check"] == {"OK": 1}
 
 
+@pytest.mark.sqlite_only
 async def test_health_turns_not_serving_while_another_process_holds_the_write_lock(
     db_path, monkeypatch
 ):

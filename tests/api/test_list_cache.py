@@ -220,6 +220,7 @@ def test_an_encoded_page_lives_only_as_long_as_its_page():
     assert len(encodings._pages) == 0
 
 
+@pytest.mark.sqlite_only
 async def test_the_status_report_shows_whether_the_caches_pay(two):
     """An operator can tell from `OpsService.GetServiceStatus` (and `plansmith-server
     status`) how often each cache is hit; a cache turned off is not listed."""

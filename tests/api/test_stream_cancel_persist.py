@@ -8,6 +8,8 @@ released."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
@@ -43,6 +45,7 @@ class TellingPlanner(EmbeddedPlanner):
             yield event
 
 
+@pytest.mark.sqlite_only
 async def test_a_stream_cancelled_at_any_event_stores_nothing(db_path):
     planner = TellingPlanner()
     running = await start(Config(listen="127.0.0.1:0", db_path=db_path), planner=planner)

@@ -26,6 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
 
+from plansmith_server import deadlines
 from plansmith_server.api.errors import internal_status, to_status
 from plansmith_server.api.handlers import StreamBehavior, UnaryBehavior, wrap_handler
 from plansmith_server.errors import PlansmithError
@@ -178,6 +179,7 @@ class RequestIdConcern(Concern):
             metadata = context.invocation_metadata() or ()
             rid = _incoming_request_id(metadata)
             token = request_id_var.set(rid)
+            deadline = deadlines.set_remaining(context.time_remaining())
             traced = otel_context.attach(_call_trace_context(metadata)) if trace_context else None
             try:
                 context.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
@@ -185,6 +187,7 @@ class RequestIdConcern(Concern):
             finally:
                 if traced is not None:
                     otel_context.detach(traced)
+                deadlines.call_deadline.reset(deadline)
                 request_id_var.reset(token)
 
         return wrapped
@@ -199,6 +202,7 @@ class RequestIdConcern(Concern):
             # context, where reset() raises. The call's task has a context of its own, so
             # the value cannot reach another call. (The same for the trace context.)
             request_id_var.set(rid)
+            deadlines.set_remaining(context.time_remaining())
             if trace_context:
                 otel_context.attach(_call_trace_context(metadata))
             context.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))

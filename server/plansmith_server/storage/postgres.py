@@ -1,0 +1,671 @@
+"""The `Store` on PostgreSQL (psycopg 3): several replicas on one database.
+
+How a transaction runs. The port's transactions are synchronous functions run whole
+(see `storage/base.py`); here each one runs on a thread of the store's own pool with a
+connection of its own, so a transaction costs one hand-off, and its statements block
+only that thread. The pool is bounded (`--pg-pool-size` connections, as many threads);
+a call that finds every connection busy waits for one (`--pg-pool-timeout-ms`), then
+gets UNAVAILABLE with RetryInfo.
+
+- Writes run at REPEATABLE READ, and every mutation writes its plan's row, so two
+  replicas can never interleave into an outcome that one database could not give: of
+  two concurrent updates of one plan, the second to write the plan's row fails with a
+  serialization failure and is run again from the start (see `_write_tx`), where it
+  sees the first one's effect (an etag that no longer matches: ABORTED; no etag:
+  applied on top, nothing lost). Two replicas given the same request_id at once: the loser's
+  `INSERT ... ON CONFLICT DO NOTHING` of the request_id finds the winner's row (or a
+  serialization failure), and its run again returns the winner's recorded answer. A
+  transaction still losing after `_ATTEMPTS` runs gets ABORTED.
+- Reads with a snapshot run at REPEATABLE READ READ ONLY (one snapshot, no
+  serialization failures); lookups by key run in autocommit, one statement each.
+- Every transaction gets `statement_timeout` from the call's deadline (at most
+  `--pg-statement-timeout-ms`): a statement never outlives the call that wanted it.
+- Connections are made on demand with TCP keepalives (see `dsn.DEFAULT_PARAMS`) and
+  dropped when they fail; while the database cannot be reached, connection attempts
+  back off (0.1 s doubling to 5 s) and calls meanwhile get UNAVAILABLE with RetryInfo
+  at once. Nothing needs a restart when the database comes back.
+- Commits are announced with NOTIFY (`plansmith_commits`, payload `revision:plan_id`)
+  in the committing transaction, so delivered when and only if it commits; a dedicated
+  connection LISTENs (a pooled one would lose the subscription when returned) and hands
+  them to `subscribe_commits` callbacks on every replica, itself included. After it
+  reconnects, subscribers are told to catch up from the table (`on_resubscribe`).
+- Caches: the decoded-task cache is keyed by (id, version) read in the transaction, the
+  ListTasks page cache by the plan's revision read in its snapshot, so what another
+  replica committed is seen by the next read here. Lookups are not remembered between
+  commits (`remembers_lookups` is False): no local signal says another replica committed.
+- Schema migrations (`pg_migrations.py`) run at start-up under an advisory lock; while
+  the database is unreachable the store keeps trying in the background and is not
+  `ready`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+from opentelemetry import trace
+from psycopg import errors as pgerrors
+
+from plansmith_server import deadlines
+from plansmith_server.domain.models import Task
+from plansmith_server.errors import PlansmithError, UnavailableError
+from plansmith_server.lru import LruCache
+from plansmith_server.storage.dsn import Dsn
+from plansmith_server.storage.lock_watch import LockWatch
+from plansmith_server.storage.pg_migrations import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
+from plansmith_server.storage.postgres_tx import IdempotencyRace, PgReadTx, PgWriteTx
+from plansmith_server.storage.sqlite_tx import Lookups, TaskCache, lookup_weight, task_weight
+from plansmith_server.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHANNEL = "plansmith_commits"
+"""The NOTIFY channel of commits; payload `revision:plan_id`."""
+
+_ATTEMPTS = 8
+_MIN_STATEMENT_MS = 100
+"""Runs of a write transaction that keeps losing serialization races before ABORTED."""
+_TASK_CACHE_SIZE = 10_000
+_BACKOFF_FIRST = 0.1
+_BACKOFF_MAX = 5.0
+_DB_ATTRIBUTES = {op: {"db.operation": op} for op in ("read", "write")}
+
+
+class ConcurrentUpdateError(PlansmithError):
+    """A write kept losing to concurrent writes of the same rows on other replicas."""
+
+    code = "ABORTED"
+    reason = "CONCURRENT_UPDATE"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the request conflicted with concurrent changes of the same plan and was not "
+            "applied; retry it (with the same request_id)"
+        )
+
+
+class _LockedLru(LruCache[Any, Any]):
+    """An `LruCache` shared by the pool's threads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, *, count_miss: bool = True) -> Any:
+        with self._lock:
+            return super().get(key, count_miss=count_miss)
+
+    def get_many(self, keys: Any) -> list[Any]:
+        with self._lock:
+            return super().get_many(keys)
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            super().put(key, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            super().clear()
+
+
+class _Pool:
+    """At most `size` connections, made on demand, dropped when broken; connection
+    attempts back off while the database cannot be reached."""
+
+    def __init__(self, dsn: Dsn, size: int, wait_s: float) -> None:
+        self.dsn = dsn
+        self.size = size
+        self.wait_s = wait_s
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._count = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._retry_at = 0.0  # monotonic time before which no connection is attempted
+        self._backoff = 0.0
+        self.last_error = ""
+        self.session_options = ""
+        """libpq `options` added to every connection (the store's session settings)."""
+
+    def connect(self, timeout: float | None = None) -> psycopg.Connection[Any]:
+        """A new connection (autocommit: the store says where transactions begin)."""
+        params = dict(self.dsn.params)
+        params["options"] = (params.get("options", "") + self.session_options).strip()
+        if timeout is not None:
+            params["connect_timeout"] = str(max(2, min(int(params["connect_timeout"]), int(timeout) + 1)))
+        try:
+            conn = psycopg.connect(**params, autocommit=True)  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise UnavailableError(
+                f"database {self.dsn.display} unreachable: {self.dsn.scrub(_first_line(exc))}",
+                retry_after=max(self._backoff, _BACKOFF_FIRST),
+            ) from None
+        return conn
+
+    def acquire(self) -> tuple[psycopg.Connection[Any], bool]:
+        """A connection, and whether it was used before (it may have died since)."""
+        deadline = time.monotonic() + self.wait_s
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise UnavailableError("database is closed")
+                if self._idle:
+                    return self._idle.pop(), True
+                if self._count < self.size:
+                    wait = self._retry_at - time.monotonic()
+                    if wait > 0:
+                        raise UnavailableError(
+                            f"database {self.dsn.display} unreachable: {self.last_error}",
+                            retry_after=wait,
+                        )
+                    self._count += 1
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise UnavailableError(
+                        f"all {self.size} database connections busy", retry_after=0.2
+                    )
+                self._cond.wait(left)
+        try:
+            conn = self.connect(deadlines.remaining())
+        except UnavailableError as exc:
+            with self._cond:
+                self._count -= 1
+                self._backoff = min(_BACKOFF_MAX, max(_BACKOFF_FIRST, self._backoff * 2))
+                self._retry_at = time.monotonic() + self._backoff * random.uniform(0.8, 1.0)
+                self.last_error = str(exc).split(": ", 1)[-1]
+                self._cond.notify()
+            raise
+        with self._cond:
+            self._backoff = 0.0
+            self._retry_at = 0.0
+        return conn, False
+
+    def release(self, conn: psycopg.Connection[Any]) -> None:
+        ok = not _broken(conn) and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if _broken(conn):  # the others idle since before the loss likely died with it
+            self.discard_all_idle()
+        with self._cond:
+            if ok and not self._closed:
+                self._idle.append(conn)
+            else:
+                self._count -= 1
+            self._cond.notify()
+        if not ok or self._closed:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def discard_all_idle(self) -> None:
+        """Drops the idle connections (after the database went away: they are dead)."""
+        with self._cond:
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+            self._cond.notify_all()
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self.discard_all_idle()
+
+    @property
+    def in_use(self) -> int:
+        with self._cond:
+            return self._count - len(self._idle)
+
+
+def _broken(conn: psycopg.Connection[Any]) -> bool:
+    return bool(conn.closed or conn.broken)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_RETRY_CODES = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected)
+
+
+class PostgresStore:
+    """The `Store` on a PostgreSQL database."""
+
+    def __init__(
+        self,
+        dsn: Dsn,
+        *,
+        pool_size: int = 10,
+        pool_timeout_ms: int = 2000,
+        statement_timeout_ms: int = 5000,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.path = dsn.display
+        self.statement_timeout_ms = statement_timeout_ms
+        self.telemetry = telemetry or Telemetry.noop()
+        self._pool = _Pool(dsn, pool_size, pool_timeout_ms / 1000)
+        # Autocommit lookups run with the session's timeout; a transaction's own
+        # (`_timeout_sql`) follows the call's deadline. A transaction left open by a
+        # stalled thread never holds its locks for long.
+        self._pool.session_options = (
+            f" -c statement_timeout={statement_timeout_ms}"
+            f" -c idle_in_transaction_session_timeout={max(10_000, 4 * statement_timeout_ms)}"
+        )
+        self._ping_conn: psycopg.Connection[Any] | None = None
+        self._threads = ThreadPoolExecutor(pool_size, thread_name_prefix="plansmith-pg")
+        self._task_cache: TaskCache = _LockedLru(_TASK_CACHE_SIZE, weight=task_weight)
+        self._lookups: Lookups = LruCache(1, weight=lookup_weight)  # never filled
+        self._ready = asyncio.Event()
+        self._starter: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribers: list[Callable[[str, int], None]] = []
+        self._resubscribed: list[Callable[[], None]] = []
+        self._closing = False
+        self.write_lock = LockWatch()
+        self.commit_groups = 0
+        """How many write transactions have committed."""
+        self.retries = 0
+        """Write transactions run again after losing a race (serialization, request_id)."""
+
+    # ---- opening and closing -------------------------------------------------------
+
+    @property
+    def in_memory(self) -> bool:
+        return False
+
+    @property
+    def ready(self) -> bool:
+        """Whether the schema is known to be up to date (migrations done)."""
+        return self._ready.is_set()
+
+    async def open(self, *, wait: bool = False) -> None:
+        """Migrates the schema. If the database cannot be reached, returns all the same
+        (not `ready`: calls get UNAVAILABLE) and keeps trying in the background with
+        backoff; with `wait`, raises instead."""
+        try:
+            await self._run(self._migrate)
+        except UnavailableError as exc:
+            if wait:
+                raise
+            log.warning("database not reachable at start-up (retrying): %s", exc)
+            self._starter = asyncio.create_task(self._start_up(), name="pg-start-up")
+        else:
+            self._ready.set()
+        self._listener = asyncio.create_task(self._listen(), name="pg-listen")
+
+    async def wait_ready(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            await self._ready.wait()
+
+    async def _start_up(self) -> None:
+        delay = _BACKOFF_FIRST
+        while not self._closing:
+            await asyncio.sleep(delay * random.uniform(0.8, 1.0))
+            delay = min(_BACKOFF_MAX, delay * 2)
+            try:
+                await self._run(self._migrate)
+            except UnavailableError as exc:
+                log.debug("database still not reachable: %s", exc)
+            else:
+                log.info("database %s reachable: schema up to date", self.dsn.display)
+                self._ready.set()
+                return
+
+    def _migrate(self) -> None:
+        """Applies the migrations the database lacks, under an advisory lock held for
+        the session: replicas starting together take turns, and each finds what the
+        one before it applied."""
+        conn = self._pool.connect()
+        try:
+            with _mapped(self.dsn):
+                conn.execute("SET statement_timeout = 0")  # waits for another replica's turn
+                conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+                try:
+                    conn.execute(VERSION_TABLE)
+                    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+                    current = int(row[0]) if row else 0
+                    if current > len(MIGRATIONS):
+                        raise RuntimeError(
+                            f"database {self.dsn.display} has schema version {current}, newer "
+                            f"than this server knows ({len(MIGRATIONS)}); upgrade the server"
+                        )
+                    for version in range(current + 1, len(MIGRATIONS) + 1):
+                        log.info("applying PostgreSQL schema migration %d", version)
+                        with conn.transaction():
+                            conn.execute(MIGRATIONS[version - 1])
+                            conn.execute(
+                                "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
+                            )
+                finally:
+                    if not conn.closed:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in (self._starter, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._starter = self._listener = None
+        self._pool.close()
+        await asyncio.to_thread(self._threads.shutdown, True)
+        if self._ping_conn is not None:
+            self._ping_conn.close()
+            self._ping_conn = None
+
+    # ---- transactions --------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closing:
+            raise UnavailableError("database is closed")
+        loop = asyncio.get_running_loop()
+        ctx = deadlines.copy_context()
+        try:
+            return await loop.run_in_executor(self._threads, ctx.run, fn, *args)
+        except RuntimeError as exc:  # the executor was shut down: the store is closed
+            if self._closing:
+                raise UnavailableError("database is closed") from exc
+            raise
+
+    def _timeout_sql(self) -> str:
+        """A transaction's statement timeout: the call's time left (at least
+        `_MIN_STATEMENT_MS`, so a call close to its deadline still gets an answer or
+        its own DEADLINE_EXCEEDED), at most `--pg-statement-timeout-ms`."""
+        ms = self.statement_timeout_ms
+        left = deadlines.remaining()
+        if left is not None:
+            ms = max(_MIN_STATEMENT_MS, min(ms, int(left * 1000)))
+        return f"SET LOCAL statement_timeout = {ms}"
+
+    def _not_ready(self) -> None:
+        if not self._ready.is_set():
+            raise UnavailableError(
+                f"database {self.dsn.display} not ready: {self._pool.last_error or 'starting'}",
+                retry_after=1.0,
+            )
+
+    async def read(
+        self, fn: Callable[[PgReadTx], T], *, bulk: bool = False, snapshot: bool = True
+    ) -> T:
+        self._not_ready()
+        with self._observed("read"):
+            return await self._run(self._read_tx, fn, snapshot)
+
+    def _read_tx(self, fn: Callable[[PgReadTx], T], snapshot: bool) -> T:
+        # A read is safe to run again: once more on a new connection if a pooled one
+        # turns out dead (the database restarted since it was last used).
+        for again in (True, False):
+            conn, reused = self._pool.acquire()
+            try:
+                with _mapped(self.dsn):
+                    try:
+                        if not snapshot:  # one statement each, the session's timeout
+                            return fn(PgReadTx(conn, self._task_cache))
+                        conn.execute(
+                            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                            + self._timeout_sql()
+                        )
+                        result = fn(PgReadTx(conn, self._task_cache))
+                        conn.execute("COMMIT")
+                        return result
+                    except psycopg.OperationalError:
+                        if again and reused and _broken(conn):
+                            continue
+                        raise
+                    finally:
+                        _rollback(conn)
+            finally:
+                self._pool.release(conn)
+        raise AssertionError("unreachable")
+
+    async def write(self, fn: Callable[[PgWriteTx], T], *, bulk: bool = False) -> T:
+        self._not_ready()
+        with self._observed("write"):
+            return await self._run(self._write_tx, fn)
+
+    def _write_tx(self, fn: Callable[[PgWriteTx], T]) -> T:
+        """Runs `fn` in a REPEATABLE READ transaction until it commits.
+
+        Every mutation writes its plan's row (the revision bump; a new plan's row is
+        new), so two transactions that change one plan conflict on that row: the second
+        to write it fails with a serialization failure once the first commits (first
+        committer wins), as does an `INSERT ... ON CONFLICT` of a request_id another
+        transaction recorded after this one's snapshot. So the outcome is that of one
+        after the other, as on SQLite, without SERIALIZABLE's predicate locks (their
+        page-granular false conflicts kept 60 concurrent CreateTasks of one plan
+        losing run after run).
+
+        A run that loses a race (a serialization failure: another transaction changed
+        the same plan since this one's snapshot) is run again, and then first takes the
+        plans' locks (session advisory locks, in a fixed order, before BEGIN, so its
+        snapshot comes after whoever held them); a first run takes the same locks
+        shared as it changes a plan, so it waits for a run again instead of beating it.
+        Concurrent writers of one plan thus take turns after at most one lost run each,
+        and no update is lost: what the later one reads, checks and writes includes the
+        earlier one's commit (an etag that no longer matches: ABORTED)."""
+        attempt = 0
+        locks: list[str] = []
+        while True:
+            conn, reused = self._pool.acquire()
+            begun = False
+            tx: PgWriteTx | None = None
+            held: list[str] = []
+            try:
+                with _mapped(self.dsn):
+                    try:
+                        for plan_id in locks:
+                            conn.execute(
+                                "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (plan_id,)
+                            )
+                            held.append(plan_id)
+                        conn.execute(
+                            "BEGIN ISOLATION LEVEL REPEATABLE READ; " + self._timeout_sql()
+                        )
+                        begun = True
+                        tx = PgWriteTx(conn, self._task_cache, locked=frozenset(held))
+                        result = fn(tx)
+                        for plan_id, revision in tx.commits.items():
+                            conn.execute(
+                                "SELECT pg_notify(%s, %s)", (CHANNEL, f"{revision}:{plan_id}")
+                            )
+                        conn.execute("COMMIT")
+                    except (*_RETRY_CODES, IdempotencyRace):
+                        _rollback(conn)
+                        attempt += 1
+                        if attempt >= _ATTEMPTS:
+                            raise ConcurrentUpdateError() from None
+                        self.retries += 1
+                        locks = sorted(set(locks) | tx.plans) if tx is not None else locks
+                        if attempt > 2:
+                            time.sleep(random.uniform(0, 0.001 * attempt))
+                        continue
+                    except psycopg.OperationalError:
+                        # Nothing was sent if BEGIN itself failed on a pooled connection
+                        # that had died meanwhile: safe to run on a new one.
+                        if not begun and reused and _broken(conn) and attempt == 0:
+                            attempt += 1
+                            continue
+                        raise
+                    finally:
+                        _rollback(conn)
+                        for plan_id in held:
+                            if not _broken(conn):
+                                conn.execute(
+                                    "SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+                                    (plan_id,),
+                                )
+                self.commit_groups += 1
+                return result
+            finally:
+                self._pool.release(conn)
+
+    def remembered_task(self, task_id: str) -> Task | None:
+        return None
+
+    @property
+    def remembers_lookups(self) -> bool:
+        return False
+
+    @property
+    def lookups(self) -> Lookups:
+        return self._lookups
+
+    @property
+    def task_cache(self) -> TaskCache:
+        return self._task_cache
+
+    # ---- commit notifications ------------------------------------------------------
+
+    def subscribe_commits(
+        self, callback: Callable[[str, int], None], on_resubscribe: Callable[[], None] | None = None
+    ) -> Callable[[], None]:
+        """Calls `callback(plan_id, revision)` on the event loop after each commit of a
+        plan change on any replica on this database; `on_resubscribe()` after the
+        listening connection was lost and made again (notifications meanwhile were
+        missed: read the table). Returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        if on_resubscribe is not None:
+            self._resubscribed.append(on_resubscribe)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+            if on_resubscribe is not None:
+                with contextlib.suppress(ValueError):
+                    self._resubscribed.remove(on_resubscribe)
+
+        return unsubscribe
+
+    async def _listen(self) -> None:
+        """LISTENs on a connection of its own; made again (and re-subscribed) whenever
+        it is lost, with backoff while the database is away."""
+        delay = _BACKOFF_FIRST
+        first = True
+        while not self._closing:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    **self.dsn.params, autocommit=True  # type: ignore[arg-type]
+                )
+            except psycopg.Error as exc:
+                log.debug("listener cannot connect: %s", self.dsn.scrub(_first_line(exc)))
+                await asyncio.sleep(delay * random.uniform(0.8, 1.0))
+                delay = min(_BACKOFF_MAX, delay * 2)
+                continue
+            try:
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    delay = _BACKOFF_FIRST
+                    if not first:
+                        self._pool.discard_all_idle()  # made before the loss: likely dead
+                        for cb in list(self._resubscribed):
+                            _call(cb)
+                    first = False
+                    async for note in conn.notifies():
+                        revision, _, plan_id = note.payload.partition(":")
+                        for sub in list(self._subscribers):
+                            _call(sub, plan_id, int(revision))
+            except psycopg.Error as exc:
+                log.warning("commit listener lost its connection: %s", self.dsn.scrub(_first_line(exc)))
+            await asyncio.sleep(delay * random.uniform(0.8, 1.0))
+
+    # ---- health and the rest ---------------------------------------------------------
+
+    async def ping(self) -> None:
+        """On a connection of its own, off the pool's threads: a busy pool does not
+        make the database look down."""
+        if self._closing:
+            raise UnavailableError("database is closed")
+        await asyncio.to_thread(self._ping)
+        self._not_ready()
+
+    def _ping(self) -> None:
+        conn = self._ping_conn
+        try:
+            if conn is None or _broken(conn):
+                conn = self._ping_conn = self._pool.connect()
+            with _mapped(self.dsn):
+                conn.execute("SELECT 1").fetchall()
+        except UnavailableError:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._ping_conn = None
+            raise
+
+    async def write_lock_blocked_for(self) -> float:
+        """Writes on PostgreSQL take row locks, not a database-wide write lock."""
+        return 0.0
+
+    async def purge_idempotency(self, older_than: int) -> int:
+        return await self.write(lambda tx: tx.purge_idempotency(older_than))
+
+    def size_bytes(self) -> int:
+        return 0
+
+    @contextlib.contextmanager
+    def _observed(self, operation: str) -> Iterator[None]:
+        start = time.perf_counter()
+        span = (
+            self.telemetry.tracer.start_as_current_span(
+                f"db.{operation}",
+                kind=trace.SpanKind.CLIENT,
+                attributes={"db.system": "postgresql", "db.operation": operation},
+            )
+            if self.telemetry.tracing_enabled
+            else contextlib.nullcontext()
+        )
+        with span:
+            try:
+                yield
+            finally:
+                self.telemetry.db_duration.record(
+                    (time.perf_counter() - start) * 1000, _DB_ATTRIBUTES[operation]
+                )
+
+
+def _call(fn: Callable[..., None], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("commit subscriber failed")
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def _mapped(dsn: Dsn) -> Iterator[None]:
+    """The driver's failures as the service's errors: a lost or refused connection, a
+    statement past its timeout, a server shutting down: UNAVAILABLE with RetryInfo (the
+    password scrubbed from the text). Serialization failures pass through (the write
+    loop runs the transaction again); anything else is a bug and stays itself."""
+    try:
+        yield
+    except _RETRY_CODES:
+        raise
+    except (
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        pgerrors.QueryCanceled,
+        pgerrors.AdminShutdown,
+        pgerrors.CannotConnectNow,
+        pgerrors.LockNotAvailable,
+    ) as exc:
+        raise UnavailableError(f"database unavailable: {dsn.scrub(_first_line(exc))}") from None
