@@ -395,10 +395,10 @@ def test_two_servers_started_together_on_a_new_database_both_come_up(tmp_path):
 
 
 def test_a_database_url_is_refused_at_start_and_creates_nothing(tmp_path):
-    """Only SQLite files (or :memory:) are supported: a URL is not taken as a file name
-    (that made a folder `postgresql:` in the working directory)."""
+    """SQLite files (or :memory:) and PostgreSQL URLs: a URL of another scheme is not
+    taken as a file name (that made a folder `mysql:` in the working directory)."""
     for args, env in (
-        (["--db", "postgresql://x"], {}),
+        (["--db", "mysql://x"], {}),
         ([], {"PLANSMITH_DB": "file:plansmith.db"}),
     ):
         out = subprocess.run(
@@ -413,14 +413,38 @@ def test_a_database_url_is_refused_at_start_and_creates_nothing(tmp_path):
         assert out.returncode == 2, out.stderr
         assert "scheme is not supported" in out.stderr
         assert "SQLite file path" in out.stderr and ":memory:" in out.stderr
+        assert "postgresql://" in out.stderr
         assert list(tmp_path.iterdir()) == []
+
+
+def test_a_malformed_postgresql_url_is_a_start_up_error_without_its_password(tmp_path):
+    out = subprocess.run(
+        [str(BIN / "plansmith-server"), "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PLANSMITH_DB": "postgresql://ann:Hunter2-secret@[::1/plansmith"},
+    )
+    assert out.returncode == 2, out.stderr
+    assert "not a valid PostgreSQL URL" in out.stderr
+    assert "postgresql://ann:***@" in out.stderr
+    assert "Hunter2" not in out.stderr + out.stdout
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
     ("db", "ok"),
     [
-        ("postgresql://x", False),
-        ("postgres://user@host/db", False),
+        ("postgresql://x", True),
+        ("postgres://user@host/db", True),
+        ("postgresql://user:pw@db.internal:5432/plansmith?sslmode=require", True),
+        ("postgresql://u:pw@[::1/db", False),
+        ("postgresql://host:notaport/db", False),
+        ("postgresql://host/db?no_such_option=1", False),
+        ("postgresql://host/db?keepalives_idle=soon", False),
+        ("mysql://x", False),
         ("sqlite:///x.db", False),
         ("file:plansmith.db", False),
         ("", False),
@@ -430,7 +454,7 @@ def test_a_database_url_is_refused_at_start_and_creates_nothing(tmp_path):
         ("./backup:2026.db", True),
     ],
 )
-def test_the_db_flag_takes_a_file_path_or_memory_only(db, ok):
+def test_the_db_flag_takes_a_file_path_memory_or_a_postgresql_url(db, ok):
     from plansmith_server import config
 
     if ok:

@@ -6,7 +6,9 @@ the server on the same port.
 PostgreSQL refuses to run as root. As root (CI, containers) the server runs as a system
 user `plansmith_pg`, created on first use (`useradd`), and its data folder is under /tmp
 in a folder that user may enter; as any other user it runs as that user. Durability is
-off (`fsync=off`): the tests check semantics, not the disk; `bench/` turns it back on.
+off (`fsync=off`: a commit is written to the OS before it is acknowledged, which a
+killed server survives, but not flushed to the disk, which only a lost machine would
+notice): the tests check semantics, not the disk; `bench/` turns it back on.
 """
 
 from __future__ import annotations
@@ -123,8 +125,6 @@ class PostgresProcess:
                 "",  # no Unix socket: its default folder may not be writable
                 "-c",
                 f"fsync={'on' if self.fsync else 'off'}",
-                "-c",
-                f"synchronous_commit={'on' if self.fsync else 'off'}",
                 "-c",
                 f"full_page_writes={'on' if self.fsync else 'off'}",
                 "-c",
