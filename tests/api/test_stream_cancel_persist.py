@@ -8,14 +8,13 @@ released."""
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import date
 
 import grpc
+import pytest
 
 from plansmith.v1 import plan_service_pb2 as ps
 from plansmith.v1 import plan_service_pb2_grpc, planning_service_pb2_grpc

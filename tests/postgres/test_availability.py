@@ -102,7 +102,9 @@ async def test_postgresql_restarted_health_flips_and_nothing_acknowledged_is_los
             own_postgres.stop()
             await wait_for(lambda: _is(ch, NOT_SERVING), within=10)
             for _ in range(3):  # pooled connections died: every call says so, none INTERNAL
-                await _unavailable_with_retry_info(plans.GetPlan(pb.GetPlanRequest(plan_id=plan.id)))
+                await _unavailable_with_retry_info(
+                    plans.GetPlan(pb.GetPlanRequest(plan_id=plan.id))
+                )
                 await _unavailable_with_retry_info(
                     plans.UpdatePlan(
                         pb.UpdatePlanRequest(
@@ -136,7 +138,11 @@ async def test_a_killed_postgresql_is_noticed_and_survived(own_postgres, replica
             acked = []
             for i in range(20):
                 acked.append(
-                    (await plans.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name=f"p{i}")))).plan.id
+                    (
+                        await plans.CreatePlan(
+                            pb.CreatePlanRequest(plan=plan_pb2.Plan(name=f"p{i}"))
+                        )
+                    ).plan.id
                 )
             own_postgres.kill()
             await wait_for(lambda: _is(ch, NOT_SERVING), within=10)

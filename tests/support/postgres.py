@@ -53,7 +53,14 @@ def _run_as() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -111,7 +118,7 @@ class PostgresProcess:
     def start(self, timeout: float = 20.0) -> None:
         """Starts the server and returns once it accepts connections."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the server writes to it
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
                 str(bin_dir() / "postgres"),

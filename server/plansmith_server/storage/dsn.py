@@ -107,6 +107,8 @@ def parse(url: str) -> Dsn:
     for name in _INT_PARAMS:
         value = params.get(name)
         if value is not None and not re.fullmatch(r"\d{1,9}(,\d{1,9})*", str(value)):
-            raise DsnError(f"{display!r}: {name} must be a whole number, not {probe.scrub(str(value))!r}")
+            raise DsnError(
+                f"{display!r}: {name} must be a whole number, not {probe.scrub(str(value))!r}"
+            )
     merged = {**DEFAULT_PARAMS, **{k: str(v) for k, v in params.items() if v is not None}}
     return Dsn(merged, display, password)

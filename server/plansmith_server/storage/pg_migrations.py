@@ -97,6 +97,8 @@ MIGRATIONS: list[str] = [
         create_time  BIGINT NOT NULL,
         PRIMARY KEY (plan_id, revision, position)
     );
+    -- What changed since a time: the commit listener's catch-up after a reconnect.
+    CREATE INDEX plan_changes_by_time ON plan_changes(create_time);
 
     CREATE TABLE idempotency_keys (
         request_id   TEXT PRIMARY KEY,

@@ -1,7 +1,7 @@
 """The `Store` on PostgreSQL (psycopg 3): several replicas on one database.
 
 How a transaction runs. The port's transactions are synchronous functions run whole
-(see `storage/base.py`); here each one runs on a thread of the store's own pool with a
+(see `domain/store.py`); here each one runs on a thread of the store's own pool with a
 connection of its own, so a transaction costs one hand-off, and its statements block
 only that thread. The pool is bounded (`--pg-pool-size` connections, as many threads);
 a call that finds every connection busy waits for one (`--pg-pool-timeout-ms`), then
@@ -28,7 +28,7 @@ gets UNAVAILABLE with RetryInfo.
   in the committing transaction, so delivered when and only if it commits; a dedicated
   connection LISTENs (a pooled one would lose the subscription when returned) and hands
   them to `subscribe_commits` callbacks on every replica, itself included. After it
-  reconnects, subscribers are told to catch up from the table (`on_resubscribe`).
+  reconnects, what was committed meanwhile is read from the change log and told too.
 - Caches: the decoded-task cache is keyed by (id, version) read in the transaction, the
   ListTasks page cache by the plan's revision read in its snapshot, so what another
   replica committed is seen by the next read here. Lookups are not remembered between
@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
@@ -56,13 +57,14 @@ from psycopg import errors as pgerrors
 
 from plansmith_server import deadlines
 from plansmith_server.domain.models import Task
+from plansmith_server.domain.store import CommitListener
 from plansmith_server.errors import PlansmithError, UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.dsn import Dsn
 from plansmith_server.storage.lock_watch import LockWatch
 from plansmith_server.storage.pg_migrations import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
 from plansmith_server.storage.postgres_tx import IdempotencyRace, PgReadTx, PgWriteTx
-from plansmith_server.storage.sqlite_tx import Lookups, TaskCache, lookup_weight, task_weight
+from plansmith_server.storage.sqlite_tx import TaskCache, task_weight
 from plansmith_server.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ _ATTEMPTS = 8
 _MIN_STATEMENT_MS = 100
 """Runs of a write transaction that keeps losing serialization races before ABORTED."""
 _TASK_CACHE_SIZE = 10_000
+_CATCH_UP_MARGIN_S = 30.0
+_PAYLOAD_BYTES = 7000  # under NOTIFY's 8000
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
 _DB_ATTRIBUTES = {op: {"db.operation": op} for op in ("read", "write")}
@@ -136,14 +140,20 @@ class _Pool:
         self.session_options = ""
         """libpq `options` added to every connection (the store's session settings)."""
 
+    def connect_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = dict(self.dsn.params)
+        params["options"] = (params.get("options", "") + self.session_options).strip()
+        return params
+
     def connect(self, timeout: float | None = None) -> psycopg.Connection[Any]:
         """A new connection (autocommit: the store says where transactions begin)."""
-        params = dict(self.dsn.params)
-        params["options"] = (params.get("options", "") + self.session_options).strip()
+        params = self.connect_params()
         if timeout is not None:
-            params["connect_timeout"] = str(max(2, min(int(params["connect_timeout"]), int(timeout) + 1)))
+            params["connect_timeout"] = str(
+                max(2, min(int(params["connect_timeout"]), int(timeout) + 1))
+            )
         try:
-            conn = psycopg.connect(**params, autocommit=True)  # type: ignore[arg-type]
+            conn = psycopg.connect(**params, autocommit=True)
         except psycopg.Error as exc:
             raise UnavailableError(
                 f"database {self.dsn.display} unreachable: {self.dsn.scrub(_first_line(exc))}",
@@ -265,12 +275,12 @@ class PostgresStore:
         self._ping_conn: psycopg.Connection[Any] | None = None
         self._threads = ThreadPoolExecutor(pool_size, thread_name_prefix="plansmith-pg")
         self._task_cache: TaskCache = _LockedLru(_TASK_CACHE_SIZE, weight=task_weight)
-        self._lookups: Lookups = LruCache(1, weight=lookup_weight)  # never filled
         self._ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
-        self._subscribers: list[Callable[[str, int], None]] = []
-        self._resubscribed: list[Callable[[], None]] = []
+        self._subscribers: list[CommitListener] = []
+        self._origin = os.urandom(6).hex()
+        """Names this store in its NOTIFY payloads, so its listener skips its own."""
         self._closing = False
         self.write_lock = LockWatch()
         self.commit_groups = 0
@@ -304,10 +314,6 @@ class PostgresStore:
             self._ready.set()
         self._listener = asyncio.create_task(self._listen(), name="pg-listen")
 
-    async def wait_ready(self, timeout: float) -> None:
-        async with asyncio.timeout(timeout):
-            await self._ready.wait()
-
     async def _start_up(self) -> None:
         delay = _BACKOFF_FIRST
         while not self._closing:
@@ -333,7 +339,9 @@ class PostgresStore:
                 conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
                 try:
                     conn.execute(VERSION_TABLE)
-                    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+                    row = conn.execute(
+                        "SELECT coalesce(max(version), 0) FROM schema_migrations"
+                    ).fetchone()
                     current = int(row[0]) if row else 0
                     if current > len(MIGRATIONS):
                         raise RuntimeError(
@@ -398,12 +406,19 @@ class PostgresStore:
                 retry_after=1.0,
             )
 
-    async def read(
-        self, fn: Callable[[PgReadTx], T], *, bulk: bool = False, snapshot: bool = True
-    ) -> T:
+    async def read(self, fn: Callable[[PgReadTx], T], *, bulk: bool = False) -> T:
+        """Runs `fn` on one snapshot (REPEATABLE READ READ ONLY)."""
         self._not_ready()
         with self._observed("read"):
-            return await self._run(self._read_tx, fn, snapshot)
+            return await self._run(self._read_tx, fn, True)
+
+    async def lookup(self, fn: Callable[[PgReadTx], T]) -> T:
+        """Runs `fn` without a snapshot: each statement on its own, in autocommit (no
+        BEGIN and COMMIT round trips). Nothing is answered from memory (see
+        `remembers_lookups`)."""
+        self._not_ready()
+        with self._observed("read"):
+            return await self._run(self._read_tx, fn, False)
 
     def _read_tx(self, fn: Callable[[PgReadTx], T], snapshot: bool) -> T:
         # A read is safe to run again: once more on a new connection if a pooled one
@@ -435,9 +450,12 @@ class PostgresStore:
     async def write(self, fn: Callable[[PgWriteTx], T], *, bulk: bool = False) -> T:
         self._not_ready()
         with self._observed("write"):
-            return await self._run(self._write_tx, fn)
+            result, appended = await self._run(self._write_tx, fn)
+        if appended:  # this replica's listeners hear its own commits before the caller
+            self._tell(appended)
+        return result
 
-    def _write_tx(self, fn: Callable[[PgWriteTx], T]) -> T:
+    def _write_tx(self, fn: Callable[[PgWriteTx], T]) -> tuple[T, list[tuple[str, int]]]:
         """Runs `fn` in a REPEATABLE READ transaction until it commits.
 
         Every mutation writes its plan's row (the revision bump; a new plan's row is
@@ -478,10 +496,8 @@ class PostgresStore:
                         begun = True
                         tx = PgWriteTx(conn, self._task_cache, locked=frozenset(held))
                         result = fn(tx)
-                        for plan_id, revision in tx.commits.items():
-                            conn.execute(
-                                "SELECT pg_notify(%s, %s)", (CHANNEL, f"{revision}:{plan_id}")
-                            )
+                        for payload in _payloads(self._origin, tx.appended):
+                            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
                         conn.execute("COMMIT")
                     except (*_RETRY_CODES, IdempotencyRace):
                         _rollback(conn)
@@ -509,7 +525,7 @@ class PostgresStore:
                                     (plan_id,),
                                 )
                 self.commit_groups += 1
-                return result
+                return result, tx.appended
             finally:
                 self._pool.release(conn)
 
@@ -520,9 +536,9 @@ class PostgresStore:
     def remembers_lookups(self) -> bool:
         return False
 
-    @property
-    def lookups(self) -> Lookups:
-        return self._lookups
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        """The caches this store keeps, by name, for the status report."""
+        return {"tasks": self._task_cache}
 
     @property
     def task_cache(self) -> TaskCache:
@@ -530,35 +546,38 @@ class PostgresStore:
 
     # ---- commit notifications ------------------------------------------------------
 
-    def subscribe_commits(
-        self, callback: Callable[[str, int], None], on_resubscribe: Callable[[], None] | None = None
-    ) -> Callable[[], None]:
-        """Calls `callback(plan_id, revision)` on the event loop after each commit of a
-        plan change on any replica on this database; `on_resubscribe()` after the
-        listening connection was lost and made again (notifications meanwhile were
-        missed: read the table). Returns a function that unsubscribes."""
+    def subscribe_commits(self, callback: CommitListener) -> Callable[[], None]:
+        """Calls `callback` on the event loop with the (plan id, revision) pairs of each
+        write transaction that committed change records on any replica on this database
+        (this one too), in commit order per connection. After the listening connection
+        was lost and made again, the pairs committed meanwhile are read from the change
+        log and told as well (possibly again: a listener reads the table from where it
+        is, so a pair told twice costs a read, a pair never told would be a gap)."""
         self._subscribers.append(callback)
-        if on_resubscribe is not None:
-            self._resubscribed.append(on_resubscribe)
 
         def unsubscribe() -> None:
             with contextlib.suppress(ValueError):
                 self._subscribers.remove(callback)
-            if on_resubscribe is not None:
-                with contextlib.suppress(ValueError):
-                    self._resubscribed.remove(on_resubscribe)
 
         return unsubscribe
 
+    def _tell(self, pairs: list[tuple[str, int]]) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(list(pairs))
+            except Exception:
+                log.exception("commit listener failed")
+
     async def _listen(self) -> None:
         """LISTENs on a connection of its own; made again (and re-subscribed) whenever
-        it is lost, with backoff while the database is away."""
+        it is lost, with backoff while the database is away. After a loss, what was
+        committed meanwhile is read from the change log (`_catch_up`)."""
         delay = _BACKOFF_FIRST
-        first = True
+        lost_at: float | None = None
         while not self._closing:
             try:
                 conn = await psycopg.AsyncConnection.connect(
-                    **self.dsn.params, autocommit=True  # type: ignore[arg-type]
+                    **self._pool.connect_params(), autocommit=True
                 )
             except psycopg.Error as exc:
                 log.debug("listener cannot connect: %s", self.dsn.scrub(_first_line(exc)))
@@ -569,18 +588,34 @@ class PostgresStore:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     delay = _BACKOFF_FIRST
-                    if not first:
+                    if lost_at is not None:
                         self._pool.discard_all_idle()  # made before the loss: likely dead
-                        for cb in list(self._resubscribed):
-                            _call(cb)
-                    first = False
+                        await self._catch_up(conn, lost_at)
                     async for note in conn.notifies():
-                        revision, _, plan_id = note.payload.partition(":")
-                        for sub in list(self._subscribers):
-                            _call(sub, plan_id, int(revision))
+                        origin, pairs = _parse_payload(note.payload)
+                        if origin != self._origin:  # its own were told at commit
+                            self._tell(pairs)
             except psycopg.Error as exc:
-                log.warning("commit listener lost its connection: %s", self.dsn.scrub(_first_line(exc)))
+                log.warning(
+                    "commit listener lost its connection: %s", self.dsn.scrub(_first_line(exc))
+                )
+            if lost_at is None:
+                lost_at = time.time()
             await asyncio.sleep(delay * random.uniform(0.8, 1.0))
+
+    async def _catch_up(self, conn: psycopg.AsyncConnection[Any], lost_at: float) -> None:
+        """Tells the listeners the newest revision of every plan changed since shortly
+        before the listener was lost (times are the writers' clocks: a margin covers
+        their skew)."""
+        since = int((lost_at - _CATCH_UP_MARGIN_S) * 1_000_000)
+        cur = await conn.execute(
+            "SELECT plan_id, max(revision) FROM plan_changes WHERE create_time >= %s "
+            "GROUP BY plan_id",
+            (since,),
+        )
+        pairs = [(str(r[0]), int(r[1])) for r in await cur.fetchall()]
+        if pairs:
+            self._tell(pairs)
 
     # ---- health and the rest ---------------------------------------------------------
 
@@ -637,11 +672,30 @@ class PostgresStore:
                 )
 
 
-def _call(fn: Callable[..., None], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception:
-        log.exception("commit subscriber failed")
+def _payloads(origin: str, pairs: list[tuple[str, int]]) -> list[str]:
+    """NOTIFY payloads for a transaction's (plan id, revision) pairs: the origin's
+    name, then `revision:plan_id` lines, in as few payloads as fit."""
+    out: list[str] = []
+    current = origin
+    for plan_id, revision in pairs:
+        line = f"{revision}:{plan_id}"
+        if current != origin and len(current) + 1 + len(line) > _PAYLOAD_BYTES:
+            out.append(current)
+            current = origin
+        current = f"{current}\n{line}"
+    if current != origin:
+        out.append(current)
+    return out
+
+
+def _parse_payload(payload: str) -> tuple[str, list[tuple[str, int]]]:
+    origin, *lines = payload.splitlines()
+    pairs = []
+    for line in lines:
+        revision, _, plan_id = line.partition(":")
+        if revision.isdigit() and plan_id:
+            pairs.append((plan_id, int(revision)))
+    return origin, pairs
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

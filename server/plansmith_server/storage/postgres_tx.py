@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from plansmith_server.storage.base import IdempotencyRecord
+from plansmith_server.domain.store import IdempotencyRecord
 from plansmith_server.storage.sqlite_tx import (
     SqliteReadTx,
     SqliteWriteTx,
@@ -72,7 +72,7 @@ class PgReadTx(SqliteReadTx):
         # so what another replica committed is never answered from it. Lookups outside
         # a snapshot are not remembered: no store-wide signal tells of another
         # replica's commit before the next read (see `PostgresStore.remembers_lookups`).
-        super().__init__(PgConnection(conn), tasks, None)  # type: ignore[arg-type]
+        SqliteReadTx.__init__(self, PgConnection(conn), tasks, None)  # type: ignore[arg-type]
 
     def schema_objects(self) -> int:
         return int(
@@ -81,7 +81,7 @@ class PgReadTx(SqliteReadTx):
 
 
 class PgWriteTx(PgReadTx, SqliteWriteTx):
-    """`WriteTx` inside the store's serializable transaction."""
+    """`WriteTx` inside the store's write transaction (see `PostgresStore._write_tx`)."""
 
     def __init__(
         self,
@@ -90,10 +90,10 @@ class PgWriteTx(PgReadTx, SqliteWriteTx):
         *,
         locked: frozenset[str] = frozenset(),
     ) -> None:
-        super().__init__(conn, tasks)
-        self.commits: dict[str, int] = {}
-        """plan id -> the newest revision this transaction logged a change at: what the
-        store announces (NOTIFY) when it commits."""
+        PgReadTx.__init__(self, conn, tasks)
+        self.appended: list[tuple[str, int]] = []
+        """(plan id, revision) of each `append_changes`: what the store announces
+        (NOTIFY) when it commits."""
         self.plans: set[str] = set()
         """The plans this transaction changed (whose lock a run again takes first)."""
         self._locked = locked
@@ -105,7 +105,9 @@ class PgWriteTx(PgReadTx, SqliteWriteTx):
             return
         self.plans.add(plan_id)
         if plan_id not in self._locked:
-            self._c.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(?, 0))", (plan_id,))
+            self._c.execute(
+                "SELECT pg_advisory_xact_lock_shared(hashtextextended(?, 0))", (plan_id,)
+            )
 
     def insert_plan(self, plan: Any) -> None:
         self.plans.add(plan.id)  # new: nobody else can be changing it
@@ -139,11 +141,6 @@ class PgWriteTx(PgReadTx, SqliteWriteTx):
         if row is not None:
             self._changing(row[0])
         super().delete_task(task_id)
-
-    def append_changes(self, plan_id: str, revision: int, changes: Any, create_time: int) -> None:
-        super().append_changes(plan_id, revision, changes, create_time)
-        if revision > self.commits.get(plan_id, 0):
-            self.commits[plan_id] = revision
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         row = self._one(

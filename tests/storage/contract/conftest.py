@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from plansmith_server.domain.models import Agent, Plan, PlanStatus, Schedule, Task
+from plansmith_server.storage import dsn
 from plansmith_server.storage.memory import MemoryStore
+from plansmith_server.storage.postgres import PostgresStore
 from plansmith_server.storage.sqlite import SqliteStore
 
 
@@ -31,16 +33,30 @@ async def _memory(tmp: Path) -> Any:
     return MemoryStore()
 
 
+async def _postgresql(tmp: Path, request: pytest.FixtureRequest) -> Any:
+    store = PostgresStore(dsn.parse(request.getfixturevalue("pg_dsn")))
+    await store.open(wait=True)
+    return store
+
+
 STORES: dict[str, Callable[[Path], Awaitable[Any]]] = {
     "sqlite": _sqlite,
     "sqlite-memory": _sqlite_in_memory,
     "memory": _memory,
 }
 
+# Factories that need other fixtures (the run's PostgreSQL: a new database each).
+STORES_WITH_FIXTURES: dict[str, Callable[[Path, pytest.FixtureRequest], Awaitable[Any]]] = {
+    "postgresql": _postgresql,
+}
 
-@pytest.fixture(params=sorted(STORES))
+
+@pytest.fixture(params=sorted([*STORES, *STORES_WITH_FIXTURES]))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    s = await STORES[request.param](tmp_path)
+    if request.param in STORES_WITH_FIXTURES:
+        s = await STORES_WITH_FIXTURES[request.param](tmp_path, request)
+    else:
+        s = await STORES[request.param](tmp_path)
     try:
         yield s
     finally:
