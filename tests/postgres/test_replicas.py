@@ -196,8 +196,7 @@ async def test_a_statement_does_not_outlive_its_calls_deadline(pg_dsn, replica):
                 async def nobody_waits() -> bool:
                     with psycopg.connect(pg_dsn) as probe:
                         row = probe.execute(
-                            "SELECT count(*) FROM pg_stat_activity "
-                            "WHERE wait_event_type = 'Lock'"
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                         ).fetchone()
                     return row is not None and row[0] == 0
 

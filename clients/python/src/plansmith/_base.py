@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import reprlib
+import socket
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -718,6 +719,56 @@ def call_metadata(metadata: Any, field: str = "call_metadata") -> tuple[tuple[st
 
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)", re.S)
 _GRPC_SCHEMES = ("dns", "unix", "unix-abstract", "ipv4", "ipv6", "vsock")
+
+
+def resolve_targets(target: Any) -> tuple[str, bool, bool]:
+    """The gRPC target for one target or several, whether it asks for TLS, and whether
+    calls are balanced over several servers (gRPC's round_robin).
+
+    One target is as `parse_target` takes it; `dns:///name:port` is balanced over every
+    address the name resolves to (gRPC resolves it again as it reconnects). Several
+    targets (a list of `host:port`) become one `ipv4:` (or `ipv6:`) target: names are
+    resolved once, here; for a name whose addresses change, give `dns:///name:port`.
+    They must agree on TLS (all `https://` or none)."""
+    if isinstance(target, str):
+        grpc_target, tls = parse_target(target)
+        return grpc_target, tls, grpc_target.lower().startswith("dns:")
+    if not isinstance(target, Sequence) or not target:
+        raise argument_error(
+            "target",
+            "expected 'host:port' or a non-empty list of them",
+            wrong_type=not isinstance(target, Sequence),
+        )
+    if len(target) == 1:
+        return resolve_targets(target[0])
+    parsed = [parse_target(t) for t in target]
+    if len({tls for _, tls in parsed}) > 1:
+        raise argument_error("target", "the targets must all use TLS (https://) or none")
+    v4: list[str] = []
+    v6: list[str] = []
+    for (address, _), given in zip(parsed, target, strict=True):
+        m = re.fullmatch(r"\[?(?P<host>[^\[\]]+?)\]?:(?P<port>\d+)", address)
+        if m is None:
+            raise argument_error(
+                "target", f"{given!r}: each of several targets must be host:port"
+            )
+        host, port = m["host"], int(m["port"])
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise argument_error("target", f"{given!r}: {host} does not resolve ({exc})") from None
+        found4 = [i[4][0] for i in infos if i[0] == socket.AF_INET]
+        found6 = [i[4][0] for i in infos if i[0] == socket.AF_INET6]
+        if found4:
+            v4.append(f"{found4[0]}:{port}")
+        elif found6:
+            v6.append(f"[{found6[0]}]:{port}")
+    if v4 and v6:
+        raise argument_error(
+            "target", "mix of IPv4 and IPv6 servers: give them all in one family"
+        )
+    grpc_target = f"ipv4:{','.join(v4)}" if v4 else f"ipv6:{','.join(v6)}"
+    return grpc_target, parsed[0][1], True
 
 
 def parse_target(target: Any) -> tuple[str, bool]:

@@ -281,6 +281,13 @@ class CircuitBreaker:
                 return False
         return False
 
+    def forget(self, admission: Admission) -> None:
+        """Ends an admitted attempt without counting it either way (a failure of one
+        server of several, while another answers)."""
+        if admission.probe:
+            self._probe.release()
+        self._notify()
+
     def record(self, admission: Admission, error: BaseException | None) -> None:
         """Records the outcome of an admitted attempt: None for success, else its error."""
         try:

@@ -33,8 +33,8 @@ from plansmith._base import (
     enum_list,
     flow_message,
     page_walk,
-    parse_target,
     plan_brief,
+    resolve_targets,
     split_context,
     stream_resume,
     stream_seen,
@@ -119,7 +119,7 @@ class AsyncPlansmithClient(BaseClient):
     @classmethod
     def connect(
         cls,
-        target: str,
+        target: str | Sequence[str],
         *,
         tls: bool | grpc.ChannelCredentials | None = False,
         timeout: float | DefaultType | None = DEFAULT,
@@ -136,7 +136,11 @@ class AsyncPlansmithClient(BaseClient):
 
         `target` is `host:port` (or a gRPC target such as `dns:///host:port`); an HTTP
         URL such as `http://127.0.0.1:50051/api` is taken as its host and port (`https`:
-        with TLS); a target that cannot be one raises `ArgumentError` at once.
+        with TLS); a target that cannot be one raises `ArgumentError` at once. Several
+        replicas: a list of `host:port`, or `dns:///name:port` for every address of a
+        name; calls are then spread over them (gRPC's round_robin), a replica that
+        stops answering is left out until it answers again, and its failures do not
+        open the breaker while another replica is ready.
 
         Args:
             tls: True for TLS with the system's roots, or `grpc.ChannelCredentials`.
@@ -153,8 +157,9 @@ class AsyncPlansmithClient(BaseClient):
             clock, jitter: time source/sleeper and jitter source (for tests).
         """
         metadata = call_metadata(metadata, "metadata")
+        target, url_tls, balanced = resolve_targets(target)
         chain = InterceptorChain(
-            parse_target(target)[0],
+            target,
             retry=retry,
             breaker=breaker,
             metadata=metadata,
@@ -163,10 +168,9 @@ class AsyncPlansmithClient(BaseClient):
             clock=clock,
             jitter=jitter,
         )
-        target, url_tls = parse_target(target)
         creds = credentials_for(True if url_tls and tls is False else tls)
         options = chain.channel_options(options)
-        channel = open_aio_channel(target, creds, options, chain)
+        channel = open_aio_channel(target, creds, options, chain, balanced)
         return cls(channel, timeout=timeout, chain=chain, owns_channel=True)
 
     async def close(self) -> None:

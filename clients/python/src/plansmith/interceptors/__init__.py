@@ -24,6 +24,8 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import grpc
+
 from plansmith._defaults import DEFAULT, DefaultType
 from plansmith.breaker import BreakerPolicy, CircuitBreaker, breaker_for
 from plansmith.interceptors._common import retry_policy
@@ -101,6 +103,9 @@ class InterceptorChain:
         self.metadata = tuple(metadata)
         self.user_interceptors = tuple(interceptors)
         self.propagate_trace = propagate_trace
+        self._channel_ready: Callable[[], bool] | None = None
+        """For a channel balanced over several servers: whether one of them is ready
+        (see `watch_aio_channel`); None for a single server."""
         self.breaker: CircuitBreaker | None
         """The circuit breaker (None: no breaker)."""
         if breaker is DEFAULT:
@@ -140,6 +145,32 @@ class InterceptorChain:
                     out.append((key, max(1, round(seconds * 1000))))
         return out
 
+    def others_serving(self) -> bool:
+        """Whether a failed attempt leaves a server of the channel ready: then a failure
+        is one replica's, and does not count against the target's breaker (a dead
+        replica costs its in-flight calls their retries, not the live replicas their
+        calls). Always False for a channel to a single server."""
+        ready = self._channel_ready
+        if ready is None:
+            return False
+        try:
+            return ready()
+        except Exception:
+            return False
+
+    def watch_aio_channel(self, channel: grpc.aio.Channel) -> None:
+        """Lets `others_serving` ask a balanced grpc.aio channel for its state."""
+        self._channel_ready = (
+            lambda: channel.get_state(try_to_connect=False) == grpc.ChannelConnectivity.READY
+        )
+
+    def watch_sync_channel(self, channel: grpc.Channel) -> None:
+        """Lets `others_serving` know a balanced sync channel's state (reported to a
+        subscription: sync channels cannot be asked)."""
+        state = [grpc.ChannelConnectivity.IDLE]
+        channel.subscribe(lambda s: state.__setitem__(0, s), try_to_connect=False)
+        self._channel_ready = lambda: state[0] == grpc.ChannelConnectivity.READY
+
     def aio(self) -> list[Any]:
         """Interceptors for `grpc.aio` channels, outermost first."""
         out: list[Any] = [
@@ -149,7 +180,7 @@ class InterceptorChain:
             AsyncRetryInterceptor(self.policies, **self._retry_kwargs()),
         ]
         if self.breaker is not None:
-            out.append(AsyncBreakerInterceptor(self.breaker))
+            out.append(AsyncBreakerInterceptor(self.breaker, self.others_serving))
         out.append(AsyncErrorInterceptor())
         return out
 
@@ -161,6 +192,6 @@ class InterceptorChain:
             RetryInterceptor(self.policies, **self._retry_kwargs()),
         ]
         if self.breaker is not None:
-            out.append(BreakerInterceptor(self.breaker))
+            out.append(BreakerInterceptor(self.breaker, self.others_serving))
         out.append(ErrorInterceptor())
         return out

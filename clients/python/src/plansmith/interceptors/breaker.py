@@ -6,6 +6,7 @@ Sits inside the retry interceptor, so every attempt is admitted (or refused at o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -27,11 +28,33 @@ def _admit(breaker: CircuitBreaker, details: Any) -> Any:
         raise
 
 
+def _record(
+    breaker: CircuitBreaker,
+    admission: Any,
+    error: BaseException | None,
+    others_serving: Callable[[], bool] | None,
+) -> None:
+    """Records an attempt's outcome; a transport failure while another server of a
+    balanced channel is ready is one replica's and is not counted (`forget`)."""
+    if (
+        error is not None
+        and others_serving is not None
+        and breaker.is_failure(error)
+        and others_serving()
+    ):
+        breaker.forget(admission)
+    else:
+        breaker.record(admission, error)
+
+
 class AsyncBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     """Circuit breaker for unary calls (grpc.aio)."""
 
-    def __init__(self, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self, breaker: CircuitBreaker, others_serving: Callable[[], bool] | None = None
+    ) -> None:
         self.breaker = breaker
+        self.others_serving = others_serving
 
     async def intercept_unary_unary(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
@@ -41,7 +64,7 @@ class AsyncBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
             call = await continuation(client_call_details, request)
             await call
         except BaseException as exc:
-            self.breaker.record(admission, exc)
+            _record(self.breaker, admission, exc, self.others_serving)
             raise
         self.breaker.record(admission, None)
         return call
@@ -50,8 +73,11 @@ class AsyncBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
 class BreakerInterceptor(grpc.UnaryUnaryClientInterceptor):
     """Circuit breaker for unary calls (sync grpc)."""
 
-    def __init__(self, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self, breaker: CircuitBreaker, others_serving: Callable[[], bool] | None = None
+    ) -> None:
         self.breaker = breaker
+        self.others_serving = others_serving
 
     def intercept_unary_unary(
         self, continuation: Any, client_call_details: grpc.ClientCallDetails, request: Any
@@ -60,7 +86,7 @@ class BreakerInterceptor(grpc.UnaryUnaryClientInterceptor):
         try:
             outcome = continuation(client_call_details, request)
         except BaseException as exc:
-            self.breaker.record(admission, exc)
+            _record(self.breaker, admission, exc, self.others_serving)
             raise
-        self.breaker.record(admission, outcome.exception())
+        _record(self.breaker, admission, outcome.exception(), self.others_serving)
         return outcome
