@@ -1,4 +1,5 @@
-"""`plansmith-server` / `python -m plansmith_server`; `plansmith-server status` for the report."""
+"""`plansmith-server` / `python -m plansmith_server`; `plansmith-server status` for the report;
+`plansmith-server migrate --from FILE --to URL` to copy SQLite into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from plansmith_server import status_cli
 
         return status_cli.main(args[1:])
+    if args[:1] == ["migrate"]:
+        from plansmith_server import migrate_cli
+
+        return migrate_cli.main(args[1:])
     cfg = config_mod.load(args)
     logs.configure(cfg.log_level, cfg.log_format)
     try:

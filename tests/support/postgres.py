@@ -70,16 +70,24 @@ def _run_as() -> pwd.struct_passwd | None:
 class PostgresProcess:
     """One PostgreSQL server on 127.0.0.1:`port` with a throwaway data folder."""
 
-    def __init__(self, *, fsync: bool = False) -> None:
-        self.port = free_port()
+    def __init__(
+        self, *, fsync: bool = False, root: Path | None = None, port: int | None = None
+    ) -> None:
+        """A throwaway server in a new temporary folder; with `root`, the server kept in
+        that folder (made on first use: `scripts/dev_postgres.py`)."""
+        self.port = port or free_port()
         self.fsync = fsync
         self.user = _run_as()
-        # mkdtemp is 0700; the server's user must be able to enter its folder's parent.
-        self.root = Path(tempfile.mkdtemp(prefix="plansmith-pg-"))
-        self.root.chmod(0o755)
+        if root is None:
+            # mkdtemp is 0700; the server's user must be able to enter its folder.
+            root = Path(tempfile.mkdtemp(prefix="plansmith-pg-"))
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)
+        self.root = root
         self.data = self.root / "data"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._init()
+        if not (self.data / "PG_VERSION").exists():
+            self._init()
 
     def _as_user(self) -> dict[str, object]:
         if self.user is None:
@@ -87,7 +95,7 @@ class PostgresProcess:
         return {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
 
     def _init(self) -> None:
-        self.data.mkdir(mode=0o700)
+        self.data.mkdir(mode=0o700, exist_ok=True)
         if self.user is not None:
             os.chown(self.data, self.user.pw_uid, self.user.pw_gid)
         subprocess.run(
@@ -115,8 +123,9 @@ class PostgresProcess:
         extra = "".join(f"&{k}={v}" for k, v in params.items())
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable{extra}"
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Starts the server and returns once it accepts connections."""
+    def start(self, timeout: float = 20.0, *, detach: bool = False) -> None:
+        """Starts the server and returns once it accepts connections; `detach`: in a
+        session of its own, to outlive this process (stop it with `stop_detached`)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -142,6 +151,7 @@ class PostgresProcess:
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
+            start_new_session=detach,
             **self._as_user(),  # type: ignore[arg-type]
         )
         log.close()
@@ -207,13 +217,35 @@ class PostgresProcess:
             proc.kill()
             proc.wait(10)
 
-    def create_database(self) -> str:
+    def running_pid(self) -> int | None:
+        """The pid of a server running on this data folder (started by anyone), or None."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
+    def stop_detached(self, timeout: float = 20.0) -> bool:
+        """Stops the server running on this data folder; whether one was running."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while self.running_pid() == pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return True
+
+    def create_database(self, name: str = "") -> str:
         """A new empty database; returns its DSN."""
         import psycopg
 
-        name = "t_" + uuid.uuid4().hex[:16]
+        name = name or "t_" + uuid.uuid4().hex[:16]
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if exists.fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
 
     def close(self) -> None:
