@@ -25,10 +25,10 @@ run: install
 	$(VENV)/bin/plansmith-server
 
 # The whole suite (PostgreSQL tests included: the run starts its own PostgreSQL), then the
-# API suite again on PostgreSQL instead of SQLite.
+# API and flows suites again on PostgreSQL instead of SQLite.
 test: install
 	$(PY) -m pytest
-	PLANSMITH_TEST_DB=postgresql $(PY) -m pytest -q tests/api
+	PLANSMITH_TEST_DB=postgresql $(PY) -m pytest -q tests/api tests/flows
 
 # BUF_BASELINE: the protos of the last release, built into an image (`buf build
 # --exclude-source-info -o`); the protos must stay wire- and JSON-compatible with it.

@@ -43,6 +43,7 @@ from plansmith_server.domain.tasks import Tasks
 from plansmith_server.domain.watch import PlanFeed, WatchLimits
 from plansmith_server.flows.book import FlowBook
 from plansmith_server.storage import dsn
+from plansmith_server.storage.flows_postgres import PgFlowStore
 from plansmith_server.storage.flows_sqlite import SqliteFlowStore
 from plansmith_server.storage.postgres import PostgresStore
 from plansmith_server.storage.sqlite import SqliteStore
@@ -299,7 +300,7 @@ async def start(
             PLANNING_SERVICE,
         )
         flow_book = FlowBook(
-            SqliteFlowStore(store),
+            PgFlowStore(store) if isinstance(store, PostgresStore) else SqliteFlowStore(store),
             MutationRunner(store),
             model=RouterPathModel(router),
             retained_runs=config.flow_runs_retained,

@@ -10,10 +10,12 @@ from pathlib import Path
 import grpc
 from google.protobuf import field_mask_pb2
 
-from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
+from plansmith.v1 import flow_service_pb2 as fpb
+from plansmith.v1 import flow_service_pb2_grpc, plan_pb2, plan_service_pb2_grpc, task_pb2
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.app import start
 from plansmith_server.config import Config
+from tests.flows.example import example_proto
 
 BIN = Path(sys.executable).parent
 
@@ -76,12 +78,25 @@ async def test_an_sqlite_database_moves_to_postgresql_and_serves_the_same(tmp_pa
             stub = plan_service_pb2_grpc.PlanServiceStub(ch)
             plan_id = await _fill(stub)
             before = await _snapshot(stub, plan_id)
+            flows = flow_service_pb2_grpc.FlowServiceStub(ch)
+            flow = (
+                await flows.CreateFlow(fpb.CreateFlowRequest(flow=example_proto(), flow_id="sql"))
+            ).flow
     finally:
         await sqlite_server.stop(grace=0.2)
 
     out = migrate(db, pg_dsn)
     assert out.returncode == 0, out.stderr
-    for table in ("plans", "tasks", "task_dependencies", "plan_changes", "idempotency_keys"):
+    for table in (
+        "plans",
+        "tasks",
+        "task_dependencies",
+        "plan_changes",
+        "idempotency_keys",
+        "flows",
+        "flow_versions",
+        "flow_runs",
+    ):
         assert table in out.stdout
     assert "tasks                      2 rows" in out.stdout
 
@@ -90,6 +105,8 @@ async def test_an_sqlite_database_moves_to_postgresql_and_serves_the_same(tmp_pa
         async with grpc.aio.insecure_channel(pg_server.address) as ch:
             stub = plan_service_pb2_grpc.PlanServiceStub(ch)
             assert await _snapshot(stub, plan_id) == before
+            flows = flow_service_pb2_grpc.FlowServiceStub(ch)
+            assert (await flows.GetFlow(fpb.GetFlowRequest(flow_id="sql"))).flow == flow
             # A page token from the SQLite server continues on PostgreSQL.
             rest = await stub.ListTasks(
                 pb.ListTasksRequest(plan_id=plan_id, page_token=before[1].next_page_token)

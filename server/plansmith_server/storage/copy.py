@@ -1,4 +1,5 @@
-"""Copies an SQLite database into an empty PostgreSQL one (`plansmith-server migrate`),
+"""Copies an SQLite database into an empty PostgreSQL one (plans, tasks, change log,
+request ids, flows and their runs) (`plansmith-server migrate`),
 verified by counts and checksums.
 
 Every table of the schema is copied whole, rows in their primary key's order, positions
@@ -48,8 +49,11 @@ TABLES: list[tuple[str, str, str]] = [
         "request_id, method, fingerprint, response, create_time",
         "request_id",
     ),
+    ("flows", "seq, id, latest_version", "seq"),
+    ("flow_versions", "flow_id, version, definition", "flow_id, version"),
+    ("flow_runs", "seq, id, flow_id, status, body, message, completed_path", "seq"),
 ]
-_IDENTITY = ("plans", "tasks")
+_IDENTITY = ("plans", "tasks", "flows", "flow_runs")
 _BATCH = 1000
 
 
@@ -76,7 +80,7 @@ def _checksum(rows: Iterable[Sequence[Any]]) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
-_TEXT_KEYS = {"task_id", "depends_on", "plan_id", "request_id"}
+_TEXT_KEYS = {"task_id", "depends_on", "plan_id", "request_id", "flow_id"}
 
 
 def _binary_order(order: str) -> str:

@@ -139,7 +139,7 @@ class SqliteFlowTx:
             (*params, q.limit),
         )
         total = self._one(
-            f"SELECT count(*) FROM flow_runs WHERE {' AND '.join(where[1:]) or '1'}",
+            f"SELECT count(*) FROM flow_runs WHERE {' AND '.join(where[1:]) or '1 = 1'}",
             tuple(params[1:]),
         )[0]
         return [(r[0], FlowRun.from_dict(json.loads(r[1]))) for r in rows], total

@@ -127,4 +127,30 @@ MIGRATIONS: list[str] = [
         FOR EACH ROW WHEN (OLD.plan_id IS DISTINCT FROM NEW.plan_id)
         EXECUTE FUNCTION plansmith_count_tasks();
     """,
+    # 2: flows (every version kept: runs keep the one they started on) and their runs;
+    # SQLite's migration 5.
+    """
+    CREATE TABLE flows (
+        seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- creation order
+        id              TEXT NOT NULL UNIQUE,
+        latest_version  INTEGER NOT NULL
+    );
+    CREATE TABLE flow_versions (
+        flow_id     TEXT NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+        version     INTEGER NOT NULL,
+        definition  TEXT NOT NULL,       -- JSON of the flow at this version
+        PRIMARY KEY (flow_id, version)
+    );
+    CREATE TABLE flow_runs (
+        seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id              TEXT NOT NULL UNIQUE,
+        flow_id         TEXT NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+        status          INTEGER NOT NULL,
+        body            TEXT NOT NULL,   -- JSON of the run
+        message         TEXT NOT NULL,
+        completed_path  TEXT NOT NULL    -- JSON array; [] until the run completes
+    );
+    CREATE INDEX flow_runs_by_flow ON flow_runs(flow_id, status, seq);
+    CREATE INDEX flow_runs_by_status ON flow_runs(status, seq);
+    """,
 ]
