@@ -142,7 +142,13 @@ async def commit_delay(address: str, dsn: str, n: int) -> tuple[float, float]:
     store = PostgresStore(dsn_mod.parse(dsn), pool_size=1)
     await store.open(wait=True)
     heard: dict[tuple[str, int], float] = {}
-    store.subscribe_commits(lambda pairs: heard.update({p: time.perf_counter() for p in pairs}))
+    arrived = asyncio.Event()
+
+    def on_commit(pairs: list[tuple[str, int]]) -> None:
+        heard.update({p: time.perf_counter() for p in pairs})
+        arrived.set()
+
+    store.subscribe_commits(on_commit)
     await asyncio.sleep(0.5)  # the listener is connected
     delays: list[float] = []
     try:
