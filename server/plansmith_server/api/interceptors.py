@@ -157,7 +157,8 @@ def _call_trace_context(metadata: Metadata) -> otel_context.Context:
 
 
 class RequestIdConcern(Concern):
-    """Assigns the request id (the caller's `x-request-id` or a new one), makes it current
+    """Assigns the request id (the caller's `x-request-id` or a new one), makes it and the
+    call's deadline (`deadlines`: a database statement's timeout follows it) current
     for everything inside, and returns it in the response's trailing metadata (streams:
     in the initial metadata too, so a consumer has it before the first message).
 
