@@ -28,7 +28,8 @@ gets UNAVAILABLE with RetryInfo.
   in the committing transaction, so delivered when and only if it commits; a dedicated
   connection LISTENs (a pooled one would lose the subscription when returned) and hands
   them to `subscribe_commits` callbacks on every replica, itself included. After it
-  reconnects, what was committed meanwhile is read from the change log and told too.
+  reconnects, and every 10 s as a backstop, what was committed meanwhile is read from
+  the change log (the source of truth) and told too, where newer than what was told.
 - Caches: the decoded-task cache is keyed by (id, version) read in the transaction, the
   ListTasks page cache by the plan's revision read in its snapshot, so what another
   replica committed is seen by the next read here. Lookups are not remembered between
@@ -41,6 +42,7 @@ gets UNAVAILABLE with RetryInfo.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -79,6 +81,8 @@ _MIN_STATEMENT_MS = 100
 """Runs of a write transaction that keeps losing serialization races before ABORTED."""
 _TASK_CACHE_SIZE = 10_000
 _CATCH_UP_MARGIN_S = 30.0
+_BACKSTOP_S = 10.0  # the change log is read at most this often while connected (>= 5 s)
+_TOLD_PLANS = 10_000
 _PAYLOAD_BYTES = 7000  # under NOTIFY's 8000
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
@@ -258,11 +262,14 @@ class PostgresStore:
         pool_size: int = 10,
         pool_timeout_ms: int = 2000,
         statement_timeout_ms: int = 5000,
+        catch_up_seconds: float = _BACKSTOP_S,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.dsn = dsn
         self.path = dsn.display
         self.statement_timeout_ms = statement_timeout_ms
+        self.catch_up_seconds = catch_up_seconds
+        """How often the listener reads the change log as a backstop (tests: shorter)."""
         self.telemetry = telemetry or Telemetry.noop()
         self._pool = _Pool(dsn, pool_size, pool_timeout_ms / 1000)
         # Autocommit lookups run with the session's timeout; a transaction's own
@@ -279,6 +286,8 @@ class PostgresStore:
         self._starter: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._subscribers: list[CommitListener] = []
+        self._told: collections.OrderedDict[str, int] = collections.OrderedDict()
+        """plan id -> the newest revision told, for the plans told of most recently."""
         self._origin = os.urandom(6).hex()
         """Names this store in its NOTIFY payloads, so its listener skips its own."""
         self._closing = False
@@ -562,6 +571,13 @@ class PostgresStore:
         return unsubscribe
 
     def _tell(self, pairs: list[tuple[str, int]]) -> None:
+        told = self._told
+        for plan_id, revision in pairs:
+            if revision > told.get(plan_id, 0):
+                told[plan_id] = revision
+                told.move_to_end(plan_id)
+        while len(told) > _TOLD_PLANS:
+            told.popitem(last=False)
         for callback in list(self._subscribers):
             try:
                 callback(list(pairs))
@@ -570,10 +586,13 @@ class PostgresStore:
 
     async def _listen(self) -> None:
         """LISTENs on a connection of its own; made again (and re-subscribed) whenever
-        it is lost, with backoff while the database is away. After a loss, what was
-        committed meanwhile is read from the change log (`_catch_up`)."""
+        it is lost, with backoff while the database is away. The change log is the
+        source of truth: after a loss, and every `_BACKSTOP_S` as a backstop (a
+        notification lost on a connection that died before keepalive said so), what was
+        committed meanwhile is read from it (`_catch_up`); only revisions newer than
+        those already told are told."""
         delay = _BACKOFF_FIRST
-        lost_at: float | None = None
+        since: float | None = None  # the change log is read from here after a connect
         while not self._closing:
             try:
                 conn = await psycopg.AsyncConnection.connect(
@@ -588,33 +607,41 @@ class PostgresStore:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     delay = _BACKOFF_FIRST
-                    if lost_at is not None:
+                    if since is not None:
                         self._pool.discard_all_idle()  # made before the loss: likely dead
-                        await self._catch_up(conn, lost_at)
-                    async for note in conn.notifies():
-                        origin, pairs = _parse_payload(note.payload)
-                        if origin != self._origin:  # its own were told at commit
-                            self._tell(pairs)
+                    while not self._closing:
+                        if since is not None:
+                            now = time.time()
+                            await self._catch_up(conn, since)
+                            since = now
+                        else:
+                            since = time.time()
+                        # Notifications that arrive between two of these are kept by
+                        # the connection and given by the next.
+                        async for note in conn.notifies(timeout=self.catch_up_seconds):
+                            origin, pairs = _parse_payload(note.payload)
+                            if origin != self._origin:  # its own were told at commit
+                                self._tell(pairs)
             except psycopg.Error as exc:
                 log.warning(
                     "commit listener lost its connection: %s", self.dsn.scrub(_first_line(exc))
                 )
-            if lost_at is None:
-                lost_at = time.time()
             await asyncio.sleep(delay * random.uniform(0.8, 1.0))
 
-    async def _catch_up(self, conn: psycopg.AsyncConnection[Any], lost_at: float) -> None:
-        """Tells the listeners the newest revision of every plan changed since shortly
-        before the listener was lost (times are the writers' clocks: a margin covers
-        their skew)."""
-        since = int((lost_at - _CATCH_UP_MARGIN_S) * 1_000_000)
+    async def _catch_up(self, conn: psycopg.AsyncConnection[Any], since: float) -> None:
+        """Tells the listeners the newest revision of each plan changed since shortly
+        before `since` (times are the writers' clocks: a margin covers their skew), where
+        it is newer than the one last told."""
+        start = int((since - _CATCH_UP_MARGIN_S) * 1_000_000)
         cur = await conn.execute(
             "SELECT plan_id, max(revision) FROM plan_changes WHERE create_time >= %s "
             "GROUP BY plan_id",
-            (since,),
+            (start,),
         )
-        pairs = [(str(r[0]), int(r[1])) for r in await cur.fetchall()]
+        rows = await cur.fetchall()
+        pairs = [(str(r[0]), int(r[1])) for r in rows if int(r[1]) > self._told.get(str(r[0]), 0)]
         if pairs:
+            log.info("commit listener caught up %d plan(s) from the change log", len(pairs))
             self._tell(pairs)
 
     # ---- health and the rest ---------------------------------------------------------
