@@ -14,6 +14,7 @@ notice): the tests check semantics, not the disk; `bench/` turns it back on.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import pwd
@@ -65,6 +66,16 @@ def _run_as() -> pwd.struct_passwd | None:
             capture_output=True,
         )
         return pwd.getpwnam(SYSTEM_USER)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (after it became the server's user): SIGTERM when the
+    parent exits (Linux's PR_SET_PDEATHSIG; a no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class PostgresProcess:
@@ -152,6 +163,9 @@ class PostgresProcess:
             stderr=log,
             stdin=subprocess.DEVNULL,
             start_new_session=detach,
+            # Not detached: dies with this process, even one killed before it could
+            # stop the server (a test run cut short leaves no PostgreSQL behind).
+            preexec_fn=None if detach else _die_with_parent,
             **self._as_user(),  # type: ignore[arg-type]
         )
         log.close()
