@@ -229,3 +229,44 @@ async def test_a_commit_whose_notification_was_lost_is_read_from_the_change_log(
         assert heard.count(("pln_q", 7)) == 1
     finally:
         await store.close()
+
+
+async def test_postgresql_killed_under_load_loses_and_doubles_nothing(own_postgres, replica):
+    """Writers keep going (each retrying its request under the same request_id) while
+    PostgreSQL is SIGKILLed and started again: every write ends acknowledged, once."""
+    own_postgres.start()
+    dsn = own_postgres.create_database()
+    async with replica(dsn, health_probe_seconds=0.1) as running:
+        async with grpc.aio.insecure_channel(running.address) as ch:
+            plans = plan_service_pb2_grpc.PlanServiceStub(ch)
+            acked: dict[int, str] = {}
+            unavailable = 0
+
+            async def writer(w: int) -> None:
+                nonlocal unavailable
+                for i in range(w * 100, w * 100 + 15):
+                    req = pb.CreatePlanRequest(plan=plan_pb2.Plan(name=f"p{i}"), request_id=f"k{i}")
+                    async with asyncio.timeout(30):
+                        while True:
+                            try:
+                                acked[i] = (await plans.CreatePlan(req, timeout=5)).plan.id
+                                break
+                            except grpc.aio.AioRpcError as e:
+                                assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+                                unavailable += 1
+                                await asyncio.sleep(0.05)
+
+            writers = asyncio.gather(*(writer(w) for w in range(4)))
+
+            async def some_acked() -> bool:
+                return len(acked) >= 8
+
+            await wait_for(some_acked, within=10)
+            own_postgres.kill()
+            await wait_for(lambda: _is(ch, NOT_SERVING), within=10)
+            own_postgres.start()
+            await writers
+            assert unavailable > 0  # the outage was met, and ridden out
+            listed = await plans.ListPlans(pb.ListPlansRequest(page_size=100))
+            assert sorted(p.id for p in listed.plans) == sorted(acked.values())
+            assert len(acked) == 60 == len({p.name for p in listed.plans})
