@@ -15,6 +15,10 @@ def test_the_password_is_replaced_wherever_the_url_is_shown():
     assert d.scrub("auth failed for p@ss/word (p%40ss%2Fword)") == "auth failed for *** (***)"
 
 
+def test_several_hosts_take_a_port_each():
+    assert dsn.parse("postgresql://u@h1:5432,h2:5433/db").params["port"] == "5432,5433"
+
+
 def test_keepalives_and_timeouts_are_added_unless_the_url_sets_them():
     d = dsn.parse("postgresql://db/plansmith?keepalives_idle=30")
     assert d.params["keepalives"] == "1" and d.params["keepalives_idle"] == "30"
@@ -27,6 +31,7 @@ def test_keepalives_and_timeouts_are_added_unless_the_url_sets_them():
         "postgresql://u:Secret-1@[::1/db",
         "postgresql://u:Secret-1@host:port/db",
         "postgresql://u:Secret-1@host/db?nonsense=1",
+        "postgresql://u:Secret-1@host/db?connect_timeout=10,5",
     ],
 )
 def test_a_malformed_url_is_refused_without_its_password(url):

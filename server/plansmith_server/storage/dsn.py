@@ -106,7 +106,9 @@ def parse(url: str) -> Dsn:
     probe = Dsn({}, display, password)
     for name in _INT_PARAMS:
         value = params.get(name)
-        if value is not None and not re.fullmatch(r"\d{1,9}(,\d{1,9})*", str(value)):
+        # A port per host (host=a,b&port=1,2); the other settings take one number.
+        pattern = r"\d{1,9}(,\d{1,9})*" if name == "port" else r"\d{1,9}"
+        if value is not None and not re.fullmatch(pattern, str(value)):
             raise DsnError(
                 f"{display!r}: {name} must be a whole number, not {probe.scrub(str(value))!r}"
             )
