@@ -83,6 +83,7 @@ _TASK_CACHE_SIZE = 10_000
 _CATCH_UP_MARGIN_S = 30.0
 _BACKSTOP_S = 10.0  # the change log is read at most this often while connected (>= 5 s)
 _TOLD_PLANS = 10_000
+_LISTEN_WAIT_S = 5.0
 _PAYLOAD_BYTES = 7000  # under NOTIFY's 8000
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
@@ -286,6 +287,7 @@ class PostgresStore:
         self._starter: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._subscribers: list[CommitListener] = []
+        self._listening = asyncio.Event()
         self._told: collections.OrderedDict[str, int] = collections.OrderedDict()
         """plan id -> the newest revision told, for the plans told of most recently."""
         self._origin = os.urandom(6).hex()
@@ -322,6 +324,12 @@ class PostgresStore:
         else:
             self._ready.set()
         self._listener = asyncio.create_task(self._listen(), name="pg-listen")
+        if self._ready.is_set():
+            # Listening before the first call: a commit of another replica right after
+            # start-up is heard (the change log backstops a listener that is slower).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_LISTEN_WAIT_S):
+                    await self._listening.wait()
 
     async def _start_up(self) -> None:
         delay = _BACKOFF_FIRST
@@ -606,6 +614,7 @@ class PostgresStore:
             try:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
                     delay = _BACKOFF_FIRST
                     if since is not None:
                         self._pool.discard_all_idle()  # made before the loss: likely dead
