@@ -1,6 +1,6 @@
-"""Copies an SQLite database into an empty PostgreSQL one (plans, tasks, change log,
-request ids, flows and their runs) (`plansmith-server migrate`),
-verified by counts and checksums.
+"""Copies an SQLite database into an empty PostgreSQL one (`plansmith-server migrate`):
+plans, tasks, change log, request ids, flows and their runs, agents' availability and
+the replanning history, verified by counts and checksums.
 
 Every table of the schema is copied whole, rows in their primary key's order, positions
 (`seq`) kept as they are (so page tokens stay valid and creation order stays), and the
@@ -27,13 +27,13 @@ from plansmith_server.storage.pg_migrations import MIGRATIONS as PG_MIGRATIONS
 # (table, columns copied, order); plans' task_count is left to the trigger.
 _PLAN_COLS = (
     "seq, id, project_id, name, description, objectives, constraints, metadata, status, "
-    "agents, create_time, update_time, version, revision"
+    "agents, create_time, update_time, version, revision, replan_policy"
 )
 _TASK_COLS = (
     "seq, id, plan_id, title, description, priority, status, estimated_hours, actual_hours, "
     "progress, assigned_to, required_capabilities, parent_task_id, metadata, "
     "optimistic_hours, pessimistic_hours, acceptance_criteria, schedule_start, schedule_end, "
-    "create_time, update_time, version"
+    "create_time, update_time, version, not_before, outputs"
 )
 TABLES: list[tuple[str, str, str]] = [
     ("plans", _PLAN_COLS, "seq"),
@@ -52,8 +52,20 @@ TABLES: list[tuple[str, str, str]] = [
     ("flows", "seq, id, latest_version", "seq"),
     ("flow_versions", "flow_id, version, definition", "flow_id, version"),
     ("flow_runs", "seq, id, flow_id, status, body, message, completed_path", "seq"),
+    (
+        "agent_availability",
+        "plan_id, agent_id, available, until, reason, last_heartbeat, timed_out",
+        "plan_id, agent_id",
+    ),
+    (
+        "replan_records",
+        "seq, id, plan_id, task_id, revision, category, decision, confidence, reason, state, "
+        "trigger, tasks_added, tasks_changed, tasks_removed, failure, agent_id, new_agent_id, "
+        "not_before, attempt, applied_revision, create_time",
+        "seq",
+    ),
 ]
-_IDENTITY = ("plans", "tasks", "flows", "flow_runs")
+_IDENTITY = ("plans", "tasks", "flows", "flow_runs", "replan_records")
 _BATCH = 1000
 
 
@@ -80,7 +92,7 @@ def _checksum(rows: Iterable[Sequence[Any]]) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
-_TEXT_KEYS = {"task_id", "depends_on", "plan_id", "request_id", "flow_id"}
+_TEXT_KEYS = {"task_id", "depends_on", "plan_id", "request_id", "flow_id", "agent_id"}
 
 
 def _binary_order(order: str) -> str:

@@ -153,4 +153,50 @@ MIGRATIONS: list[str] = [
     CREATE INDEX flow_runs_by_flow ON flow_runs(flow_id, status, seq);
     CREATE INDEX flow_runs_by_status ON flow_runs(status, seq);
     """,
+    # 3: execution and replanning (SQLite's migration 6): a task's earliest start and
+    # outputs, a plan's recovery policy, agents' availability, the replanning history.
+    """
+    ALTER TABLE tasks ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;  -- µs, 0: any time
+    ALTER TABLE tasks ADD COLUMN outputs TEXT NOT NULL DEFAULT '{}';    -- JSON object
+    ALTER TABLE plans ADD COLUMN replan_policy TEXT;                    -- JSON, NULL: defaults
+
+    CREATE TABLE agent_availability (
+        plan_id         TEXT NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+        agent_id        TEXT NOT NULL,
+        available       INTEGER NOT NULL,
+        until           BIGINT NOT NULL,    -- µs, 0: until changed
+        reason          TEXT NOT NULL,
+        last_heartbeat  BIGINT NOT NULL,    -- µs, 0: never sent one
+        timed_out       INTEGER NOT NULL,   -- made unavailable by the heartbeat timeout
+        PRIMARY KEY (plan_id, agent_id)
+    );
+    CREATE INDEX agent_availability_by_heartbeat ON agent_availability(last_heartbeat)
+        WHERE available = 1 AND last_heartbeat > 0;
+
+    CREATE TABLE replan_records (
+        seq               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- decision order
+        id                TEXT NOT NULL UNIQUE,
+        plan_id           TEXT NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+        task_id           TEXT NOT NULL,   -- no foreign key: the history outlives the task
+        revision          BIGINT NOT NULL,
+        category          INTEGER NOT NULL,
+        decision          INTEGER NOT NULL,
+        confidence        DOUBLE PRECISION NOT NULL,
+        reason            TEXT NOT NULL,
+        state             INTEGER NOT NULL,
+        trigger           INTEGER NOT NULL,
+        tasks_added       TEXT NOT NULL,   -- JSON arrays of task ids
+        tasks_changed     TEXT NOT NULL,
+        tasks_removed     TEXT NOT NULL,
+        failure           TEXT,            -- JSON of the failure reported, NULL for none
+        agent_id          TEXT NOT NULL,
+        new_agent_id      TEXT NOT NULL,
+        not_before        BIGINT NOT NULL,
+        attempt           INTEGER NOT NULL,
+        applied_revision  BIGINT NOT NULL,
+        create_time       BIGINT NOT NULL
+    );
+    CREATE INDEX replan_records_by_plan ON replan_records(plan_id, seq);
+    CREATE INDEX replan_records_by_task ON replan_records(task_id, seq);
+    """,
 ]
