@@ -21,6 +21,7 @@ from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.app import start
 from plansmith_server.config import Config
 from plansmith_server.domain.models import ChangeRecord, Plan
+from plansmith_server.domain.mutations import now_us
 from plansmith_server.errors import UnavailableError
 from plansmith_server.storage import dsn as dsn_mod
 from plansmith_server.storage.postgres import PostgresStore
@@ -174,7 +175,9 @@ async def test_commits_are_heard_across_replicas_in_order_across_a_restart(own_p
 
     def change(tx):
         revision = tx.bump_revision("pln_w", 1)
-        tx.append_changes("pln_w", revision, [ChangeRecord("PLAN_UPDATED", "plan", "pln_w", {})], 1)
+        tx.append_changes(
+            "pln_w", revision, [ChangeRecord("PLAN_UPDATED", "plan", "pln_w", {})], now_us()
+        )
         return revision
 
     try:
