@@ -20,13 +20,13 @@ from plansmith.v1 import (
     watch_pb2,
 )
 from plansmith.v1 import plan_service_pb2 as pb
-from plansmith_server.app import Running, prune_changes_once, start
+from plansmith_server.app import Running, open_store, prune_changes_once, start
 from plansmith_server.config import Config
 from plansmith_server.domain.mutations import MutationRunner
 from plansmith_server.domain.plans import Plans
 from plansmith_server.domain.retention import prune_change_log
 from plansmith_server.domain.tasks import Tasks
-from plansmith_server.storage.sqlite import SqliteStore
+from plansmith_server.telemetry import Telemetry
 from tests.conftest import details_of, wait_for
 
 Stub = plan_service_pb2_grpc.PlanServiceStub
@@ -198,14 +198,15 @@ async def test_heartbeat_says_the_current_revision(serve) -> None:
 async def test_a_write_by_another_process_is_read_from_the_log(serve) -> None:
     tuned = await serve(watch_heartbeat_seconds=0.2)
     """The log is the source of truth: a commit this server was not told of (another
-    store on the same file, as another replica would be) arrives by the poll."""
+    store on the same database, as another replica would be) arrives: by the poll on
+    SQLite, by the notification of the commit on PostgreSQL."""
     async with grpc.aio.insecure_channel(tuned.address) as ch:
         stub = Stub(ch)
         plan_id = await new_plan(stub)
         call = stub.WatchPlan(watch_pb2.WatchPlanRequest(plan_id=plan_id, from_revision=1))
         # Caught up (a heartbeat came): what follows can only be found in the log.
         assert (await asyncio.wait_for(call.read(), 5)).WhichOneof("event") == "heartbeat"
-        other = SqliteStore(tuned.config.db_path)
+        other = open_store(tuned.config, Telemetry.noop())
         await other.open()
         try:
             from plansmith_server.domain.models import Task
