@@ -314,7 +314,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         source = s.flag
         if value is None and env.get(s.env):
             raw = env[s.env]
-            source = f"{s.env}={raw!r}: {s.flag}"
+            source = f"{s.env}={dsn.redact_url(raw)!r}: {s.flag}"  # no password shown
             try:
                 value = s.value_type(raw)
             except ValueError:

@@ -14,6 +14,7 @@ from plansmith_server.api.convert import timestamp
 from plansmith_server.backends import BackendState
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.lru import LruCache
+from plansmith_server.storage.postgres import PostgresStore
 from plansmith_server.storage.sqlite import SqliteStore
 from plansmith_server.telemetry import Telemetry
 
@@ -34,7 +35,7 @@ class OpsServicer:
     def __init__(
         self,
         telemetry: Telemetry,
-        store: SqliteStore,
+        store: SqliteStore | PostgresStore,
         caches: Mapping[str, LruCache[Any, Any] | None] | None = None,
         backends: Callable[[], Sequence[BackendState]] | None = None,
     ) -> None:

@@ -132,7 +132,8 @@ def copy_sqlite_to_postgres(source: str, target: Dsn) -> list[TableReport]:
         with dst:
             _migrate_target(dst)
             for table, _, _ in TABLES:
-                if dst.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
+                found = dst.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()
+                if found is not None and found[0]:
                     raise CopyError(
                         f"{target.display}: table {table} is not empty; copy into a new database"
                     )
@@ -160,9 +161,8 @@ def _migrate_target(dst: psycopg.Connection[Any]) -> None:
     dst.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
         dst.execute(VERSION_TABLE)
-        current = dst.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[
-            0
-        ]
+        row = dst.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        current = int(row[0]) if row is not None else 0
         for version in range(current + 1, len(PG_MIGRATIONS) + 1):
             dst.execute(PG_MIGRATIONS[version - 1])
             dst.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
