@@ -39,6 +39,9 @@ NAMES = {
     ("--watch-max-lag-seconds", "PLANSMITH_WATCH_MAX_LAG_SECONDS"),
     ("--change-retention-hours", "PLANSMITH_CHANGE_RETENTION_HOURS"),
     ("--change-retention-revisions", "PLANSMITH_CHANGE_RETENTION_REVISIONS"),
+    ("--pg-pool-size", "PLANSMITH_PG_POOL_SIZE"),
+    ("--pg-pool-timeout-ms", "PLANSMITH_PG_POOL_TIMEOUT_MS"),
+    ("--pg-statement-timeout-ms", "PLANSMITH_PG_STATEMENT_TIMEOUT_MS"),
 }
 
 
