@@ -239,6 +239,8 @@ def task_to_proto(t: Task) -> task_pb2.Task:
         msg.not_before.nanos *= 1000
     if t.outputs:
         msg.outputs.update(t.outputs)
+    if t.blocked_reason:
+        msg.blocked_reason = t.blocked_reason
     return msg
 
 

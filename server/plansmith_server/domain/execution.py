@@ -175,6 +175,7 @@ class Execution:
                 status=TaskStatus.IN_PROGRESS,
                 assigned_to=agent_id,
                 not_before=0,
+                blocked_reason="",
                 update_time=now,
                 version=task.version + 1,
             )
@@ -220,6 +221,7 @@ class Execution:
             )
             tx.update_task(done, dependencies=False)
             changes = [ChangeRecord("TASK_UPDATED", "task", task.id, done.to_dict())]
+            changes += _unblock_dependents(w, done)
             changes += _supersede_proposals(tx, task.id)
             return Applied(TaskResult(done, revision), changes)
 
@@ -314,6 +316,9 @@ class Execution:
                 failed = _touch(current, now, status=TaskStatus.FAILED)
                 tx.update_task(failed, dependencies=False)
                 changes = [ChangeRecord("TASK_UPDATED", "task", failed.id, failed.to_dict())]
+                changes += _block_dependents(
+                    w, failed, f"a {D(record.decision).name} proposal waits for approval"
+                )
                 changes += _supersede_proposals(tx, task_id)
                 stored = replace(
                     record, revision=revision, state=ReplanState.PROPOSED, create_time=now
@@ -717,6 +722,7 @@ class Execution:
         if updated is not None:
             tx.update_task(updated, dependencies=False)
             changes.append(ChangeRecord("TASK_UPDATED", "task", task.id, updated.to_dict()))
+        changes += _block_dependents(w, task, f"the replanner decided {decision.name}")
         applied = replace(
             record,
             revision=revision if record.state != ReplanState.PROPOSED else record.revision,
@@ -781,6 +787,45 @@ def _plan_status(w: Writing, plan: Plan, status: PlanStatus) -> ChangeRecord:
     )
     w.tx.update_plan(updated)
     return ChangeRecord("PLAN_UPDATED", "plan", plan.id, updated.to_dict())
+
+
+def _block_dependents(w: Writing, failed: Task, decided: str) -> list[ChangeRecord]:
+    """A task that failed is not done whatever was decided: the TODO tasks waiting on it,
+    directly or further down, become BLOCKED with a reason naming it."""
+    reason = f"waits for task {failed.id!r} ({failed.title}), which failed; {decided}"
+    dependents: dict[str, list[Task]] = {}
+    for t in w.tx.plan_tasks(failed.plan_id):
+        for d in t.dependencies:
+            dependents.setdefault(d, []).append(t)
+    out = []
+    seen = {failed.id}
+    stack = [failed.id]
+    while stack:
+        for t in dependents.get(stack.pop(), ()):
+            if t.id in seen:
+                continue
+            seen.add(t.id)
+            stack.append(t.id)
+            if t.status == TaskStatus.TODO:
+                blocked = _touch(t, w.ts, status=TaskStatus.BLOCKED, blocked_reason=reason)
+                w.tx.update_task(blocked, dependencies=False)
+                out.append(ChangeRecord("TASK_UPDATED", "task", t.id, blocked.to_dict()))
+    return out
+
+
+def _unblock_dependents(w: Writing, done: Task) -> list[ChangeRecord]:
+    """The tasks the replanner blocked that wait on `done` go back to TODO once all their
+    dependencies are done (a BLOCKED set by a caller, without a reason, stays)."""
+    tasks = {t.id: t for t in w.tx.plan_tasks(done.plan_id)}
+    out = []
+    for t in tasks.values():
+        if not (t.status == TaskStatus.BLOCKED and t.blocked_reason and done.id in t.dependencies):
+            continue
+        if all(tasks[d].status == TaskStatus.DONE for d in t.dependencies if d in tasks):
+            todo = _touch(t, w.ts, status=TaskStatus.TODO, blocked_reason="")
+            w.tx.update_task(todo, dependencies=False)
+            out.append(ChangeRecord("TASK_UPDATED", "task", t.id, todo.to_dict()))
+    return out
 
 
 def _record_change(record: ReplanRecord) -> ChangeRecord:

@@ -237,6 +237,8 @@ class Task:
     """µs; the task may not start before it (a retry's backoff); 0 means any time."""
     outputs: Mapping[str, str] = field(default_factory=dict)
     """What the task produced (`CompleteTask`)."""
+    blocked_reason: str = ""
+    """Why the replanner made the task BLOCKED (a dependency that failed); '' otherwise."""
 
     @property
     def etag(self) -> str:
@@ -263,6 +265,7 @@ class Task:
                     self.description,
                     self.assigned_to,
                     self.parent_task_id,
+                    self.blocked_reason,
                 )
             )
             + _strings(self.dependencies)
@@ -307,6 +310,7 @@ class Task:
             "version": self.version,
             "not_before": self.not_before,
             "outputs": dict(self.outputs),
+            "blocked_reason": self.blocked_reason,
         }
 
     @classmethod
@@ -336,6 +340,7 @@ class Task:
             version=d["version"],
             not_before=d.get("not_before", 0),
             outputs=dict(d.get("outputs", {})),
+            blocked_reason=d.get("blocked_reason", ""),
         )
 
 

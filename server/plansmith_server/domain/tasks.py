@@ -287,6 +287,8 @@ class Tasks:
                 values["priority"] = TaskPriority(values["priority"]) or TaskPriority.MEDIUM
             if "status" in values:
                 values["status"] = TaskStatus(values["status"]) or TaskStatus.NOT_STARTED
+            if values.get("status", TaskStatus.BLOCKED) != TaskStatus.BLOCKED:
+                values["blocked_reason"] = ""  # the replanner's reason ends with the status
             updated = replace(current, **values, update_time=w.ts, version=current.version + 1)
             _check_task_update(tx, updated, values)
             revision = w.next_revision(plan_id)

@@ -187,6 +187,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX replan_records_by_plan ON replan_records(plan_id, seq);
     CREATE INDEX replan_records_by_task ON replan_records(task_id, seq);
     """,
+    # 7: why the replanner blocked a task (a dependency it sent back to retry).
+    """
+    ALTER TABLE tasks ADD COLUMN blocked_reason TEXT NOT NULL DEFAULT '';  -- '': not blocked
+    """,
 ]
 
 

@@ -59,7 +59,7 @@ _TASK_COLS = (
     "t.actual_hours, t.progress, t.assigned_to, t.required_capabilities, t.parent_task_id, "
     "t.metadata, t.optimistic_hours, t.pessimistic_hours, t.acceptance_criteria, "
     "t.schedule_start, t.schedule_end, t.create_time, t.update_time, t.version, "
-    "t.not_before, t.outputs, "
+    "t.not_before, t.outputs, t.blocked_reason, "
     "(SELECT json_group_array(depends_on) FROM (SELECT depends_on FROM task_dependencies d "
     " WHERE d.task_id = t.id ORDER BY d.position)) AS deps"
 )
@@ -190,7 +190,8 @@ def _task_from_row(r: Sequence[Any]) -> Task:
         version=r[20],
         not_before=r[21],
         outputs=_mapping(r[22]),
-        dependencies=_tuple(r[23]),
+        blocked_reason=r[23],
+        dependencies=_tuple(r[24]),
     )
 
 
@@ -219,6 +220,7 @@ def _task_params(t: Task) -> tuple[Any, ...]:
         t.version,
         t.not_before,
         _dumps(dict(t.outputs)),
+        t.blocked_reason,
     )
 
 
@@ -622,7 +624,8 @@ class SqliteWriteTx(SqliteReadTx):
             "estimated_hours=?, actual_hours=?, progress=?, assigned_to=?, "
             "required_capabilities=?, parent_task_id=?, metadata=?, optimistic_hours=?, "
             "pessimistic_hours=?, acceptance_criteria=?, schedule_start=?, schedule_end=?, "
-            "create_time=?, update_time=?, version=?, not_before=?, outputs=? WHERE id=?",
+            "create_time=?, update_time=?, version=?, not_before=?, outputs=?, blocked_reason=? "
+            "WHERE id=?",
             (*params[1:], params[0]),
         )
         if not dependencies:

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plansmith/v1/task.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"D\n\x0cTaskSchedule\x12\x1a\n\x12start_offset_hours\x18\x01 \x01(\x01\x12\x18\n\x10\x65nd_offset_hours\x18\x02 \x01(\x01\"\xff\x06\n\x04Task\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07plan_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x13\n\x05title\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12,\n\x08priority\x18\x05 \x01(\x0e\x32\x1a.plansmith.v1.TaskPriority\x12(\n\x06status\x18\x06 \x01(\x0e\x32\x18.plansmith.v1.TaskStatus\x12\x17\n\x0f\x65stimated_hours\x18\x07 \x01(\x01\x12\x14\n\x0c\x61\x63tual_hours\x18\x08 \x01(\x01\x12\x10\n\x08progress\x18\t \x01(\x05\x12\x14\n\x0c\x64\x65pendencies\x18\n \x03(\t\x12\x13\n\x0b\x61ssigned_to\x18\x0b \x01(\t\x12\x1d\n\x15required_capabilities\x18\x0c \x03(\t\x12\x1c\n\x0eparent_task_id\x18\r \x01(\tB\x04\xe2\x41\x01\x05\x12\x32\n\x08metadata\x18\x0e \x03(\x0b\x32 .plansmith.v1.Task.MetadataEntry\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x11 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\x10optimistic_hours\x18\x12 \x01(\x01\x12\x19\n\x11pessimistic_hours\x18\x13 \x01(\x01\x12\x1b\n\x13\x61\x63\x63\x65ptance_criteria\x18\x14 \x03(\t\x12,\n\x08schedule\x18\x15 \x01(\x0b\x32\x1a.plansmith.v1.TaskSchedule\x12\x19\n\x06pinned\x18\x16 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12.\n\nnot_before\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x07outputs\x18\x18 \x03(\x0b\x32\x1f.plansmith.v1.Task.OutputsEntryB\x04\xe2\x41\x01\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07_pinned*\x92\x01\n\x0cTaskPriority\x12\x1d\n\x19TASK_PRIORITY_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_PRIORITY_LOW\x10\x01\x12\x18\n\x14TASK_PRIORITY_MEDIUM\x10\x02\x12\x16\n\x12TASK_PRIORITY_HIGH\x10\x03\x12\x1a\n\x16TASK_PRIORITY_CRITICAL\x10\x04*\xbe\x01\n\nTaskStatus\x12\x1b\n\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10TASK_STATUS_TODO\x10\x01\x12\x1b\n\x17TASK_STATUS_IN_PROGRESS\x10\x02\x12\x17\n\x13TASK_STATUS_BLOCKED\x10\x03\x12\x14\n\x10TASK_STATUS_DONE\x10\x04\x12\x16\n\x12TASK_STATUS_FAILED\x10\x05\x12\x19\n\x15TASK_STATUS_CANCELLED\x10\x06\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plansmith/v1/task.proto\x12\x0cplansmith.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"D\n\x0cTaskSchedule\x12\x1a\n\x12start_offset_hours\x18\x01 \x01(\x01\x12\x18\n\x10\x65nd_offset_hours\x18\x02 \x01(\x01\"\x9d\x07\n\x04Task\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07plan_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x13\n\x05title\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12,\n\x08priority\x18\x05 \x01(\x0e\x32\x1a.plansmith.v1.TaskPriority\x12(\n\x06status\x18\x06 \x01(\x0e\x32\x18.plansmith.v1.TaskStatus\x12\x17\n\x0f\x65stimated_hours\x18\x07 \x01(\x01\x12\x14\n\x0c\x61\x63tual_hours\x18\x08 \x01(\x01\x12\x10\n\x08progress\x18\t \x01(\x05\x12\x14\n\x0c\x64\x65pendencies\x18\n \x03(\t\x12\x13\n\x0b\x61ssigned_to\x18\x0b \x01(\t\x12\x1d\n\x15required_capabilities\x18\x0c \x03(\t\x12\x1c\n\x0eparent_task_id\x18\r \x01(\tB\x04\xe2\x41\x01\x05\x12\x32\n\x08metadata\x18\x0e \x03(\x0b\x32 .plansmith.v1.Task.MetadataEntry\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x11 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\x10optimistic_hours\x18\x12 \x01(\x01\x12\x19\n\x11pessimistic_hours\x18\x13 \x01(\x01\x12\x1b\n\x13\x61\x63\x63\x65ptance_criteria\x18\x14 \x03(\t\x12,\n\x08schedule\x18\x15 \x01(\x0b\x32\x1a.plansmith.v1.TaskSchedule\x12\x19\n\x06pinned\x18\x16 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12.\n\nnot_before\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x07outputs\x18\x18 \x03(\x0b\x32\x1f.plansmith.v1.Task.OutputsEntryB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x62locked_reason\x18\x19 \x01(\tB\x04\xe2\x41\x01\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07_pinned*\x92\x01\n\x0cTaskPriority\x12\x1d\n\x19TASK_PRIORITY_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_PRIORITY_LOW\x10\x01\x12\x18\n\x14TASK_PRIORITY_MEDIUM\x10\x02\x12\x16\n\x12TASK_PRIORITY_HIGH\x10\x03\x12\x1a\n\x16TASK_PRIORITY_CRITICAL\x10\x04*\xbe\x01\n\nTaskStatus\x12\x1b\n\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10TASK_STATUS_TODO\x10\x01\x12\x1b\n\x17TASK_STATUS_IN_PROGRESS\x10\x02\x12\x17\n\x13TASK_STATUS_BLOCKED\x10\x03\x12\x14\n\x10TASK_STATUS_DONE\x10\x04\x12\x16\n\x12TASK_STATUS_FAILED\x10\x05\x12\x19\n\x15TASK_STATUS_CANCELLED\x10\x06\x42T\n\x10\x64\x65v.plansmith.v1P\x01Z>github.com/plansmith/plansmith/gen/go/plansmith/v1;plansmithv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,16 +56,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASK'].fields_by_name['pinned']._serialized_options = b'\342A\001\001'
   _globals['_TASK'].fields_by_name['outputs']._loaded_options = None
   _globals['_TASK'].fields_by_name['outputs']._serialized_options = b'\342A\001\003'
-  _globals['_TASKPRIORITY']._serialized_start=1076
-  _globals['_TASKPRIORITY']._serialized_end=1222
-  _globals['_TASKSTATUS']._serialized_start=1225
-  _globals['_TASKSTATUS']._serialized_end=1415
+  _globals['_TASK'].fields_by_name['blocked_reason']._loaded_options = None
+  _globals['_TASK'].fields_by_name['blocked_reason']._serialized_options = b'\342A\001\003'
+  _globals['_TASKPRIORITY']._serialized_start=1106
+  _globals['_TASKPRIORITY']._serialized_end=1252
+  _globals['_TASKSTATUS']._serialized_start=1255
+  _globals['_TASKSTATUS']._serialized_end=1445
   _globals['_TASKSCHEDULE']._serialized_start=107
   _globals['_TASKSCHEDULE']._serialized_end=175
   _globals['_TASK']._serialized_start=178
-  _globals['_TASK']._serialized_end=1073
-  _globals['_TASK_METADATAENTRY']._serialized_start=967
-  _globals['_TASK_METADATAENTRY']._serialized_end=1014
-  _globals['_TASK_OUTPUTSENTRY']._serialized_start=1016
-  _globals['_TASK_OUTPUTSENTRY']._serialized_end=1062
+  _globals['_TASK']._serialized_end=1103
+  _globals['_TASK_METADATAENTRY']._serialized_start=997
+  _globals['_TASK_METADATAENTRY']._serialized_end=1044
+  _globals['_TASK_OUTPUTSENTRY']._serialized_start=1046
+  _globals['_TASK_OUTPUTSENTRY']._serialized_end=1092
 # @@protoc_insertion_point(module_scope)

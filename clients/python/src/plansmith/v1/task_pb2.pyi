@@ -188,6 +188,7 @@ class Task(_message.Message):
     PINNED_FIELD_NUMBER: _builtins.int
     NOT_BEFORE_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
+    BLOCKED_REASON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. Server-assigned identifier (for example `tsk_9a2e...`). In
     `BatchCreateTasks` a caller may set a batch-local reference here that other tasks of the
@@ -239,6 +240,13 @@ class Task(_message.Message):
     (`false`), and leaving it unset leaves `metadata` as sent; on read, it is set, true
     exactly when the entry is `true` (any case). UpdateTask changes a pin through
     `metadata`; naming `pinned` in an update is INVALID_ARGUMENT.
+    """
+    blocked_reason: _builtins.str
+    """Output only. Why the task is `TASK_STATUS_BLOCKED` when the replanner blocked it: a
+    dependency (direct or further up) failed and was sent back to retry, reassigned,
+    recovered or escalated, and this names it. The task goes back to `TASK_STATUS_TODO`,
+    and this is cleared, when that dependency's `CompleteTask` leaves all the task's
+    dependencies done. Empty otherwise.
     """
     @_builtins.property
     def dependencies(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -312,10 +320,11 @@ class Task(_message.Message):
         pinned: _builtins.bool | None = ...,
         not_before: _timestamp_pb2.Timestamp | None = ...,
         outputs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        blocked_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "create_time", b"create_time", "not_before", b"not_before", "pinned", b"pinned", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "acceptance_criteria", b"acceptance_criteria", "actual_hours", b"actual_hours", "assigned_to", b"assigned_to", "create_time", b"create_time", "dependencies", b"dependencies", "description", b"description", "estimated_hours", b"estimated_hours", "etag", b"etag", "id", b"id", "metadata", b"metadata", "not_before", b"not_before", "optimistic_hours", b"optimistic_hours", "outputs", b"outputs", "parent_task_id", b"parent_task_id", "pessimistic_hours", b"pessimistic_hours", "pinned", b"pinned", "plan_id", b"plan_id", "priority", b"priority", "progress", b"progress", "required_capabilities", b"required_capabilities", "schedule", b"schedule", "status", b"status", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pinned", b"_pinned", "acceptance_criteria", b"acceptance_criteria", "actual_hours", b"actual_hours", "assigned_to", b"assigned_to", "blocked_reason", b"blocked_reason", "create_time", b"create_time", "dependencies", b"dependencies", "description", b"description", "estimated_hours", b"estimated_hours", "etag", b"etag", "id", b"id", "metadata", b"metadata", "not_before", b"not_before", "optimistic_hours", b"optimistic_hours", "outputs", b"outputs", "parent_task_id", b"parent_task_id", "pessimistic_hours", b"pessimistic_hours", "pinned", b"pinned", "plan_id", b"plan_id", "priority", b"priority", "progress", b"progress", "required_capabilities", b"required_capabilities", "schedule", b"schedule", "status", b"status", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__pinned: _TypeAlias = _typing.Literal["pinned"]  # noqa: Y015
     _WhichOneofArgType__pinned: _TypeAlias = _typing.Literal["_pinned", b"_pinned"]  # noqa: Y015
