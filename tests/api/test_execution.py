@@ -13,9 +13,10 @@ from tests.conftest import details_of
 
 ex = execution_pb2
 C = ex.FailureCategory
-TODO, IN_PROGRESS, DONE, FAILED = (
+TODO, IN_PROGRESS, BLOCKED, DONE, FAILED = (
     task_pb2.TASK_STATUS_TODO,
     task_pb2.TASK_STATUS_IN_PROGRESS,
+    task_pb2.TASK_STATUS_BLOCKED,
     task_pb2.TASK_STATUS_DONE,
     task_pb2.TASK_STATUS_FAILED,
 )
@@ -500,3 +501,87 @@ async def test_a_plans_own_rule_is_stored_and_decides_first(plans):
     await start(plans, gold.id, "ann")
     r = await fail(plans, gold.id, C.FAILURE_CATEGORY_TRANSIENT, "timeout")
     assert r.record.decision == ex.REPLAN_DECISION_ESCALATE and "plan rule 0" in r.record.reason
+
+
+async def test_dependents_of_a_failed_task_are_blocked_until_it_completes(plans):
+    p = await make_plan(plans)
+    a = await add(plans, p.id, title="migrate")
+    b = await add(plans, p.id, title="b", dependencies=[a.id])
+    c = await add(plans, p.id, title="c", dependencies=[b.id])
+    held = await add(plans, p.id, title="held", dependencies=[a.id], status=BLOCKED)
+    free = await add(plans, p.id, title="free")
+    await start(plans, a.id, "ann")
+    r = await fail(plans, a.id, C.FAILURE_CATEGORY_TRANSIENT, "timeout", retry_after=600)
+    assert r.record.decision == ex.REPLAN_DECISION_RETRY and r.task.status == TODO
+    for t in (b, c):  # direct and transitive, in the decision's own revision
+        got = await get(plans, t.id)
+        assert got.status == BLOCKED
+        assert a.id in got.blocked_reason and "RETRY" in got.blocked_reason
+    assert (await get(plans, free.id)).status == TODO
+    assert (await get(plans, held.id)).blocked_reason == ""  # the caller's BLOCKED, no reason
+    plan = (await plans.GetPlan(pb.GetPlanRequest(plan_id=p.id))).plan
+    assert plan.revision == r.plan_revision
+
+    await plans.UpdateTask(
+        pb.UpdateTaskRequest(task=task_pb2.Task(id=a.id), update_mask={"paths": ["not_before"]})
+    )
+    await start(plans, a.id, "ann")
+    done = await plans.CompleteTask(ex.CompleteTaskRequest(task_id=a.id))
+    got_b = await get(plans, b.id)
+    assert got_b.status == TODO and got_b.blocked_reason == ""  # all its dependencies done
+    assert (await get(plans, c.id)).status == BLOCKED  # b is not done yet
+    assert (await get(plans, held.id)).status == BLOCKED  # not the replanner's to lift
+    plan = (await plans.GetPlan(pb.GetPlanRequest(plan_id=p.id))).plan
+    assert plan.revision == done.plan_revision
+    await start(plans, b.id, "ann")
+    await plans.CompleteTask(ex.CompleteTaskRequest(task_id=b.id))
+    assert (await get(plans, c.id)).status == TODO
+
+
+ESCALATE_AT_ONCE = ex.ReplanPolicy(
+    rules=[
+        ex.RecoveryRule(category=C.FAILURE_CATEGORY_TRANSIENT, ladder=[ex.REPLAN_DECISION_ESCALATE])
+    ]
+)
+
+
+async def test_an_escalated_task_blocks_its_dependents(plans):
+    p = await make_plan(plans, replan_policy=ESCALATE_AT_ONCE)
+    a = await add(plans, p.id, title="a")
+    b = await add(plans, p.id, title="b", dependencies=[a.id])
+    await start(plans, a.id, "ann")
+    await fail(plans, a.id, C.FAILURE_CATEGORY_TRANSIENT, "timeout")
+    got = await get(plans, b.id)
+    assert got.status == BLOCKED and a.id in got.blocked_reason
+
+
+async def test_an_escalation_is_a_risk_of_the_plan_while_it_is_on_hold(plans, channel):
+    from plansmith.v1 import generation_pb2, planning_service_pb2_grpc
+    from plansmith.v1 import planning_service_pb2 as pl
+
+    sched = planning_service_pb2_grpc.PlanningServiceStub(channel)
+    p = await make_plan(plans, replan_policy=ESCALATE_AT_ONCE)
+    a = await add(plans, p.id, title="deploy")
+    await add(plans, p.id, title="after", dependencies=[a.id])
+    await start(plans, a.id, "ann")
+    r = await fail(plans, a.id, C.FAILURE_CATEGORY_TRANSIENT, "timeout")
+
+    async def escalations() -> list:
+        got = await sched.AnalyzePlan(
+            pl.AnalyzePlanRequest(
+                plan_id=p.id, analysis_types=[pl.ANALYSIS_TYPE_RISK_ASSESSMENT], seed=1
+            )
+        )
+        return [x for x in got.risk_assessment.risks if x.title == "Escalation"]
+
+    [risk] = await escalations()
+    assert r.record.reason in risk.description
+    assert list(risk.task_ids) == [a.id] and list(risk.task_titles) == ["deploy"]
+    assert risk.severity == generation_pb2.RISK_SEVERITY_CRITICAL
+    await plans.UpdatePlan(  # people took it over: the plan runs again
+        pb.UpdatePlanRequest(
+            plan=plan_pb2.Plan(id=p.id, status=plan_pb2.PLAN_STATUS_ACTIVE),
+            update_mask={"paths": ["status"]},
+        )
+    )
+    assert await escalations() == []

@@ -20,6 +20,9 @@ from plansmith_server.domain.graph import find_schedule_cycle, parent_loops
 from plansmith_server.domain.models import (
     ChangeRecord,
     Plan,
+    PlanStatus,
+    ReplanRecord,
+    ReplanState,
     Schedule,
     Task,
     TaskStatus,
@@ -27,6 +30,7 @@ from plansmith_server.domain.models import (
 )
 from plansmith_server.domain.mutations import NO_MUTATION, Applied, Mutation, Writing
 from plansmith_server.domain.plans import Plans, require_plan
+from plansmith_server.domain.policy import ReplanDecision
 from plansmith_server.domain.store import ReadTx
 from plansmith_server.errors import (
     EtagMismatchError,
@@ -339,6 +343,10 @@ class Schedules:
         # An int64 on the wire; numpy seeds with non-negative numbers: a negative seed is
         # taken as its unsigned 64-bit pattern (still one seed, one sequence).
         rng_seed = seed % (1 << 64)
+        known: tuple[scheduling.RiskItem, ...] = ()
+        if ANALYSIS_RISK in wanted and snap.plan.status == PlanStatus.ON_HOLD:
+            held = await self.store.read(lambda tx: _latest_escalation(tx, plan_id), bulk=True)
+            known = (_escalation_risk(held),) if held else ()
         tracer = self.telemetry.tracer
         # The simulation runs on a thread that a cancelled call cannot interrupt: it asks
         # this between chunks, so a caller that gave up stops costing CPU within one.
@@ -369,6 +377,7 @@ class Schedules:
                         cpm=cpm,
                         schedule=current,
                         cancelled=lambda: stop.stopped,
+                        known=known,
                     )
             if ANALYSIS_CRITICAL_PATH not in wanted:
                 cpm = current = None  # not asked for: not reported
@@ -462,6 +471,31 @@ def answer_seconds(tasks: int) -> float:
     answer (result, response message): about 30 µs a task, measured on 10,000 tasks
     (`bench/optimize_limit.py`), with a margin for a busy machine."""
     return 0.1 + 40e-6 * tasks
+
+
+def _latest_escalation(tx: ReadTx, plan_id: str) -> ReplanRecord | None:
+    """The plan's last applied escalation (what put it ON_HOLD), if any."""
+    latest, after = None, 0
+    while True:
+        page, _ = tx.replan_records(plan_id, "", after, 1000)
+        for seq, r in page:
+            if r.decision == ReplanDecision.ESCALATE and r.state == ReplanState.APPLIED:
+                latest = r
+            after = seq
+        if len(page) < 1000:
+            return latest
+
+
+def _escalation_risk(r: ReplanRecord) -> scheduling.RiskItem:
+    return scheduling.RiskItem(
+        scheduling.RiskKind.ESCALATION,
+        scheduling.Severity.CRITICAL,
+        f"The plan is on hold: the replanner escalated {r.task_id} ({r.reason}).",
+        "People decide: remove the cause, then set the plan ACTIVE again and retry, replan "
+        "or drop the task.",
+        (r.task_id,),
+        r.agent_id or None,
+    )
 
 
 def _plan_empty(plan_id: str, message: str) -> FailedPreconditionError:

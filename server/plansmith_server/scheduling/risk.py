@@ -71,6 +71,7 @@ class RiskKind(enum.Enum):
     UNASSIGNED_WORK = "UNASSIGNED_WORK"
     INFEASIBLE_DEADLINE = "INFEASIBLE_DEADLINE"
     DEADLINE_AT_RISK = "DEADLINE_AT_RISK"
+    ESCALATION = "ESCALATION"
 
 
 #: (optimistic, pessimistic) multipliers of remaining hours by status.
@@ -359,6 +360,7 @@ def assess_risk(
     cpm: CpmResult | None = None,
     schedule: ScheduleResult | None = None,
     cancelled: Callable[[], bool] | None = None,
+    known: Sequence[RiskItem] = (),
 ) -> RiskReport:
     """Forecast plus risk items, score and level (see module docstring).
 
@@ -373,6 +375,8 @@ def assess_risk(
         cpm: ``cpm_for_tasks`` of the same tasks, if the caller has it already.
         schedule: ``schedule_current_plan`` of the same tasks, if the caller has it.
         cancelled: Asked during the simulation; True stops it with ``SimulationCancelled``.
+        known: Risks found outside the tasks (an escalation that holds the plan), listed
+            and scored like the rules' own.
     """
     # Checked and built once for the forecast and the chain rule.
     index = check_unique_ids(tasks)
@@ -392,6 +396,7 @@ def assess_risk(
     if cpm is None:
         cpm = cpm_for_tasks(tasks, default_estimate=default_estimate)
     items = risk_items(tasks, cpm, fc, default_estimate=default_estimate, edges=edges)
+    items = tuple(sorted((*known, *items), key=lambda i: -int(i.severity)))
     points: float = sum(SEVERITY_POINTS[i.severity] for i in items)
     if fc.probability_meet_deadline is not None:
         points += 50.0 * (1.0 - fc.probability_meet_deadline)
