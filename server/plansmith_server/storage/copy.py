@@ -33,7 +33,7 @@ _TASK_COLS = (
     "seq, id, plan_id, title, description, priority, status, estimated_hours, actual_hours, "
     "progress, assigned_to, required_capabilities, parent_task_id, metadata, "
     "optimistic_hours, pessimistic_hours, acceptance_criteria, schedule_start, schedule_end, "
-    "create_time, update_time, version, not_before, outputs"
+    "create_time, update_time, version, not_before, outputs, blocked_reason"
 )
 TABLES: list[tuple[str, str, str]] = [
     ("plans", _PLAN_COLS, "seq"),

@@ -199,4 +199,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX replan_records_by_plan ON replan_records(plan_id, seq);
     CREATE INDEX replan_records_by_task ON replan_records(task_id, seq);
     """,
+    # 4: why the replanner blocked a task (SQLite's migration 7).
+    """
+    ALTER TABLE tasks ADD COLUMN blocked_reason TEXT NOT NULL DEFAULT '';  -- '': not blocked
+    """,
 ]
