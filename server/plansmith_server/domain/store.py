@@ -11,6 +11,8 @@ statement. The domain owns this module; storage imports the domain, never the re
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -22,6 +24,32 @@ T = TypeVar("T")
 CommitListener = Callable[[list[tuple[str, int]]], None]
 """Told, after a write transaction commits, the (plan id, revision) pairs whose change
 records it appended, in the order they were appended."""
+
+_log = logging.getLogger(__name__)
+
+
+class CommitListeners:
+    """The listeners of a store's `subscribe_commits`, shared by every implementation:
+    one listener that raises is logged and keeps no other from being told."""
+
+    def __init__(self) -> None:
+        self._listeners: list[CommitListener] = []
+
+    def subscribe(self, callback: CommitListener) -> Callable[[], None]:
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def tell(self, pairs: list[tuple[str, int]]) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(list(pairs))
+            except Exception:
+                _log.exception("commit listener failed")
 
 
 @dataclass(frozen=True)

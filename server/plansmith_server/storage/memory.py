@@ -9,7 +9,6 @@ backwards if its function raises, so nothing of a failed write is left behind.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -25,6 +24,7 @@ from plansmith_server.domain.models import (
 )
 from plansmith_server.domain.store import (
     CommitListener,
+    CommitListeners,
     IdempotencyRecord,
     PlanQuery,
     TaskQuery,
@@ -388,7 +388,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._data: _Data | None = _Data()
-        self._listeners: list[CommitListener] = []
+        self._commits = CommitListeners()
 
     def _open_data(self) -> _Data:
         if self._data is None:
@@ -409,24 +409,11 @@ class MemoryStore:
             tx.rollback()
             raise
         if tx.appended:
-            self._notify(tx.appended)
+            self._commits.tell(tx.appended)
         return result
 
     def subscribe_commits(self, callback: CommitListener) -> Callable[[], None]:
-        self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(callback)
-
-        return unsubscribe
-
-    def _notify(self, appended: list[tuple[str, int]]) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback(list(appended))
-            except Exception:
-                log.exception("commit listener failed")
+        return self._commits.subscribe(callback)
 
     def remembered_task(self, task_id: str) -> Task | None:
         return None

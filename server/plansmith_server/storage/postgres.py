@@ -59,7 +59,7 @@ from psycopg import errors as pgerrors
 
 from plansmith_server import deadlines
 from plansmith_server.domain.models import Task
-from plansmith_server.domain.store import CommitListener
+from plansmith_server.domain.store import CommitListener, CommitListeners
 from plansmith_server.errors import PlansmithError, UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.dsn import Dsn
@@ -286,7 +286,7 @@ class PostgresStore:
         self._ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
-        self._subscribers: list[CommitListener] = []
+        self._commits = CommitListeners()
         self._listening = asyncio.Event()
         self._told: collections.OrderedDict[str, int] = collections.OrderedDict()
         """plan id -> the newest revision told, for the plans told of most recently."""
@@ -570,13 +570,7 @@ class PostgresStore:
         was lost and made again, the pairs committed meanwhile are read from the change
         log and told as well (possibly again: a listener reads the table from where it
         is, so a pair told twice costs a read, a pair never told would be a gap)."""
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._commits.subscribe(callback)
 
     def _tell(self, pairs: list[tuple[str, int]]) -> None:
         told = self._told
@@ -586,11 +580,7 @@ class PostgresStore:
                 told.move_to_end(plan_id)
         while len(told) > _TOLD_PLANS:
             told.popitem(last=False)
-        for callback in list(self._subscribers):
-            try:
-                callback(list(pairs))
-            except Exception:
-                log.exception("commit listener failed")
+        self._commits.tell(pairs)
 
     async def _listen(self) -> None:
         """LISTENs on a connection of its own; made again (and re-subscribed) whenever

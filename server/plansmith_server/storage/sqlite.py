@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 
 from plansmith_server.domain.models import Task
-from plansmith_server.domain.store import CommitListener
+from plansmith_server.domain.store import CommitListener, CommitListeners
 from plansmith_server.errors import UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.lock_watch import LockWatch
@@ -128,7 +128,7 @@ class SqliteStore:
         """Whether (and since when) writes cannot get the write lock, for health."""
         self.commit_groups = 0
         """How many write groups have committed (each one COMMIT and one fsync)."""
-        self._listeners: list[CommitListener] = []
+        self._commits = CommitListeners()
         self._appended: list[tuple[str, int]] = []  # by the group being run
 
     @property
@@ -406,7 +406,7 @@ class SqliteStore:
                     job.future.set_exception(value)
             appended, self._appended = self._appended, []
             if committed and appended:
-                self._notify(appended)
+                self._commits.tell(appended)
 
     async def _linger(self) -> None:
         """Lets the calls the event loop is handling join the group about to run: each
@@ -425,20 +425,7 @@ class SqliteStore:
                 return
 
     def subscribe_commits(self, callback: CommitListener) -> Callable[[], None]:
-        self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(callback)
-
-        return unsubscribe
-
-    def _notify(self, appended: list[tuple[str, int]]) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback(list(appended))
-            except Exception:
-                log.exception("commit listener failed")
+        return self._commits.subscribe(callback)
 
     # A group runs one of two ways. Small writes run their statements on the event loop,
     # where they cost CPU only: run on the writer thread, each statement would hand the
