@@ -9,6 +9,8 @@ Examples::
     .venv/bin/python bench/plan_quality.py --target 127.0.0.1:50051   # a running server
     .venv/bin/python bench/plan_quality.py --half blind \
         --briefs bench/plan_quality/blind_briefs.toml          # the blind set
+    .venv/bin/python bench/plan_quality.py --half blind2 \
+        --briefs bench/plan_quality/blind2_briefs.toml         # the second blind set
 
 The briefs and their labels are in ``bench/plan_quality/briefs.toml``. Each plan is
 **right** when every label of its brief holds, **honest** when it carries the warning
@@ -21,6 +23,8 @@ GeneratePlan for a 10-requirement brief. Always exits 0: it is a report.
 The ``holdout`` half is the test set: tune the method library on ``tune`` only.
 ``blind_briefs.toml`` (half ``blind``) was written on 2026-12-07 by someone who had not
 seen the planner, and scored once, after that day's changes: the first unseen measure.
+It has been studied since; ``blind2_briefs.toml`` (half ``blind2``), written blind on
+2026-12-08 by another author, is the unseen measure of the changes made after it.
 The scoring functions (:func:`load_benchmark`, :func:`score_plan`, :func:`summarize`)
 are imported by ``tests/planning/test_plan_quality_rubric.py``: the rubric lives here only.
 """
@@ -43,7 +47,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 BRIEFS = Path(__file__).resolve().parent / "plan_quality" / "briefs.toml"
 NOT_RECOGNIZED = "DOMAIN_NOT_RECOGNIZED"
-HALVES = ("tune", "holdout", "blind")
+HALVES = ("tune", "holdout", "blind", "blind2")
 RIGHT, HONEST, WRONG = "right", "honest", "wrong"
 # Pieces of the brief's own text shorter than this are common words, not sentences.
 _MIN_ECHO = 8
