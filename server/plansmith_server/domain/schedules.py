@@ -49,7 +49,7 @@ ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK = 1, 2, 3
 DEFAULT_TIME_LIMIT, MAX_TIME_LIMIT = 5.0, 60.0
 DEFAULT_SAMPLES, MAX_SAMPLES = 10_000, 100_000
 MAX_SAMPLED_TASKS = 20_000_000
-"""Samples x tasks of one AnalyzePlan (a simulated task costs ~0.1 µs: ~2 s of CPU)."""
+"""Samples x tasks of one AnalyzePlan: bounds its CPU time (docs/performance.md)."""
 MIN_DEFAULT_SAMPLES = 1_000
 MAX_EXPANDED_EDGES = 1_000_000
 """Dependencies once those on summary tasks are spread over their subtasks (see
@@ -468,8 +468,8 @@ def _left_out(snap: PlanSnapshot, result: scheduling.ScheduleResult) -> dict[str
 
 def answer_seconds(tasks: int) -> float:
     """Time OptimizePlan keeps from its limit to turn the solver's schedule into the
-    answer (result, response message): about 30 µs a task, measured on 10,000 tasks
-    (`bench/optimize_limit.py`), with a margin for a busy machine."""
+    answer (result, response message): linear in the tasks, from `bench/optimize_limit.py`
+    (figures in docs/performance.md), with a margin for a busy machine."""
     return 0.1 + 40e-6 * tasks
 
 

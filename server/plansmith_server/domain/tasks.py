@@ -582,5 +582,5 @@ def _page_weight(page: Page) -> int:
     # Each task as the store's cache weighs it (one per typical task, one more per 4 KiB:
     # pages of the largest tasks cannot hold gigabytes); taken once per task object, so
     # a page of tasks the store has cached costs a lookup per task here (a store without
-    # that cache, `:memory:`, has each size taken here: ~100 µs for a page of 50).
+    # that cache, `:memory:`, has each size taken here).
     return 1 + sum(blocks(t.approx_bytes) for t in page.items)

@@ -1,6 +1,6 @@
 """The `Store` on SQLite: WAL, foreign keys, migrations, group commit.
 
-Where each transaction runs, and why (measured in LIBRARY-NOTES and `bench/load.py`):
+Where each transaction runs, and why (measured in docs/library-notes.md and `bench/load.py`):
 a hand-off to another thread costs more than most of our statements, so a transaction is
 one synchronous function that runs whole where it is cheapest.
 

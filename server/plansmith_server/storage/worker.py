@@ -5,9 +5,7 @@ load the event loop holds the GIL nearly all the time, and each time another thr
 it back the loop waits. The executor's bookkeeping around a call (a concurrent Future with
 its condition, a work item, a done-callback that schedules a second callback on the loop)
 is Python that thread runs with the GIL; here a call is one queue item and one
-`call_soon_threadsafe`. Measured on the group COMMIT, alternating A/B at 64 CreateTask
-calls in flight, six pairs: 2,177-2,504 calls/s with this, 1,820-2,402 with the executor
-(means 2,328 and 2,174).
+`call_soon_threadsafe` (the measurement: docs/performance.md, "Write path").
 """
 
 from __future__ import annotations
