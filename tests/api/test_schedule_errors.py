@@ -116,6 +116,34 @@ async def test_apply_with_bad_goals_or_constraints_is_refused_field_by_field(
     assert await state(plans, pid) == before
 
 
+async def test_unknown_analysis_types_and_estimate_scope_are_refused_by_field(plans, sched):
+    """Numbers the API does not define reach the domain as unrecognized values and are
+    refused field by field (0, UNSPECIFIED, is not a part of an analysis)."""
+    pid, _ = await make_plan(plans, AGENTS, TWO_TASKS)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sched.AnalyzePlan(
+            pb.AnalyzePlanRequest(
+                plan_id=pid, analysis_types=[pb.ANALYSIS_TYPE_CRITICAL_PATH, 0, 9]
+            )
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    got = {v.field: v.description for v in details_of(caught.value)["BadRequest"].field_violations}
+    assert set(got) == {"analysis_types[1]", "analysis_types[2]"}
+    assert "unknown value 9" in got["analysis_types[2]"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sched.EstimateTaskDuration(
+            pb.EstimateTaskDurationRequest(task_description="Write the runbook", scope=5)
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    got = {v.field: v.description for v in details_of(caught.value)["BadRequest"].field_violations}
+    assert got == {"scope": "unknown value 5; expected PLAN or PROJECT"}
+    # A known part alone is answered.
+    answer = await sched.AnalyzePlan(
+        pb.AnalyzePlanRequest(plan_id=pid, analysis_types=[pb.ANALYSIS_TYPE_CRITICAL_PATH])
+    )
+    assert answer.HasField("critical_path") and not answer.HasField("risk_assessment")
+
+
 # ---- the plan changes between planning and applying ---------------------------------
 #
 # OptimizePlan reads the plan, solves (seconds), then writes in one transaction that must

@@ -22,7 +22,15 @@ from plansmith_server.api.convert import (
 )
 from plansmith_server.backends import Attempt, AttemptEvent, Budget, Call
 from plansmith_server.domain.generation import Brief, Generated, planned_task
-from plansmith_server.domain.models import DecompositionLevel, Plan, PlanStatus, Unrecognized
+from plansmith_server.domain.models import (
+    AnalysisKind,
+    DecompositionLevel,
+    HistoryScope,
+    Plan,
+    PlanStatus,
+    ScheduleConstraint,
+    Unrecognized,
+)
 from plansmith_server.domain.schedules import Analysis, Optimization, PlanSnapshot
 from plansmith_server.errors import FieldViolation, InvalidArgumentError
 from plansmith_server.planning import AgentSpec, PlanRequest
@@ -55,6 +63,37 @@ _LEVEL: dict[int, DecompositionLevel] = {
     pb.DECOMPOSITION_LEVEL_STANDARD: DecompositionLevel.STANDARD,
     pb.DECOMPOSITION_LEVEL_DETAILED: DecompositionLevel.DETAILED,
 }
+
+_CONSTRAINT: dict[int, ScheduleConstraint] = {
+    pb.OPTIMIZATION_CONSTRAINT_MAINTAIN_DEPENDENCIES: ScheduleConstraint.DEPENDENCIES,
+    pb.OPTIMIZATION_CONSTRAINT_RESPECT_AGENT_CAPABILITIES: ScheduleConstraint.CAPABILITIES,
+}
+_ANALYSIS: dict[int, AnalysisKind] = {
+    pb.ANALYSIS_TYPE_CRITICAL_PATH: AnalysisKind.CRITICAL_PATH,
+    pb.ANALYSIS_TYPE_RESOURCE_UTILIZATION: AnalysisKind.UTILIZATION,
+    pb.ANALYSIS_TYPE_RISK_ASSESSMENT: AnalysisKind.RISK,
+}
+_SCOPE: dict[int, HistoryScope] = {
+    pb.ESTIMATION_SCOPE_PLAN: HistoryScope.PLAN,
+    pb.ESTIMATION_SCOPE_PROJECT: HistoryScope.PROJECT,
+}
+
+
+def constraints_from_proto(constraints: Sequence[int]) -> list[ScheduleConstraint | Unrecognized]:
+    """The domain's scheduling constraints (a number the API does not define: `Unrecognized`)."""
+    return [_CONSTRAINT.get(c) or Unrecognized(c) for c in constraints]
+
+
+def analyses_from_proto(types: Sequence[int]) -> list[AnalysisKind | Unrecognized]:
+    """The parts of an analysis asked for (a number the API does not define: `Unrecognized`)."""
+    return [_ANALYSIS.get(t) or Unrecognized(t) for t in types]
+
+
+def scope_from_proto(scope: int) -> HistoryScope | Unrecognized | None:
+    """The history scope of an estimate; None for UNSPECIFIED (the domain's default)."""
+    if scope == pb.ESTIMATION_SCOPE_UNSPECIFIED:
+        return None
+    return _SCOPE.get(scope) or Unrecognized(scope)
 
 
 def goals_from_proto(goals: Sequence[int]) -> list[Goal | Unrecognized]:

@@ -11,16 +11,19 @@ from plansmith.v1 import generation_pb2 as gen_pb
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server.api import convert
 from plansmith_server.api.planning_convert import (
+    analyses_from_proto,
     analysis_to_proto,
     attempt_to_proto,
     brief_from_proto,
     call_from_proto,
+    constraints_from_proto,
     estimation_method,
     event_to_proto,
     generated_to_proto,
     goals_from_proto,
     level_from_proto,
     optimization_to_proto,
+    scope_from_proto,
     suggestions_to_proto,
 )
 from plansmith_server.domain.generation import Generated, GenerationInfo, PlanGenerator
@@ -125,7 +128,7 @@ class PlanningServicer:
         routed = await self.planning.estimate(
             description=request.task_description,
             agent_id=request.agent_id,
-            scope=request.scope,
+            scope=scope_from_proto(request.scope),
             plan_id=request.plan_id,
             project_id=request.project_id,
             call=call_from_proto(request, context.time_remaining()),
@@ -155,7 +158,7 @@ class PlanningServicer:
         o = await self.schedules.optimize(
             request.plan_id,
             goals=goals_from_proto(request.goals),
-            constraints=list(request.constraints),
+            constraints=constraints_from_proto(request.constraints),
             time_limit=limit,
             apply=request.apply,
             m=convert.mutation(request),
@@ -167,7 +170,7 @@ class PlanningServicer:
     ) -> pb.AnalyzePlanResponse:
         a = await self.schedules.analyze(
             request.plan_id,
-            types=list(request.analysis_types),
+            types=analyses_from_proto(request.analysis_types),
             samples=request.monte_carlo_samples,
             deadline_hours=request.deadline_hours,
             seed=request.seed,

@@ -36,6 +36,7 @@ from plansmith_server.domain.models import (
     Agent,
     ChangeRecord,
     DecompositionLevel,
+    HistoryScope,
     Plan,
     PlanStatus,
     Schedule,
@@ -67,7 +68,6 @@ from plansmith_server.planning import (
 )
 from plansmith_server.telemetry import Telemetry
 
-SCOPE_UNSPECIFIED, SCOPE_PLAN, SCOPE_PROJECT = 0, 1, 2
 HISTORY_LIMIT = 5000
 
 
@@ -435,7 +435,7 @@ class PlanGenerator:
         *,
         description: str,
         agent_id: str,
-        scope: int,
+        scope: HistoryScope | Unrecognized | None,
         plan_id: str,
         project_id: str,
         call: Call = NO_CALL,
@@ -445,9 +445,9 @@ class PlanGenerator:
         val.check_id(v, "agent_id", agent_id, required=False)
         val.check_id(v, "plan_id", plan_id, required=False)
         val.check_id(v, "project_id", project_id, required=False)
-        if scope not in (SCOPE_UNSPECIFIED, SCOPE_PLAN, SCOPE_PROJECT):
-            v.add("scope", f"unknown value {scope}; expected PLAN or PROJECT")
-        if scope == SCOPE_PLAN and not plan_id:
+        if isinstance(scope, Unrecognized):
+            v.add("scope", f"unknown value {scope.number}; expected PLAN or PROJECT")
+        if scope is HistoryScope.PLAN and not plan_id:
             v.add("plan_id", "is required with scope PLAN")
         v.raise_if_any()
 
@@ -458,7 +458,7 @@ class PlanGenerator:
             if agent_id and plan is not None and plan.agents and agent_id not in plan.agent_ids():
                 raise NotFoundError("agent", agent_id)
             project = project_id or (plan.project_id if plan else "")
-            if scope == SCOPE_PLAN or (scope == SCOPE_UNSPECIFIED and not project):
+            if scope is HistoryScope.PLAN or (scope is None and not project):
                 if plan_id:
                     return tx.completed_tasks(plan_id=plan_id, limit=HISTORY_LIMIT)
             elif project:

@@ -52,6 +52,30 @@ class DecompositionLevel(Enum):
     DETAILED = "DETAILED"
 
 
+class AnalysisKind(Enum):
+    """A part of AnalyzePlan's answer a caller may ask for (all of them when none is)."""
+
+    CRITICAL_PATH = "CRITICAL_PATH"
+    UTILIZATION = "UTILIZATION"
+    RISK = "RISK"
+
+
+class ScheduleConstraint(Enum):
+    """What OptimizePlan honours: dependencies always; capabilities unless the caller
+    names constraints without them."""
+
+    DEPENDENCIES = "DEPENDENCIES"
+    CAPABILITIES = "CAPABILITIES"
+
+
+class HistoryScope(Enum):
+    """Whose completed tasks EstimateTaskDuration learns from (unspecified: the plan's, or
+    the project's when a project is known and no plan is named)."""
+
+    PLAN = "PLAN"
+    PROJECT = "PROJECT"
+
+
 class PlanStatus(StoredEnum):
     """Lifecycle state of a plan."""
 

@@ -18,12 +18,14 @@ from plansmith_server.domain import validation as val
 from plansmith_server.domain.codec import FunctionCodec
 from plansmith_server.domain.graph import find_schedule_cycle, parent_loops
 from plansmith_server.domain.models import (
+    AnalysisKind,
     ChangeRecord,
     Plan,
     PlanStatus,
     ReplanRecord,
     ReplanState,
     Schedule,
+    ScheduleConstraint,
     Task,
     TaskStatus,
     Unrecognized,
@@ -44,8 +46,6 @@ from plansmith_server.errors import (
 from plansmith_server.scheduling import Goal, PlanTask
 from plansmith_server.telemetry import Telemetry
 
-CONSTRAINT_DEPENDENCIES, CONSTRAINT_CAPABILITIES = 1, 2
-ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK = 1, 2, 3
 DEFAULT_TIME_LIMIT, MAX_TIME_LIMIT = 5.0, 60.0
 DEFAULT_SAMPLES, MAX_SAMPLES = 10_000, 100_000
 MAX_SAMPLED_TASKS = 20_000_000
@@ -139,7 +139,7 @@ class Schedules:
         plan_id: str,
         *,
         goals: Sequence[Goal | Unrecognized] = (),
-        constraints: Sequence[int] = (),
+        constraints: Sequence[ScheduleConstraint | Unrecognized] = (),
         time_limit: float | None = None,
         apply: bool = False,
         m: Mutation = NO_MUTATION,
@@ -157,10 +157,10 @@ class Schedules:
         if len(set(goals)) != len(goals):
             v.add("goals", "lists a goal twice")
         for i, c in enumerate(constraints):
-            if c not in (CONSTRAINT_DEPENDENCIES, CONSTRAINT_CAPABILITIES):
+            if isinstance(c, Unrecognized):
                 v.add(
                     f"constraints[{i}]",
-                    f"unknown value {c}; expected MAINTAIN_DEPENDENCIES or "
+                    f"unknown value {c.number}; expected MAINTAIN_DEPENDENCIES or "
                     "RESPECT_AGENT_CAPABILITIES",
                 )
         limit = DEFAULT_TIME_LIMIT if time_limit is None else time_limit
@@ -171,7 +171,7 @@ class Schedules:
             earlier = await self.mutations.replay("OptimizePlan", m, OPTIMIZATION_CODEC)
             if earlier is not None:
                 return earlier
-        respect = not constraints or CONSTRAINT_CAPABILITIES in constraints
+        respect = not constraints or ScheduleConstraint.CAPABILITIES in constraints
         snap = await self.snapshot(plan_id, respect_capabilities=respect)
         if not snap.tasks:
             raise _plan_empty(plan_id, f"plan {plan_id!r} has no tasks to schedule")
@@ -319,7 +319,7 @@ class Schedules:
         self,
         plan_id: str,
         *,
-        types: Sequence[int] = (),
+        types: Sequence[AnalysisKind | Unrecognized] = (),
         samples: int = 0,
         deadline_hours: float = 0.0,
         seed: int = 0,
@@ -327,24 +327,24 @@ class Schedules:
         v = val.Violations()
         val.check_id(v, "plan_id", plan_id)
         for i, t in enumerate(types):
-            if t not in (ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK):
-                v.add(f"analysis_types[{i}]", f"unknown value {t}")
+            if isinstance(t, Unrecognized):
+                v.add(f"analysis_types[{i}]", f"unknown value {t.number}")
         if samples < 0 or samples > MAX_SAMPLES:
             v.add("monte_carlo_samples", f"must be between 0 and {MAX_SAMPLES}")
         if not math.isfinite(deadline_hours) or deadline_hours < 0:
             v.add("deadline_hours", "must be a finite number of hours, not negative")
         v.raise_if_any()
-        wanted = set(types) or {ANALYSIS_CRITICAL_PATH, ANALYSIS_UTILIZATION, ANALYSIS_RISK}
+        wanted = {t for t in types if isinstance(t, AnalysisKind)} or set(AnalysisKind)
         snap = await self.snapshot(plan_id)
         if not snap.tasks:
             raise _plan_empty(plan_id, f"plan {plan_id!r} has no tasks")
         deadline = deadline_hours or deadline_from_constraints(snap.plan.constraints)
-        n = _samples(samples, len(snap.work)) if ANALYSIS_RISK in wanted else 0
+        n = _samples(samples, len(snap.work)) if AnalysisKind.RISK in wanted else 0
         # An int64 on the wire; numpy seeds with non-negative numbers: a negative seed is
         # taken as its unsigned 64-bit pattern (still one seed, one sequence).
         rng_seed = seed % (1 << 64)
         known: tuple[scheduling.RiskItem, ...] = ()
-        if ANALYSIS_RISK in wanted and snap.plan.status == PlanStatus.ON_HOLD:
+        if AnalysisKind.RISK in wanted and snap.plan.status == PlanStatus.ON_HOLD:
             held = await self.store.read(lambda tx: _latest_escalation(tx, plan_id), bulk=True)
             known = (_escalation_risk(held),) if held else ()
         tracer = self.telemetry.tracer
@@ -361,11 +361,11 @@ class Schedules:
             current: scheduling.ScheduleResult | None = scheduling.schedule_current_plan(
                 snap.work, snap.agents
             )
-            if ANALYSIS_UTILIZATION in wanted:
+            if AnalysisKind.UTILIZATION in wanted:
                 util = scheduling.analyze_utilization(
                     snap.work, snap.agents, cpm=cpm, schedule=current
                 )
-            if ANALYSIS_RISK in wanted:
+            if AnalysisKind.RISK in wanted:
                 with tracer.start_as_current_span("planning.monte_carlo") as span:
                     span.set_attribute("plansmith.samples", n)
                     risk = scheduling.assess_risk(
@@ -379,7 +379,7 @@ class Schedules:
                         cancelled=lambda: stop.stopped,
                         known=known,
                     )
-            if ANALYSIS_CRITICAL_PATH not in wanted:
+            if AnalysisKind.CRITICAL_PATH not in wanted:
                 cpm = current = None  # not asked for: not reported
             return Analysis(snap, cpm, current, util, risk, deadline, seed)
 
