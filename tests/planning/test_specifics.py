@@ -397,3 +397,54 @@ def test_a_capital_letter_closing_a_name_stays_with_it() -> None:
     techs = load_library().technologies
     assert "Annex A" in specifics_of("Map the Annex A controls", techs)
     assert "Vitamin C" in specifics_of("Add Vitamin C to the label", techs)
+
+
+def test_possessive_place_names_stay_whole() -> None:
+    from plansmith_server.planning.slots import specifics_of
+
+    techs = load_library().technologies
+    said = specifics_of("Move the London office from Shoreditch to the floor at King's Cross.", techs)
+    assert "King's Cross" in said and "Cross" not in said
+    # A possessive that ends a name is not part of it.
+    assert "Google" in specifics_of("The team uses Google's API.", techs)
+
+
+def test_the_edition_of_a_standard_is_kept_with_it() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Customer asks for a report",
+            "Acme Health will not sign until we hand them a SOC 2 Type II report.",
+            requirements=("Quarterly access reviews",),
+        )
+    )
+    assert plan.domain == "compliance_audit"
+    assert any("SOC 2 Type II" in t.title for t in plan.tasks)
+
+
+def test_error_codes_and_roles_without_capitals_are_specifics() -> None:
+    from plansmith_server.planning.slots import specifics_of
+
+    techs = load_library().technologies
+    said = specifics_of("The payment service returned 502s and users saw HTTP 503.", techs)
+    assert "502s" in said and "HTTP 503" in said
+    said = specifics_of("Hire 4 backend engineers and 1 engineering manager.", techs)
+    assert "engineering manager" in said
+    # Counts, durations and latencies stay what they are.
+    said = specifics_of("We have 500 employees and a 400 ms budget.", techs)
+    assert "500 employees" in said and "400 ms" in said
+
+
+def test_a_size_in_the_context_is_not_a_count_of_things() -> None:
+    from plansmith_server.planning.slots import extract_slots
+
+    techs = load_library().technologies
+    slots = extract_slots(["Move the office"], {"team_size": 2, "staff": 120}, techs)
+    assert [c.phrase for c in slots.counts] == ["120 staff"]
+
+
+def test_a_ranked_count_is_still_a_count() -> None:
+    from plansmith_server.planning.slots import extract_slots
+
+    techs = load_library().technologies
+    slots = extract_slots(["Troubleshooting built from the top 30 support tickets"], {}, techs)
+    assert [c.phrase for c in slots.counts] == ["30 support tickets"]

@@ -224,6 +224,8 @@ _FROM_TO = re.compile(
     r"^[^.;\n]{0,40}?\bfrom\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\s+to\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\b"
 )
 _TO_VERSION = re.compile(r"^[^.;\n]{0,30}?\bto\s+(?:version\s+)v?(\d+(?:\.\d+){0,2})\b")
+# The edition of a standard, written after its name: "SOC 2 Type II", "SOC 1 type 2".
+_EDITION = re.compile(r"^\s+type\s+(ii|i|1|2)\b")
 _ROLE_CUE = re.compile(
     r"\b(?:(?P<source>from|off|replace|replacing|out of)|(?P<target>to|into|onto|on|with|in"
     r"|using|adopt|via))\s+(?:[\w.-]+\s+){0,2}$"
@@ -250,9 +252,16 @@ _NOT_NOUN = STOPWORDS | frozenset(
 )
 
 
+_UNCOUNTABLE = frozenset(
+    "staff people personnel equipment data software hardware feedback furniture".split()
+)
+
+
 def _plural(noun: str) -> str:
     """English plural of a count's noun taken from a context key ("endpoint_count": 48
     -> "48 endpoints"); a noun already plural is kept."""
+    if noun in _UNCOUNTABLE:
+        return noun
     if noun.endswith(("s", "x", "z", "ch", "sh")):
         return noun if noun.endswith("s") and not noun.endswith(("ss", "us")) else noun + "es"
     if noun.endswith("y") and len(noun) > 1 and noun[-2] not in "aeiou":
@@ -283,7 +292,7 @@ def find_counts(text: str, base: int) -> list[CountMention]:
         if value is None:
             continue
         before = lowered[max(0, m.start() - 12) : m.start()]
-        if re.search(r"(version|v|top|p|under|over|below|above|within|than|score)\s*$", before):
+        if re.search(r"\b(version|v|p|under|over|below|above|within|than|score)\s*$", before):
             continue
         taken: list[str] = []
         for i, word in enumerate(words if sep != "-" else words[:1]):
@@ -383,6 +392,9 @@ def _techs(text: str, vocabulary: _Vocabulary, base: int) -> list[TechMention]:
             later = _TO_VERSION.match(after)
             if later:
                 version = later.group(1)
+        edition = _EDITION.match(after)
+        if edition and not version:
+            version = f"Type {edition.group(1).upper()}"
         before = lowered[max(0, m.start() - 30) : m.start()]
         role = _role(before)
         out.append(TechMention(tech, version, from_version, role, base + m.start()))
@@ -582,6 +594,8 @@ def _context_slots(
                     )
                     position += 1
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                if words and words[-1] == "size":
+                    continue  # "team_size": 4 is how big one team is, not 4 teams
                 nouns = [
                     w for w in words if w not in _COUNT_KEY_SUFFIXES and w not in ("of", "num", "n")
                 ]
@@ -712,6 +726,22 @@ _THING = re.compile(
 _ROLE_TITLE = re.compile(
     r"\b(?:[Hh]ead|[Dd]irector|VP|[Cc]hief|[Mm]anager|[Ll]ead)\s+of\s+(?:the\s+)?[A-Za-z][a-z]+"
     r"(?:\s+[A-Z][a-z]+)*"
+)
+# A role named by its title without capitals: "1 engineering manager", "a product
+# designer" (a role noun after a count of one or an article and one or two words).
+_ROLE_NOUN = (
+    r"(?:manager|engineer|designer|developer|analyst|scientist|architect|recruiter|"
+    r"coordinator|director|officer|administrator|specialist|consultant|writer|strategist|"
+    r"marketer|accountant|researcher|owner|lead|controller|counsel)"
+)
+_ROLE_NAMED = re.compile(
+    r"\b(?:1|one|a|an)\s+((?:(?!(?:new|good|great|few|lot|single|full|part|first|second|"
+    r"the|our|and|or|more|other|extra)\b)[a-z]+(?<!ed)[\s-]){1,2}" + _ROLE_NOUN + r")\b"
+)
+# An error the brief quotes: "returned 502s", "HTTP 503", "error 500", "504 errors".
+_ERROR_CODE = re.compile(
+    r"\b(?:(?:http|error|status(?:\s+code)?|returned|returning|returns|throwing|throws)\s+"
+    r"[1-5]\d\d|[1-5]\d\d(?:s\b|\s+(?:errors?|responses?)\b))(?!\w|\.\d)"
 )
 _RELEASE_VERSION = re.compile(
     r"\b(?:version|release|v)\s*(\d+(?:\.\d+){1,2})\b|\b(\d+\.\d+\.\d+)\b"
@@ -887,9 +917,10 @@ _GENERIC_CAPS = frozenset(
     """.split()
 )
 _SENTENCE_START = re.compile(r"(^|[.!?;]\s+|\n)\s*$")
-_PROPER = re.compile(
-    r"\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:(?:\s*&\s*|\s)[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*)\b"
-)
+# A name may hold a possessive before another capitalized word ("King's Cross",
+# "St. Aldhelm's Health"); a possessive that ends the name is not part of it.
+_NAME_WORD = r"[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:['\u2019]s(?=\s+[A-Z]))?"
+_PROPER = re.compile(r"\b(" + _NAME_WORD + r"(?:(?:\s*&\s*|\s)" + _NAME_WORD + r")*)\b")
 _ACRONYM = re.compile(r"\b([A-Z][A-Z0-9]{1,6}(?:-[A-Z0-9]+)?)\b")
 _IDENTIFIER = re.compile(
     r"(?<![\w.-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)*-?\d[a-z0-9-]*|[a-z0-9-]+(?:\.[a-z0-9-]+)+\.[a-z]{2,}"
@@ -931,7 +962,7 @@ def _proper_nouns(text: str) -> list[str]:
             words = words[:-1]
         if not words:
             continue
-        joined = " ".join(words)
+        joined = re.sub(r"['\u2019]s$", "", " ".join(words))
         if len(joined) >= 2 and not joined.isupper():
             out.append(joined)
     return out
@@ -956,12 +987,17 @@ def specifics_of(
     pattern = vocabulary.pattern
     if pattern is not None:
         for m in pattern.finditer(text.lower()):
-            version = _VERSION_AFTER.match(text.lower()[m.end() :])
+            after = text.lower()[m.end() :]
+            version = _VERSION_AFTER.match(after) or _EDITION.match(after)
             covered.append((m.start(), m.end() + (version.end() if version else 0)))
 
     def free(start: int) -> bool:
         return not any(a <= start < b for a, b in covered)
 
+    for m in _ERROR_CODE.finditer(text.lower()):
+        if free(m.start()):
+            found.append((m.start(), text[m.start() : m.end()]))
+            covered.append((m.start(), m.end()))
     for c in find_counts(text, 0):
         if free(c.position):
             found.append((c.position, c.phrase))
@@ -988,6 +1024,10 @@ def specifics_of(
         if free(m.start()):
             found.append((m.start(), m.group(0)))
             covered.append((m.start(), m.end()))
+    for m in _ROLE_NAMED.finditer(text):
+        if free(m.start(1)):
+            found.append((m.start(1), m.group(1)))
+            covered.append((m.start(1), m.end(1)))
     for start, amount in money_amounts(text):
         if free(start):
             found.append((start, amount))
