@@ -894,6 +894,12 @@ KIND_AREAS: dict[str, tuple[str, ...]] = {
     "secrets_manager": ("security", "devops", "kubernetes"),
     "cdn": ("frontend", "infrastructure"),
     "analytics_tool": ("analytics",),
+    "replication_tool": ("data-engineering",),
+    "table_format": ("data-engineering",),
+    "data_quality": ("data-engineering", "qa"),
+    "code_quality": ("ci-cd",),
+    "artifact_registry": ("ci-cd", "devops"),
+    "backup_tool": ("sre", "devops", "database"),
     "cloud_service": ("devops", "infrastructure", "database"),
 }
 """Capability areas whose tasks a technology of each kind belongs to (a task of another
