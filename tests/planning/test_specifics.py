@@ -448,3 +448,19 @@ def test_a_ranked_count_is_still_a_count() -> None:
     techs = load_library().technologies
     slots = extract_slots(["Troubleshooting built from the top 30 support tickets"], {}, techs)
     assert [c.phrase for c in slots.counts] == ["30 support tickets"]
+
+
+def test_a_target_version_written_apart_from_the_name_is_the_upgrade_target() -> None:
+    from plansmith_server.planning.slots import extract_slots
+
+    techs = load_library().technologies
+
+    def labels(text: str) -> list[tuple[str, str]]:
+        return [(t.label, t.from_version) for t in extract_slots([text], {}, techs).techs]
+
+    assert labels("Our Postgres 11 cluster is out of support. Upgrade it to 16.") == [
+        ("PostgreSQL 16", "11")
+    ]
+    # A count or a measure after "to" is not a version.
+    assert labels("Our Kafka 2.8 cluster: grow it to 16 brokers") == [("Kafka 2.8", "")]
+    assert labels("We run Postgres 14; get p95 down to 200 ms") == [("PostgreSQL 14", "")]

@@ -692,7 +692,7 @@ def extract_slots(
         best[t.technology.key] = TechMention(
             cur.technology, version, from_version, role, cur.position
         )
-    ordered_techs = tuple(sorted(best.values(), key=lambda t: t.position))
+    ordered_techs = _upgrade_target(texts, tuple(sorted(best.values(), key=lambda t: t.position)))
     ordered_counts = tuple(sorted(counts, key=lambda c: c.position))
     return Slots(
         ordered_techs,
@@ -704,6 +704,43 @@ def extract_slots(
         resources=_resources(texts, context),
         **_spend(texts),
     )
+
+
+# "Our Postgres 11 cluster is out of support. Upgrade it to 16": the target version
+# written away from the technology's name.
+_UPGRADE_TO = re.compile(
+    r"\b(?:upgrade|upgrading|move|moving|migrate|migrating|bump|jump|go|get)\b[^.;\n]{0,40}?"
+    r"\bto\s+(?:version\s+)?v?(\d+(?:\.\d+){0,2})\b(?!\.\d|[%\d])(?:\s*([a-z]+))?",
+    re.IGNORECASE,
+)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def _upgrade_target(
+    texts: Sequence[str], techs: tuple[TechMention, ...]
+) -> tuple[TechMention, ...]:
+    """When the brief names one versioned technology and, elsewhere, a later version
+    to upgrade to ("Postgres 11 ... upgrade it to 16"), that version is its target."""
+    versioned = [t for t in techs if t.version]
+    if len(versioned) != 1 or versioned[0].from_version:
+        return techs
+    current = versioned[0]
+    for text in texts:
+        for m in _UPGRADE_TO.finditer(text):
+            found = m.group(1)
+            unit = (m.group(2) or "").lower()
+            tail = find_counts(text[m.start(1) :], 0)
+            if unit in _UNITS or (tail and tail[0].position == 0):
+                continue  # "to 16 nodes", "down to 200 ms": a count or a measure
+            if _version_key(found) > _version_key(current.version):
+                upgraded = TechMention(
+                    current.technology, found, current.version, current.role, current.position
+                )
+                return tuple(upgraded if t is current else t for t in techs)
+    return techs
 
 
 _SUBJECT_KEYS = ("service", "app", "application", "product", "system", "subject", "component")
