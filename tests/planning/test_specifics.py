@@ -464,3 +464,17 @@ def test_a_target_version_written_apart_from_the_name_is_the_upgrade_target() ->
     # A count or a measure after "to" is not a version.
     assert labels("Our Kafka 2.8 cluster: grow it to 16 brokers") == [("Kafka 2.8", "")]
     assert labels("We run Postgres 14; get p95 down to 200 ms") == [("PostgreSQL 14", "")]
+
+
+def test_where_things_are_today_is_not_where_they_go() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Region outage",
+            "All our infrastructure is in eu-central-1. Set up disaster recovery with a warm "
+            "standby in a second region.",
+            requirements=("RTO 4 hours, RPO 15 minutes",),
+        )
+    )
+    assert plan.domain == "disaster_recovery"
+    design = _task(plan, "/dr_architecture")
+    assert design.title == "Design the failover from eu-central-1 to the recovery region"

@@ -105,7 +105,7 @@ class TechMention:
     technology: Technology
     version: str
     from_version: str
-    role: str  # "source" | "target" | ""
+    role: str  # "source" | "current" (where things are today: also a source) | "target" | ""
     position: int
 
     @property
@@ -321,9 +321,20 @@ def find_counts(text: str, base: int) -> list[CountMention]:
     return out
 
 
+# Where things are today, not where they go: "all our infrastructure is in eu-central-1",
+# "we're still on MySQL 5.7", "hosted on Heroku".
+_WHERE_WE_ARE = re.compile(
+    r"\b(?:is|are|'re|'s|still|currently|today|runs?|running|hosted|lives?|living|sits?)"
+    r"\s+(?:all\s+|only\s+|entirely\s+|still\s+)?(?:in|on)\s+(?:[\w.-]+\s+)?$"
+)
+
+
 def _role(before: str) -> str:
     """ "source" or "target" from the nearest cue word before a mention ("from X", "to
-    Y"), at most two words away; "" when there is none."""
+    Y"), at most two words away; "current" where the brief says things are today ("is
+    in eu-central-1", "still on MySQL 5.7"); "" when there is none."""
+    if _WHERE_WE_ARE.search(before):
+        return "current"
     words = before.split()
     for i in range(len(words) - 1, max(-1, len(words) - 4), -1):
         m = _ROLE_CUE.search(" ".join(words[i:]) + " ")
@@ -420,14 +431,16 @@ class Slots:
 
     def tech(self, kind: str) -> TechMention | None:
         """The target technology of `kind`: one named as a target ("to", "into"), else
-        the first that is not a source, else the first."""
+        the first that is not a source, else the first source ("SCIM from Personio")
+        unless the brief only says that is where things are today ("all our
+        infrastructure is in eu-central-1"): then the placeholder falls back."""
         mentions = [t for t in self.techs if t.technology.kind == kind]
         if not mentions:
             return None
         for pick in (
             [t for t in mentions if t.role == "target"],
-            [t for t in mentions if t.role != "source"],
-            mentions,
+            [t for t in mentions if t.role not in ("source", "current")],
+            [t for t in mentions if t.role != "current" or t.from_version],
         ):
             if pick:
                 return pick[0]
@@ -440,7 +453,7 @@ class Slots:
             if t.technology.kind == kind and t.technology.key != (
                 target.technology.key if target else ""
             ):
-                if t.role == "source" or target is not None:
+                if t.role in ("source", "current") or target is not None:
                     return t
         return None
 
@@ -503,7 +516,9 @@ class Slots:
         from, in the brief's order: "German and Japanese"."""
         labels = list(
             dict.fromkeys(
-                t.label for t in self.techs if t.technology.kind == kind and t.role != "source"
+                t.label
+                for t in self.techs
+                if t.technology.kind == kind and t.role not in ("source", "current")
             )
         )
         if len(labels) <= 1:
