@@ -120,5 +120,38 @@ def test_docs_over_an_existing_wiki_start_with_a_content_audit() -> None:
         )
     )
     assert plan.domain == "documentation"
+    assert ("documentation", "internal_handbook") in _methods(plan)
     ids = _by_primitive(plan)
     assert ids["docs_audit"] in _ancestors(plan, ids["docs_ia"])
+    assert ids["docs_ia"] in _ancestors(plan, ids["docs_handbook_pages"])
+
+
+def test_a_leak_between_tenants_is_api_hardening_with_object_level_checks() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Tenant data leak",
+            "A researcher showed that anyone with a valid token can read other tenants' "
+            "invoices by changing the ID in the URL. Fix it across all 120 endpoints.",
+            requirements=("Tests per endpoint for cross-tenant access",),
+            context={"environment": "production"},
+        )
+    )
+    assert plan.domain == "api_hardening"
+    ids = _by_primitive(plan)
+    assert ids["apih_object_authz"] in _ancestors(plan, ids["apih_security_tests"])
+
+
+def test_a_mobile_app_pipeline_signs_and_distributes_every_merge() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Pipelines for the mobile apps",
+            "Builds for our iOS and Android apps are done on one developer's laptop. Automate "
+            "building, signing and shipping to TestFlight and Play internal testing on every "
+            "merge.",
+        )
+    )
+    assert plan.domain == "cicd_pipeline"
+    assert ("cicd_pipeline", "mobile_pipeline") in _methods(plan)
+    ids = _by_primitive(plan)
+    assert ids["ci_mobile_signing"] in _ancestors(plan, ids["ci_mobile_distribution"])
+    assert ids["ci_mobile_distribution"] in _ancestors(plan, ids["ci_mobile_store_release"])
