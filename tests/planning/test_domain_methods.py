@@ -155,3 +155,27 @@ def test_a_mobile_app_pipeline_signs_and_distributes_every_merge() -> None:
     ids = _by_primitive(plan)
     assert ids["ci_mobile_signing"] in _ancestors(plan, ids["ci_mobile_distribution"])
     assert ids["ci_mobile_distribution"] in _ancestors(plan, ids["ci_mobile_store_release"])
+
+
+def test_a_warehouse_bill_is_cost_work_on_the_warehouse() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Snowflake bill is scary",
+            "Our Snowflake credits doubled since the analysts got access. Bring the monthly "
+            "bill from $30k to under $18k without blocking their work.",
+            requirements=("Warehouses auto-suspend", "Budget alerts per team"),
+        )
+    )
+    assert plan.domain == "cost_reduction"
+    assert ("cost_reduction", "warehouse_spend") in _methods(plan)
+    # A whole-cloud bill that mentions BigQuery stays a cloud cost review.
+    cloud = _plan(
+        PlanRequest(
+            "Cloud costs",
+            "Our Azure spend is 45k EUR a month across 6 subscriptions; find savings and "
+            "set up guardrails.",
+            requirements=("Reserved instances where usage is steady",),
+        )
+    )
+    assert ("cost_reduction", "cloud_generic") in _methods(cloud)
+    assert "cost_aws_savings_plans" not in _by_primitive(cloud)
