@@ -20,7 +20,9 @@ def _plan(request: PlanRequest):
 
 
 def _by_primitive(plan) -> dict[str, str]:
-    return {t.source.rsplit("/", 1)[-1]: t.id for t in plan.tasks if t.source.startswith("library:")}
+    return {
+        t.source.rsplit("/", 1)[-1]: t.id for t in plan.tasks if t.source.startswith("library:")
+    }
 
 
 def _ancestors(plan, task_id: str) -> set[str]:
