@@ -287,6 +287,17 @@ CASES: dict[str, Case] = {
             ("Import contacts and deals",),
         ),
     ),
+    "kubernetes_upgrade": Case(
+        PlanRequest(
+            "GKE upgrade",
+            "Upgrade our two GKE clusters from Kubernetes 1.28 to 1.30 before end of support.",
+        ),
+        "kubernetes_platform",
+        "cluster_upgrade",
+        ("k8s_upg_apis", "k8s_upg_backup", "k8s_upg_nonprod", "k8s_upg_prod"),
+        ("two GKE clusters",),
+        PlanRequest("MySQL upgrade", "Upgrade the orders MySQL database from 5.7 to 8.0."),
+    ),
     "laptop_refresh": Case(
         PlanRequest(
             "Laptop refresh",

@@ -72,10 +72,34 @@ def test_rehearsal_precedes_every_production_change() -> None:
     )
     prod_changes = [t.id for t in plan.tasks if "prod_change" in t.tags]
     rehearsals = [t.id for t in plan.tasks if "rehearsal" in t.tags]
-    assert prod_changes and len(rehearsals) >= 2  # the parallel run and the staging rehearsal
+    assert prod_changes and rehearsals  # the parallel run
     for change in prod_changes:
         assert set(rehearsals) <= _ancestors(plan, change)
     assert validate_plan(plan) == []
+
+
+def test_a_plan_that_rehearses_its_own_way_gets_no_second_staging_rehearsal() -> None:
+    # The parallel run rehearses the switch of the jobs: a staging rehearsal of the same
+    # switch would be a second dry run of nothing new. A production change no library
+    # task rehearses still gets one.
+    jobs = generate_plan(
+        PlanRequest("Scheduler move", "Move the 12 nightly cron jobs to Airflow in production."),
+        now=NOW,
+    )
+    sources = [t.source for t in jobs.tasks]
+    assert any(s.endswith("/jobs_parallel_run") for s in sources)
+    assert not any(s.endswith("/staging_rehearsal") for s in sources)
+    assert any(s.endswith("/change_approval") for s in sources)
+    split = generate_plan(
+        PlanRequest(
+            "Orders service",
+            "Split the orders module out of our monolith into a microservice in production.",
+        ),
+        now=NOW,
+    )
+    rehearsal = _id(split, "/staging_rehearsal")
+    for change in (t.id for t in split.tasks if "prod_change" in t.tags):
+        assert rehearsal in _ancestors(split, change)
 
 
 def test_library_declares_the_orderings() -> None:
@@ -125,3 +149,20 @@ def test_certification_writes_the_statement_of_applicability_from_the_risk_treat
     soa = _id(plan, "/comp_soa")
     assert isms in _ancestors(plan, soa)
     assert soa in _ancestors(plan, _id(plan, "/comp_controls"))
+
+
+def test_cluster_upgrade_fixes_removed_apis_and_upgrades_non_production_first() -> None:
+    plan = generate_plan(
+        PlanRequest(
+            "EKS upgrade",
+            "Upgrade our three EKS clusters (dev, staging, prod) from Kubernetes 1.27 to 1.30.",
+        ),
+        now=NOW,
+    )
+    apis = _id(plan, "/k8s_upg_apis")
+    backup = _id(plan, "/k8s_upg_backup")
+    nonprod = _id(plan, "/k8s_upg_nonprod")
+    prod = _id(plan, "/k8s_upg_prod")
+    assert {apis, backup} <= _ancestors(plan, nonprod)
+    assert nonprod in _ancestors(plan, prod)
+    assert validate_plan(plan) == []
