@@ -166,3 +166,15 @@ def test_cluster_upgrade_fixes_removed_apis_and_upgrades_non_production_first() 
     assert {apis, backup} <= _ancestors(plan, nonprod)
     assert nonprod in _ancestors(plan, prod)
     assert validate_plan(plan) == []
+
+
+def test_laptop_refresh_backs_up_each_old_device_before_it_is_wiped() -> None:
+    plan = generate_plan(
+        PlanRequest("Laptop refresh", "Replace the 200 oldest laptops with new MacBooks."),
+        now=NOW,
+    )
+    backup = _id(plan, "/laptop_data")
+    wipe = _id(plan, "/laptop_old_devices")
+    assert backup in _ancestors(plan, wipe)
+    assert backup in _ancestors(plan, _id(plan, "/laptop_swap"))
+    assert validate_plan(plan) == []
