@@ -178,3 +178,30 @@ def test_laptop_refresh_backs_up_each_old_device_before_it_is_wiped() -> None:
     assert backup in _ancestors(plan, wipe)
     assert backup in _ancestors(plan, _id(plan, "/laptop_swap"))
     assert validate_plan(plan) == []
+
+
+def test_title_words_order_acceptance_tests_training_and_access_grants() -> None:
+    # Work packages in the brief's own words are ordered like the library's tasks:
+    # user acceptance testing is a pilot of the go-live, and an admin-access grant
+    # waits for the security training.
+    plan = generate_plan(
+        PlanRequest(
+            "Expense tool",
+            "Roll out the new expense tool to the finance department.",
+            (
+                "User acceptance testing with two accountants",
+                "Deploy to production for the whole finance team",
+                "Security awareness training for the approvers",
+                "Grant admin access to the finance leads",
+            ),
+        ),
+        now=NOW,
+    )
+    by_title = {t.title: t for t in plan.tasks}
+    uat = by_title["User acceptance testing"]
+    training = by_title["Security awareness training"]
+    grant = by_title["Grant admin access to the finance leads"]
+    assert "pilot" in uat.tags
+    assert "training" in training.tags and "access_grant" in grant.tags
+    assert training.id in _ancestors(plan, grant.id)
+    assert validate_plan(plan) == []
