@@ -298,6 +298,19 @@ CASES: dict[str, Case] = {
         ("two GKE clusters",),
         PlanRequest("MySQL upgrade", "Upgrade the orders MySQL database from 5.7 to 8.0."),
     ),
+    "incident_closed_out": Case(
+        PlanRequest(
+            "Close out last week's outage",
+            "Our booking site was unavailable for three hours last week and 240 customers were "
+            "charged twice. It is stable now: refund them, find out why and make sure it "
+            "cannot happen again.",
+        ),
+        "incident_response",
+        "post_incident",
+        ("inc_pir_timeline", "inc_pir_remediate", "inc_root_cause", "inc_postmortem"),
+        (),
+        PlanRequest("Site redesign", "Redesign our booking website with a new checkout flow."),
+    ),
     "laptop_refresh": Case(
         PlanRequest(
             "Laptop refresh",
