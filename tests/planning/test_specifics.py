@@ -39,7 +39,7 @@ def test_cron_jobs_count_and_orchestrator_reach_the_titles() -> None:
     assert plan.domain == "job_scheduler_migration"
     titles = [t.title for t in plan.tasks]
     assert "Port the 12 nightly cron jobs to Airflow DAGs" in titles
-    assert "Switch each job to Airflow and disable its cron entry" in titles
+    assert "Cut over each job to Airflow and disable its cron entry" in titles
 
 
 def test_placeholders_fall_back_when_the_brief_is_silent() -> None:
