@@ -311,6 +311,34 @@ CASES: dict[str, Case] = {
         (),
         PlanRequest("Site redesign", "Redesign our booking website with a new checkout flow."),
     ),
+    "hiring_without_the_word": Case(
+        PlanRequest(
+            "Customer success team",
+            "Hire a data analyst and two customer success managers for the Madrid office.",
+        ),
+        "hiring",
+        "structured_hiring",
+        ("hire_profile", "hire_sourcing", "hire_interviews", "hire_offers"),
+        (),
+        PlanRequest(
+            "Onboard the new hires",
+            "Onboard our three new hires in customer success: accounts, buddy and first week.",
+        ),
+    ),
+    "incident_without_the_word": Case(
+        PlanRequest(
+            "API returning 500s",
+            "Since 10:15 our public API returns 500 errors for a third of requests and "
+            "customers cannot pay.",
+        ),
+        "incident_response",
+        "general_incident",
+        ("inc_triage", "inc_mitigate", "inc_comms", "inc_postmortem"),
+        (),
+        PlanRequest(
+            "Alerting", "Set up alerts on the API's 5xx error rate with on-call routing."
+        ),
+    ),
     "laptop_refresh": Case(
         PlanRequest(
             "Laptop refresh",

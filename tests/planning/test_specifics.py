@@ -478,3 +478,15 @@ def test_where_things_are_today_is_not_where_they_go() -> None:
     assert plan.domain == "disaster_recovery"
     design = _task(plan, "/dr_architecture")
     assert design.title == "Design the failover from eu-central-1 to the recovery region"
+
+
+def test_english_is_the_source_language_not_a_target() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Help centre in Spanish",
+            "Translate our English help centre and in-app messages into Spanish and Portuguese.",
+        )
+    )
+    translate = _task(plan, "/l10n_translate")
+    assert translate.title == "Translate into Spanish and Portuguese"
+    assert "from English" in translate.description

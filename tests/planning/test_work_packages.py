@@ -270,7 +270,8 @@ def test_a_work_package_resembling_two_tasks_equally_waits_with_the_later() -> N
         PlanRequest(
             name="Shop in three languages",
             description="Localize our web shop into French, German and Italian before launch.",
-            requirements=("Machine translation first, then human post-editing",),
+            # Resembles the translation tool's setup and the translation equally.
+            requirements=("Translation vendor invoices checked monthly",),
         ),
         now=NOW,
     )
