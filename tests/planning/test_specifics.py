@@ -490,3 +490,15 @@ def test_english_is_the_source_language_not_a_target() -> None:
     translate = _task(plan, "/l10n_translate")
     assert translate.title == "Translate into Spanish and Portuguese"
     assert "from English" in translate.description
+
+
+def test_the_scheduler_jobs_leave_is_named_in_the_cutover() -> None:
+    plan = _plan(
+        PlanRequest(
+            "Windows jobs",
+            "Move our 40 Windows Task Scheduler jobs that feed the finance reports onto Airflow.",
+        )
+    )
+    assert plan.domain == "job_scheduler_migration"
+    cutover = _task(plan, "/jobs_cutover")
+    assert cutover.title == "Cut over each job to Airflow and disable its Windows Task Scheduler entry"
