@@ -335,9 +335,7 @@ CASES: dict[str, Case] = {
         "general_incident",
         ("inc_triage", "inc_mitigate", "inc_comms", "inc_postmortem"),
         (),
-        PlanRequest(
-            "Alerting", "Set up alerts on the API's 5xx error rate with on-call routing."
-        ),
+        PlanRequest("Alerting", "Set up alerts on the API's 5xx error rate with on-call routing."),
     ),
     "laptop_refresh": Case(
         PlanRequest(

@@ -501,4 +501,6 @@ def test_the_scheduler_jobs_leave_is_named_in_the_cutover() -> None:
     )
     assert plan.domain == "job_scheduler_migration"
     cutover = _task(plan, "/jobs_cutover")
-    assert cutover.title == "Cut over each job to Airflow and disable its Windows Task Scheduler entry"
+    assert cutover.title == (
+        "Cut over each job to Airflow and disable its Windows Task Scheduler entry"
+    )
