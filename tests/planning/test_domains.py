@@ -337,6 +337,18 @@ CASES: dict[str, Case] = {
         (),
         PlanRequest("Alerting", "Set up alerts on the API's 5xx error rate with on-call routing."),
     ),
+    "email_newsletter": Case(
+        PlanRequest(
+            "Newsletter relaunch",
+            "Relaunch our monthly B2B newsletter in HubSpot for 12,000 contacts, with a "
+            "re-permission email first because half the list never opted in under GDPR.",
+        ),
+        "email_campaign",
+        "newsletter",
+        ("email_consent", "email_editorial", "email_copy", "email_qa", "email_results"),
+        ("HubSpot",),
+        PlanRequest("Company website", "Build a new marketing website with a blog."),
+    ),
     "laptop_refresh": Case(
         PlanRequest(
             "Laptop refresh",
@@ -382,6 +394,11 @@ def test_domain_carries_the_briefs_specifics_into_titles(key: str) -> None:
     titles = " | ".join(t.title for t in _plan(case.request).tasks).lower()
     for word in case.specifics:
         assert word.lower() in titles, f"{key}: '{word}' not in {titles}"
+
+
+def test_newsletter_has_no_discount_offer_or_landing_page() -> None:
+    plan = _plan(CASES["email_newsletter"].request)
+    assert not {"email_offer", "email_landing_page"} & _primitives(plan)
 
 
 @pytest.mark.parametrize("key", sorted(CASES))
