@@ -349,6 +349,44 @@ CASES: dict[str, Case] = {
         ("HubSpot",),
         PlanRequest("Company website", "Build a new marketing website with a blog."),
     ),
+    "laptop_refresh_of_computers": Case(
+        PlanRequest(
+            "Replace old computers",
+            "Replace the 120 five-year-old Windows computers in our three offices with new "
+            "ones before Windows 10 support ends.",
+        ),
+        "laptop_refresh",
+        "zero_touch_swap",
+        ("laptop_inventory", "laptop_data", "laptop_swap", "laptop_old_devices"),
+        (),
+        PlanRequest(
+            "Office move", "Move our 80 people from the 3rd floor to the new office in May."
+        ),
+    ),
+    "sso_without_the_word": Case(
+        PlanRequest(
+            "One login for everything",
+            "Give our 200 staff one login for all our tools, with two-factor authentication, "
+            "and switch off shared passwords.",
+        ),
+        "identity_sso",
+        "new_idp",
+        ("sso_inventory", "sso_integrate", "sso_pilot", "sso_rollout"),
+        (),
+        PlanRequest("Login outage", "Nobody can log in since the config push at 09:40."),
+    ),
+    "microservices_without_the_word": Case(
+        PlanRequest(
+            "Break up the Rails app",
+            "Break up our Rails app into separate services so the payments team can ship on "
+            "its own.",
+        ),
+        "monolith_to_microservices",
+        "strangler_fig",
+        ("ms_assess", "ms_first_service", "ms_cutover"),
+        (),
+        PlanRequest("Orders API", "Build a REST API for the orders of our shop."),
+    ),
     "laptop_refresh": Case(
         PlanRequest(
             "Laptop refresh",
