@@ -387,6 +387,17 @@ CASES: dict[str, Case] = {
         (),
         PlanRequest("Orders API", "Build a REST API for the orders of our shop."),
     ),
+    "trade_fair_stand": Case(
+        PlanRequest(
+            "Trade fair booth",
+            "Get us a booth at the Hannover Messe in April with demos and lead capture.",
+        ),
+        "event_planning",
+        "exhibitor_stand",
+        ("evt_exh_space", "evt_exh_stand", "evt_exh_leads", "evt_exh_followup"),
+        (),
+        PlanRequest("Spring sale", "Run our spring sale email campaign to 40,000 subscribers."),
+    ),
     "laptop_refresh": Case(
         PlanRequest(
             "Laptop refresh",
