@@ -265,7 +265,7 @@ CASES: dict[str, Case] = {
         "office_move",
         "weekend_move",
         ("om_floor_plan", "om_network", "om_movers", "om_move", "om_old_office"),
-        ("London", "5 teams"),
+        ("London",),
         PlanRequest(
             "Kitchen renovation",
             "Renovate the kitchen of our house: new cabinets and flooring.",
