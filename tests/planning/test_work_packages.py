@@ -249,16 +249,16 @@ def test_data_read_from_a_system_does_not_retire_it() -> None:
 def test_a_requirement_to_switch_the_old_system_off_comes_last() -> None:
     plan = generate_plan(
         PlanRequest(
-            name="Alerting that works",
-            description="Replace our Icinga checks with Prometheus and Grafana for 40 hosts.",
-            requirements=("Icinga switched off at the end",),
+            name="A real website",
+            description="Replace our Wix site with a new marketing website for the bakery.",
+            requirements=("Wix switched off at the end",),
         ),
         now=NOW,
     )
     (package,) = _work_packages(plan)
     assert "retire" in package.tags
-    # After everything the plan builds and verifies, the alert tests included.
-    for suffix in ("/mon_alerts", "/mon_dashboards", "/mon_alert_test"):
+    # After everything the plan builds and verifies, the launch included.
+    for suffix in ("/web_pages", "/web_testing", "/web_launch"):
         built = next(t for t in plan.tasks if t.source.endswith(suffix))
         assert built.id in _ancestors(plan, package.id)
     # The requirement is the retirement: no second one is added.
