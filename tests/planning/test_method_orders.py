@@ -87,6 +87,14 @@ CASES: dict[str, Case] = {
         "security_review/mobile_app_review",
         (("sec_mobile", "sec_report"), ("sec_retest", "sec_signoff")),
     ),
+    "web_app_with_accounts": Case(
+        PlanRequest(
+            "Members area",
+            "Build a web application where our club members log in to book courts.",
+        ),
+        "web_application/app_with_accounts",
+        (("web_backend", "web_auth"), ("web_auth", "web_testing")),
+    ),
     "vendor_references": Case(
         PlanRequest(
             "Pick a payroll provider",
