@@ -87,6 +87,15 @@ CASES: dict[str, Case] = {
         "security_review/mobile_app_review",
         (("sec_mobile", "sec_report"), ("sec_retest", "sec_signoff")),
     ),
+    "office_opening": Case(
+        PlanRequest(
+            "Madrid office",
+            "Open our first office in Madrid for 15 people: find the space, sign the lease "
+            "and furnish it.",
+        ),
+        "office_move/new_office_opening",
+        (("om_space_search", "om_fit_out"), ("om_network", "om_opening")),
+    ),
     "web_app_with_accounts": Case(
         PlanRequest(
             "Members area",
