@@ -1,6 +1,6 @@
-"""Confidence means what docs/planning.md says: on the labelled tune briefs, plans a
-reviewer accepts carry clearly more confidence than the rest, and the probabilities
-are not far from the observed outcomes (Brier score)."""
+"""Confidence means what docs/planning.md says: plans a reviewer accepts carry clearly
+more confidence than the rest, and over briefs the planner had not seen a recognized
+plan's confidence is the share of such plans a reviewer accepted."""
 
 from __future__ import annotations
 
@@ -26,10 +26,6 @@ def test_right_plans_are_more_confident_than_the_rest_on_the_tune_half() -> None
     rest = [s.confidence for s in scores if s.verdict != pq.RIGHT]
     assert right and rest
     assert statistics.mean(right) - statistics.mean(rest) >= 0.2
-    brier = statistics.mean(
-        (s.confidence - (1.0 if s.verdict == pq.RIGHT else 0.0)) ** 2 for s in scores
-    )
-    assert brier < 0.1
 
 
 def test_right_plans_are_more_confident_on_the_tune_and_dev_briefs_together() -> None:
@@ -44,23 +40,19 @@ def test_right_plans_are_more_confident_on_the_tune_and_dev_briefs_together() ->
     right = [s.confidence for s in scores if s.verdict == pq.RIGHT]
     rest = [s.confidence for s in scores if s.verdict != pq.RIGHT]
     assert statistics.mean(right) - statistics.mean(rest) >= 0.2
-    brier = statistics.mean(
-        (s.confidence - (1.0 if s.verdict == pq.RIGHT else 0.0)) ** 2 for s in scores
-    )
-    assert brier < 0.15
 
 
-def test_a_recognized_plans_confidence_is_the_share_accepted_over_every_labelled_brief() -> None:
-    # Fitted on every labelled brief (the blind set showed a tune-only fit of about 0.95
-    # overstating): over all of them, the mean confidence of recognized plans is within
-    # 0.05 of the share of those plans a reviewer accepts.
-    scores = []
-    for name in ("briefs.toml", "dev_briefs.toml", "blind_briefs.toml"):
-        bench = pq.load_benchmark(pq.BRIEFS.parent / name)
-        planner = pq.EmbeddedPlanner(bench.now)
-        scores += [pq.score_plan(b, planner.plan(b)) for b in bench.briefs]
-    assert len(scores) == 120
-    recognized = [s for s in scores if s.confidence >= 0.4]
-    share_right = statistics.mean(1.0 if s.verdict == pq.RIGHT else 0.0 for s in recognized)
-    mean_confidence = statistics.mean(s.confidence for s in recognized)
-    assert abs(mean_confidence - share_right) <= 0.05, (mean_confidence, share_right)
+def test_a_recognized_plans_confidence_is_the_share_accepted_on_unseen_briefs() -> None:
+    # The studied briefs accept over 0.9 of recognized plans; the blind sets at their
+    # first scoring accepted 23 of 50 (UNSEEN_ACCEPTED), and a user's brief is unseen.
+    # Over blind2, scored before anyone tuned on it, the recognized plans' mean
+    # confidence is that share; a fit on the studied briefs alone said about 0.93.
+    from plansmith_server.planning.confidence import UNSEEN_ACCEPTED
+
+    bench = pq.load_benchmark(pq.BRIEFS.parent / "blind2_briefs.toml")
+    planner = pq.EmbeddedPlanner(bench.now)
+    views = [planner.plan(b) for b in bench.briefs]
+    assert len(views) == 30
+    recognized = [v.confidence for v in views if pq.NOT_RECOGNIZED not in v.warnings]
+    accepted, scored = UNSEEN_ACCEPTED
+    assert abs(statistics.mean(recognized) - accepted / scored) <= 0.05, recognized
