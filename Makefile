@@ -24,11 +24,19 @@ $(BUF): package.json
 run: install
 	$(VENV)/bin/plansmith-server
 
-# The whole suite (PostgreSQL tests included: the run starts its own PostgreSQL), then the
-# API and flows suites again on PostgreSQL instead of SQLite.
+# The whole suite (PostgreSQL tests included: the run starts its own PostgreSQL), then
+# again what the two test variables change (the marks tests/conftest.py adds): the API
+# and flows tests that run on the test database, on PostgreSQL instead of SQLite; the
+# API tests that run on an event loop, on asyncio's own instead of uvloop (which is not
+# everywhere). Spread over the cores by pytest-xdist: TEST_WORKERS=auto (one worker per
+# core), a number, or 0 for one process.
+TEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
+
 test: install
-	$(PY) -m pytest
-	PLANSMITH_TEST_DB=postgresql $(PY) -m pytest -q tests/api tests/flows
+	$(PYTEST)
+	PLANSMITH_TEST_DB=postgresql $(PYTEST) -q -m uses_test_db tests/api tests/flows
+	PLANSMITH_EVENT_LOOP=asyncio $(PYTEST) -q -m uses_test_loop tests/api
 
 # BUF_BASELINE: the protos of the last release, built into an image (`buf build
 # --exclude-source-info -o`); the protos must stay wire- and JSON-compatible with it.

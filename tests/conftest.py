@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,12 +28,33 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     return {name: make or asyncio.new_event_loop}
 
 
+def _has_async_fixture(item: pytest.Item) -> bool:
+    """Whether a fixture of the test is a coroutine or async generator (pytest-asyncio
+    runs it on the loop even for a test that is not itself async)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        inspect.iscoroutinefunction(d.func) or inspect.isasyncgenfunction(d.func)
+        for defs in info.name2fixturedefs.values()
+        for d in defs
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by the marks added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("PLANSMITH_TEST_DB", "sqlite") != "postgresql":
-        return
+    """Marks what the two variables can change, so that a rerun under another value can
+    select just that (`make test`): `uses_test_db`, a test whose fixtures include
+    `db_path` (the only reader of PLANSMITH_TEST_DB); `uses_test_loop`, an asyncio test
+    (run on the loop PLANSMITH_EVENT_LOOP picks). Any other test runs the same either way."""
+    on_postgresql = os.environ.get("PLANSMITH_TEST_DB", "sqlite") == "postgresql"
     skip = pytest.mark.skip(reason="SQLite's own mechanics (PLANSMITH_TEST_DB=postgresql)")
     for item in items:
-        if item.get_closest_marker("sqlite_only"):
+        if "db_path" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.uses_test_db)
+        if item.get_closest_marker("asyncio") or _has_async_fixture(item):
+            item.add_marker(pytest.mark.uses_test_loop)
+        if on_postgresql and item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
 
 

@@ -50,10 +50,15 @@ def _run_as() -> pwd.struct_passwd | None:
     """The system user to run the server as (root only), created if missing."""
     if os.geteuid() != 0:
         return None
-    try:
-        return pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        subprocess.run(
+    # Test processes (pytest-xdist workers) may race to create it: useradd then answers
+    # 9 (the name is taken) or, while the other holds the lock on /etc/passwd, 1 or 10.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return pwd.getpwnam(SYSTEM_USER)
+        except KeyError:
+            pass
+        made = subprocess.run(
             [
                 "useradd",
                 "--system",
@@ -62,10 +67,16 @@ def _run_as() -> pwd.struct_passwd | None:
                 "/usr/sbin/nologin",
                 SYSTEM_USER,
             ],
-            check=True,
+            check=False,
             capture_output=True,
         )
-        return pwd.getpwnam(SYSTEM_USER)
+        if made.returncode in (0, 9):
+            return pwd.getpwnam(SYSTEM_USER)
+        if time.monotonic() > deadline:
+            raise subprocess.CalledProcessError(
+                made.returncode, made.args, made.stdout, made.stderr
+            )
+        time.sleep(0.1)
 
 
 def _die_with_parent() -> None:
