@@ -60,8 +60,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresProcess]:
-    """One real PostgreSQL for the whole run, started on first use (about a second) and
-    removed at the end; see tests/support/postgres.py."""
+    """One real PostgreSQL per test process (each pytest-xdist worker has its own),
+    started on first use (about a second) and removed at the end; see
+    tests/support/postgres.py."""
     server = PostgresProcess()
     try:
         server.start()
