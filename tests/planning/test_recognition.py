@@ -446,3 +446,50 @@ def test_a_tie_at_the_cap_goes_to_the_compound_with_more_evidence() -> None:
     assert set(top) >= {"kubernetes_platform", "cicd_pipeline"}
     assert top["cicd_pipeline"].strength > top["kubernetes_platform"].strength
     assert recognition.best is not None and recognition.best.compound == "kubernetes_platform"
+
+
+def test_weak_evidence_alone_needs_a_strong_match() -> None:
+    # Words a domain shares with other work ("drip" irrigation, "deploying" bat
+    # detectors, a theatre's "production" and "press release") are not enough on their
+    # own: three out-of-scope briefs of the second blind set were planned as an email
+    # campaign or a production deployment on them. Several together, or a word only the
+    # domain uses, still are.
+    import tomllib
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "plan_quality"
+    data = tomllib.loads((bench / "blind2_briefs.toml").read_text(encoding="utf-8"))
+    briefs = {b["id"]: b["brief"] for b in data["briefs"]}
+    for brief_id in ("b2-orchard-irrigation", "b2-bat-transects", "b2-into-the-woods"):
+        b = briefs[brief_id]
+        plan = _plan(
+            PlanRequest(
+                b["name"],
+                b["description"],
+                tuple(b.get("requirements", ())),
+                tuple(b.get("constraints", ())),
+            )
+        )
+        assert plan.domain == "", (brief_id, plan.domain)
+        assert any(w.code == "DOMAIN_NOT_RECOGNIZED" for w in plan.warnings)
+    release = _plan(
+        PlanRequest("Claims 2.0", "Deploy version 2.0 of the claims service to production.")
+    )
+    assert release.domain == "production_deployment"
+    worker = _plan(PlanRequest("Billing worker", "Deploy the billing worker to prod."))
+    assert worker.domain == "production_deployment"
+
+
+def test_weak_evidence_must_be_evidence(tmp_path) -> None:
+    import shutil
+
+    from plansmith_server.planning import LibraryError, validate_library
+    from plansmith_server.planning.library import DEFAULT_LIBRARY_DIR
+
+    shutil.copytree(DEFAULT_LIBRARY_DIR, tmp_path / "lib")
+    path = tmp_path / "lib" / "email_campaign.toml"
+    path.write_text(
+        path.read_text().replace('weak_evidence = ["drip"]', 'weak_evidence = ["sprinkler"]')
+    )
+    with pytest.raises(LibraryError, match="'weak_evidence' term 'sprinkler'"):
+        validate_library(tmp_path / "lib")

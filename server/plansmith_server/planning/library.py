@@ -73,6 +73,7 @@ _COMPOUND_FIELDS = {
     "method": True,
     "cross_link": False,
     "evidence": False,
+    "weak_evidence": False,
     "negative": False,
     "change": False,
 }
@@ -278,6 +279,10 @@ class CompoundTask:
     evidence: tuple[tuple[str, Phrase], ...] = ()
     negative: tuple[tuple[str, Phrase], ...] = ()
     change: str = ""
+    weak_evidence: frozenset[str] = frozenset()
+    """Evidence terms that also mean something outside this domain ("drip", "deploy",
+    "server"): a brief whose only evidence is among them needs a stronger match
+    (`recognition.WEAK_EVIDENCE_THRESHOLD`)."""
 
     def evidence_found(self, tokens: Sequence[str]) -> tuple[str, ...]:
         """The `evidence` terms present in `tokens` (all terms when none are declared)."""
@@ -641,7 +646,17 @@ def _parse_compound(file: str, name: str, raw: Any) -> CompoundTask:
         evidence=_phrases(check, raw.get("evidence", []), "evidence"),
         negative=_phrases(check, raw.get("negative", []), "negative"),
         change=check.text(raw["change"], "change") if "change" in raw else "",
+        weak_evidence=_weak_evidence(check, raw),
     )
+
+
+def _weak_evidence(check: _Checker, raw: Any) -> frozenset[str]:
+    weak = check.texts(raw.get("weak_evidence", []), "weak_evidence", allow_empty=True)
+    evidence = set(check.texts(raw.get("evidence", []), "evidence", allow_empty=True))
+    for term in weak:
+        if term not in evidence:
+            raise check.fail(f"'weak_evidence' term '{term}' is not one of its 'evidence'")
+    return frozenset(weak)
 
 
 def _parse_ordering(file: str, index: int, raw: Any) -> OrderingRule:

@@ -23,11 +23,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .library import IndexedTokens, MethodLibrary
+from .text import tokenize
 
 __all__ = [
     "DOMAIN_THRESHOLD",
     "NEGATIVE_FACTOR",
     "REQUIREMENTS_ONLY_FACTOR",
+    "WEAK_EVIDENCE_THRESHOLD",
     "WHOLE_BRIEF_WEIGHT",
     "DomainMatch",
     "Recognition",
@@ -41,6 +43,13 @@ NEGATIVE_FACTOR = 0.4
 """Score multiplier per negative term of a compound found in the text."""
 WHOLE_BRIEF_WEIGHT = 0.8
 """Weight of the whole-brief score against the name + description score."""
+WEAK_EVIDENCE_THRESHOLD = 0.75
+"""Minimum score of a compound whose only evidence is among its `weak_evidence` terms,
+in fewer than `WEAK_CORROBORATION` distinct words: words that also mean something
+elsewhere ("drip" irrigation, "deploying" bat detectors, a theatre's "production" and
+"press release") are enough only with a strong lexical match. Several of them together
+("deploy version 2.0 ... release ... to production") corroborate each other."""
+WEAK_CORROBORATION = 3
 REQUIREMENTS_ONLY_FACTOR = 0.5
 """Score multiplier of a compound whose evidence occurs only in the requirements: the
 name and description say what the work *is*; a requirement naming a tool or a neighbour
@@ -191,8 +200,20 @@ def recognize_domain(
             )
         )
     matches.sort(key=lambda m: (-m.score, -_tie_evidence(m), -m.strength, -m.lexical, m.compound))
-    best = matches[0] if matches and matches[0].score >= threshold else None
+    best = next((m for m in matches if m.score >= _needed(library, m, threshold)), None)
     return Recognition(best, tuple(matches), threshold)
+
+
+def _needed(library: MethodLibrary, match: DomainMatch, threshold: float) -> float:
+    """The score `match` needs: `threshold`, or `WEAK_EVIDENCE_THRESHOLD` when all of its
+    evidence is among its compound's weak terms."""
+    weak = library.compounds[match.compound].weak_evidence
+    if not match.evidence or not all(term in weak for term in match.evidence):
+        return threshold
+    words = {w for term in match.evidence for w in tokenize(term)}
+    if len(words) >= WEAK_CORROBORATION:
+        return threshold
+    return max(threshold, WEAK_EVIDENCE_THRESHOLD)
 
 
 def _tie_evidence(match: DomainMatch) -> int:
