@@ -493,3 +493,13 @@ def test_weak_evidence_must_be_evidence(tmp_path) -> None:
     )
     with pytest.raises(LibraryError, match="'weak_evidence' term 'sprinkler'"):
         validate_library(tmp_path / "lib")
+
+
+def test_localizing_a_mobile_app_is_localization_not_a_mobile_build() -> None:
+    plan = _plan(
+        PlanRequest(
+            "French and German",
+            "Our iOS and Android app is English only. Ship it in French and German.",
+        )
+    )
+    assert plan.domain == "localization"
