@@ -25,15 +25,22 @@ gets UNAVAILABLE with RetryInfo.
   back off (0.1 s doubling to 5 s) and calls meanwhile get UNAVAILABLE with RetryInfo
   at once. Nothing needs a restart when the database comes back.
 - Commits are announced with NOTIFY (`plansmith_commits`, payload `revision:plan_id`)
-  in the committing transaction, so delivered when and only if it commits; a dedicated
+  in the committing transaction, so delivered when and only if it commits (every write
+  transaction that changed a plan or a task sends one, change records or not); a dedicated
   connection LISTENs (a pooled one would lose the subscription when returned) and hands
   them to `subscribe_commits` callbacks on every replica, itself included. After it
   reconnects, and every 10 s as a backstop, what was committed meanwhile is read from
   the change log (the source of truth) and told too, where newer than what was told.
 - Caches: the decoded-task cache is keyed by (id, version) read in the transaction, the
   ListTasks page cache by the plan's revision read in its snapshot, so what another
-  replica committed is seen by the next read here. Lookups are not remembered between
-  commits (`remembers_lookups` is False): no local signal says another replica committed.
+  replica committed is seen by the next read here. Lookups by key (tasks, plans, plan
+  sizes) are remembered between commits and emptied by notification (`pg_lookups.py`):
+  when this replica's write ends, when the listener hears any commit, and whenever it
+  stops or starts listening; they answer only while the listener listens on a live
+  connection with nothing unread. What remains is PostgreSQL's delivery of a
+  notification to the listening backend's socket after the writer's COMMIT: a read on
+  this replica within that time after another replica's commit may be answered from
+  before it (see docs/storage.md "Caches").
 - Schema migrations (`pg_migrations.py`) run at start-up under an advisory lock; while
   the database is unreachable the store keeps trying in the background and is not
   `ready`.
@@ -64,6 +71,7 @@ from plansmith_server.errors import PlansmithError, UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.dsn import Dsn
 from plansmith_server.storage.lock_watch import LockWatch
+from plansmith_server.storage.pg_lookups import NeedsDatabase, NoConnection, RememberedLookups
 from plansmith_server.storage.pg_migrations import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
 from plansmith_server.storage.postgres_tx import IdempotencyRace, PgReadTx, PgWriteTx
 from plansmith_server.storage.sqlite_tx import TaskCache, task_weight
@@ -80,6 +88,8 @@ _ATTEMPTS = 8
 _MIN_STATEMENT_MS = 100
 """Runs of a write transaction that keeps losing serialization races before ABORTED."""
 _TASK_CACHE_SIZE = 10_000
+_LOOKUPS_SIZE = 10_000  # as SQLite's, in `lru.blocks`
+_CONTACT_SLACK_S = 5.0  # the listener's proof of life may be this late before lookups stop
 _CATCH_UP_MARGIN_S = 30.0
 _BACKSTOP_S = 10.0  # the change log is read at most this often while connected (>= 5 s)
 _TOLD_PLANS = 10_000
@@ -283,6 +293,9 @@ class PostgresStore:
         self._ping_conn: psycopg.Connection[Any] | None = None
         self._threads = ThreadPoolExecutor(pool_size, thread_name_prefix="plansmith-pg")
         self._task_cache: TaskCache = _LockedLru(_TASK_CACHE_SIZE, weight=task_weight)
+        self._lookups = RememberedLookups(_LOOKUPS_SIZE)
+        self.listener_pid: int | None = None
+        """The backend pid of the LISTEN connection while it is connected."""
         self._ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -430,14 +443,22 @@ class PostgresStore:
             return await self._run(self._read_tx, fn, True)
 
     async def lookup(self, fn: Callable[[PgReadTx], T]) -> T:
-        """Runs `fn` without a snapshot: each statement on its own, in autocommit (no
-        BEGIN and COMMIT round trips). Nothing is answered from memory (see
-        `remembers_lookups`)."""
+        """Runs `fn` without a snapshot: answered on the event loop from the remembered
+        lookups if they hold all it reads (see `pg_lookups.py`), else on a pool thread,
+        each statement on its own in autocommit (no BEGIN and COMMIT round trips), and
+        what it read is remembered."""
         self._not_ready()
+        try:
+            return self._lookups.answer(fn, _memory_tx)
+        except NeedsDatabase:
+            pass
+        recorded = self._lookups.recorder()
         with self._observed("read"):
-            return await self._run(self._read_tx, fn, False)
+            result = await self._run(self._read_tx, fn, False, recorded)
+        self._lookups.remember(recorded)
+        return result
 
-    def _read_tx(self, fn: Callable[[PgReadTx], T], snapshot: bool) -> T:
+    def _read_tx(self, fn: Callable[[PgReadTx], T], snapshot: bool, lookups: Any = None) -> T:
         # A read is safe to run again: once more on a new connection if a pooled one
         # turns out dead (the database restarted since it was last used).
         for again in (True, False):
@@ -446,7 +467,9 @@ class PostgresStore:
                 with _mapped(self.dsn):
                     try:
                         if not snapshot:  # one statement each, the session's timeout
-                            return fn(PgReadTx(conn, self._task_cache))
+                            if lookups is not None:
+                                lookups.items.clear()  # of a run on a dead connection
+                            return fn(PgReadTx(conn, self._task_cache, lookups))
                         conn.execute(
                             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                             + self._timeout_sql()
@@ -466,8 +489,11 @@ class PostgresStore:
 
     async def write(self, fn: Callable[[PgWriteTx], T], *, bulk: bool = False) -> T:
         self._not_ready()
-        with self._observed("write"):
-            result, appended = await self._run(self._write_tx, fn)
+        try:
+            with self._observed("write"):
+                result, appended = await self._run(self._write_tx, fn)
+        finally:  # committed, or perhaps (a lost connection): nothing remembered survives
+            self._lookups.invalidate()
         if appended:  # this replica's listeners hear its own commits before the caller
             self._tell(appended)
         return result
@@ -513,7 +539,7 @@ class PostgresStore:
                         begun = True
                         tx = PgWriteTx(conn, self._task_cache, locked=frozenset(held))
                         result = fn(tx)
-                        for payload in _payloads(self._origin, tx.appended):
+                        for payload in _payloads(self._origin, tx.appended, bool(tx.plans)):
                             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
                         conn.execute("COMMIT")
                     except (*_RETRY_CODES, IdempotencyRace):
@@ -547,15 +573,28 @@ class PostgresStore:
                 self._pool.release(conn)
 
     def remembered_task(self, task_id: str) -> Task | None:
-        return None
+        return self._lookups.task(task_id)  # type: ignore[no-any-return]
 
     @property
     def remembers_lookups(self) -> bool:
-        return False
+        """Whether `lookup` may answer from memory now: the listener listens on a live
+        connection and has nothing unread."""
+        return self._lookups.usable()
+
+    @property
+    def notifications_heard(self) -> int:
+        """Commit notifications the listener has heard (this replica's own included)."""
+        return self._lookups.heard_count
+
+    @property
+    def lookups(self) -> LruCache[Any, Any]:
+        """The lookups remembered since the last commit heard of, for the status report."""
+        return self._lookups.cache
 
     def caches(self) -> dict[str, LruCache[Any, Any]]:
-        """The caches this store keeps, by name, for the status report."""
-        return {"tasks": self._task_cache}
+        """The caches this store keeps, by name, for the status report: lookups remembered
+        since the last commit heard of and decoded tasks."""
+        return {"lookups": self._lookups.cache, "tasks": self._task_cache}
 
     @property
     def task_cache(self) -> TaskCache:
@@ -592,10 +631,10 @@ class PostgresStore:
         delay = _BACKOFF_FIRST
         since: float | None = None  # the change log is read from here after a connect
         while not self._closing:
+            params = self._pool.connect_params()
+            params["application_name"] = f"{params.get('application_name', '')} listener".strip()
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    **self._pool.connect_params(), autocommit=True
-                )
+                conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
             except psycopg.Error as exc:
                 log.debug("listener cannot connect: %s", self.dsn.scrub(_first_line(exc)))
                 await asyncio.sleep(delay * random.uniform(0.8, 1.0))
@@ -604,6 +643,7 @@ class PostgresStore:
             try:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listener_pid = conn.info.backend_pid
                     self._listening.set()
                     delay = _BACKOFF_FIRST
                     if since is not None:
@@ -616,15 +656,24 @@ class PostgresStore:
                         else:
                             since = time.time()
                         # Notifications that arrive between two of these are kept by
-                        # the connection and given by the next.
-                        async for note in conn.notifies(timeout=self.catch_up_seconds):
-                            origin, pairs = _parse_payload(note.payload)
-                            if origin != self._origin:  # its own were told at commit
-                                self._tell(pairs)
+                        # the connection and given by the next. Lookups are answered
+                        # from memory only while it waits here (caught up, subscribed).
+                        self._lookups.listening(
+                            conn.fileno(), self.catch_up_seconds + _CONTACT_SLACK_S
+                        )
+                        try:
+                            async for note in conn.notifies(timeout=self.catch_up_seconds):
+                                self._lookups.heard()
+                                origin, pairs = _parse_payload(note.payload)
+                                if origin != self._origin and pairs:  # its own: at commit
+                                    self._tell(pairs)
+                        finally:
+                            self._lookups.not_listening()
             except psycopg.Error as exc:
                 log.warning(
                     "commit listener lost its connection: %s", self.dsn.scrub(_first_line(exc))
                 )
+            self.listener_pid = None
             await asyncio.sleep(delay * random.uniform(0.8, 1.0))
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any], since: float) -> None:
@@ -698,9 +747,13 @@ class PostgresStore:
                 )
 
 
-def _payloads(origin: str, pairs: list[tuple[str, int]]) -> list[str]:
+def _payloads(origin: str, pairs: list[tuple[str, int]], changed: bool = False) -> list[str]:
     """NOTIFY payloads for a transaction's (plan id, revision) pairs: the origin's
-    name, then `revision:plan_id` lines, in as few payloads as fit."""
+    name, then `revision:plan_id` lines, in as few payloads as fit. A transaction that
+    `changed` plans or tasks without change records still sends one (the origin's name
+    alone): the other replicas' remembered lookups must hear of it."""
+    if changed and not pairs:
+        return [origin]
     out: list[str] = []
     current = origin
     for plan_id, revision in pairs:
@@ -722,6 +775,11 @@ def _parse_payload(payload: str) -> tuple[str, list[tuple[str, int]]]:
         if revision.isdigit() and plan_id:
             pairs.append((plan_id, int(revision)))
     return origin, pairs
+
+
+def _memory_tx(lookups: Any) -> PgReadTx:
+    """A transaction that answers from the remembered lookups alone (see `pg_lookups`)."""
+    return PgReadTx(NoConnection(), None, lookups)  # type: ignore[arg-type]
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

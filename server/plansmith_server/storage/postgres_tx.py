@@ -67,12 +67,17 @@ class PgConnection:
 class PgReadTx(SqliteReadTx):
     """`ReadTx` on a PostgreSQL connection; the store opens and ends the transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any], tasks: TaskCache | None = None) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        tasks: TaskCache | None = None,
+        lookups: Any = None,
+    ) -> None:
         # The cache of decoded tasks is keyed by (id, version) read in this transaction,
-        # so what another replica committed is never answered from it. Lookups outside
-        # a snapshot are not remembered: no store-wide signal tells of another
-        # replica's commit before the next read (see `PostgresStore.remembers_lookups`).
-        SqliteReadTx.__init__(self, PgConnection(conn), tasks, None)  # type: ignore[arg-type]
+        # so what another replica committed is never answered from it. `lookups` only
+        # outside a snapshot: the remembered lookups on the event loop, or on a pool
+        # thread what records the answers for the loop to remember (`pg_lookups.py`).
+        SqliteReadTx.__init__(self, PgConnection(conn), tasks, lookups)  # type: ignore[arg-type]
 
     def schema_objects(self) -> int:
         return int(
