@@ -11,7 +11,9 @@ through one round_robin channel. For each: GetTask (one task, read again), Creat
 calls/s and p99 over `--seconds`, with `inflight` calls in flight; each rate also as a
 ratio to the echo and to SQLite. Then the cross-replica commit delay: a write
 acknowledged by replica A until a listener on another connection hears of it
-(LISTEN/NOTIFY, what a watch on replica B waits for), p50 and p99.
+(LISTEN/NOTIFY, what a watch on replica B waits for), p50 and p99, and how many reads on
+replica B made at once after A acknowledged a change were answered from before it (B's
+remembered lookups are emptied when its listener hears of the commit).
 
 Floors (issue 23): one replica on PostgreSQL serves GetTask at >= 0.8 of SQLite's rate and
 CreateTask at >= 0.5 of it. On a 2-core machine the client, the servers and PostgreSQL
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -173,6 +176,36 @@ async def commit_delay(address: str, dsn: str, n: int) -> tuple[float, float]:
     return pct(delays, 50), pct(delays, 99)
 
 
+async def stale_reads(a: str, b: str, n: int) -> int:
+    """Of `n` reads on replica B made as soon as replica A acknowledged a change of the
+    task (which B had just read, so remembers), how many answered from before it: B
+    answers from memory until its listener is told of A's commit (docs/storage.md)."""
+    async with grpc.aio.insecure_channel(a) as ca, grpc.aio.insecure_channel(b) as cb:
+        sa, sb = (
+            plan_service_pb2_grpc.PlanServiceStub(ca),
+            plan_service_pb2_grpc.PlanServiceStub(cb),
+        )
+        plan = (await sa.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="s")))).plan
+        task = (
+            await sa.CreateTask(
+                pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title="s"))
+            )
+        ).task
+        get = pb.GetTaskRequest(task_id=task.id)
+        mask = field_mask_pb2.FieldMask(paths=["title"])
+        stale = 0
+        for i in range(n):
+            await sb.GetTask(get)
+            await sb.GetTask(get)
+            done = await sa.UpdateTask(
+                pb.UpdateTaskRequest(
+                    task=task_pb2.Task(id=task.id, title=f"s{i}"), update_mask=mask
+                )
+            )
+            stale += (await sb.GetTask(get)).task.etag != done.task.etag
+        return stale
+
+
 async def run(args: argparse.Namespace) -> None:
     pg = PostgresProcess(fsync=True)
     procs: list[subprocess.Popen[str]] = []
@@ -200,6 +233,7 @@ async def run(args: argparse.Namespace) -> None:
             delay = await commit_delay(
                 addresses["postgresql x2"][0], setups["postgresql x2"][0], args.writes
             )
+            stale = await stale_reads(*addresses["postgresql x2"], args.writes)
     finally:
         for proc in procs:
             proc.terminate()
@@ -223,6 +257,10 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"cross-replica commit delay (ack on A -> heard elsewhere), {args.writes} writes: "
         f"p50 {delay[0]:.2f} ms, p99 {delay[1]:.2f} ms"
+    )
+    print(
+        f"reads on B at once after A acknowledged a change: {stale} of {args.writes} "
+        "answered from before it"
     )
     get = results["postgresql x1"]["GetTask"][0] / results["sqlite"]["GetTask"][0]
     create = results["postgresql x1"]["CreateTask"][0] / results["sqlite"]["CreateTask"][0]
