@@ -42,6 +42,7 @@ NAMES = {
     ("--pg-pool-size", "PLANSMITH_PG_POOL_SIZE"),
     ("--pg-pool-timeout-ms", "PLANSMITH_PG_POOL_TIMEOUT_MS"),
     ("--pg-statement-timeout-ms", "PLANSMITH_PG_STATEMENT_TIMEOUT_MS"),
+    ("--pg-lookups-size", "PLANSMITH_PG_LOOKUPS_SIZE"),
 }
 
 

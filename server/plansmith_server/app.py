@@ -365,6 +365,7 @@ def open_store(config: Config, telemetry: Telemetry) -> SqliteStore | PostgresSt
             pool_size=config.pg_pool_size,
             pool_timeout_ms=config.pg_pool_timeout_ms,
             statement_timeout_ms=config.pg_statement_timeout_ms,
+            lookups_size=config.pg_lookups_size,
             telemetry=telemetry,
         )
     return SqliteStore(config.db_path, synchronous=config.sqlite_synchronous, telemetry=telemetry)

@@ -80,6 +80,13 @@ class Config:
         "PostgreSQL: longest a statement may run (a call's deadline shortens it)",
         check=_at_least(1),
     )
+    pg_lookups_size: int = setting(
+        10_000,
+        "PostgreSQL: lookups by key remembered until a commit is heard of, in 4 KiB blocks "
+        "(a read on another replica right after a write may precede the notification); "
+        "0 turns it off: every lookup reads the database",
+        check=_not_negative,
+    )
     log_level: str = setting("INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = setting(
         "text",

@@ -17,8 +17,8 @@ from plansmith.v1 import plan_service_pb2 as ps
 from plansmith_server.app import Running, start
 from plansmith_server.config import Config
 
-# SQLite's lookups remembered between commits (the wal-index header); PostgreSQL
-# remembers none (see storage/postgres.py).
+# SQLite's lookups remembered between commits (the wal-index header); PostgreSQL's,
+# emptied by notification, are tested in tests/postgres/test_lookups.py.
 pytestmark = pytest.mark.sqlite_only
 
 T = task_pb2.Task

@@ -13,7 +13,13 @@ import psycopg
 import pytest
 from google.protobuf import field_mask_pb2
 
-from plansmith.v1 import plan_pb2, plan_service_pb2_grpc, task_pb2
+from plansmith.v1 import (
+    ops_service_pb2,
+    ops_service_pb2_grpc,
+    plan_pb2,
+    plan_service_pb2_grpc,
+    task_pb2,
+)
 from plansmith.v1 import plan_service_pb2 as pb
 from plansmith_server.app import Running
 from plansmith_server.storage.pg_lookups import RememberedLookups
@@ -84,7 +90,11 @@ async def test_a_replica_answers_lookups_read_again_from_memory(two):
     # The first round read each of the three; the next four found them (a notification
     # of the writes above heard meanwhile may empty it once more).
     assert lookups.hits - before >= 8
-    assert len(lookups) >= 1 and lookups.maxsize == 10_000
+    async with grpc.aio.insecure_channel(ra.address) as ch:
+        ops = ops_service_pb2_grpc.OpsServiceStub(ch)
+        status = await ops.GetServiceStatus(ops_service_pb2.GetServiceStatusRequest())
+    reported = {c.name: c for c in status.caches}["lookups"]
+    assert reported.hits >= lookups.hits - 1 and reported.capacity == 10_000
     for i in range(10):
         await a.UpdateTask(_rename_task(task.id, f"t{i}"))
         assert (await a.GetTask(pb.GetTaskRequest(task_id=task.id))).task.title == f"t{i}"
@@ -321,3 +331,22 @@ def test_an_answer_read_across_an_invalidation_is_not_remembered():
     finally:
         left.close()
         right.close()
+
+
+async def test_turned_off_every_lookup_reads_the_database(pg_dsn, replica):
+    """`--pg-lookups-size 0`: nothing is remembered, and the status report does not list
+    the cache."""
+    async with replica(pg_dsn, pg_lookups_size=0) as off:
+        async with grpc.aio.insecure_channel(off.address) as ch:
+            stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+            plan = (await stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
+            made = await stub.CreateTask(
+                pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title="t"))
+            )
+            for _ in range(5):
+                got = await stub.GetTask(pb.GetTaskRequest(task_id=made.task.id))
+                assert got.task == made.task
+            assert "lookups" not in off.store.caches()
+            assert not off.store.remembers_lookups
+            assert off.store.remembered_task(made.task.id) is None
+            assert off.store.listener_pid is not None  # it still listens (watches, feeds)

@@ -96,10 +96,11 @@ class Recorded:
 
 class RememberedLookups:
     """The cache, whether it may answer now, and its invalidation (see the module
-    docstring). Every method runs on the event loop."""
+    docstring). Every method runs on the event loop. `size` 0: off (never answers)."""
 
     def __init__(self, size: int) -> None:
-        self.cache: Lookups = LruCache(size, weight=lookup_weight)
+        self.enabled = size > 0
+        self.cache: Lookups = LruCache(max(1, size), weight=lookup_weight)
         self.epoch = 0
         """Moves at every invalidation; an answer read at another epoch is not kept."""
         self._poll: select.poll | None = None  # the listening socket, while it listens
@@ -120,6 +121,8 @@ class RememberedLookups:
     def listening(self, fd: int, valid_for: float) -> None:
         """The listener (subscribed and caught up) waits for notifications on `fd`; it
         proved alive just now and will again within `valid_for` seconds."""
+        if not self.enabled:
+            return
         poll = select.poll()
         poll.register(fd, select.POLLIN | select.POLLPRI)
         self._poll = poll

@@ -88,7 +88,7 @@ _ATTEMPTS = 8
 _MIN_STATEMENT_MS = 100
 """Runs of a write transaction that keeps losing serialization races before ABORTED."""
 _TASK_CACHE_SIZE = 10_000
-_LOOKUPS_SIZE = 10_000  # as SQLite's, in `lru.blocks`
+_LOOKUPS_SIZE = 10_000  # as SQLite's, in `lru.blocks` (`--pg-lookups-size`)
 _CONTACT_SLACK_S = 5.0  # the listener's proof of life may be this late before lookups stop
 _CATCH_UP_MARGIN_S = 30.0
 _BACKSTOP_S = 10.0  # the change log is read at most this often while connected (>= 5 s)
@@ -274,6 +274,7 @@ class PostgresStore:
         pool_timeout_ms: int = 2000,
         statement_timeout_ms: int = 5000,
         catch_up_seconds: float = _BACKSTOP_S,
+        lookups_size: int = _LOOKUPS_SIZE,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.dsn = dsn
@@ -293,7 +294,7 @@ class PostgresStore:
         self._ping_conn: psycopg.Connection[Any] | None = None
         self._threads = ThreadPoolExecutor(pool_size, thread_name_prefix="plansmith-pg")
         self._task_cache: TaskCache = _LockedLru(_TASK_CACHE_SIZE, weight=task_weight)
-        self._lookups = RememberedLookups(_LOOKUPS_SIZE)
+        self._lookups = RememberedLookups(lookups_size)
         self.listener_pid: int | None = None
         """The backend pid of the LISTEN connection while it is connected."""
         self._ready = asyncio.Event()
@@ -593,7 +594,9 @@ class PostgresStore:
 
     def caches(self) -> dict[str, LruCache[Any, Any]]:
         """The caches this store keeps, by name, for the status report: lookups remembered
-        since the last commit heard of and decoded tasks."""
+        since the last commit heard of (unless turned off) and decoded tasks."""
+        if not self._lookups.enabled:
+            return {"tasks": self._task_cache}
         return {"lookups": self._lookups.cache, "tasks": self._task_cache}
 
     @property
