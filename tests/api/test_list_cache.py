@@ -24,6 +24,8 @@ from plansmith.v1 import plan_service_pb2 as ps
 from plansmith.v1 import planning_service_pb2 as pb
 from plansmith_server.app import Running, start
 from plansmith_server.config import Config
+from plansmith_server.storage.postgres import PostgresStore
+from tests.conftest import wait_for
 
 T = task_pb2.Task
 TODO, DONE = task_pb2.TASK_STATUS_TODO, task_pb2.TASK_STATUS_DONE
@@ -39,6 +41,19 @@ async def two(db_path: str) -> AsyncIterator[tuple[Running, Running]]:
     finally:
         await fresh.stop(grace=0.5)
         await cached.stop(grace=0.5)
+
+
+async def heard(running: Running, plan_id: str, revision: int) -> None:
+    """Waits until `running` knows of the plan's revision committed by another server: at
+    once on SQLite (the wal-index), on PostgreSQL once its listener has heard the
+    notification (docs/storage.md, "Caches")."""
+    store = running.store
+    if isinstance(store, PostgresStore):
+
+        async def told() -> bool:
+            return store.told_revision(plan_id) >= revision
+
+        await wait_for(told)
 
 
 async def all_pages(stub, plan_id: str, **filters) -> list[ps.ListTasksResponse]:
@@ -136,7 +151,10 @@ async def test_every_change_of_a_plans_tasks_shows_in_the_next_page(two):
         await same_pages(plan.id)
         # Written by the other server (as another process would): seen here too.
         await other.UpdateTask(update(made[5].id, ["title", "status"], title="there", status=DONE))
-        await other.CreateTask(ps.CreateTaskRequest(plan_id=plan.id, task=T(title="there too")))
+        done = await other.CreateTask(
+            ps.CreateTaskRequest(plan_id=plan.id, task=T(title="there too"))
+        )
+        await heard(cached, plan.id, done.plan_revision)
         await same_pages(plan.id)
         await plans.UpdateTask(update(made[6].id, ["priority"], priority=LOW))
         await same_pages(plan.id)

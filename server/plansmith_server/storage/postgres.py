@@ -582,6 +582,12 @@ class PostgresStore:
         connection and has nothing unread."""
         return self._lookups.usable()
 
+    def told_revision(self, plan_id: str) -> int:
+        """The newest revision of the plan the commit listeners were told of (0: none
+        lately): once another replica's commit is told, this replica's remembered
+        lookups no longer hold what it changed."""
+        return self._told.get(plan_id, 0)
+
     @property
     def notifications_heard(self) -> int:
         """Commit notifications the listener has heard (this replica's own included)."""
