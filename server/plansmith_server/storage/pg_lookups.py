@@ -20,7 +20,8 @@ It answers only while the listener is waiting for notifications on a connection 
 proved alive recently (`valid_for` seconds since LISTEN, its last catch-up query or its
 last notification) and whose socket holds no unread input: a notification that arrived
 but was not read yet (the event loop serves calls in some order) sends the lookup to
-the database. What no local check can see is a notification PostgreSQL has not written
+the database (psycopg's `notifies()` reads the socket and hands over what it read in one
+step of the listener's task: docs/library-notes.md). What no local check can see is a notification PostgreSQL has not written
 to the socket yet: the writer's COMMIT returns after the listening backends are
 signalled, and each writes the notification when it next runs. A read on replica B that
 starts within that delivery time after A's commit may be answered with what B
