@@ -8,8 +8,9 @@ synchronous=FULL) and, each a process of its own, the echo server, one Plansmith
 on SQLite, one on PostgreSQL, and two on PostgreSQL (one database) that a client reaches
 through one round_robin channel. For each: GetTask (one task, read again), CreateTask
 (each of `inflight` callers into a plan of its own) and ListTasks(50) (one unchanged page)
-calls/s and p99 over `--seconds`, with `inflight` calls in flight; each rate also as a
-ratio to the echo and to SQLite. Then the cross-replica commit delay: a write
+calls/s and p99 over `--seconds`, with `inflight` calls in flight, taken in turns with
+the other setups (`--rounds`, medians) so that load from elsewhere falls on all alike;
+each rate also as a ratio to the echo and to SQLite. Then the cross-replica commit delay: a write
 acknowledged by replica A until a listener on another connection hears of it
 (LISTEN/NOTIFY, what a watch on replica B waits for), p50 and p99, and how many reads on
 replica B made at once after A acknowledged a change were answered from before it (B's
@@ -25,10 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -48,6 +51,8 @@ from plansmith_server.storage.postgres import PostgresStore  # noqa: E402
 from tests.support.postgres import PostgresProcess  # noqa: E402
 
 BIN = Path(sys.executable).parent
+
+Call = Callable[[int], Awaitable[object]]
 
 
 def launch_server(db: str) -> tuple[subprocess.Popen[str], str]:
@@ -97,47 +102,69 @@ def channel_to(addresses: list[str]) -> grpc.aio.Channel:
     )
 
 
-async def plansmith(addresses: list[str], inflight: int, seconds: float) -> dict[str, tuple]:
-    async with channel_to(addresses) as ch:
-        stub = plan_service_pb2_grpc.PlanServiceStub(ch)
-        plans = [
-            (await stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name=f"b{i}")))).plan
-            for i in range(inflight)
-        ]
-        await stub.BatchCreateTasks(
-            pb.BatchCreateTasksRequest(
-                plan_id=plans[0].id,
-                tasks=[task_pb2.Task(title=f"t{i}", description="x" * 300) for i in range(50)],
-            )
-        )
-        page_req = pb.ListTasksRequest(plan_id=plans[0].id, page_size=50)
-        task_id = (await stub.ListTasks(page_req)).tasks[0].id
-        get_req = pb.GetTaskRequest(task_id=task_id)
-        for _ in range(100):  # warm-up: connections, caches, prepared statements
-            await stub.GetTask(get_req)
-            await stub.ListTasks(page_req)
-        out = {}
-        out["GetTask"] = await drive(lambda i: stub.GetTask(get_req), inflight, seconds)
-        out["CreateTask"] = await drive(
-            lambda i: stub.CreateTask(
-                pb.CreateTaskRequest(plan_id=plans[i].id, task=task_pb2.Task(title="c"))
-            ),
-            inflight,
-            seconds,
-        )
-        out["ListTasks(50)"] = await drive(lambda i: stub.ListTasks(page_req), inflight, seconds)
-        return out
+METHODS = ("GetTask", "CreateTask", "ListTasks(50)")
 
 
-async def echo(address: str, inflight: int, seconds: float) -> tuple[float, float]:
-    async with grpc.aio.insecure_channel(address) as ch:
-        unary = ch.unary_unary(
-            "/bench.Echo/Unary",
-            request_serializer=task_pb2.Task.SerializeToString,
-            response_deserializer=task_pb2.Task.FromString,
+async def plansmith(ch: grpc.aio.Channel, inflight: int) -> dict[str, Call]:
+    """The calls measured on one setup, its data made and warmed up."""
+    stub = plan_service_pb2_grpc.PlanServiceStub(ch)
+    plans = [
+        (await stub.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name=f"b{i}")))).plan
+        for i in range(inflight)
+    ]
+    await stub.BatchCreateTasks(
+        pb.BatchCreateTasksRequest(
+            plan_id=plans[0].id,
+            tasks=[task_pb2.Task(title=f"t{i}", description="x" * 300) for i in range(50)],
         )
-        msg = task_pb2.Task(title="bench", description="x" * 300)
-        return await drive(lambda i: unary(msg), inflight, seconds)
+    )
+    page_req = pb.ListTasksRequest(plan_id=plans[0].id, page_size=50)
+    task_id = (await stub.ListTasks(page_req)).tasks[0].id
+    get_req = pb.GetTaskRequest(task_id=task_id)
+    for _ in range(100):  # warm-up: connections, caches, prepared statements
+        await stub.GetTask(get_req)
+        await stub.ListTasks(page_req)
+    return {
+        "GetTask": lambda i: stub.GetTask(get_req),
+        "CreateTask": lambda i: stub.CreateTask(
+            pb.CreateTaskRequest(plan_id=plans[i].id, task=task_pb2.Task(title="c"))
+        ),
+        "ListTasks(50)": lambda i: stub.ListTasks(page_req),
+    }
+
+
+def echo(ch: grpc.aio.Channel) -> Call:
+    unary = ch.unary_unary(
+        "/bench.Echo/Unary",
+        request_serializer=task_pb2.Task.SerializeToString,
+        response_deserializer=task_pb2.Task.FromString,
+    )
+    msg = task_pb2.Task(title="bench", description="x" * 300)
+    return lambda i: unary(msg)
+
+
+async def interleaved(
+    calls: dict[str, dict[str, Call]], inflight: int, seconds: float, rounds: int
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Each method on every setup in turn, `rounds` times `seconds / rounds`: load from
+    elsewhere on the machine then falls on all setups alike, not on whichever ran while
+    it lasted. The median rate and p99 of the rounds."""
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = {
+        name: {m: [] for m in methods} for name, methods in calls.items()
+    }
+    for method in ("Unary", *METHODS):
+        for _ in range(rounds):
+            for name, methods in calls.items():
+                if method in methods:
+                    sample = await drive(methods[method], inflight, seconds / rounds)
+                    samples[name][method].append(sample)
+    return {
+        name: {
+            m: (statistics.median(r for r, _ in got), statistics.median(p for _, p in got))
+            for m, got in methods.items()
+        }
+        for name, methods in samples.items()
+    }
 
 
 async def commit_delay(address: str, dsn: str, n: int) -> tuple[float, float]:
@@ -214,22 +241,25 @@ async def run(args: argparse.Namespace) -> None:
         echo_proc, echo_addr = start_server("echo_server.py")
         procs.append(echo_proc)
         with tempfile.TemporaryDirectory() as tmp:
-            results: dict[str, dict[str, tuple]] = {}
-            rate, p99 = await echo(echo_addr, args.inflight, args.seconds)
-            results["echo"] = {"Unary": (rate, p99)}
             setups = {
                 "sqlite": [str(Path(tmp) / "bench.db")],
                 "postgresql x1": [pg.create_database("bench1")],
                 "postgresql x2": [pg.create_database("bench2")] * 2,
             }
             addresses: dict[str, list[str]] = {}
-            for name, dbs in setups.items():
-                addresses[name] = []
-                for db in dbs:
-                    proc, address = launch_server(db)
-                    procs.append(proc)
-                    addresses[name].append(address)
-                results[name] = await plansmith(addresses[name], args.inflight, args.seconds)
+            calls: dict[str, dict[str, Call]] = {}
+            async with contextlib.AsyncExitStack() as channels:
+                ch = await channels.enter_async_context(grpc.aio.insecure_channel(echo_addr))
+                calls["echo"] = {"Unary": echo(ch)}
+                for name, dbs in setups.items():
+                    addresses[name] = []
+                    for db in dbs:
+                        proc, address = launch_server(db)
+                        procs.append(proc)
+                        addresses[name].append(address)
+                    ch = await channels.enter_async_context(channel_to(addresses[name]))
+                    calls[name] = await plansmith(ch, args.inflight)
+                results = await interleaved(calls, args.inflight, args.seconds, args.rounds)
             delay = await commit_delay(
                 addresses["postgresql x2"][0], setups["postgresql x2"][0], args.writes
             )
@@ -245,7 +275,10 @@ async def run(args: argparse.Namespace) -> None:
         pg.close()
 
     echo_rate = results["echo"]["Unary"][0]
-    print(f"{args.inflight} calls in flight, {args.seconds:g} s each; echo {echo_rate:,.0f}/s")
+    print(
+        f"{args.inflight} calls in flight, {args.seconds:g} s each in {args.rounds} rounds "
+        f"taken in turn (medians); echo {echo_rate:,.0f}/s"
+    )
     print(f"{'':<15}{'method':<15}{'calls/s':>10}{'p99 ms':>9}{'x echo':>8}{'x sqlite':>10}")
     for name in ("sqlite", "postgresql x1", "postgresql x2"):
         for method, (rate, p99) in results[name].items():
@@ -272,6 +305,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--inflight", type=int, default=16)
     p.add_argument("--writes", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=3, help="turns each measurement is cut into")
     asyncio.run(run(p.parse_args()))
 
 
