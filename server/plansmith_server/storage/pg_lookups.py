@@ -21,13 +21,14 @@ proved alive recently (`valid_for` seconds since LISTEN, its last catch-up query
 last notification) and whose socket holds no unread input: a notification that arrived
 but was not read yet (the event loop serves calls in some order) sends the lookup to
 the database (psycopg's `notifies()` reads the socket and hands over what it read in one
-step of the listener's task: docs/library-notes.md). What no local check can see is a notification PostgreSQL has not written
-to the socket yet: the writer's COMMIT returns after the listening backends are
-signalled, and each writes the notification when it next runs. A read on replica B that
-starts within that delivery time after A's commit may be answered with what B
-remembered from before (see docs/storage.md "Caches" for the measured delay). A
-connection that dies without a word (a cut network) is noticed by TCP keepalive or,
-sooner, by the `valid_for` bound; until then another replica's commits can be missed.
+step of the listener's task: docs/library-notes.md). What no local check can see is a
+notification PostgreSQL has not written to the socket yet: the writer's COMMIT returns
+after the listening backends are signalled, and each writes the notification when it
+next runs. A read on replica B that starts within that delivery time after A's commit
+may be answered with what B remembered from before (docs/storage.md "Caches";
+`bench/replicas.py` measures the delay). A connection that dies without a word (a cut
+network) is noticed by TCP keepalive or, sooner, by the `valid_for` bound; until then
+another replica's commits can be missed.
 
 Thread-safety: the cache is touched on the event loop only. Answers from memory are
 served there (`answer`); a lookup that needs the database runs on a pool thread with a

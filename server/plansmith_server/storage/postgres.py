@@ -574,7 +574,7 @@ class PostgresStore:
                 self._pool.release(conn)
 
     def remembered_task(self, task_id: str) -> Task | None:
-        return self._lookups.task(task_id)  # type: ignore[no-any-return]
+        return self._lookups.task(task_id)
 
     @property
     def remembers_lookups(self) -> bool:
