@@ -202,7 +202,6 @@ async def test_a_change_on_one_replica_is_seen_by_the_next_read_on_the_other(two
     # reads the notification had reached were checked.
     assert _hits(rb) - hits >= ROUNDS
     assert told.bound >= 1, (told.fresh, told.late)
-    print(f"fresh {told.fresh} (bound by a notification: {told.bound}), late {told.late}")
 
 
 async def _quiet_rename(running: Running, task_id: str, title: str) -> None:
