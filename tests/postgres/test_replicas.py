@@ -75,15 +75,25 @@ async def test_the_same_request_id_on_two_replicas_has_one_effect_and_one_answer
     assert listed.total_size == 10
 
 
+async def _heard_everywhere(replicas, plan_id: str, revision: int) -> None:
+    """Until every replica has heard of the plan's revision: a read on one right after a
+    write on another may precede the notification (docs/storage.md "Caches")."""
+
+    async def told() -> bool:
+        return all(r.store.told_revision(plan_id) >= revision for r in replicas)
+
+    await wait_for(told)
+
+
 async def test_concurrent_updates_from_two_replicas_never_lose_one(two):
-    _, (a, b) = two
+    replicas, (a, b) = two
     plan = (await a.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
-    task = (
-        await a.CreateTask(pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title="t")))
-    ).task
+    made = await a.CreateTask(pb.CreateTaskRequest(plan_id=plan.id, task=task_pb2.Task(title="t")))
+    task, latest = made.task, made.plan_revision
 
     # Both read the same etag and update: exactly one wins, the other is ABORTED.
     for i in range(5):
+        await _heard_everywhere(replicas, plan.id, latest)
         current = (await b.GetTask(pb.GetTaskRequest(task_id=task.id))).task
         outcomes = await asyncio.gather(
             *(
@@ -101,6 +111,8 @@ async def test_concurrent_updates_from_two_replicas_never_lose_one(two):
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         assert len(ok) == 1 and len(failed) == 1, outcomes
         assert failed[0].code() == grpc.StatusCode.ABORTED
+        latest = ok[0].plan_revision
+        await _heard_everywhere(replicas, plan.id, latest)
         now = (await a.GetTask(pb.GetTaskRequest(task_id=task.id))).task
         assert now.title == ok[0].task.title
 
@@ -116,14 +128,16 @@ async def test_concurrent_updates_from_two_replicas_never_lose_one(two):
         )
     )
     assert sorted(r.plan_revision for r in results) == list(range(before + 1, before + 41))
+    await _heard_everywhere(replicas, plan.id, before + 40)
     listed = await b.ListTasks(pb.ListTasksRequest(plan_id=plan.id, page_size=100))
     assert listed.total_size == 41
 
 
 async def test_page_tokens_and_cached_pages_hold_across_replicas(two):
     """A page token from A continues on B; a change made on A shows in B's next read
-    (B's caches are keyed by the revision and version it reads, not by what it saw)."""
-    _, (a, b) = two
+    once B has heard of it (B's pages are keyed by the revision it reads, its remembered
+    lookups emptied by the commit's notification: docs/storage.md "Caches")."""
+    (_, rb), (a, b) = two
     plan = (await a.CreatePlan(pb.CreatePlanRequest(plan=plan_pb2.Plan(name="P")))).plan
     await a.BatchCreateTasks(
         pb.BatchCreateTasksRequest(
@@ -142,12 +156,17 @@ async def test_page_tokens_and_cached_pages_hold_across_replicas(two):
     assert page == again
     task_id = page.tasks[0].id
     assert (await b.GetTask(pb.GetTaskRequest(task_id=task_id))).task.title == "t0"
-    await a.UpdateTask(
+    done = await a.UpdateTask(
         pb.UpdateTaskRequest(
             task=task_pb2.Task(id=task_id, title="renamed on A"),
             update_mask=field_mask_pb2.FieldMask(paths=["title"]),
         )
     )
+
+    async def heard() -> bool:
+        return rb.store.told_revision(plan.id) >= done.plan_revision
+
+    await wait_for(heard)
     assert (await b.GetTask(pb.GetTaskRequest(task_id=task_id))).task.title == "renamed on A"
     page = await b.ListTasks(pb.ListTasksRequest(plan_id=plan.id, page_size=10))
     assert page.tasks[0].title == "renamed on A"
