@@ -73,7 +73,7 @@ from plansmith_server.storage.dsn import Dsn
 from plansmith_server.storage.lock_watch import LockWatch
 from plansmith_server.storage.pg_lookups import NeedsDatabase, NoConnection, RememberedLookups
 from plansmith_server.storage.pg_migrations import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
-from plansmith_server.storage.postgres_tx import IdempotencyRace, PgReadTx, PgWriteTx
+from plansmith_server.storage.postgres_tx import PgReadTx, PgWriteTx, is_idempotency_race
 from plansmith_server.storage.sqlite_tx import TaskCache, task_weight
 from plansmith_server.telemetry import Telemetry
 
@@ -523,8 +523,7 @@ class PostgresStore:
         locks: list[str] = []
         while True:
             conn, reused = self._pool.acquire()
-            begun = False
-            tx: PgWriteTx | None = None
+            run = _Run()
             held: list[str] = []
             try:
                 with _mapped(self.dsn):
@@ -534,29 +533,25 @@ class PostgresStore:
                                 "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (plan_id,)
                             )
                             held.append(plan_id)
-                        conn.execute(
-                            "BEGIN ISOLATION LEVEL REPEATABLE READ; " + self._timeout_sql()
-                        )
-                        begun = True
-                        tx = PgWriteTx(conn, self._task_cache, locked=frozenset(held))
-                        result = fn(tx)
-                        for payload in _payloads(self._origin, tx.appended, bool(tx.plans)):
-                            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
-                        conn.execute("COMMIT")
-                    except (*_RETRY_CODES, IdempotencyRace):
+                        result = self._run_once(conn, fn, frozenset(held), run)
+                    except (*_RETRY_CODES, pgerrors.UniqueViolation) as exc:
                         _rollback(conn)
+                        if isinstance(exc, pgerrors.UniqueViolation) and not is_idempotency_race(
+                            exc
+                        ):
+                            raise
                         attempt += 1
                         if attempt >= _ATTEMPTS:
                             raise ConcurrentUpdateError() from None
                         self.retries += 1
-                        locks = sorted(set(locks) | tx.plans) if tx is not None else locks
+                        locks = sorted(set(locks) | run.tx.plans) if run.tx is not None else locks
                         if attempt > 2:
                             time.sleep(random.uniform(0, 0.001 * attempt))
                         continue
                     except psycopg.OperationalError:
-                        # Nothing was sent if BEGIN itself failed on a pooled connection
-                        # that had died meanwhile: safe to run on a new one.
-                        if not begun and reused and _broken(conn) and attempt == 0:
+                        # Nothing was done if BEGIN was not answered on a pooled
+                        # connection that had died meanwhile: safe to run on a new one.
+                        if not run.begun and reused and _broken(conn) and attempt == 0:
                             attempt += 1
                             continue
                         raise
@@ -569,9 +564,54 @@ class PostgresStore:
                                     (plan_id,),
                                 )
                 self.commit_groups += 1
-                return result, tx.appended
+                assert run.tx is not None
+                return result, run.tx.appended
             finally:
                 self._pool.release(conn)
+
+    def _run_once(
+        self,
+        conn: psycopg.Connection[Any],
+        fn: Callable[[PgWriteTx], T],
+        locked: frozenset[str],
+        run: _Run,
+    ) -> T:
+        """Runs `fn` once in a transaction, in pipeline mode: a statement is sent at
+        once and its answer waited for only when read, so BEGIN goes with the first
+        read, and the writes after the last read, NOTIFY and COMMIT in one round trip.
+
+        A statement that fails has the server skip what follows it up to the next
+        wait, COMMIT included, and is raised at that wait: what `fn` read or raised
+        after sending it comes later and counts for nothing. (So a failure of `fn` is
+        raised only after the statements sent before it have answered: theirs comes
+        first, as it would have without the pipeline.)"""
+        failure: BaseException | None = None
+        try:
+            with conn.pipeline() as pipeline:
+                run.begin = conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                conn.execute(self._timeout_sql())
+                run.tx = tx = PgWriteTx(conn, self._task_cache, pipeline=pipeline, locked=locked)
+                try:
+                    result = fn(tx)
+                except psycopg.Error:
+                    _drain(pipeline)
+                    raise
+                except BaseException as exc:
+                    failure = exc
+                    conn.execute("ROLLBACK")
+                else:
+                    for payload in _payloads(self._origin, tx.appended, bool(tx.plans)):
+                        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                    commit = conn.execute("COMMIT")
+                # Leaving the block sends Sync and waits for every answer.
+        except psycopg.Error:
+            _forget_prepared(conn)
+            raise
+        if failure is not None:
+            raise failure
+        if commit.statusmessage != "COMMIT":  # a failed statement would have raised
+            raise RuntimeError(f"COMMIT answered {commit.statusmessage!r}")
+        return result
 
     def remembered_task(self, task_id: str) -> Task | None:
         return self._lookups.task(task_id)
@@ -789,6 +829,43 @@ def _parse_payload(payload: str) -> tuple[str, list[tuple[str, int]]]:
 def _memory_tx(lookups: Any) -> PgReadTx:
     """A transaction that answers from the remembered lookups alone (see `pg_lookups`)."""
     return PgReadTx(NoConnection(), None, lookups)  # type: ignore[arg-type]
+
+
+class _Run:
+    """One run of a write transaction, as far as the retry loop needs to know it."""
+
+    __slots__ = ("begin", "tx")
+
+    def __init__(self) -> None:
+        self.begin: psycopg.Cursor[Any] | None = None
+        self.tx: PgWriteTx | None = None
+
+    @property
+    def begun(self) -> bool:
+        """Whether the server answered BEGIN (nothing was done on its side before)."""
+        return self.begin is not None and self.begin.pgresult is not None
+
+
+def _forget_prepared(conn: psycopg.Connection[Any]) -> None:
+    """After a pipeline batch failed: psycopg (3.3) records a statement as prepared
+    when it sends its Parse, which in pipeline mode is before the answer; when a
+    statement before it in the batch failed, the server skipped that Parse, and the
+    next use of the name would fail ("prepared statement _pg3_N does not exist"). So the
+    connection forgets what it prepared (psycopg then also sends DEALLOCATE ALL) and
+    prepares again as it goes; a psycopg without that bookkeeping: the connection is
+    closed (the pool makes a new one)."""
+    prepared = getattr(conn, "_prepared", None)
+    if callable(getattr(prepared, "clear", None)):
+        prepared.clear()  # type: ignore[union-attr]
+    else:
+        conn.close()
+
+
+def _drain(pipeline: psycopg.Pipeline) -> None:
+    """Waits for the answers still due after a statement failed (the server skipped
+    the statements sent after it): the failure raised is the first one."""
+    with contextlib.suppress(psycopg.Error):
+        pipeline.sync()
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

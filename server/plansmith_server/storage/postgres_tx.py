@@ -4,9 +4,16 @@ The statements are SQLite's (`sqlite_tx.py`), which keep to SQL that both databa
 run: one text for both, so that the stores cannot drift apart in what they mean. The
 few dialect differences are translated here, once per statement text: `?` placeholders
 become `%s`, and a task's dependencies are gathered with `json_agg` instead of
-`json_group_array`. What differs in behaviour is overridden below: recording a
-request_id is an `INSERT ... ON CONFLICT DO NOTHING`, and a transaction that lost the
-race for one is run again (`IdempotencyRace`).
+`json_group_array`.
+
+A write transaction runs in psycopg's pipeline mode (see `PostgresStore._write_tx`): a
+statement is sent at once, and its answer waited for only when asked for (a read's rows,
+a rowcount), so the writes between two reads, and those after the last one, cost no
+wait of their own. What differs in behaviour is overridden below: the revision bump does
+not wait for its answer when the transaction read the revision (`bump_revision`), and a
+request_id recorded meanwhile by another transaction (a unique violation, raised at the
+latest when COMMIT is sent, before it runs) makes the store run this one again
+(`is_idempotency_race`), which then finds and returns that one's result.
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import errors as pgerrors
 
-from plansmith_server.domain.store import IdempotencyRecord
+from plansmith_server.domain.models import Plan, Task
 from plansmith_server.storage.sqlite_tx import (
+    _TASK_COLS,
     SqliteReadTx,
     SqliteWriteTx,
     TaskCache,
-    _dumps,
+    _task_from_row,
 )
 
 _SQLITE_DEPS = (
@@ -45,19 +54,44 @@ def translate(sql: str) -> str:
     return out
 
 
-class IdempotencyRace(Exception):
-    """Another transaction recorded the same request_id first: this one is rolled back
-    and run again, and then finds (and returns) that one's result."""
+def is_idempotency_race(exc: BaseException) -> bool:
+    """Whether `exc` says another transaction recorded the same request_id first: this
+    one is rolled back and run again, and then finds (and returns) that one's result."""
+    return isinstance(exc, pgerrors.UniqueViolation) and exc.diag.table_name == "idempotency_keys"
+
+
+class _Answer:
+    """A statement's answer in pipeline mode: waited for when read."""
+
+    __slots__ = ("_cur", "_pipeline")
+
+    def __init__(self, cur: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self._cur = cur
+        self._pipeline = pipeline
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        if self._cur.pgresult is None:  # not answered yet: wait for it (and what is before)
+            self._pipeline.sync()
+        return self._cur.rowcount
 
 
 class PgConnection:
-    """The part of sqlite3's connection interface the statements use, on psycopg."""
+    """The part of sqlite3's connection interface the statements use, on psycopg; with
+    `pipeline`, in pipeline mode (a statement's answer waited for when read)."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline | None = None
+    ) -> None:
         self.conn = conn
+        self.pipeline = pipeline
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self.conn.execute(translate(sql), list(params) if params else None)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur = self.conn.execute(translate(sql), list(params) if params else None)
+        return cur if self.pipeline is None else _Answer(cur, self.pipeline)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.conn.cursor() as cur:
@@ -72,12 +106,14 @@ class PgReadTx(SqliteReadTx):
         conn: psycopg.Connection[Any],
         tasks: TaskCache | None = None,
         lookups: Any = None,
+        pipeline: psycopg.Pipeline | None = None,
     ) -> None:
         # The cache of decoded tasks is keyed by (id, version) read in this transaction,
         # so what another replica committed is never answered from it. `lookups` only
         # outside a snapshot: the remembered lookups on the event loop, or on a pool
         # thread what records the answers for the loop to remember (`pg_lookups.py`).
-        SqliteReadTx.__init__(self, PgConnection(conn), tasks, lookups)  # type: ignore[arg-type]
+        # `pipeline`: the write transaction's (see `PgConnection`).
+        SqliteReadTx.__init__(self, PgConnection(conn, pipeline), tasks, lookups)  # type: ignore[arg-type]
 
     def schema_objects(self) -> int:
         return int(
@@ -93,15 +129,18 @@ class PgWriteTx(PgReadTx, SqliteWriteTx):
         conn: psycopg.Connection[Any],
         tasks: TaskCache | None = None,
         *,
+        pipeline: psycopg.Pipeline | None = None,
         locked: frozenset[str] = frozenset(),
     ) -> None:
-        PgReadTx.__init__(self, conn, tasks)
+        PgReadTx.__init__(self, conn, tasks, pipeline=pipeline)
         self.appended: list[tuple[str, int]] = []
         """(plan id, revision) of each `append_changes`: what the store announces
         (NOTIFY) when it commits."""
         self.plans: set[str] = set()
         """The plans this transaction changed (whose lock a run again takes first)."""
         self._locked = locked
+        self._revisions: dict[str, int] = {}
+        """Plan id -> its revision as read or written in this transaction."""
 
     def _changing(self, plan_id: str) -> None:
         """Before the first change of a plan: waits while a transaction run again holds
@@ -114,21 +153,74 @@ class PgWriteTx(PgReadTx, SqliteWriteTx):
                 "SELECT pg_advisory_xact_lock_shared(hashtextextended(?, 0))", (plan_id,)
             )
 
+    def get_task(self, task_id: str) -> Task | None:
+        """The task with its plan's revision, in one statement: a write reads the tasks
+        it changes, whose rows the cache seldom has (each change moves the version),
+        and then knows the revision it bumps (see `bump_revision`)."""
+        row = self._one(
+            f"SELECT {_TASK_COLS}, p.revision FROM tasks t JOIN plans p ON p.id = t.plan_id "
+            "WHERE t.id = ?",
+            (task_id,),
+        )
+        if row is None:
+            return None
+        self._revisions[row[1]] = row[-1]
+        if self._tasks is None:
+            return _task_from_row(row)
+        task = self._tasks.get((row[0], row[20]))  # (id, version)
+        if task is None:
+            task = _task_from_row(row)
+            self._tasks.put((task.id, task.version), task)
+        return task
+
+    def get_plan(self, plan_id: str) -> Plan | None:
+        plan = super().get_plan(plan_id)
+        if plan is not None:
+            self._revisions[plan_id] = plan.revision
+        return plan
+
+    def plan_size(self, plan_id: str) -> tuple[int, int] | None:
+        size = super().plan_size(plan_id)
+        if size is not None:
+            self._revisions[plan_id] = size[0]
+        return size
+
     def insert_plan(self, plan: Any) -> None:
         self.plans.add(plan.id)  # new: nobody else can be changing it
         super().insert_plan(plan)
+        self._revisions[plan.id] = plan.revision
 
     def update_plan(self, plan: Any) -> None:
         self._changing(plan.id)
         super().update_plan(plan)
+        self._revisions[plan.id] = plan.revision
 
     def delete_plan(self, plan_id: str) -> int:
         self._changing(plan_id)
-        return super().delete_plan(plan_id)
+        count = super().delete_plan(plan_id)
+        self._revisions.pop(plan_id, None)
+        return count
 
     def bump_revision(self, plan_id: str, update_time: int) -> int:
+        """The plan's next revision. If this transaction read the revision, without
+        waiting for the UPDATE's answer: at REPEATABLE READ the row it updates has the
+        revision this transaction read (had another transaction changed the row since
+        the snapshot, the UPDATE fails with a serialization failure), so the answer is
+        known. Should that ever not hold, the CASE makes the UPDATE fail (NOT NULL)
+        before COMMIT runs, rather than commit a revision other than the one returned."""
         self._changing(plan_id)
-        return super().bump_revision(plan_id, update_time)
+        known = self._revisions.get(plan_id)
+        if known is None:
+            revision = super().bump_revision(plan_id, update_time)
+        else:
+            self._c.execute(
+                "UPDATE plans SET revision = CASE WHEN revision = ? THEN revision + 1 END "
+                "WHERE id = ?",
+                (known, plan_id),
+            )
+            revision = known + 1
+        self._revisions[plan_id] = revision
+        return revision
 
     # A task's insert, delete or move writes its plan's row too (the task count).
 
@@ -146,19 +238,3 @@ class PgWriteTx(PgReadTx, SqliteWriteTx):
         if row is not None:
             self._changing(row[0])
         super().delete_task(task_id)
-
-    def put_idempotency(self, record: IdempotencyRecord) -> None:
-        row = self._one(
-            "INSERT INTO idempotency_keys (request_id, method, fingerprint, response, "
-            "create_time) VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING "
-            "RETURNING request_id",
-            (
-                record.request_id,
-                record.method,
-                record.fingerprint,
-                _dumps(record.response),
-                record.create_time,
-            ),
-        )
-        if row is None:
-            raise IdempotencyRace(record.request_id)
