@@ -430,6 +430,13 @@ class PostgresStore:
             ms = max(_MIN_STATEMENT_MS, min(ms, int(left * 1000)))
         return f"SET LOCAL statement_timeout = {ms}"
 
+    def _deadline_sooner(self) -> bool:
+        """Whether the call's deadline comes before the session's statement timeout
+        (`--pg-statement-timeout-ms`, set when connecting): otherwise a transaction needs
+        no `_timeout_sql` of its own."""
+        left = deadlines.remaining()
+        return left is not None and left * 1000 < self.statement_timeout_ms
+
     def _not_ready(self) -> None:
         if not self._ready.is_set():
             raise UnavailableError(
@@ -589,7 +596,8 @@ class PostgresStore:
         try:
             with conn.pipeline() as pipeline:
                 run.begin = conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-                conn.execute(self._timeout_sql())
+                if self._deadline_sooner():
+                    conn.execute(self._timeout_sql())
                 run.tx = tx = PgWriteTx(conn, self._task_cache, pipeline=pipeline, locked=locked)
                 try:
                     result = fn(tx)

@@ -42,6 +42,10 @@ _PG_DEPS = (
     "FROM task_dependencies d WHERE d.task_id = t.id)"
 )
 
+_LOCK = "pg_advisory_xact_lock_shared(hashtextextended({}, 0))::text"
+"""A plan's lock, taken shared by a transaction about to change the plan (see
+`PgWriteTx._changing`); text: the function returns `void`."""
+
 _translated: dict[str, str] = {}
 
 
@@ -149,22 +153,24 @@ class PgWriteTx(PgReadTx, SqliteWriteTx):
             return
         self.plans.add(plan_id)
         if plan_id not in self._locked:
-            self._c.execute(
-                "SELECT pg_advisory_xact_lock_shared(hashtextextended(?, 0))", (plan_id,)
-            )
+            self._c.execute(f"SELECT {_LOCK.format('?')}", (plan_id,))
 
     def get_task(self, task_id: str) -> Task | None:
-        """The task with its plan's revision, in one statement: a write reads the tasks
-        it changes, whose rows the cache seldom has (each change moves the version),
-        and then knows the revision it bumps (see `bump_revision`)."""
+        """The task with its plan's revision and lock (`_changing`), in one statement: a
+        write reads the tasks it changes, whose rows the cache seldom has (each change
+        moves the version), then knows the revision it bumps (see `bump_revision`) and
+        needs no statement of its own for the lock. (Taking the lock of a plan whose
+        task it only reads makes it wait for a run again of that plan, no more.)"""
         row = self._one(
-            f"SELECT {_TASK_COLS}, p.revision FROM tasks t JOIN plans p ON p.id = t.plan_id "
+            f"SELECT {_TASK_COLS}, p.revision, "
+            f"{_LOCK.format('t.plan_id')} FROM tasks t JOIN plans p ON p.id = t.plan_id "
             "WHERE t.id = ?",
             (task_id,),
         )
         if row is None:
             return None
-        self._revisions[row[1]] = row[-1]
+        self.plans.add(row[1])
+        self._revisions[row[1]] = row[-2]
         if self._tasks is None:
             return _task_from_row(row)
         task = self._tasks.get((row[0], row[20]))  # (id, version)
@@ -180,8 +186,18 @@ class PgWriteTx(PgReadTx, SqliteWriteTx):
         return plan
 
     def plan_size(self, plan_id: str) -> tuple[int, int] | None:
-        size = super().plan_size(plan_id)
+        """A write reads a plan's size as it is about to add to it: the plan's lock
+        (`_changing`) is taken in the same statement."""
+        if plan_id in self.plans or plan_id in self._locked:
+            size = super().plan_size(plan_id)
+        else:
+            row = self._one(
+                f"SELECT revision, task_count, {_LOCK.format('id')} FROM plans WHERE id = ?",
+                (plan_id,),
+            )
+            size = (int(row[0]), int(row[1])) if row else None
         if size is not None:
+            self.plans.add(plan_id)
             self._revisions[plan_id] = size[0]
         return size
 
