@@ -43,7 +43,7 @@ async def test_a_create_task_costs_two_round_trips_three_with_a_request_id(pg_ds
             assert len(tasks.tasks) == 2 * WARM_UP + 2
 
 
-async def test_an_update_task_and_a_batch_cost_two_round_trips(pg_dsn, replica):
+async def test_an_update_task_costs_two_round_trips_a_batch_one_insert_per_table(pg_dsn, replica):
     async with WireCounter(pg_dsn) as proxy, replica(proxy.dsn) as running:
         async with grpc.aio.insecure_channel(running.address) as ch:
             stub = plan_service_pb2_grpc.PlanServiceStub(ch)
@@ -64,19 +64,27 @@ async def test_an_update_task_and_a_batch_cost_two_round_trips(pg_dsn, replica):
                 )
                 return proxy.since(mark).round_trips
 
-            async def batch(n: int) -> int:
+            async def batch(n: int) -> tuple[int, int]:
                 mark = proxy.mark()
                 await stub.BatchCreateTasks(
                     pb.BatchCreateTasksRequest(
                         plan_id=plan.id,
-                        tasks=[task_pb2.Task(title=f"b{n}.{i}") for i in range(10)],
+                        tasks=[
+                            task_pb2.Task(title=f"b{n}.{i}", dependencies=[task.id])
+                            for i in range(10)
+                        ],
                     )
                 )
-                return proxy.since(mark).round_trips
+                wire = proxy.since(mark)
+                return wire.round_trips, wire.statements
 
             for n in range(WARM_UP):
                 await update(n)
                 await batch(n)
             # The task with its plan's revision, then the rest in one batch.
             assert await update(100) <= 2
-            assert await batch(100) <= 2
+            # The plan's size, then its tasks the batch depends on; the ten tasks, their
+            # ten dependencies and ten change records in a statement each.
+            round_trips, statements = await batch(100)
+            assert round_trips <= 3
+            assert statements == 9
