@@ -42,9 +42,12 @@ class Wire:
 
 class WireCounter:
     """`async with WireCounter(dsn) as proxy:` connect to `proxy.dsn` instead of `dsn`;
-    `proxy.mark()` then `proxy.since(mark)` say what was sent in between."""
+    `proxy.mark()` then `proxy.since(mark)` say what was sent in between. With
+    `delay_ms`, what the server sends is held that long before it is passed on: each
+    round trip takes that much longer, as with a database on another machine."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, delay_ms: float = 0.0) -> None:
+        self.delay = delay_ms / 1000
         parts = urlsplit(dsn)
         self._target = (parts.hostname or "127.0.0.1", parts.port or 5432)
         self._parts = parts
@@ -102,7 +105,7 @@ class WireCounter:
         self._writers.add(up_writer)
         wire = Wire()
         self.wires.append(wire)
-        back = asyncio.create_task(_copy(up_reader, writer))
+        back = asyncio.create_task(_copy(up_reader, writer, self.delay))
         self._pipes.add(back)
         try:
             await self._client_side(reader, up_writer, wire)
@@ -162,9 +165,13 @@ class WireCounter:
             previous = kind
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _copy(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float = 0.0
+) -> None:
     try:
         while data := await reader.read(65536):
+            if delay:
+                await asyncio.sleep(delay)
             writer.write(data)
             await writer.drain()
     except (OSError, asyncio.IncompleteReadError):
