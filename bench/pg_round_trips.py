@@ -116,11 +116,25 @@ async def measure(show: bool, rtt_ms: float, seconds: float) -> None:
                             )
                         )
 
+                    def batch_depending():
+                        nonlocal n
+                        n += 1
+                        return stub.BatchCreateTasks(
+                            pb.BatchCreateTasksRequest(
+                                plan_id=plan.id,
+                                tasks=[
+                                    task_pb2.Task(title=f"d{n}.{i}", dependencies=[first.id])
+                                    for i in range(10)
+                                ],
+                            )
+                        )
+
                     calls = {
                         "CreateTask": create,
                         "CreateTask with request_id": lambda: create(True),
                         "UpdateTask": update,
                         "BatchCreateTasks (10 tasks)": batch,
+                        "  each depending on a task": batch_depending,
                     }
                     print(f"{'call':<30}{'round trips':>12}{'statements':>12}")
                     for name, call in calls.items():

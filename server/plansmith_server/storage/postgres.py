@@ -13,13 +13,18 @@ gets UNAVAILABLE with RetryInfo.
   serialization failure and is run again from the start (see `_write_tx`), where it
   sees the first one's effect (an etag that no longer matches: ABORTED; no etag:
   applied on top, nothing lost). Two replicas given the same request_id at once: the loser's
-  `INSERT ... ON CONFLICT DO NOTHING` of the request_id finds the winner's row (or a
-  serialization failure), and its run again returns the winner's recorded answer. A
-  transaction still losing after `_ATTEMPTS` runs gets ABORTED.
+  INSERT of the request_id fails on the winner's row (or with a serialization failure),
+  and its run again returns the winner's recorded answer. A transaction still losing
+  after `_ATTEMPTS` runs gets ABORTED.
+- Writes run in psycopg's pipeline mode (`_run_once`): statements are sent at once and
+  their answers waited for only when read, so a write costs a round trip per read it
+  makes and one for the rest (its writes, NOTIFY, COMMIT). A statement that fails
+  makes the server skip the rest up to the next wait, COMMIT included.
 - Reads with a snapshot run at REPEATABLE READ READ ONLY (one snapshot, no
   serialization failures); lookups by key run in autocommit, one statement each.
 - Every transaction gets `statement_timeout` from the call's deadline (at most
-  `--pg-statement-timeout-ms`): a statement never outlives the call that wanted it.
+  `--pg-statement-timeout-ms`, the session's own, which a write leaves as it is when
+  the deadline is later or none): a statement never outlives the call that wanted it.
 - Connections are made on demand with TCP keepalives (see `dsn.DEFAULT_PARAMS`) and
   dropped when they fail; while the database cannot be reached, connection attempts
   back off (0.1 s doubling to 5 s) and calls meanwhile get UNAVAILABLE with RetryInfo
