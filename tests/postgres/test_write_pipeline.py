@@ -5,12 +5,16 @@ after it), and leave the connection fit for the next transaction."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from psycopg import errors as pgerrors
 
+from plansmith_server import deadlines
 from plansmith_server.domain.models import ChangeRecord, Plan, Task
 from plansmith_server.domain.store import IdempotencyRecord
+from plansmith_server.errors import UnavailableError
 from plansmith_server.storage import dsn
 from plansmith_server.storage.postgres import PostgresStore
 
@@ -143,3 +147,20 @@ async def test_a_request_id_recorded_meanwhile_elsewhere_runs_the_transaction_ag
     assert runs == ["ran", "found"]
     assert await store.read(lambda tx: tx.get_task("tsk_4")) is None
     assert store.retries == 1
+
+
+async def test_a_read_sent_with_begin_gives_up_at_the_calls_deadline(store, pg_dsn):
+    """The timeout from the call's deadline is sent in the same batch as BEGIN and the
+    first read, and holds for that read: blocked on the plan's lock (held by a run
+    again elsewhere), it gives up with the call, not after the session's 5 s."""
+    with psycopg.connect(pg_dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtextextended('pln_0', 0))")
+        token = deadlines.set_remaining(0.3)
+        try:
+            start = time.monotonic()
+            with pytest.raises(UnavailableError, match="statement timeout"):
+                await store.write(lambda tx: tx.plan_size("pln_0"))
+            assert time.monotonic() - start < 2.5
+        finally:
+            deadlines.call_deadline.reset(token)
+    assert await store.write(lambda tx: tx.plan_size("pln_0")) == (1, 0)
