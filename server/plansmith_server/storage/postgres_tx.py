@@ -50,16 +50,18 @@ _LOCK = "pg_advisory_xact_lock_shared(hashtextextended({}, 0))::text"
 `PgWriteTx._changing`); text: the function returns `void`."""
 
 # Several rows in one statement, whatever their number (one text: prepared once): the
-# columns as arrays, unnested. A statement costs the client and the server about as
-# much as a row more or less.
+# columns as arrays, unnested. Each statement costs the client and the server more than
+# a row does. Tasks are inserted in the order given: it is their `seq`, the order
+# ListTasks pages in.
 _TASK_TYPES = (
     "text text text text int4 int4 float8 float8 int4 text text text text float8 float8 text "
     "float8 float8 int8 int8 int8 int8 text text"
 ).split()
+_TASK_ALIASES = [f"c{i}" for i in range(len(_TASK_TYPES))]
 _TASKS_INSERT = (
-    f"INSERT INTO tasks ({_TASK_INSERT_COLS}) SELECT * FROM unnest("
+    f"INSERT INTO tasks ({_TASK_INSERT_COLS}) SELECT {', '.join(_TASK_ALIASES)} FROM unnest("
     + ", ".join(f"?::{t}[]" for t in _TASK_TYPES)
-    + ")"
+    + f") WITH ORDINALITY AS r({', '.join(_TASK_ALIASES)}, n) ORDER BY n"
 )
 _EDGES_INSERT = (
     "INSERT INTO task_dependencies (plan_id, task_id, depends_on, position) "
