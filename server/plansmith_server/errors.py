@@ -252,6 +252,14 @@ class UnavailableError(PlansmithError):
         super().__init__(message, reason=reason)
 
 
+class DeadlineExceededError(PlansmithError):
+    """The call's deadline passed while the service worked on it (e.g. a database
+    statement whose timeout was the call's time left)."""
+
+    code = "DEADLINE_EXCEEDED"
+    reason = "DEADLINE_EXCEEDED"
+
+
 class OutOfRangeError(PlansmithError):
     """A revision the plan's change log no longer retains (or never had)."""
 

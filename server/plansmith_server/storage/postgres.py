@@ -72,7 +72,7 @@ from psycopg import errors as pgerrors
 from plansmith_server import deadlines
 from plansmith_server.domain.models import Task
 from plansmith_server.domain.store import CommitListener, CommitListeners
-from plansmith_server.errors import PlansmithError, UnavailableError
+from plansmith_server.errors import DeadlineExceededError, PlansmithError, UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.dsn import Dsn
 from plansmith_server.storage.lock_watch import LockWatch
@@ -90,8 +90,11 @@ CHANNEL = "plansmith_commits"
 """The NOTIFY channel of commits; payload `revision:plan_id`."""
 
 _ATTEMPTS = 8
-_MIN_STATEMENT_MS = 100
 """Runs of a write transaction that keeps losing serialization races before ABORTED."""
+_MIN_STATEMENT_MS = 100
+_DEADLINE_SLACK = 0.05
+"""A statement cancelled with at most this much of its call's time left was cancelled by
+the timeout taken from that deadline (`_timeout_sql`)."""
 _TASK_CACHE_SIZE = 10_000
 _LOOKUPS_SIZE = 10_000  # as SQLite's, in `lru.blocks` (`--pg-lookups-size`)
 _CONTACT_SLACK_S = 5.0  # the listener's proof of life may be this late before lookups stop
@@ -897,10 +900,19 @@ def _mapped(dsn: Dsn) -> Iterator[None]:
         yield
     except _RETRY_CODES:
         raise
+    except pgerrors.QueryCanceled as exc:
+        left = deadlines.remaining()
+        if left is not None and left <= _DEADLINE_SLACK:
+            # The statement's timeout was the call's time left: the call is over, and
+            # its caller should hear DEADLINE_EXCEEDED (as its own clock says), not a
+            # database to retry.
+            raise DeadlineExceededError(
+                "the call's deadline passed while the database was working on it"
+            ) from None
+        raise UnavailableError(f"database unavailable: {dsn.scrub(_first_line(exc))}") from None
     except (
         psycopg.OperationalError,
         psycopg.InterfaceError,
-        pgerrors.QueryCanceled,
         pgerrors.AdminShutdown,
         pgerrors.CannotConnectNow,
         pgerrors.LockNotAvailable,
