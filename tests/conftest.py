@@ -9,6 +9,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+# Before grpc is imported (also set by `make test`): pexpect forks this process for its
+# pty, and grpc's fork support would restart its poller in the child, where the fds
+# closed before exec make it die ("epoll_wait error: Bad file descriptor").
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
 import grpc
 import pytest
 from grpc_status import rpc_status
