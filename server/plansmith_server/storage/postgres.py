@@ -66,7 +66,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg
-from opentelemetry import trace
 from psycopg import errors as pgerrors
 
 from plansmith_server import deadlines
@@ -76,6 +75,7 @@ from plansmith_server.errors import DeadlineExceededError, PlansmithError, Unava
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.dsn import Dsn
 from plansmith_server.storage.lock_watch import LockWatch
+from plansmith_server.storage.observed import observed
 from plansmith_server.storage.pg_lookups import NeedsDatabase, NoConnection, RememberedLookups
 from plansmith_server.storage.pg_migrations import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
 from plansmith_server.storage.postgres_tx import PgReadTx, PgWriteTx, is_idempotency_race
@@ -105,7 +105,6 @@ _LISTEN_WAIT_S = 5.0
 _PAYLOAD_BYTES = 7000  # under NOTIFY's 8000
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
-_DB_ATTRIBUTES = {op: {"db.operation": op} for op in ("read", "write")}
 
 
 class ConcurrentUpdateError(PlansmithError):
@@ -791,25 +790,8 @@ class PostgresStore:
     def size_bytes(self) -> int:
         return 0
 
-    @contextlib.contextmanager
-    def _observed(self, operation: str) -> Iterator[None]:
-        start = time.perf_counter()
-        span = (
-            self.telemetry.tracer.start_as_current_span(
-                f"db.{operation}",
-                kind=trace.SpanKind.CLIENT,
-                attributes={"db.system": "postgresql", "db.operation": operation},
-            )
-            if self.telemetry.tracing_enabled
-            else contextlib.nullcontext()
-        )
-        with span:
-            try:
-                yield
-            finally:
-                self.telemetry.db_duration.record(
-                    (time.perf_counter() - start) * 1000, _DB_ATTRIBUTES[operation]
-                )
+    def _observed(self, operation: str) -> contextlib.AbstractContextManager[None]:
+        return observed(self.telemetry, "postgresql", operation)
 
 
 def _payloads(origin: str, pairs: list[tuple[str, int]], changed: bool = False) -> list[str]:

@@ -31,12 +31,10 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-
-from opentelemetry import trace
 
 from plansmith_server.domain.models import Task
 from plansmith_server.domain.store import CommitListener, CommitListeners
@@ -44,6 +42,7 @@ from plansmith_server.errors import UnavailableError
 from plansmith_server.lru import LruCache
 from plansmith_server.storage.lock_watch import LockWatch
 from plansmith_server.storage.migrations import MIGRATIONS, statements
+from plansmith_server.storage.observed import DB_ATTRIBUTES, observed
 from plansmith_server.storage.sqlite_tx import (
     Lookups,
     SqliteReadTx,
@@ -60,7 +59,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_DB_ATTRIBUTES = {op: {"db.operation": op} for op in ("read", "write")}
 
 _STATEMENT_CACHE = 256
 _WRITER_BUSY_MS = 5000
@@ -366,7 +364,7 @@ class SqliteStore:
             return await future
         finally:
             self.telemetry.db_duration.record(
-                (time.perf_counter() - start) * 1000, _DB_ATTRIBUTES["write"]
+                (time.perf_counter() - start) * 1000, DB_ATTRIBUTES["write"]
             )
 
     async def _commit_loop(self) -> None:
@@ -546,27 +544,10 @@ class SqliteStore:
 
     # ---- the rest -----------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _observed(self, operation: str) -> Iterator[None]:
+    def _observed(self, operation: str) -> contextlib.AbstractContextManager[None]:
         """A child span (when tracing is on) and a duration sample per transaction (the
         wait for its turn too). Event-loop reads have none: they cost less than that."""
-        start = time.perf_counter()
-        span = (
-            self.telemetry.tracer.start_as_current_span(
-                f"db.{operation}",
-                kind=trace.SpanKind.CLIENT,
-                attributes={"db.system": "sqlite", "db.operation": operation},
-            )
-            if self.telemetry.tracing_enabled
-            else contextlib.nullcontext()
-        )
-        with span:
-            try:
-                yield
-            finally:
-                self.telemetry.db_duration.record(
-                    (time.perf_counter() - start) * 1000, _DB_ATTRIBUTES[operation]
-                )
+        return observed(self.telemetry, "sqlite", operation)
 
     async def ping(self) -> None:
         try:
